@@ -1,0 +1,1 @@
+"""Azure Functions blueprints: parse the binding, call a service in ``shared``, return."""

@@ -1,0 +1,101 @@
+"""The one error hierarchy keyward's callers catch.
+
+Two families are kept apart on purpose (as pyca/cryptography does): *misuse* of an API
+(bad lengths, unknown versions, malformed ids) raises ``InvalidInputError``, which is also a
+``ValueError``; a cryptographic *integrity* failure (tampered ciphertext, wrong key, wrong
+KCV) raises ``IntegrityError``. Adapters translate every Azure SDK exception into one of the
+``ServiceError`` subclasses so nothing above them sees SDK types.
+
+No exception message ever contains key material: messages name key ids, lengths and
+reasons, never bytes.
+"""
+
+from __future__ import annotations
+
+
+class KeywardError(Exception):
+    """Base of every error keyward raises on purpose."""
+
+
+class InvalidInputError(KeywardError, ValueError):
+    """The caller passed something malformed: wrong length, unknown version, bad key id."""
+
+
+class UnsupportedAlgorithmError(InvalidInputError):
+    """The algorithm is unknown, or refused for this operation (e.g. wrapping with RSA1_5)."""
+
+
+class IntegrityError(KeywardError):
+    """Authenticated decryption or unwrap failed: tampered, truncated, or the wrong key."""
+
+
+class KeyIdError(InvalidInputError):
+    """A Key Vault key identifier is malformed or names a vault host keyward does not trust."""
+
+
+class VaultNotAllowedError(KeyIdError):
+    """The vault is well formed but not on the configured allow-list; no call was made."""
+
+
+class ServiceError(KeywardError):
+    """A remote service (Key Vault, Storage, ARM, Event Grid) refused or failed a request.
+
+    Attributes:
+        status: the HTTP status code when one was received, else ``None``.
+        code: the service's error code string when one was received, else ``None``.
+    """
+
+    #: Whether retrying the same request later may succeed.
+    transient: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AccessDeniedError(ServiceError):
+    """401/403: the caller's identity may not perform this operation on this resource."""
+
+
+class KeyNotFoundError(ServiceError):
+    """404: the key, the key version, or the vault does not exist (or is deleted)."""
+
+
+class KeyDisabledError(ServiceError):
+    """The key or version exists but is disabled, expired, not yet valid, or lacks the op."""
+
+
+class ConflictError(ServiceError):
+    """409/412: a conditional write lost a race (ETag mismatch) or the entity already exists."""
+
+
+class ThrottledError(ServiceError):
+    """429: the service asked us to slow down.
+
+    Attributes:
+        retry_after: seconds the service asked us to wait, when it said so.
+    """
+
+    transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class TransientServiceError(ServiceError):
+    """5xx, timeouts, dropped connections: retry with backoff."""
+
+    transient = True
+
+
+class ConfigurationError(KeywardError):
+    """An app setting is missing or invalid; the message names the setting."""
