@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["devtools.emulator.pytest_plugin", "devtools.azurite"]
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The team's read-only reference folder beside the checkout.
 REFERENCE = ROOT.parent / "shared"

@@ -1,0 +1,1 @@
+"""pytest fixtures that start the local emulator (filled in by the emulator work)."""
