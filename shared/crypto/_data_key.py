@@ -56,7 +56,11 @@ class DataKey:
 
     @classmethod
     def generate(cls, size: int = DEK_SIZE) -> DataKey:
-        """Fresh random key material from ``os.urandom`` (the OS CSPRNG)."""
+        """Fresh random key material from ``os.urandom`` (the OS CSPRNG).
+
+        Raises:
+            InvalidInputError: ``size`` outside 16..512 bytes.
+        """
         if not 16 <= size <= MAX_KEY_MATERIAL_SIZE:
             raise InvalidInputError(f"data key size must be 16..{MAX_KEY_MATERIAL_SIZE} bytes")
         buffer = bytearray(os.urandom(size))
@@ -76,20 +80,35 @@ class DataKey:
         return self._wiped
 
     def reveal(self) -> bytes:
-        """The key bytes, for handing to a primitive. Keep the result's lifetime short."""
+        """The key bytes, for handing to a primitive. Keep the result's lifetime short.
+
+        Raises:
+            InvalidInputError: the key has been wiped.
+        """
         if self._wiped:
             raise InvalidInputError("this data key has been wiped")
         return bytes(self._buffer)
 
     @property
     def kcv(self) -> str:
-        """Key check value: identifies this key without revealing it."""
+        """Key check value: identifies this key without revealing it.
+
+        Raises:
+            InvalidInputError: the key has been wiped.
+        """
         if self._wiped:
             raise InvalidInputError("this data key has been wiped")
         return key_check_value(self._buffer)
 
     def matches(self, other: DataKey) -> bool:
-        """Constant-time comparison of two keys' material."""
+        """Constant-time comparison of two keys' material.
+
+        Raises:
+            InvalidInputError: either key has been wiped (a wiped key is all zeros and would
+                otherwise "match" a zero key of the same length).
+        """
+        if self._wiped or other._wiped:
+            raise InvalidInputError("this data key has been wiped")
         return hmac.compare_digest(self._buffer, other._buffer)
 
     def wipe(self) -> None:

@@ -39,8 +39,20 @@ _AAD_LABEL = b"keyward/envelope"
 
 
 def associated_data(dek_id: str, context: bytes, version: int = ENVELOPE_VERSION) -> bytes:
-    """The AAD that binds an envelope to its DEK id, the caller's context and the version."""
-    encoded_id = dek_id.encode("utf-8")
+    """The AAD that binds an envelope to its DEK id, the caller's context and the version.
+
+    Raises:
+        InvalidInputError: ``dek_id`` is not encodable as UTF-8 (a lone surrogate), or
+            ``context`` is not bytes.
+    """
+    if not isinstance(dek_id, str):
+        raise InvalidInputError("dek_id must be text")
+    if not isinstance(context, bytes | bytearray | memoryview):
+        raise InvalidInputError("context must be bytes")
+    try:
+        encoded_id = dek_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError("dek_id is not valid Unicode text") from None
     return b"".join(
         (
             _AAD_LABEL,
@@ -54,13 +66,22 @@ def associated_data(dek_id: str, context: bytes, version: int = ENVELOPE_VERSION
 
 
 def aes256gcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """Raw AES-256-GCM with a 96-bit nonce and 128-bit tag: returns ciphertext || tag."""
+    """Raw AES-256-GCM with a 96-bit nonce and 128-bit tag: returns ciphertext || tag.
+
+    Raises:
+        InvalidInputError: the key is not 32 bytes or the nonce not 12.
+    """
     _check_gcm_parameters(key, nonce)
     return AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
 def aes256gcm_decrypt(key: bytes, nonce: bytes, ciphertext_and_tag: bytes, aad: bytes) -> bytes:
-    """Raw AES-256-GCM open; IntegrityError if the tag does not verify."""
+    """Raw AES-256-GCM open.
+
+    Raises:
+        InvalidInputError: the key is not 32 bytes or the nonce not 12.
+        IntegrityError: the tag does not verify (tampered, truncated, wrong key or AAD).
+    """
     _check_gcm_parameters(key, nonce)
     if len(ciphertext_and_tag) < TAG_SIZE:
         raise IntegrityError("ciphertext is shorter than the authentication tag")
@@ -81,7 +102,8 @@ def seal(dek: DataKey, plaintext: bytes, *, dek_id: str, context: bytes = b"") -
     """Encrypt ``plaintext`` under ``dek``, bound to ``dek_id`` and ``context``.
 
     Raises:
-        InvalidInputError: the DEK is not 32 bytes, or the plaintext is too large.
+        InvalidInputError: the DEK is not 32 bytes or is wiped, the plaintext is too large,
+            or ``dek_id`` / ``context`` are not text / bytes.
     """
     if len(plaintext) > MAX_PLAINTEXT_SIZE:
         raise InvalidInputError(f"plaintext exceeds {MAX_PLAINTEXT_SIZE} bytes")
@@ -94,7 +116,8 @@ def open_envelope(dek: DataKey, envelope: bytes, *, dek_id: str, context: bytes 
     """Decrypt an envelope made by :func:`seal`.
 
     Raises:
-        InvalidInputError: unknown format version (misuse, not tampering).
+        InvalidInputError: unknown format version (misuse, not tampering), or a DEK that is
+            not 32 bytes or is wiped.
         IntegrityError: truncated, tampered, wrong DEK, wrong DEK id or wrong context.
     """
     if not envelope:

@@ -32,6 +32,9 @@ _KEY_NAME = re.compile(r"^[a-zA-Z0-9-]{1,127}$")
 # Versions are 32 hexadecimal characters.
 _KEY_VERSION = re.compile(r"^[0-9a-fA-F]{32}$")
 _MAX_KEY_ID_LENGTH = 2048
+# urlsplit silently deletes tabs and newlines anywhere in a URL (bpo-43882), so an id with a
+# control character or inner whitespace would parse as a different, valid id: refuse them.
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class KeyId:
         return self.unversioned.id
 
     def with_version(self, version: str) -> KeyId:
-        if not _KEY_VERSION.match(version):
+        if not is_valid_key_version(version):
             raise KeyIdError(f"key version {version!r} is not 32 hexadecimal characters")
         return KeyId(self.vault_url, self.vault_name, self.name, version.lower(), self.managed_hsm)
 
@@ -89,11 +92,16 @@ class KeyId:
 
 
 def is_valid_vault_name(name: str) -> bool:
-    return bool(_VAULT_NAME.match(name))
+    return isinstance(name, str) and bool(_VAULT_NAME.fullmatch(name))
 
 
 def is_valid_key_name(name: str) -> bool:
-    return bool(_KEY_NAME.match(name))
+    return isinstance(name, str) and bool(_KEY_NAME.fullmatch(name))
+
+
+def is_valid_key_version(version: str) -> bool:
+    """Whether ``version`` is a Key Vault key version: 32 hexadecimal characters."""
+    return isinstance(version, str) and bool(_KEY_VERSION.fullmatch(version))
 
 
 def parse_vault_url(
@@ -108,8 +116,10 @@ def parse_vault_url(
         raise KeyIdError("vault URL is empty")
     if len(value) > _MAX_KEY_ID_LENGTH:
         raise KeyIdError("vault URL is too long")
+    if _FORBIDDEN_CHARACTERS.search(value.strip()):
+        raise KeyIdError(f"vault URL {value!r} contains whitespace or control characters")
     parts = urlsplit(value.strip())
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    if parts.path not in ("", "/") or "?" in value or "#" in value:
         raise KeyIdError(f"vault URL {value!r} must be just https://host")
     return _check_origin(parts.scheme, parts.netloc, value, dev_origins)
 
@@ -166,9 +176,12 @@ def parse_key_id(
         raise KeyIdError("key id is empty")
     if len(value) > _MAX_KEY_ID_LENGTH:
         raise KeyIdError("key id is too long")
-    parts = urlsplit(value.strip())
-    if parts.query or parts.fragment:
+    if _FORBIDDEN_CHARACTERS.search(value.strip()):
+        raise KeyIdError(f"{value!r}: a key id has no whitespace, control characters or '\\'")
+    if "?" in value or "#" in value:
+        # Even an empty "?" or "#": urlsplit would drop it and accept a different string.
         raise KeyIdError(f"{value!r}: a key id has no query or fragment")
+    parts = urlsplit(value.strip())
     vault_url, vault_name, managed_hsm = _check_origin(
         parts.scheme, parts.netloc, value, dev_origins
     )
@@ -182,7 +195,7 @@ def parse_key_id(
     version: str | None = segments[3] if len(segments) == 4 else None
     if version == "":
         version = None
-    if version is not None and not _KEY_VERSION.match(version):
+    if version is not None and not is_valid_key_version(version):
         raise KeyIdError(f"{value!r}: version {version!r} is not 32 hexadecimal characters")
     if require_version and version is None:
         raise KeyIdError(f"{value!r}: a versioned key id is required here")

@@ -59,8 +59,16 @@ def _b64url_int(value: str) -> int:
     return int.from_bytes(base64.urlsafe_b64decode(padded), "big")
 
 
+def _modulus_bytes(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> int:
+    return (key.key_size + 7) // 8
+
+
 def rsa_public_key_from_jwk(n: bytes | str, e: bytes | str) -> rsa.RSAPublicKey:
-    """An RSA public key from JWK ``n`` and ``e`` (raw big-endian bytes or base64url)."""
+    """An RSA public key from JWK ``n`` and ``e`` (raw big-endian bytes or base64url).
+
+    Raises:
+        ValueError: ``n`` / ``e`` do not make an RSA public key (cryptography's check).
+    """
     modulus = _b64url_int(n) if isinstance(n, str) else int.from_bytes(n, "big")
     exponent = _b64url_int(e) if isinstance(e, str) else int.from_bytes(e, "big")
     return rsa.RSAPublicNumbers(exponent, modulus).public_key()
@@ -78,6 +86,13 @@ class LocalRsaWrapper:
         algorithm: WrapAlgorithm = DEFAULT_WRAP_ALGORITHM,
         allow_legacy_rsa1_5: bool = False,
     ) -> None:
+        """Build a wrapper over a public key (wrap only) or a private key (both halves).
+
+        Raises:
+            UnsupportedAlgorithmError: a non-RSA algorithm, or RSA1_5 without
+                ``allow_legacy_rsa1_5``.
+            InvalidInputError: no key, a key under 2048 bits, or a mismatched pair.
+        """
         if not algorithm.is_rsa:
             raise UnsupportedAlgorithmError(f"{algorithm.value} needs an AES key, not RSA")
         if public_key is None and private_key is None:
@@ -85,6 +100,11 @@ class LocalRsaWrapper:
         if public_key is None:
             assert private_key is not None
             public_key = private_key.public_key()
+        elif private_key is not None and (
+            private_key.public_key().public_numbers() != public_key.public_numbers()
+        ):
+            # A pair that does not belong together would wrap what it can never unwrap.
+            raise InvalidInputError("the public key is not the private key's public half")
         if public_key.key_size < MIN_RSA_BITS:
             raise InvalidInputError(
                 f"RSA key is {public_key.key_size} bits; at least {MIN_RSA_BITS} required"
@@ -118,7 +138,7 @@ class LocalRsaWrapper:
             InvalidInputError: the key material does not fit in one RSA block.
         """
         require_wrap_allowed(self._algorithm)
-        limit = _max_rsa_message(self._public_key.key_size // 8, self._algorithm)
+        limit = _max_rsa_message(_modulus_bytes(self._public_key), self._algorithm)
         if len(dek) > limit:
             raise InvalidInputError(
                 f"{len(dek)} bytes of key material exceed the "
@@ -130,15 +150,18 @@ class LocalRsaWrapper:
         """RSA-decrypt with the private key.
 
         Raises:
-            InvalidInputError: no private key, or the ciphertext has the wrong length.
-            IntegrityError: the padding does not verify (not made by this key/algorithm).
+            UnsupportedAlgorithmError: RSA1_5 without ``allow_legacy_rsa1_5``.
+            InvalidInputError: no private key (unwrap happens in the vault).
+            IntegrityError: the ciphertext has the wrong length or its padding does not
+                verify (not made by this key and algorithm). Every padding failure raises the
+                same message, so failures cannot be told apart (Manger's attack).
         """
         require_unwrap_allowed(self._algorithm, allow_legacy_rsa1_5=self._allow_legacy)
         if self._private_key is None:
             raise InvalidInputError(
                 f"no private key for {self._key_id}: unwrap happens in the vault"
             )
-        modulus_bytes = self._private_key.key_size // 8
+        modulus_bytes = _modulus_bytes(self._private_key)
         if len(wrapped) != modulus_bytes:
             raise IntegrityError(
                 f"wrapped key is {len(wrapped)} bytes; {self._algorithm.value} with this key "
@@ -161,6 +184,7 @@ class LocalAesKeyWrapper:
     """RFC 3394 AES key wrap (``A256KW``) with a 256-bit key-encryption key."""
 
     def __init__(self, key_id: str, kek: DataKey) -> None:
+        """Raises InvalidInputError unless ``kek`` is 32 bytes (A256KW only, no A128KW/A192KW)."""
         if len(kek) != 32:
             raise InvalidInputError(f"A256KW needs a 32-byte key-encryption key, got {len(kek)}")
         self._key_id = key_id
@@ -175,7 +199,11 @@ class LocalAesKeyWrapper:
         return WrapAlgorithm.A256KW
 
     def wrap(self, dek: DataKey) -> bytes:
-        """Raises InvalidInputError unless the material is a multiple of 8 bytes, >= 16."""
+        """RFC 3394-wrap ``dek`` under the KEK.
+
+        Raises:
+            InvalidInputError: the material is not a multiple of 8 bytes of at least 16.
+        """
         if len(dek) < 16 or len(dek) % 8:
             raise InvalidInputError(
                 f"A256KW wraps a multiple of 8 bytes, at least 16; got {len(dek)} bytes"
@@ -183,7 +211,11 @@ class LocalAesKeyWrapper:
         return aes_key_wrap(self._kek.reveal(), dek.reveal())
 
     def unwrap(self, wrapped: bytes) -> DataKey:
-        """Raises IntegrityError when the RFC 3394 integrity check fails or the length is wrong."""
+        """RFC 3394-unwrap ``wrapped``.
+
+        Raises:
+            IntegrityError: the integrity check fails or the length is not a KW output length.
+        """
         if len(wrapped) < 24 or len(wrapped) % 8:
             raise IntegrityError(
                 f"A256KW ciphertext must be a multiple of 8 bytes, at least 24; got {len(wrapped)}"

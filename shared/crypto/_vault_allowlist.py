@@ -11,8 +11,10 @@ Entries come from the ``KEYWARD_VAULT_ALLOWLIST`` setting, comma separated:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from shared.crypto._key_id import (
     DevVaultEndpoint,
@@ -22,6 +24,12 @@ from shared.crypto._key_id import (
     parse_vault_url,
 )
 from shared.errors import KeyIdError, VaultNotAllowedError
+
+# A development origin: https, a plain host name or IPv4 address, an optional port; no user
+# information, path, query or fragment (the key id parser compares origins as strings).
+_DEV_ORIGIN = re.compile(
+    r"https://[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,14 @@ class VaultAllowList:
             if "=" in entry:
                 name, _, target = entry.partition("=")
                 name = name.strip().lower()
+                target = target.strip()
                 managed_hsm = target.startswith("hsm:")
                 origin = target[len("hsm:") :] if managed_hsm else target
                 if not is_valid_vault_name(name):
                     raise KeyIdError(f"allow-list entry {entry!r}: {name!r} is not a vault name")
                 origin = origin.strip().rstrip("/").lower()
-                if not origin.startswith("https://") or "/" in origin[len("https://") :]:
+                match = _DEV_ORIGIN.fullmatch(origin)
+                if not match or not 0 < int(match.group("port") or 443) < 65536:
                     raise KeyIdError(
                         f"allow-list entry {entry!r}: origin must be https://host:port"
                     )
@@ -75,11 +85,12 @@ class VaultAllowList:
                 if not is_valid_vault_name(name):
                     raise KeyIdError(f"allow-list entry {entry!r} is not a valid vault name")
                 vaults.append(AllowedVault(name, f"https://{name}.vault.azure.net"))
-        return cls(tuple(vaults), dev)
+        return cls(tuple(vaults), MappingProxyType(dev))
 
     @property
     def dev_origins(self) -> Mapping[str, DevVaultEndpoint]:
-        return self._dev_origins
+        """The explicitly trusted development origins (read-only)."""
+        return MappingProxyType(dict(self._dev_origins))
 
     def __bool__(self) -> bool:
         return bool(self.vaults)

@@ -20,11 +20,15 @@ from typing import Any
 
 from shared.crypto._algorithms import WrapAlgorithm
 from shared.crypto._data_key import KCV_SIZE
+from shared.crypto._key_id import is_valid_key_name, is_valid_key_version
 from shared.errors import InvalidInputError
 
 WRAPPED_KEY_FORMAT_VERSION = 1
 _KCV_PATTERN = re.compile(rf"^[0-9a-f]{{{2 * KCV_SIZE}}}$")
 _MAX_WRAPPED_SIZE = 1024
+#: A serialized record is a few hundred bytes; anything far larger is not one.
+_MAX_RECORD_SIZE = 8192
+_FIELDS = frozenset({"alg", "kcv", "kid", "v", "wk"})
 
 
 def b64url_encode(data: bytes) -> str:
@@ -49,6 +53,33 @@ def b64_decode_any(text: str) -> bytes:
         raise InvalidInputError("value is not valid base64") from None
 
 
+def _check_versioned_key_id(key_id: object) -> None:
+    """Shape check only: https, a host, ``/keys/{name}/{version}``. Which hosts are trusted is
+    the vault allow-list's decision at the time of use (development origins included)."""
+    if not isinstance(key_id, str) or not key_id.startswith("https://"):
+        raise InvalidInputError("key_id must be a full https key id")
+    if len(key_id) > 2048 or re.search(r"[\x00-\x20\x7f-\x9f\\?#@]", key_id):
+        raise InvalidInputError("key_id has characters no Key Vault key id contains")
+    host, _, path = key_id[len("https://") :].partition("/")
+    segments = path.split("/")
+    if (
+        not host
+        or len(segments) != 3
+        or segments[0] != "keys"
+        or not is_valid_key_name(segments[1])
+        or not is_valid_key_version(segments[2])
+    ):
+        raise InvalidInputError("key_id must be a versioned key id: https://host/keys/name/version")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Duplicate names are ambiguous (parsers disagree on which wins): refuse them.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise InvalidInputError("wrapped key record repeats a field")
+    return result
+
+
 @dataclass(frozen=True)
 class WrappedKey:
     """A DEK wrapped under one versioned key-encryption key."""
@@ -64,12 +95,13 @@ class WrappedKey:
             raise InvalidInputError(f"unknown wrapped key format version {self.format_version}")
         if not isinstance(self.algorithm, WrapAlgorithm):
             raise InvalidInputError("algorithm must be a WrapAlgorithm")
+        if not isinstance(self.wrapped, bytes):
+            raise InvalidInputError("wrapped must be bytes")
         if not 0 < len(self.wrapped) <= _MAX_WRAPPED_SIZE:
             raise InvalidInputError(f"wrapped key is {len(self.wrapped)} bytes; expected 1..1024")
-        if not _KCV_PATTERN.match(self.kcv):
+        if not isinstance(self.kcv, str) or not _KCV_PATTERN.fullmatch(self.kcv):
             raise InvalidInputError("kcv must be 16 lowercase hexadecimal characters")
-        if not self.key_id.startswith("https://"):
-            raise InvalidInputError("key_id must be a full https key id")
+        _check_versioned_key_id(self.key_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,9 +124,12 @@ class WrappedKey:
         """
         if not isinstance(data, dict):
             raise InvalidInputError("wrapped key record must be an object")
-        missing = {"alg", "kcv", "kid", "v", "wk"} - data.keys()
+        missing = _FIELDS - data.keys()
         if missing:
             raise InvalidInputError(f"wrapped key record lacks {sorted(missing)}")
+        extra = data.keys() - _FIELDS
+        if extra:
+            raise InvalidInputError(f"wrapped key record has unknown fields {sorted(extra)}")
         version = data["v"]
         if not isinstance(version, int) or isinstance(version, bool):
             raise InvalidInputError("wrapped key record version must be an integer")
@@ -113,9 +148,21 @@ class WrappedKey:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> WrappedKey:
+        """Parse :meth:`to_json` output.
+
+        Raises:
+            InvalidInputError: not JSON, too large, duplicate or unknown fields, or any
+                :meth:`from_dict` refusal.
+        """
+        if not isinstance(text, str | bytes):
+            raise InvalidInputError("wrapped key record must be text")
+        if len(text) > _MAX_RECORD_SIZE:
+            raise InvalidInputError(f"wrapped key record exceeds {_MAX_RECORD_SIZE} bytes")
         try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(text, object_pairs_hook=_unique_object)
+        except InvalidInputError:
+            raise
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidInputError("wrapped key record is not valid JSON") from None
         return cls.from_dict(data)
 
