@@ -1,5 +1,10 @@
 """DEK stores: the protocol the rewrap engine uses, and its implementations."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from shared.stores._memory import MemoryDekStore
+from shared.stores._model import DekDetails, NewDek
 from shared.stores._protocol import (
     DekRecord,
     DekStore,
@@ -9,6 +14,25 @@ from shared.stores._protocol import (
     WriteOutcome,
     WriteResult,
 )
+from shared.stores._seed import new_dek, open_sealed, seed_deks
+from shared.stores._sqlite import SqliteDekStore
+
+if TYPE_CHECKING:
+    from shared.stores._table import TableDekStore
+
+# Azure adapters load on first use, so importing the protocol (as the pure rewrap engine
+# does) never imports ``azure.*``.
+_AZURE_EXPORTS = {
+    "TableDekStore": "shared.stores._table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _AZURE_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shared.stores' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DekRecord",
@@ -18,4 +42,12 @@ __all__ = [
     "VersionCount",
     "WriteOutcome",
     "WriteResult",
+    "DekDetails",
+    "MemoryDekStore",
+    "NewDek",
+    "SqliteDekStore",
+    "TableDekStore",
+    "new_dek",
+    "open_sealed",
+    "seed_deks",
 ]

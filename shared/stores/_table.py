@@ -1,0 +1,263 @@
+"""Azure Table DEK store: keyward's own envelope encryption, one entity per DEK.
+
+Entity layout (see ``_table_entity``): PartitionKey = tenant or shard, RowKey = DEK id, the
+wrap (base64 text, full versioned key id, ``KeyRef``/``KeyVersion`` for server-side
+filtering, algorithm, KCV), the previous wrap, ``Unreadable`` and timestamps.
+
+Writes are entity group transactions (at most 100 operations, one partition) of MERGE
+updates conditional on each entity's ETag. MERGE, not REPLACE: a ``Rewrap`` carries the wrap
+fields only, and REPLACE would drop every property the store does not model (the sealed
+payload, columns an application adds); the ETag condition already guarantees nothing changed
+since the read. A transaction fails whole when one entity lost its race, so on 412/404 the
+chunk falls back to per-item conditional updates: the others land, the loser gets CONFLICT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
+
+from shared.errors import InvalidInputError
+from shared.stores._azure_errors import translate, translated
+from shared.stores._common import (
+    VersionTally,
+    check_page_size,
+    clean_reason,
+    decode_continuation,
+    encode_continuation,
+    normalize_key_ref,
+)
+from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
+from shared.stores._protocol import DekRecord, Rewrap, ScanPage, VersionCount, WriteOutcome
+from shared.stores._protocol import WriteResult as Result
+from shared.stores._table_entity import (
+    COUNT_COLUMNS,
+    SCAN_COLUMNS,
+    details,
+    holds_wrap,
+    new_entity,
+    now,
+    rewrap_entity,
+    to_stored,
+)
+
+#: Azure Tables accepts at most 100 operations in one entity group transaction.
+MAX_TRANSACTION_OPERATIONS = 100
+#: Transactions (or per-item fallbacks) in flight at once from one store.
+MAX_CONCURRENT_REQUESTS = 16
+_KIND = "table"
+_IF_MATCH = MatchConditions.IfNotModified
+
+
+class TableDekStore:
+    """A DekStore over one Azure table, through ``azure.data.tables.aio``."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self._gate = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, table_name: str = "deks", **client_options: Any
+    ) -> TableDekStore:
+        """A store over ``table_name`` (created on demand by :meth:`create_table`)."""
+        return cls(
+            TableClient.from_connection_string(connection_string, table_name, **client_options)
+        )
+
+    @property
+    def name(self) -> str:
+        return f"table:{self._table.table_name}"
+
+    async def create_table(self) -> None:
+        """Create the table if it does not exist yet."""
+        with translated("create table"), contextlib.suppress(ResourceExistsError):
+            await self._table.create_table()
+
+    async def scan(
+        self,
+        key_ref: str,
+        *,
+        exclude_version: str | None,
+        continuation: str | None = None,
+        page_size: int = 100,
+    ) -> ScanPage:
+        token = decode_continuation(_KIND, continuation) if continuation else None
+        query = "KeyRef eq @ref"
+        parameters = {"ref": normalize_key_ref(key_ref)}
+        if exclude_version:
+            query += " and KeyVersion ne @version"
+            parameters["version"] = exclude_version.lower()
+        pager = self._table.query_entities(
+            query,
+            parameters=parameters,
+            select=SCAN_COLUMNS,
+            results_per_page=check_page_size(page_size),
+        ).by_page(continuation_token=token)
+        records: list[DekRecord] = []
+        with translated("scan table"):
+            # The service filters non-key properties by scanning; it may return empty pages
+            # with a continuation. Read on until a page has records or the scan is complete.
+            async for page in pager:
+                records = [to_stored(entity) async for entity in page]
+                if records:
+                    break
+        next_token = pager.continuation_token  # type: ignore[attr-defined]
+        return ScanPage(records, encode_continuation(_KIND, next_token) if next_token else None)
+
+    async def replace_batch(self, rewraps: Sequence[Rewrap]) -> Sequence[Result]:
+        results: list[Result | None] = [None] * len(rewraps)
+        chunks: dict[str, list[list[int]]] = {}
+        for index, rewrap in enumerate(rewraps):
+            refusal = rewrap_refusal(rewrap)
+            if refusal is not None:
+                results[index] = Result(rewrap.record.ref, WriteOutcome.FAILED, refusal)
+                continue
+            groups = chunks.setdefault(rewrap.record.partition, [[]])
+            if len(groups[-1]) == MAX_TRANSACTION_OPERATIONS:
+                groups.append([])
+            groups[-1].append(index)
+        jobs = [
+            self._write_chunk([rewraps[i] for i in chunk])
+            for groups in chunks.values()
+            for chunk in groups
+            if chunk
+        ]
+        chunk_results = await asyncio.gather(*jobs)
+        flat = iter(r for chunk in chunk_results for r in chunk)
+        order = [i for groups in chunks.values() for chunk in groups for i in chunk]
+        for index in order:
+            results[index] = next(flat)
+        return [r for r in results if r is not None]
+
+    async def _write_chunk(self, chunk: Sequence[Rewrap]) -> list[Result]:
+        operations: list[Any] = [
+            ("update", rewrap_entity(r), {"mode": UpdateMode.MERGE, "etag": r.record.etag,
+                                          "match_condition": _IF_MATCH})
+            for r in chunk
+        ]  # fmt: skip
+        try:
+            async with self._gate:
+                answers = await self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code not in (404, 412):
+                raise translate(error, "rewrap transaction") from None
+            return list(await asyncio.gather(*(self._write_one(r) for r in chunk)))
+        except HttpResponseError as error:
+            raise translate(error, "rewrap transaction") from None
+        return [
+            Result(r.record.ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
+            for r, answer in zip(chunk, answers, strict=True)
+        ]
+
+    async def _write_one(self, rewrap: Rewrap) -> Result:
+        ref = rewrap.record.ref
+        entity = rewrap_entity(rewrap)
+        try:
+            async with self._gate:
+                answer = await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.MERGE,
+                    etag=rewrap.record.etag,
+                    match_condition=_IF_MATCH,
+                )
+        except ResourceNotFoundError:
+            return Result(ref, WriteOutcome.NOT_FOUND, "no such DEK")
+        except HttpResponseError as error:
+            if error.status_code != 412:
+                raise translate(error, "rewrap update") from None
+            return await self._after_conflict(rewrap)
+        return Result(ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
+
+    async def _after_conflict(self, rewrap: Rewrap) -> Result:
+        """A 412 is a success when the entity already holds exactly this wrap: a retry of a
+        batch whose first attempt landed (or whose answer was lost) reports it as written."""
+        partition, dek_id = split_ref(rewrap.record.ref)
+        with translated("read after conflict"):
+            try:
+                entity = await self._table.get_entity(partition, dek_id, select=SCAN_COLUMNS)
+            except ResourceNotFoundError:
+                return Result(rewrap.record.ref, WriteOutcome.NOT_FOUND, "no such DEK")
+        if holds_wrap(entity, rewrap):
+            etag = entity.metadata.get("etag")
+            return Result(rewrap.record.ref, WriteOutcome.WRITTEN, "already written", etag)
+        return Result(rewrap.record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
+
+    async def mark_unreadable(self, record: DekRecord, reason: str) -> Result:
+        partition, dek_id = split_ref(record.ref)
+        entity = {"PartitionKey": partition, "RowKey": dek_id,
+                  "Unreadable": clean_reason(reason), "UnreadableAt": now()}  # fmt: skip
+        try:
+            answer = await self._table.update_entity(
+                entity, mode=UpdateMode.MERGE, etag=record.etag, match_condition=_IF_MATCH
+            )
+        except ResourceNotFoundError:
+            return Result(record.ref, WriteOutcome.NOT_FOUND, "no such DEK")
+        except HttpResponseError as error:
+            if error.status_code != 412:
+                raise translate(error, "mark unreadable") from None
+            return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
+        return Result(record.ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
+
+    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+        tally = VersionTally()
+        entities = self._table.query_entities(
+            "KeyRef eq @ref", parameters={"ref": normalize_key_ref(key_ref)}, select=COUNT_COLUMNS
+        )
+        with translated("count versions"):
+            async for entity in entities:  # streamed page by page, one entity at a time
+                tally.add(
+                    str(entity.get("KeyId") or ""),
+                    entity.get("PrevKeyId") or None,
+                    bool(entity.get("Unreadable")),
+                )
+        return tally.result()
+
+    async def insert_batch(self, deks: Sequence[NewDek]) -> None:
+        """Insert new DEKs with create transactions (100 per partition, several in flight).
+
+        Raises:
+            InvalidInputError: a key id is not versioned, or a partition/id is unusable.
+            ConflictError: a DEK with the same partition and id exists (its chunk is not written).
+        """
+        by_partition: dict[str, list[NewDek]] = {}
+        for dek in deks:
+            by_partition.setdefault(dek.partition, []).append(dek)
+        chunks = [
+            group[start : start + MAX_TRANSACTION_OPERATIONS]
+            for group in by_partition.values()
+            for start in range(0, len(group), MAX_TRANSACTION_OPERATIONS)
+        ]
+
+        async def create(chunk: list[NewDek]) -> None:
+            operations: list[Any] = [("create", new_entity(dek)) for dek in chunk]
+            with translated("insert DEKs"):
+                async with self._gate:
+                    await self._table.submit_transaction(operations)
+
+        await asyncio.gather(*(create(chunk) for chunk in chunks))
+
+    async def get(self, ref: str) -> DekDetails | None:
+        """Everything stored about one DEK, or ``None``."""
+        partition, dek_id = split_ref(ref)
+        if not dek_id:
+            raise InvalidInputError(f"{ref!r} is not a partition/id ref")
+        with translated("read DEK"):
+            try:
+                entity = await self._table.get_entity(partition, dek_id)
+            except ResourceNotFoundError:
+                return None
+        return details(entity)
+
+    async def close(self) -> None:
+        await self._table.close()
+
+    def __repr__(self) -> str:
+        return f"TableDekStore({self._table.table_name!r})"

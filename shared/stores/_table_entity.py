@@ -1,0 +1,148 @@
+"""How a DEK maps onto a Table entity, and back.
+
+Property names are PascalCase like Azure's own. ``KeyRef`` (the unversioned key id) and
+``KeyVersion`` exist only so the service can filter a scan; ``KeyId`` stays the authority.
+Wrapped keys are standard base64 text so an operator can read them and a corrupted value
+is still an entity the scan can report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import InvalidInputError
+from shared.stores._common import (
+    StoredWrap,
+    b64_encode,
+    split_key_id,
+    strict_b64_decode,
+    to_record,
+)
+from shared.stores._model import DekDetails, NewDek, split_ref
+from shared.stores._protocol import DekRecord, Rewrap
+
+#: What a scan reads: the wrap and nothing else (no sealed payload).
+SCAN_COLUMNS = [
+    "PartitionKey", "RowKey", "KeyRef", "KeyId", "Algorithm", "WrappedKey", "Kcv", "PrevKeyId",
+]  # fmt: skip
+#: What the retirement counts read.
+COUNT_COLUMNS = ["KeyId", "PrevKeyId", "Unreadable"]
+#: Azure Tables refuses these characters in PartitionKey and RowKey.
+_FORBIDDEN_KEY_CHARACTERS = frozenset("/\\#?")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _text(value: Any) -> str:
+    """A property as text; a wrong type becomes text the record check will reject."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else repr(value)
+
+
+def _etag(entity: Any) -> str:
+    metadata = getattr(entity, "metadata", None) or {}
+    return str(metadata.get("etag", ""))
+
+
+def to_stored(entity: Mapping[str, Any]) -> DekRecord:
+    partition = _text(entity.get("PartitionKey"))
+    kcv = entity.get("Kcv")
+    return to_record(
+        StoredWrap(
+            ref=f"{partition}/{_text(entity.get('RowKey'))}",
+            partition=partition,
+            etag=_etag(entity),
+            key_ref=_text(entity.get("KeyRef")),
+            key_id=_text(entity.get("KeyId")),
+            algorithm=_text(entity.get("Algorithm")),
+            wrapped=_text(entity.get("WrappedKey")),
+            kcv=_text(kcv) if kcv is not None else None,
+            previous_key_id=_text(entity.get("PrevKeyId")) or None,
+        )
+    )
+
+
+def details(entity: Mapping[str, Any]) -> DekDetails:
+    previous: bytes | None = None
+    if entity.get("PrevWrappedKey"):
+        try:
+            previous = strict_b64_decode(_text(entity.get("PrevWrappedKey")))
+        except InvalidInputError:
+            previous = None
+    sealed = entity.get("Sealed")
+    return DekDetails(
+        record=to_stored(entity),
+        previous_algorithm=entity.get("PrevAlgorithm") or None,
+        previous_wrapped=previous,
+        previous_kcv=entity.get("PrevKcv") or None,
+        unreadable=entity.get("Unreadable") or None,
+        sealed=bytes(sealed) if isinstance(sealed, bytes | bytearray) else None,
+    )
+
+
+def holds_wrap(entity: Mapping[str, Any], rewrap: Rewrap) -> bool:
+    """Whether the entity already carries exactly the wrap ``rewrap`` would write."""
+    return (
+        entity.get("KeyId") == rewrap.key_id
+        and entity.get("Algorithm") == rewrap.algorithm.value
+        and entity.get("WrappedKey") == b64_encode(rewrap.wrapped)
+    )
+
+
+def _check_keys(partition: str, dek_id: str) -> None:
+    for name, value in (("partition", partition), ("DEK id", dek_id)):
+        if not value or _FORBIDDEN_KEY_CHARACTERS & set(value):
+            raise InvalidInputError(f"{name} {value!r} is empty or holds one of / \\ # ?")
+
+
+def new_entity(dek: NewDek) -> dict[str, Any]:
+    _check_keys(dek.partition, dek.dek_id)
+    split = split_key_id(dek.key_id)
+    if split is None:
+        raise InvalidInputError(f"{dek.key_id!r} is not a versioned key id")
+    created = now()
+    entity: dict[str, Any] = {
+        "PartitionKey": dek.partition,
+        "RowKey": dek.dek_id,
+        "KeyRef": split[0],
+        "KeyVersion": split[1],
+        "KeyId": dek.key_id,
+        "Algorithm": dek.algorithm.value,
+        "WrappedKey": b64_encode(dek.wrapped),
+        "Kcv": dek.kcv,
+        "CreatedAt": created,
+        "UpdatedAt": created,
+    }
+    if dek.sealed is not None:
+        entity["Sealed"] = dek.sealed
+    return entity
+
+
+def rewrap_entity(rewrap: Rewrap) -> dict[str, Any]:
+    """The MERGE body for a rewrap: new wrap in, the wrap that was read kept as previous."""
+    record = rewrap.record
+    partition, dek_id = split_ref(record.ref)
+    split = split_key_id(rewrap.key_id)
+    assert split is not None  # rewrap_refusal() has checked it
+    assert record.algorithm is not None
+    return {
+        "PartitionKey": partition,
+        "RowKey": dek_id,
+        "KeyVersion": split[1],
+        "KeyId": rewrap.key_id,
+        "Algorithm": rewrap.algorithm.value,
+        "WrappedKey": b64_encode(rewrap.wrapped),
+        "Kcv": rewrap.kcv,
+        "PrevKeyId": record.key_id,
+        "PrevAlgorithm": record.algorithm.value,
+        "PrevWrappedKey": b64_encode(record.wrapped),
+        "PrevKcv": record.kcv or "",
+        # MERGE cannot remove a property; an empty reason means "readable" everywhere.
+        "Unreadable": "",
+        "UpdatedAt": now(),
+    }
