@@ -1,0 +1,69 @@
+"""The rewrap engine: move every DEK of a key to its newest enabled version, resumably.
+
+Pure domain code over small ports (no Azure imports): a :class:`~shared.stores.DekStore`, a
+:class:`KeyVersionSource` (the Key Vault adapter) and a :class:`JobStore` for checkpoints.
+Modelled on HashiCorp Vault transit's rewrap (already-current is a no-op, a result per item,
+a bad item never stops the batch) and Tink's envelope (the remote key is injected).
+"""
+
+from shared.rewrap._budget import BUDGET_WINDOW_SECONDS, VaultBudget, vault_budget
+from shared.rewrap._engine import EngineSettings, RewrapEngine, default_owner
+from shared.rewrap._errors import JobLeaseError, RewrapTargetError
+from shared.rewrap._job_report import JobReport
+from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
+from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
+from shared.rewrap._ledger import ProgressCallback
+from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._local_keys import LocalKeyVersionSource
+from shared.rewrap._page import IssueSink
+from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource
+from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
+from shared.rewrap._report import (
+    FailureReason,
+    ItemIssue,
+    ItemOutcome,
+    JobCounters,
+    UnreadableReason,
+)
+from shared.rewrap._retry import RetryPolicy
+from shared.rewrap._sqlite_job_store import SqliteJobStore
+from shared.rewrap._target import RewrapPlan, resolve_target
+
+__all__ = [
+    # ports
+    "KeyVersionInfo",
+    "KeyVersionSource",
+    "JobStore",
+    "StoredJob",
+    # engine
+    "EngineSettings",
+    "RewrapEngine",
+    "RewrapPlan",
+    "resolve_target",
+    "default_owner",
+    "AimdRateLimiter",
+    "RetryPolicy",
+    "VaultBudget",
+    "vault_budget",
+    "BUDGET_WINDOW_SECONDS",
+    # jobs and reports
+    "InMemoryJobStore",
+    "LocalKeyVersionSource",
+    "SqliteJobStore",
+    "JobState",
+    "JobStatus",
+    "JobReport",
+    "JobCounters",
+    "ItemIssue",
+    "ItemOutcome",
+    "FailureReason",
+    "UnreadableReason",
+    "rewrap_job_id",
+    "ProgressCallback",
+    "IssueSink",
+    # errors and test seams
+    "JobLeaseError",
+    "RewrapTargetError",
+    "FaultProbe",
+    "ENGINE_POINTS",
+]

@@ -1,0 +1,260 @@
+"""The rewrap engine: confirm the target, claim the job, run its passes, finish it.
+
+Construction takes every collaborator (Tink's ``KmsEnvelopeAead`` style): the DEK store, the
+key version source (the Key Vault adapter in production), the job store, settings, and for
+tests a clock, a sleep and a fault probe. Nothing Azure is imported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from shared.errors import ConflictError
+from shared.rewrap import _probe
+from shared.rewrap._errors import JobLeaseError
+from shared.rewrap._item import ItemRewrapper
+from shared.rewrap._job_report import JobReport
+from shared.rewrap._job_state import JobState, JobStatus
+from shared.rewrap._job_store import JobStore, StoredJob
+from shared.rewrap._ledger import PASS_CONFLICTS, PASS_DONE, JobLedger, ProgressCallback
+from shared.rewrap._limiter import DEFAULT_HEADROOM, AimdRateLimiter
+from shared.rewrap._page import IssueSink
+from shared.rewrap._pipeline import PassRunner
+from shared.rewrap._ports import KeyVersionSource
+from shared.rewrap._retry import CallStats, RetryPolicy, VaultCaller
+from shared.rewrap._target import RewrapPlan, normalize_key_ref, resolve_target
+from shared.stores import DekStore
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tuning of a rewrap run; the defaults suit Key Vault's RSA-2048 budget.
+
+    Attributes:
+        page_size: records per scan page (and per checkpoint).
+        workers: in-flight unwraps; ~ rate x latency (400/s x 20-80 ms) with room to spare.
+        pages_in_flight: pages scanned ahead of the last checkpoint (bounds memory).
+        rate_ceiling: operations per second to aim at; ``None``: the vault's published budget
+            for the key's type and size times ``headroom``.
+        headroom: fraction of the published budget to use.
+        lease_seconds: how long a worker's claim on a job lasts without a checkpoint.
+        max_issues: per-item issues kept in the job state (the rest are only counted).
+        max_pending_conflicts: conflicts re-read in pass 2 (the rest are final at once).
+        allow_legacy_rsa1_5: unwrap RSA1_5 DEKs (rewrapped with RSA-OAEP-256).
+        retry: retry bounds for vault and store calls.
+    """
+
+    page_size: int = 100
+    workers: int = 32
+    pages_in_flight: int = 4
+    rate_ceiling: float | None = None
+    headroom: float = DEFAULT_HEADROOM
+    lease_seconds: float = 300.0
+    max_issues: int = 200
+    max_pending_conflicts: int = 10_000
+    allow_legacy_rsa1_5: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def default_owner() -> str:
+    """This worker's identity for job leases: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RewrapEngine:
+    """Rewraps every DEK of a key to its newest enabled version, resumably."""
+
+    def __init__(
+        self,
+        *,
+        store: DekStore,
+        keys: KeyVersionSource,
+        jobs: JobStore,
+        settings: EngineSettings | None = None,
+        owner: str | None = None,
+        progress: ProgressCallback | None = None,
+        on_issue: IssueSink | None = None,
+        now: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        probe: _probe.FaultProbe = _probe.no_probe,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._jobs = jobs
+        self._settings = settings or EngineSettings()
+        if self._settings.page_size < 1 or self._settings.workers < 1:
+            raise ValueError("page_size and workers must be at least 1")
+        self._owner = owner or default_owner()
+        self._progress = progress
+        self._on_issue = on_issue
+        self._now = now
+        self._clock = clock
+        self._sleep = sleep
+        self._probe = probe
+
+    async def plan(self, key_ref: str, requested_version: str | None = None) -> RewrapPlan:
+        """Confirm the target with the vault (see :func:`resolve_target`).
+
+        Raises:
+            RewrapTargetError: the requested version is missing or not enabled.
+            ServiceError: the vault could not be asked.
+        """
+        return await resolve_target(self._keys, normalize_key_ref(key_ref), requested_version)
+
+    async def run(
+        self, key_ref: str, requested_version: str | None = None, *, restart: bool = False
+    ) -> JobReport:
+        """Rewrap key ``key_ref``'s DEKs to its newest enabled version; start or resume.
+
+        A completed job is returned as is unless ``restart`` (a fresh pass over the store).
+
+        Raises:
+            RewrapTargetError: the requested version is missing or not enabled.
+            JobLeaseError: another live worker holds the job.
+            ServiceError: the vault, DEK store or job store failed past retries (the job is
+                marked failed and resumes from its checkpoint when run again).
+        """
+        started = self._clock()
+        plan = await self.plan(key_ref, requested_version)
+        settings = self._settings
+        ceiling = settings.rate_ceiling or plan.budget.operations_per_second * settings.headroom
+        limiter = AimdRateLimiter(ceiling, clock=self._clock, sleep=self._sleep)
+        stored = await self._jobs.get(plan.job_id)
+        if stored is not None and stored.state.status is JobStatus.COMPLETED and not restart:
+            return self._report(plan, stored.state, limiter, started, resumed=False, done=True)
+        ledger, resumed = await self._claim(plan, stored, restart=restart)
+        self._probe(_probe.JOB_CLAIMED)
+        try:
+            await self._run_passes(plan, ledger, limiter)
+            self._probe(_probe.JOB_BEFORE_COMPLETE)
+            final = await ledger.complete()
+        except JobLeaseError:
+            raise
+        except Exception as error:
+            await ledger.fail(error)
+            raise
+        return self._report(plan, final, limiter, started, resumed=resumed, done=False)
+
+    async def status(self, job_id: str) -> JobState | None:
+        """The stored state of job ``job_id``, if any."""
+        stored = await self._jobs.get(job_id)
+        return stored.state if stored else None
+
+    async def _claim(
+        self, plan: RewrapPlan, stored: StoredJob | None, *, restart: bool
+    ) -> tuple[JobLedger, bool]:
+        now = self._now()
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        if stored is not None and stored.state.lease_held_by_other(self._owner, now):
+            raise JobLeaseError(
+                f"job {plan.job_id} is running on {stored.state.owner}",
+                job_id=plan.job_id,
+                owner=stored.state.owner,
+            )
+        fresh = JobState(
+            job_id=plan.job_id,
+            key_ref=plan.key_ref,
+            target_version=plan.target_version,
+            target_key_id=plan.target_key_id,
+            status=JobStatus.RUNNING,
+            created_at=now,
+            updated_at=now,
+        )
+        resumed = stored is not None and not restart and stored.state.pages > 0
+        base = fresh if stored is None or restart else stored.state
+        claimed = base.evolve(
+            status=JobStatus.RUNNING,
+            owner=self._owner,
+            lease_expires_at=now + lease,
+            updated_at=now,
+            error=None,
+            finished_at=None,
+        )
+        try:
+            etag = await self._jobs.put(
+                claimed, expected_etag=stored.etag if stored is not None else None
+            )
+        except ConflictError:
+            raise JobLeaseError(
+                f"job {plan.job_id} was claimed by another worker first", job_id=plan.job_id
+            ) from None
+        ledger = JobLedger(
+            self._jobs,
+            claimed,
+            etag,
+            now=self._now,
+            lease=lease,
+            retry=self._settings.retry,
+            stats=CallStats(),
+            max_issues=self._settings.max_issues,
+            max_pending_conflicts=self._settings.max_pending_conflicts,
+            progress=self._progress,
+            probe=self._probe,
+        )
+        return ledger, resumed
+
+    async def _run_passes(
+        self, plan: RewrapPlan, ledger: JobLedger, limiter: AimdRateLimiter
+    ) -> None:
+        settings = self._settings
+        caller = VaultCaller(limiter, settings.retry, ledger.stats, sleep=self._sleep)
+        rewrapper = ItemRewrapper(
+            plan,
+            self._keys,
+            caller,
+            allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
+            probe=self._probe,
+        )
+        while ledger.state.pass_number < PASS_DONE:
+            before = ledger.state.pass_number
+            if before == PASS_CONFLICTS:
+                self._probe(_probe.CONFLICT_REREAD_START)
+            runner = PassRunner(
+                self._store,
+                rewrapper,
+                ledger,
+                key_ref=plan.key_ref,
+                target_version=plan.target_version,
+                page_size=settings.page_size,
+                workers=settings.workers,
+                pages_in_flight=settings.pages_in_flight,
+                retry=settings.retry,
+                on_issue=self._on_issue,
+                probe=self._probe,
+            )
+            await runner.run()
+            if ledger.state.pass_number <= before:
+                raise RuntimeError(f"pass {before} ended without its final checkpoint")
+
+    def _report(
+        self,
+        plan: RewrapPlan,
+        state: JobState,
+        limiter: AimdRateLimiter,
+        started: float,
+        *,
+        resumed: bool,
+        done: bool,
+    ) -> JobReport:
+        return JobReport(
+            state=state,
+            requested_version=plan.requested_version,
+            redirected=plan.redirected,
+            resumed=resumed,
+            already_completed=done,
+            elapsed_seconds=self._clock() - started,
+            budget=plan.budget,
+            final_rate=limiter.rate,
+            rate_decreases=limiter.decreases,
+        )

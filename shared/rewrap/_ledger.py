@@ -1,0 +1,157 @@
+"""The job's durable side: claiming the lease, checkpointing pages in order, finishing.
+
+Only the ledger writes job state, always ETag-conditional. A checkpoint merges a run of
+consecutive finished pages and the continuation after the last of them in one write, so the
+stored counters always describe exactly the pages before the stored continuation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from shared.errors import ConflictError, ServiceError
+from shared.rewrap import _probe
+from shared.rewrap._errors import JobLeaseError
+from shared.rewrap._job_state import JobState, JobStatus
+from shared.rewrap._job_store import JobStore
+from shared.rewrap._page import Page
+from shared.rewrap._report import ItemIssue, ItemOutcome
+from shared.rewrap._retry import CallStats, RetryPolicy, call_store
+
+PASS_MAIN = 1
+PASS_CONFLICTS = 2
+PASS_DONE = 3
+
+ProgressCallback = Callable[[JobState], None]
+
+
+class JobLedger:
+    """Holds a claimed job's state and ETag; writes checkpoints, completion and failure."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        state: JobState,
+        etag: str,
+        *,
+        now: Callable[[], datetime],
+        lease: timedelta,
+        retry: RetryPolicy,
+        stats: CallStats,
+        max_issues: int,
+        max_pending_conflicts: int,
+        progress: ProgressCallback | None = None,
+        probe: _probe.FaultProbe = _probe.no_probe,
+    ) -> None:
+        self._jobs = jobs
+        self._state = state
+        self._etag = etag
+        self._now = now
+        self._lease = lease
+        self._retry = retry
+        self.stats = stats
+        self._base_operations = state.counters.vault_operations
+        self._base_throttled = state.counters.throttled
+        self._max_issues = max_issues
+        self._max_pending = max_pending_conflicts
+        self._progress = progress
+        self._probe = probe
+        #: Refs still to re-read in the conflict pass; the scanner filters on it.
+        self.pending: set[str] = set(state.pending_conflicts)
+
+    @property
+    def state(self) -> JobState:
+        return self._state
+
+    async def checkpoint(self, pages: Sequence[Page]) -> None:
+        """Merge ``pages`` (consecutive, in order) and persist with the continuation after them.
+
+        Raises:
+            JobLeaseError: another worker wrote the job since this one claimed it.
+            ServiceError: the job store failed past the retry policy.
+        """
+        state = self._state
+        counters = state.counters.copy()
+        issues = list(state.issues)
+        dropped = state.issues_dropped
+        new_issues: list[ItemIssue] = []
+        for page in pages:
+            counters.merge(page.counters)
+            new_issues.extend(page.issues)
+            for ref in page.resolved:
+                self.pending.discard(ref)
+            for ref in page.conflicts:
+                if len(self.pending) < self._max_pending:
+                    self.pending.add(ref)
+                else:
+                    counters.count(ItemOutcome.CONFLICT)
+        last = pages[-1]
+        pass_number = state.pass_number
+        continuation = last.continuation_after
+        if continuation is None:
+            if pass_number == PASS_CONFLICTS:
+                # Pending refs the re-read did not find were rewrapped or deleted by others.
+                counters.gone += len(self.pending)
+                self.pending.clear()
+            pass_number = PASS_CONFLICTS if self.pending else PASS_DONE
+        room = max(0, self._max_issues - len(issues))
+        issues.extend(new_issues[:room])
+        dropped += max(0, len(new_issues) - room)
+        counters.vault_operations = self._base_operations + self.stats.vault_operations
+        counters.throttled = self._base_throttled + self.stats.throttled
+        self._probe(_probe.PAGE_BEFORE_CHECKPOINT)
+        await self._write(
+            state.evolve(
+                counters=counters,
+                issues=tuple(issues),
+                issues_dropped=dropped,
+                pending_conflicts=tuple(sorted(self.pending)),
+                continuation=continuation,
+                pass_number=pass_number,
+                pages=state.pages + len(pages),
+            )
+        )
+        self._probe(_probe.CHECKPOINT_AFTER)
+        if self._progress is not None:
+            self._progress(self._state)
+
+    async def complete(self) -> JobState:
+        """Mark the job completed.
+
+        Raises:
+            JobLeaseError: another worker wrote the job since this one claimed it.
+        """
+        now = self._now()
+        await self._write(
+            self._state.evolve(
+                status=JobStatus.COMPLETED, finished_at=now, lease_expires_at=None, error=None
+            )
+        )
+        return self._state
+
+    async def fail(self, error: Exception) -> None:
+        """Best effort: record that the job stopped on ``error`` (resumable later)."""
+        message = f"{type(error).__name__}: {error}"[:500]
+        try:
+            await self._write(
+                self._state.evolve(status=JobStatus.FAILED, error=message, lease_expires_at=None)
+            )
+        except (ServiceError, JobLeaseError):
+            return
+
+    async def _write(self, state: JobState) -> None:
+        now = self._now()
+        state = state.evolve(updated_at=now)
+        if state.status is JobStatus.RUNNING:
+            state = state.evolve(lease_expires_at=now + self._lease)
+        try:
+            self._etag = await call_store(
+                lambda: self._jobs.put(state, expected_etag=self._etag), self._retry
+            )
+        except ConflictError:
+            raise JobLeaseError(
+                f"job {state.job_id} was changed by another worker; stopping",
+                job_id=state.job_id,
+            ) from None
+        self._state = state

@@ -1,0 +1,94 @@
+"""An AIMD rate limiter for vault operations: pace at the budget, back off on 429, recover.
+
+Pacing is GCRA (virtual scheduling): each ``acquire`` reserves the next slot ``1/rate`` after
+the previous one and sleeps until it, so N concurrent workers share one rate without a token
+refill task or a lock, at O(1) per call. On a 429 the rate is cut multiplicatively (once per
+"generation": answers to requests issued before the last cut do not cut again, or a burst of
+64 in-flight 429s would divide the rate by 2**64) and every slot waits out ``Retry-After``.
+Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
+``increase_per_second`` per second of clean traffic, back up to the ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+#: Fraction of the published budget to aim at: Key Vault counts per 10 s window, and edges
+#: of that window (clock skew, a burst at start) would otherwise cost 429s.
+DEFAULT_HEADROOM = 0.98
+#: Rate multiplier on a 429 (the "multiplicative decrease").
+DEFAULT_DECREASE_FACTOR = 0.7
+#: Seconds of the ceiling's rate that may be spent at once after an idle spell.
+DEFAULT_BURST_SECONDS = 0.02
+#: Retry-After assumed when a 429 does not carry one.
+DEFAULT_RETRY_AFTER_SECONDS = 1.0
+_MIN_RATE = 1.0
+
+
+class AimdRateLimiter:
+    """Paces operations at an adaptive rate no higher than ``ceiling`` per second."""
+
+    def __init__(
+        self,
+        ceiling: float,
+        *,
+        start_rate: float | None = None,
+        decrease_factor: float = DEFAULT_DECREASE_FACTOR,
+        increase_per_second: float | None = None,
+        burst_seconds: float = DEFAULT_BURST_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if ceiling < _MIN_RATE:
+            raise ValueError(f"rate ceiling must be at least {_MIN_RATE} per second")
+        if not 0 < decrease_factor < 1:
+            raise ValueError("decrease_factor must be between 0 and 1")
+        self._ceiling = ceiling
+        self._rate = min(ceiling, start_rate if start_rate is not None else ceiling)
+        self._decrease_factor = decrease_factor
+        self._increase = increase_per_second if increase_per_second else ceiling * 0.1
+        self._burst = burst_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._next_slot = clock()
+        self._blocked_until = 0.0
+        self._last_decrease = float("-inf")
+        self.decreases = 0
+
+    @property
+    def rate(self) -> float:
+        """The current rate in operations per second."""
+        return self._rate
+
+    @property
+    def ceiling(self) -> float:
+        return self._ceiling
+
+    async def acquire(self) -> float:
+        """Wait for this operation's slot; returns the time it was issued at (for 429s)."""
+        now = self._clock()
+        slot = max(self._next_slot, now - self._burst, self._blocked_until)
+        self._next_slot = slot + 1.0 / self._rate
+        if slot > now:
+            await self._sleep(slot - now)
+            return slot
+        return now
+
+    def on_success(self) -> None:
+        """Additive increase: ``increase_per_second`` more per second of successes."""
+        if self._rate < self._ceiling:
+            self._rate = min(self._ceiling, self._rate + self._increase / self._rate)
+
+    def on_throttled(self, issued_at: float, retry_after: float | None) -> None:
+        """A request issued at ``issued_at`` got a 429: wait ``retry_after``, cut the rate."""
+        now = self._clock()
+        pause = retry_after if retry_after is not None and retry_after > 0 else None
+        self._blocked_until = max(self._blocked_until, now + (pause or DEFAULT_RETRY_AFTER_SECONDS))
+        if issued_at >= self._last_decrease:
+            self._rate = max(_MIN_RATE, self._rate * self._decrease_factor)
+            self._last_decrease = now
+            self.decreases += 1
+        # Slots reserved at the old rate are released: pacing restarts after the pause.
+        self._next_slot = min(self._next_slot, self._blocked_until)

@@ -1,0 +1,70 @@
+"""The ports the rewrap engine needs from a key vault, as small protocols.
+
+The Key Vault adapter implements :class:`KeyVersionSource` (versions from ``KeyClient``, unwrap
+sent to the vault, wrap done locally with the public key, as ``CryptographyClient`` does);
+tests and the CLI's development mode implement it in-process with local RSA keys. The DEK
+store port is :class:`shared.stores.DekStore`; the job store port is in ``_job_store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from shared.crypto import AsyncKeyWrapper, WrapAlgorithm
+
+
+@dataclass(frozen=True)
+class KeyVersionInfo:
+    """What the vault says about one version of a key.
+
+    Attributes:
+        version: the 32-hex version string (lower case).
+        enabled: whether the vault would use it now (enabled, within ``nbf``/``exp``).
+        created: when the version was created; orders versions ("newer", "older").
+        key_type: ``RSA``, ``RSA-HSM``, ``oct-HSM``... (sizes the rate budget).
+        key_size: the RSA modulus size in bits, when known.
+    """
+
+    version: str
+    enabled: bool
+    created: datetime
+    key_type: str = "RSA"
+    key_size: int | None = 2048
+
+
+@runtime_checkable
+class KeyVersionSource(Protocol):
+    """Versions of keys in one or more vaults, and a wrapper per versioned key id."""
+
+    async def newest_enabled_version(self, key_ref: str) -> str:
+        """The newest enabled version of key ``key_ref`` (unversioned id), asked of the vault.
+
+        Raises:
+            KeyNotFoundError: the key does not exist or has no enabled version.
+            AccessDeniedError: the caller may not read the key.
+        """
+        ...
+
+    async def versions(self, key_ref: str) -> Sequence[KeyVersionInfo]:
+        """Every version of ``key_ref`` the vault still has, in any order.
+
+        Raises:
+            KeyNotFoundError: the key does not exist.
+            AccessDeniedError: the caller may not list the key's versions.
+        """
+        ...
+
+    async def wrapper(self, key_id: str, algorithm: WrapAlgorithm) -> AsyncKeyWrapper:
+        """A wrapper for the versioned ``key_id`` using ``algorithm``.
+
+        Unwrap goes to the vault (the private key never leaves it); wrap may be local with
+        the public key. Async because building one may fetch the public key once.
+
+        Raises:
+            UnsupportedAlgorithmError: ``algorithm`` does not fit the key's type.
+            KeyNotFoundError, KeyDisabledError, AccessDeniedError: as the vault answers.
+        """
+        ...

@@ -1,0 +1,239 @@
+"""In-process parts for rewrap tests: a DEK store in a dict, key pairs, a DEK factory.
+
+The store is a real (if small) implementation of the DekStore protocol, not a mock of Azure:
+ETags change on every write, writes are conditional, scan pages by a key-ordered
+continuation. Hooks let a test act as a concurrent writer or crash the store mid-batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
+from shared.rewrap import LocalKeyVersionSource
+from shared.stores import (
+    DekRecord,
+    Rewrap,
+    ScanPage,
+    VersionCount,
+    WriteOutcome,
+    WriteResult,
+)
+
+KEY_REF = "https://contoso-kv.vault.azure.net/keys/payments"
+OTHER_KEY_REF = "https://contoso-kv.vault.azure.net/keys/other"
+V1 = "1" * 32
+V2 = "2" * 32
+V3 = "3" * 32
+V4 = "4" * 32
+
+
+@functools.cache
+def rsa_key(index: int) -> rsa.RSAPrivateKey:
+    """A 2048-bit RSA key pair, generated once per index per test session."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def key_source(*versions: str, key_ref: str = KEY_REF) -> LocalKeyVersionSource:
+    """A key source with ``versions`` of ``key_ref`` in creation order (all enabled)."""
+    source = LocalKeyVersionSource()
+    for index, version in enumerate(versions):
+        source.add_version(key_ref, version, rsa_key(index))
+    return source
+
+
+@dataclass
+class StoredDek:
+    ref: str
+    partition: str
+    key_id: str
+    algorithm: WrapAlgorithm | None
+    wrapped: bytes
+    kcv: str | None
+    material_prefix: bytes = b""
+    problem: str | None = None
+    previous_key_id: str | None = None
+    previous_wrapped: bytes | None = None
+    unreadable_reason: str | None = None
+    etag: int = 1
+
+
+class MemoryDekStore:
+    """A DekStore in a dict, ordered by ref.
+
+    Attributes:
+        filter_current: drop records at ``exclude_version`` server-side (a store may, or may
+            return them for the engine to treat as current).
+        after_scan: called with the page's records after each scan (a concurrent writer).
+        probe: called with ``"store.mid_batch"`` after each item a batch writes.
+    """
+
+    def __init__(self, *, filter_current: bool = True) -> None:
+        self.rows: dict[str, StoredDek] = {}
+        self.filter_current = filter_current
+        self.after_scan: Callable[[Sequence[DekRecord]], None] | None = None
+        self.probe: Callable[[str], None] | None = None
+        self.scans = 0
+        self.batches: list[int] = []
+        self.written_refs: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return "memory"
+
+    def add(self, dek: StoredDek) -> None:
+        self.rows[dek.ref] = dek
+
+    def touch(self, ref: str, **changes: object) -> None:
+        """A concurrent writer's change: new values and a new ETag."""
+        row = self.rows[ref]
+        self.rows[ref] = replace(row, etag=row.etag + 1, **changes)  # type: ignore[arg-type]
+
+    async def scan(
+        self,
+        key_ref: str,
+        *,
+        exclude_version: str | None,
+        continuation: str | None = None,
+        page_size: int = 100,
+    ) -> ScanPage:
+        self.scans += 1
+        refs = sorted(ref for ref in self.rows if continuation is None or ref > continuation)
+        records: list[DekRecord] = []
+        last: str | None = None
+        for ref in refs:
+            row = self.rows[ref]
+            last = ref
+            at_target = exclude_version and row.key_id.lower().endswith("/" + exclude_version)
+            if not (self.filter_current and at_target and row.problem is None):
+                records.append(self._record(row))
+            if len(records) >= page_size:
+                break
+        more = last is not None and last != (refs[-1] if refs else None)
+        if self.after_scan is not None:
+            self.after_scan(records)
+        return ScanPage(records, last if more else None)
+
+    async def replace_batch(self, rewraps: Sequence[Rewrap]) -> Sequence[WriteResult]:
+        assert len({r.record.partition for r in rewraps}) <= 1, "one partition per batch"
+        assert len(rewraps) <= 100
+        self.batches.append(len(rewraps))
+        results = []
+        for rewrap in rewraps:
+            row = self.rows.get(rewrap.record.ref)
+            if row is None:
+                results.append(WriteResult(rewrap.record.ref, WriteOutcome.NOT_FOUND))
+                continue
+            if str(row.etag) != rewrap.record.etag:
+                results.append(WriteResult(rewrap.record.ref, WriteOutcome.CONFLICT))
+                continue
+            self.rows[row.ref] = replace(
+                row,
+                key_id=rewrap.key_id,
+                algorithm=rewrap.algorithm,
+                wrapped=rewrap.wrapped,
+                kcv=rewrap.kcv if row.kcv is not None else None,
+                previous_key_id=row.key_id,
+                previous_wrapped=row.wrapped,
+                unreadable_reason=None,
+                etag=row.etag + 1,
+            )
+            self.written_refs.append(row.ref)
+            results.append(WriteResult(row.ref, WriteOutcome.WRITTEN, new_etag=str(row.etag + 1)))
+            if self.probe is not None:
+                self.probe("store.mid_batch")
+        return results
+
+    async def mark_unreadable(self, record: DekRecord, reason: str) -> WriteResult:
+        row = self.rows.get(record.ref)
+        if row is None:
+            return WriteResult(record.ref, WriteOutcome.NOT_FOUND)
+        if str(row.etag) != record.etag:
+            return WriteResult(record.ref, WriteOutcome.CONFLICT)
+        self.rows[row.ref] = replace(row, unreadable_reason=reason, etag=row.etag + 1)
+        return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=str(row.etag + 1))
+
+    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+        counts: dict[str, VersionCount] = {}
+        prefix = key_ref.lower() + "/"
+        for row in self.rows.values():
+            if row.problem is None and row.key_id.lower().startswith(prefix):
+                entry = counts.setdefault(row.key_id, VersionCount(row.key_id))
+                counts[row.key_id] = replace(
+                    entry,
+                    current=entry.current + 1,
+                    unreadable=entry.unreadable + (1 if row.unreadable_reason else 0),
+                )
+            if row.previous_key_id and row.previous_key_id.lower().startswith(prefix):
+                entry = counts.setdefault(row.previous_key_id, VersionCount(row.previous_key_id))
+                counts[row.previous_key_id] = replace(entry, previous=entry.previous + 1)
+        return sorted(counts.values(), key=lambda c: c.key_id)
+
+    async def close(self) -> None:
+        return None
+
+    @staticmethod
+    def _record(row: StoredDek) -> DekRecord:
+        return DekRecord(
+            ref=row.ref,
+            partition=row.partition,
+            etag=str(row.etag),
+            key_id=row.key_id,
+            algorithm=row.algorithm,
+            wrapped=row.wrapped,
+            kcv=row.kcv,
+            material_prefix=row.material_prefix,
+            problem=row.problem,
+            previous_key_id=row.previous_key_id,
+        )
+
+
+def make_dek(
+    source: LocalKeyVersionSource,
+    ref: str,
+    version: str,
+    *,
+    partition: str = "p0",
+    key_ref: str = KEY_REF,
+    algorithm: WrapAlgorithm = WrapAlgorithm.RSA_OAEP_256,
+    material: bytes | None = None,
+    material_prefix: bytes = b"",
+    with_kcv: bool = True,
+) -> tuple[StoredDek, bytes]:
+    """A DEK wrapped under ``version``; returns the row and its plaintext (for checks)."""
+    key_id = f"{key_ref}/{version}"
+    plain = material if material is not None else DataKey.generate().reveal()
+    plain = material_prefix + plain
+    wrapper = LocalRsaWrapper(key_id, private_key=source.private_key(key_id), algorithm=algorithm)
+    with DataKey(plain) as dek:
+        wrapped = wrapper.wrap(dek)
+        kcv = dek.kcv if with_kcv else None
+    row = StoredDek(
+        ref=ref,
+        partition=partition,
+        key_id=key_id,
+        algorithm=algorithm,
+        wrapped=wrapped,
+        kcv=kcv,
+        material_prefix=material_prefix,
+    )
+    return row, plain
+
+
+def unwrap_row(source: LocalKeyVersionSource, row: StoredDek) -> bytes:
+    """The plaintext of a stored DEK, unwrapped with the local private key."""
+    assert row.algorithm is not None
+    wrapper = LocalRsaWrapper(
+        row.key_id, private_key=source.private_key(row.key_id), algorithm=row.algorithm
+    )
+    with wrapper.unwrap(row.wrapped) as dek:
+        return dek.reveal()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
