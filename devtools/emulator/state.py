@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 DEFAULT_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -59,6 +59,9 @@ class KeyVersion:
     updated: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
     exportable: bool = False
+    #: Set once the KeyNearExpiry / KeyExpired event for this version has been published.
+    near_expiry_notified: bool = False
+    expired_notified: bool = False
 
 
 @dataclass
@@ -212,6 +215,27 @@ class EmulatorState:
     events: EventPublisher = field(default_factory=_NoEvents)
     #: Called after every change so ``--state FILE`` can be rewritten.
     on_change: Callable[[], None] | None = None
+    #: Set by the server: binds a data-plane port for a vault (synchronously sets vault.port).
+    vault_listener: Callable[[Vault], None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return state_to_json(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> EmulatorState:
+        return state_from_json(raw)
+
+    def add_vault(self, vault: Vault) -> Vault:
+        """Insert ``vault`` and give it its own loopback port (``vault.port`` is set on return).
+
+        Surfaces that create vaults (control API, ARM PUT) should call this rather than writing
+        ``vaults[name]`` directly, so the vault's data plane is reachable at once.
+        """
+        self.vaults[vault.name] = vault
+        if self.vault_listener is not None:
+            self.vault_listener(vault)
+        self.changed()
+        return vault
 
     def vault_by_port(self, port: int) -> Vault | None:
         for vault in self.vaults.values():
@@ -222,3 +246,73 @@ class EmulatorState:
     def changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
+
+
+# --- persistence (``--state FILE``) -----------------------------------------------------------
+# Added by the emulator core: a plain-JSON image of the world. Runtime-only things (counters,
+# the event publisher, throttle windows, loaded key objects) are deliberately not persisted.
+
+STATE_FORMAT_VERSION = 1
+
+
+def _key_to_json(key: Key) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "versions": [asdict(v) for v in key.versions],
+        "rotation_policy": key.rotation_policy,
+        "deleted_at": key.deleted_at,
+        "scheduled_purge": key.scheduled_purge,
+    }
+
+
+def _key_from_json(raw: dict[str, Any]) -> Key:
+    return Key(
+        name=raw["name"],
+        versions=[KeyVersion(**v) for v in raw.get("versions", [])],
+        rotation_policy=raw.get("rotation_policy"),
+        deleted_at=raw.get("deleted_at"),
+        scheduled_purge=raw.get("scheduled_purge"),
+    )
+
+
+def state_to_json(state: EmulatorState) -> dict[str, Any]:
+    """A JSON-able image of ``state`` (includes private key material: dev tooling only)."""
+    vaults = []
+    for vault in state.vaults.values():
+        raw = {f.name: getattr(vault, f.name) for f in fields(vault)}
+        raw["access_policies"] = [asdict(p) for p in vault.access_policies]
+        raw["keys"] = [_key_to_json(k) for k in vault.keys.values()]
+        raw["deleted_keys"] = [_key_to_json(k) for k in vault.deleted_keys.values()]
+        vaults.append(raw)
+    return {
+        "format": STATE_FORMAT_VERSION,
+        "clock_offset_seconds": state.clock.offset_seconds,
+        "vaults": vaults,
+        "principals": [asdict(p) for p in state.principals.values()],
+        "role_assignments": [asdict(r) for r in state.role_assignments.values()],
+        "accounts": [asdict(a) for a in state.accounts.values()],
+    }
+
+
+def state_from_json(raw: dict[str, Any]) -> EmulatorState:
+    """Rebuild an :class:`EmulatorState` from :func:`state_to_json` output."""
+    state = EmulatorState()
+    state.clock.offset_seconds = float(raw.get("clock_offset_seconds", 0.0))
+    for vault_raw in raw.get("vaults", []):
+        vault_raw = dict(vault_raw)
+        policies = [AccessPolicy(**p) for p in vault_raw.pop("access_policies", [])]
+        keys = [_key_from_json(k) for k in vault_raw.pop("keys", [])]
+        deleted = [_key_from_json(k) for k in vault_raw.pop("deleted_keys", [])]
+        known = {f.name for f in fields(Vault)}
+        vault = Vault(**{k: v for k, v in vault_raw.items() if k in known})
+        vault.access_policies = policies
+        vault.keys = {k.name: k for k in keys}
+        vault.deleted_keys = {k.name: k for k in deleted}
+        state.vaults[vault.name] = vault
+    for p in raw.get("principals", []):
+        state.principals[p["object_id"]] = Principal(**p)
+    for r in raw.get("role_assignments", []):
+        state.role_assignments[r["name"]] = RoleAssignment(**r)
+    for a in raw.get("accounts", []):
+        state.accounts[a["name"]] = CognitiveAccount(**a)
+    return state

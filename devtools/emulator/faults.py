@@ -1,0 +1,76 @@
+"""Latency and fault injection for one vault's data plane, reproducible from a seed.
+
+Latency is ``fixed_ms`` plus a uniform jitter in ``[0, jitter_ms]``, awaited with
+``asyncio.sleep`` so a slow vault never stalls the emulator's event loop (the benchmark drives
+hundreds of concurrent unwraps through one process). Faults are drawn per request from a
+``random.Random(seed)``: a 5xx answer, a dropped connection (the socket is closed without a
+response, as a crashed front end would), or a slow answer (``slow_ms`` extra delay). The same
+seed and the same request order give the same faults.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FaultPlan:
+    """What one vault does to requests before answering them."""
+
+    fixed_ms: float = 0.0
+    jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    error_status: int = 503
+    drop_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_ms: float = 0.0
+    seed: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
+
+    def configure(self, **changes: Any) -> None:
+        """Update the named fields (unknown names raise ValueError) and reseed."""
+        for name, value in changes.items():
+            if name.startswith("_") or name not in self.__dataclass_fields__:
+                raise ValueError(f"unknown fault setting {name!r}")
+            if name == "error_status":
+                value = int(value)
+                if not 500 <= value <= 599:
+                    raise ValueError("error_status must be a 5xx status")
+            elif name == "seed":
+                value = int(value)
+            else:
+                value = float(value)
+                if value < 0 or (name.endswith("_rate") and value > 1):
+                    raise ValueError(f"{name} out of range")
+            setattr(self, name, value)
+        self._rng.seed(self.seed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if not k.startswith("_")}
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.fixed_ms or self.jitter_ms or self.error_rate or self.drop_rate or self.slow_rate
+        )
+
+    def draw(self) -> tuple[float, str | None]:
+        """(delay in seconds, fault) for one request; fault is "error", "drop" or None."""
+        delay_ms = self.fixed_ms
+        if self.jitter_ms:
+            delay_ms += self._rng.uniform(0.0, self.jitter_ms)
+        fault: str | None = None
+        if self.error_rate or self.drop_rate or self.slow_rate:
+            roll = self._rng.random()
+            if roll < self.error_rate:
+                fault = "error"
+            elif roll < self.error_rate + self.drop_rate:
+                fault = "drop"
+            elif roll < self.error_rate + self.drop_rate + self.slow_rate:
+                delay_ms += self.slow_ms
+        return delay_ms / 1000.0, fault
