@@ -7,6 +7,7 @@ a bad item never stops the batch) and Tink's envelope (the remote key is injecte
 """
 
 from shared.rewrap._budget import BUDGET_WINDOW_SECONDS, VaultBudget, vault_budget
+from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import EngineSettings, RewrapEngine, default_owner
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError
 from shared.rewrap._job_report import JobReport
@@ -25,6 +26,7 @@ from shared.rewrap._report import (
     JobCounters,
     UnreadableReason,
 )
+from shared.rewrap._retirement import RetirementReport, VersionRetirement, retirement_report
 from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._sqlite_job_store import SqliteJobStore
 from shared.rewrap._target import RewrapPlan, resolve_target
@@ -46,6 +48,12 @@ __all__ = [
     "VaultBudget",
     "vault_budget",
     "BUDGET_WINDOW_SECONDS",
+    # dry-run and retirement
+    "DryRunReport",
+    "dry_run",
+    "RetirementReport",
+    "VersionRetirement",
+    "retirement_report",
     # jobs and reports
     "InMemoryJobStore",
     "LocalKeyVersionSource",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.errors import ConflictError
 from shared.rewrap import _probe
+from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._errors import JobLeaseError
 from shared.rewrap._item import ItemRewrapper
 from shared.rewrap._job_report import JobReport
@@ -145,6 +146,26 @@ class RewrapEngine:
             await ledger.fail(error)
             raise
         return self._report(plan, final, limiter, started, resumed=resumed, done=False)
+
+    async def dry_run(self, key_ref: str, requested_version: str | None = None) -> DryRunReport:
+        """What :meth:`run` would do now; writes nothing (see :func:`dry_run`).
+
+        Raises:
+            RewrapTargetError: the requested version is missing or not enabled.
+            ServiceError: the vault or the store could not be read.
+        """
+        settings = self._settings
+        return await dry_run(
+            self._store,
+            self._keys,
+            key_ref,
+            requested_version,
+            page_size=settings.page_size,
+            rate_ceiling=settings.rate_ceiling,
+            headroom=settings.headroom,
+            allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
+            retry=settings.retry,
+        )
 
     async def status(self, job_id: str) -> JobState | None:
         """The stored state of job ``job_id``, if any."""

@@ -129,6 +129,10 @@ class VersionBook:
             info = self._versions.get(version)
         return info is not None and info.created > self._target_created
 
+    def known(self, version: str) -> KeyVersionInfo | None:
+        """What the book knows of ``version`` (after any lookup), or ``None``."""
+        return self._versions.get(version)
+
     async def _refresh(self) -> None:
         try:
             fresh = await self._keys.versions(self._key_ref)

@@ -11,13 +11,23 @@ import base64
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
-from shared.rewrap import LocalKeyVersionSource
+from shared.crypto import AsyncKeyWrapper, DataKey, LocalRsaWrapper, WrapAlgorithm
+from shared.rewrap import (
+    EngineSettings,
+    InMemoryJobStore,
+    JobStore,
+    KeyVersionInfo,
+    KeyVersionSource,
+    LocalKeyVersionSource,
+    RewrapEngine,
+)
 from shared.stores import (
     DekRecord,
+    DekStore,
     Rewrap,
     ScanPage,
     VersionCount,
@@ -237,3 +247,93 @@ def unwrap_row(source: LocalKeyVersionSource, row: StoredDek) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+Fault = Callable[[str], Exception | None]
+
+
+class FaultyKeySource:
+    """A key source whose unwraps first consult ``fault(key_id)``: an error to raise, or None."""
+
+    def __init__(self, inner: LocalKeyVersionSource, fault: Fault) -> None:
+        self.inner = inner
+        self.fault = fault
+        self.unwraps = 0
+
+    async def newest_enabled_version(self, key_ref: str) -> str:
+        return await self.inner.newest_enabled_version(key_ref)
+
+    async def versions(self, key_ref: str) -> Sequence[KeyVersionInfo]:
+        return await self.inner.versions(key_ref)
+
+    async def wrapper(self, key_id: str, algorithm: WrapAlgorithm) -> AsyncKeyWrapper:
+        return _FaultyWrapper(self, await self.inner.wrapper(key_id, algorithm))
+
+
+class _FaultyWrapper:
+    def __init__(self, source: FaultyKeySource, inner: AsyncKeyWrapper) -> None:
+        self._source = source
+        self._inner = inner
+
+    @property
+    def key_id(self) -> str:
+        return self._inner.key_id
+
+    @property
+    def algorithm(self) -> WrapAlgorithm:
+        return self._inner.algorithm
+
+    async def wrap(self, dek: DataKey) -> bytes:
+        return await self._inner.wrap(dek)
+
+    async def unwrap(self, wrapped: bytes) -> DataKey:
+        self._source.unwraps += 1
+        error = self._source.fault(self.key_id)
+        if error is not None:
+            raise error
+        return await self._inner.unwrap(wrapped)
+
+
+def engine_for(
+    store: DekStore,
+    source: KeyVersionSource,
+    jobs: JobStore | None = None,
+    **settings: Any,
+) -> RewrapEngine:
+    """An engine with no rate limit to speak of (tests that pace set ``rate_ceiling``)."""
+    settings.setdefault("rate_ceiling", 1_000_000)
+    options = {
+        k: settings.pop(k)
+        for k in ("owner", "probe", "now", "clock", "sleep", "progress", "on_issue")
+        if k in settings
+    }
+    return RewrapEngine(
+        store=store,
+        keys=source,
+        jobs=jobs if jobs is not None else InMemoryJobStore(),
+        settings=EngineSettings(**settings),
+        **options,
+    )
+
+
+def populate(
+    store: MemoryDekStore,
+    source: LocalKeyVersionSource,
+    versions: Sequence[str],
+    count: int,
+    *,
+    partitions: int = 3,
+    prefix: str = "dek",
+) -> dict[str, bytes]:
+    """Add ``count`` DEKs cycling over ``versions`` and partitions; returns ref -> plaintext."""
+    plaintexts = {}
+    for index in range(count):
+        row, plain = make_dek(
+            source,
+            f"{prefix}-{index:04}",
+            versions[index % len(versions)],
+            partition=f"p{index % partitions}",
+        )
+        store.add(row)
+        plaintexts[row.ref] = plain
+    return plaintexts
