@@ -99,3 +99,34 @@ class TransientServiceError(ServiceError):
 
 class ConfigurationError(KeywardError):
     """An app setting is missing or invalid; the message names the setting."""
+
+
+class EventRejectedError(InvalidInputError):
+    """An incoming event is malformed, foreign or inconsistent; nothing was done with it.
+
+    Recorded and acknowledged, never retried: Event Grid redelivers only what raises, and a
+    bad event would fail the same way every time.
+
+    Attributes:
+        reason: a machine-readable reason (a ``shared.events.RejectionReason`` value).
+        detail: a human-readable explanation naming the field at fault (no key material).
+        event_id: the event's id when one could be read, else ``None``.
+    """
+
+    def __init__(self, reason: str, detail: str, *, event_id: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.event_id = event_id
+
+
+class SettingError(ConfigurationError):
+    """One app setting is missing or invalid.
+
+    Attributes:
+        setting: the setting's name, so the message and the operator agree on what to fix.
+    """
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting

@@ -1,0 +1,90 @@
+"""Key Vault and subscription events: parse, validate, decide. Pure; no ``azure`` imports.
+
+``parse_event`` is the gate (allow-listed vaults only, consistent fields, a specific
+``RejectionReason`` otherwise); ``route`` turns a parsed event into planned actions;
+``rejected_event_record`` keeps a redacted copy of what was refused. See ``docs/events.md``.
+"""
+
+from shared.events._model import (
+    AccessChangeEvent,
+    AccessScope,
+    IgnoredEvent,
+    KeyVaultEvent,
+    ParsedEvent,
+    dedup_key,
+)
+from shared.events._parse import parse_event
+from shared.events._redact import (
+    MAX_RECORD_PAYLOAD_CHARS,
+    RejectedEventRecord,
+    redact_payload,
+    rejected_event_record,
+)
+from shared.events._routing import (
+    Action,
+    FollowUpRotation,
+    Ignore,
+    PlanRewrap,
+    ReevaluateAccess,
+    RotateKey,
+    WarnNearExpiry,
+    route,
+)
+from shared.events._types import (
+    CERTIFICATE_EXPIRED,
+    CERTIFICATE_NEAR_EXPIRY,
+    CERTIFICATE_NEW_VERSION_CREATED,
+    KEY_EXPIRED,
+    KEY_NEAR_EXPIRY,
+    KEY_NEW_VERSION_CREATED,
+    KNOWN_EVENT_TYPES,
+    RESOURCE_DELETE_SUCCESS,
+    RESOURCE_WRITE_SUCCESS,
+    SECRET_EXPIRED,
+    SECRET_NEAR_EXPIRY,
+    SECRET_NEW_VERSION_CREATED,
+    VAULT_ACCESS_POLICY_CHANGED,
+    AccessChangeKind,
+    EventSchema,
+    KeyEventKind,
+    RejectionReason,
+)
+
+__all__ = [
+    "CERTIFICATE_EXPIRED",
+    "CERTIFICATE_NEAR_EXPIRY",
+    "CERTIFICATE_NEW_VERSION_CREATED",
+    "KEY_EXPIRED",
+    "KEY_NEAR_EXPIRY",
+    "KEY_NEW_VERSION_CREATED",
+    "KNOWN_EVENT_TYPES",
+    "MAX_RECORD_PAYLOAD_CHARS",
+    "RESOURCE_DELETE_SUCCESS",
+    "RESOURCE_WRITE_SUCCESS",
+    "SECRET_EXPIRED",
+    "SECRET_NEAR_EXPIRY",
+    "SECRET_NEW_VERSION_CREATED",
+    "VAULT_ACCESS_POLICY_CHANGED",
+    "AccessChangeEvent",
+    "AccessChangeKind",
+    "AccessScope",
+    "Action",
+    "EventSchema",
+    "FollowUpRotation",
+    "Ignore",
+    "IgnoredEvent",
+    "KeyEventKind",
+    "KeyVaultEvent",
+    "ParsedEvent",
+    "PlanRewrap",
+    "ReevaluateAccess",
+    "RejectedEventRecord",
+    "RejectionReason",
+    "RotateKey",
+    "WarnNearExpiry",
+    "dedup_key",
+    "parse_event",
+    "redact_payload",
+    "rejected_event_record",
+    "route",
+]
