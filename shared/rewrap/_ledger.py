@@ -59,6 +59,7 @@ class JobLedger:
         self._probe = probe
         #: Refs still to re-read in the conflict pass; the scanner filters on it.
         self.pending: set[str] = set(state.pending_conflicts)
+        self._broken = False
 
     @property
     def state(self) -> JobState:
@@ -71,6 +72,11 @@ class JobLedger:
             JobLeaseError: another worker wrote the job since this one claimed it.
             ServiceError: the job store failed past the retry policy.
         """
+        if self._broken:
+            # An earlier checkpoint failed part-way; pages it took are not in the state, so no
+            # later page may be checkpointed past them.
+            raise RuntimeError(f"job {self._state.job_id}: an earlier checkpoint failed")
+        self._broken = True
         state = self._state
         counters = state.counters.copy()
         issues = list(state.issues)
@@ -112,6 +118,7 @@ class JobLedger:
                 pages=state.pages + len(pages),
             )
         )
+        self._broken = False
         self._probe(_probe.CHECKPOINT_AFTER)
         if self._progress is not None:
             self._progress(self._state)

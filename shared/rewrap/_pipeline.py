@@ -168,14 +168,22 @@ class PassRunner:
 
 async def _run_all(coroutines: list[Coroutine[Any, Any, None]]) -> None:
     """Run ``coroutines`` as tasks; the first to fail cancels the rest and its error propagates
-    unchanged (a ``BaseException`` too, which is how a simulated crash unwinds)."""
+    unchanged (a ``BaseException`` too, which is how a simulated crash unwinds). Errors that
+    other tasks raise as a consequence are dropped in favour of that first one."""
+    first_failure: list[BaseException] = []
+
+    def note_failure(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not first_failure:
+            first_failure.append(task.exception())  # type: ignore[arg-type]
+
     tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    for task in tasks:
+        task.add_done_callback(note_failure)
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    if first_failure:
+        raise first_failure[0]
