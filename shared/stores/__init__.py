@@ -3,6 +3,7 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from shared.stores._blob_kek import BlobKeyEncryptionKey, key_resolver
 from shared.stores._memory import MemoryDekStore
 from shared.stores._model import DekDetails, NewDek
 from shared.stores._protocol import (
@@ -16,14 +17,17 @@ from shared.stores._protocol import (
 )
 from shared.stores._seed import new_dek, open_sealed, seed_deks
 from shared.stores._sqlite import SqliteDekStore
+from shared.stores._traffic import TrafficCounter, TrafficSnapshot
 
 if TYPE_CHECKING:
+    from shared.stores._blob import BlobDekStore
     from shared.stores._table import TableDekStore
 
 # Azure adapters load on first use, so importing the protocol (as the pure rewrap engine
 # does) never imports ``azure.*``.
 _AZURE_EXPORTS = {
     "TableDekStore": "shared.stores._table",
+    "BlobDekStore": "shared.stores._blob",
 }
 
 
@@ -50,4 +54,9 @@ __all__ = [
     "new_dek",
     "open_sealed",
     "seed_deks",
+    "BlobDekStore",
+    "BlobKeyEncryptionKey",
+    "TrafficCounter",
+    "TrafficSnapshot",
+    "key_resolver",
 ]

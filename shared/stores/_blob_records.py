@@ -1,0 +1,40 @@
+"""Which blobs a scan for one key returns, and how a blob's wrap becomes a ``DekRecord``.
+
+A blob belongs to key ``K`` when its ``KeyId`` is a version of ``K``. A blob whose metadata
+is too broken to name a key at all (bad JSON, no ``KeyId``) is returned by every scan with
+its problem set: it may be one of ours, and reporting it beats skipping it silently.
+"""
+
+from __future__ import annotations
+
+from shared.stores._blob_format import BlobWrap, protocol_prefix
+from shared.stores._common import normalize_key_ref, split_key_id
+from shared.stores._protocol import DekRecord
+
+
+def claims(wrap: BlobWrap, key_ref: str) -> bool:
+    """Whether a scan for ``key_ref`` (normalized) must return this blob."""
+    if not wrap.key_id:
+        return wrap.problem is not None
+    split = split_key_id(wrap.key_id)
+    if split is not None:
+        return split[0] == key_ref
+    return normalize_key_ref(wrap.key_id) == key_ref
+
+
+def blob_record(ref: str, container: str, etag: str, wrap: BlobWrap) -> DekRecord:
+    problem = wrap.problem
+    if problem is None and split_key_id(wrap.key_id) is None:
+        problem = f"key id {wrap.key_id!r} is not a versioned key id"
+    sound = problem is None
+    return DekRecord(
+        ref=ref,
+        partition=container,
+        etag=etag,
+        key_id=wrap.key_id,
+        algorithm=wrap.algorithm if sound else None,
+        wrapped=wrap.wrapped if sound else b"",
+        kcv=None,
+        material_prefix=protocol_prefix(wrap.protocol) if sound else b"",
+        problem=problem,
+    )
