@@ -86,7 +86,7 @@ class AimdRateLimiter:
         now = self._clock()
         pause = retry_after if retry_after is not None and retry_after > 0 else None
         self._blocked_until = max(self._blocked_until, now + (pause or DEFAULT_RETRY_AFTER_SECONDS))
-        if issued_at >= self._last_decrease:
+        if issued_at > self._last_decrease:
             self._rate = max(_MIN_RATE, self._rate * self._decrease_factor)
             self._last_decrease = now
             self.decreases += 1

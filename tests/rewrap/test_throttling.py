@@ -1,0 +1,136 @@
+"""The limiter paces at the vault's budget, honours Retry-After, and backs off / recovers (AIMD)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared.errors import ThrottledError
+from shared.rewrap import AimdRateLimiter, vault_budget
+from tests.rewrap.fakes import (
+    KEY_REF,
+    V1,
+    V2,
+    FaultyKeySource,
+    MemoryDekStore,
+    engine_for,
+    key_source,
+    populate,
+)
+
+
+class VirtualTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("key_type", "size", "per_window"),
+    [
+        ("RSA", 2048, 4000),
+        ("RSA-HSM", 2048, 2000),
+        ("RSA", 3072, 1000),
+        ("RSA-HSM", 3072, 500),
+        ("RSA", 4096, 500),
+        ("RSA-HSM", 4096, 250),
+    ],
+)
+def test_budget_is_the_published_figure(key_type: str, size: int, per_window: int) -> None:
+    budget = vault_budget(key_type, size)
+    assert budget.operations_per_window == per_window
+    assert budget.operations_per_second == per_window / 10
+
+
+def test_limiter_paces_at_its_rate() -> None:
+    time = VirtualTime()
+    limiter = AimdRateLimiter(400, burst_seconds=0, clock=time.clock, sleep=time.sleep)
+
+    async def go() -> None:
+        for _ in range(400):
+            await limiter.acquire()
+
+    start = time.now
+    asyncio.run(go())
+    assert time.now - start == pytest.approx(399 / 400)
+
+
+def test_throttle_waits_retry_after_and_cuts_the_rate_once_per_generation() -> None:
+    time = VirtualTime()
+    limiter = AimdRateLimiter(400, burst_seconds=0, clock=time.clock, sleep=time.sleep)
+
+    async def go() -> None:
+        issued = [await limiter.acquire() for _ in range(10)]
+        # Ten in-flight requests all answered 429: one cut, not ten.
+        for moment in issued:
+            limiter.on_throttled(moment, retry_after=2.0)
+        before = time.now
+        await limiter.acquire()
+        assert time.now - before == pytest.approx(2.0)
+
+    asyncio.run(go())
+    assert limiter.decreases == 1
+    assert limiter.rate == pytest.approx(400 * 0.7)
+
+
+def test_rate_recovers_additively_to_the_ceiling() -> None:
+    time = VirtualTime()
+    limiter = AimdRateLimiter(400, start_rate=200, clock=time.clock, sleep=time.sleep)
+    rates = []
+    for _ in range(2000):
+        limiter.on_success()
+        rates.append(limiter.rate)
+    assert rates == sorted(rates)
+    assert rates[0] < 201
+    assert limiter.rate == 400
+
+
+def test_engine_backs_off_on_429_and_recovers() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 60)
+    answers = iter([None] * 10 + [ThrottledError("429", retry_after=1.5)] * 3 + [None] * 1000)
+    faulty = FaultyKeySource(source, lambda _: next(answers))
+    time = VirtualTime()
+
+    engine = engine_for(
+        store, faulty, workers=1, rate_ceiling=100, clock=time.clock, sleep=time.sleep
+    )
+    report = asyncio.run(engine.run(KEY_REF, V2))
+
+    assert report.counters.rewrapped == 60
+    assert report.counters.throttled == 3
+    assert report.counters.vault_operations == 63
+    assert report.rate_decreases == 3  # one worker: each 429 is a new generation
+    assert any(wait >= 1.5 for wait in time.sleeps)
+    assert 100 * 0.7**3 < report.final_rate <= 100
+    # Virtual time: 63 slots at <= 100/s plus three Retry-After pauses of 1.5 s.
+    assert time.now - 100.0 >= 4.5 + 0.5
+
+
+def test_engine_starts_from_the_key_budget() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 40)
+    time = VirtualTime()
+    engine = engine_for(
+        store, source, workers=8, rate_ceiling=None, clock=time.clock, sleep=time.sleep
+    )
+
+    report = asyncio.run(engine.run(KEY_REF, V2))
+
+    assert report.budget.operations_per_window == 4000
+    assert report.final_rate == pytest.approx(400 * 0.98)
+    # 40 unwraps at 392/s take about a tenth of a virtual second.
+    assert 0.08 < time.now - 100.0 < 0.15
