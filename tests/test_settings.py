@@ -1,0 +1,249 @@
+"""Settings: defaults, validation errors that name the setting, no secrets, documented keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.errors import ConfigurationError, SettingError
+from shared.settings import (
+    HOST_SETTINGS,
+    SPEC_BY_NAME,
+    SPECS,
+    Settings,
+    render_settings_table,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {
+    "KEYWARD_VAULT_ALLOWLIST": "contoso-kv",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+}
+SUB = "0f5a3c2e-1111-4222-8333-944455556666"
+AZURITE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+)
+
+
+def settings(**overrides: str) -> Settings:
+    return Settings.from_env({**BASE, **overrides})
+
+
+def error_for(**overrides: str) -> SettingError:
+    with pytest.raises(SettingError) as info:
+        settings(**overrides)
+    return info.value
+
+
+def test_defaults() -> None:
+    s = settings()
+    assert s.vault_allowlist.allows_name("contoso-kv")
+    assert s.dek_table == "keywarddeks"
+    assert s.blob_containers == ()
+    assert s.job_queue == "keyward-rewrap"
+    assert s.sweep_schedule == "0 */5 * * * *"
+    assert s.face_subscriptions == ()
+    assert not s.face_enabled
+    assert s.face_repoint is False
+    assert s.auto_rotate_near_expiry is False
+    assert s.expiry_warning_window == timedelta(days=30)
+    assert s.eventgrid_topic_endpoint is None
+    assert s.arm_endpoint == "https://management.azure.com"
+    assert s.ca_bundle is None
+    assert s.azure_client_id is None
+    assert s.allow_legacy_rsa1_5 is False
+    assert s.rewrap_concurrency == 32
+    assert s.rewrap_slice_seconds == 240
+    assert s.storage.connection_setting == "AzureWebJobsStorage"
+    assert s.storage.connection_string == "UseDevelopmentStorage=true"
+
+
+def test_every_default_in_specs_matches_the_dataclass_default() -> None:
+    s = settings()
+    for name, attr in [
+        ("KEYWARD_DEK_TABLE", s.dek_table),
+        ("KEYWARD_JOB_QUEUE", s.job_queue),
+        ("KEYWARD_SWEEP_SCHEDULE", s.sweep_schedule),
+        ("KEYWARD_ARM_ENDPOINT", s.arm_endpoint),
+        ("KEYWARD_EXPIRY_WARNING_DAYS", str(s.expiry_warning_days)),
+        ("KEYWARD_REWRAP_CONCURRENCY", str(s.rewrap_concurrency)),
+        ("KEYWARD_REWRAP_SLICE_SECONDS", str(s.rewrap_slice_seconds)),
+        ("KEYWARD_FACE_REPOINT", str(s.face_repoint).lower()),
+    ]:
+        assert SPEC_BY_NAME[name].default == attr
+
+
+def test_values_are_parsed(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    s = settings(
+        KEYWARD_VAULT_ALLOWLIST="contoso-kv, emu=https://127.0.0.1:8443",
+        KEYWARD_BLOB_CONTAINERS="docs, images,docs",
+        KEYWARD_FACE_SUBSCRIPTIONS=f"{SUB.upper()}",
+        KEYWARD_FACE_RESOURCE_GROUPS="rg-face,Other_RG",
+        KEYWARD_FACE_REPOINT="TRUE",
+        KEYWARD_AUTO_ROTATE_NEAR_EXPIRY="yes",
+        KEYWARD_EXPIRY_WARNING_DAYS="14",
+        KEYWARD_SWEEP_SCHEDULE="0  0 */2 * JAN-dec mon-FRI",
+        KEYWARD_EVENTGRID_TOPIC_ENDPOINT="https://t1.westeurope-1.eventgrid.azure.net/api/events",
+        KEYWARD_ARM_ENDPOINT="https://127.0.0.1:8443/",
+        KEYWARD_CA_BUNDLE=str(ca),
+        AZURE_CLIENT_ID=SUB,
+        KEYWARD_REWRAP_CONCURRENCY="8",
+    )
+    assert s.vault_allowlist.allows_name("emu")
+    assert s.blob_containers == ("docs", "images")
+    assert s.face_subscriptions == (SUB,)
+    assert s.face_resource_groups == ("rg-face", "Other_RG")
+    assert s.face_repoint
+    assert s.auto_rotate_near_expiry
+    assert s.expiry_warning_window == timedelta(days=14)
+    assert s.sweep_schedule == "0 0 */2 * JAN-dec mon-FRI"
+    assert s.arm_endpoint == "https://127.0.0.1:8443"
+    assert s.ca_bundle == str(ca)
+    assert s.rewrap_concurrency == 8
+
+
+BAD = [
+    ("KEYWARD_VAULT_ALLOWLIST", ""),
+    ("KEYWARD_VAULT_ALLOWLIST", " , "),
+    ("KEYWARD_VAULT_ALLOWLIST", "not a vault!"),
+    ("KEYWARD_VAULT_ALLOWLIST", "emu=http://127.0.0.1:8443"),
+    ("KEYWARD_DEK_TABLE", "dek-table"),
+    ("KEYWARD_BLOB_CONTAINERS", "Docs"),
+    ("KEYWARD_JOB_QUEUE", "a--b"),
+    ("KEYWARD_SWEEP_SCHEDULE", "*/5 * * * *"),
+    ("KEYWARD_SWEEP_SCHEDULE", "0 60 * * * *"),
+    ("KEYWARD_SWEEP_SCHEDULE", "0 */0 * * * *"),
+    ("KEYWARD_SWEEP_SCHEDULE", "0 * * * FOO *"),
+    ("KEYWARD_SWEEP_SCHEDULE", "0 1-2-3 * * * *"),
+    ("KEYWARD_FACE_SUBSCRIPTIONS", "my-subscription"),
+    ("KEYWARD_FACE_RESOURCE_GROUPS", "ends-with-dot."),
+    ("KEYWARD_FACE_REPOINT", "maybe"),
+    ("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", "2"),
+    ("KEYWARD_EXPIRY_WARNING_DAYS", "0"),
+    ("KEYWARD_EXPIRY_WARNING_DAYS", "thirty"),
+    ("KEYWARD_EVENTGRID_TOPIC_ENDPOINT", "https://evil.example/api/events"),
+    ("KEYWARD_EVENTGRID_TOPIC_ENDPOINT", "http://t1.westeurope-1.eventgrid.azure.net/api/events"),
+    ("KEYWARD_ARM_ENDPOINT", "https://management.azure.com.evil.example"),
+    ("KEYWARD_ARM_ENDPOINT", "https://user:pw@management.azure.com"),
+    ("KEYWARD_ARM_ENDPOINT", "https://management.azure.com/subscriptions"),
+    ("KEYWARD_ARM_ENDPOINT", "https://[::1"),
+    ("KEYWARD_CA_BUNDLE", "/nonexistent/ca.pem"),
+    ("AZURE_CLIENT_ID", "not-a-guid"),
+    ("KEYWARD_ALLOW_LEGACY_RSA1_5", "perhaps"),
+    ("KEYWARD_REWRAP_CONCURRENCY", "0"),
+    ("KEYWARD_REWRAP_SLICE_SECONDS", "99999"),
+    ("KEYWARD_STORAGE_ACCOUNT_URL", "https://evil.example"),
+    ("KEYWARD_STORAGE_CONNECTION", "DefaultEndpointsProtocol=https;AccountName=x"),
+    ("KEYWARD_FACE_REPION", "true"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD, ids=[f"{n}={v}" for n, v in BAD])
+def test_bad_values_name_the_setting(name: str, value: str) -> None:
+    error = error_for(**{name: value})
+    assert error.setting == name
+    assert name in str(error)
+    assert isinstance(error, ConfigurationError)
+
+
+def test_missing_allow_list_is_named() -> None:
+    with pytest.raises(SettingError) as info:
+        Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert info.value.setting == "KEYWARD_VAULT_ALLOWLIST"
+    assert "required" in str(info.value)
+
+
+def test_account_url_uses_identity_and_wins_over_the_connection() -> None:
+    s = settings(
+        AzureWebJobsStorage="DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0",
+        KEYWARD_STORAGE_ACCOUNT_URL="https://prodacct.blob.core.windows.net/",
+    )
+    assert s.storage.uses_identity
+    assert s.storage.blob_url == "https://prodacct.blob.core.windows.net"
+    assert s.storage.queue_url == "https://prodacct.queue.core.windows.net"
+    assert s.storage.table_url == "https://prodacct.table.core.windows.net"
+
+
+def test_identity_based_connection_by_account_name() -> None:
+    s = Settings.from_env(
+        {"KEYWARD_VAULT_ALLOWLIST": "contoso-kv", "AzureWebJobsStorage__accountName": "prodacct"}
+    )
+    assert s.storage.uses_identity
+    assert s.storage.table_url == "https://prodacct.table.core.windows.net"
+
+
+def test_identity_based_connection_by_service_uris() -> None:
+    env = {"KEYWARD_VAULT_ALLOWLIST": "contoso-kv", "KEYWARD_STORAGE_CONNECTION": "KeywardStorage"}
+    for service in ("blob", "queue", "table"):
+        env[f"KeywardStorage__{service}ServiceUri"] = f"https://acct.{service}.core.windows.net/"
+    s = Settings.from_env(env)
+    assert s.storage.connection_setting == "KeywardStorage"
+    assert s.storage.queue_url == "https://acct.queue.core.windows.net"
+
+
+def test_a_keyed_connection_string_is_refused() -> None:
+    error = error_for(
+        AzureWebJobsStorage="DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0"
+    )
+    assert error.setting == "AzureWebJobsStorage"
+    assert "c2VjcmV0" not in str(error)
+    sas = error_for(
+        AzureWebJobsStorage="BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=1"
+    )
+    assert sas.setting == "AzureWebJobsStorage"
+
+
+def test_azurite_well_known_account_is_allowed_and_not_in_repr() -> None:
+    s = settings(AzureWebJobsStorage=AZURITE)
+    assert s.storage.connection_string == AZURITE
+    assert "Eby8vdM02" not in repr(s)
+
+
+def test_missing_storage_names_the_connection_setting() -> None:
+    with pytest.raises(SettingError) as info:
+        Settings.from_env({"KEYWARD_VAULT_ALLOWLIST": "contoso-kv"})
+    assert info.value.setting == "AzureWebJobsStorage"
+    assert "KEYWARD_STORAGE_ACCOUNT_URL" in str(info.value)
+
+
+def test_credential_looking_keyward_value_is_refused() -> None:
+    error = error_for(KEYWARD_BLOB_CONTAINERS="AccountKey=abc")
+    assert error.setting == "KEYWARD_BLOB_CONTAINERS"
+    assert "abc" not in str(error)
+
+
+def test_settings_are_frozen() -> None:
+    s = settings()
+    with pytest.raises(AttributeError):
+        s.face_repoint = True  # type: ignore[misc]
+
+
+def test_local_settings_example_lists_only_known_settings_and_every_keyward_one() -> None:
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    known = set(SPEC_BY_NAME) | HOST_SETTINGS
+    assert set(values) <= known, set(values) - known
+    assert set(SPEC_BY_NAME) <= set(values), set(SPEC_BY_NAME) - set(values)
+    # The example itself is a valid configuration.
+    Settings.from_env({k: v for k, v in values.items() if isinstance(v, str)})
+
+
+def test_settings_table_lists_every_setting() -> None:
+    table = render_settings_table()
+    assert table.startswith("| Setting | Default | Meaning |")
+    for spec in SPECS:
+        assert f"`{spec.name}`" in table
+    assert "*(required)*" in table
+
+
+def test_readme_settings_table_matches_when_present() -> None:
+    readme = (ROOT / "README.md").read_text()
+    if "| Setting | Default | Meaning |" not in readme:
+        return  # the README section is generated from render_settings_table() when written
+    assert render_settings_table().strip() in readme
