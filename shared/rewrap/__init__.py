@@ -17,7 +17,7 @@ from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
 from shared.rewrap._local_keys import LocalKeyVersionSource
 from shared.rewrap._page import IssueSink
-from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource
+from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
 from shared.rewrap._report import (
     FailureReason,
@@ -35,6 +35,7 @@ __all__ = [
     # ports
     "KeyVersionInfo",
     "KeyVersionSource",
+    "KeyVersionView",
     "JobStore",
     "StoredJob",
     # engine

@@ -39,12 +39,17 @@ class VaultBudget:
         return self.operations_per_window / BUDGET_WINDOW_SECONDS
 
 
-def vault_budget(key_type: str, key_size: int | None) -> VaultBudget:
+def vault_budget(key_type: str | None, key_size: int | None) -> VaultBudget:
     """The published budget for a key of ``key_type`` (``RSA``, ``RSA-HSM``, ``oct-HSM``...).
 
-    Unknown sizes fall back to the next larger published size (a stricter budget), so the
-    engine never starts above what the vault allows.
+    Sizes between published ones use the next larger size (a stricter budget). When the vault
+    did not say (Key Vault's list-versions answer omits the key type), an RSA-2048 software
+    key is assumed: the most common case, and the limiter's AIMD backs off on the first 429s
+    if the key is in fact an HSM or a larger one.
     """
+    if key_type is None:
+        budget = vault_budget("RSA", key_size)
+        return VaultBudget(budget.operations_per_window, budget.description + " (assumed)")
     hsm = key_type.upper().endswith("-HSM")
     if not key_type.upper().startswith("RSA"):
         return VaultBudget(_FALLBACK_OPS_PER_WINDOW, f"{key_type} (conservative)")

@@ -16,6 +16,27 @@ from typing import Protocol, runtime_checkable
 from shared.crypto import AsyncKeyWrapper, WrapAlgorithm
 
 
+class KeyVersionView(Protocol):
+    """What the engine reads of one key version; any object with these attributes will do
+    (the Key Vault adapter's ``KeyVersionProperties`` is one, :class:`KeyVersionInfo` another).
+    """
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def created(self) -> datetime: ...
+
+    @property
+    def key_type(self) -> str | None: ...
+
+    @property
+    def key_size(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class KeyVersionInfo:
     """What the vault says about one version of a key.
@@ -24,14 +45,14 @@ class KeyVersionInfo:
         version: the 32-hex version string (lower case).
         enabled: whether the vault would use it now (enabled, within ``nbf``/``exp``).
         created: when the version was created; orders versions ("newer", "older").
-        key_type: ``RSA``, ``RSA-HSM``, ``oct-HSM``... (sizes the rate budget).
+        key_type: ``RSA``, ``RSA-HSM``, ``oct-HSM``... (sizes the rate budget), when known.
         key_size: the RSA modulus size in bits, when known.
     """
 
     version: str
     enabled: bool
     created: datetime
-    key_type: str = "RSA"
+    key_type: str | None = "RSA"
     key_size: int | None = 2048
 
 
@@ -48,7 +69,7 @@ class KeyVersionSource(Protocol):
         """
         ...
 
-    async def versions(self, key_ref: str) -> Sequence[KeyVersionInfo]:
+    async def versions(self, key_ref: str) -> Sequence[KeyVersionView]:
         """Every version of ``key_ref`` the vault still has, in any order.
 
         Raises:

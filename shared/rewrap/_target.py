@@ -17,7 +17,7 @@ from shared.errors import ServiceError
 from shared.rewrap._budget import VaultBudget, vault_budget
 from shared.rewrap._errors import RewrapTargetError
 from shared.rewrap._job_state import rewrap_job_id
-from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource
+from shared.rewrap._ports import KeyVersionSource, KeyVersionView
 
 
 def normalize_key_ref(key_ref: str) -> str:
@@ -40,7 +40,7 @@ class RewrapPlan:
     key_ref: str
     requested_version: str | None
     target_version: str
-    versions: Mapping[str, KeyVersionInfo]
+    versions: Mapping[str, KeyVersionView]
     budget: VaultBudget
 
     @property
@@ -57,7 +57,7 @@ class RewrapPlan:
         return self.requested_version is not None and self.requested_version != self.target_version
 
     @property
-    def target(self) -> KeyVersionInfo:
+    def target(self) -> KeyVersionView:
         return self.versions[self.target_version]
 
 
@@ -129,7 +129,7 @@ class VersionBook:
             info = self._versions.get(version)
         return info is not None and info.created > self._target_created
 
-    def known(self, version: str) -> KeyVersionInfo | None:
+    def known(self, version: str) -> KeyVersionView | None:
         """What the book knows of ``version`` (after any lookup), or ``None``."""
         return self._versions.get(version)
 
