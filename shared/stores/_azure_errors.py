@@ -44,6 +44,7 @@ def _retry_after(error: HttpResponseError) -> float | None:
 
 def error_code(error: HttpResponseError) -> str | None:
     code = getattr(error, "error_code", None)
+    code = getattr(code, "value", code)  # azure-data-tables gives a TableErrorCode enum
     return str(code) if code else None
 
 

@@ -50,6 +50,10 @@ from shared.stores._table_entity import (
 
 #: Azure Tables accepts at most 100 operations in one entity group transaction.
 MAX_TRANSACTION_OPERATIONS = 100
+#: A transaction's body may not exceed 4 MiB; keep a margin for multipart framing.
+MAX_TRANSACTION_BYTES = 3 * 1024 * 1024
+#: Generous serialized size of one entity's wrap fields, names and framing.
+ENTITY_OVERHEAD_BYTES = 2 * 1024
 #: Transactions (or per-item fallbacks) in flight at once from one store.
 MAX_CONCURRENT_REQUESTS = 16
 _KIND = "table"
@@ -227,14 +231,17 @@ class TableDekStore:
             InvalidInputError: a key id is not versioned, or a partition/id is unusable.
             ConflictError: a DEK with the same partition and id exists (its chunk is not written).
         """
-        by_partition: dict[str, list[NewDek]] = {}
+        chunks: list[list[NewDek]] = []
+        open_chunks: dict[str, tuple[list[NewDek], int]] = {}
         for dek in deks:
-            by_partition.setdefault(dek.partition, []).append(dek)
-        chunks = [
-            group[start : start + MAX_TRANSACTION_OPERATIONS]
-            for group in by_partition.values()
-            for start in range(0, len(group), MAX_TRANSACTION_OPERATIONS)
-        ]
+            size = len(dek.sealed or b"") * 4 // 3 + ENTITY_OVERHEAD_BYTES  # base64 on the wire
+            chunk, used = open_chunks.get(dek.partition, ([], 0))
+            if len(chunk) == MAX_TRANSACTION_OPERATIONS or used + size > MAX_TRANSACTION_BYTES:
+                chunk, used = [], 0
+            if not chunk:
+                chunks.append(chunk)
+            chunk.append(dek)
+            open_chunks[dek.partition] = (chunk, used + size)
 
         async def create(chunk: list[NewDek]) -> None:
             operations: list[Any] = [("create", new_entity(dek)) for dek in chunk]

@@ -164,7 +164,7 @@ class TableHarness(Harness):
             await client.delete_entity(*ref.split("/", 1))
 
 
-@pytest.fixture(params=["table", "sqlite", "memory"])
+@pytest.fixture(params=[pytest.param("table", marks=pytest.mark.azurite), "sqlite", "memory"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     if request.param == "table":
         return TableHarness(request.getfixturevalue("azurite"))

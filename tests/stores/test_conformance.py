@@ -14,8 +14,6 @@ from shared.errors import InvalidInputError
 from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome, open_sealed, seed_deks
 from tests.stores.conftest import KEY_REF, OTHER_KEY_REF, V1, V2, Harness, Keys
 
-pytestmark = pytest.mark.azurite
-
 
 async def scan_all(store: Any, key_ref: str = KEY_REF, exclude: str | None = None,
                    page_size: int = 100) -> list[DekRecord]:  # fmt: skip

@@ -5,13 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import pytest
-
 from shared.stores import Rewrap, WriteOutcome, seed_deks
 from tests.stores.conftest import KEY_REF, V1, V2, Harness, Keys
 from tests.stores.test_conformance import scan_all
-
-pytestmark = pytest.mark.azurite
 
 GOOD_KCV = "0123456789abcdef"
 
