@@ -1,0 +1,102 @@
+"""The command line: sub-commands, options and their help."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_STORE = "sqlite:.keyward/deks.sqlite"
+DEFAULT_JOBS = Path(".keyward/jobs.sqlite")
+
+_STORE_HELP = (
+    "where the DEKs live: sqlite:PATH | table:CONNSTR:TABLE | blob:CONNSTR:CONTAINER "
+    "(an empty CONNSTR reads AZURE_STORAGE_CONNECTION_STRING; default %(default)s)"
+)
+_VAULT_HELP = (
+    "the vault: a name (public cloud), a vault or Managed HSM URL, or NAME=https://HOST:PORT "
+    "for the local emulator"
+)
+
+
+def _add_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vault", required=True, help=_VAULT_HELP)
+    parser.add_argument("--key", required=True, help="the key's name in that vault")
+
+
+def _add_sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=DEFAULT_STORE, help=_STORE_HELP)
+    parser.add_argument(
+        "--ca-bundle", help="CA file that verifies the vault's TLS certificate (emulator)"
+    )
+    parser.add_argument(
+        "--local-keys",
+        type=Path,
+        metavar="DIR",
+        help="DEVELOPMENT ONLY: use RSA keys from DIR/manifest.json instead of Key Vault",
+    )
+
+
+def _add_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        type=Path,
+        default=DEFAULT_JOBS,
+        help="SQLite file holding job checkpoints (default %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``keyward`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="keyward",
+        description="Re-wrap data encryption keys when a Key Vault key rotates.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rewrap = commands.add_parser(
+        "rewrap", help="rewrap a key's DEKs to its newest enabled version (start or resume)"
+    )
+    _add_key(rewrap)
+    rewrap.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="the version a rotation event named; the newest enabled version is used if newer",
+    )
+    rewrap.add_argument(
+        "--dry-run", action="store_true", help="count what would be done; write nothing"
+    )
+    rewrap.add_argument(
+        "--restart", action="store_true", help="run a completed job again from the start"
+    )
+    rewrap.add_argument("--workers", type=int, default=32, help="in-flight unwraps")
+    rewrap.add_argument("--page-size", type=int, default=100, help="DEKs per page/checkpoint")
+    rewrap.add_argument(
+        "--rate", type=float, help="operations per second (default: the vault's budget)"
+    )
+    rewrap.add_argument(
+        "--allow-legacy-rsa1-5", action="store_true", help="read RSA1_5 DEKs (rewrap to OAEP)"
+    )
+    rewrap.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_sources(rewrap)
+    _add_jobs(rewrap)
+
+    status = commands.add_parser("status", help="show rewrap jobs and their checkpoints")
+    status.add_argument("--vault", help=_VAULT_HELP)
+    status.add_argument("--key", help="only jobs of this key (with --vault)")
+    status.add_argument("--job", help="one job's details, by id")
+    status.add_argument("--json", action="store_true", help="print as JSON")
+    _add_jobs(status)
+
+    retirement = commands.add_parser(
+        "retirement", help="which old versions still have DEKs; which are safe to disable"
+    )
+    _add_key(retirement)
+    retirement.add_argument(
+        "--pinned",
+        type=Path,
+        metavar="FILE",
+        help="JSON object: version -> [resource ids pinned to it] (extra blockers)",
+    )
+    retirement.add_argument("--json", action="store_true", help="print as JSON")
+    _add_sources(retirement)
+    return parser

@@ -1,0 +1,228 @@
+"""The ``keyward`` commands: parse, build collaborators, run, render, choose an exit code.
+
+Exit codes: 0 done and clean; 3 done, but some DEKs need attention (failed, unreadable,
+conflicts); 2 bad options or configuration; 1 the job stopped on an error (it resumes from its
+checkpoint when run again). Errors print their message only: keyward's messages carry no
+key material, and no traceback is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from shared.cli._args import build_parser
+from shared.cli._factories import (
+    key_target,
+    open_jobs,
+    open_key_source,
+    open_store,
+    parse_store_spec,
+)
+from shared.cli._render import (
+    ProgressBar,
+    job_table,
+    render_dry_run,
+    render_issues,
+    render_jobs,
+    render_report,
+    render_retirement,
+)
+from shared.errors import ConfigurationError, InvalidInputError, KeywardError
+from shared.rewrap import (
+    DryRunReport,
+    EngineSettings,
+    JobReport,
+    RewrapEngine,
+    retirement_report,
+)
+from shared.stores import DekStore
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_ATTENTION = 3
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    console = console or Console()
+    commands = {"rewrap": _rewrap, "status": _status, "retirement": _retirement}
+    try:
+        return asyncio.run(commands[args.command](args, console))
+    except (ConfigurationError, InvalidInputError) as error:
+        console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        return EXIT_USAGE
+    except KeywardError as error:
+        console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        console.print("interrupted; run the same command again to resume")
+        return EXIT_ERROR
+
+
+async def _rewrap(args: argparse.Namespace, console: Console) -> int:
+    target = key_target(args.vault, args.key)
+    store = open_store(parse_store_spec(args.store))
+    keys, close_keys = await open_key_source(
+        target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
+    )
+    jobs = open_jobs(args.jobs)
+    settings = EngineSettings(
+        page_size=args.page_size,
+        workers=args.workers,
+        rate_ceiling=args.rate,
+        allow_legacy_rsa1_5=args.allow_legacy_rsa1_5,
+    )
+    try:
+        if args.dry_run:
+            engine = RewrapEngine(store=store, keys=keys, jobs=jobs, settings=settings)
+            dry = await engine.dry_run(target.key_ref, args.to)
+            if args.json:
+                _print_json(console, _dry_run_dict(dry))
+            else:
+                render_dry_run(console, dry)
+            return EXIT_OK
+        total = None if args.json else await _estimate(store, target.key_ref)
+        if args.json:
+            engine = RewrapEngine(store=store, keys=keys, jobs=jobs, settings=settings)
+            report = await engine.run(target.key_ref, args.to, restart=args.restart)
+            _print_json(console, _report_dict(report))
+        else:
+            with ProgressBar(console, total) as bar:
+                engine = RewrapEngine(
+                    store=store, keys=keys, jobs=jobs, settings=settings, progress=bar.update
+                )
+                report = await engine.run(target.key_ref, args.to, restart=args.restart)
+            render_report(console, report)
+        return _exit_code(report)
+    finally:
+        await close_keys()
+        await store.close()
+        await jobs.close()
+
+
+async def _status(args: argparse.Namespace, console: Console) -> int:
+    jobs = open_jobs(args.jobs)
+    try:
+        if args.job:
+            stored = await jobs.get(args.job)
+            if stored is None:
+                raise ConfigurationError(f"no job {args.job!r} in {args.jobs}")
+            if args.json:
+                _print_json(console, stored.state.to_dict())
+            else:
+                console.print(job_table(stored.state, "rewrap job"))
+                render_issues(console, stored.state.issues, stored.state.issues_dropped)
+            return EXIT_OK
+        key_ref = key_target(args.vault, args.key).key_ref if args.vault and args.key else None
+        states = await jobs.list_jobs(key_ref)
+        if args.json:
+            _print_json(console, [state.to_dict() for state in states])
+        else:
+            render_jobs(console, states)
+        return EXIT_OK
+    finally:
+        await jobs.close()
+
+
+async def _retirement(args: argparse.Namespace, console: Console) -> int:
+    target = key_target(args.vault, args.key)
+    pinned = _load_pinned(args.pinned) if args.pinned else None
+    store = open_store(parse_store_spec(args.store))
+    keys, close_keys = await open_key_source(
+        target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
+    )
+    try:
+        report = await retirement_report(store, target.key_ref, keys=keys, pinned=pinned)
+    finally:
+        await close_keys()
+        await store.close()
+    if args.json:
+        _print_json(
+            console,
+            {
+                "key_ref": report.key_ref,
+                "newest_enabled": report.newest_enabled,
+                "versions": [
+                    {**asdict(e), "safe_to_disable": e.safe_to_disable, "blockers": e.blockers}
+                    for e in report.versions
+                ],
+            },
+        )
+    else:
+        render_retirement(console, report)
+    return EXIT_OK
+
+
+async def _estimate(store: DekStore, key_ref: str) -> int | None:
+    """DEKs of the key in the store (the progress bar's total), or None if unknown."""
+    try:
+        counts = await store.version_counts(key_ref)
+    except KeywardError:
+        return None
+    return sum(count.current for count in counts)
+
+
+def _load_pinned(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+            raise ValueError("expected an object of lists")
+        return {str(k): [str(r) for r in v] for k, v in data.items()}
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(f"--pinned {path}: {error}") from None
+
+
+def _exit_code(report: JobReport) -> int:
+    counters = report.counters
+    if counters.failed_total or counters.unreadable_total or counters.conflicts:
+        return EXIT_ATTENTION
+    return EXIT_OK
+
+
+def _report_dict(report: JobReport) -> dict[str, Any]:
+    return {
+        **report.state.to_dict(),
+        "requested_version": report.requested_version,
+        "redirected": report.redirected,
+        "resumed": report.resumed,
+        "already_completed": report.already_completed,
+        "elapsed_seconds": report.elapsed_seconds,
+        "budget_ops_per_second": report.budget.operations_per_second,
+        "final_rate": report.final_rate,
+        "rate_decreases": report.rate_decreases,
+    }
+
+
+def _dry_run_dict(dry: DryRunReport) -> dict[str, Any]:
+    return {
+        "key_ref": dry.plan.key_ref,
+        "requested_version": dry.plan.requested_version,
+        "target_version": dry.plan.target_version,
+        "scanned": dry.scanned,
+        "would_rewrap": dry.would_rewrap,
+        "would_be_unreadable": dry.would_be_unreadable,
+        "already_current": dry.already_current,
+        "would_fail": dry.would_fail,
+        "vault_operations": dry.vault_operations,
+        "rate": dry.rate,
+        "estimated_seconds": dry.estimated_seconds,
+    }
+
+
+def _print_json(console: Console, data: Any) -> None:
+    console.file.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Rich output: progress bar and summary tables. Only counts, refs, key ids and reasons are
+ever printed; nothing here sees key material."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from shared.rewrap import DryRunReport, ItemIssue, JobReport, JobState, RetirementReport
+
+#: Issues listed under a summary; the rest are counted.
+MAX_ISSUES_SHOWN = 20
+
+
+class ProgressBar:
+    """A progress bar fed by the engine's per-checkpoint callback (cheap: once per page).
+
+    It appears at the first checkpoint, so a job that is already complete prints no bar.
+    """
+
+    def __init__(self, console: Console, total: int | None) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task: TaskID | None = None
+        self._total = total
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._progress.stop()
+
+    def update(self, state: JobState) -> None:
+        """Engine progress callback: DEKs decided so far (checkpointed)."""
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task("rewrap", total=self._total)
+        label = "re-read conflicts" if state.pass_number == 2 else "rewrap"
+        self._progress.update(self._task, completed=state.counters.scanned, description=label)
+
+
+def job_table(state: JobState, title: str) -> Table:
+    """Counters and identity of one job."""
+    counters = state.counters
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("job", state.job_id),
+        ("key", state.key_ref),
+        ("target version", state.target_version),
+        ("status", state.status.value),
+        ("scanned", str(counters.scanned)),
+        ("rewrapped", str(counters.rewrapped)),
+        ("already current", str(counters.already_current)),
+        ("unreadable", _by_reason(counters.unreadable)),
+        ("failed", _by_reason(counters.failed)),
+        ("conflicts", str(counters.conflicts)),
+        ("gone", str(counters.gone)),
+        ("pending conflicts", str(len(state.pending_conflicts))),
+        ("vault operations", str(counters.vault_operations)),
+        ("throttled (429)", str(counters.throttled)),
+        ("pages checkpointed", str(state.pages)),
+        ("updated", state.updated_at.isoformat(timespec="seconds")),
+    ]
+    if state.owner:
+        rows.append(("owner", state.owner))
+    if state.error:
+        rows.append(("error", state.error))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def render_report(console: Console, report: JobReport) -> None:
+    """The summary after ``rewrap``."""
+    notes = []
+    if report.already_completed:
+        notes.append("already completed: nothing done (use --restart to run again)")
+    if report.redirected:
+        notes.append(f"requested {report.requested_version} is older: rewrapped to the newest")
+    if report.resumed:
+        notes.append("resumed from a checkpoint")
+    console.print(job_table(report.state, "rewrap job"))
+    for note in notes:
+        console.print(f"[yellow]{note}")
+    if not report.already_completed:
+        seconds = max(report.elapsed_seconds, 1e-9)
+        console.print(
+            f"{report.counters.rewrapped / seconds:.0f} DEKs/s; budget "
+            f"{report.budget.description} {report.budget.operations_per_second:.0f} ops/s; "
+            f"final rate {report.final_rate:.0f} ops/s; backed off {report.rate_decreases}x"
+        )
+    render_issues(console, report.issues, report.state.issues_dropped)
+
+
+def render_issues(console: Console, issues: Sequence[ItemIssue], dropped: int) -> None:
+    if not issues:
+        return
+    table = Table(title="DEKs not rewrapped")
+    for column in ("ref", "outcome", "reason", "detail"):
+        table.add_column(column)
+    for issue in issues[:MAX_ISSUES_SHOWN]:
+        table.add_row(issue.ref, issue.outcome.value, issue.reason, issue.detail)
+    console.print(table)
+    more = len(issues) - MAX_ISSUES_SHOWN + dropped
+    if more > 0:
+        console.print(f"... and {more} more (see the counters)")
+
+
+def render_dry_run(console: Console, dry: DryRunReport) -> None:
+    table = Table(title=f"dry run: {dry.plan.key_ref} -> {dry.plan.target_version}")
+    table.add_column("what")
+    table.add_column("DEKs", justify="right")
+    for version, count in sorted(dry.would_rewrap.items()):
+        table.add_row(f"rewrap from {version}", str(count))
+    for reason, count in sorted(dry.would_be_unreadable.items()):
+        table.add_row(f"unreadable ({reason})", str(count))
+    for reason, count in sorted(dry.would_fail.items()):
+        table.add_row(f"reported ({reason})", str(count))
+    table.add_row("already current", str(dry.already_current))
+    table.add_row("scanned", str(dry.scanned))
+    console.print(table)
+    if dry.plan.redirected:
+        console.print(f"[yellow]requested {dry.plan.requested_version} is older: target newest")
+    console.print(
+        f"{dry.vault_operations} vault operations; about {dry.estimated_seconds:.1f} s at "
+        f"{dry.rate:.0f} ops/s ({dry.budget.description}); nothing was written"
+    )
+
+
+def render_retirement(console: Console, report: RetirementReport) -> None:
+    table = Table(title=f"retirement: {report.key_ref}")
+    for column in ("version", "enabled", "current", "previous", "unreadable", "pinned", "safe"):
+        table.add_column(column)
+    for entry in report.versions:
+        enabled = "?" if entry.enabled is None else ("yes" if entry.enabled else "no")
+        if entry.newest:
+            enabled += " (newest)"
+        table.add_row(
+            entry.version,
+            enabled,
+            str(entry.current),
+            str(entry.previous),
+            str(entry.unreadable),
+            str(len(entry.pinned)),
+            "[green]safe to disable" if entry.safe_to_disable else "[red]no",
+        )
+    console.print(table)
+
+
+def render_jobs(console: Console, states: Sequence[JobState]) -> None:
+    table = Table(title="rewrap jobs")
+    for column in ("job", "key", "target", "status", "scanned", "rewrapped", "failed", "updated"):
+        table.add_column(column)
+    for state in states:
+        table.add_row(
+            state.job_id,
+            state.key_ref,
+            state.target_version,
+            state.status.value,
+            str(state.counters.scanned),
+            str(state.counters.rewrapped),
+            str(state.counters.failed_total + state.counters.unreadable_total),
+            state.updated_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+def _by_reason(counts: dict[str, int]) -> str:
+    if not counts:
+        return "0"
+    detail = ", ".join(f"{reason} {count}" for reason, count in sorted(counts.items()))
+    return f"{sum(counts.values())} ({detail})"

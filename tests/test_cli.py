@@ -1,0 +1,206 @@
+"""The operator CLI end to end: SQLite DEK store, SQLite job store, local (development) keys."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from rich.console import Console
+
+from shared.cli import main
+from shared.cli._factories import parse_store_spec
+from shared.crypto import LocalRsaWrapper
+from shared.errors import ConfigurationError
+from shared.stores import SqliteDekStore, open_sealed, seed_deks
+from tests.rewrap.fakes import KEY_REF, V1, V2, rsa_key
+
+VAULT = "contoso-kv"
+COUNT = 25
+
+
+def _write_local_keys(directory: Path, *, v2_enabled: bool = True) -> None:
+    versions = []
+    for index, (version, enabled) in enumerate(((V1, True), (V2, v2_enabled))):
+        pem = rsa_key(index).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        (directory / f"{version}.pem").write_bytes(pem)
+        versions.append(
+            {
+                "version": version,
+                "enabled": enabled,
+                "created": f"2026-01-0{index + 1}T00:00:00+00:00",
+                "pem": f"{version}.pem",
+            }
+        )
+    (directory / "manifest.json").write_text(
+        json.dumps({"keys": [{"key": KEY_REF, "versions": versions}]})
+    )
+
+
+def _wrapper(version: str, index: int) -> LocalRsaWrapper:
+    return LocalRsaWrapper(f"{KEY_REF}/{version}", private_key=rsa_key(index))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    _write_local_keys(keys)
+    store = SqliteDekStore(tmp_path / "deks.sqlite")
+    asyncio.run(
+        seed_deks(
+            store, _wrapper(V1, 0), COUNT, partitions=3, plaintext=lambda i: f"record {i}".encode()
+        )
+    )
+    asyncio.run(store.close())
+    return tmp_path
+
+
+def _run(workspace: Path, *args: str) -> tuple[int, str]:
+    output = io.StringIO()
+    console = Console(file=output, width=220, force_terminal=False, color_system=None)
+    common = [
+        "--store",
+        f"sqlite:{workspace / 'deks.sqlite'}",
+        "--local-keys",
+        str(workspace / "keys"),
+    ]
+    jobs = ["--jobs", str(workspace / "jobs.sqlite")]
+    command = args[0]
+    extra = common if command in ("rewrap", "retirement") else []
+    if command in ("rewrap", "status"):
+        extra = extra + jobs
+    code = main([*args, *extra], console=console)
+    return code, output.getvalue()
+
+
+def _sealed_records_open_under(workspace: Path, version: str, index: int) -> list[bytes]:
+    async def go() -> list[bytes]:
+        store = SqliteDekStore(workspace / "deks.sqlite")
+        opened = []
+        page = await store.scan(KEY_REF, exclude_version=None, page_size=1000)
+        for record in page.records:
+            assert record.key_id.endswith(version)
+            details = await store.get(record.ref)
+            assert details is not None
+            opened.append(open_sealed(details, _wrapper(version, index)))
+        await store.close()
+        return opened
+
+    return asyncio.run(go())
+
+
+def test_dry_run_counts_and_writes_nothing(workspace: Path) -> None:
+    code, out = _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--dry-run")
+
+    assert code == 0
+    assert f"rewrap from {V1}" in out
+    assert "25 vault operations" in out
+    assert "nothing was written" in out
+    assert len(_sealed_records_open_under(workspace, V1, 0)) == COUNT
+    assert not (workspace / "jobs.sqlite").exists() or "rewrap-" not in _run(workspace, "status")[1]
+
+
+def test_rewrap_then_status_then_retirement(workspace: Path) -> None:
+    code, out = _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--to", V2)
+
+    assert code == 0, out
+    assert "completed" in out
+    assert "rewrapped" in out
+    opened = _sealed_records_open_under(workspace, V2, 1)
+    assert sorted(opened) == sorted(f"record {i}".encode() for i in range(COUNT))
+
+    again_code, again = _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments")
+    assert again_code == 0
+    assert "already completed" in again
+
+    status_code, status = _run(workspace, "status", "--vault", VAULT, "--key", "payments")
+    assert status_code == 0
+    assert "completed" in status
+    assert V2 in status
+
+    retire_code, retire = _run(workspace, "retirement", "--vault", VAULT, "--key", "payments")
+    assert retire_code == 0
+    v1_line = next(line for line in retire.splitlines() if V1 in line)
+    assert "no" in v1_line  # V1 is still every DEK's previous wrap
+    assert "(newest)" in next(line for line in retire.splitlines() if V2 in line)
+
+
+def test_json_output_and_job_details(workspace: Path) -> None:
+    code, out = _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["counters"]["rewrapped"] == COUNT
+    assert report["status"] == "completed"
+
+    code, detail = _run(workspace, "status", "--job", report["job_id"], "--json")
+    assert code == 0
+    assert json.loads(detail)["job_id"] == report["job_id"]
+
+
+def test_output_never_contains_key_material(workspace: Path) -> None:
+    async def plaintext_deks() -> list[bytes]:
+        store = SqliteDekStore(workspace / "deks.sqlite")
+        page = await store.scan(KEY_REF, exclude_version=None, page_size=1000)
+        wrapper = _wrapper(V1, 0)
+        deks = [wrapper.unwrap(record.wrapped).reveal() for record in page.records]
+        await store.close()
+        return deks
+
+    deks = asyncio.run(plaintext_deks())
+    outputs = [
+        _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--dry-run")[1],
+        _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--json")[1],
+        _run(workspace, "status", "--json")[1],
+    ]
+    for dek in deks:
+        for out in outputs:
+            assert dek.hex() not in out
+            assert dek.hex().upper() not in out
+
+
+def test_refused_target_is_an_error_not_a_traceback(workspace: Path) -> None:
+    code, out = _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--to", "9" * 32)
+    assert code == 1
+    assert "does not exist" in out
+    assert "Traceback" not in out
+
+
+def test_bad_options_are_usage_errors(workspace: Path) -> None:
+    code, out = _run(workspace, "rewrap", "--vault", "not a vault!", "--key", "payments")
+    assert code == 2
+    assert "error" in out
+    code, out = _run(workspace, "status", "--job", "rewrap-none")
+    assert code == 2
+
+
+def test_store_spec_keeps_connection_strings_out_of_its_repr() -> None:
+    connection = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"
+    spec = parse_store_spec(f"table:{connection}:deks")
+    assert (spec.kind, spec.location, spec.connection_string) == ("table", "deks", connection)
+    assert "AccountName" not in repr(spec)
+    assert str(spec) == "table:deks"
+    with pytest.raises(ConfigurationError):
+        parse_store_spec("ftp:somewhere")
+
+
+def test_module_entry_point_shows_help() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--help"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0
+    for command in ("rewrap", "status", "retirement"):
+        assert command in result.stdout
