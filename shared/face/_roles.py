@@ -1,0 +1,45 @@
+"""Which Key Vault RBAC roles let an identity use a key as a customer-managed key.
+
+A CMK needs ``get``, ``wrapKey`` and ``unwrapKey``. Built-in roles are identified by their
+role definition GUIDs (names can be localised or duplicated by custom roles; GUIDs cannot).
+Custom roles are not evaluated: their actions would need another ARM read, so an identity
+holding only a custom role is reported as lacking a role (documented in docs/events.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
+KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
+KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+KEY_VAULT_READER = "21090545-7ca7-4776-b22c-e363652d74d2"
+
+#: Built-in roles granting get + wrapKey + unwrapKey on keys. Reader is deliberately absent.
+KEY_USE_ROLES = frozenset(
+    {
+        KEY_VAULT_ADMINISTRATOR,
+        KEY_VAULT_CRYPTO_OFFICER,
+        KEY_VAULT_CRYPTO_USER,
+        KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+    }
+)
+#: The access-policy key permissions a CMK needs.
+REQUIRED_KEY_PERMISSIONS = ("get", "wrapKey", "unwrapKey")
+
+
+def role_guid(role_definition_id: str) -> str:
+    """The GUID of ``/subscriptions/.../roleDefinitions/{guid}`` (or of a bare GUID)."""
+    return role_definition_id.strip().rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def grants_key_use(role_definition_ids: Iterable[str]) -> bool:
+    return any(role_guid(r) in KEY_USE_ROLES for r in role_definition_ids)
+
+
+def missing_permissions(key_permissions: Iterable[str]) -> tuple[str, ...]:
+    have = {p.strip().lower() for p in key_permissions}
+    if "all" in have:
+        return ()
+    return tuple(p for p in REQUIRED_KEY_PERMISSIONS if p.lower() not in have)

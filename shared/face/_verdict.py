@@ -1,0 +1,247 @@
+"""The key-access verdict for one Face account: a pure function of facts and a clock.
+
+``ACCESS_LOST`` means the service cannot use the key now; ``AT_RISK`` means it can, but one
+ordinary event (expiry, an accidental delete, the next rotation) would end that; ``UNKNOWN``
+means keyward could not find out (vault unreachable, throttled, facts missing) and is never
+rounded to OK or LOST. Every verdict carries machine-readable reasons with details.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.face._facts import KeyAccessFacts, KeyFacts, KeyPresence, KeyVersionFacts, LookupStatus
+from shared.face._models import FaceAccount, normalize_vault_uri
+from shared.face._roles import grants_key_use, missing_permissions
+
+DEFAULT_WARNING_WINDOW = timedelta(days=30)
+#: Azure AI services (Face included) accept only RSA keys of 2048 bits for CMK; see docs/events.md.
+SUPPORTED_KEY_TYPES = frozenset({"RSA", "RSA-HSM"})
+SUPPORTED_KEY_SIZES = frozenset({2048})
+
+
+class Status(enum.StrEnum):
+    OK = "OK"
+    AT_RISK = "AT_RISK"
+    ACCESS_LOST = "ACCESS_LOST"
+    UNKNOWN = "UNKNOWN"
+
+
+class Reason(enum.StrEnum):
+    # ACCESS_LOST
+    VAULT_GONE = "VAULT_GONE"
+    KEY_MISSING = "KEY_MISSING"
+    KEY_DELETED = "KEY_DELETED"
+    KEY_PURGED = "KEY_PURGED"
+    KEY_DISABLED = "KEY_DISABLED"
+    KEY_EXPIRED = "KEY_EXPIRED"
+    KEY_NOT_YET_VALID = "KEY_NOT_YET_VALID"
+    PINNED_VERSION_MISSING = "PINNED_VERSION_MISSING"
+    PINNED_VERSION_DISABLED = "PINNED_VERSION_DISABLED"
+    KEY_OPS_MISSING = "KEY_OPS_MISSING"
+    IDENTITY_MISSING = "IDENTITY_MISSING"
+    IDENTITY_LACKS_PERMISSION = "IDENTITY_LACKS_PERMISSION"
+    IDENTITY_LACKS_ROLE = "IDENTITY_LACKS_ROLE"
+    # AT_RISK
+    EXPIRES_SOON = "EXPIRES_SOON"
+    SOFT_DELETE_OFF = "SOFT_DELETE_OFF"
+    PURGE_PROTECTION_OFF = "PURGE_PROTECTION_OFF"
+    STALE_KEY_VERSION = "STALE_KEY_VERSION"
+    UNSUPPORTED_KEY_TYPE = "UNSUPPORTED_KEY_TYPE"
+    KEY_IN_OTHER_VAULT = "KEY_IN_OTHER_VAULT"
+    # UNKNOWN
+    VAULT_UNREACHABLE = "VAULT_UNREACHABLE"
+    THROTTLED = "THROTTLED"
+    FACTS_INCOMPLETE = "FACTS_INCOMPLETE"
+
+
+LOST_REASONS = frozenset(
+    {
+        Reason.VAULT_GONE,
+        Reason.KEY_MISSING,
+        Reason.KEY_DELETED,
+        Reason.KEY_PURGED,
+        Reason.KEY_DISABLED,
+        Reason.KEY_EXPIRED,
+        Reason.KEY_NOT_YET_VALID,
+        Reason.PINNED_VERSION_MISSING,
+        Reason.PINNED_VERSION_DISABLED,
+        Reason.KEY_OPS_MISSING,
+        Reason.IDENTITY_MISSING,
+        Reason.IDENTITY_LACKS_PERMISSION,
+        Reason.IDENTITY_LACKS_ROLE,
+    }
+)
+UNKNOWN_REASONS = frozenset({Reason.VAULT_UNREACHABLE, Reason.THROTTLED, Reason.FACTS_INCOMPLETE})
+
+
+@dataclass(frozen=True)
+class Finding:
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    reasons: tuple[Finding, ...] = ()
+
+    @property
+    def codes(self) -> tuple[Reason, ...]:
+        return tuple(f.reason for f in self.reasons)
+
+
+def evaluate(
+    account: FaceAccount,
+    facts: KeyAccessFacts,
+    now: datetime,
+    warning_window: timedelta = DEFAULT_WARNING_WINDOW,
+) -> Verdict:
+    """Judge whether ``account`` can use its key at ``now``.
+
+    Args:
+        account: the account and the key it points at.
+        facts: what the adapters learned; ``None`` fields are unknown, not absent.
+        now: the injected clock (aware UTC).
+        warning_window: how far ahead an expiry makes the account AT_RISK.
+    """
+    if facts.lookup is LookupStatus.UNREACHABLE:
+        detail = facts.detail or f"{account.key_vault_uri} could not be reached"
+        return Verdict(Status.UNKNOWN, (Finding(Reason.VAULT_UNREACHABLE, detail),))
+    if facts.lookup is LookupStatus.THROTTLED:
+        detail = facts.detail or f"{account.key_vault_uri} throttled the lookup (429)"
+        return Verdict(Status.UNKNOWN, (Finding(Reason.THROTTLED, detail),))
+    if facts.vault is not None and not facts.vault.exists:
+        return Verdict(Status.ACCESS_LOST, (Finding(Reason.VAULT_GONE, account.key_vault_uri),))
+    found: list[Finding] = []
+    missing: list[str] = []
+    if facts.key is None:
+        missing.append("key")
+    else:
+        found += _key_findings(account, facts.key, now, warning_window, missing)
+    found += _vault_findings(facts, missing)
+    found += _access_findings(account, facts, missing)
+    return _verdict(found, missing)
+
+
+def _verdict(found: list[Finding], missing: list[str]) -> Verdict:
+    if any(f.reason in LOST_REASONS for f in found):
+        return Verdict(Status.ACCESS_LOST, tuple(found))
+    if missing:
+        incomplete = Finding(Reason.FACTS_INCOMPLETE, "unknown: " + ", ".join(missing))
+        return Verdict(Status.UNKNOWN, (incomplete, *found))
+    return Verdict(Status.AT_RISK if found else Status.OK, tuple(found))
+
+
+_ABSENT = {
+    KeyPresence.MISSING: Reason.KEY_MISSING,
+    KeyPresence.DELETED: Reason.KEY_DELETED,
+    KeyPresence.PURGED: Reason.KEY_PURGED,
+}
+
+
+def _key_findings(
+    account: FaceAccount,
+    key: KeyFacts,
+    now: datetime,
+    window: timedelta,
+    missing: list[str],
+) -> list[Finding]:
+    if key.presence in _ABSENT:
+        return [Finding(_ABSENT[key.presence], account.key_ref)]
+    found: list[Finding] = []
+    if key.kid and normalize_vault_uri(key.kid) != account.key_vault_uri:
+        found.append(
+            Finding(Reason.KEY_IN_OTHER_VAULT, f"{key.kid} is not in {account.key_vault_uri}")
+        )
+    pinned = account.key_version
+    effective = key.current
+    if pinned is not None:
+        effective = key.version(pinned)
+        if effective is None:
+            return [*found, Finding(Reason.PINNED_VERSION_MISSING, account.key_id)]
+        if key.current_version and pinned != key.current_version.lower():
+            found.append(
+                Finding(
+                    Reason.STALE_KEY_VERSION,
+                    f"pinned to {pinned}, the key's current version is {key.current_version}",
+                )
+            )
+            if not effective.enabled:
+                found.append(Finding(Reason.PINNED_VERSION_DISABLED, account.key_id))
+    if effective is None:
+        missing.append("current key version")
+        return found
+    if not effective.enabled and Reason.PINNED_VERSION_DISABLED not in {f.reason for f in found}:
+        found.append(Finding(Reason.KEY_DISABLED, f"version {effective.version} is disabled"))
+    return found + _version_findings(effective, now, window)
+
+
+def _version_findings(version: KeyVersionFacts, now: datetime, window: timedelta) -> list[Finding]:
+    found: list[Finding] = []
+    if version.exp is not None and version.exp <= now:
+        found.append(Finding(Reason.KEY_EXPIRED, f"expired at {version.exp.isoformat()}"))
+    elif version.exp is not None and version.exp - now <= window:
+        found.append(Finding(Reason.EXPIRES_SOON, f"expires at {version.exp.isoformat()}"))
+    if version.nbf is not None and version.nbf > now:
+        found.append(Finding(Reason.KEY_NOT_YET_VALID, f"not before {version.nbf.isoformat()}"))
+    if version.key_ops is not None and not version.allows("wrapKey", "unwrapKey"):
+        found.append(
+            Finding(Reason.KEY_OPS_MISSING, f"key_ops are {', '.join(version.key_ops) or 'empty'}")
+        )
+    kty = (version.kty or "").upper()
+    if version.kty is not None and (
+        kty not in SUPPORTED_KEY_TYPES
+        or (version.key_size is not None and version.key_size not in SUPPORTED_KEY_SIZES)
+    ):
+        size = f" {version.key_size}" if version.key_size else ""
+        found.append(
+            Finding(Reason.UNSUPPORTED_KEY_TYPE, f"{version.kty}{size}; the service takes RSA 2048")
+        )
+    return found
+
+
+def _vault_findings(facts: KeyAccessFacts, missing: list[str]) -> list[Finding]:
+    vault = facts.vault
+    if vault is None:
+        missing.append("vault properties")
+        return []
+    found: list[Finding] = []
+    if vault.soft_delete is False:
+        found.append(Finding(Reason.SOFT_DELETE_OFF, "the vault does not have soft delete"))
+    if vault.purge_protection is False:
+        found.append(Finding(Reason.PURGE_PROTECTION_OFF, "the vault lacks purge protection"))
+    return found
+
+
+def _access_findings(
+    account: FaceAccount, facts: KeyAccessFacts, missing: list[str]
+) -> list[Finding]:
+    if not account.identity.exists:
+        return [Finding(Reason.IDENTITY_MISSING, "the account has no managed identity")]
+    access = facts.access
+    if access is None:
+        missing.append("identity permissions")
+        return []
+    rbac = facts.vault.rbac if facts.vault is not None else None
+    lacks_perms = missing_permissions(access.key_permissions)
+    has_role = grants_key_use(access.role_definition_ids)
+    if rbac is True and not has_role:
+        return [Finding(Reason.IDENTITY_LACKS_ROLE, "no role granting get/wrapKey/unwrapKey")]
+    if rbac is False and lacks_perms:
+        return [
+            Finding(
+                Reason.IDENTITY_LACKS_PERMISSION,
+                "access policy lacks " + ", ".join(lacks_perms),
+            )
+        ]
+    if rbac is None and lacks_perms and not has_role:
+        return [
+            Finding(
+                Reason.IDENTITY_LACKS_PERMISSION,
+                "neither an access policy nor a role grants get/wrapKey/unwrapKey",
+            )
+        ]
+    return []
