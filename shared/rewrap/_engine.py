@@ -8,6 +8,7 @@ tests a clock, a sleep and a fault probe. Nothing Azure is imported here.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -32,6 +33,8 @@ from shared.rewrap._retry import CallStats, RetryPolicy, VaultCaller
 from shared.rewrap._target import RewrapPlan, normalize_key_ref, resolve_target
 from shared.stores import DekStore
 
+_log = logging.getLogger("keyward.rewrap")
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -53,7 +56,7 @@ class EngineSettings:
 
     page_size: int = 100
     workers: int = 32
-    pages_in_flight: int = 4
+    pages_in_flight: int = 8
     rate_ceiling: float | None = None
     headroom: float = DEFAULT_HEADROOM
     lease_seconds: float = 300.0
@@ -136,15 +139,38 @@ class RewrapEngine:
             return self._report(plan, stored.state, limiter, started, resumed=False, done=True)
         ledger, resumed = await self._claim(plan, stored, restart=restart)
         self._probe(_probe.JOB_CLAIMED)
+        _log.info(
+            "rewrap job %s %s: %s -> %s at %.0f ops/s",
+            plan.job_id,
+            "resumed" if resumed else "started",
+            plan.key_ref,
+            plan.target_version,
+            ceiling,
+        )
         try:
             await self._run_passes(plan, ledger, limiter)
             self._probe(_probe.JOB_BEFORE_COMPLETE)
             final = await ledger.complete()
         except JobLeaseError:
+            _log.warning("rewrap job %s: lease lost; another worker continues", plan.job_id)
             raise
         except Exception as error:
+            _log.warning("rewrap job %s stopped: %s", plan.job_id, type(error).__name__)
             await ledger.fail(error)
             raise
+        counters = final.counters
+        _log.info(
+            "rewrap job %s completed: scanned=%d rewrapped=%d current=%d unreadable=%d "
+            "failed=%d conflicts=%d throttled=%d",
+            plan.job_id,
+            counters.scanned,
+            counters.rewrapped,
+            counters.already_current,
+            counters.unreadable_total,
+            counters.failed_total,
+            counters.conflicts,
+            counters.throttled,
+        )
         return self._report(plan, final, limiter, started, resumed=resumed, done=False)
 
     async def dry_run(self, key_ref: str, requested_version: str | None = None) -> DryRunReport:

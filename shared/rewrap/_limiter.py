@@ -90,5 +90,3 @@ class AimdRateLimiter:
             self._rate = max(_MIN_RATE, self._rate * self._decrease_factor)
             self._last_decrease = now
             self.decreases += 1
-        # Slots reserved at the old rate are released: pacing restarts after the pause.
-        self._next_slot = min(self._next_slot, self._blocked_until)
