@@ -20,6 +20,7 @@ No secrets live in settings. Production authenticates with managed identity thro
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -298,11 +299,19 @@ def _apply(name: str, raw: str, parse: Callable[[str], T]) -> T:
 
 
 def _refuse_unknown_and_secret(env: Mapping[str, str]) -> None:
+    """Refuse likely typos of keyward settings and credential-looking values.
+
+    Other ``KEYWARD_*`` variables are left alone: dev tooling uses a few of its own
+    (``KEYWARD_AZURITE_CONNECTION_STRING``), and they are not app settings.
+    """
     for name, value in env.items():
         if not name.startswith("KEYWARD_"):
             continue
         if name not in SPEC_BY_NAME:
-            raise SettingError(name, "is not a keyward setting (a typo?); see the README table")
+            near = difflib.get_close_matches(name, list(SPEC_BY_NAME), n=1, cutoff=0.85)
+            if near:
+                raise SettingError(name, f"is not a keyward setting; did you mean {near[0]}?")
+            continue
         if any(marker in value.lower() for marker in _CREDENTIAL_MARKERS):
             raise SettingError(
                 name, "looks like it holds a credential; keyward settings never hold secrets"

@@ -219,6 +219,15 @@ def test_credential_looking_keyward_value_is_refused() -> None:
     assert "abc" not in str(error)
 
 
+def test_dev_tool_variables_are_not_settings_and_are_ignored() -> None:
+    s = settings(KEYWARD_AZURITE_CONNECTION_STRING=AZURITE, KEYWARD_EMULATOR_READY="1")
+    assert s.dek_table == "keywarddeks"
+
+
+def test_a_typo_suggests_the_setting() -> None:
+    assert "KEYWARD_VAULT_ALLOWLIST" in str(error_for(KEYWARD_VAULT_ALLOW_LIST="x"))
+
+
 def test_settings_are_frozen() -> None:
     s = settings()
     with pytest.raises(AttributeError):
