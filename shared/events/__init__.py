@@ -5,6 +5,7 @@
 ``rejected_event_record`` keeps a redacted copy of what was refused. See ``docs/events.md``.
 """
 
+from shared.events._binding import event_dict_from_binding
 from shared.events._model import (
     AccessChangeEvent,
     AccessScope,
@@ -83,6 +84,7 @@ __all__ = [
     "RotateKey",
     "WarnNearExpiry",
     "dedup_key",
+    "event_dict_from_binding",
     "parse_event",
     "redact_payload",
     "rejected_event_record",

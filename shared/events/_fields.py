@@ -108,7 +108,10 @@ class Fields:
             ) from None
 
     def iso_time(self, name: str, *, required: bool) -> datetime | None:
-        """eventTime / time: an RFC 3339 timestamp."""
+        """eventTime / time: an RFC 3339 timestamp (or a datetime the binding parsed)."""
+        value = self.raw(name)
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         text = self.text(name, required=required)
         if text is None:
             return None
