@@ -178,7 +178,8 @@ def _access_policy_changed(
                 RejectionReason.BAD_KEY_ID, "data.Id is not a URL", envelope.event_id
             ) from None
         origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}".removesuffix(":443")
-        if origin != allow_list.by_name(vault.vault_name).url:
+        allowed = {v.url for v in allow_list.vaults if v.name == vault.vault_name}
+        if origin not in allowed:
             raise reject(
                 RejectionReason.VAULT_MISMATCH,
                 f"data.Id {vault_id[:200]!r} is not on vault {vault.vault_name!r}",

@@ -292,12 +292,20 @@ def test_vault_access_policy_changed(schema: str, allow_list: VaultAllowList) ->
     assert isinstance(parsed, AccessChangeEvent)
     assert parsed.kind is AccessChangeKind.ACCESS_POLICY_CHANGED
     assert parsed.scope == AccessScope(VAULT)
+    assert parse_event(mutated(event, ("data", "Id"), None), allow_list) == parsed
     forged = mutated(event, ("data", "Id"), "https://evil.example")
     assert rejected(forged, allow_list).reason == R.VAULT_MISMATCH
     foreign = mutated(
         event, ("topic" if schema == "eventgrid" else "source",), vault_arm_id("x-kv")
     )
     assert rejected(foreign, allow_list).reason == R.FOREIGN_VAULT
+
+
+def test_access_policy_change_on_a_vault_listed_by_name_and_dev_origin() -> None:
+    both = VaultAllowList.parse(f"{VAULT},{VAULT}=https://127.0.0.1:8443")
+    data = {"Id": "https://127.0.0.1:8443/", "VaultName": VAULT}
+    event = envelope("Microsoft.KeyVault.VaultAccessPolicyChanged", vault_arm_id(), VAULT, data)
+    assert isinstance(parse_event(event, both), AccessChangeEvent)
 
 
 @pytest.mark.parametrize(
