@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.face import (
     STATUS_TAG,
@@ -170,3 +172,26 @@ def test_record_is_frozen() -> None:
     assert isinstance(record, FlagRecord)
     with pytest.raises(AttributeError):
         record.status = Status.ACCESS_LOST  # type: ignore[misc]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([OK, LOST, RISK, UNKNOWN]), max_size=30))
+def test_any_sequence_emits_one_event_per_known_change_and_never_on_unknown(
+    verdicts: list[Verdict],
+) -> None:
+    acct, record, known = account(), None, None
+    for i, verdict in enumerate(verdicts):
+        transition = next_flag_state(record, verdict, acct, NOW + timedelta(minutes=i))
+        for effect in transition.effects:
+            if isinstance(effect, SetTags):
+                acct = account(tags=effect.tags)
+        published = events(transition.effects)
+        if verdict.status is Status.UNKNOWN or verdict.status is known:
+            assert transition.effects == ()
+        else:
+            expected_events = 0 if known is None and verdict.status is Status.OK else 1
+            assert len(published) == expected_events
+            assert acct.tags[STATUS_TAG] == verdict.status.value
+            known = verdict.status
+        record = transition.record
+        assert record.status is (known or Status.UNKNOWN)
