@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -72,6 +73,20 @@ def _not_found(name: str, version: str | None = None) -> KvError:
 
 def _bad(message: str) -> KvError:
     return KvError(400, "BadParameter", message)
+
+
+@dataclass
+class _Ctx:
+    """What the middleware and the handler learn about one request."""
+
+    vault: Vault
+    caller: auth.Caller | None = None
+    op: str | None = None
+    key: str | None = None
+    version: str | None = None
+
+
+CTX = web.RequestKey("keyward_kv_request", _Ctx)
 
 
 class VaultRuntime:
@@ -135,7 +150,8 @@ class DataPlane:
         vault = self._vault_of(request)
         if vault is None:
             return error_response(404, "VaultNotFound", "No vault is served on this port.")
-        request["vault"] = vault
+        ctx = _Ctx(vault)
+        request[CTX] = ctx
         runtime = self.runtime(vault.name)
         plan = runtime.faults
         if plan.active:
@@ -166,7 +182,7 @@ class DataPlane:
                 "AKV10000: Request is missing a Bearer or PoP token.",
                 headers={"WWW-Authenticate": auth.challenge_header(vault)},
             )
-        request["caller"] = caller
+        ctx.caller = caller
         try:
             response = await handler(request)
         except _Throttled as err:
@@ -179,9 +195,7 @@ class DataPlane:
             raise
         if response.status == 429:
             return response
-        op = request.get("op")
-        key_name = request.get("key")
-        version = request.get("version")
+        op, key_name, version = ctx.op, ctx.key, ctx.version
         status = f"status:{response.status // 100}xx"
         self._count(vault, key_name, version, status, f"op:{op}" if op else None)
         return response
@@ -208,15 +222,17 @@ class DataPlane:
         version: KeyVersion | None = None,
     ) -> None:
         """Authorize, then charge the throttle. Raises Denied (403) or Throttled (429)."""
-        vault: Vault = request["vault"]
-        request["op"] = kind
-        request["key"] = key_name
-        request["version"] = version.version if version else None
-        auth.authorize(self.state, vault, request["caller"], auth.OPERATIONS[kind], key_name)
+        ctx = request[CTX]
+        vault = ctx.vault
+        ctx.op = kind
+        ctx.key = key_name
+        ctx.version = version.version if version else None
+        assert ctx.caller is not None
+        auth.authorize(self.state, vault, ctx.caller, auth.OPERATIONS[kind], key_name)
         weight = operation_weight(version.kty, version.key_size) if version else 1.0
         wait = self.runtime(vault.name).throttle.admit(weight)
         if wait is not None:
-            self._count(vault, key_name, request["version"], "throttled")
+            self._count(vault, key_name, ctx.version, "throttled")
             raise _Throttled(wait)
 
     def _key_id(self, vault: Vault, name: str, version: str | None = None) -> str:
@@ -289,7 +305,7 @@ class DataPlane:
     # --- key lifecycle ---------------------------------------------------------------------
 
     async def create(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "create", name)
         body = await self._json(request)
@@ -331,7 +347,7 @@ class DataPlane:
             tags=body.get("tags") or {},
         )
         key = vault.keys[name]
-        request["version"] = version.version
+        request[CTX].version = version.version
         return web.json_response(self.bundle(vault, key, version))
 
     def _check_name_free(self, vault: Vault, name: str) -> None:
@@ -380,7 +396,7 @@ class DataPlane:
         return version
 
     async def import_key(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "import", name)
         body = await self._json(request)
@@ -415,15 +431,15 @@ class DataPlane:
             attrs=body.get("attributes") or {},
             tags=body.get("tags") or {},
         )
-        request["version"] = version.version
+        request[CTX].version = version.version
         return web.json_response(self.bundle(vault, vault.keys[name], version))
 
     async def rotate(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "rotate", name)
         version = await self.rotate_key(vault, name)
-        request["version"] = version.version
+        request[CTX].version = version.version
         return web.json_response(self.bundle(vault, vault.keys[name], version))
 
     async def rotate_key(self, vault: Vault, name: str) -> KeyVersion:
@@ -453,7 +469,7 @@ class DataPlane:
         )
 
     async def get_key(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         key = vault.keys.get(name)
         requested = request.match_info.get("version") or None
@@ -470,13 +486,13 @@ class DataPlane:
         return web.json_response(self.bundle(vault, key, version))
 
     async def update(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "update", name)
         body = await self._json(request)
         key = self._key(vault, name)
         version = self._version(key, request.match_info.get("version") or None)
-        request["version"] = version.version
+        request[CTX].version = version.version
         attrs = body.get("attributes") or {}
         if "enabled" in attrs and attrs["enabled"] is not None:
             version.enabled = bool(attrs["enabled"])
@@ -495,7 +511,7 @@ class DataPlane:
         return web.json_response(self.bundle(vault, key, version))
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "delete", name)
         key = self._key(vault, name)
@@ -517,7 +533,7 @@ class DataPlane:
             self.cache.forget(v.version)
 
     async def get_deleted(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "getdeleted", name)
         key = vault.deleted_keys.get(name)
@@ -526,7 +542,7 @@ class DataPlane:
         return web.json_response(self._deleted_bundle(vault, key))
 
     async def recover(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "recover", name)
         key = vault.deleted_keys.pop(name, None)
@@ -539,7 +555,7 @@ class DataPlane:
         return web.json_response(self.bundle(vault, key, key.current))
 
     async def purge(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "purge", name)
         if name not in vault.deleted_keys:
@@ -568,7 +584,7 @@ class DataPlane:
         page = items[start : start + size]
         next_link = None
         if start + size < len(items):
-            base = f"{request['vault'].url}{request.path}"
+            base = f"{request[CTX].vault.url}{request.path}"
             api = request.query.get("api-version", "2025-07-01")
             next_link = f"{base}?api-version={api}&$skiptoken={start + size}&maxresults={size}"
         return web.json_response({"value": page, "nextLink": next_link})
@@ -583,7 +599,7 @@ class DataPlane:
         return item
 
     async def list_keys(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         self._gate(request, "list", None)
         items = [
             self._item(vault, k, k.current, versioned=False)
@@ -593,7 +609,7 @@ class DataPlane:
         return self._page(request, items)
 
     async def list_versions(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "listversions", name)
         key = self._key(vault, name)
@@ -601,7 +617,7 @@ class DataPlane:
         return self._page(request, items)
 
     async def list_deleted(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         self._gate(request, "listdeleted", None)
         items = []
         for key in sorted(vault.deleted_keys.values(), key=lambda k: k.name.lower()):
@@ -623,13 +639,13 @@ class DataPlane:
         return body
 
     async def get_rotation_policy(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "getrotationpolicy", name)
         return web.json_response(self._policy_body(vault, self._key(vault, name)))
 
     async def set_rotation_policy(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         self._gate(request, "setrotationpolicy", name)
         body = await self._json(request)
@@ -648,7 +664,7 @@ class DataPlane:
     # --- cryptography ----------------------------------------------------------------------
 
     async def crypto(self, request: web.Request) -> web.StreamResponse:
-        vault: Vault = request["vault"]
+        vault = request[CTX].vault
         name = request.match_info["name"]
         op = {
             "wrapkey": "wrapKey",
@@ -668,7 +684,7 @@ class DataPlane:
         self._gate(request, op, name, version)
         key = self._key(vault, name)
         version = self._version(key, requested)
-        request["version"] = version.version
+        request[CTX].version = version.version
         if op in ("sign", "verify"):
             raise _bad(f"Operation {op} is not supported by the emulator.")
         check_usable(version, op, self.state.clock.now())

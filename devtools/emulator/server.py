@@ -87,7 +87,6 @@ class EmulatorServer:
         self._ssl = self._tls.server_context()
 
         main = web.Application(client_max_size=4 * 1024 * 1024)
-        main["emulator"] = self
         control.register_routes(main, self)
         arm.register_routes(main, self.state)
         self.state.events = eventgrid.attach(main, self.state)
@@ -123,33 +122,47 @@ class EmulatorServer:
         self._spawn(site.start())
 
     async def drop_vault(self, name: str) -> None:
-        """Stop serving a vault's port and remove the vault."""
+        """Stop serving a vault's port and remove the vault (what deleting a vault does)."""
         vault = self.state.vaults.pop(name, None)
-        entry = self._vault_sites.pop(name, None)
         if vault is not None:
-            self.data_plane.port_to_vault.pop(vault.port, None)
-            self.data_plane.runtimes.pop(name, None)
             for key in [*vault.keys.values(), *vault.deleted_keys.values()]:
                 for version in key.versions:
                     self.data_plane.cache.forget(version.version)
-        if entry is not None:
-            await entry[0].stop()
-            entry[1].close()
+        await self._stop_site(name)
         self._changed()
 
+    async def _stop_site(self, name: str) -> None:
+        await self._close_site(self._detach_site(name))
+
+    def _detach_site(self, name: str) -> tuple[web.SockSite, socket.socket] | None:
+        """Forget a vault's site at once (so the name can be served again right away)."""
+        self.data_plane.runtimes.pop(name, None)
+        self.data_plane.port_to_vault = {
+            p: v for p, v in self.data_plane.port_to_vault.items() if v != name
+        }
+        return self._vault_sites.pop(name, None)
+
+    @staticmethod
+    async def _close_site(entry: tuple[web.SockSite, socket.socket] | None) -> None:
+        """Stop the listening site first, then close its socket: closing a socket the event
+        loop still watches would leave a stale selector entry for the next socket with that
+        file descriptor number."""
+        if entry is None:
+            return
+        site, sock = entry
+        with contextlib.suppress(RuntimeError):  # a site whose start had not run yet
+            await site.stop()
+        sock.close()
+
     def _reconcile(self) -> None:
-        """Serve vaults another surface put straight into ``state.vaults``; drop stale sites."""
+        """Serve vaults another surface put straight into ``state.vaults``; stop the sites of
+        vaults removed from it."""
         for vault in list(self.state.vaults.values()):
             if vault.name not in self._vault_sites:
                 self.serve_vault(vault)
         for name in list(self._vault_sites):
             if name not in self.state.vaults:
-                site, sock = self._vault_sites.pop(name)
-                self._spawn(site.stop())
-                sock.close()
-                self.data_plane.port_to_vault = {
-                    p: v for p, v in self.data_plane.port_to_vault.items() if v != name
-                }
+                self._spawn(self._close_site(self._detach_site(name)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -193,10 +206,8 @@ class EmulatorServer:
         if self._save_handle is not None:
             self._save_handle.cancel()
             self.save()
-        for site, sock in self._vault_sites.values():
-            await site.stop()
-            sock.close()
-        self._vault_sites.clear()
+        for name in list(self._vault_sites):
+            await self._stop_site(name)
         if self._vault_runner is not None:
             await self._vault_runner.cleanup()
         if self._main_runner is not None:

@@ -109,3 +109,15 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
 
 def _start_with_state(workdir: Path, state_file: Path) -> RunningEmulator:
     return start_emulator(workdir, ["--state", str(state_file)])
+
+
+def test_vault_ports_keep_working_across_many_creates_and_deletes(
+    emulator: RunningEmulator,
+) -> None:
+    """Deleting vaults frees their sockets cleanly; new vaults on reused descriptors answer."""
+    for round_ in range(12):
+        name = f"kwchurn{round_}"
+        vault = emulator.client.create_vault(name)
+        answer = requests.get(f"{vault['url']}/keys", verify=emulator.ca_path, timeout=10)
+        assert answer.status_code == 401
+        emulator.client.delete_vault(name)
