@@ -12,6 +12,7 @@ Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,11 @@ DEFAULT_HEADROOM = 0.98
 DEFAULT_DECREASE_FACTOR = 0.7
 #: Seconds of the ceiling's rate that may be spent at once after an idle spell.
 DEFAULT_BURST_SECONDS = 0.02
+#: Sleeps end on a grid of this many seconds, so workers whose slots fall in one tick wake in
+#: one event-loop iteration instead of one each (at 400/s: 50 wake-ups a second, not 400).
+#: Slots stay 1/rate apart, so pacing over any window is unchanged; an op starts at most one
+#: tick after its slot.
+DEFAULT_TICK_SECONDS = 0.02
 #: Retry-After assumed when a 429 does not carry one.
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 _MIN_RATE = 1.0
@@ -38,6 +44,7 @@ class AimdRateLimiter:
         decrease_factor: float = DEFAULT_DECREASE_FACTOR,
         increase_per_second: float | None = None,
         burst_seconds: float = DEFAULT_BURST_SECONDS,
+        tick_seconds: float = DEFAULT_TICK_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -50,6 +57,7 @@ class AimdRateLimiter:
         self._decrease_factor = decrease_factor
         self._increase = increase_per_second if increase_per_second else ceiling * 0.1
         self._burst = burst_seconds
+        self._tick = tick_seconds
         self._clock = clock
         self._sleep = sleep
         self._next_slot = clock()
@@ -69,12 +77,15 @@ class AimdRateLimiter:
     async def acquire(self) -> float:
         """Wait for this operation's slot; returns the time it was issued at (for 429s)."""
         now = self._clock()
-        slot = max(self._next_slot, now - self._burst, self._blocked_until)
+        # Credit for missed slots is kept for one tick plus the burst: a worker woken late by
+        # the tick grid keeps its place, but an idle spell does not bank a burst.
+        slot = max(self._next_slot, now - self._burst - self._tick, self._blocked_until)
         self._next_slot = slot + 1.0 / self._rate
-        if slot > now:
-            await self._sleep(slot - now)
-            return slot
-        return now
+        if slot <= now:
+            return now
+        wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
+        await self._sleep(wake - now)
+        return slot
 
     def on_success(self) -> None:
         """Additive increase: ``increase_per_second`` more per second of successes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time as _time
 
 import pytest
 
@@ -55,7 +56,9 @@ def test_budget_is_the_published_figure(key_type: str, size: int, per_window: in
 
 def test_limiter_paces_at_its_rate() -> None:
     time = VirtualTime()
-    limiter = AimdRateLimiter(400, burst_seconds=0, clock=time.clock, sleep=time.sleep)
+    limiter = AimdRateLimiter(
+        400, burst_seconds=0, tick_seconds=0, clock=time.clock, sleep=time.sleep
+    )
 
     async def go() -> None:
         for _ in range(400):
@@ -64,6 +67,26 @@ def test_limiter_paces_at_its_rate() -> None:
     start = time.now
     asyncio.run(go())
     assert time.now - start == pytest.approx(399 / 400)
+
+
+def test_tick_grid_keeps_the_rate_in_real_time() -> None:
+    limiter = AimdRateLimiter(400)
+    issued: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(25):
+            issued.append(await limiter.acquire())
+
+    async def go() -> float:
+        start = _time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(8)))
+        return _time.monotonic() - start
+
+    elapsed = asyncio.run(go())
+    # Never faster than the rate (bar the small initial burst), and not much slower.
+    assert elapsed >= 200 / 400 - 0.05
+    assert elapsed < 200 / 400 + 0.35
+    assert len(issued) == 200
 
 
 def test_throttle_waits_retry_after_and_cuts_the_rate_once_per_generation() -> None:
