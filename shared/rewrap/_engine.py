@@ -92,8 +92,27 @@ class RewrapEngine:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         probe: _probe.FaultProbe = _probe.no_probe,
+        job_scope: str | None = None,
     ) -> None:
+        """Args:
+        store: where the DEKs live.
+        keys: the vault (the Key Vault adapter), or an in-process source in tests.
+        jobs: where job states and checkpoints live.
+        settings: tuning; see :class:`EngineSettings`.
+        owner: this worker's lease identity (default: host and pid).
+        progress: called with the job state after every checkpoint (once per page).
+        on_issue: called for every DEK that was not simply rewrapped (streams them all;
+            the job state keeps only the first ``max_issues``).
+        now, clock, sleep: wall clock, monotonic clock and sleep (tests inject fakes).
+        probe: fault-injection hook for crash tests; production passes none.
+        job_scope: what the job id is scoped to besides key and version (default:
+            ``store.name``, so each store holding the key's DEKs is its own job).
+
+        Raises:
+            ValueError: ``page_size`` or ``workers`` below 1.
+        """
         self._store = store
+        self._scope = store.name if job_scope is None else job_scope
         self._keys = keys
         self._jobs = jobs
         self._settings = settings or EngineSettings()
@@ -134,14 +153,15 @@ class RewrapEngine:
         settings = self._settings
         ceiling = settings.rate_ceiling or plan.budget.operations_per_second * settings.headroom
         limiter = AimdRateLimiter(ceiling, clock=self._clock, sleep=self._sleep)
-        stored = await self._jobs.get(plan.job_id)
+        job_id = plan.job_id(self._scope)
+        stored = await self._jobs.get(job_id)
         if stored is not None and stored.state.status is JobStatus.COMPLETED and not restart:
             return self._report(plan, stored.state, limiter, started, resumed=False, done=True)
         ledger, resumed = await self._claim(plan, stored, restart=restart)
         self._probe(_probe.JOB_CLAIMED)
         _log.info(
             "rewrap job %s %s: %s -> %s at %.0f ops/s",
-            plan.job_id,
+            job_id,
             "resumed" if resumed else "started",
             plan.key_ref,
             plan.target_version,
@@ -152,17 +172,17 @@ class RewrapEngine:
             self._probe(_probe.JOB_BEFORE_COMPLETE)
             final = await ledger.complete()
         except JobLeaseError:
-            _log.warning("rewrap job %s: lease lost; another worker continues", plan.job_id)
+            _log.warning("rewrap job %s: lease lost; another worker continues", job_id)
             raise
         except Exception as error:
-            _log.warning("rewrap job %s stopped: %s", plan.job_id, type(error).__name__)
+            _log.warning("rewrap job %s stopped: %s", job_id, type(error).__name__)
             await ledger.fail(error)
             raise
         counters = final.counters
         _log.info(
             "rewrap job %s completed: scanned=%d rewrapped=%d current=%d unreadable=%d "
             "failed=%d conflicts=%d throttled=%d",
-            plan.job_id,
+            job_id,
             counters.scanned,
             counters.rewrapped,
             counters.already_current,
@@ -201,17 +221,19 @@ class RewrapEngine:
     async def _claim(
         self, plan: RewrapPlan, stored: StoredJob | None, *, restart: bool
     ) -> tuple[JobLedger, bool]:
+        job_id = plan.job_id(self._scope)
         now = self._now()
         lease = timedelta(seconds=self._settings.lease_seconds)
         if stored is not None and stored.state.lease_held_by_other(self._owner, now):
             raise JobLeaseError(
-                f"job {plan.job_id} is running on {stored.state.owner}",
-                job_id=plan.job_id,
+                f"job {job_id} is running on {stored.state.owner}",
+                job_id=job_id,
                 owner=stored.state.owner,
             )
         fresh = JobState(
-            job_id=plan.job_id,
+            job_id=job_id,
             key_ref=plan.key_ref,
+            scope=self._scope,
             target_version=plan.target_version,
             target_key_id=plan.target_key_id,
             status=JobStatus.RUNNING,
@@ -234,7 +256,7 @@ class RewrapEngine:
             )
         except ConflictError:
             raise JobLeaseError(
-                f"job {plan.job_id} was claimed by another worker first", job_id=plan.job_id
+                f"job {job_id} was claimed by another worker first", job_id=job_id
             ) from None
         ledger = JobLedger(
             self._jobs,

@@ -27,13 +27,17 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
-def rewrap_job_id(key_ref: str, target_version: str) -> str:
-    """The id of the job that rewraps key ``key_ref`` to ``target_version``.
+def rewrap_job_id(key_ref: str, target_version: str, scope: str = "") -> str:
+    """The id of the job that rewraps key ``key_ref`` to ``target_version`` in ``scope``.
 
+    ``scope`` names the DEK store (the engine passes ``store.name``): one key's DEKs may live
+    in several stores (a table, blob containers), each its own job with its own checkpoint.
     Deterministic and case-insensitive (vault hosts, key names and versions are), safe as a
     Table row key, a file name or a queue message field.
     """
     identity = f"{key_ref.strip().rstrip('/').lower()}|{target_version.strip().lower()}"
+    if scope:
+        identity = f"{scope}|{identity}"
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:_JOB_ID_HEX]
     return _JOB_ID_PREFIX + digest
 
@@ -53,6 +57,7 @@ class JobState:
     Attributes:
         job_id: see :func:`rewrap_job_id`.
         key_ref: the unversioned key id.
+        scope: the DEK store the job covers (its ``name``).
         target_version: the version DEKs are rewrapped to (the newest enabled one).
         target_key_id: the full versioned target key id.
         status: running, completed or failed.
@@ -76,6 +81,7 @@ class JobState:
     status: JobStatus
     created_at: datetime
     updated_at: datetime
+    scope: str = ""
     pass_number: int = 1
     continuation: str | None = None
     counters: JobCounters = field(default_factory=JobCounters)
@@ -109,6 +115,7 @@ class JobState:
             "target_version": self.target_version,
             "target_key_id": self.target_key_id,
             "status": self.status.value,
+            "scope": self.scope,
             "pass_number": self.pass_number,
             "continuation": self.continuation,
             "counters": self.counters.to_dict(),
@@ -136,6 +143,7 @@ class JobState:
             target_version=str(data["target_version"]),
             target_key_id=str(data["target_key_id"]),
             status=JobStatus(data["status"]),
+            scope=str(data.get("scope", "")),
             pass_number=int(data.get("pass_number", 1)),
             continuation=data.get("continuation"),
             counters=JobCounters.from_dict(data.get("counters", {})),

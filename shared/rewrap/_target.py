@@ -47,9 +47,9 @@ class RewrapPlan:
     def target_key_id(self) -> str:
         return f"{self.key_ref}/{self.target_version}"
 
-    @property
-    def job_id(self) -> str:
-        return rewrap_job_id(self.key_ref, self.target_version)
+    def job_id(self, scope: str = "") -> str:
+        """The job's id for DEK store ``scope`` (see :func:`rewrap_job_id`)."""
+        return rewrap_job_id(self.key_ref, self.target_version, scope)
 
     @property
     def redirected(self) -> bool:

@@ -304,7 +304,7 @@ def engine_for(
     settings.setdefault("rate_ceiling", 1_000_000)
     options = {
         k: settings.pop(k)
-        for k in ("owner", "probe", "now", "clock", "sleep", "progress", "on_issue")
+        for k in ("owner", "probe", "now", "clock", "sleep", "progress", "on_issue", "job_scope")
         if k in settings
     }
     return RewrapEngine(

@@ -32,7 +32,7 @@ def test_target_older_than_newest_is_redirected_to_newest() -> None:
 
     assert report.redirected
     assert report.state.target_version == V3
-    assert report.job_id == rewrap_job_id(KEY_REF, V3)
+    assert report.job_id == rewrap_job_id(KEY_REF, V3, scope=store.name)
     for ref, row in store.rows.items():
         assert row.key_id == f"{KEY_REF}/{V3}"
         assert unwrap_row(source, row) == plaintexts[ref]
@@ -150,3 +150,22 @@ def test_job_id_is_deterministic_and_case_insensitive() -> None:
     assert rewrap_job_id(KEY_REF, V2) == rewrap_job_id(KEY_REF.upper() + "/", V2.upper())
     assert rewrap_job_id(KEY_REF, V2) != rewrap_job_id(KEY_REF, V3)
     assert rewrap_job_id(KEY_REF, V2).startswith("rewrap-")
+
+
+def test_each_store_holding_the_keys_deks_is_its_own_job() -> None:
+    source = key_source(V1, V2)
+    jobs = InMemoryJobStore()
+    table, blobs = MemoryDekStore(), MemoryDekStore()
+    populate(table, source, [V1], 3)
+    populate(blobs, source, [V1], 2)
+
+    first = asyncio.run(engine_for(table, source, jobs, job_scope="table:deks").run(KEY_REF))
+    second = asyncio.run(engine_for(blobs, source, jobs, job_scope="blob:docs").run(KEY_REF))
+
+    assert first.job_id != second.job_id
+    assert (first.counters.rewrapped, second.counters.rewrapped) == (3, 2)
+    assert not second.already_completed
+    assert {state.scope for state in asyncio.run(jobs.list_jobs(KEY_REF))} == {
+        "table:deks",
+        "blob:docs",
+    }
