@@ -204,3 +204,21 @@ def test_module_entry_point_shows_help() -> None:
     assert result.returncode == 0
     for command in ("rewrap", "status", "retirement"):
         assert command in result.stdout
+
+
+def test_issues_file_lists_every_dek_not_rewrapped(workspace: Path) -> None:
+    keys = workspace / "keys"
+    manifest = json.loads((keys / "manifest.json").read_text())
+    manifest["keys"][0]["versions"][0]["enabled"] = False  # V1 disabled: unwraps refused
+    (keys / "manifest.json").write_text(json.dumps(manifest))
+    issues = workspace / "issues.jsonl"
+
+    code, out = _run(
+        workspace, "rewrap", "--vault", VAULT, "--key", "payments", "--issues", str(issues)
+    )
+
+    assert code == 3, out
+    lines = [json.loads(line) for line in issues.read_text().splitlines()]
+    assert len(lines) == COUNT
+    assert {line["reason"] for line in lines} == {"key_disabled"}
+    assert {line["outcome"] for line in lines} == {"unreadable"}

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     rewrap.add_argument(
         "--allow-legacy-rsa1-5", action="store_true", help="read RSA1_5 DEKs (rewrap to OAEP)"
     )
+    rewrap.add_argument(
+        "--issues",
+        type=Path,
+        metavar="FILE",
+        help="write every DEK that was not simply rewrapped to FILE (JSON lines)",
+    )
     rewrap.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_sources(rewrap)
     _add_jobs(rewrap)

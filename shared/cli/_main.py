@@ -40,6 +40,7 @@ from shared.errors import ConfigurationError, InvalidInputError, KeywardError
 from shared.rewrap import (
     DryRunReport,
     EngineSettings,
+    ItemIssue,
     JobReport,
     RewrapEngine,
     retirement_report,
@@ -77,6 +78,12 @@ async def _rewrap(args: argparse.Namespace, console: Console) -> int:
         target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
     )
     jobs = open_jobs(args.jobs)
+    issues_file = args.issues.open("a", encoding="utf-8") if args.issues else None
+
+    def write_issue(issue: ItemIssue) -> None:
+        if issues_file is not None:
+            issues_file.write(json.dumps(issue.to_dict(), sort_keys=True) + "\n")
+
     settings = EngineSettings(
         page_size=args.page_size,
         workers=args.workers,
@@ -94,18 +101,27 @@ async def _rewrap(args: argparse.Namespace, console: Console) -> int:
             return EXIT_OK
         total = None if args.json else await _estimate(store, target.key_ref)
         if args.json:
-            engine = RewrapEngine(store=store, keys=keys, jobs=jobs, settings=settings)
+            engine = RewrapEngine(
+                store=store, keys=keys, jobs=jobs, settings=settings, on_issue=write_issue
+            )
             report = await engine.run(target.key_ref, args.to, restart=args.restart)
             _print_json(console, _report_dict(report))
         else:
             with ProgressBar(console, total) as bar:
                 engine = RewrapEngine(
-                    store=store, keys=keys, jobs=jobs, settings=settings, progress=bar.update
+                    store=store,
+                    keys=keys,
+                    jobs=jobs,
+                    settings=settings,
+                    progress=bar.update,
+                    on_issue=write_issue,
                 )
                 report = await engine.run(target.key_ref, args.to, restart=args.restart)
             render_report(console, report)
         return _exit_code(report)
     finally:
+        if issues_file is not None:
+            issues_file.close()
         await close_keys()
         await store.close()
         await jobs.close()

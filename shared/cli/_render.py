@@ -72,6 +72,7 @@ def job_table(state: JobState, title: str) -> Table:
     rows = [
         ("job", state.job_id),
         ("key", state.key_ref),
+        ("store", state.scope),
         ("target version", state.target_version),
         ("status", state.status.value),
         ("scanned", str(counters.scanned)),
