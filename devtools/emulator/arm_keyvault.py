@@ -376,17 +376,9 @@ class VaultsProvider:
         if vault is None:
             return web.Response(status=204)
         vault = self._find(call)
-        # The server stops the vault's port in order with ``drop_vault`` (its reconcile path
-        # closes the socket before the site stops, which breaks its event loop), and the
-        # server is the owner of ``state.vault_listener``. Without a server (a bare app in
-        # tests) removing the vault from the state is all there is to do.
-        server = getattr(self.state.vault_listener, "__self__", None)
-        drop = getattr(server, "drop_vault", None)
-        if drop is not None:
-            await drop(name)
-        else:
-            del self.state.vaults[name]
-            self.state.changed()
+        # Removing it from the state is enough: the server stops its port (``_reconcile``).
+        del self.state.vaults[name]
+        self.state.changed()
         self.extras.pop(vault.arm_id.lower(), None)
         publish_resource_event(
             self.state,

@@ -327,6 +327,13 @@ def test_vault_create_serves_its_data_plane_and_delete_is_announced(
         kv_mgmt.vaults.delete(RG, name)
     with pytest.raises(ResourceNotFoundError):
         kv_mgmt.vaults.get(RG, name)
+    # Its data plane is gone with it.
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(
+            created.properties.vault_uri + "keys?api-version=2025-07-01",
+            context=ssl.create_default_context(cafile=emulator.ca_path),
+            timeout=5,
+        )
     deletes = [e for e in _events(grid, SUB_TOPIC, DELETE) if e["subject"].endswith(f"/{name}")]
     assert deletes[0]["data"]["operationName"] == "Microsoft.KeyVault/vaults/delete"
 
