@@ -8,7 +8,7 @@ a bad item never stops the batch) and Tink's envelope (the remote key is injecte
 
 from shared.rewrap._budget import BUDGET_WINDOW_SECONDS, VaultBudget, vault_budget
 from shared.rewrap._dry_run import DryRunReport, dry_run
-from shared.rewrap._engine import EngineSettings, RewrapEngine, default_owner
+from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError
 from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
@@ -28,6 +28,7 @@ from shared.rewrap._report import (
 )
 from shared.rewrap._retirement import RetirementReport, VersionRetirement, retirement_report
 from shared.rewrap._retry import RetryPolicy
+from shared.rewrap._settings import EngineSettings, default_owner
 from shared.rewrap._sqlite_job_store import SqliteJobStore
 from shared.rewrap._target import RewrapPlan, resolve_target
 

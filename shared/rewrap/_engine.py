@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.errors import ConflictError
@@ -25,50 +22,16 @@ from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus
 from shared.rewrap._job_store import JobStore, StoredJob
 from shared.rewrap._ledger import PASS_CONFLICTS, PASS_DONE, JobLedger, ProgressCallback
-from shared.rewrap._limiter import DEFAULT_HEADROOM, AimdRateLimiter
+from shared.rewrap._limiter import AimdRateLimiter
 from shared.rewrap._page import IssueSink
 from shared.rewrap._pipeline import PassRunner
 from shared.rewrap._ports import KeyVersionSource
-from shared.rewrap._retry import CallStats, RetryPolicy, VaultCaller
+from shared.rewrap._retry import CallStats, VaultCaller
+from shared.rewrap._settings import EngineSettings, default_owner
 from shared.rewrap._target import RewrapPlan, normalize_key_ref, resolve_target
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.rewrap")
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Tuning of a rewrap run; the defaults suit Key Vault's RSA-2048 budget.
-
-    Attributes:
-        page_size: records per scan page (and per checkpoint).
-        workers: in-flight unwraps; ~ rate x latency (400/s x 20-80 ms) with room to spare.
-        pages_in_flight: pages scanned ahead of the last checkpoint (bounds memory).
-        rate_ceiling: operations per second to aim at; ``None``: the vault's published budget
-            for the key's type and size times ``headroom``.
-        headroom: fraction of the published budget to use.
-        lease_seconds: how long a worker's claim on a job lasts without a checkpoint.
-        max_issues: per-item issues kept in the job state (the rest are only counted).
-        max_pending_conflicts: conflicts re-read in pass 2 (the rest are final at once).
-        allow_legacy_rsa1_5: unwrap RSA1_5 DEKs (rewrapped with RSA-OAEP-256).
-        retry: retry bounds for vault and store calls.
-    """
-
-    page_size: int = 100
-    workers: int = 32
-    pages_in_flight: int = 8
-    rate_ceiling: float | None = None
-    headroom: float = DEFAULT_HEADROOM
-    lease_seconds: float = 300.0
-    max_issues: int = 200
-    max_pending_conflicts: int = 10_000
-    allow_legacy_rsa1_5: bool = False
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-def default_owner() -> str:
-    """This worker's identity for job leases: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _utc_now() -> datetime:

@@ -1,0 +1,45 @@
+"""Tuning of a rewrap run, and a worker's identity for job leases."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from shared.rewrap._limiter import DEFAULT_HEADROOM
+from shared.rewrap._retry import RetryPolicy
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tuning of a rewrap run; the defaults suit Key Vault's RSA-2048 budget.
+
+    Attributes:
+        page_size: records per scan page (and per checkpoint).
+        workers: in-flight unwraps; ~ rate x latency (400/s x 20-80 ms) with room to spare.
+        pages_in_flight: pages scanned ahead of the last checkpoint (bounds memory).
+        rate_ceiling: operations per second to aim at; ``None``: the vault's published budget
+            for the key's type and size times ``headroom``.
+        headroom: fraction of the published budget to use.
+        lease_seconds: how long a worker's claim on a job lasts without a checkpoint.
+        max_issues: per-item issues kept in the job state (the rest are only counted).
+        max_pending_conflicts: conflicts re-read in pass 2 (the rest are final at once).
+        allow_legacy_rsa1_5: unwrap RSA1_5 DEKs (rewrapped with RSA-OAEP-256).
+        retry: retry bounds for vault and store calls.
+    """
+
+    page_size: int = 100
+    workers: int = 32
+    pages_in_flight: int = 8
+    rate_ceiling: float | None = None
+    headroom: float = DEFAULT_HEADROOM
+    lease_seconds: float = 300.0
+    max_issues: int = 200
+    max_pending_conflicts: int = 10_000
+    allow_legacy_rsa1_5: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def default_owner() -> str:
+    """This worker's identity for job leases: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
