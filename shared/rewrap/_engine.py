@@ -246,6 +246,7 @@ class RewrapEngine:
             self._keys,
             caller,
             allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
+            retry=settings.retry,
             probe=self._probe,
         )
         while ledger.state.pass_number < PASS_DONE:

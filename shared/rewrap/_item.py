@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from shared.crypto import AsyncKeyWrapper, WrapAlgorithm
+from shared.crypto import AsyncKeyWrapper, DataKey, WrapAlgorithm
 from shared.errors import (
     AccessDeniedError,
     IntegrityError,
@@ -22,9 +22,10 @@ from shared.errors import (
     UnsupportedAlgorithmError,
 )
 from shared.rewrap import _probe
+from shared.rewrap._errors import RewrapTargetError
 from shared.rewrap._ports import KeyVersionSource
 from shared.rewrap._report import FailureReason, ItemOutcome, UnreadableReason
-from shared.rewrap._retry import VaultCaller
+from shared.rewrap._retry import RetryPolicy, VaultCaller, call_store
 from shared.rewrap._target import RewrapPlan, VersionBook
 from shared.rewrap._triage import Action, RecordTriage, rewrap_algorithm
 from shared.stores import DekRecord, Rewrap
@@ -86,9 +87,11 @@ class ItemRewrapper:
         caller: VaultCaller,
         *,
         allow_legacy_rsa1_5: bool = False,
+        retry: RetryPolicy | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
     ) -> None:
         self._plan = plan
+        self._retry = retry or RetryPolicy()
         self._keys = keys
         self._caller = caller
         self._book = VersionBook(keys, plan)
@@ -109,6 +112,8 @@ class ItemRewrapper:
             if await self._book.is_ahead_of_target(triage.version):
                 return _AHEAD
             return await self._rewrap(record, triage.version)
+        except RewrapTargetError:
+            raise  # the target itself became unusable: a fault of the job, not of this DEK
         except Exception as error:  # one bad DEK never stops the job
             return verdict_for_error(error)
 
@@ -130,7 +135,7 @@ class ItemRewrapper:
                 return ItemVerdict(
                     ItemOutcome.FAILED, FailureReason.INTEGRITY, "unwrapped material prefix"
                 )
-            new_wrapped = await target.wrap(dek)
+            new_wrapped = await self._wrap(target, dek)
         finally:
             dek.wipe()
         self._probe(_probe.ITEM_AFTER_WRAP)
@@ -141,6 +146,24 @@ class ItemRewrapper:
             wrapped=new_wrapped,
             kcv=record.kcv or kcv,
         )
+
+    async def _wrap(self, target: AsyncKeyWrapper, dek: DataKey) -> bytes:
+        """Wrap under the target (local with the public key; a key fetch may go remote).
+
+        Raises:
+            RewrapTargetError: the vault refuses the target version now (disabled, deleted,
+                access lost): every remaining DEK would fail the same way, so the job stops.
+            InvalidInputError: the material does not fit the target key.
+        """
+        try:
+            return await call_store(lambda: target.wrap(dek), self._retry)
+        except (KeyDisabledError, KeyNotFoundError, AccessDeniedError) as error:
+            raise RewrapTargetError(
+                f"the target {self._plan.target_key_id} refused wrap ({_describe(error)}); "
+                "stopping the job",
+                key_ref=self._plan.key_ref,
+                version=self._plan.target_version,
+            ) from None
 
     async def _wrapper(self, key_id: str, algorithm: WrapAlgorithm) -> AsyncKeyWrapper:
         cached = self._wrappers.get((key_id, algorithm))

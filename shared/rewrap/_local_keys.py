@@ -117,7 +117,7 @@ class LocalKeyVersionSource:
 
 
 class _LocalVaultWrapper:
-    """An AsyncKeyWrapper that, like the vault, refuses unwrap once a version is disabled."""
+    """An AsyncKeyWrapper that, like the vault, refuses a disabled or deleted version."""
 
     def __init__(
         self, source: LocalKeyVersionSource, key_ref: str, version: str, inner: LocalRsaWrapper
@@ -136,6 +136,9 @@ class _LocalVaultWrapper:
         return self._inner.algorithm
 
     async def wrap(self, dek: DataKey) -> bytes:
+        """Raises KeyNotFoundError/KeyDisabledError for a deleted or disabled version (the Key
+        Vault adapter refuses a local wrap under such a version, as the vault would)."""
+        self._source._check_usable(self._key_ref, self._version)
         return self._inner.wrap(dek)
 
     async def unwrap(self, wrapped: bytes) -> DataKey:

@@ -169,3 +169,24 @@ def test_each_store_holding_the_keys_deks_is_its_own_job() -> None:
         "table:deks",
         "blob:docs",
     }
+
+
+def test_target_disabled_mid_job_stops_the_job_without_marking_deks_unreadable() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 12)
+    jobs = InMemoryJobStore()
+
+    def disable_target(records: object) -> None:
+        if store.scans == 2:
+            source.set_enabled(KEY_REF, V2, False)
+
+    store.after_scan = disable_target
+    with pytest.raises(RewrapTargetError, match="refused wrap"):
+        asyncio.run(engine_for(store, source, jobs, page_size=4, workers=1).run(KEY_REF, V2))
+
+    [state] = asyncio.run(jobs.list_jobs())
+    assert state.status is JobStatus.FAILED
+    assert "RewrapTargetError" in (state.error or "")
+    assert not [row for row in store.rows.values() if row.unreadable_reason]
+    assert all(row.key_id.endswith((V1, V2)) for row in store.rows.values())
