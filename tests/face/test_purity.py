@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PURE = [
     *sorted((ROOT / "shared" / "events").glob("*.py")),
     *sorted((ROOT / "shared" / "face").glob("*.py")),
-    ROOT / "shared" / "settings.py",
+    *sorted((ROOT / "shared" / "settings").glob("*.py")),
 ]
 
 

@@ -1,0 +1,39 @@
+"""keyward's app settings: one typed, frozen object, validated once at start.
+
+Every setting is listed once in ``SPECS`` (name, default, meaning); the README table and
+``local.settings.example.json`` are checked against it by tests. A bad value fails start-up
+with a ``SettingError`` that names the setting and says what is expected, rather than
+failing later inside an SDK call.
+
+No secrets live in settings. Production authenticates with managed identity through
+``DefaultAzureCredential`` (``AZURE_CLIENT_ID`` picks a user-assigned identity), so:
+
+* storage is reached through ``KEYWARD_STORAGE_ACCOUNT_URL`` or an identity-based connection
+  (``<connection>__accountName`` or ``__blobServiceUri``/``__queueServiceUri``/
+  ``__tableServiceUri``); a connection string holding ``AccountKey=`` or
+  ``SharedAccessSignature=`` is refused, except for Azurite's published development account
+  (``UseDevelopmentStorage=true`` or ``AccountName=devstoreaccount1``), whose key is public;
+* any ``KEYWARD_*`` value that looks like a credential is refused outright;
+* ARM and Event Grid endpoints must be Azure hosts (or loopback, for the local emulator), so a
+  typo cannot send the identity's bearer token elsewhere.
+"""
+
+from shared.settings._settings import Settings
+from shared.settings._specs import (
+    HOST_SETTINGS,
+    SPEC_BY_NAME,
+    SPECS,
+    SettingSpec,
+    render_settings_table,
+)
+from shared.settings._storage import StorageTarget
+
+__all__ = [
+    "HOST_SETTINGS",
+    "SPECS",
+    "SPEC_BY_NAME",
+    "SettingSpec",
+    "Settings",
+    "StorageTarget",
+    "render_settings_table",
+]

@@ -1,0 +1,119 @@
+"""The ``Settings`` object: read every setting once, validate, freeze."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shared.crypto import VaultAllowList
+from shared.errors import SettingError
+from shared.settings._specs import SPEC_BY_NAME, Reader
+from shared.settings._storage import StorageTarget, resolve_storage
+from shared.settings._values import (
+    allow_list,
+    arm_endpoint,
+    as_bool,
+    container_name,
+    eventgrid_endpoint,
+    existing_file,
+    guid,
+    int_between,
+    list_of,
+    ncrontab,
+    queue_name,
+    resource_group,
+    table_name,
+)
+
+_CREDENTIAL_MARKERS = ("accountkey=", "sharedaccesssignature=", "sig=", "client_secret")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. Build with ``Settings.from_env``; see ``SPECS`` for meanings."""
+
+    vault_allowlist: VaultAllowList
+    storage: StorageTarget
+    dek_table: str = "keywarddeks"
+    blob_containers: tuple[str, ...] = ()
+    job_queue: str = "keyward-rewrap"
+    sweep_schedule: str = "0 */5 * * * *"
+    face_subscriptions: tuple[str, ...] = ()
+    face_resource_groups: tuple[str, ...] = ()
+    face_repoint: bool = False
+    auto_rotate_near_expiry: bool = False
+    expiry_warning_days: int = 30
+    eventgrid_topic_endpoint: str | None = None
+    arm_endpoint: str = "https://management.azure.com"
+    ca_bundle: str | None = None
+    azure_client_id: str | None = None
+    allow_legacy_rsa1_5: bool = False
+    rewrap_concurrency: int = 32
+    rewrap_slice_seconds: int = 240
+
+    @property
+    def expiry_warning_window(self) -> timedelta:
+        return timedelta(days=self.expiry_warning_days)
+
+    @property
+    def face_enabled(self) -> bool:
+        return bool(self.face_subscriptions)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting.
+
+        Args:
+            environ: the app settings; ``os.environ`` when omitted.
+
+        Raises:
+            SettingError: the first missing or invalid setting, by name, with what is expected.
+        """
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        _refuse_unknown_and_secret(env)
+        r = Reader(env)
+        return cls(
+            vault_allowlist=r.get("KEYWARD_VAULT_ALLOWLIST", allow_list),
+            storage=resolve_storage(env),
+            dek_table=r.get("KEYWARD_DEK_TABLE", table_name),
+            blob_containers=r.get("KEYWARD_BLOB_CONTAINERS", list_of(container_name)),
+            job_queue=r.get("KEYWARD_JOB_QUEUE", queue_name),
+            sweep_schedule=r.get("KEYWARD_SWEEP_SCHEDULE", ncrontab),
+            face_subscriptions=r.get("KEYWARD_FACE_SUBSCRIPTIONS", list_of(guid)),
+            face_resource_groups=r.get("KEYWARD_FACE_RESOURCE_GROUPS", list_of(resource_group)),
+            face_repoint=r.get("KEYWARD_FACE_REPOINT", as_bool),
+            auto_rotate_near_expiry=r.get("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", as_bool),
+            expiry_warning_days=r.get("KEYWARD_EXPIRY_WARNING_DAYS", int_between(1, 365)),
+            eventgrid_topic_endpoint=r.optional(
+                "KEYWARD_EVENTGRID_TOPIC_ENDPOINT", eventgrid_endpoint
+            ),
+            arm_endpoint=r.get("KEYWARD_ARM_ENDPOINT", arm_endpoint),
+            ca_bundle=r.optional("KEYWARD_CA_BUNDLE", existing_file),
+            azure_client_id=r.optional("AZURE_CLIENT_ID", guid),
+            allow_legacy_rsa1_5=r.get("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool),
+            rewrap_concurrency=r.get("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512)),
+            rewrap_slice_seconds=r.get("KEYWARD_REWRAP_SLICE_SECONDS", int_between(10, 3600)),
+        )
+
+
+def _refuse_unknown_and_secret(env: Mapping[str, str]) -> None:
+    """Refuse likely typos of keyward settings and credential-looking values.
+
+    Other ``KEYWARD_*`` variables are left alone: dev tooling uses a few of its own
+    (``KEYWARD_AZURITE_CONNECTION_STRING``), and they are not app settings.
+    """
+    for name, value in env.items():
+        if not name.startswith("KEYWARD_"):
+            continue
+        if name not in SPEC_BY_NAME:
+            near = difflib.get_close_matches(name, list(SPEC_BY_NAME), n=1, cutoff=0.85)
+            if near:
+                raise SettingError(name, f"is not a keyward setting; did you mean {near[0]}?")
+            continue
+        if any(marker in value.lower() for marker in _CREDENTIAL_MARKERS):
+            raise SettingError(
+                name, "looks like it holds a credential; keyward settings never hold secrets"
+            )

@@ -1,0 +1,169 @@
+"""Every keyward setting, named once: its default and what it means.
+
+The README table, docs/events.md and ``local.settings.example.json`` are checked against
+``SPECS`` by tests, so documentation cannot drift from what ``Settings.from_env`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from shared.errors import SettingError
+from shared.settings._values import apply
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One documented setting. ``default`` is ``None`` when the setting is optional and
+    unset means "off" (or "not configured"), and for the one required setting."""
+
+    name: str
+    default: str | None
+    meaning: str
+    required: bool = False
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "KEYWARD_VAULT_ALLOWLIST",
+        None,
+        "Vaults keyward may act on, comma separated: names (public cloud), vault or Managed HSM "
+        "URLs, or `name=https://127.0.0.1:PORT` for the local emulator. Events from any other "
+        "vault are refused before a network call.",
+        required=True,
+    ),
+    SettingSpec("KEYWARD_DEK_TABLE", "keywarddeks", "Azure Table holding keyward's wrapped DEKs."),
+    SettingSpec(
+        "KEYWARD_BLOB_CONTAINERS",
+        None,
+        "Blob containers whose client-side-encrypted blobs are rewrapped, comma separated.",
+    ),
+    SettingSpec(
+        "KEYWARD_STORAGE_CONNECTION",
+        "AzureWebJobsStorage",
+        "Name of the storage connection setting (not the connection itself); identity-based "
+        "`<name>__accountName` or Azurite's dev connection string.",
+    ),
+    SettingSpec(
+        "KEYWARD_STORAGE_ACCOUNT_URL",
+        None,
+        "Storage account URL (`https://<account>.blob.core.windows.net`) reached with managed "
+        "identity; takes precedence over KEYWARD_STORAGE_CONNECTION.",
+    ),
+    SettingSpec("KEYWARD_JOB_QUEUE", "keyward-rewrap", "Storage queue of rewrap shard messages."),
+    SettingSpec(
+        "KEYWARD_SWEEP_SCHEDULE",
+        "0 */5 * * * *",
+        "NCRONTAB (6 fields, seconds first) of the reconciling sweep.",
+    ),
+    SettingSpec(
+        "KEYWARD_FACE_SUBSCRIPTIONS",
+        None,
+        "Subscription GUIDs searched for Face accounts, comma separated; empty: no Face checks.",
+    ),
+    SettingSpec(
+        "KEYWARD_FACE_RESOURCE_GROUPS",
+        None,
+        "Limit the Face search to these resource groups, comma separated.",
+    ),
+    SettingSpec(
+        "KEYWARD_FACE_REPOINT",
+        "false",
+        "Re-point Face accounts pinned to an old key version to the new version after a "
+        "rotation (otherwise they are flagged STALE_KEY_VERSION).",
+    ),
+    SettingSpec(
+        "KEYWARD_AUTO_ROTATE_NEAR_EXPIRY",
+        "false",
+        "Rotate a key when Key Vault says it is near expiry (otherwise only warn).",
+    ),
+    SettingSpec(
+        "KEYWARD_EXPIRY_WARNING_DAYS",
+        "30",
+        "Days before a key's expiry at which Face accounts are flagged AT_RISK.",
+    ),
+    SettingSpec(
+        "KEYWARD_EVENTGRID_TOPIC_ENDPOINT",
+        None,
+        "Event Grid topic for keyward's outgoing CloudEvents (flags); unset: none published.",
+    ),
+    SettingSpec(
+        "KEYWARD_ARM_ENDPOINT",
+        "https://management.azure.com",
+        "Azure Resource Manager endpoint (sovereign clouds; loopback for the emulator).",
+    ),
+    SettingSpec(
+        "KEYWARD_CA_BUNDLE",
+        None,
+        "Development only: CA file trusted for the local emulator's TLS.",
+    ),
+    SettingSpec(
+        "AZURE_CLIENT_ID",
+        None,
+        "Client id of a user-assigned managed identity; unset: the system-assigned identity.",
+    ),
+    SettingSpec(
+        "KEYWARD_ALLOW_LEGACY_RSA1_5",
+        "false",
+        "Unwrap legacy RSA1_5 DEKs (they are rewrapped with RSA-OAEP-256); never wraps RSA1_5.",
+    ),
+    SettingSpec(
+        "KEYWARD_REWRAP_CONCURRENCY",
+        "32",
+        "Unwraps in flight per worker (about rate x latency: 400/s x 20-80 ms).",
+    ),
+    SettingSpec(
+        "KEYWARD_REWRAP_SLICE_SECONDS",
+        "240",
+        "Seconds a queue-triggered worker runs before checkpointing and enqueuing a "
+        "continuation; keep it below the host's functionTimeout.",
+    ),
+)
+
+SPEC_BY_NAME: Mapping[str, SettingSpec] = {spec.name: spec for spec in SPECS}
+
+#: Settings that belong to the Functions host, not keyward; allowed in local.settings.json.
+HOST_SETTINGS = frozenset(
+    {
+        "FUNCTIONS_WORKER_RUNTIME",
+        "FUNCTIONS_EXTENSION_VERSION",
+        "AzureWebJobsStorage",
+        "AzureWebJobsFeatureFlags",
+        "AzureWebJobsSecretStorageType",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "WEBSITE_RUN_FROM_PACKAGE",
+    }
+)
+
+
+def render_settings_table() -> str:
+    """The Markdown table of every setting, as the README shows it."""
+    rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    for spec in SPECS:
+        default = "*(required)*" if spec.required else f"`{spec.default}`" if spec.default else ""
+        rows.append(f"| `{spec.name}` | {default} | {spec.meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+class Reader:
+    """Applies defaults from ``SPECS`` and wraps parser errors with the setting's name."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str, parse: Callable[[str], T]) -> T:
+        spec = SPEC_BY_NAME[name]
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            if spec.required:
+                raise SettingError(name, f"is required: {spec.meaning}")
+            raw = spec.default or ""
+        return apply(name, raw, parse)
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        raw = self._env.get(name, "").strip()
+        return apply(name, raw, parse) if raw else None

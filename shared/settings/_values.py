@@ -1,0 +1,202 @@
+"""Parsers for setting values: each returns the typed value or raises ``ValueError`` saying
+what is expected; ``apply`` turns that into a ``SettingError`` naming the setting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from shared.crypto import VaultAllowList
+from shared.errors import KeyIdError, SettingError
+
+T = TypeVar("T")
+
+_ARM_HOSTS = ("management.azure.com", "management.chinacloudapi.cn", "management.usgovcloudapi.net")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+STORAGE_SERVICES = ("blob", "queue", "table")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TABLE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+_CONTAINER_OR_QUEUE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$", re.ASCII)
+_EVENTGRID_SUFFIXES = (
+    ".eventgrid.azure.net",
+    ".eventgrid.azure.cn",
+    ".eventgrid.usgovcloudapi.net",
+)
+
+
+def apply(name: str, raw: str, parse: Callable[[str], T]) -> T:
+    try:
+        return parse(raw)
+    except (ValueError, KeyIdError) as exc:
+        raise SettingError(name, str(exc)) from None
+
+
+# NCRONTAB fields: second, minute, hour, day, month, day of week (names allowed in the last two).
+_CRON_RANGES = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_NAMES: tuple[Mapping[str, int], ...] = (
+    {},
+    {},
+    {},
+    {},
+    {m: i + 1 for i, m in enumerate(_MONTHS)},
+    {d: i for i, d in enumerate(_DAYS)},
+)
+_CRON_FIELDS = ("second", "minute", "hour", "day", "month", "day of week")
+
+
+def allow_list(raw: str) -> VaultAllowList:
+    allow_list = VaultAllowList.parse(raw)
+    if not allow_list:
+        raise ValueError("lists no vault")
+    return allow_list
+
+
+def list_of(item: Callable[[str], str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        items = [part.strip() for part in raw.split(",") if part.strip()]
+        return tuple(dict.fromkeys(item(part) for part in items))
+
+    return parse
+
+
+def as_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{raw[:20]!r} is not a boolean (expected true or false)")
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw[:20]!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def guid(raw: str) -> str:
+    if not _GUID.match(raw):
+        raise ValueError(f"{raw[:40]!r} is not a GUID")
+    return raw.lower()
+
+
+def table_name(raw: str) -> str:
+    if not _TABLE.match(raw):
+        raise ValueError(f"{raw[:70]!r} is not a table name (3-63 letters and digits)")
+    return raw
+
+
+def container_name(raw: str) -> str:
+    if not _CONTAINER_OR_QUEUE.match(raw):
+        raise ValueError(
+            f"{raw[:70]!r} is not a container name (3-63 lower-case letters, digits, hyphens)"
+        )
+    return raw
+
+
+def queue_name(raw: str) -> str:
+    if not _CONTAINER_OR_QUEUE.match(raw):
+        raise ValueError(
+            f"{raw[:70]!r} is not a queue name (3-63 lower-case letters, digits, hyphens)"
+        )
+    return raw
+
+
+def resource_group(raw: str) -> str:
+    if not _RESOURCE_GROUP.match(raw):
+        raise ValueError(f"{raw[:100]!r} is not a resource group name")
+    return raw
+
+
+def existing_file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError(f"{raw!r} is not a file")
+    return raw
+
+
+def https_origin(raw: str, *, allow_path: bool) -> tuple[str, str]:
+    """Validate an https URL; returns (normalised URL, host)."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{raw[:100]!r} is not a URL") from None
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError(f"{raw[:100]!r} must be an https:// URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"{raw[:100]!r} must not carry credentials, a query or a fragment")
+    if not allow_path and parts.path not in ("", "/"):
+        raise ValueError(f"{raw[:100]!r} must be just https://host")
+    host = parts.hostname.lower()
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != 443:
+        netloc += f":{port}"
+    path = parts.path.rstrip("/") if allow_path else ""
+    return f"https://{netloc}{path}", host
+
+
+def _is_loopback(host: str) -> bool:
+    return host in _LOOPBACK_HOSTS
+
+
+def arm_endpoint(raw: str) -> str:
+    url, host = https_origin(raw, allow_path=False)
+    if host not in _ARM_HOSTS and not _is_loopback(host):
+        raise ValueError(
+            f"{raw[:100]!r} is not an Azure Resource Manager endpoint "
+            f"({', '.join(_ARM_HOSTS)}) or a loopback emulator"
+        )
+    return url
+
+
+def eventgrid_endpoint(raw: str) -> str:
+    url, host = https_origin(raw, allow_path=True)
+    if not host.endswith(_EVENTGRID_SUFFIXES) and not _is_loopback(host):
+        raise ValueError(
+            f"{raw[:100]!r} is not an Event Grid topic endpoint (*.eventgrid.azure.net)"
+        )
+    return url
+
+
+def ncrontab(raw: str) -> str:
+    fields = raw.split()
+    if len(fields) != 6:
+        raise ValueError(
+            f"{raw[:60]!r} has {len(fields)} fields; NCRONTAB needs 6: "
+            "{second} {minute} {hour} {day} {month} {day-of-week}"
+        )
+    for text, (low, high), names, label in zip(
+        fields, _CRON_RANGES, _CRON_NAMES, _CRON_FIELDS, strict=True
+    ):
+        for part in text.split(","):
+            _cron_part(part, low, high, names, label)
+    return " ".join(fields)
+
+
+def _cron_part(part: str, low: int, high: int, names: Mapping[str, int], label: str) -> None:
+    base, _, step = part.partition("/")
+    if step and (not step.isdigit() or int(step) == 0):
+        raise ValueError(f"{label} step {step!r} must be a positive number")
+    if base == "*":
+        return
+    bounds = base.split("-")
+    if len(bounds) > 2 or not all(bounds):
+        raise ValueError(f"{label} {part!r} is not a value, range or */step")
+    for bound in bounds:
+        value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
+        if value is None or not low <= value <= high:
+            raise ValueError(f"{label} {bound!r} is outside {low}-{high}")
