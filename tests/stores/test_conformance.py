@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.errors import InvalidInputError
+from shared.errors import ConflictError, InvalidInputError
 from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome, open_sealed, seed_deks
 from tests.stores.conftest import KEY_REF, OTHER_KEY_REF, V1, V2, Harness, Keys
 
@@ -220,6 +220,16 @@ def test_write_to_deleted_dek_is_not_found(harness: Harness, keys: Keys) -> None
         [result] = await store.replace_batch([rewrap_to(record, keys, keys.v2)])
         assert result.outcome is WriteOutcome.NOT_FOUND
         assert (await store.mark_unreadable(record, "x")).outcome is WriteOutcome.NOT_FOUND
+
+    harness.run(body)
+
+
+def test_inserting_an_existing_dek_is_a_conflict(harness: Harness, keys: Keys) -> None:
+    async def body(store: Any) -> None:
+        await seed_deks(store, keys.v1, 3, partitions=1)
+        with pytest.raises(ConflictError):
+            await seed_deks(store, keys.v1, 1, partitions=1, start=2)
+        assert len(await scan_all(store)) == 3
 
     harness.run(body)
 
