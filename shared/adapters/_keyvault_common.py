@@ -7,6 +7,7 @@ import ``azure.keyvault`` are its siblings ``_keyvault_sync`` and ``_keyvault_ai
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ RSA_TYPES = frozenset({"RSA", "RSA-HSM"})
 AES_TYPES = frozenset({"oct", "oct-HSM"})
 
 Clock = Callable[[], datetime]
+
+#: See :meth:`AdapterConfig.client_kwargs`.
+QUIET_HTTP_LOGGER = logging.getLogger("keyward.adapters.keyvault.http")
+QUIET_HTTP_LOGGER.setLevel(logging.WARNING)
 
 
 def utc_now() -> datetime:
@@ -233,6 +238,10 @@ class AdapterConfig:
         """
         kwargs: dict[str, Any] = {
             "transport": transport,
+            # The HTTP logging policy's own logger, pinned at WARNING: when the host sets the
+            # root logger to INFO (Azure Functions does), the stock policy would sanitize the
+            # URL and emit a dozen records per request. keyward logs one line per job instead.
+            "logger": QUIET_HTTP_LOGGER,
             "api_version": self.api_version,
             "logging_enable": False,
             "retry_total": self.retries,

@@ -394,6 +394,9 @@ class KeyVaultAdapter:
         self._closed = True
         for client in self._key_clients.values():
             client.close()
+        for version in self._versions.values():
+            if version._client is not None:
+                version._client.close()
         self._session.close()
 
     def __enter__(self) -> Self:
