@@ -180,6 +180,7 @@ class Dispatcher:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        caller = self._authenticate(request)  # ARM authenticates before it routes
         matched = [(route, route.pattern.match(path)) for route in self.routes]
         candidates = [(route, match) for route, match in matched if match is not None]
         if not candidates:
@@ -188,7 +189,6 @@ class Dispatcher:
                 "InvalidResourceType",
                 f"The resource type could not be found for the path '{path}'.",
             )
-        caller = self._authenticate(request)
         for route, match in candidates:
             if request.method not in route.methods:
                 continue

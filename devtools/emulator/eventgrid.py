@@ -31,7 +31,12 @@ from typing import Any
 from aiohttp import web
 
 from devtools.emulator.eventgrid_delivery import DeliveryEngine, HandshakeFailed
-from devtools.emulator.eventgrid_model import SCHEMAS, Event, EventSubscription
+from devtools.emulator.eventgrid_model import (
+    SCHEMA_CLOUDEVENTS,
+    SCHEMAS,
+    Event,
+    EventSubscription,
+)
 from devtools.emulator.eventgrid_sink import CustomTopic, Sink
 from devtools.emulator.state import EmulatorState, EventPublisher
 
@@ -47,7 +52,7 @@ class EventGrid:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
         self.engine = DeliveryEngine(state.clock.now)
-        self.sink = Sink(state)
+        self.sink = Sink(state, self.engine)
         self.published: list[Event] = []
 
     def publish(self, topic: str, event_type: str, subject: str, data: dict[str, Any]) -> None:
@@ -167,6 +172,18 @@ class _Routes:
         except (KeyError, TypeError, ValueError) as error:
             return _error(400, "InvalidRequest", f"Invalid event subscription: {error}")
         existed = name in self.engine.subscriptions
+        custom = self.grid.sink.topic_by_id(subscription.topic)
+        if (
+            custom is not None
+            and custom.input_schema == SCHEMA_CLOUDEVENTS
+            and subscription.schema != SCHEMA_CLOUDEVENTS
+        ):
+            return _error(
+                400,
+                "InvalidRequest",
+                "A topic whose input schema is CloudEventSchemaV1_0 delivers only in "
+                "CloudEventSchemaV1_0.",
+            )
         validation_url = (
             f"{_origin(request)}/eventgrid/subscriptions/{name}/validate"
             f"?code={subscription.validation_code}"

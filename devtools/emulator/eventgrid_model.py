@@ -49,9 +49,15 @@ class Event:
     event_time: float
     data_version: str = "1"
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: An event published to a custom topic, as the publisher sent it, and its schema: Event
+    #: Grid delivers it as sent (adding ``topic``), converting only Event Grid -> CloudEvents.
+    raw: dict[str, Any] | None = None
+    raw_schema: str | None = None
 
     def to_eventgrid(self) -> dict[str, Any]:
         """The Event Grid schema envelope, keys as in the published samples."""
+        if self.raw is not None and self.raw_schema == SCHEMA_EVENTGRID:
+            return {**self.raw, "topic": self.topic, "metadataVersion": "1"}
         return {
             "id": self.id,
             "topic": self.topic,
@@ -65,13 +71,16 @@ class Event:
 
     def to_cloudevent(self) -> dict[str, Any]:
         """The CloudEvents 1.0 structured-mode envelope; Event Grid maps topic to source."""
+        if self.raw is not None and self.raw_schema == SCHEMA_CLOUDEVENTS:
+            return dict(self.raw)
+        time = self.raw.get("eventTime") if self.raw is not None else None
         return {
             "specversion": "1.0",
             "id": self.id,
             "source": self.topic,
             "subject": self.subject,
             "type": self.event_type,
-            "time": format_time(self.event_time),
+            "time": time or format_time(self.event_time),
             "data": self.data,
         }
 

@@ -25,7 +25,13 @@ from urllib.parse import parse_qs, quote, unquote
 from aiohttp import web
 
 from devtools.emulator import auth
-from devtools.emulator.eventgrid_model import SCHEMA_CLOUDEVENTS, SCHEMA_EVENTGRID, SCHEMAS
+from devtools.emulator.eventgrid_delivery import DeliveryEngine
+from devtools.emulator.eventgrid_model import (
+    SCHEMA_CLOUDEVENTS,
+    SCHEMA_EVENTGRID,
+    SCHEMAS,
+    Event,
+)
 from devtools.emulator.state import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, EmulatorState
 
 EVENTGRID_AUDIENCE = "https://eventgrid.azure.net"
@@ -104,9 +110,16 @@ def _sas_valid(token: str, keys: tuple[str, ...], now: float) -> bool:
 class Sink:
     """The custom topics and what was published to them."""
 
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, engine: DeliveryEngine) -> None:
         self._state = state
+        self._engine = engine
         self.topics: dict[str, CustomTopic] = {}
+
+    def topic_by_id(self, arm_id: str) -> CustomTopic | None:
+        for topic in self.topics.values():
+            if topic.arm_id.lower() == arm_id.lower():
+                return topic
+        return None
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/eventgrid/topics/{topic}/api/events", self._publish)
@@ -167,6 +180,8 @@ class Sink:
                     "event": event,
                 }
             )
+            # The topic's own event subscriptions get it too.
+            self._engine.enqueue(_as_event(topic, event, now))
         return web.Response(status=200)
 
 
@@ -211,3 +226,20 @@ def _check(schema: str, content_type: str, payload: Any) -> str | None:
         if missing:
             return f"Required properties are missing: {', '.join(missing)}."
     return None
+
+
+def _as_event(topic: CustomTopic, raw: dict[str, Any], now: float) -> Event:
+    """A published event, kept as sent, for delivery to the topic's event subscriptions."""
+    cloud = topic.input_schema == SCHEMA_CLOUDEVENTS
+    data = raw.get("data")
+    return Event(
+        topic=topic.arm_id,
+        event_type=str(raw.get("type" if cloud else "eventType", "")),
+        subject=str(raw.get("subject") or ""),
+        data=data if isinstance(data, dict) else {"value": data},
+        event_time=now,
+        data_version=str(raw.get("dataVersion", "")),
+        id=str(raw.get("id", "")),
+        raw=raw,
+        raw_schema=topic.input_schema,
+    )

@@ -530,3 +530,58 @@ def test_sink_unknown_topic_is_404(emulator: RunningEmulator) -> None:
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(request, context=context)
     assert missing.value.code == 404
+
+
+def test_custom_topic_events_reach_the_topics_subscribers(
+    emulator: RunningEmulator, grid: EventGridControl, subscribe: Subscribe
+) -> None:
+    """What keyward publishes is delivered as sent (CloudEvents) or with ``topic`` set (Event
+    Grid schema, also convertible to CloudEvents); CloudEvents input cannot go out as Event
+    Grid schema, as Azure refuses that subscription."""
+    cloud_topic = grid.create_topic(
+        "ce" + uuid.uuid4().hex[:8], input_schema="CloudEventSchemaV1_0"
+    )
+    eg_topic = grid.create_topic("eg" + uuid.uuid4().hex[:8])
+    with (
+        RecordingWebhook() as cloud_hook,
+        RecordingWebhook() as eg_hook,
+        RecordingWebhook() as conv,
+    ):
+        subscribe(topic=cloud_topic["id"], endpoint=cloud_hook.url, schema="CloudEventSchemaV1_0")
+        subscribe(topic=eg_topic["id"], endpoint=eg_hook.url)
+        subscribe(topic=eg_topic["id"], endpoint=conv.url, schema="CloudEventSchemaV1_0")
+        with pytest.raises(ControlError) as refused:
+            subscribe(topic=cloud_topic["id"], endpoint=eg_hook.url)
+        assert refused.value.status == 400
+
+        sent = CloudEvent(
+            source="/keyward/face", type="Keyward.KeyAccessLost", data={"account": "face1"},
+            extensions={"keywardverdict": "lost"},
+        )  # fmt: skip
+        cloud_client = EventGridPublisherClient(
+            cloud_topic["endpoint"], AzureKeyCredential(cloud_topic["key1"])
+        )
+        cloud_client.send(sent, connection_verify=emulator.ca_path)
+        event = EventGridEvent(
+            subject="face1", event_type="Keyward.KeyAccessLost", data={"a": 1}, data_version="1.0"
+        )
+        EventGridPublisherClient(eg_topic["endpoint"], AzureKeyCredential(eg_topic["key1"])).send(
+            [event], connection_verify=emulator.ca_path
+        )
+        (cloud,) = cloud_hook.wait_for(1)
+        (eg,) = eg_hook.wait_for(1)
+        (converted,) = conv.wait_for(1)
+
+    received = CloudEvent.from_dict(cloud.json)
+    assert (received.id, received.source, received.type) == (sent.id, sent.source, sent.type)
+    assert received.extensions == {"keywardverdict": "lost"}
+    delivered = EventGridEvent.from_dict(eg.json[0])
+    assert delivered.id == str(event.id)
+    assert delivered.topic == eg_topic["id"]
+    assert delivered.data_version == "1.0"
+    as_cloud = CloudEvent.from_dict(converted.json)
+    assert (as_cloud.id, as_cloud.source, as_cloud.type) == (
+        str(event.id),
+        eg_topic["id"],
+        "Keyward.KeyAccessLost",
+    )
