@@ -1,0 +1,71 @@
+"""The rewrap work queue on Azure Storage queues (azure-storage-queue).
+
+Messages are base64-encoded, as the Functions host's queue trigger expects by default
+(``messageEncoding: base64``), so a message sent here is what ``rewrap_worker`` receives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient
+
+from shared.services._messages import ShardMessage
+from shared.stores._azure_errors import translated
+
+#: Storage queues delay a message by at most 7 days.
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+
+class RewrapQueue:
+    """Sends shard messages; the queue trigger consumes them."""
+
+    def __init__(self, queue: QueueClient) -> None:
+        self._queue = queue
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, queue_name: str) -> RewrapQueue:
+        return cls(
+            QueueClient.from_connection_string(
+                connection_string, queue_name, message_encode_policy=TextBase64EncodePolicy()
+            )
+        )
+
+    @classmethod
+    def from_url(
+        cls, account_url: str, queue_name: str, credential: AsyncTokenCredential
+    ) -> RewrapQueue:
+        """Managed identity: ``credential`` is a TokenCredential (Storage Queue Data
+        Message Sender on the queue is enough)."""
+        return cls(
+            QueueClient(
+                account_url,
+                queue_name,
+                credential=credential,
+                message_encode_policy=TextBase64EncodePolicy(),
+            )
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self._queue.queue_name)
+
+    async def ensure_exists(self) -> None:
+        with translated(f"create queue {self.name}"), contextlib.suppress(ResourceExistsError):
+            await self._queue.create_queue()
+
+    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
+        """Enqueue ``message``, visible after ``delay_seconds``.
+
+        Raises:
+            ServiceError: the queue refused or could not be reached.
+        """
+        delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        with translated(f"send to queue {self.name}"):
+            await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
+
+    async def close(self) -> None:
+        await self._queue.close()

@@ -1,0 +1,10 @@
+"""Application services: what each trigger function calls.
+
+Each service composes pure domain logic (``shared.events``, ``shared.rewrap``,
+``shared.face``) with adapters built from :class:`shared.settings.Settings`. Functions in
+``functions/`` only parse their binding, call one service method and log one line.
+"""
+
+from shared.services._messages import MESSAGE_VERSION, ShardMessage
+
+__all__ = ["MESSAGE_VERSION", "ShardMessage"]

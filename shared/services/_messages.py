@@ -1,0 +1,102 @@
+"""The rewrap queue's message: one shard (one DEK store) of one job. Pure.
+
+A message carries no progress: the checkpoint lives in the job store, so any instance that
+takes the message resumes where the last one stopped, a duplicate message is harmless (the
+job lease admits one worker at a time) and a continuation is simply the same message again.
+It carries no key material either (house rule 4), only ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import InvalidInputError
+
+MESSAGE_VERSION = 1
+_SHARD = re.compile(r"^(table|blob):[A-Za-z0-9-]{3,63}$")
+_VERSION = re.compile(r"^[0-9a-f]{32}$")
+#: Storage queue messages hold 64 KiB; ours are a few hundred bytes.
+MAX_MESSAGE_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class ShardMessage:
+    """Rewrap ``shard``'s DEKs of ``key_ref`` to ``target_version``.
+
+    Attributes:
+        job_id: the job (same for every shard of one key and target version).
+        key_ref: the unversioned key id.
+        target_version: the version the job was planned for (the engine still confirms
+            it is the newest enabled one and moves forward if a newer one appeared).
+        shard: ``table:{table}`` or ``blob:{container}``.
+        slice_number: how many time slices ran before this message (for status and logs).
+    """
+
+    job_id: str
+    key_ref: str
+    target_version: str
+    shard: str
+    slice_number: int = 0
+
+    def __post_init__(self) -> None:
+        if not _SHARD.match(self.shard):
+            raise InvalidInputError(f"shard {self.shard!r} is not table:NAME or blob:NAME")
+        if not _VERSION.match(self.target_version):
+            raise InvalidInputError("target_version must be 32 lowercase hex characters")
+        if not self.job_id or len(self.job_id) > 128:
+            raise InvalidInputError("job_id is empty or too long")
+        if self.slice_number < 0:
+            raise InvalidInputError("slice_number must not be negative")
+
+    def next_slice(self) -> ShardMessage:
+        return ShardMessage(
+            self.job_id, self.key_ref, self.target_version, self.shard, self.slice_number + 1
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": MESSAGE_VERSION,
+                "job": self.job_id,
+                "key": self.key_ref,
+                "target": self.target_version,
+                "shard": self.shard,
+                "slice": self.slice_number,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ShardMessage:
+        """Parse a queue message body.
+
+        Raises:
+            InvalidInputError: not JSON, unknown version, missing or malformed fields.
+        """
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise InvalidInputError("rewrap message is too large")
+        try:
+            data: Any = json.loads(text)
+        except ValueError:
+            raise InvalidInputError("rewrap message is not JSON") from None
+        if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
+            raise InvalidInputError("rewrap message has an unknown format version")
+        try:
+            fields = {name: data[name] for name in ("job", "key", "target", "shard")}
+        except KeyError as missing:
+            raise InvalidInputError(f"rewrap message lacks {missing}") from None
+        if not all(isinstance(value, str) for value in fields.values()):
+            raise InvalidInputError("rewrap message fields must be strings")
+        slice_number = data.get("slice", 0)
+        if not isinstance(slice_number, int) or isinstance(slice_number, bool):
+            raise InvalidInputError("rewrap message slice must be an integer")
+        # Only the shape is checked here; the worker checks the key against the vault
+        # allow-list (VaultAllowList.check_key_id) before any call.
+        key = fields["key"]
+        if not key.startswith("https://") or "/keys/" not in key or len(key) > 512:
+            raise InvalidInputError("rewrap message key is not an unversioned key id")
+        return cls(fields["job"], fields["key"], fields["target"], fields["shard"], slice_number)
