@@ -285,6 +285,7 @@ class AccountsProvider:
             status = 201
         else:
             account = self._find(call)
+            self._refuse_while_busy(account)
             self.apply(account, body, full=True)
             account.provisioning_state = "Accepted"
             self._touch(call, account, created=False)
@@ -297,6 +298,7 @@ class AccountsProvider:
 
     async def _patch(self, call: Call, body: dict[str, Any]) -> web.Response:
         account = self._find(call)
+        self._refuse_while_busy(account)
         # Validate now (ARM refuses a bad PATCH synchronously), apply when the operation ends.
         probe = CognitiveAccount(**{**account.__dict__, "identity": dict(account.identity)})
         scratch = dict(self.extras.get(account.arm_id.lower(), {}))
@@ -325,6 +327,18 @@ class AccountsProvider:
         return web.Response(status=200)
 
     # --- long-running operations ----------------------------------------------------------
+
+    def _refuse_while_busy(self, account: CognitiveAccount) -> None:
+        """ARM refuses a write while the resource's provisioning state is not terminal."""
+        if account.provisioning_state in ("Succeeded", "Failed", "Canceled"):
+            return
+        raise ArmError(
+            409,
+            "RequestConflict",
+            f"Cannot modify resource with id '{account.arm_id}' because the resource entity "
+            "provisioning state is not terminal. Please wait for the provisioning state to "
+            "become terminal and then retry the request.",
+        )
 
     def _start(
         self, call: Call, account: CognitiveAccount, patch: dict[str, Any] | None

@@ -316,7 +316,11 @@ class VaultsProvider:
         properties = body.get("properties")
         if not body.get("location"):
             raise ArmError(400, "LocationRequired", "The location property is required.")
-        if not isinstance(properties, dict) or not properties.get("tenantId"):
+        if (
+            not isinstance(properties, dict)
+            or not properties.get("tenantId")
+            or not isinstance(properties.get("sku"), dict)
+        ):
             raise ArmError(
                 400, "BadRequest", "properties.tenantId and properties.sku are required."
             )

@@ -564,6 +564,25 @@ def test_update_is_visible_only_when_the_operation_ends(
     assert cog_mgmt.accounts.get(RG, name).properties.provisioning_state == "Succeeded"
 
 
+def test_a_write_during_an_operation_is_a_conflict(
+    cog_mgmt: CognitiveServicesManagementClient, arm: ArmControl
+) -> None:
+    """Two quick updates of one account: ARM refuses the second until the first ends."""
+    name = "face" + uuid.uuid4().hex[:8]
+    arm.seed_account(name)
+    arm.set_lro(seconds=0.5)
+    first = cog_mgmt.accounts.begin_update(RG, name, {"tags": {"v": "1"}})
+    with pytest.raises(ResourceExistsError) as conflict:
+        cog_mgmt.accounts.begin_update(RG, name, {"tags": {"v": "2"}})
+    assert conflict.value.status_code == 409
+    assert conflict.value.error is not None
+    assert conflict.value.error.code == "RequestConflict"
+    assert first.result().tags == {"v": "1"}
+    assert cog_mgmt.accounts.begin_update(RG, name, {"tags": {"v": "2"}}).result().tags == {
+        "v": "2"
+    }
+
+
 def test_customer_managed_key_needs_an_identity(
     cog_mgmt: CognitiveServicesManagementClient, arm: ArmControl
 ) -> None:
