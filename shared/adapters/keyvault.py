@@ -1,6 +1,8 @@
 """The Key Vault adapter: key wrappers and key metadata over azure-keyvault-keys.
 
-This is the only module in ``shared`` that imports ``azure.keyvault``. It offers:
+This module and its private siblings (``_keyvault_common``, ``_keyvault_sync``,
+``_keyvault_aio``, ``_keyvault_rest``, ``_keyvault_errors``) are the only code in ``shared``
+that imports ``azure.keyvault``. It offers:
 
 * :class:`KeyVaultAdapter` (sync) and :class:`AsyncKeyVaultAdapter` (``aio``): one per process
   and credential. ``wrapper(versioned_key_id)`` returns a cached wrapper per key version; all
@@ -14,7 +16,8 @@ This is the only module in ``shared`` that imports ``azure.keyvault``. It offers
   wrap, and unwrap as one direct REST call on the shared session (see ``_keyvault_rest``).
 
 Before any call, the key id is checked against the :class:`~shared.crypto.VaultAllowList`;
-a foreign vault raises ``VaultNotAllowedError`` with no network I/O. A development origin
+an Azure vault not on the list raises ``VaultNotAllowedError``, any other host ``KeyIdError``
+(its parent), with no network I/O and no token requested. A development origin
 (the local emulator, ``https://127.0.0.1:PORT``) is only reachable through an explicit
 allow-list entry; for those the SDK's challenge-resource check is off (the emulator is not a
 ``*.vault.azure.net`` host). TLS verification is never disabled: ``ca_bundle`` names the CA
@@ -26,6 +29,10 @@ from a string, the SDK's local wrap ignores the key's ``enabled``, ``nbf`` and `
 attributes and silently falls back to a remote call when the fetch fails. With the key in
 hand the adapter refuses a local wrap under a disabled, expired or not-yet-valid version (as
 the vault would) using an injectable clock, and maps a failed fetch like any other error.
+
+AES keys (Managed HSM ``oct-HSM``, ``A256KW``) never reach the SDK's local crypto: with no
+``k`` in the fetched key, azure-keyvault-keys 4.11.3 would "wrap" with a random local AES key
+(see ``_keyvault_common.is_symmetric``); their wrap and unwrap go to the HSM.
 
 SDK exceptions never leave this module (``_keyvault_errors`` maps them), and are never
 chained: a remote wrapKey request carries the plaintext DEK.

@@ -346,6 +346,48 @@ def test_disabled_key(
         fresh.unwrap(wrapped)
 
 
+def test_key_disabled_after_caching_stops_local_wraps_after_refresh(
+    kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+) -> None:
+    """The fetched key is trusted for ``key_refresh_seconds``; after that a disabled version
+    is noticed even though a local wrap never asks the vault."""
+    kid = _key(emulator_vault)["key"]["kid"]
+    name, version = kid.split("/")[-2:]
+    wrapper = make_adapter(kind, emulator_vault, key_refresh_seconds=0).wrapper(kid)
+    wrapper.wrap(DataKey.generate())
+    emulator_vault.key_client().update_key_properties(name, version, enabled=False)
+    with pytest.raises(KeyDisabledError):
+        wrapper.wrap(DataKey.generate())
+    assert _ops(emulator_vault).get("wrapKey", 0) == 0
+
+
+def test_no_per_request_logging_when_the_host_logs_at_info(
+    kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+) -> None:
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    root = logging.getLogger()
+    handler, level = Collect(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        kid = _key(emulator_vault)["key"]["kid"]
+        wrapper = make_adapter(kind, emulator_vault, emulator_clock=False).wrapper(kid)
+        wrapped = wrapper.wrap(DataKey.generate())
+        for _ in range(10):
+            wrapper.unwrap(wrapped)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert [r.name for r in records if r.name.startswith(("azure", "keyward"))] == []
+
+
 def test_created_disabled_key_is_never_wrapped_with(
     kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
 ) -> None:
