@@ -216,3 +216,39 @@ def test_harmless_changes_parse_to_the_same_event(
         expected.kind,
         expected.vault_name,
     )
+
+
+def _seeds() -> list[dict[str, Any]]:
+    from tests.events.conftest import envelope, resource_event
+
+    role = "/providers/Microsoft.Authorization/roleAssignments/6b1e4d1f-0000-4000-8000-0000000000a1"
+    policy = {"Id": f"https://{VAULT}.vault.azure.net/", "VaultName": VAULT, "ObjectType": "Vault"}
+    return [
+        key_event(),
+        key_event("Microsoft.KeyVault.KeyNearExpiry", schema="cloudevents"),
+        key_event("Microsoft.KeyVault.SecretExpired"),
+        envelope("Microsoft.KeyVault.VaultAccessPolicyChanged", vault_arm_id(), VAULT, policy),
+        resource_event(vault_arm_id() + "/keys/" + KEY + role),
+        resource_event(vault_arm_id(), deleted=True, schema="cloudevents"),
+    ]
+
+
+@st.composite
+def mutated_anything(draw: st.DrawFn) -> dict[str, Any]:
+    event = copy.deepcopy(draw(st.sampled_from(_seeds())))
+    for _ in range(draw(st.integers(1, 3))):
+        target = event if draw(st.booleans()) else event.get("data")
+        if not isinstance(target, dict) or not target:
+            break
+        name = draw(st.sampled_from(sorted(target)))
+        if draw(st.booleans()):
+            del target[name]
+        else:
+            target[name] = draw(values)
+    return event
+
+
+@FUZZ
+@given(event=mutated_anything())
+def test_any_mutation_of_any_event_kind_is_handled(event: dict[str, Any]) -> None:
+    outcome(event)
