@@ -27,6 +27,7 @@ from devtools.emulator.faults import FaultPlan
 from devtools.emulator.lifecycle import (
     default_rotation_policy,
     expiry_from_policy,
+    parse_duration,
     publish_new_version,
 )
 from devtools.emulator.state import EmulatorState, Key, KeyVersion, Vault
@@ -653,9 +654,13 @@ class DataPlane:
         actions = body.get("lifetimeActions") or []
         if not isinstance(actions, list):
             raise _bad("lifetimeActions must be a list.")
+        for action in actions:
+            _validate_policy_action(action)
+        attributes = dict(body.get("attributes") or {})
+        if attributes.get("expiryTime") is not None:
+            _duration(attributes["expiryTime"], "expiryTime")
         now = int(self.state.clock.now())
         created = (key.rotation_policy or {}).get("attributes", {}).get("created", now)
-        attributes = dict(body.get("attributes") or {})
         attributes.update({"created": created, "updated": now})
         key.rotation_policy = {"lifetimeActions": actions, "attributes": attributes}
         self.state.changed()
@@ -744,6 +749,29 @@ def check_usable(version: KeyVersion, op: str, now: float) -> None:
             f"Operation {op} is not permitted on this key.",
             "KeyOperationForbidden",
         )
+
+
+def _duration(value: Any, field: str) -> float:
+    try:
+        return parse_duration(str(value))
+    except ValueError:
+        raise _bad(f"'{field}' must be an ISO 8601 duration, got {value!r}.") from None
+
+
+def _validate_policy_action(action: Any) -> None:
+    """One ``lifetimeActions`` entry: an action type and exactly one trigger duration."""
+    if not isinstance(action, dict):
+        raise _bad("Each lifetime action must be an object.")
+    kind = str((action.get("action") or {}).get("type", "")).lower()
+    if kind not in ("rotate", "notify"):
+        raise _bad("A lifetime action's type must be Rotate or Notify.")
+    trigger = action.get("trigger") or {}
+    durations = [k for k in ("timeAfterCreate", "timeBeforeExpiry") if trigger.get(k)]
+    if len(durations) != 1:
+        raise _bad("A lifetime action needs exactly one of timeAfterCreate, timeBeforeExpiry.")
+    if kind == "notify" and durations[0] != "timeBeforeExpiry":
+        raise _bad("A Notify action is triggered by timeBeforeExpiry.")
+    _duration(trigger[durations[0]], durations[0])
 
 
 def _opt_time(value: Any) -> float | None:

@@ -99,6 +99,7 @@ class EmulatorServer:
         self._vault_runner = web.AppRunner(self.data_plane.build_app(), access_log=None)
         await self._vault_runner.setup()
         self.state.vault_listener = self.serve_vault
+        self.state.vault_remover = self.drop_vault
         for vault in list(self.state.vaults.values()):
             self.serve_vault(vault)
         self.state.on_change = self._changed

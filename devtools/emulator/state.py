@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
@@ -217,6 +217,8 @@ class EmulatorState:
     on_change: Callable[[], None] | None = None
     #: Set by the server: binds a data-plane port for a vault (synchronously sets vault.port).
     vault_listener: Callable[[Vault], None] | None = None
+    #: Set by the server: stops a vault's port, then removes the vault.
+    vault_remover: Callable[[str], Awaitable[None]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return state_to_json(self)
@@ -235,6 +237,16 @@ class EmulatorState:
         if self.vault_listener is not None:
             self.vault_listener(vault)
         self.changed()
+        return vault
+
+    async def remove_vault(self, name: str) -> Vault | None:
+        """Remove a vault and stop its port; returns the vault (None if there was none)."""
+        vault = self.vaults.get(name)
+        if self.vault_remover is not None:
+            await self.vault_remover(name)
+        else:
+            self.vaults.pop(name, None)
+            self.changed()
         return vault
 
     def vault_by_port(self, port: int) -> Vault | None:

@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from azure.core.exceptions import HttpResponseError
 
 from devtools.emulator.client import EmulatorError
-from devtools.emulator.pytest_plugin import RunningEmulator, start_emulator, stop_emulator
+from devtools.emulator.pytest_plugin import (
+    EmulatorVault,
+    RunningEmulator,
+    VaultFactory,
+    start_emulator,
+    stop_emulator,
+)
 
 
 def test_server_certificate_verifies_against_the_printed_ca(emulator: RunningEmulator) -> None:
@@ -121,3 +128,57 @@ def test_vault_ports_keep_working_across_many_creates_and_deletes(
         answer = requests.get(f"{vault['url']}/keys", verify=emulator.ca_path, timeout=10)
         assert answer.status_code == 401
         emulator.client.delete_vault(name)
+
+
+def test_counters_reset_per_vault(emulator_vault_factory: VaultFactory) -> None:
+    first, second = emulator_vault_factory(), emulator_vault_factory()
+    for vault in (first, second):
+        vault.client.create_key(vault.name, "k")
+        vault.key_client().get_key("k")
+    first.client.reset_counters(first.name)
+    assert first.client.counters(first.name)["vault"]["ops"] == {}
+    assert second.client.counters(second.name)["vault"]["ops"]["get"] == 1
+    first.client.reset_counters()
+    assert second.client.counters(second.name)["vault"]["ops"] == {}
+
+
+def test_role_assignments_by_name_or_guid(emulator_vault_factory: VaultFactory) -> None:
+    vault = emulator_vault_factory(rbac=True)
+    principal = vault.principal()
+    by_guid = vault.client.create_role_assignment(
+        principal, "12338af0-0e69-4776-bea7-57ae8d297424", vault=vault.name, key="k"
+    )
+    assert by_guid["scope"] == f"{vault.arm_id}/keys/k"
+    assert by_guid["id"].endswith(
+        f"/providers/Microsoft.Authorization/roleAssignments/{by_guid['name']}"
+    )
+    names = [a["name"] for a in vault.client.list_role_assignments()]
+    assert by_guid["name"] in names
+    vault.client.delete_role_assignment(by_guid["name"])
+    with pytest.raises(EmulatorError) as unknown:
+        vault.client.create_role_assignment(principal, "Owner", vault=vault.name)
+    assert unknown.value.status == 400
+    with pytest.raises(EmulatorError) as gone:
+        vault.client.delete_role_assignment(by_guid["name"])
+    assert gone.value.status == 404
+
+
+def test_seeded_keys_follow_the_vault_kind(emulator_vault_factory: VaultFactory) -> None:
+    vault = emulator_vault_factory()
+    hsm = emulator_vault_factory(managed_hsm=True)
+    assert hsm.client.create_key(hsm.name, "aes", kty="oct-HSM")["key"]["kty"] == "oct-HSM"
+    assert hsm.client.create_key(hsm.name, "rsa")["key"]["kty"] == "RSA-HSM"
+    with pytest.raises(EmulatorError):
+        vault.client.create_key(vault.name, "aes", kty="oct-HSM")
+    seeded = vault.client.create_key(vault.name, "rsa", size=3072, key_ops=["unwrapKey"])
+    assert seeded["key"]["key_ops"] == ["unwrapKey"]
+    assert "d" not in seeded["key"]
+
+
+def test_principal_client_id_names_the_caller(emulator_vault: EmulatorVault) -> None:
+    client_id = "11111111-2222-3333-4444-555555555555"
+    principal = emulator_vault.client.create_principal(client_id=client_id)["object_id"]
+    emulator_vault.client.create_key(emulator_vault.name, "k")
+    with pytest.raises(HttpResponseError) as refused:
+        emulator_vault.key_client(object_id=principal).get_key("k")
+    assert f"appid={client_id};oid={principal}" in str(refused.value.message)

@@ -256,3 +256,24 @@ def test_soft_delete_off_deletes_for_good(emulator_vault_factory: VaultFactory) 
     with pytest.raises(ResourceNotFoundError):
         client.get_deleted_key("brief")
     assert vault.client.get_vault(vault.name)["keys"] == []
+
+
+def test_rotation_policy_is_validated(emulator_vault: EmulatorVault) -> None:
+    client = emulator_vault.key_client()
+    client.create_rsa_key("policed")
+    for actions, expires_in in (
+        (
+            [KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="soon")],
+            None,
+        ),
+        (
+            [KeyRotationLifetimeAction(KeyRotationPolicyAction.notify, time_after_create="P1D")],
+            None,
+        ),
+        ([], "two years"),
+    ):
+        with pytest.raises(HttpResponseError) as refused:
+            client.update_key_rotation_policy(
+                "policed", KeyRotationPolicy(), lifetime_actions=actions, expires_in=expires_in
+            )
+        assert refused.value.status_code == 400
