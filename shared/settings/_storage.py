@@ -80,8 +80,8 @@ def resolve_storage(env: Mapping[str, str]) -> StorageTarget:
 def setting_name(raw: str) -> str:
     if not _SETTING_NAME.match(raw):
         raise ValueError(
-            f"must name the setting holding the connection (e.g. AzureWebJobsStorage), "
-            f"not hold the connection itself; got {raw[:20]!r}..."
+            "must name the setting holding the connection (e.g. AzureWebJobsStorage), "
+            "not hold the connection itself"
         )
     return raw
 
