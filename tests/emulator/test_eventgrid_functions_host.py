@@ -8,9 +8,11 @@ function an ``EventGridEvent`` or a ``CloudEvent``.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -19,6 +21,7 @@ import pytest
 from devtools.emulator.eventgrid_client import EventGridControl
 from devtools.emulator.eventgrid_webhook import BackgroundLoop
 from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator
+from devtools.localhost import bindings
 from devtools.localhost.host import LocalFunctionsHost
 
 KEY_EVENT = "Microsoft.KeyVault.KeyNewVersionCreated"
@@ -106,3 +109,23 @@ def test_key_events_reach_an_event_grid_triggered_function(
     data = event.get_json()
     assert data["Id"] == bundle["key"]["kid"]
     assert data["ObjectType"] == "Key"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected_type"),
+    [
+        ("keyvault/event-grid-schema_secret_new_version_created.json", func.EventGridEvent),
+        ("keyvault/cloud-events-schema_secret_new_version_created.json", func.CloudEvent),
+        ("resources/event-grid-schema_resource_write_success.json", func.EventGridEvent),
+        ("resources/cloud-events-schema_resource_write_success.json", func.CloudEvent),
+    ],
+)
+def test_published_samples_decode_through_the_same_binding(
+    path: str, expected_type: type, reference_dir: Path
+) -> None:
+    """Azure's samples go through the converter the emulated deliveries above go through."""
+    sample = json.loads(reference_dir.joinpath("specs", "eventgrid", path).read_text())
+    event = bindings.event_grid_input(sample)
+    assert isinstance(event, expected_type)
+    assert event.subject == sample["subject"]
+    assert event.get_json() == sample["data"]
