@@ -68,6 +68,16 @@ def translate(error: AzureError, operation: str) -> ServiceError:
     return ServiceError(message, status=status, code=code)
 
 
+def item_fault(error: HttpResponseError, operation: str) -> ServiceError | None:
+    """The translated error when it concerns only the item at hand (a 400 on one entity),
+    so a batch reports that item FAILED and goes on; ``None`` when it must stop the batch
+    (throttling, 5xx, access denied: retry or give up as a whole)."""
+    translated_error = translate(error, operation)
+    if translated_error.transient or isinstance(translated_error, AccessDeniedError):
+        return None
+    return translated_error
+
+
 @contextmanager
 def translated(operation: str) -> Iterator[None]:
     """Run a block of SDK calls; any SDK error leaves it as a ``ServiceError``."""

@@ -24,7 +24,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
-from shared.stores._azure_errors import translate, translated
+from shared.stores._azure_errors import item_fault, translate, translated
 from shared.stores._blob_format import (
     ENCRYPTION_METADATA,
     UNREADABLE_METADATA,
@@ -220,9 +220,12 @@ class BlobDekStore:
         except ResourceNotFoundError:
             return Result(record.ref, WriteOutcome.NOT_FOUND, "no such blob")
         except HttpResponseError as error:
-            if error.status_code != 412:
+            if error.status_code == 412:
+                return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
+            fault = item_fault(error, what)
+            if fault is None:
                 raise translate(error, what) from None
-            return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
+            return Result(record.ref, WriteOutcome.FAILED, str(fault))
         return Result(record.ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
 
     async def mark_unreadable(self, record: DekRecord, reason: str) -> Result:

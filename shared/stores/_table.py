@@ -25,7 +25,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.errors import InvalidInputError
-from shared.stores._azure_errors import translate, translated
+from shared.stores._azure_errors import item_fault, translate, translated
 from shared.stores._common import (
     VersionTally,
     check_page_size,
@@ -139,6 +139,7 @@ class TableDekStore:
         order = [i for groups in chunks.values() for chunk in groups for i in chunk]
         for index in order:
             results[index] = next(flat)
+        assert all(r is not None for r in results)  # every input got exactly one result
         return [r for r in results if r is not None]
 
     async def _write_chunk(self, chunk: Sequence[Rewrap]) -> list[Result]:
@@ -151,8 +152,9 @@ class TableDekStore:
             async with self._gate:
                 answers = await self._table.submit_transaction(operations)
         except TableTransactionError as error:
-            if error.status_code not in (404, 412):
+            if item_fault(error, "rewrap transaction") is None:
                 raise translate(error, "rewrap transaction") from None
+            # One entity sank the whole transaction (412, 404, 400): write one by one.
             return list(await asyncio.gather(*(self._write_one(r) for r in chunk)))
         except HttpResponseError as error:
             raise translate(error, "rewrap transaction") from None
@@ -175,9 +177,12 @@ class TableDekStore:
         except ResourceNotFoundError:
             return Result(ref, WriteOutcome.NOT_FOUND, "no such DEK")
         except HttpResponseError as error:
-            if error.status_code != 412:
+            if error.status_code == 412:
+                return await self._after_conflict(rewrap)
+            fault = item_fault(error, "rewrap update")
+            if fault is None:
                 raise translate(error, "rewrap update") from None
-            return await self._after_conflict(rewrap)
+            return Result(ref, WriteOutcome.FAILED, str(fault))
         return Result(ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
 
     async def _after_conflict(self, rewrap: Rewrap) -> Result:
