@@ -122,6 +122,7 @@ class RestUnwrapClient:
         self._challenges: dict[str, _Challenge] = {}
         self._tokens: dict[tuple[str, str | None], _Token] = {}
         self._token_locks: dict[tuple[str, str | None], asyncio.Lock] = {}
+        self._challenge_locks: dict[str, asyncio.Lock] = {}
 
     def _client_timeout(self) -> Any:
         if self._timeout is None:
@@ -136,6 +137,14 @@ class RestUnwrapClient:
         challenge = self._challenges.get(vault_url)
         if challenge is not None:
             return challenge
+        # One discovery per vault even when hundreds of unwraps start at once.
+        async with self._challenge_locks.setdefault(vault_url, asyncio.Lock()):
+            challenge = self._challenges.get(vault_url)
+            if challenge is None:
+                challenge = await self._discover(vault_url, url)
+            return challenge
+
+    async def _discover(self, vault_url: str, url: str) -> _Challenge:
         # Like the SDK: the first request to a vault goes without body or token.
         status, headers, payload = await self._post(url, None, None)
         header = headers.get("WWW-Authenticate") or headers.get("www-authenticate")

@@ -198,16 +198,20 @@ def test_round_trip_wraps_locally_and_unwraps_in_the_vault(
     assert ops.get("get", 0) == 1
 
 
+@pytest.mark.parametrize("algorithm", [WrapAlgorithm.RSA_OAEP_256, WrapAlgorithm.RSA_OAEP])
 def test_wrapped_bytes_are_what_key_vault_expects(
-    kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+    kind: str,
+    algorithm: WrapAlgorithm,
+    emulator_vault: EmulatorVault,
+    make_adapter: AdapterFactory,
 ) -> None:
-    """Interop both ways with keyward's local wrapper on the key's public JWK."""
+    """Interop with keyward's local wrapper on the key's public JWK."""
     bundle = _key(emulator_vault)
     kid = bundle["key"]["kid"]
     public = rsa_public_key_from_jwk(bundle["key"]["n"], bundle["key"]["e"])
-    local = LocalRsaWrapper(kid, public_key=public)
+    local = LocalRsaWrapper(kid, public_key=public, algorithm=algorithm)
     adapter = make_adapter(kind, emulator_vault)
-    wrapper = adapter.wrapper(kid)
+    wrapper = adapter.wrapper(kid, algorithm)
     dek = DataKey.generate()
     assert wrapper.unwrap(local.wrap(dek)).matches(dek)
     info = adapter.public_key(kid)
@@ -719,3 +723,26 @@ def test_versions_of_unknown_key(
     adapter = make_adapter(kind, emulator_vault)
     with pytest.raises(KeyNotFoundError):
         adapter.newest_enabled_version(f"{emulator_vault.url}/keys/no-such-key")
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["aio", "lean"])
+def test_concurrent_first_calls_share_one_challenge_and_token(
+    lean: bool, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+) -> None:
+    kid = _key(emulator_vault)["key"]["kid"]
+    dek = DataKey.generate()
+    wrapped = make_adapter("sync", emulator_vault).wrapper(kid).wrap(dek)
+    emulator_vault.client.reset_counters(emulator_vault.name)
+    adapter = make_adapter("lean" if lean else "aio", emulator_vault, emulator_clock=False)
+    inner = adapter.wrapper(kid).inner
+
+    async def many() -> list[DataKey]:
+        return list(await asyncio.gather(*(inner.unwrap(wrapped) for _ in range(50))))
+
+    results = adapter.run(many())
+    assert all(r.matches(dek) for r in results)
+    counters = emulator_vault.client.counters(emulator_vault.name)["vault"]
+    assert counters["ops"]["unwrapKey"] == 50
+    assert adapter.async_credential.requests <= 2
+    if lean:
+        assert counters["unauthenticated"] == 1

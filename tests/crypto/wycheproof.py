@@ -19,6 +19,22 @@ Outcomes (the second half of each tally key):
   with another key or nonce size, AES-KWP); keyward's API is asserted to refuse it as misuse
   (InvalidInputError) or to fail integrity when the bytes reach an algorithm they do not
   belong to.
+
+Which error class an ``invalid`` vector must raise, per flag:
+
+=====================================  ===================================================
+RSA-OAEP ``InvalidOaepPadding``        IntegrityError (one message for every padding
+                                       failure: Manger's attack needs them distinguishable)
+RSA-OAEP ``InvalidCiphertext``         IntegrityError: wrong length or not reduced mod n
+                                       means "not made by this key", not caller misuse
+AES-KW ``ModifiedIv``,                 IntegrityError on unwrap (RFC 3394 check fails or
+``InvalidWrappingSize``                the length is no KW output length)
+AES-KW ``WrongDataSize``,              IntegrityError on unwrap of the (empty or short)
+``EmptyKey``, ``ShortKey``             ciphertext, and InvalidInputError when keyward is
+                                       asked to *wrap* such key material: that is the
+                                       caller passing a key size KW cannot take (misuse)
+AES-GCM (``ModifiedTag`` etc.)         IntegrityError
+=====================================  ===================================================
 """
 
 from __future__ import annotations
