@@ -4,6 +4,17 @@ Pure domain code over small ports (no Azure imports): a :class:`~shared.stores.D
 :class:`KeyVersionSource` (the Key Vault adapter) and a :class:`JobStore` for checkpoints.
 Modelled on HashiCorp Vault transit's rewrap (already-current is a no-op, a result per item,
 a bad item never stops the batch) and Tink's envelope (the remote key is injected).
+
+Wiring, as the function app or a script does it::
+
+    adapter = AsyncKeyVaultAdapter(credential, allow_list)      # a KeyVersionSource
+    store = TableDekStore.from_connection_string(conn, "deks")  # a DekStore
+    engine = RewrapEngine(store=store, keys=adapter, jobs=SqliteJobStore(path))
+    report = await engine.run(f"{vault_url}/keys/{name}", event_version)
+    # report.counters, report.issues; engine.dry_run(...); retirement_report(store, ...)
+
+The same request twice is one job (id from store, key and target version); run it again
+after a crash and it resumes from its last checkpoint.
 """
 
 from shared.rewrap._budget import BUDGET_WINDOW_SECONDS, VaultBudget, vault_budget

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.errors import ServiceError
+from shared.errors import KeywardError
 from shared.rewrap._budget import VaultBudget, vault_budget
 from shared.rewrap._errors import RewrapTargetError
 from shared.rewrap._job_state import rewrap_job_id
@@ -136,7 +136,7 @@ class VersionBook:
     async def _refresh(self) -> None:
         try:
             fresh = await self._keys.versions(self._key_ref)
-        except ServiceError:
-            return
+        except KeywardError:
+            return  # unknown stays unknown: its DEKs go on to unwrap, which says why
         for info in fresh:
             self._versions.setdefault(info.version.lower(), info)
