@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from shared.rewrap import (
     ItemIssue,
     JobReport,
     RewrapEngine,
+    dry_run,
     retirement_report,
 )
 from shared.stores import DekStore
@@ -73,58 +75,65 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
 
 async def _rewrap(args: argparse.Namespace, console: Console) -> int:
     target = key_target(args.vault, args.key)
-    store = open_store(parse_store_spec(args.store))
-    keys, close_keys = await open_key_source(
-        target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
-    )
-    jobs = open_jobs(args.jobs)
-    issues_file = args.issues.open("a", encoding="utf-8") if args.issues else None
-
-    def write_issue(issue: ItemIssue) -> None:
-        if issues_file is not None:
-            issues_file.write(json.dumps(issue.to_dict(), sort_keys=True) + "\n")
-
     settings = EngineSettings(
         page_size=args.page_size,
         workers=args.workers,
         rate_ceiling=args.rate,
         allow_legacy_rsa1_5=args.allow_legacy_rsa1_5,
     )
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        store = open_store(parse_store_spec(args.store))
+        stack.push_async_callback(store.close)
+        keys, close_keys = await open_key_source(
+            target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
+        )
+        stack.push_async_callback(close_keys)
         if args.dry_run:
-            engine = RewrapEngine(store=store, keys=keys, jobs=jobs, settings=settings)
-            dry = await engine.dry_run(target.key_ref, args.to)
+            # A dry run creates no job and opens no job store: it writes nothing at all.
+            dry = await dry_run(
+                store,
+                keys,
+                target.key_ref,
+                args.to,
+                page_size=settings.page_size,
+                rate_ceiling=settings.rate_ceiling,
+                allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
+            )
             if args.json:
                 _print_json(console, _dry_run_dict(dry))
             else:
                 render_dry_run(console, dry)
             return EXIT_OK
-        total = None if args.json else await _estimate(store, target.key_ref)
+        jobs = open_jobs(args.jobs)
+        stack.push_async_callback(jobs.close)
+        issues_file = (
+            stack.enter_context(args.issues.open("a", encoding="utf-8")) if args.issues else None
+        )
+
+        def write_issue(issue: ItemIssue) -> None:
+            if issues_file is not None:
+                issues_file.write(json.dumps(issue.to_dict(), sort_keys=True) + "\n")
+
         if args.json:
             engine = RewrapEngine(
                 store=store, keys=keys, jobs=jobs, settings=settings, on_issue=write_issue
             )
             report = await engine.run(target.key_ref, args.to, restart=args.restart)
             _print_json(console, _report_dict(report))
-        else:
-            with ProgressBar(console, total) as bar:
-                engine = RewrapEngine(
-                    store=store,
-                    keys=keys,
-                    jobs=jobs,
-                    settings=settings,
-                    progress=bar.update,
-                    on_issue=write_issue,
-                )
-                report = await engine.run(target.key_ref, args.to, restart=args.restart)
-            render_report(console, report)
+            return _exit_code(report)
+        total = await _estimate(store, target.key_ref)
+        with ProgressBar(console, total) as bar:
+            engine = RewrapEngine(
+                store=store,
+                keys=keys,
+                jobs=jobs,
+                settings=settings,
+                progress=bar.update,
+                on_issue=write_issue,
+            )
+            report = await engine.run(target.key_ref, args.to, restart=args.restart)
+        render_report(console, report)
         return _exit_code(report)
-    finally:
-        if issues_file is not None:
-            issues_file.close()
-        await close_keys()
-        await store.close()
-        await jobs.close()
 
 
 async def _status(args: argparse.Namespace, console: Console) -> int:
