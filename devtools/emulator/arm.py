@@ -3,7 +3,7 @@ Services accounts), reachable by the management SDKs through ``base_url``.
 
 The server calls :func:`register_routes` once; everything under ``/subscriptions/`` on the
 main port is ARM (see ``arm_common.Dispatcher``), the providers live in ``arm_keyvault``,
-``arm_authorization`` and ``arm_cognitive``. Control routes for tests and the demo::
+``arm_authorization``, ``arm_roles`` and ``arm_cognitive``. Control routes for tests and the demo::
 
     PUT    /control/arm/accounts/{name}   seed a Cognitive Services account (no LRO, no events)
     GET    /control/arm/accounts
@@ -24,6 +24,7 @@ from devtools.emulator.arm_authorization import RoleAssignmentsProvider
 from devtools.emulator.arm_cognitive import AccountsProvider
 from devtools.emulator.arm_common import ArmError, Dispatcher
 from devtools.emulator.arm_keyvault import VaultsProvider
+from devtools.emulator.arm_roles import RoleDefinitionsProvider
 from devtools.emulator.state import (
     DEFAULT_LOCATION,
     DEFAULT_RESOURCE_GROUP,
@@ -42,7 +43,10 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     vaults.register(dispatcher)
     assignments.register(dispatcher)
     accounts.register(dispatcher)
+    RoleDefinitionsProvider().register(dispatcher)
     app.router.add_route("*", "/subscriptions/{tail:.*}", dispatcher.handle)
+    # Tenant-level ids (``/providers/Microsoft.Authorization/roleDefinitions/{guid}``).
+    app.router.add_route("*", "/providers/{tail:.*}", dispatcher.handle)
     _Control(state, accounts).register(app)
 
 

@@ -5,9 +5,9 @@ Assignments are the shared ``state.RoleAssignment`` objects the data plane's RBA
 so deleting one here refuses the next wrapKey with 403. Scopes are any ARM id under the
 subscription: the vault (``.../vaults/{name}``), a key (``.../vaults/{name}/keys/{key}``), a
 resource group or the subscription. Refusals copy ARM's codes: ``InvalidRoleAssignmentId``
-(name not a GUID), ``RoleDefinitionDoesNotExist``, ``PrincipalNotFound`` (unknown principal
-and no ``principalType``, the documented replication-delay escape), ``RoleAssignmentExists``
-and ``RoleAssignmentUpdateNotPermitted``.
+(name not a GUID), ``RoleDefinitionDoesNotExist`` (not a built-in role of ``arm_roles``),
+``PrincipalNotFound`` (unknown principal and no ``principalType``, the documented
+replication-delay escape), ``RoleAssignmentExists`` and ``RoleAssignmentUpdateNotPermitted``.
 """
 
 from __future__ import annotations
@@ -19,23 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from devtools.emulator.arm_common import ArmError, Call, Dispatcher, iso, publish_resource_event
-from devtools.emulator.auth import ROLE_DATA_ACTIONS
+from devtools.emulator.arm_roles import BUILT_IN_ROLES
 from devtools.emulator.state import EmulatorState, RoleAssignment
 
 RESOURCE_TYPE = "Microsoft.Authorization/roleAssignments"
 API_VERSIONS = frozenset({"2022-04-01", "2020-10-01-preview", "2020-04-01-preview", "2015-07-01"})
 
-#: Built-in roles besides the Key Vault ones (Azure's fixed GUIDs) a test may assign.
-OTHER_BUILT_IN_ROLES = {
-    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
-    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
-    "a97b65f3-24c7-4388-baec-2e87135dc908": "Cognitive Services User",
-    "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68": "Cognitive Services Contributor",
-    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
-    "08bbd89e-9f13-488c-ac41-acfcb10c90ab": "Key Vault Crypto Service Release User",
-    "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
-}
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _ROLE_DEFINITION = re.compile(
     r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$", re.I
@@ -148,7 +137,7 @@ class RoleAssignmentsProvider:
         properties = (await call.body()).get("properties") or {}
         definition = _ROLE_DEFINITION.match(str(properties.get("roleDefinitionId", "")))
         role = definition.group(2).lower() if definition else ""
-        if role not in ROLE_DATA_ACTIONS and role not in OTHER_BUILT_IN_ROLES:
+        if role not in BUILT_IN_ROLES:
             shown = role or properties.get("roleDefinitionId")
             raise ArmError(
                 400,

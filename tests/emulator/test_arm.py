@@ -459,6 +459,35 @@ def test_role_assignment_refusals(
     assert bad_role.value.error.code == "RoleDefinitionDoesNotExist"
 
 
+def test_role_definitions_say_what_the_data_plane_enforces(
+    auth_mgmt: AuthorizationManagementClient, emulator_vault: EmulatorVault
+) -> None:
+    """A caller can learn from ARM which data actions a role grants (keyward's RBAC check)."""
+    from devtools.emulator.state import ROLE_KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER as CSEU
+
+    role = auth_mgmt.role_definitions.get(emulator_vault.arm_id, CSEU)
+    assert role.role_name == "Key Vault Crypto Service Encryption User"
+    assert role.role_type == "BuiltInRole"
+    (permission,) = role.permissions
+    assert set(permission.data_actions) == {
+        "Microsoft.KeyVault/vaults/keys/read",
+        "Microsoft.KeyVault/vaults/keys/wrap/action",
+        "Microsoft.KeyVault/vaults/keys/unwrap/action",
+    }
+    by_id = auth_mgmt.role_definitions.get_by_id(_role_id(CSEU))
+    assert by_id.id == _role_id(CSEU)
+    tenant_level = auth_mgmt.role_definitions.get_by_id(
+        f"/providers/Microsoft.Authorization/roleDefinitions/{CSEU}"
+    )
+    assert tenant_level.role_name == role.role_name
+    (named,) = auth_mgmt.role_definitions.list(
+        emulator_vault.arm_id, filter="roleName eq 'Key Vault Crypto User'"
+    )
+    assert named.name == ROLE_KEY_VAULT_CRYPTO_USER
+    with pytest.raises(ResourceNotFoundError):
+        auth_mgmt.role_definitions.get(emulator_vault.arm_id, str(uuid.uuid4()))
+
+
 # --- Microsoft.CognitiveServices/accounts -----------------------------------------------------
 
 
