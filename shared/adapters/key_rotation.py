@@ -1,0 +1,69 @@
+"""Rotate a Key Vault key (``KeyClient.rotate_key``), only when auto-rotation is enabled.
+
+Used for ``KeyNearExpiry`` when ``KEYWARD_AUTO_ROTATE_NEAR_EXPIRY`` is true. The rotation
+itself emits ``KeyNewVersionCreated``, which starts the rewrap, so this adapter does nothing
+else. A duplicate near-expiry delivery must not rotate twice: the rotation happens only while
+the key's current version is still the one the event was about.
+"""
+
+from __future__ import annotations
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.keyvault.keys.aio import KeyClient
+
+from shared.adapters._keyvault_common import QUIET_HTTP_LOGGER, check_ca_bundle
+from shared.adapters._keyvault_errors import translate
+from shared.crypto import VaultAllowList
+
+
+class KeyVaultRotator:
+    """Satisfies ``shared.services._ports.KeyRotator``."""
+
+    def __init__(
+        self,
+        credential: AsyncTokenCredential,
+        allow_list: VaultAllowList,
+        *,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._credential = credential
+        self._allow_list = allow_list
+        self._ca_bundle = check_ca_bundle(ca_bundle)
+        self._clients: dict[str, KeyClient] = {}
+
+    def _client(self, vault_url: str) -> KeyClient:
+        client = self._clients.get(vault_url)
+        if client is None:
+            options: dict[str, object] = {"logger": QUIET_HTTP_LOGGER, "logging_enable": False}
+            if self._ca_bundle:
+                options["connection_verify"] = self._ca_bundle
+            if vault_url in self._allow_list.dev_origins:
+                options["verify_challenge_resource"] = False
+            client = KeyClient(vault_url, self._credential, **options)
+            self._clients[vault_url] = client
+        return client
+
+    async def rotate(self, key_ref: str, *, if_current_version: str | None) -> str | None:
+        """Rotate ``key_ref`` if its current version is still ``if_current_version``.
+
+        Raises:
+            VaultNotAllowedError: the vault is not on the allow-list (no request made).
+            ServiceError: the vault refused or failed (AccessDeniedError without the rotate
+                permission, ThrottledError, TransientServiceError...).
+        """
+        key = self._allow_list.check_key_id(key_ref, require_version=False)
+        client = self._client(key.vault_url)
+        try:
+            current = await client.get_key(key.name)
+            current_version = (current.properties.version or "").lower()
+            if if_current_version and current_version != if_current_version.lower():
+                return None
+            rotated = await client.rotate_key(key.name)
+        except Exception as error:
+            raise translate(error, operation="rotate key", key_id=key.id) from None
+        return rotated.properties.version
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

@@ -1,0 +1,198 @@
+"""The composition root: every adapter the services use, built once from Settings.
+
+Azure Functions reuses a worker process for many invocations, so clients (and their
+connection pools) are built once per process and event loop, not per invocation. Tests and
+the local host build a context with an injected credential; production uses managed
+identity through ``DefaultAzureCredential`` (``AZURE_CLIENT_ID`` picks a user-assigned one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.storage.blob.aio import ContainerClient
+
+from shared.adapters.queues import RewrapQueue
+from shared.adapters.table_state import EventLedger, TableJobStore
+from shared.errors import ConfigurationError
+from shared.rewrap import KeyVersionSource
+from shared.services._planner import RewrapPlanner
+from shared.services._ports import FaceFollowUp, KeyRotator, NoFace
+from shared.settings import Settings
+from shared.stores import DekStore
+
+#: keyward's own state (job checkpoints, event ledger, Face flags) lives in this table.
+STATE_TABLE = "keywardstate"
+
+
+def default_credential(settings: Settings) -> AsyncTokenCredential:
+    """Managed identity in Azure; whatever DefaultAzureCredential finds elsewhere."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+
+
+@dataclass
+class AppContext:
+    """Adapters for one process and event loop. Build with :meth:`build`; ``aclose`` ends it."""
+
+    settings: Settings
+    credential: AsyncTokenCredential
+    keys: KeyVersionSource
+    state_table: TableClient
+    ledger: EventLedger
+    queue: RewrapQueue
+    stores: dict[str, DekStore]
+    face: FaceFollowUp
+    rotator: KeyRotator | None
+    _closers: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def shards(self) -> tuple[str, ...]:
+        return tuple(self.stores)
+
+    def planner(self) -> RewrapPlanner:
+        return RewrapPlanner(self.keys, self.queue, self.shards)
+
+    def job_store(self, shard: str) -> TableJobStore:
+        return TableJobStore(self.state_table, shard)
+
+    def store(self, shard: str) -> DekStore:
+        try:
+            return self.stores[shard]
+        except KeyError:
+            raise ConfigurationError(
+                f"shard {shard!r} is not configured (KEYWARD_DEK_TABLE / KEYWARD_BLOB_CONTAINERS)"
+            ) from None
+
+    @classmethod
+    async def build(
+        cls,
+        settings: Settings,
+        *,
+        credential: AsyncTokenCredential | None = None,
+        face: FaceFollowUp | None = None,
+    ) -> AppContext:
+        """Build every adapter from ``settings``; no network call is made here except
+        creating keyward's own state table and queue if they do not exist."""
+        from shared.adapters.key_rotation import KeyVaultRotator
+        from shared.adapters.keyvault import AsyncKeyVaultAdapter
+        from shared.stores import BlobDekStore, TableDekStore
+
+        credential = credential or default_credential(settings)
+        storage = settings.storage
+        closers: list[Any] = []
+        if storage.connection_string is not None:
+            tables = TableServiceClient.from_connection_string(storage.connection_string)
+            queue = RewrapQueue.from_connection_string(
+                storage.connection_string, settings.job_queue
+            )
+
+            def container(name: str) -> ContainerClient:
+                assert storage.connection_string is not None
+                return ContainerClient.from_connection_string(storage.connection_string, name)
+
+        else:
+            assert storage.table_url
+            assert storage.queue_url
+            assert storage.blob_url
+            tables = TableServiceClient(storage.table_url, credential=credential)
+            queue = RewrapQueue.from_url(storage.queue_url, settings.job_queue, credential)
+            blob_url = storage.blob_url
+
+            def container(name: str) -> ContainerClient:
+                return ContainerClient(blob_url, name, credential=credential)
+
+        closers.append(tables)
+        with contextlib.suppress(Exception):
+            await tables.create_table(STATE_TABLE)
+        state_table = tables.get_table_client(STATE_TABLE)
+        await queue.ensure_exists()
+        closers.append(queue)
+        stores: dict[str, DekStore] = {}
+        dek_table = TableDekStore(tables.get_table_client(settings.dek_table))
+        stores[dek_table.name] = dek_table
+        for name in settings.blob_containers:
+            blob_store = BlobDekStore(container(name))
+            stores[blob_store.name] = blob_store
+        closers.extend(stores.values())
+        keys = AsyncKeyVaultAdapter(
+            credential,
+            settings.vault_allowlist,
+            ca_bundle=settings.ca_bundle,
+            allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
+            lean_unwrap=True,
+        )
+        closers.append(keys)
+        rotator = KeyVaultRotator(
+            credential, settings.vault_allowlist, ca_bundle=settings.ca_bundle
+        )
+        closers.append(rotator)
+        if face is None:
+            face = await _build_face(settings, credential)
+        closers.append(face)
+        return cls(
+            settings=settings,
+            credential=credential,
+            keys=keys,
+            state_table=state_table,
+            ledger=EventLedger(state_table),
+            queue=queue,
+            stores=stores,
+            face=face,
+            rotator=rotator,
+            _closers=closers,
+        )
+
+    async def aclose(self) -> None:
+        for closer in reversed(self._closers):
+            close = getattr(closer, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        await result
+
+
+async def _build_face(settings: Settings, credential: AsyncTokenCredential) -> FaceFollowUp:
+    if not settings.face_subscriptions:
+        return NoFace()
+    import importlib
+
+    # Resolved at run time: Face support is optional and built only when configured.
+    face_module = importlib.import_module("shared.services.face")
+    built: Any = face_module.build_face_service(settings, credential)
+    if asyncio.iscoroutine(built):
+        built = await built
+    face: FaceFollowUp = built
+    return face
+
+
+_CONTEXTS: dict[int, AppContext] = {}
+
+
+async def context_for_current_loop(settings_source: Any = None) -> AppContext:
+    """The process-wide context for the running event loop, built on first use.
+
+    Keyed by loop because aiohttp sessions belong to the loop that made them.
+    """
+    loop_id = id(asyncio.get_running_loop())
+    context = _CONTEXTS.get(loop_id)
+    if context is None:
+        settings = Settings.from_env(settings_source)
+        context = await AppContext.build(settings)
+        _CONTEXTS[loop_id] = context
+    return context
+
+
+def reset_contexts() -> Sequence[AppContext]:
+    """Forget cached contexts (tests, and the local host between runs); returns them."""
+    contexts = list(_CONTEXTS.values())
+    _CONTEXTS.clear()
+    return contexts

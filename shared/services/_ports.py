@@ -1,0 +1,74 @@
+"""What the application services need from the outside, as small protocols.
+
+The services compose domain logic with these; production wires the Azure adapters in
+(``shared.services._context``), tests wire in-process parts or the real adapters against
+Azurite and the local emulator. No Azure import here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from shared.events import AccessScope, RejectedEventRecord
+from shared.services._messages import ShardMessage
+
+
+class EventLedgerPort(Protocol):
+    """Handled-event memory (at-least-once delivery) and the rejected-events record."""
+
+    async def seen(self, dedup_key: str) -> bool: ...
+
+    async def remember(self, dedup_key: str, *, event_type: str, event_id: str) -> bool: ...
+
+    async def reject(self, record: RejectedEventRecord) -> None: ...
+
+    async def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
+class ShardQueue(Protocol):
+    """Where shard messages go; the rewrap worker consumes them."""
+
+    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None: ...
+
+
+class FaceFollowUp(Protocol):
+    """The Face side of an event or a sweep (``shared.services.face.FaceService``)."""
+
+    async def on_new_key_version(self, key_ref: str, version: str) -> object: ...
+
+    async def reevaluate(self, scope: AccessScope) -> object: ...
+
+    async def sweep(self) -> object: ...
+
+    async def status(self) -> Sequence[Mapping[str, Any]]: ...
+
+    async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]: ...
+
+
+class KeyRotator(Protocol):
+    """Rotates a key in its vault (only used when near-expiry auto-rotation is enabled)."""
+
+    async def rotate(self, key_ref: str, *, if_current_version: str | None) -> str | None:
+        """Rotate ``key_ref`` unless its current version moved on; returns the new version,
+        or ``None`` when it was skipped because the key was rotated already."""
+        ...
+
+
+class NoFace:
+    """Face follow-up when no Face subscriptions are configured: nothing to watch."""
+
+    async def on_new_key_version(self, key_ref: str, version: str) -> object:
+        return None
+
+    async def reevaluate(self, scope: AccessScope) -> object:
+        return None
+
+    async def sweep(self) -> object:
+        return None
+
+    async def status(self) -> Sequence[Mapping[str, Any]]:
+        return ()
+
+    async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
+        return {}

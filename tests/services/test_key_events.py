@@ -1,0 +1,203 @@
+"""KeyEventService: what one delivered event does, with in-process ports.
+
+The vault is keyward's in-process LocalKeyVersionSource (real RSA keys, real version
+bookkeeping); the ledger and queue are in-memory implementations of keyward's own ports.
+The same service runs against Azurite and the emulator in tests/e2e.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.crypto import VaultAllowList
+from shared.errors import TransientServiceError
+from shared.events import AccessScope, RejectedEventRecord
+from shared.rewrap import LocalKeyVersionSource
+from shared.services import ShardMessage
+from shared.services._planner import RewrapPlanner
+from shared.services.key_events import DUPLICATE, HANDLED, IGNORED, REJECTED, KeyEventService
+
+VAULT = "contoso-kv"
+SUBSCRIPTION = "11111111-0000-0000-0000-000000000000"
+ARM_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/{VAULT}"
+)
+KEY_REF = f"https://{VAULT}.vault.azure.net/keys/orders"
+V1, V2, V3 = "1" * 32, "2" * 32, "3" * 32
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.handled: set[str] = set()
+        self.rejected: list[RejectedEventRecord] = []
+
+    async def seen(self, dedup_key: str) -> bool:
+        return dedup_key in self.handled
+
+    async def remember(self, dedup_key: str, *, event_type: str, event_id: str) -> bool:
+        fresh = dedup_key not in self.handled
+        self.handled.add(dedup_key)
+        return fresh
+
+    async def reject(self, record: RejectedEventRecord) -> None:
+        self.rejected.append(record)
+
+    async def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [{"reason": r.reason} for r in self.rejected[:limit]]
+
+
+class Queue:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[ShardMessage] = []
+        self.fail = fail
+
+    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
+        if self.fail:
+            raise TransientServiceError("queue unreachable", status=503)
+        self.sent.append(message)
+
+
+class Face:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    async def on_new_key_version(self, key_ref: str, version: str) -> object:
+        self.calls.append(("rotation", (key_ref, version)))
+        return None
+
+    async def reevaluate(self, scope: AccessScope) -> object:
+        self.calls.append(("reevaluate", scope))
+        return None
+
+    async def sweep(self) -> object:
+        return None
+
+    async def status(self) -> Sequence[Mapping[str, Any]]:
+        return ()
+
+    async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
+        return {}
+
+
+def _keys(*versions: str) -> LocalKeyVersionSource:
+    source = LocalKeyVersionSource()
+    for index, version in enumerate(versions):
+        source.add_version(KEY_REF, version, PRIVATE, created=T0 + timedelta(days=index))
+    return source
+
+
+def _service(keys: LocalKeyVersionSource, queue: Queue | None = None):  # type: ignore[no-untyped-def]
+    ledger, face, queue = Ledger(), Face(), queue or Queue()
+    planner = RewrapPlanner(keys, queue, ["table:keywarddeks", "blob:data"])
+    service = KeyEventService(
+        allow_list=VaultAllowList.parse(VAULT), ledger=ledger, planner=planner, face=face,
+        now=lambda: T0,
+    )  # fmt: skip
+    return service, ledger, queue, face
+
+
+def _rotation(version: str, event_id: str = "ev-1", vault: str = VAULT) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "topic": ARM_ID.replace(VAULT, vault),
+        "subject": "orders",
+        "eventType": "Microsoft.KeyVault.KeyNewVersionCreated",
+        "eventTime": "2026-11-29T02:00:00Z",
+        "data": {
+            "Id": f"https://{vault}.vault.azure.net/keys/orders/{version}",
+            "VaultName": vault, "ObjectType": "Key", "ObjectName": "orders",
+            "Version": version, "NBF": None, "EXP": None,
+        },
+        "dataVersion": "1",
+        "metadataVersion": "1",
+    }  # fmt: skip
+
+
+async def test_rotation_plans_one_message_per_shard_and_tells_face() -> None:
+    service, _ledger, queue, face = _service(_keys(V1, V2))
+    outcome = await service.handle(_rotation(V2))
+    assert outcome.status == HANDLED
+    assert [(m.shard, m.target_version) for m in queue.sent] == [
+        ("table:keywarddeks", V2), ("blob:data", V2),
+    ]  # fmt: skip
+    assert len({m.job_id for m in queue.sent}) == 2
+    assert ("rotation", (KEY_REF, V2)) in face.calls
+    assert "PlanRewrap" in outcome.log_line()
+
+
+async def test_same_event_twice_changes_nothing_the_second_time() -> None:
+    service, _, queue, face = _service(_keys(V1, V2))
+    await service.handle(_rotation(V2))
+    sent, calls = list(queue.sent), list(face.calls)
+    outcome = await service.handle(_rotation(V2))
+    assert outcome.status == DUPLICATE
+    assert (queue.sent, face.calls) == (sent, calls)
+
+
+async def test_a_late_event_for_an_older_version_targets_the_newest() -> None:
+    service, _, queue, _ = _service(_keys(V1, V2, V3))
+    await service.handle(_rotation(V3, "ev-3"))
+    await service.handle(_rotation(V2, "ev-2"))
+    assert {m.target_version for m in queue.sent} == {V3}
+
+
+async def test_foreign_vault_is_recorded_and_nothing_is_done() -> None:
+    keys = _keys(V1, V2)
+    service, ledger, queue, face = _service(keys)
+    outcome = await service.handle(_rotation(V2, vault="evil-kv"))
+    assert outcome.status == REJECTED
+    assert outcome.detail == "FOREIGN_VAULT"
+    assert (queue.sent, face.calls, ledger.handled) == ([], [], set())
+    (record,) = ledger.rejected
+    assert record.reason == "FOREIGN_VAULT"
+
+
+@pytest.mark.parametrize("payload", [{}, [], "not json", {"id": 5}, {"eventType": 7, "data": []}])
+async def test_malformed_payloads_are_acknowledged_not_raised(payload: object) -> None:
+    service, ledger, queue, _ = _service(_keys(V1, V2))
+    outcome = await service.handle(payload)
+    assert outcome.status == REJECTED
+    assert queue.sent == []
+    assert len(ledger.rejected) == 1
+
+
+async def test_secret_events_are_ignored() -> None:
+    service, _ledger, queue, _ = _service(_keys(V1))
+    event = _rotation(V1)
+    event["eventType"] = "Microsoft.KeyVault.SecretNewVersionCreated"
+    event["data"]["ObjectType"] = "Secret"
+    event["data"]["Id"] = f"https://{VAULT}.vault.azure.net/secrets/orders/{V1}"
+    outcome = await service.handle(event)
+    assert outcome.status == IGNORED
+    assert queue.sent == []
+
+
+async def test_transient_fault_raises_and_is_not_remembered() -> None:
+    keys = _keys(V1, V2)
+    service, ledger, _, _ = _service(keys, Queue(fail=True))
+    with pytest.raises(TransientServiceError):
+        await service.handle(_rotation(V2))
+    assert ledger.handled == set()
+
+
+async def test_access_policy_change_reevaluates_the_vault() -> None:
+    service, _, queue, face = _service(_keys(V1))
+    event = {
+        "id": "ap-1", "topic": ARM_ID, "subject": VAULT,
+        "eventType": "Microsoft.KeyVault.VaultAccessPolicyChanged",
+        "eventTime": "2026-11-29T02:00:00Z",
+        "data": {"Id": f"https://{VAULT}.vault.azure.net/", "VaultName": VAULT,
+                 "ObjectType": "Vault", "ObjectName": VAULT, "Version": None},
+        "dataVersion": "1", "metadataVersion": "1",
+    }  # fmt: skip
+    outcome = await service.handle(event)
+    assert outcome.status == HANDLED, outcome
+    assert queue.sent == []
+    assert face.calls == [("reevaluate", AccessScope(vault_name=VAULT, key_name=None))]
