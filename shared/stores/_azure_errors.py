@@ -14,8 +14,6 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
     ServiceRequestError,
     ServiceResponseError,
 )
@@ -33,9 +31,8 @@ _THROTTLED = 429
 _SERVER_BUSY_CODES = frozenset({"ServerBusy", "OperationTimedOut"})
 
 
-def _retry_after(error: HttpResponseError) -> float | None:
-    headers = getattr(error.response, "headers", None) or {}
-    value = headers.get("Retry-After")
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header in its delta-seconds form, else ``None``."""
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -54,28 +51,39 @@ def translate(error: AzureError, operation: str) -> ServiceError:
         return TransientServiceError(f"{operation}: connection failed ({type(error).__name__})")
     if not isinstance(error, HttpResponseError):
         return TransientServiceError(f"{operation}: {type(error).__name__}")
-    status = error.status_code
-    code = error_code(error)
+    headers = getattr(error.response, "headers", None) or {}
+    if isinstance(error, ClientAuthenticationError) and error.status_code is None:
+        return AccessDeniedError(f"{operation}: authentication failed")
+    return from_status(operation, error.status_code, error_code(error), headers.get("Retry-After"))
+
+
+def from_status(
+    operation: str, status: int | None, code: str | None = None, retry_after: str | None = None
+) -> ServiceError:
+    """The keyward error for an HTTP refusal (also for answers read without the SDK)."""
     message = f"{operation}: HTTP {status} {code or ''}".rstrip()
     if status == _THROTTLED or (status == 503 and code in _SERVER_BUSY_CODES):
-        return ThrottledError(message, retry_after=_retry_after(error), status=status, code=code)
-    if isinstance(error, ClientAuthenticationError) or status in (401, 403):
+        retry = parse_retry_after(retry_after)
+        return ThrottledError(message, retry_after=retry, status=status, code=code)
+    if status in (401, 403):
         return AccessDeniedError(message, status=status, code=code)
-    if isinstance(error, ResourceModifiedError | ResourceExistsError) or status in (409, 412):
+    if status in (409, 412):
         return ConflictError(message, status=status, code=code)
     if status is not None and (status >= 500 or status == 408):
         return TransientServiceError(message, status=status, code=code)
     return ServiceError(message, status=status, code=code)
 
 
+def is_item_fault(error: ServiceError) -> bool:
+    """Whether a refusal concerns only the item at hand (a 400 on one entity): a batch then
+    reports that item FAILED and goes on. Throttling, 5xx and access denied stop the batch."""
+    return not error.transient and not isinstance(error, AccessDeniedError)
+
+
 def item_fault(error: HttpResponseError, operation: str) -> ServiceError | None:
-    """The translated error when it concerns only the item at hand (a 400 on one entity),
-    so a batch reports that item FAILED and goes on; ``None`` when it must stop the batch
-    (throttling, 5xx, access denied: retry or give up as a whole)."""
+    """The translated error if it is an item fault (see :func:`is_item_fault`), else ``None``."""
     translated_error = translate(error, operation)
-    if translated_error.transient or isinstance(translated_error, AccessDeniedError):
-        return None
-    return translated_error
+    return translated_error if is_item_fault(translated_error) else None
 
 
 @contextmanager
