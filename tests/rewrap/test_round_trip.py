@@ -40,3 +40,12 @@ def test_rewraps_every_old_dek_to_the_target_with_the_same_plaintext() -> None:
         assert unwrap_row(source, row) == plaintexts[ref]
         assert row.previous_key_id in (f"{KEY_REF}/{V1}", f"{KEY_REF}/{V2}", None)
     assert all(size <= 5 for size in store.batches)
+
+
+def test_a_store_with_no_deks_of_the_key_completes_at_once() -> None:
+    source = key_source(V1, V2)
+    report = asyncio.run(_engine(MemoryDekStore(), source).run(KEY_REF))
+
+    assert report.status is JobStatus.COMPLETED
+    assert report.counters.scanned == 0
+    assert report.state.pages == 1
