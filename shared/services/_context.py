@@ -18,12 +18,13 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import ContainerClient
 
+from shared.adapters.key_admin import KeyVaultAdmin
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.table_state import EventLedger, TableJobStore
 from shared.errors import ConfigurationError
 from shared.rewrap import KeyVersionSource
 from shared.services._planner import RewrapPlanner
-from shared.services._ports import FaceFollowUp, KeyRotator, NoFace
+from shared.services._ports import FaceFollowUp, NoFace
 from shared.settings import Settings
 from shared.stores import DekStore
 
@@ -50,7 +51,7 @@ class AppContext:
     queue: RewrapQueue
     stores: dict[str, DekStore]
     face: FaceFollowUp
-    rotator: KeyRotator | None
+    key_admin: KeyVaultAdmin
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -81,7 +82,6 @@ class AppContext:
     ) -> AppContext:
         """Build every adapter from ``settings``; no network call is made here except
         creating keyward's own state table and queue if they do not exist."""
-        from shared.adapters.key_rotation import KeyVaultRotator
         from shared.adapters.keyvault import AsyncKeyVaultAdapter
         from shared.stores import BlobDekStore, TableDekStore
 
@@ -130,10 +130,10 @@ class AppContext:
             lean_unwrap=True,
         )
         closers.append(keys)
-        rotator = KeyVaultRotator(
+        key_admin = KeyVaultAdmin(
             credential, settings.vault_allowlist, ca_bundle=settings.ca_bundle
         )
-        closers.append(rotator)
+        closers.append(key_admin)
         if face is None:
             face = await _build_face(settings, credential)
         closers.append(face)
@@ -146,7 +146,7 @@ class AppContext:
             queue=queue,
             stores=stores,
             face=face,
-            rotator=rotator,
+            key_admin=key_admin,
             _closers=closers,
         )
 

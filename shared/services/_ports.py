@@ -55,6 +55,12 @@ class KeyRotator(Protocol):
         ...
 
 
+class KeyLister(Protocol):
+    """Lists the keys of an allowed vault (the sweep's way to find missed rotations)."""
+
+    async def list_keys(self, vault_url: str) -> list[str]: ...
+
+
 class NoFace:
     """Face follow-up when no Face subscriptions are configured: nothing to watch."""
 

@@ -1,9 +1,10 @@
-"""Rotate a Key Vault key (``KeyClient.rotate_key``), only when auto-rotation is enabled.
+"""Key-level administration keyward needs beyond wrap/unwrap: list a vault's keys (the sweep
+finds keys whose rotation event was missed) and rotate a key.
 
-Used for ``KeyNearExpiry`` when ``KEYWARD_AUTO_ROTATE_NEAR_EXPIRY`` is true. The rotation
-itself emits ``KeyNewVersionCreated``, which starts the rewrap, so this adapter does nothing
-else. A duplicate near-expiry delivery must not rotate twice: the rotation happens only while
-the key's current version is still the one the event was about.
+Rotation is used for ``KeyNearExpiry`` when ``KEYWARD_AUTO_ROTATE_NEAR_EXPIRY`` is true.
+The rotation itself emits ``KeyNewVersionCreated``, which starts the rewrap, so this adapter
+does nothing else. A duplicate near-expiry delivery must not rotate twice: the rotation
+happens only while the key's current version is still the one the event was about.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from azure.keyvault.keys.aio import KeyClient
 from shared.adapters._keyvault_common import QUIET_HTTP_LOGGER, check_ca_bundle
 from shared.adapters._keyvault_errors import translate
 from shared.crypto import VaultAllowList
+from shared.errors import VaultNotAllowedError
 
 
-class KeyVaultRotator:
-    """Satisfies ``shared.services._ports.KeyRotator``."""
+class KeyVaultAdmin:
+    """Satisfies ``shared.services._ports.KeyRotator`` and ``KeyLister``."""
 
     def __init__(
         self,
@@ -62,6 +64,26 @@ class KeyVaultRotator:
         except Exception as error:
             raise translate(error, operation="rotate key", key_id=key.id) from None
         return rotated.properties.version
+
+    async def list_keys(self, vault_url: str) -> list[str]:
+        """The unversioned ids of the vault's keys that have at least one enabled version.
+
+        Raises:
+            VaultNotAllowedError: the vault is not on the allow-list (no request made).
+            ServiceError: the vault refused or failed.
+        """
+        allowed = [v for v in self._allow_list.vaults if v.url == vault_url.rstrip("/").lower()]
+        if not allowed:
+            raise VaultNotAllowedError(f"vault {vault_url} is not on the keyward vault allow-list")
+        client = self._client(allowed[0].url)
+        found: list[str] = []
+        try:
+            async for properties in client.list_properties_of_keys():
+                if properties.name and properties.managed is not True:
+                    found.append(f"{allowed[0].url}/keys/{properties.name}")
+        except Exception as error:
+            raise translate(error, operation="list keys", key_id=allowed[0].url) from None
+        return found
 
     async def close(self) -> None:
         for client in self._clients.values():

@@ -1,0 +1,77 @@
+"""JSON shapes of what the admin API and the logs report. Pure.
+
+Everything here is ids, versions, counts and reasons: job states, dry runs and retirement
+reports never hold key material, and these functions copy only named fields, so a field
+added to a domain type later does not leak into a response by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.rewrap import DryRunReport, JobState, RetirementReport
+
+
+def job_json(state: JobState) -> dict[str, Any]:
+    counters = state.counters
+    return {
+        "job_id": state.job_id,
+        "key": state.key_ref,
+        "shard": state.scope or None,
+        "target_version": state.target_version,
+        "status": state.status.value,
+        "pass": state.pass_number,
+        "pages": state.pages,
+        "scanned": counters.scanned,
+        "rewrapped": counters.rewrapped,
+        "already_current": counters.already_current,
+        "unreadable": counters.unreadable_total,
+        "failed": counters.failed_total,
+        "conflicts": counters.conflicts,
+        "created_at": state.created_at.isoformat(),
+        "updated_at": state.updated_at.isoformat(),
+        "finished_at": state.finished_at.isoformat() if state.finished_at else None,
+        "error": state.error,
+        "issues": [
+            {"ref": i.ref, "outcome": i.outcome.value, "reason": i.reason, "key_id": i.key_id}
+            for i in state.issues[:20]
+        ],
+    }
+
+
+def dry_run_json(shard: str, report: DryRunReport) -> dict[str, Any]:
+    return {
+        "shard": shard,
+        "key": report.plan.key_ref,
+        "target_version": report.plan.target_version,
+        "scanned": report.scanned,
+        "would_rewrap": dict(report.would_rewrap),
+        "would_be_unreadable": dict(report.would_be_unreadable),
+        "would_fail": dict(report.would_fail),
+        "already_current": report.already_current,
+        "vault_operations": report.vault_operations,
+        "estimated_seconds": round(report.estimated_seconds, 1),
+        "rate_per_second": round(report.rate, 1),
+    }
+
+
+def retirement_json(shard: str, report: RetirementReport) -> dict[str, Any]:
+    return {
+        "shard": shard,
+        "key": report.key_ref,
+        "newest_enabled": report.newest_enabled,
+        "versions": [
+            {
+                "version": v.version,
+                "current": v.current,
+                "previous": v.previous,
+                "unreadable": v.unreadable,
+                "pinned": list(v.pinned),
+                "enabled": v.enabled,
+                "newest": v.newest,
+                "safe_to_disable": v.safe_to_disable,
+                "blockers": v.blockers,
+            }
+            for v in report.versions
+        ],
+    }

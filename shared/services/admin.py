@@ -1,0 +1,109 @@
+"""The admin API's service: status of jobs, flags and rejected events; start or dry-run a
+rewrap. Everything it returns is ids, versions, counts and reasons, never key material."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.crypto import VaultAllowList
+from shared.rewrap import (
+    EngineSettings,
+    JobStore,
+    KeyVersionSource,
+    RewrapEngine,
+    retirement_report,
+)
+from shared.services._planner import RewrapPlanner
+from shared.services._ports import EventLedgerPort, FaceFollowUp
+from shared.services._render import dry_run_json, job_json, retirement_json
+from shared.stores import DekStore
+
+#: Keys shown in the retirement part of ``status`` (the newest jobs' keys first).
+MAX_RETIREMENT_KEYS = 20
+
+
+class AdminService:
+    """The service behind ``GET /api/status`` and ``POST /api/rewrap``."""
+
+    def __init__(
+        self,
+        *,
+        allow_list: VaultAllowList,
+        stores: Mapping[str, DekStore],
+        job_store: Callable[[str], JobStore],
+        keys: KeyVersionSource,
+        planner: RewrapPlanner,
+        ledger: EventLedgerPort,
+        face: FaceFollowUp,
+        engine_settings: EngineSettings | None = None,
+    ) -> None:
+        self._allow_list = allow_list
+        self._stores = stores
+        self._job_store = job_store
+        self._keys = keys
+        self._planner = planner
+        self._ledger = ledger
+        self._face = face
+        self._engine_settings = engine_settings or EngineSettings()
+
+    async def status(self) -> dict[str, Any]:
+        """Jobs (per shard, with progress), Face flags, rejected events, retirement.
+
+        Raises:
+            ServiceError: a store could not be read.
+        """
+        jobs: list[dict[str, Any]] = []
+        key_refs: list[str] = []
+        for shard in self._stores:
+            for state in await self._job_store(shard).list_jobs():
+                jobs.append(job_json(state))
+                if state.key_ref not in key_refs:
+                    key_refs.append(state.key_ref)
+        jobs.sort(key=lambda job: str(job["updated_at"]), reverse=True)
+        retirement: list[dict[str, Any]] = []
+        for key_ref in key_refs[:MAX_RETIREMENT_KEYS]:
+            pinned = await self._face.pinned_versions(key_ref)
+            for shard, store in self._stores.items():
+                report = await retirement_report(store, key_ref, keys=self._keys, pinned=pinned)
+                retirement.append(retirement_json(shard, report))
+        return {
+            "jobs": jobs,
+            "face_flags": [dict(flag) for flag in await self._face.status()],
+            "rejected_events": await self._ledger.recent_rejections(),
+            "retirement": retirement,
+            "shards": list(self._stores),
+        }
+
+    async def rewrap(self, key: str, *, version: str | None, dry_run: bool) -> dict[str, Any]:
+        """Start (or dry-run) the rewrap of ``key`` to ``version`` or its newest version.
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: ``key`` is malformed or its vault is not allowed
+                (no request was made).
+            RewrapTargetError: the requested version is missing or disabled.
+            ServiceError: the vault, the stores or the queue failed.
+        """
+        key_id = self._allow_list.check_key_id(key, require_version=False)
+        requested = version or key_id.version
+        key_ref = key_id.key_ref
+        if dry_run:
+            reports = []
+            for shard, store in self._stores.items():
+                engine = RewrapEngine(
+                    store=store,
+                    keys=self._keys,
+                    jobs=self._job_store(shard),
+                    settings=self._engine_settings,
+                )
+                reports.append(dry_run_json(shard, await engine.dry_run(key_ref, requested)))
+            return {"dry_run": True, "key": key_ref, "shards": reports}
+        planned = await self._planner.plan(key_ref, requested)
+        return {
+            "dry_run": False,
+            "key": planned.key_ref,
+            "requested_version": planned.requested_version,
+            "target_version": planned.target_version,
+            "redirected": planned.redirected,
+            "jobs": [{"job_id": m.job_id, "shard": m.shard} for m in planned.messages],
+        }
