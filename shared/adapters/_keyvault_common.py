@@ -140,6 +140,7 @@ def usable_now(
 def version_properties(
     props: KeyProperties, now: datetime, key: KeyVaultKey | None
 ) -> KeyVersionProperties:
+    """keyward's record of one version (``key`` adds type, size and ops when fetched)."""
     created = props.created_on or datetime.fromtimestamp(0, UTC)
     key_type = text(key.key_type) if key is not None and key.key_type else None
     key_size = None
@@ -194,6 +195,11 @@ def check_algorithm_fits(key: KeyVaultKey | None, algorithm: WrapAlgorithm, key_
 
 
 def check_ca_bundle(ca_bundle: object) -> str | None:
+    """The CA file path, or None for the system CAs.
+
+    Raises:
+        ConfigurationError: anything else (``False`` above all: verification stays on).
+    """
     if ca_bundle is None:
         return None
     if not isinstance(ca_bundle, str) or not ca_bundle:
@@ -233,8 +239,9 @@ class AdapterConfig:
     def client_kwargs(self, key_id: KeyId, transport: Any) -> dict[str, Any]:
         """Keyword arguments for a KeyClient / CryptographyClient talking to ``key_id``'s vault.
 
-        A lean pipeline: the shared transport, no request/response logging, SDK retries only
-        when asked (the rewrap engine retries with Retry-After itself), bounded timeouts.
+        A lean pipeline: the shared transport (which carries the TLS settings and the
+        connect/read timeouts), no request/response logging, SDK retries only when asked
+        (the rewrap engine retries with Retry-After itself).
         """
         kwargs: dict[str, Any] = {
             "transport": transport,
