@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
 from shared.stores._azure_errors import item_fault, translate, translated
@@ -161,7 +161,7 @@ class BlobDekStore:
             properties = await blob.get_blob_properties()
         except ResourceNotFoundError:
             return Result(record.ref, WriteOutcome.NOT_FOUND, "no such blob")
-        except HttpResponseError as error:
+        except AzureError as error:
             raise translate(error, "read blob properties") from None
         if not _same_etag(properties.etag, record.etag):
             return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
@@ -226,6 +226,8 @@ class BlobDekStore:
             if fault is None:
                 raise translate(error, what) from None
             return Result(record.ref, WriteOutcome.FAILED, str(fault))
+        except AzureError as error:
+            raise translate(error, what) from None
         return Result(record.ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
 
     async def mark_unreadable(self, record: DekRecord, reason: str) -> Result:

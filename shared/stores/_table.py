@@ -23,7 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
@@ -128,27 +133,24 @@ class TableDekStore:
 
     async def replace_batch(self, rewraps: Sequence[Rewrap]) -> Sequence[Result]:
         results: list[Result | None] = [None] * len(rewraps)
-        chunks: dict[str, list[list[int]]] = {}
+        chunks: list[list[int]] = []
+        open_chunks: dict[str, list[int]] = {}
         for index, rewrap in enumerate(rewraps):
             refusal = rewrap_refusal(rewrap)
             if refusal is not None:
                 results[index] = Result(rewrap.record.ref, WriteOutcome.FAILED, refusal)
                 continue
-            groups = chunks.setdefault(rewrap.record.partition, [[]])
-            if len(groups[-1]) == MAX_TRANSACTION_OPERATIONS:
-                groups.append([])
-            groups[-1].append(index)
-        jobs = [
-            self._write_chunk([rewraps[i] for i in chunk])
-            for groups in chunks.values()
-            for chunk in groups
-            if chunk
-        ]
-        chunk_results = await asyncio.gather(*jobs)
-        flat = iter(r for chunk in chunk_results for r in chunk)
-        order = [i for groups in chunks.values() for chunk in groups for i in chunk]
-        for index in order:
-            results[index] = next(flat)
+            chunk = open_chunks.get(rewrap.record.partition)
+            if chunk is None or len(chunk) == MAX_TRANSACTION_OPERATIONS:
+                chunk = open_chunks[rewrap.record.partition] = []
+                chunks.append(chunk)
+            chunk.append(index)
+        written = await asyncio.gather(
+            *(self._write_chunk([rewraps[i] for i in chunk]) for chunk in chunks)
+        )
+        for chunk, chunk_results in zip(chunks, written, strict=True):
+            for index, result in zip(chunk, chunk_results, strict=True):
+                results[index] = result
         assert all(r is not None for r in results)  # every input got exactly one result
         return [r for r in results if r is not None]
 
@@ -190,6 +192,8 @@ class TableDekStore:
             if fault is None:
                 raise translate(error, "rewrap update") from None
             return Result(ref, WriteOutcome.FAILED, str(fault))
+        except AzureError as error:
+            raise translate(error, "rewrap update") from None
         return Result(ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
 
     async def _after_conflict(self, rewrap: Rewrap) -> Result:
@@ -220,6 +224,8 @@ class TableDekStore:
             if error.status_code != 412:
                 raise translate(error, "mark unreadable") from None
             return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
+        except AzureError as error:
+            raise translate(error, "mark unreadable") from None
         return Result(record.ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:

@@ -120,15 +120,25 @@ def test_missing_table_and_wrong_key_on_azurite(azurite: AzuriteInfo) -> None:
 
 def test_unreachable_service_is_transient() -> None:
     async def main() -> None:
+        endpoint = f"http://127.0.0.1:9/{DEV_ACCOUNT}"
         connection_string = (
             f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={WRONG_KEY};"
-            f"TableEndpoint=http://127.0.0.1:9/{DEV_ACCOUNT};"
+            f"TableEndpoint={endpoint};BlobEndpoint={endpoint};"
         )
-        store = TableDekStore.from_connection_string(connection_string, retry_total=0)
-        try:
-            with pytest.raises(TransientServiceError):
-                await store.scan(KEY_REF, exclude_version=V2)
-        finally:
-            await store.close()
+        table = TableDekStore.from_connection_string(connection_string, retry_total=0)
+        blob = BlobDekStore.from_connection_string(connection_string, "c", retry_total=0)
+        for store in (table, blob):
+            calls = [
+                store.scan(KEY_REF, exclude_version=V2),
+                store.version_counts(KEY_REF),
+                store.replace_batch([REWRAP]),
+                store.mark_unreadable(RECORD, "why"),
+            ]
+            try:
+                for call in calls:
+                    with pytest.raises(TransientServiceError):
+                        await call
+            finally:
+                await store.close()
 
     asyncio.run(main())
