@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -236,6 +237,18 @@ class DataPlane:
             self._count(vault, key_name, ctx.version, "throttled")
             raise _Throttled(wait)
 
+    def _name(self, request: web.Request) -> str:
+        """The key name of the route as stored: Key Vault object names are case-insensitive."""
+        name = request.match_info["name"]
+        vault = request[CTX].vault
+        if name in vault.keys or name in vault.deleted_keys:
+            return name
+        wanted = name.lower()
+        for existing in (*vault.keys, *vault.deleted_keys):
+            if existing.lower() == wanted:
+                return existing
+        return name
+
     def _key_id(self, vault: Vault, name: str, version: str | None = None) -> str:
         return f"{vault.url}/keys/{name}/{version}" if version else f"{vault.url}/keys/{name}"
 
@@ -307,8 +320,9 @@ class DataPlane:
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "create", name)
+        _check_key_name(name)
         body = await self._json(request)
         kty = str(body.get("kty", ""))
         if kty in keys.RSA_KEY_TYPES:
@@ -398,8 +412,9 @@ class DataPlane:
 
     async def import_key(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "import", name)
+        _check_key_name(name)
         body = await self._json(request)
         jwk = body.get("key")
         if not isinstance(jwk, dict):
@@ -437,7 +452,7 @@ class DataPlane:
 
     async def rotate(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "rotate", name)
         version = await self.rotate_key(vault, name)
         request[CTX].version = version.version
@@ -471,7 +486,7 @@ class DataPlane:
 
     async def get_key(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         key = vault.keys.get(name)
         requested = request.match_info.get("version") or None
         version = None
@@ -488,7 +503,7 @@ class DataPlane:
 
     async def update(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "update", name)
         body = await self._json(request)
         key = self._key(vault, name)
@@ -513,7 +528,7 @@ class DataPlane:
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "delete", name)
         key = self._key(vault, name)
         del vault.keys[name]
@@ -535,7 +550,7 @@ class DataPlane:
 
     async def get_deleted(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "getdeleted", name)
         key = vault.deleted_keys.get(name)
         if key is None:
@@ -544,7 +559,7 @@ class DataPlane:
 
     async def recover(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "recover", name)
         key = vault.deleted_keys.pop(name, None)
         if key is None:
@@ -557,7 +572,7 @@ class DataPlane:
 
     async def purge(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "purge", name)
         if name not in vault.deleted_keys:
             raise KvError(404, "KeyNotFound", f"Deleted Key not found: {name}")
@@ -611,7 +626,7 @@ class DataPlane:
 
     async def list_versions(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "listversions", name)
         key = self._key(vault, name)
         items = [self._item(vault, key, v, versioned=True) for v in key.versions]
@@ -641,13 +656,13 @@ class DataPlane:
 
     async def get_rotation_policy(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "getrotationpolicy", name)
         return web.json_response(self._policy_body(vault, self._key(vault, name)))
 
     async def set_rotation_policy(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         self._gate(request, "setrotationpolicy", name)
         body = await self._json(request)
         key = self._key(vault, name)
@@ -670,7 +685,7 @@ class DataPlane:
 
     async def crypto(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
-        name = request.match_info["name"]
+        name = self._name(request)
         op = {
             "wrapkey": "wrapKey",
             "unwrapkey": "unwrapKey",
@@ -749,6 +764,14 @@ def check_usable(version: KeyVersion, op: str, now: float) -> None:
             f"Operation {op} is not permitted on this key.",
             "KeyOperationForbidden",
         )
+
+
+_KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+
+
+def _check_key_name(name: str) -> None:
+    if not _KEY_NAME.match(name):
+        raise _bad(f"The key name '{name}' is invalid: use 1-127 letters, digits and dashes.")
 
 
 def _duration(value: Any, field: str) -> float:

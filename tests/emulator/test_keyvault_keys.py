@@ -277,3 +277,15 @@ def test_rotation_policy_is_validated(emulator_vault: EmulatorVault) -> None:
                 "policed", KeyRotationPolicy(), lifetime_actions=actions, expires_in=expires_in
             )
         assert refused.value.status_code == 400
+
+
+def test_key_names_are_case_insensitive_and_validated(emulator_vault: EmulatorVault) -> None:
+    client = emulator_vault.key_client()
+    created = client.create_rsa_key("MixedCase")
+    assert client.get_key("mixedcase").id == created.id
+    again = client.create_rsa_key("MIXEDCASE")  # a new version of the same key
+    assert again.name == "MixedCase"
+    assert len(list(client.list_properties_of_key_versions("mixedCASE"))) == 2
+    with pytest.raises(HttpResponseError) as refused:
+        client.create_rsa_key("not_valid")
+    assert refused.value.status_code == 400
