@@ -99,11 +99,19 @@ class RewrapEngine:
         return await resolve_target(self._keys, normalize_key_ref(key_ref), requested_version)
 
     async def run(
-        self, key_ref: str, requested_version: str | None = None, *, restart: bool = False
+        self,
+        key_ref: str,
+        requested_version: str | None = None,
+        *,
+        restart: bool = False,
+        should_stop: Callable[[], bool] | None = None,
     ) -> JobReport:
         """Rewrap key ``key_ref``'s DEKs to its newest enabled version; start or resume.
 
         A completed job is returned as is unless ``restart`` (a fresh pass over the store).
+        ``should_stop`` is asked between pages; once it answers true, the pages already
+        scanned are finished and checkpointed, the lease is released and the report's status
+        stays ``RUNNING`` (a time slice ended: run again to continue).
 
         Raises:
             RewrapTargetError: the requested version is missing or not enabled.
@@ -131,7 +139,11 @@ class RewrapEngine:
             ceiling,
         )
         try:
-            await self._run_passes(plan, ledger, limiter)
+            finished = await self._run_passes(plan, ledger, limiter, should_stop)
+            if not finished:
+                paused = await ledger.pause()
+                _log.info("rewrap job %s paused after %d pages", job_id, paused.pages)
+                return self._report(plan, paused, limiter, started, resumed=resumed, done=False)
             self._probe(_probe.JOB_BEFORE_COMPLETE)
             final = await ledger.complete()
         except JobLeaseError:
@@ -237,8 +249,13 @@ class RewrapEngine:
         return ledger, resumed
 
     async def _run_passes(
-        self, plan: RewrapPlan, ledger: JobLedger, limiter: AimdRateLimiter
-    ) -> None:
+        self,
+        plan: RewrapPlan,
+        ledger: JobLedger,
+        limiter: AimdRateLimiter,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Run the remaining passes; ``False`` when ``should_stop`` ended them early."""
         settings = self._settings
         caller = VaultCaller(limiter, settings.retry, ledger.stats, sleep=self._sleep)
         rewrapper = ItemRewrapper(
@@ -265,10 +282,14 @@ class RewrapEngine:
                 retry=settings.retry,
                 on_issue=self._on_issue,
                 probe=self._probe,
+                should_stop=should_stop,
             )
             await runner.run()
+            if runner.stopped_early:
+                return False
             if ledger.state.pass_number <= before:
                 raise RuntimeError(f"pass {before} ended without its final checkpoint")
+        return True
 
     def _report(
         self,

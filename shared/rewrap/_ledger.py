@@ -137,6 +137,16 @@ class JobLedger:
         )
         return self._state
 
+    async def pause(self) -> JobState:
+        """End this worker's time slice: the job stays running, the lease is released so the
+        continuation (any worker) can claim it at once.
+
+        Raises:
+            JobLeaseError: another worker wrote the job since this one claimed it.
+        """
+        await self._write(self._state.evolve(owner=None, lease_expires_at=None), keep_lease=False)
+        return self._state
+
     async def fail(self, error: Exception) -> None:
         """Best effort: record that the job stopped on ``error`` (resumable later)."""
         message = f"{type(error).__name__}: {error}"[:500]
@@ -147,10 +157,10 @@ class JobLedger:
         except (ServiceError, JobLeaseError):
             return
 
-    async def _write(self, state: JobState) -> None:
+    async def _write(self, state: JobState, *, keep_lease: bool = True) -> None:
         now = self._now()
         state = state.evolve(updated_at=now)
-        if state.status is JobStatus.RUNNING:
+        if state.status is JobStatus.RUNNING and keep_lease:
             state = state.evolve(lease_expires_at=now + self._lease)
         try:
             self._etag = await call_store(

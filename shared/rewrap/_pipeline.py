@@ -11,7 +11,7 @@ task is created per item, and nothing is logged per item.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from shared.rewrap import _probe
@@ -42,7 +42,12 @@ class PassRunner:
         retry: RetryPolicy,
         on_issue: IssueSink | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
+        self._should_stop = should_stop
+        #: Set when ``should_stop`` ended the scan early; every page scanned before it was
+        #: still processed and checkpointed, so the job resumes right after them.
+        self.stopped_early = False
         self._store = store
         self._rewrapper = rewrapper
         self._ledger = ledger
@@ -76,6 +81,9 @@ class PassRunner:
         continuation = state.continuation
         seq = 0
         while True:
+            if self._should_stop is not None and seq > 0 and self._should_stop():
+                self.stopped_early = True
+                break
             await self._slots.acquire()
             scanned = await call_store(
                 lambda c=continuation: self._store.scan(  # type: ignore[misc]
