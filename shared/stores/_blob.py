@@ -34,7 +34,9 @@ from shared.stores._blob_format import (
 )
 from shared.stores._blob_records import blob_record, claims
 from shared.stores._common import (
+    MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
+    aenumerate,
     check_page_size,
     clean_reason,
     decode_continuation,
@@ -125,13 +127,14 @@ class BlobDekStore:
         ).by_page(continuation_token=token)
         records: list[DekRecord] = []
         with translated("list blobs"):
-            # Filtering happens here, after listing; read on past pages with nothing of ours.
-            async for page in pager:
+            # Filtering happens here, after listing; read on past pages with nothing of ours,
+            # but not forever: an empty page with a continuation still lets a job checkpoint.
+            async for pages_read, page in aenumerate(pager):
                 async for blob in page:
                     record = self._consider(blob, wanted, excluded)
                     if record is not None:
                         records.append(record)
-                if records:
+                if records or pages_read + 1 >= MAX_LISTING_PAGES_PER_SCAN:
                     break
         next_token = pager.continuation_token  # type: ignore[attr-defined]
         return ScanPage(records, encode_continuation(_KIND, next_token) if next_token else None)

@@ -12,15 +12,16 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from shared.crypto import WrapAlgorithm
 from shared.errors import InvalidInputError
 from shared.stores._protocol import DekRecord, VersionCount
 
+T = TypeVar("T")
 #: Key Vault versions are 32 hexadecimal characters.
 _VERSION = re.compile(r"^[0-9a-fA-F]{32}$")
 _KCV = re.compile(r"^[0-9a-f]{16}$")
@@ -28,6 +29,9 @@ _KCV = re.compile(r"^[0-9a-f]{16}$")
 MAX_REASON_LENGTH = 256
 #: Largest page a caller may ask for; Table queries return at most 1,000 entities a page.
 MAX_PAGE_SIZE = 1000
+#: Service pages one ``scan`` call reads while they hold nothing of ours, before it returns
+#: an empty page with a continuation (so a sparse scan still checkpoints).
+MAX_LISTING_PAGES_PER_SCAN = 20
 _CONTINUATION_FORMAT = 1
 
 
@@ -54,6 +58,14 @@ def normalize_key_ref(key_ref: str) -> str:
     """The canonical unversioned id used for equality (lower-case host, no trailing slash)."""
     parts = urlsplit(key_ref.strip().rstrip("/"))
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+async def aenumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    """``enumerate`` for async iterators."""
+    index = 0
+    async for item in items:
+        yield index, item
+        index += 1
 
 
 def check_page_size(page_size: int) -> int:

@@ -41,7 +41,9 @@ from shared.stores._azure_errors import (
     translated,
 )
 from shared.stores._common import (
+    MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
+    aenumerate,
     check_page_size,
     clean_reason,
     decode_continuation,
@@ -123,10 +125,12 @@ class TableDekStore:
         records: list[DekRecord] = []
         with translated("scan table"):
             # The service filters non-key properties by scanning; it may return empty pages
-            # with a continuation. Read on until a page has records or the scan is complete.
-            async for page in pager:
+            # with a continuation. Read on until a page has records, the scan is complete or
+            # enough pages went by (an empty page with a continuation still lets a job
+            # checkpoint its progress through a sparse table).
+            async for pages_read, page in aenumerate(pager):
                 records = [to_stored(entity) async for entity in page]
-                if records:
+                if records or pages_read + 1 >= MAX_LISTING_PAGES_PER_SCAN:
                     break
         next_token = pager.continuation_token  # type: ignore[attr-defined]
         return ScanPage(records, encode_continuation(_KIND, next_token) if next_token else None)

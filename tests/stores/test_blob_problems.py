@@ -15,6 +15,7 @@ import pytest
 
 from devtools.azurite import AzuriteInfo
 from shared.stores import BlobDekStore, Rewrap, WriteOutcome
+from shared.stores._common import MAX_LISTING_PAGES_PER_SCAN
 from tests.stores.blob_support import (
     download_with,
     metadata_of,
@@ -156,5 +157,22 @@ def test_bad_continuation_refused(azurite: AzuriteInfo) -> None:
     async def body(store: BlobDekStore, container: Any) -> None:
         with pytest.raises(InvalidInputError):
             await store.scan(KEY_REF, exclude_version=V2, continuation="garbage")
+
+    run(azurite, body)
+
+
+def test_sparse_listing_returns_empty_pages_that_still_checkpoint(
+    azurite: AzuriteInfo, keys: Keys
+) -> None:
+    async def body(store: BlobDekStore, container: Any) -> None:
+        for index in range(MAX_LISTING_PAGES_PER_SCAN + 2):
+            container.get_blob_client(f"a-{index:03d}").upload_blob(b"not encrypted")
+        upload_sdk(container, "z-ours", b"ours", keys.v1)
+        first = await store.scan(KEY_REF, exclude_version=V2, page_size=1)
+        assert first.records == []
+        assert first.continuation is not None
+        assert [r.ref for r in await scan_all(store, page_size=1)] == [
+            f"{container.container_name}/z-ours"
+        ]
 
     run(azurite, body)
