@@ -27,8 +27,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError
 
-from shared.adapters._keyvault_errors import error_for_status, parse_error_body, parse_retry_after
+from shared.adapters._keyvault_errors import (
+    error_for_status,
+    parse_error_body,
+    parse_retry_after,
+    translate,
+)
 from shared.crypto import (
     AsyncKeyWrapper,
     DataKey,
@@ -40,6 +46,7 @@ from shared.crypto import (
 from shared.errors import (
     AccessDeniedError,
     IntegrityError,
+    KeywardError,
     TransientServiceError,
 )
 
@@ -181,7 +188,14 @@ class RestUnwrapClient:
                 kwargs: dict[str, Any] = {}
                 if challenge.tenant_id and not challenge.tenant_id.lower().endswith("adfs"):
                     kwargs["tenant_id"] = challenge.tenant_id
-                access = await self._credential.get_token(challenge.scope, **kwargs)
+                error: KeywardError | None = None
+                try:
+                    access = await self._credential.get_token(challenge.scope, **kwargs)
+                except AzureError as exc:
+                    # e.g. CredentialUnavailableError: never let an SDK type escape.
+                    error = translate(exc, operation="get token", key_id=challenge.scope)
+                if error is not None:
+                    raise error
                 token = _Token(access.token, float(access.expires_on))
                 self._tokens[cache_key] = token
             assert token is not None

@@ -746,3 +746,37 @@ def test_concurrent_first_calls_share_one_challenge_and_token(
     assert adapter.async_credential.requests <= 2
     if lean:
         assert counters["unauthenticated"] == 1
+
+
+def test_a_credential_that_cannot_get_a_token_is_access_denied(
+    kind: str,
+    emulator_vault: EmulatorVault,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real azure-identity credential with nothing configured (no mock): the SDK's
+    CredentialUnavailableError must come out as keyward's AccessDeniedError on every path."""
+    from azure.identity import EnvironmentCredential
+    from azure.identity.aio import EnvironmentCredential as AsyncEnvironmentCredential
+
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    kid = _key(emulator_vault)["key"]["kid"]
+    allow = VaultAllowList.parse(_allow_entry(emulator_vault))
+    if kind == "sync":
+        with KeyVaultAdapter(EnvironmentCredential(), allow, ca_bundle=emulator.ca_path) as sync:
+            with pytest.raises(AccessDeniedError):
+                sync.wrapper(kid).unwrap(bytes(256))
+        return
+
+    async def attempt() -> None:
+        credential = AsyncEnvironmentCredential()
+        async with AsyncKeyVaultAdapter(
+            credential, allow, ca_bundle=emulator.ca_path, lean_unwrap=kind == "lean"
+        ) as adapter:
+            wrapper = await adapter.wrapper(kid)
+            with pytest.raises(AccessDeniedError):
+                await wrapper.unwrap(bytes(256))
+        await credential.close()
+
+    asyncio.run(attempt())
