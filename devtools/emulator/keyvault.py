@@ -175,13 +175,24 @@ class DataPlane:
         caller = auth.authenticate(
             request.headers.get("Authorization"), self.state, (auth.vault_resource(vault),)
         )
+        message = None
         if caller is None:
+            message = "AKV10000: Request is missing a Bearer or PoP token."
+        elif caller.tenant_id.lower() != vault.tenant_id.lower():
+            # A token from another tenant: the service answers 401 with the challenge naming
+            # the vault's tenant, which the SDK's challenge policy follows.
+            message = (
+                "AKV10032: Invalid issuer. Expected one of "
+                f"https://sts.windows.net/{vault.tenant_id}/, found "
+                f"https://sts.windows.net/{caller.tenant_id}/."
+            )
+        if message is not None:
             self._count(vault, None, None, "status:4xx")
             self._count(vault, None, None, "unauthenticated")
             return error_response(
                 401,
                 "Unauthorized",
-                "AKV10000: Request is missing a Bearer or PoP token.",
+                message or "",
                 headers={"WWW-Authenticate": auth.challenge_header(vault)},
             )
         ctx.caller = caller

@@ -229,3 +229,20 @@ def test_unauthenticated_gets_the_bearer_challenge(emulator_vault_factory: Vault
     vault.client.create_key(vault.name, "k")
     assert vault.key_client().get_key("k").name == "k"
     assert vault.client.counters(vault.name)["vault"]["unauthenticated"] >= 2
+
+
+def test_token_from_another_tenant_is_challenged(emulator_vault_factory: VaultFactory) -> None:
+    tenant = "0a0b0c0d-0000-4000-8000-000000000001"
+    vault = emulator_vault_factory(tenant_id=tenant)
+    vault.client.create_key(vault.name, "k")
+    foreign = vault.credential().get_token("https://vault.azure.net/.default").token
+    answer = requests.get(
+        f"{vault.url}/keys/k?api-version=2025-07-01",
+        headers={"Authorization": f"Bearer {foreign}"},
+        verify=vault.emulator.ca_path,
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["message"].startswith("AKV10032: Invalid issuer.")
+    assert f"login.microsoftonline.com/{tenant}" in answer.headers["WWW-Authenticate"]
+    # The SDK follows the challenge's tenant and asks the credential for a token there.
+    assert vault.key_client().get_key("k").name == "k"
