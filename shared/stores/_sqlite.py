@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.errors import ConflictError, InvalidInputError
+from shared.errors import (
+    ConflictError,
+    InvalidInputError,
+    ServiceError,
+    TransientServiceError,
+)
 from shared.stores._common import (
     StoredWrap,
     b64_encode,
@@ -53,11 +58,13 @@ def _now() -> str:
 class SqliteDekStore:
     """A DekStore in one SQLite file (``":memory:"`` for a private in-process database)."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(
+        self, path: str | Path = ":memory:", *, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+    ) -> None:
         self._path = str(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
-            self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -68,11 +75,19 @@ class SqliteDekStore:
         return f"sqlite:{Path(self._path).name}"
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a worker thread; sqlite3 errors leave as keyward errors."""
+
         def locked() -> T:
             with self._lock:
                 return work(self._db)
 
-        return await asyncio.to_thread(locked)
+        try:
+            return await asyncio.to_thread(locked)
+        except sqlite3.OperationalError as error:
+            # "database is locked" after the busy timeout: another process holds the lock.
+            raise TransientServiceError(f"sqlite {self.name}: {error}") from None
+        except sqlite3.Error as error:
+            raise ServiceError(f"sqlite {self.name}: {type(error).__name__}: {error}") from None
 
     async def scan(
         self,
