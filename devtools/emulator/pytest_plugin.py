@@ -81,6 +81,11 @@ class EmulatorVault:
     def credential(self, object_id: str | None = None) -> EmulatorCredential:
         return EmulatorCredential(object_id or self.admin_id)
 
+    def token(self, object_id: str | None = None) -> str:
+        """A bearer token for this vault's audience (raw REST calls)."""
+        resource = "https://managedhsm.azure.net" if self.managed_hsm else "https://vault.azure.net"
+        return self.credential(object_id).get_token(f"{resource}/.default").token
+
     def async_credential(self, object_id: str | None = None) -> AsyncEmulatorCredential:
         return AsyncEmulatorCredential(object_id or self.admin_id)
 
