@@ -10,7 +10,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
-    assert "health" in app_functions
+    triggers = {
+        name: fn.get_trigger().get_dict_repr()["type"] for name, fn in app_functions.items()
+    }
+    assert triggers == {
+        "on_key_vault_event": "eventGridTrigger",
+        "rewrap_worker": "queueTrigger",
+        "sweep": "timerTrigger",
+        "admin_status": "httpTrigger",
+        "admin_rewrap": "httpTrigger",
+        "health": "httpTrigger",
+    }
+
+
+def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, Any]) -> None:
+    queue = app_functions["rewrap_worker"].get_trigger().get_dict_repr()
+    assert queue["queueName"] == "%KEYWARD_JOB_QUEUE%"
+    assert queue["connection"] == "AzureWebJobsStorage"
+    timer = app_functions["sweep"].get_trigger().get_dict_repr()
+    assert timer["schedule"] == "%KEYWARD_SWEEP_SCHEDULE%"
+    for name in ("admin_status", "admin_rewrap"):
+        http = app_functions[name].get_trigger().get_dict_repr()
+        assert str(http["authLevel"]).lower().endswith("function")
+
+
+def test_worker_dequeue_limit_matches_host_json() -> None:
+    from functions.rewrap_worker import MAX_DEQUEUE_COUNT
+
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
 
 
 def test_health_function_answers_through_the_real_request_type(

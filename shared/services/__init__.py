@@ -8,3 +8,6 @@ Each service composes pure domain logic (``shared.events``, ``shared.rewrap``,
 from shared.services._messages import MESSAGE_VERSION, ShardMessage
 
 __all__ = ["MESSAGE_VERSION", "ShardMessage"]
+
+# The composition root (shared.services._context) imports the Azure adapters; it is imported
+# by the trigger functions only, so pure tests of the services never load an Azure SDK.

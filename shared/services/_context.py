@@ -22,9 +22,13 @@ from shared.adapters.key_admin import KeyVaultAdmin
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.table_state import EventLedger, TableJobStore
 from shared.errors import ConfigurationError
-from shared.rewrap import KeyVersionSource
+from shared.rewrap import EngineSettings, KeyVersionSource
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import FaceFollowUp, NoFace
+from shared.services.admin import AdminService
+from shared.services.key_events import KeyEventService
+from shared.services.rewrap_worker import RewrapWorkerService
+from shared.services.sweep import SweepService
 from shared.settings import Settings
 from shared.stores import DekStore
 
@@ -71,6 +75,57 @@ class AppContext:
             raise ConfigurationError(
                 f"shard {shard!r} is not configured (KEYWARD_DEK_TABLE / KEYWARD_BLOB_CONTAINERS)"
             ) from None
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(
+            workers=self.settings.rewrap_concurrency,
+            allow_legacy_rsa1_5=self.settings.allow_legacy_rsa1_5,
+        )
+
+    def key_events(self) -> KeyEventService:
+        return KeyEventService(
+            allow_list=self.settings.vault_allowlist,
+            ledger=self.ledger,
+            planner=self.planner(),
+            face=self.face,
+            rotator=self.key_admin,
+            auto_rotate_near_expiry=self.settings.auto_rotate_near_expiry,
+        )
+
+    def rewrap_worker(self, *, max_dequeue_count: int = 5) -> RewrapWorkerService:
+        return RewrapWorkerService(
+            allow_list=self.settings.vault_allowlist,
+            stores=self.stores,
+            job_store=self.job_store,
+            keys=self.keys,
+            queue=self.queue,
+            engine_settings=self.engine_settings(),
+            slice_seconds=self.settings.rewrap_slice_seconds,
+            max_dequeue_count=max_dequeue_count,
+        )
+
+    def sweep(self) -> SweepService:
+        return SweepService(
+            allow_list=self.settings.vault_allowlist,
+            lister=self.key_admin,
+            keys=self.keys,
+            stores=self.stores,
+            job_store=self.job_store,
+            queue=self.queue,
+            face=self.face,
+        )
+
+    def admin(self) -> AdminService:
+        return AdminService(
+            allow_list=self.settings.vault_allowlist,
+            stores=self.stores,
+            job_store=self.job_store,
+            keys=self.keys,
+            planner=self.planner(),
+            ledger=self.ledger,
+            face=self.face,
+            engine_settings=self.engine_settings(),
+        )
 
     @classmethod
     async def build(

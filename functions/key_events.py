@@ -1,0 +1,27 @@
+"""``on_key_vault_event``: Key Vault and subscription events from Event Grid.
+
+Accepts the Event Grid schema and CloudEvents 1.0 (the binding yields ``EventGridEvent`` or
+``CloudEvent``). Plans and enqueues only: Event Grid waits 30 s for an answer, the rewrap runs
+in ``rewrap_worker``. Returning normally acknowledges the event (also for rejected ones, which
+are recorded); raising makes Event Grid redeliver (transient faults).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.events import event_dict_from_binding
+from shared.services._context import context_for_current_loop
+
+bp = func.Blueprint()
+_log = logging.getLogger("keyward.functions.key_events")
+
+
+@bp.function_name("on_key_vault_event")
+@bp.event_grid_trigger(arg_name="event")
+async def on_key_vault_event(event: func.EventGridEvent) -> None:
+    context = await context_for_current_loop()
+    outcome = await context.key_events().handle(event_dict_from_binding(event))
+    _log.info(outcome.log_line())

@@ -1,0 +1,35 @@
+"""``rewrap_worker``: one time slice of one shard of a rewrap job per queue message.
+
+The queue is ``%KEYWARD_JOB_QUEUE%`` on the ``AzureWebJobsStorage`` account; host.json sets
+its batch size, visibility timeout and ``maxDequeueCount`` (after which the host moves a
+failing message to ``{queue}-poison`` and the job records it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.services._context import context_for_current_loop
+
+bp = func.Blueprint()
+_log = logging.getLogger("keyward.functions.rewrap_worker")
+
+#: Must equal host.json's ``extensions.queues.maxDequeueCount`` (a test pins them together).
+MAX_DEQUEUE_COUNT = 5
+
+
+@bp.function_name("rewrap_worker")
+@bp.queue_trigger(
+    arg_name="message", queue_name="%KEYWARD_JOB_QUEUE%", connection="AzureWebJobsStorage"
+)
+async def rewrap_worker(message: func.QueueMessage) -> None:
+    context = await context_for_current_loop()
+    worker = context.rewrap_worker(max_dequeue_count=MAX_DEQUEUE_COUNT)
+    outcome = await worker.handle(
+        message.get_body().decode("utf-8", errors="replace"),
+        message_id=message.id or "",
+        dequeue_count=message.dequeue_count or 1,
+    )
+    _log.info(outcome.log_line())

@@ -1,0 +1,150 @@
+"""Performing a flag transition's effects at most once, even across crashes.
+
+``next_flag_state`` says what to do on a verdict change: publish an event, then set a tag.
+Both are outside keyward's storage, so a crash between them (or before the record is stored)
+must neither lose the change nor repeat it. The order of writes:
+
+1. the pending marker (the effects, each event with its CloudEvent id, and the new record)
+   beside the *old* record, ETag-conditional: a concurrent evaluation of the same account
+   fails here, before any effect;
+2. each effect, advancing the marker's ``done`` count after it;
+3. the new record, clearing the marker.
+
+The next evaluation of the account first finishes a marker it finds (:meth:`EffectRunner.
+resume`), replaying only what was not done; a replayed event keeps its id, and a tag write
+is skipped by the writer when the account already carries the tag.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from shared.adapters.flag_store import PendingEffects
+from shared.face import (
+    Effect,
+    FaceAccountWriter,
+    FlagEventType,
+    FlagRecord,
+    FlagTransition,
+    PublishEvent,
+    SetTags,
+)
+
+_LOG = logging.getLogger(__name__)
+
+
+class FlagJournal(Protocol):
+    """A flag store that also keeps a pending-effects marker (``TableFlagStore``)."""
+
+    async def load(self, account_id: str) -> tuple[FlagRecord | None, PendingEffects | None]: ...
+
+    async def put(self, record: FlagRecord) -> None: ...
+
+    async def put_pending(self, current: FlagRecord | None, pending: PendingEffects) -> None: ...
+
+    async def all(self) -> Sequence[FlagRecord]: ...
+
+
+class IdempotentPublisher(Protocol):
+    """A flag publisher that takes the event id (``EventGridFlagPublisher``)."""
+
+    async def publish(self, event: PublishEvent, *, event_id: str | None = None) -> None: ...
+
+
+@dataclass
+class OutcomeCounts:
+    events: int = 0
+    tag_writes: int = 0
+    conflicts: int = 0
+    failures: int = 0
+
+
+def event_id(event: PublishEvent) -> str:
+    """A stable id for ``event``: the same change of the same account gives the same id."""
+    observed = str(event.data.get("observedAt", ""))
+    name = f"keyward:{event.subject.lower()}:{event.event_type.value}:{observed}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def encode(effect: Effect) -> dict[str, Any]:
+    if isinstance(effect, PublishEvent):
+        return {
+            "kind": "event",
+            "type": effect.event_type.value,
+            "subject": effect.subject,
+            "data": dict(effect.data),
+            "id": event_id(effect),
+        }
+    return {"kind": "tags", "resource_id": effect.resource_id, "tags": dict(effect.tags)}
+
+
+class EffectRunner:
+    """Runs effects through the journal's pending marker (see the module docstring)."""
+
+    def __init__(
+        self,
+        journal: FlagJournal,
+        writer: FaceAccountWriter,
+        publisher: IdempotentPublisher | None,
+    ) -> None:
+        self._journal = journal
+        self._writer = writer
+        self._publisher = publisher
+
+    async def resume(self, account_id: str, counts: OutcomeCounts) -> FlagRecord | None:
+        """The account's record, after finishing any effects a previous run left pending.
+
+        Raises:
+            ConflictError: another writer changed the flag meanwhile.
+            ServiceError: an effect or a write failed (the marker keeps what is left).
+        """
+        record, pending = await self._journal.load(account_id)
+        if pending is None:
+            return record
+        _LOG.info("finishing %d pending effect(s) for %s", len(pending.effects), account_id)
+        await self._finish(record, pending, counts)
+        return pending.record
+
+    async def apply(
+        self, previous: FlagRecord | None, transition: FlagTransition, counts: OutcomeCounts
+    ) -> None:
+        """Store the transition's record, performing its effects first when it has any.
+
+        Raises:
+            ConflictError, ServiceError: as for :meth:`resume`.
+        """
+        if not transition.effects:
+            await self._journal.put(transition.record)
+            return
+        pending = PendingEffects(transition.record, tuple(encode(e) for e in transition.effects))
+        await self._journal.put_pending(previous, pending)
+        await self._finish(previous, pending, counts)
+
+    async def _finish(
+        self, current: FlagRecord | None, pending: PendingEffects, counts: OutcomeCounts
+    ) -> None:
+        for index in range(pending.done, len(pending.effects)):
+            await self._perform(pending.effects[index], counts)
+            if index + 1 < len(pending.effects):
+                pending = replace(pending, done=index + 1)
+                await self._journal.put_pending(current, pending)
+        await self._journal.put(pending.record)
+
+    async def _perform(self, effect: Mapping[str, Any], counts: OutcomeCounts) -> None:
+        if effect["kind"] == "tags":
+            tags = SetTags(str(effect["resource_id"]), dict(effect["tags"]))
+            await self._writer.set_tags(tags.resource_id, tags.tags)
+            counts.tag_writes += 1
+            return
+        if self._publisher is None:
+            _LOG.info("no Event Grid topic configured; %s not published", effect["type"])
+            return
+        event = PublishEvent(
+            FlagEventType(effect["type"]), str(effect["subject"]), dict(effect["data"])
+        )
+        await self._publisher.publish(event, event_id=str(effect["id"]))
+        counts.events += 1

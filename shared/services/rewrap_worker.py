@@ -1,0 +1,155 @@
+"""Run one shard message: a time slice of one job over one DEK store.
+
+One queue message is one shard of one job. The worker runs the engine until the slice ends
+(``KEYWARD_REWRAP_SLICE_SECONDS``, well inside the function timeout), then enqueues the same
+message again as the continuation; the checkpoint in the job store says where to resume.
+Scale-out is safe by construction: a job lease admits one worker per shard at a time, every
+DEK write is ETag-conditional, and a duplicate or stale message finds the job completed or
+leased and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from shared.crypto import VaultAllowList
+from shared.errors import ConflictError, InvalidInputError, KeyIdError, ServiceError
+from shared.rewrap import (
+    EngineSettings,
+    JobLeaseError,
+    JobStatus,
+    JobStore,
+    KeyVersionSource,
+    RewrapEngine,
+    RewrapTargetError,
+)
+from shared.services._messages import ShardMessage
+from shared.services._ports import ShardQueue
+from shared.stores import DekStore
+
+_log = logging.getLogger("keyward.worker")
+
+#: When another live worker holds the job, look again after this long (its lease renews on
+#: every checkpoint; a dead worker's lease lapses within ``EngineSettings.lease_seconds``).
+BUSY_RETRY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    status: str  # completed | continued | busy | dropped | poisoned
+    job_id: str | None = None
+    shard: str | None = None
+    rewrapped: int = 0
+    detail: str = ""
+
+    def log_line(self) -> str:
+        return (
+            f"rewrap slice {self.status} job={self.job_id} shard={self.shard} "
+            f"rewrapped={self.rewrapped} {self.detail}".rstrip()
+        )
+
+
+class RewrapWorkerService:
+    """The service behind ``rewrap_worker``."""
+
+    def __init__(
+        self,
+        *,
+        allow_list: VaultAllowList,
+        stores: Mapping[str, DekStore],
+        job_store: Callable[[str], JobStore],
+        keys: KeyVersionSource,
+        queue: ShardQueue,
+        engine_settings: EngineSettings | None = None,
+        slice_seconds: float = 240.0,
+        max_dequeue_count: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._allow_list = allow_list
+        self._stores = stores
+        self._job_store = job_store
+        self._keys = keys
+        self._queue = queue
+        self._engine_settings = engine_settings or EngineSettings()
+        self._slice_seconds = slice_seconds
+        self._max_dequeue = max_dequeue_count
+        self._clock = clock
+
+    async def handle(self, body: str, *, message_id: str, dequeue_count: int) -> WorkerOutcome:
+        """Run one slice of the shard ``body`` names.
+
+        Malformed or foreign messages are dropped (returned, not raised): retrying cannot fix
+        them. Transient faults raise, so the queue redelivers; on the last delivery the job
+        records that its message went to the poison queue.
+
+        Raises:
+            ServiceError: a transient fault; the message becomes visible again.
+        """
+        try:
+            message = ShardMessage.from_json(body)
+            self._allow_list.check_key_id(message.key_ref, require_version=False)
+        except (InvalidInputError, KeyIdError) as error:
+            _log.error("rewrap message %s dropped: %s", message_id, error)
+            return WorkerOutcome("dropped", detail=str(error)[:200])
+        store = self._stores.get(message.shard)
+        if store is None:
+            return WorkerOutcome(
+                "dropped", message.job_id, message.shard, detail="shard not configured"
+            )
+        jobs = self._job_store(message.shard)
+        engine = RewrapEngine(
+            store=store,
+            keys=self._keys,
+            jobs=jobs,
+            settings=self._engine_settings,
+            owner=f"{socket.gethostname()}:{os.getpid()}:{message_id}:{dequeue_count}",
+        )
+        deadline = self._clock() + self._slice_seconds
+        try:
+            try:
+                report = await engine.run(
+                    message.key_ref,
+                    message.target_version,
+                    should_stop=lambda: self._clock() >= deadline,
+                )
+            except RewrapTargetError:
+                # The planned version was disabled or removed since; move to the newest.
+                report = await engine.run(
+                    message.key_ref, None, should_stop=lambda: self._clock() >= deadline
+                )
+        except JobLeaseError as error:
+            await self._queue.send(message, delay_seconds=BUSY_RETRY_SECONDS)
+            return WorkerOutcome("busy", message.job_id, message.shard, detail=str(error)[:200])
+        except RewrapTargetError as error:
+            return WorkerOutcome("dropped", message.job_id, message.shard, detail=str(error)[:200])
+        except ServiceError as error:
+            if dequeue_count >= self._max_dequeue:
+                await self._record_poison(jobs, message, error, dequeue_count)
+            raise
+        if report.status is JobStatus.COMPLETED:
+            return WorkerOutcome(
+                "completed", report.job_id, message.shard, report.state.counters.rewrapped
+            )
+        await self._queue.send(message.next_slice())
+        return WorkerOutcome(
+            "continued", report.job_id, message.shard, report.state.counters.rewrapped
+        )
+
+    async def _record_poison(
+        self, jobs: JobStore, message: ShardMessage, error: ServiceError, attempts: int
+    ) -> None:
+        """Best effort: say on the job that its message is going to the poison queue."""
+        note = f"poison: message moved to the poison queue after {attempts} attempts: {error}"
+        try:
+            stored = await jobs.get(message.job_id)
+            if stored is None:
+                return
+            state = stored.state.evolve(status=JobStatus.FAILED, error=note[:500])
+            await jobs.put(state, expected_etag=stored.etag)
+        except (ServiceError, ConflictError) as write_error:
+            _log.warning("could not record poison on job %s: %s", message.job_id, write_error)

@@ -1,0 +1,125 @@
+"""The timer sweep: reconcile what events miss.
+
+Key Vault emits no event when a key is disabled, deleted or purged, nor for RBAC changes,
+and Event Grid may drop a delivery after its retries. So every few minutes the sweep:
+
+* lists each allowed vault's keys and, per DEK store, checks that a job for the key's newest
+  enabled version exists; where none does and DEKs still use an older version (a missed
+  rotation event), it starts one;
+* resumes jobs that stopped (failed, or running with a lapsed lease: a worker died);
+* re-evaluates every Face account (``FaceFollowUp.sweep``), which flags access lost through
+  disable, delete, purge, expiry or a removed role, and clears flags when access returns.
+
+It is idempotent: with nothing changed, a sweep enqueues nothing and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shared.crypto import VaultAllowList
+from shared.errors import AccessDeniedError, KeyDisabledError, KeyNotFoundError, ServiceError
+from shared.rewrap import JobStatus, JobStore, KeyVersionSource, rewrap_job_id
+from shared.services._messages import ShardMessage
+from shared.services._ports import FaceFollowUp, KeyLister, ShardQueue
+from shared.stores import DekStore
+
+_log = logging.getLogger("keyward.sweep")
+
+
+@dataclass
+class SweepReport:
+    keys_checked: int = 0
+    jobs_started: list[str] = field(default_factory=list)
+    jobs_resumed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    face: object = None
+
+    def log_line(self) -> str:
+        return (
+            f"sweep keys={self.keys_checked} started={len(self.jobs_started)} "
+            f"resumed={len(self.jobs_resumed)} problems={len(self.problems)}"
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SweepService:
+    """The service behind the ``sweep`` timer."""
+
+    def __init__(
+        self,
+        *,
+        allow_list: VaultAllowList,
+        lister: KeyLister,
+        keys: KeyVersionSource,
+        stores: Mapping[str, DekStore],
+        job_store: Callable[[str], JobStore],
+        queue: ShardQueue,
+        face: FaceFollowUp,
+        now: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._allow_list = allow_list
+        self._lister = lister
+        self._keys = keys
+        self._stores = stores
+        self._job_store = job_store
+        self._queue = queue
+        self._face = face
+        self._now = now
+
+    async def run(self) -> SweepReport:
+        """One sweep. Vault-level problems are reported and the sweep goes on.
+
+        Raises:
+            ServiceError: keyward's own storage (job store, queue) failed.
+        """
+        report = SweepReport()
+        for vault in self._allow_list.vaults:
+            try:
+                key_refs = await self._lister.list_keys(vault.url)
+            except ServiceError as error:
+                report.problems.append(f"{vault.name}: cannot list keys ({type(error).__name__})")
+                continue
+            for key_ref in key_refs:
+                report.keys_checked += 1
+                await self._reconcile_key(key_ref, report)
+        report.face = await self._face.sweep()
+        _log.info(report.log_line())
+        return report
+
+    async def _reconcile_key(self, key_ref: str, report: SweepReport) -> None:
+        try:
+            newest = await self._keys.newest_enabled_version(key_ref)
+        except (KeyNotFoundError, KeyDisabledError, AccessDeniedError) as error:
+            # No usable version: nothing to rewrap to. The Face sweep judges the access loss.
+            report.problems.append(f"{key_ref}: {type(error).__name__}")
+            return
+        for shard, store in self._stores.items():
+            job_id = rewrap_job_id(key_ref, newest, shard)
+            stored = await self._job_store(shard).get(job_id)
+            message = ShardMessage(job_id, key_ref, newest, shard)
+            if stored is None:
+                if await self._has_older_deks(store, key_ref, newest):
+                    await self._queue.send(message)
+                    report.jobs_started.append(job_id)
+                continue
+            state = stored.state
+            lapsed = state.lease_expires_at is None or state.lease_expires_at <= self._now()
+            if state.status is JobStatus.FAILED or (state.status is JobStatus.RUNNING and lapsed):
+                await self._queue.send(message)
+                report.jobs_resumed.append(job_id)
+
+    @staticmethod
+    async def _has_older_deks(store: DekStore, key_ref: str, newest: str) -> bool:
+        prefix = key_ref.lower().rstrip("/") + "/"
+        for count in await store.version_counts(key_ref):
+            key_id = count.key_id.lower()
+            if key_id.startswith(prefix) and key_id[len(prefix) :] != newest and count.current:
+                return True
+        return False
