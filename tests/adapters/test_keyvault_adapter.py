@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from devtools.emulator.credential import AsyncEmulatorCredential, EmulatorCredential
-from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator, VaultFactory
+from devtools.emulator.pytest_plugin import (
+    ALL_KEY_PERMISSIONS,
+    EmulatorVault,
+    RunningEmulator,
+    VaultFactory,
+    start_emulator,
+    stop_emulator,
+)
 from shared.adapters import AsyncKeyVaultAdapter, KeyVaultAdapter
 from shared.crypto import (
     DataKey,
@@ -122,7 +129,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_adapter(emulator: RunningEmulator) -> Iterator[AdapterFactory]:
+def make_adapter() -> Iterator[AdapterFactory]:
     made: list[Adapter] = []
 
     def make(
@@ -134,6 +141,7 @@ def make_adapter(emulator: RunningEmulator) -> Iterator[AdapterFactory]:
         emulator_clock: bool = True,
         **kw: Any,
     ) -> Adapter:
+        emulator = vault.emulator
         if allow is None:
             allow = _allow_entry(vault)
         if emulator_clock:
@@ -147,6 +155,40 @@ def make_adapter(emulator: RunningEmulator) -> Iterator[AdapterFactory]:
     yield make
     for adapter in made:
         adapter.close()
+
+
+@pytest.fixture(scope="module")
+def clock_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    """A private emulator for the tests that move the clock forward, so the session's
+    emulator keeps a clock near real time for every other test (the clock never goes back)."""
+    running = start_emulator(tmp_path_factory.mktemp("clock-emulator"))
+    try:
+        yield running
+    finally:
+        stop_emulator(running)
+
+
+@pytest.fixture
+def clock_vault(clock_emulator: RunningEmulator) -> Iterator[EmulatorVault]:
+    """A fresh access-policy vault on the private clock emulator, with an admin principal."""
+    client = clock_emulator.client
+    name = "kw" + uuid.uuid4().hex[:14]
+    info = client.create_vault(name)
+    admin = str(client.create_principal(display_name=f"admin-{name}")["object_id"])
+    client.set_access_policy(name, admin, ALL_KEY_PERMISSIONS)
+    vault = EmulatorVault(
+        name=name,
+        url=info["url"],
+        port=int(info["port"]),
+        arm_id=info["arm_id"],
+        managed_hsm=False,
+        rbac=False,
+        admin_id=admin,
+        emulator=clock_emulator,
+    )
+    yield vault
+    vault.close()
+    client.delete_vault(name)
 
 
 def _allow_entry(vault: EmulatorVault) -> str:
@@ -402,11 +444,9 @@ def test_created_disabled_key_is_never_wrapped_with(
 
 
 def test_expired_key_via_the_clock(
-    kind: str,
-    emulator: RunningEmulator,
-    emulator_vault: EmulatorVault,
-    make_adapter: AdapterFactory,
+    kind: str, clock_vault: EmulatorVault, make_adapter: AdapterFactory
 ) -> None:
+    emulator_vault, emulator = clock_vault, clock_vault.emulator
     now = float(emulator.client.clock()["now"])
     kid = _key(emulator_vault, exp=now + 60)["key"]["kid"]
     wrapper = make_adapter(kind, emulator_vault).wrapper(kid)
@@ -684,11 +724,9 @@ def test_without_the_emulator_ca_tls_fails(
 
 
 def test_versions_and_newest_enabled_version(
-    kind: str,
-    emulator: RunningEmulator,
-    emulator_vault: EmulatorVault,
-    make_adapter: AdapterFactory,
+    kind: str, clock_vault: EmulatorVault, make_adapter: AdapterFactory
 ) -> None:
+    emulator_vault, emulator = clock_vault, clock_vault.emulator
     first = _key(emulator_vault, name="rotating")["key"]["kid"]
     second = emulator_vault.client.rotate_key(emulator_vault.name, "rotating")["key"]["kid"]
     key_ref = first.rsplit("/", 1)[0]
