@@ -199,3 +199,22 @@ def test_name_predicates_are_anchored() -> None:
         assert not predicate(good + "\n")
         assert not predicate("\n" + good)
         assert not predicate(good + " ")
+
+
+vault_names = st.from_regex(r"\A[a-z][a-z0-9]{1,21}[a-z0-9]\Z")
+key_names = st.from_regex(r"\A[a-zA-Z0-9-]{1,127}\Z")
+versions = st.from_regex(r"\A[0-9a-fA-F]{32}\Z")
+
+
+@given(vault_names, st.sampled_from(KEY_VAULT_SUFFIXES + MANAGED_HSM_SUFFIXES), key_names, versions)
+def test_generated_valid_ids_parse_and_round_trip(
+    vault: str, suffix: str, name: str, version: str
+) -> None:
+    value = f"https://{vault}.{suffix}/keys/{name}/{version}"
+    key_id = parse_key_id(value)
+    assert key_id.vault_name == vault
+    assert key_id.name == name
+    assert key_id.version == version.lower()
+    assert key_id.managed_hsm == (suffix in MANAGED_HSM_SUFFIXES)
+    assert parse_key_id(key_id.id) == key_id
+    assert key_id.id == f"https://{vault}.{suffix}/keys/{name}/{version.lower()}"
