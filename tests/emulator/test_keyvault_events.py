@@ -14,15 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from azure.keyvault.keys import (
+    JsonWebKey,
     KeyRotationLifetimeAction,
     KeyRotationPolicy,
     KeyRotationPolicyAction,
+    KeyType,
 )
 from azure.keyvault.keys.aio import KeyClient
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.emulator.credential import AsyncEmulatorCredential
-from devtools.emulator.pytest_plugin import ALL_KEY_PERMISSIONS
+from devtools.emulator.pytest_plugin import ALL_KEY_PERMISSIONS, EmulatorVault
 from devtools.emulator.server import EmulatorServer
 from devtools.emulator.state import AccessPolicy, EmulatorState, Principal, Vault
 from tests.conftest import REFERENCE
@@ -80,6 +84,22 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await server.stop()
 
 
+def _rsa_jwk() -> JsonWebKey:
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+
+    def raw(value: int) -> bytes:
+        return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+    return JsonWebKey(
+        kty=KeyType.rsa,
+        n=raw(numbers.public_numbers.n),
+        e=raw(numbers.public_numbers.e),
+        d=raw(numbers.d),
+        p=raw(numbers.p),
+        q=raw(numbers.q),
+    )
+
+
 def _spec_properties() -> set[str]:
     spec = json.loads((REFERENCE / "specs/eventgrid/keyvault/KeyVault.json").read_text())
     return set(spec["definitions"]["KeyVaultKeyNewVersionCreatedEventData"]["properties"])
@@ -89,10 +109,12 @@ async def test_create_import_rotate_publish_new_versions(world: World) -> None:
     expires = datetime.fromtimestamp(int(world.server.state.clock.now() + 90 * DAY), UTC)
     created = await world.client.create_rsa_key("evented", expires_on=expires)
     rotated = await world.client.rotate_key("evented")
+    imported = await world.client.import_key("imported", _rsa_jwk())
     events = world.recorder.of("KeyNewVersionCreated")
     assert [e.data["Version"] for e in events] == [
         created.properties.version,
         rotated.properties.version,
+        imported.properties.version,
     ]
     first = events[0]
     assert first.topic == world.vault.arm_id
@@ -184,3 +206,22 @@ async def test_policy_notify_lead_time(world: World) -> None:
     world.server.state.clock.advance(14 * DAY)
     await world.server.tick()
     assert len(world.recorder.of("KeyNearExpiry")) == 1
+
+
+def test_data_plane_events_reach_event_grid(emulator_vault: EmulatorVault) -> None:
+    """In the real process the publisher is Event Grid (``eventgrid.attach``)."""
+    key = emulator_vault.key_client().create_rsa_key("published")
+    answer = requests.get(
+        f"{emulator_vault.emulator.url}/control/eventgrid/events",
+        params={
+            "topic": emulator_vault.arm_id,
+            "eventType": "Microsoft.KeyVault.KeyNewVersionCreated",
+        },
+        verify=emulator_vault.emulator.ca_path,
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    [event] = answer.json()["value"]
+    assert event["subject"] == "published"
+    assert event["topic"] == emulator_vault.arm_id
+    assert event["data"]["Id"] == key.id
