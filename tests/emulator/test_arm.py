@@ -213,7 +213,6 @@ def test_switching_to_rbac_takes_effect_on_the_data_plane_and_is_announced(
     emulator_vault: EmulatorVault,
     grid: EventGridControl,
 ) -> None:
-
     emulator_vault.client.create_key(emulator_vault.name, "k1")
     assert emulator_vault.key_client().get_key("k1").name == "k1"
 
