@@ -200,6 +200,20 @@ class MemoryDekStore:
         for ref, row in rows:
             self.put_raw(ref, row)
 
+    async def forget_previous(self, previous_key_id: str) -> int:
+        """Drop previous wraps under ``previous_key_id``, except on unreadable DEKs."""
+        if split_key_id(previous_key_id) is None:
+            raise InvalidInputError(f"{previous_key_id!r} is not a versioned key id")
+        forgotten = 0
+        for key, row in self._rows.items():
+            if row.prev_key_id == previous_key_id and row.unreadable is None:
+                self._rows[key] = replace(
+                    row, prev_key_id=None, prev_algorithm=None, prev_wrapped=None,
+                    prev_kcv=None, version=next(self._versions),
+                )  # fmt: skip
+                forgotten += 1
+        return forgotten
+
     async def get(self, ref: str) -> DekDetails | None:
         key = split_ref(ref)
         row = self._rows.get(key)

@@ -193,6 +193,23 @@ class SqliteDekStore:
 
         await self._run(work)
 
+    async def forget_previous(self, previous_key_id: str) -> int:
+        """Drop the previous wraps made under ``previous_key_id`` (that version is being
+        retired); returns how many. DEKs marked unreadable keep theirs: it may be the only
+        wrap that still opens them.
+
+        Raises:
+            InvalidInputError: ``previous_key_id`` is not a versioned key id.
+        """
+        key_ref, _ = _require_versioned(previous_key_id)
+        sql = (
+            "UPDATE deks SET prev_key_id = NULL, prev_algorithm = NULL, prev_wrapped = NULL,"
+            " prev_kcv = NULL, updated_at = ?, row_version = row_version + 1"
+            " WHERE key_ref = ? AND prev_key_id = ? AND unreadable IS NULL"
+        )
+        params = (_now(), key_ref, previous_key_id)
+        return await self._run(lambda db: db.execute(sql, params).rowcount)
+
     async def get(self, ref: str) -> DekDetails | None:
         """Everything stored about one DEK, or ``None``."""
         sql = SELECT_DEKS + " WHERE partition = ? AND dek_id = ?"
@@ -219,10 +236,15 @@ def _version_of(etag: str) -> int:
         return -1
 
 
-def _insert_row(dek: NewDek, now: str) -> tuple[Any, ...]:
-    split = split_key_id(dek.key_id)
+def _require_versioned(key_id: str) -> tuple[str, str]:
+    split = split_key_id(key_id)
     if split is None:
-        raise InvalidInputError(f"{dek.key_id!r} is not a versioned key id")
+        raise InvalidInputError(f"{key_id!r} is not a versioned key id")
+    return split
+
+
+def _insert_row(dek: NewDek, now: str) -> tuple[Any, ...]:
+    split = _require_versioned(dek.key_id)
     return (
         dek.partition, dek.dek_id, split[0], split[1], dek.key_id, dek.algorithm.value,
         b64_encode(dek.wrapped), dek.kcv, dek.sealed, now, now,

@@ -59,18 +59,16 @@ from shared.stores._table_entity import (
     SCAN_COLUMNS,
     details,
     holds_wrap,
-    new_entity,
     now,
     rewrap_entity,
     to_stored,
 )
+from shared.stores._table_upkeep import (
+    MAX_TRANSACTION_OPERATIONS,
+    forget_previous,
+    insert_deks,
+)
 
-#: Azure Tables accepts at most 100 operations in one entity group transaction.
-MAX_TRANSACTION_OPERATIONS = 100
-#: A transaction's body may not exceed 4 MiB; keep a margin for multipart framing.
-MAX_TRANSACTION_BYTES = 3 * 1024 * 1024
-#: Generous serialized size of one entity's wrap fields, names and framing.
-ENTITY_OVERHEAD_BYTES = 2 * 1024
 #: Transactions (or per-item fallbacks) in flight at once from one store.
 MAX_CONCURRENT_REQUESTS = 16
 _KIND = "table"
@@ -247,35 +245,22 @@ class TableDekStore:
         return tally.result()
 
     async def insert_batch(self, deks: Sequence[NewDek]) -> None:
-        """Insert new DEKs with create transactions (100 per partition, several in flight).
+        """Insert new DEKs (transactions of up to 100 per partition, several in flight).
 
         Raises:
             InvalidInputError: a key id is not versioned, or a partition/id is unusable.
-            ConflictError: a DEK with the same partition and id exists (its chunk is not written).
+            ConflictError: a DEK with the same partition and id exists.
         """
-        chunks: list[list[NewDek]] = []
-        open_chunks: dict[str, tuple[list[NewDek], int]] = {}
-        for dek in deks:
-            size = len(dek.sealed or b"") * 4 // 3 + ENTITY_OVERHEAD_BYTES  # base64 on the wire
-            chunk, used = open_chunks.get(dek.partition, ([], 0))
-            if len(chunk) == MAX_TRANSACTION_OPERATIONS or used + size > MAX_TRANSACTION_BYTES:
-                chunk, used = [], 0
-            if not chunk:
-                chunks.append(chunk)
-            chunk.append(dek)
-            open_chunks[dek.partition] = (chunk, used + size)
+        await insert_deks(self._table, self._gate, deks)
 
-        async def create(chunk: list[NewDek]) -> None:
-            operations = [BatchOperation("insert", new_entity(dek)) for dek in chunk]
-            with translated("insert DEKs"):
-                async with self._gate:
-                    answer = await send_changeset(self._table, operations)
-            if not answer.landed(len(chunk)):
-                failure = answer.failure
-                raise from_status("insert DEKs", failure.status, failure.error_code,
-                                  answer.retry_after)  # fmt: skip
+    async def forget_previous(self, previous_key_id: str) -> int:
+        """Drop previous wraps made under ``previous_key_id`` once that version is retired;
+        returns how many. DEKs marked unreadable keep theirs.
 
-        await asyncio.gather(*(create(chunk) for chunk in chunks))
+        Raises:
+            InvalidInputError: ``previous_key_id`` is not a versioned key id.
+        """
+        return await forget_previous(self._table, self._gate, previous_key_id)
 
     async def get(self, ref: str) -> DekDetails | None:
         """Everything stored about one DEK, or ``None``."""

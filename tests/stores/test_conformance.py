@@ -242,3 +242,27 @@ def test_continuation_from_elsewhere_is_refused(harness: Harness) -> None:
             await store.scan(KEY_REF, exclude_version=V1, page_size=0)
 
     harness.run(body)
+
+
+def test_forget_previous_when_the_old_version_is_retired(harness: Harness, keys: Keys) -> None:
+    async def body(store: Any) -> None:
+        await seed_deks(store, keys.v1, 7, partitions=2)
+        records = await scan_all(store)
+        await store.replace_batch([rewrap_to(r, keys, keys.v2) for r in records])
+        stuck = (await store.get(records[3].ref)).record
+        await store.mark_unreadable(stuck, "v2 refused")
+        assert await store.forget_previous(keys.v1.key_id) == 6
+        counts = {c.key_id: c for c in await store.version_counts(KEY_REF)}
+        assert counts[keys.v1.key_id].previous == 1  # the unreadable DEK keeps its old wrap
+        assert counts[keys.v2.key_id].current == 7
+        cleared = await store.get(records[0].ref)
+        assert cleared.previous_wrapped is None
+        assert cleared.record.previous_key_id is None
+        assert cleared.record.wrapped != b""
+        kept = await store.get(records[3].ref)
+        assert kept.previous_wrapped == records[3].wrapped
+        assert await store.forget_previous(keys.v1.key_id) == 0
+        with pytest.raises(InvalidInputError):
+            await store.forget_previous(KEY_REF)
+
+    harness.run(body)
