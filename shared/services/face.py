@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.adapters.flag_store import record_to_dict
+from shared.adapters.key_access import vault_name_for
 from shared.crypto import VaultAllowList
 from shared.errors import ConflictError, ServiceError
 from shared.events import AccessScope
@@ -237,17 +238,9 @@ class FaceService:
     def _in_scope(self, account: FaceAccount, scope: AccessScope) -> bool:
         if scope.vault_name is None:
             return True
-        if self._vault_name(account.key_vault_uri) != scope.vault_name.lower():
+        if vault_name_for(account.key_vault_uri, self._allow_list) != scope.vault_name.lower():
             return False
         return scope.key_name is None or scope.key_name.lower() == account.key_name.lower()
-
-    def _vault_name(self, vault_uri: str) -> str:
-        """The vault's name: from the allow-list (dev origins), else the host's first label."""
-        for vault in self._allow_list.vaults:
-            if vault.url.rstrip("/").lower() == vault_uri:
-                return vault.name
-        host = vault_uri.split("://", 1)[-1]
-        return host.split(".", 1)[0].split(":", 1)[0].lower()
 
 
 def _with_purge(facts: KeyAccessFacts, previous: FlagRecord | None) -> KeyAccessFacts:

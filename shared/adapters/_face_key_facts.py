@@ -1,0 +1,136 @@
+"""The Key Vault half of a Face account's facts: its key's versions and attributes.
+
+Read through keyward's Key Vault adapter (:class:`AsyncKeyVaultAdapter`), which owns every
+``azure.keyvault`` import, checks the allow-list before any call and maps SDK errors. Three
+kinds of request, each as few as the verdict needs:
+
+1. list the key's versions (``enabled``, ``nbf``, ``exp``, ``created`` of each);
+2. GET the key's current version (type, size, ``key_ops`` and the ``kid`` the vault answers,
+   whose host tells whether the key lives where the account points);
+3. GET the pinned version when the account is pinned to an older one.
+
+A key the vault does not know is looked up among deleted keys, so a soft-deleted key reads
+``DELETED`` and not just ``MISSING``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from shared.adapters.keyvault import AsyncKeyVaultAdapter, KeyVersionProperties, PublicKeyInfo
+from shared.errors import (
+    KeyDisabledError,
+    KeyNotFoundError,
+    ServiceError,
+    ThrottledError,
+)
+from shared.face import FaceAccount, KeyFacts, KeyPresence, KeyVersionFacts, LookupStatus
+
+
+@dataclass(frozen=True)
+class KeyLookup:
+    """The outcome: facts when ``status`` is OK (``key`` may still be ``None``: unknown)."""
+
+    status: LookupStatus
+    key: KeyFacts | None = None
+    detail: str = ""
+
+
+def _failed(error: ServiceError) -> KeyLookup | None:
+    """The lookup outcome for an error that makes the whole answer unknown, else ``None``."""
+    if isinstance(error, ThrottledError):
+        return KeyLookup(LookupStatus.THROTTLED, detail=str(error))
+    if error.transient:
+        return KeyLookup(LookupStatus.UNREACHABLE, detail=str(error))
+    return None
+
+
+class KeyFactsReader:
+    """Reads :class:`KeyFacts` for an account's key through the Key Vault adapter."""
+
+    def __init__(self, keyvault: AsyncKeyVaultAdapter) -> None:
+        self._keyvault = keyvault
+
+    async def read(self, account: FaceAccount) -> KeyLookup:
+        """The key's facts, or why they could not be learned. Never raises ServiceError."""
+        try:
+            versions = await self._keyvault.versions(account.key_ref)
+        except KeyNotFoundError:
+            return KeyLookup(LookupStatus.OK, KeyFacts(await self._absence(account)))
+        except ServiceError as error:
+            return _failed(error) or KeyLookup(LookupStatus.OK, None, f"key unreadable: {error}")
+        if not versions:
+            return KeyLookup(LookupStatus.OK, KeyFacts(KeyPresence.MISSING))
+        try:
+            current = await self._info(account.key_ref)
+            pinned = None
+            pinned_elsewhere = account.key_version is not None and (
+                current is None or current.properties.version != account.key_version
+            )
+            if pinned_elsewhere and any(v.version == account.key_version for v in versions):
+                pinned = await self._info(f"{account.key_ref}/{account.key_version}")
+        except ServiceError as error:
+            return _failed(error) or KeyLookup(LookupStatus.OK, None, f"key unreadable: {error}")
+        fetched = {i.properties.version: i for i in (current, pinned) if i is not None}
+        current_version = current.properties.version if current else _newest_disabled(versions)
+        return KeyLookup(
+            LookupStatus.OK,
+            KeyFacts(
+                presence=KeyPresence.PRESENT,
+                kid=current.key_id if current else None,
+                current_version=current_version,
+                versions=tuple(_version_facts(v, fetched.get(v.version)) for v in versions),
+            ),
+        )
+
+    async def _info(self, key_id: str) -> PublicKeyInfo | None:
+        """GET one version (or the current one); ``None`` when it is disabled (403).
+
+        Raises:
+            ServiceError: any other refusal or failure.
+        """
+        try:
+            return await self._keyvault.public_key(key_id)
+        except KeyDisabledError:
+            return None
+
+    async def _absence(self, account: FaceAccount) -> KeyPresence:
+        """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
+
+        The Key Vault adapter has no public deleted-key read yet; its KeyClient is used here
+        (GET /deletedkeys/{name}). Any failure but a 404 leaves the answer at MISSING, which
+        is ACCESS_LOST as well.
+        """
+        parsed = self._keyvault.config.check(account.key_ref, require_version=False)
+        client = self._keyvault._key_client(parsed)
+        try:
+            await client.get_deleted_key(account.key_name)
+        except ResourceNotFoundError:
+            return KeyPresence.MISSING
+        except AzureError:
+            return KeyPresence.MISSING
+        return KeyPresence.DELETED
+
+
+def _newest_disabled(versions: list[KeyVersionProperties]) -> str | None:
+    """The current version when its GET was refused as disabled: the newest disabled one."""
+    disabled = [v for v in versions if not v.attributes_enabled]
+    pool = disabled or versions
+    return max(pool, key=lambda v: (v.created, v.version)).version if pool else None
+
+
+def _version_facts(props: KeyVersionProperties, info: PublicKeyInfo | None) -> KeyVersionFacts:
+    """One version's facts; type, size and ``key_ops`` only where the version was fetched."""
+    detail = info.properties if info is not None else None
+    return KeyVersionFacts(
+        version=props.version,
+        enabled=props.attributes_enabled,
+        nbf=props.not_before,
+        exp=props.expires_on,
+        key_ops=info.key_ops if info is not None else None,
+        kty=info.key_type if info is not None else None,
+        key_size=detail.key_size if detail is not None else None,
+        created=props.created,
+    )

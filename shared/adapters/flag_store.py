@@ -1,0 +1,221 @@
+"""Face flag records in Azure Table storage, written with ETag conditions.
+
+One entity per account (``PartitionKey`` ``face``, ``RowKey`` the SHA-256 of the lower-case
+account id, since ARM ids hold ``/`` which keys may not). Besides the record, an entity may
+carry a **pending-effects marker**: the effects of a verdict change and the record to store
+once they are done, with how many are done. The Face service writes the marker *before* it
+publishes or tags, advances it after each effect, and replaces it with the new record at the
+end; a crash anywhere leaves a marker the next evaluation finishes instead of starting over,
+so an event is not published twice and a change is never lost.
+
+Why ETags: several function instances may evaluate the same account (a sweep and an event).
+``get`` remembers the entity's ETag and every write is conditional on it, so the second writer
+gets ``ConflictError`` *before* performing any effect and leaves the account to the first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
+
+from shared.errors import ConflictError
+from shared.face import Finding, FlagRecord, Reason, Status
+from shared.stores._azure_errors import translated
+
+_PARTITION = "face"
+
+
+@dataclass(frozen=True)
+class PendingEffects:
+    """Effects decided but not all performed yet.
+
+    Attributes:
+        record: the record to store once every effect is done.
+        effects: JSON-ready effects, in order (``{"kind": "event"|"tags", ...}``); events carry
+            their CloudEvent id, so a replay sends the very same event.
+        done: how many of ``effects`` are already performed.
+    """
+
+    record: FlagRecord
+    effects: tuple[Mapping[str, Any], ...]
+    done: int = 0
+
+
+def record_to_dict(record: FlagRecord) -> dict[str, Any]:
+    def findings(items: Sequence[Finding]) -> list[list[str]]:
+        return [[f.reason.value, f.detail] for f in items]
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "account_id": record.account_id,
+        "status": record.status.value,
+        "reasons": findings(record.reasons),
+        "key_id": record.key_id,
+        "first_seen": when(record.first_seen),
+        "last_seen": when(record.last_seen),
+        "last_change": when(record.last_change),
+        "unknown_since": when(record.unknown_since),
+        "unknown_reasons": findings(record.unknown_reasons),
+    }
+
+
+def record_from_dict(data: Mapping[str, Any]) -> FlagRecord:
+    def findings(items: Sequence[Sequence[str]]) -> tuple[Finding, ...]:
+        return tuple(Finding(Reason(code), detail) for code, detail in items)
+
+    unknown_since = data.get("unknown_since")
+    return FlagRecord(
+        account_id=str(data["account_id"]),
+        status=Status(data["status"]),
+        reasons=findings(data.get("reasons", [])),
+        key_id=str(data["key_id"]),
+        first_seen=datetime.fromisoformat(data["first_seen"]),
+        last_seen=datetime.fromisoformat(data["last_seen"]),
+        last_change=datetime.fromisoformat(data["last_change"]),
+        unknown_since=datetime.fromisoformat(unknown_since) if unknown_since else None,
+        unknown_reasons=findings(data.get("unknown_reasons", [])),
+    )
+
+
+def _row(account_id: str) -> str:
+    return hashlib.sha256(account_id.lower().encode("utf-8")).hexdigest()
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class TableFlagStore:
+    """A :class:`shared.face.FlagStore` (plus the pending marker) on one table."""
+
+    def __init__(self, table: TableClient, *, create_table: bool = True) -> None:
+        """``create_table``: create the table on first use if it does not exist."""
+        self._table = table
+        self._etags: dict[str, str] = {}
+        self._ready = not create_table
+
+    async def _ensure_table(self) -> None:
+        if self._ready:
+            return
+        with translated("create face flag table"), contextlib.suppress(ResourceExistsError):
+            await self._table.create_table()
+        self._ready = True
+
+    async def _entity(self, account_id: str) -> dict[str, Any] | None:
+        await self._ensure_table()
+        with translated("read face flag"):
+            try:
+                entity = await self._table.get_entity(_PARTITION, _row(account_id))
+            except ResourceNotFoundError:
+                self._etags.pop(_row(account_id), None)
+                return None
+        self._etags[_row(account_id)] = str(entity.metadata["etag"])
+        return dict(entity)
+
+    async def get(self, account_id: str) -> FlagRecord | None:
+        """The stored record; remembers the ETag for the next write.
+
+        Raises:
+            ServiceError: the table refused or failed the read.
+        """
+        entity = await self._entity(account_id)
+        return record_from_dict(json.loads(entity["Record"])) if entity else None
+
+    async def load(self, account_id: str) -> tuple[FlagRecord | None, PendingEffects | None]:
+        """The record and the pending-effects marker a previous run left, if any (remembers
+        the ETag).
+
+        Raises:
+            ServiceError: the table refused or failed the read.
+        """
+        entity = await self._entity(account_id)
+        if not entity:
+            return None, None
+        record = record_from_dict(json.loads(entity["Record"]))
+        if not entity.get("Pending"):
+            return record, None
+        data = json.loads(entity["Pending"])
+        pending = PendingEffects(
+            record_from_dict(data["record"]), tuple(data["effects"]), int(data["done"])
+        )
+        return record, pending
+
+    async def put(self, record: FlagRecord) -> None:
+        """Store ``record`` and clear any pending marker, conditional on the ETag last seen.
+
+        Raises:
+            ConflictError: another writer changed (or created) the entity since it was read.
+            ServiceError: the table refused or failed the write.
+        """
+        await self._write(record.account_id, _dumps(record_to_dict(record)), "")
+
+    async def put_pending(self, current: FlagRecord | None, pending: PendingEffects) -> None:
+        """Keep ``current`` as the record and store ``pending`` beside it (conditional).
+
+        Raises:
+            ConflictError, ServiceError: as for :meth:`put`.
+        """
+        marker = {
+            "record": record_to_dict(pending.record),
+            "effects": list(pending.effects),
+            "done": pending.done,
+        }
+        kept = current or pending.record  # a first record is stored with its marker
+        await self._write(pending.record.account_id, _dumps(record_to_dict(kept)), _dumps(marker))
+
+    async def _write(self, account_id: str, record: str, pending: str) -> None:
+        row = _row(account_id)
+        entity = {
+            "PartitionKey": _PARTITION,
+            "RowKey": row,
+            "AccountId": account_id[:1024],
+            "Record": record,
+            "Pending": pending,
+        }
+        await self._ensure_table()
+        etag = self._etags.get(row)
+        with translated("write face flag"):
+            try:
+                if etag is None:
+                    result = await self._table.create_entity(entity)
+                else:
+                    result = await self._table.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except ResourceExistsError:
+                raise ConflictError(f"face flag for {account_id} was created meanwhile") from None
+        self._etags[row] = str(result["etag"])
+
+    async def close(self) -> None:
+        await self._table.close()
+
+    async def all(self) -> Sequence[FlagRecord]:
+        """Every stored record, by account id.
+
+        Raises:
+            ServiceError: the table refused or failed the query.
+        """
+        await self._ensure_table()
+        records: list[FlagRecord] = []
+        with translated("list face flags"):
+            pages = self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": _PARTITION}, select=["Record"]
+            )
+            async for entity in pages:
+                records.append(record_from_dict(json.loads(entity["Record"])))
+        return sorted(records, key=lambda r: r.account_id.lower())

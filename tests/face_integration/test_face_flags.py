@@ -1,0 +1,75 @@
+"""Verdict changes driven by real changes in the emulator: one event, one tag write, each.
+
+Every test starts from a sweep that sees the account for the first time (a healthy account
+gets its status tag and no event), makes one change in the emulator, sweeps again and asserts
+the verdict, exactly one outgoing CloudEvent in the sink and exactly one ARM write of the
+account; a further sweep changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.keyvault.keys import KeyClient
+
+from devtools.emulator.credential import EmulatorCredential
+from shared.face import STATUS_TAG
+from tests.face_integration.conftest import FaceLab, LabVault
+
+pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
+
+
+def key_client(lab: FaceLab, vault: LabVault) -> KeyClient:
+    return KeyClient(vault.url, EmulatorCredential(lab.operator), **lab.emulator.sdk_kwargs)
+
+
+def flag(records: Any, account: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in records if r["account_id"].lower() == account["id"].lower())
+
+
+async def test_first_sweep_tags_healthy_account_and_repeats_are_silent(lab: FaceLab) -> None:
+    vault = lab.vault()
+    version = lab.key(vault)
+    account = lab.account(vault, version=version)
+    service = lab.service()
+
+    summary = await service.sweep()
+    assert summary.statuses == {"OK": 1}, await service.status()
+    await service.sweep()
+    await service.sweep()
+
+    assert lab.events(account) == []
+    assert lab.arm_writes(account) == 1
+    tags = lab.arm_account(account).tags
+    assert tags == {"owner": "team-vision", "cost-center": "42", STATUS_TAG: "OK"}
+    record = flag(await service.status(), account)
+    assert record["status"] == "OK"
+    assert record["key_id"].endswith(f"/keys/cmk/{version}")
+    assert await service.pinned_versions(f"{vault.url}/keys/cmk") == {version: (account["id"],)}
+
+
+async def test_key_disabled_then_enabled_again(lab: FaceLab) -> None:
+    vault = lab.vault()
+    lab.key(vault)
+    account = lab.account(vault)  # follows the latest version
+    service = lab.service()
+    await service.sweep()
+
+    with key_client(lab, vault) as keys:
+        keys.update_key_properties("cmk", enabled=False)
+    await service.sweep()
+    await service.sweep()
+    assert lab.event_types(account) == ["KeyAccessLost"]
+    assert lab.events(account)[0]["data"]["reasons"] == ["KEY_DISABLED"]
+    assert lab.arm_writes(account) == 2
+    assert lab.tag(account) == "ACCESS_LOST"
+
+    with key_client(lab, vault) as keys:
+        keys.update_key_properties("cmk", enabled=True)
+    await service.sweep()
+    await service.sweep()
+    assert lab.event_types(account) == ["KeyAccessLost", "KeyAccessRestored"]
+    assert lab.arm_writes(account) == 3
+    assert lab.tag(account) == "OK"
+    assert lab.arm_account(account).tags["owner"] == "team-vision"
