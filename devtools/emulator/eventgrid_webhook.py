@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections.abc import Awaitable
@@ -81,7 +82,7 @@ class Received:
 
 
 class RecordingWebhook:
-    """A webhook on ``http://127.0.0.1:<port>/hook`` recording every request.
+    """A webhook on ``http(s)://127.0.0.1:<port>/hook`` recording every request.
 
     Args:
         statuses: answers for successive notification POSTs; 200 once exhausted.
@@ -90,6 +91,8 @@ class RecordingWebhook:
             False answers 200 without it (manual validation), None answers 400.
         allowed_origin: the ``WebHook-Allowed-Origin`` answer to the CloudEvents OPTIONS
             (None: no header, the handshake fails).
+        ssl_context: serve https with it (the emulator must trust its CA:
+            ``EventGridControl.configure(webhook_ca_files=[...])``).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class RecordingWebhook:
         delay: float = 0.0,
         answer_validation: bool | None = True,
         allowed_origin: str | None = "eventgrid.azure.net",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.statuses = list(statuses or [])
         self.delay = delay
@@ -109,11 +113,12 @@ class RecordingWebhook:
         self._background = BackgroundLoop()
         app = web.Application()
         app.router.add_route("*", "/hook", self._handle)
-        self._runner, self.port = self._background.run(start_site(app))
+        self._scheme = "https" if ssl_context is not None else "http"
+        self._runner, self.port = self._background.run(start_site(app, ssl_context))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self._scheme}://127.0.0.1:{self.port}/hook"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()

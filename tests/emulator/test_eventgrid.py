@@ -27,6 +27,7 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient, generate_sas
 from azure.mgmt.authorization import AuthorizationManagementClient
 
+from devtools.emulator import tls
 from devtools.emulator.arm_client import ControlError, management_client_kwargs
 from devtools.emulator.credential import EmulatorCredential
 from devtools.emulator.eventgrid_client import EventGridControl
@@ -232,6 +233,29 @@ def test_resource_events_match_the_samples(
         assert data["operationName"] == f"Microsoft.Authorization/roleAssignments/{kind}"
         assert data["status"] == "Succeeded"
         assert data["subscriptionId"] == DEFAULT_SUBSCRIPTION_ID
+
+
+def test_https_webhooks_are_verified_against_the_configured_ca(
+    grid: EventGridControl,
+    subscribe: Subscribe,
+    emulator_vault: EmulatorVault,
+    tmp_path: Path,
+) -> None:
+    """An https webhook is reachable once its CA is trusted, and refused before."""
+    material = tls.generate(tmp_path / "webhook-tls")
+    with RecordingWebhook(ssl_context=material.server_context()) as secure:
+        assert secure.url.startswith("https://")
+        with pytest.raises(ControlError) as untrusted:
+            subscribe(topic=emulator_vault.arm_id, endpoint=secure.url)
+        assert untrusted.value.status == 400
+        grid.configure(webhook_ca_files=[str(material.ca_path)])
+        try:
+            subscribe(topic=emulator_vault.arm_id, endpoint=secure.url)
+            _new_version(emulator_vault, "rotating")
+            (delivery,) = secure.wait_for(1)
+        finally:
+            grid.configure(webhook_ca_files=[])
+    assert delivery.json[0]["subject"] == "rotating"
 
 
 def test_failed_eventgrid_handshake_refuses_the_subscription(
