@@ -187,6 +187,7 @@ def _report(result: LoadResult, facts: dict[str, float], seconds: float, multipl
         f"{result.elapsed:.1f} s) |",
         f"| accepted (200) | {result.accepted} in all; **{accepted_rate:.1f}/s** over the "
         f"whole windows sent, {deviation:+.2f}% vs budget |",
+        f"| accepted per 10 s window (by send time) | {_per_window(result, facts['window'])} |",
         f"| refused (429) | {result.throttled}; Retry-After values seen: "
         f"{', '.join(sorted(result.retry_after)) or 'none'} s |",
         f"| other statuses | {result.other or 'none'} |",
@@ -194,6 +195,15 @@ def _report(result: LoadResult, facts: dict[str, float], seconds: float, multipl
         f"{facts['server_throttled']:.0f} throttled |",
     ]
     return "\n".join(lines)
+
+
+def _per_window(result: LoadResult, window: float) -> str:
+    counts: dict[int, int] = {}
+    for sent_at, status in result.sent:
+        if status == 200:
+            index = int(sent_at // window)
+            counts[index] = counts.get(index, 0) + 1
+    return ", ".join(str(counts[i]) for i in sorted(counts))
 
 
 def main(argv: list[str] | None = None) -> int:
