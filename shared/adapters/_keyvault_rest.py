@@ -214,8 +214,18 @@ class RestUnwrapClient:
             async with session.post(
                 url, data=body, headers=headers, timeout=self._client_timeout()
             ) as response:
-                payload = await response.content.read(_MAX_RESPONSE_BYTES)
-                return response.status, dict(response.headers), payload
+                # read(n) may return a partial body; read to the end, but never more than
+                # the cap (a Key Vault answer is a few hundred bytes).
+                if (response.content_length or 0) > _MAX_RESPONSE_BYTES:
+                    raise TransientServiceError("Key Vault answer exceeds the size limit")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(8192):
+                    size += len(chunk)
+                    if size > _MAX_RESPONSE_BYTES:
+                        raise TransientServiceError("Key Vault answer exceeds the size limit")
+                    chunks.append(chunk)
+                return response.status, dict(response.headers), b"".join(chunks)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientServiceError(
                 f"Key Vault request failed: {type(exc).__name__} (network or timeout)"
