@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
 
+from devtools.emulator.arm_client import cmk_encryption
 from devtools.emulator.state import DEFAULT_RESOURCE_GROUP
-from tests.face_integration.conftest import CMK_PERMISSIONS, FaceLab, LabVault
+from tests.face_integration.conftest import CMK_PERMISSIONS, SUBSCRIPTION, FaceLab, LabVault
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
@@ -125,3 +126,31 @@ async def test_vault_deleted_is_vault_gone(lab: FaceLab) -> None:
     assert last_event(lab, account)["data"]["reasons"] == ["VAULT_GONE"]
     assert lab.arm_writes(account) == 2
     assert lab.tag(account) == "ACCESS_LOST"
+
+
+async def test_user_assigned_identity_named_by_identity_client_id(lab: FaceLab) -> None:
+    vault = lab.vault()
+    lab.key(vault)
+    name = "faceua" + vault.name[-8:]
+    uai = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{lab.group}"
+        f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+    )
+    identity = {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {uai: {}}}
+    seeded = lab.arm.seed_account(name, kind="Face", resource_group=lab.group, identity=identity)
+    user = seeded["identity"]["userAssignedIdentities"][uai]
+    encryption = cmk_encryption(vault.url + "/", "cmk", "", identity_client_id=user["clientId"])
+    encryption["keyVaultProperties"].pop("keyVersion")
+    account = lab.arm.seed_account(
+        name, kind="Face", resource_group=lab.group, identity=identity, encryption=encryption
+    )
+    # Only the user-assigned identity may use the key; the system-assigned one may not.
+    lab.client.set_access_policy(vault.name, user["principalId"], CMK_PERMISSIONS)
+    service = lab.service()
+    await service.sweep()
+    assert lab.tag(account) == "OK"
+
+    lab.client.delete_access_policy(vault.name, user["principalId"])
+    await service.sweep()
+    assert lab.event_types(account) == ["KeyAccessLost"]
+    assert last_event(lab, account)["data"]["reasons"] == ["IDENTITY_LACKS_PERMISSION"]
