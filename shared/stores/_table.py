@@ -43,7 +43,6 @@ from shared.stores._azure_errors import (
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
-    aenumerate,
     check_page_size,
     clean_reason,
     decode_continuation,
@@ -63,6 +62,7 @@ from shared.stores._table_entity import (
     rewrap_entity,
     to_stored,
 )
+from shared.stores._table_query import query_all, query_page, quote_value
 from shared.stores._table_upkeep import (
     MAX_TRANSACTION_OPERATIONS,
     forget_previous,
@@ -109,29 +109,26 @@ class TableDekStore:
         page_size: int = 100,
     ) -> ScanPage:
         token = decode_continuation(_KIND, continuation) if continuation else None
-        query = "KeyRef eq @ref"
-        parameters = {"ref": normalize_key_ref(key_ref)}
+        if token is not None and not (isinstance(token, dict) and "PartitionKey" in token):
+            raise InvalidInputError("continuation is not one keyward issued")
+        query = f"KeyRef eq {quote_value(normalize_key_ref(key_ref))}"
         if exclude_version:
-            query += " and KeyVersion ne @version"
-            parameters["version"] = exclude_version.lower()
-        pager = self._table.query_entities(
-            query,
-            parameters=parameters,
-            select=SCAN_COLUMNS,
-            results_per_page=check_page_size(page_size),
-        ).by_page(continuation_token=token)
+            query += f" and KeyVersion ne {quote_value(exclude_version.lower())}"
+        top = check_page_size(page_size)
         records: list[DekRecord] = []
         with translated("scan table"):
             # The service filters non-key properties by scanning; it may return empty pages
             # with a continuation. Read on until a page has records, the scan is complete or
             # enough pages went by (an empty page with a continuation still lets a job
             # checkpoint its progress through a sparse table).
-            async for pages_read, page in aenumerate(pager):
-                records = [to_stored(entity) async for entity in page]
-                if records or pages_read + 1 >= MAX_LISTING_PAGES_PER_SCAN:
+            for _ in range(MAX_LISTING_PAGES_PER_SCAN):
+                entities, token = await query_page(
+                    self._table, query, SCAN_COLUMNS, top, token, operation="scan table"
+                )
+                records = [to_stored(entity) for entity in entities]
+                if records or token is None:
                     break
-        next_token = pager.continuation_token  # type: ignore[attr-defined]
-        return ScanPage(records, encode_continuation(_KIND, next_token) if next_token else None)
+        return ScanPage(records, encode_continuation(_KIND, token) if token else None)
 
     async def replace_batch(self, rewraps: Sequence[Rewrap]) -> Sequence[Result]:
         results: list[Result | None] = [None] * len(rewraps)
@@ -232,9 +229,8 @@ class TableDekStore:
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
         tally = VersionTally()
-        entities = self._table.query_entities(
-            "KeyRef eq @ref", parameters={"ref": normalize_key_ref(key_ref)}, select=COUNT_COLUMNS
-        )
+        query = f"KeyRef eq {quote_value(normalize_key_ref(key_ref))}"
+        entities = query_all(self._table, query, COUNT_COLUMNS, "count versions")
         with translated("count versions"):
             async for entity in entities:  # streamed page by page, one entity at a time
                 tally.add(

@@ -45,8 +45,9 @@ def _text(value: Any) -> str:
 
 
 def _etag(entity: Any) -> str:
+    """The ETag of an SDK ``TableEntity`` (``metadata``) or of a raw query row (``odata.etag``)."""
     metadata = getattr(entity, "metadata", None) or {}
-    return str(metadata.get("etag", ""))
+    return str(metadata.get("etag") or entity.get("odata.etag") or "")
 
 
 def to_stored(entity: Mapping[str, Any]) -> DekRecord:

@@ -18,6 +18,7 @@ from shared.stores._common import split_key_id
 from shared.stores._model import NewDek
 from shared.stores._table_batch import BatchAnswer, BatchOperation, send_changeset
 from shared.stores._table_entity import new_entity, now
+from shared.stores._table_query import query_all, quote_value
 
 #: Azure Tables accepts at most 100 operations in one entity group transaction.
 MAX_TRANSACTION_OPERATIONS = 100
@@ -74,10 +75,9 @@ async def forget_previous(table: TableClient, gate: asyncio.Semaphore, previous_
     split = split_key_id(previous_key_id)
     if split is None:
         raise InvalidInputError(f"{previous_key_id!r} is not a versioned key id")
-    entities = table.query_entities(
-        "KeyRef eq @ref and PrevKeyId eq @previous",
-        parameters={"ref": split[0], "previous": previous_key_id},
-        select=["PartitionKey", "RowKey", "Unreadable"],
+    query = f"KeyRef eq {quote_value(split[0])} and PrevKeyId eq {quote_value(previous_key_id)}"
+    entities = query_all(
+        table, query, ["PartitionKey", "RowKey", "Unreadable"], "find previous wraps"
     )
     pending: dict[str, list[BatchOperation]] = {}
     flushes = []
@@ -88,7 +88,7 @@ async def forget_previous(table: TableClient, gate: asyncio.Semaphore, previous_
             changes = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
                        **_FORGOTTEN, "UpdatedAt": now()}  # fmt: skip
             group = pending.setdefault(entity["PartitionKey"], [])
-            group.append(BatchOperation("merge", changes, entity.metadata["etag"]))
+            group.append(BatchOperation("merge", changes, entity["odata.etag"]))
             if len(group) == MAX_TRANSACTION_OPERATIONS:
                 flushes.append(_clear(table, gate, pending.pop(entity["PartitionKey"])))
     flushes.extend(_clear(table, gate, group) for group in pending.values())
