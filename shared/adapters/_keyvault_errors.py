@@ -16,6 +16,7 @@ KeyOperationForbidden (or 401/403 naming them)
 408, 5xx, timeouts, connection failures            TransientServiceError
 400 on unwrap                                      IntegrityError (not this key's ciphertext)
 other 4xx                                          InvalidInputError
+1xx-3xx where a result was expected                ServiceError (redirects are not followed)
 =================================================  ==========================
 
 Messages name the operation, the key id, the status and the service's codes; never request
@@ -114,6 +115,9 @@ def error_for_status(
     if service_message:
         detail += f": {service_message[:_MAX_SERVICE_MESSAGE]}"
     reported = inner_code or code
+    if status is not None and status < 400:
+        # A redirect or other non-error status where a result was expected: not followed.
+        return ServiceError(detail, status=status, code=reported)
     if status in (401, 403):
         if (inner_code in KEY_STATE_CODES) or (code in KEY_STATE_CODES):
             return KeyDisabledError(detail, status=status, code=reported)

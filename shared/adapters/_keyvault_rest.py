@@ -212,7 +212,13 @@ class RestUnwrapClient:
         session = self._session_factory()
         try:
             async with session.post(
-                url, data=body, headers=headers, timeout=self._client_timeout()
+                url,
+                data=body,
+                headers=headers,
+                timeout=self._client_timeout(),
+                # Key Vault never redirects; following one could carry the bearer token
+                # to another host.
+                allow_redirects=False,
             ) as response:
                 # read(n) may return a partial body; read to the end, but never more than
                 # the cap (a Key Vault answer is a few hundred bytes).

@@ -49,6 +49,7 @@ KID = "https://kv1.vault.azure.net/keys/k/0123456789abcdef0123456789abcdef"
         (400, "BadParameter", None, "unwrapKey", IntegrityError),
         (400, "BadParameter", None, "wrapKey", InvalidInputError),
         (405, None, None, "get", InvalidInputError),
+        (302, None, None, "unwrapKey", ServiceError),
     ],
 )
 def test_status_mapping(
