@@ -5,8 +5,8 @@ ports and finds the vault from the port a request arrived on. A request goes: fa
 (latency, injected 5xx, dropped connection) -> bearer token (401 challenge when missing) ->
 permission (access policy or RBAC, 403) -> throttle (429 + Retry-After) -> the operation.
 Refusals of the operation itself (disabled, expired, not yet valid, operation not in
-``key_ops``, unknown key or version) follow the service's codes; ``docs/emulator.md`` lists
-them with their sources.
+``key_ops``, unknown key or version) follow the service's codes (``refusals.py``;
+``docs/emulator.md`` lists them with their sources).
 
 Handlers never await between reading and changing the state (key generation runs in a thread
 *before* the change), so the single event loop needs no locks.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,53 +27,25 @@ from devtools.emulator.faults import FaultPlan
 from devtools.emulator.lifecycle import (
     default_rotation_policy,
     expiry_from_policy,
-    parse_duration,
     publish_new_version,
 )
+from devtools.emulator.refusals import (
+    KvError,
+    Throttled,
+    bad,
+    check_key_name,
+    check_usable,
+    duration,
+    error_response,
+    not_found,
+    throttled_response,
+    validate_policy_action,
+)
 from devtools.emulator.state import EmulatorState, Key, KeyVersion, Vault
-from devtools.emulator.throttle import Throttle, operation_weight, retry_after_header
+from devtools.emulator.throttle import Throttle, operation_weight
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERSION = r"{version:[0-9A-Za-z]*}"
-
-
-class KvError(Exception):
-    """An error answer in the service's ``{"error": {"code", "message"}}`` shape."""
-
-    def __init__(self, status: int, code: str, message: str, inner: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.inner = inner
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    inner: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> web.Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if inner:
-        error["innererror"] = {"code": inner}
-    return web.json_response({"error": error}, status=status, headers=headers)
-
-
-def _not_found(name: str, version: str | None = None) -> KvError:
-    ident = f"{name}/{version}" if version else name
-    return KvError(
-        404,
-        "KeyNotFound",
-        f"A key with (name/id) {ident} was not found in this key vault. If you recently deleted "
-        "this key you may be able to recover it using the correct recovery command. For help "
-        "resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182",
-    )
-
-
-def _bad(message: str) -> KvError:
-    return KvError(400, "BadParameter", message)
 
 
 @dataclass
@@ -198,7 +169,7 @@ class DataPlane:
         ctx.caller = caller
         try:
             response = await handler(request)
-        except _Throttled as err:
+        except Throttled as err:
             return throttled_response(err)
         except KvError as err:
             response = error_response(err.status, err.code, err.message, err.inner)
@@ -246,7 +217,7 @@ class DataPlane:
         wait = self.runtime(vault.name).throttle.admit(weight)
         if wait is not None:
             self._count(vault, key_name, ctx.version, "throttled")
-            raise _Throttled(wait)
+            raise Throttled(wait)
 
     def _name(self, request: web.Request) -> str:
         """The key name of the route as stored: Key Vault object names are case-insensitive."""
@@ -305,7 +276,7 @@ class DataPlane:
     def _key(self, vault: Vault, name: str) -> Key:
         key = vault.keys.get(name)
         if key is None or not key.versions:
-            raise _not_found(name)
+            raise not_found(name)
         return key
 
     def _version(self, key: Key, version: str | None) -> KeyVersion:
@@ -313,18 +284,18 @@ class DataPlane:
             return key.current
         found = key.version(version.lower())
         if found is None:
-            raise _not_found(key.name, version)
+            raise not_found(key.name, version)
         return found
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
         if not request.can_read_body:
-            raise _bad("The request body is missing.")
+            raise bad("The request body is missing.")
         try:
             body = await request.json(loads=json.loads)
         except ValueError:
-            raise _bad("The request body is not valid JSON.") from None
+            raise bad("The request body is not valid JSON.") from None
         if not isinstance(body, dict):
-            raise _bad("The request body must be a JSON object.")
+            raise bad("The request body must be a JSON object.")
         return body
 
     # --- key lifecycle ---------------------------------------------------------------------
@@ -333,25 +304,25 @@ class DataPlane:
         vault = request[CTX].vault
         name = self._name(request)
         self._gate(request, "create", name)
-        _check_key_name(name)
+        check_key_name(name)
         body = await self._json(request)
         kty = str(body.get("kty", ""))
         if kty in keys.RSA_KEY_TYPES:
             size = int(body.get("key_size") or 2048)
             if size not in keys.RSA_SIZES:
-                raise _bad(f"Invalid key size {size}; RSA keys are 2048, 3072 or 4096 bits.")
+                raise bad(f"Invalid key size {size}; RSA keys are 2048, 3072 or 4096 bits.")
             exponent = int(body.get("public_exponent") or 65537)
             default_ops = keys.RSA_DEFAULT_OPS
         elif kty in keys.OCT_KEY_TYPES:
             if not vault.managed_hsm:
-                raise _bad(f"Key type {kty} is only supported by Managed HSM.")
+                raise bad(f"Key type {kty} is only supported by Managed HSM.")
             size = int(body.get("key_size") or 256)
             if size not in keys.OCT_SIZES:
-                raise _bad(f"Invalid key size {size}; AES keys are 128, 192 or 256 bits.")
+                raise bad(f"Invalid key size {size}; AES keys are 128, 192 or 256 bits.")
             exponent = 0
             default_ops = keys.OCT_DEFAULT_OPS
         else:
-            raise _bad(f"Key type '{kty}' is not supported by the emulator.")
+            raise bad(f"Key type '{kty}' is not supported by the emulator.")
         if vault.managed_hsm and kty == "RSA":
             kty = "RSA-HSM"  # Managed HSM keys are always HSM-protected
         self._check_name_free(vault, name)
@@ -425,11 +396,11 @@ class DataPlane:
         vault = request[CTX].vault
         name = self._name(request)
         self._gate(request, "import", name)
-        _check_key_name(name)
+        check_key_name(name)
         body = await self._json(request)
         jwk = body.get("key")
         if not isinstance(jwk, dict):
-            raise _bad("The 'key' parameter is required.")
+            raise bad("The 'key' parameter is required.")
         kty = str(jwk.get("kty", ""))
         hsm = bool(body.get("Hsm") or body.get("hsm"))
         try:
@@ -440,13 +411,13 @@ class DataPlane:
             elif kty in ("oct", "oct-HSM") and vault.managed_hsm:
                 raw = keys.b64_any(str(jwk.get("k", "")))
                 if len(raw) * 8 not in keys.OCT_SIZES:
-                    raise _bad("AES keys are 128, 192 or 256 bits.")
+                    raise bad("AES keys are 128, 192 or 256 bits.")
                 private, size, kty = raw.hex(), len(raw) * 8, "oct-HSM"
                 default_ops = keys.OCT_DEFAULT_OPS
             else:
-                raise _bad(f"Key type '{kty}' cannot be imported here.")
+                raise bad(f"Key type '{kty}' cannot be imported here.")
         except keys.CryptoInputError as err:
-            raise _bad(str(err)) from None
+            raise bad(str(err)) from None
         self._check_name_free(vault, name)
         version = self._new_version(
             vault,
@@ -607,7 +578,7 @@ class DataPlane:
             size = min(max(int(request.query.get("maxresults", "25")), 1), 25)
             start = max(int(request.query.get("$skiptoken", "0")), 0)
         except ValueError:
-            raise _bad("maxresults and $skiptoken must be integers.") from None
+            raise bad("maxresults and $skiptoken must be integers.") from None
         page = items[start : start + size]
         next_link = None
         if start + size < len(items):
@@ -679,12 +650,12 @@ class DataPlane:
         key = self._key(vault, name)
         actions = body.get("lifetimeActions") or []
         if not isinstance(actions, list):
-            raise _bad("lifetimeActions must be a list.")
+            raise bad("lifetimeActions must be a list.")
         for action in actions:
-            _validate_policy_action(action)
+            validate_policy_action(action)
         attributes = dict(body.get("attributes") or {})
         if attributes.get("expiryTime") is not None:
-            _duration(attributes["expiryTime"], "expiryTime")
+            duration(attributes["expiryTime"], "expiryTime")
         now = int(self.state.clock.now())
         created = (key.rotation_policy or {}).get("attributes", {}).get("created", now)
         attributes.update({"created": created, "updated": now})
@@ -717,104 +688,23 @@ class DataPlane:
         version = self._version(key, requested)
         request[CTX].version = version.version
         if op in ("sign", "verify"):
-            raise _bad(f"Operation {op} is not supported by the emulator.")
+            raise bad(f"Operation {op} is not supported by the emulator.")
         check_usable(version, op, self.state.clock.now())
         body = await self._json(request)
         alg = str(body.get("alg", ""))
         value = keys.b64_any(str(body.get("value", ""))) if "value" in body else None
         if value is None:
-            raise _bad("The 'value' parameter is required.")
+            raise bad("The 'value' parameter is required.")
         try:
             result = keys.apply(version, self.cache, op, alg, value)
         except keys.CryptoInputError as err:
-            raise _bad(str(err)) from None
+            raise bad(str(err)) from None
         return web.json_response(
             {"kid": self._key_id(vault, name, version.version), "value": keys.b64url(result)}
         )
-
-
-class _Throttled(KvError):
-    def __init__(self, wait: float) -> None:
-        super().__init__(
-            429,
-            "Throttled",
-            "Request was not processed because too many requests were received. Reason: "
-            "VaultRequestTypeLimitReached",
-        )
-        self.wait = wait
-
-
-def check_usable(version: KeyVersion, op: str, now: float) -> None:
-    """The service's refusals for a key that exists and may be used by this caller.
-
-    Disabled keys refuse every cryptographic operation (403 KeyDisabled). Outside the
-    nbf/exp window the *protecting* operations (encrypt, wrapKey, sign) are refused, while
-    decrypt/unwrapKey/verify keep working so data is never crypto-locked. An operation not
-    in ``key_ops`` is refused with 403 KeyOperationForbidden.
-    """
-    if not version.enabled:
-        raise KvError(
-            403, "Forbidden", f"Operation {op} is not allowed on a disabled key.", "KeyDisabled"
-        )
-    if op in ("encrypt", "wrapKey", "sign"):
-        if version.expires is not None and now >= version.expires:
-            raise KvError(
-                403, "Forbidden", f"Operation {op} is not allowed on an expired key.", "KeyExpired"
-            )
-        if version.not_before is not None and now < version.not_before:
-            raise KvError(
-                403,
-                "Forbidden",
-                f"Operation {op} is not allowed on a key that is not yet valid.",
-                "KeyNotYetValid",
-            )
-    if op not in version.key_ops:
-        raise KvError(
-            403,
-            "Forbidden",
-            f"Operation {op} is not permitted on this key.",
-            "KeyOperationForbidden",
-        )
-
-
-_KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
-
-
-def _check_key_name(name: str) -> None:
-    if not _KEY_NAME.match(name):
-        raise _bad(f"The key name '{name}' is invalid: use 1-127 letters, digits and dashes.")
-
-
-def _duration(value: Any, field: str) -> float:
-    try:
-        return parse_duration(str(value))
-    except ValueError:
-        raise _bad(f"'{field}' must be an ISO 8601 duration, got {value!r}.") from None
-
-
-def _validate_policy_action(action: Any) -> None:
-    """One ``lifetimeActions`` entry: an action type and exactly one trigger duration."""
-    if not isinstance(action, dict):
-        raise _bad("Each lifetime action must be an object.")
-    kind = str((action.get("action") or {}).get("type", "")).lower()
-    if kind not in ("rotate", "notify"):
-        raise _bad("A lifetime action's type must be Rotate or Notify.")
-    trigger = action.get("trigger") or {}
-    durations = [k for k in ("timeAfterCreate", "timeBeforeExpiry") if trigger.get(k)]
-    if len(durations) != 1:
-        raise _bad("A lifetime action needs exactly one of timeAfterCreate, timeBeforeExpiry.")
-    if kind == "notify" and durations[0] != "timeBeforeExpiry":
-        raise _bad("A Notify action is triggered by timeBeforeExpiry.")
-    _duration(trigger[durations[0]], durations[0])
 
 
 def _opt_time(value: Any) -> float | None:
     if value is None:
         return None
     return float(value)
-
-
-def throttled_response(err: _Throttled) -> web.Response:
-    return error_response(
-        429, err.code, err.message, headers={"Retry-After": retry_after_header(err.wait)}
-    )
