@@ -21,6 +21,7 @@ answer either is gone (``VaultFacts(exists=False)``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class AzureKeyAccessReader:
         self._auth_clients: dict[str, AuthorizationManagementClient] = {}
         self._locations: dict[str, _VaultLocation] = {}
         self._by_name: dict[str, _VaultLocation] = {}
+        self._listing = asyncio.Lock()
 
     async def read(self, account: FaceAccount) -> KeyAccessFacts:
         """Everything :func:`shared.face.evaluate` needs; never raises a ServiceError."""
@@ -135,11 +137,13 @@ class AzureKeyAccessReader:
         """
         key = normalize_vault_uri(vault_uri)
         name = vault_name_for(key, self._allow_list)
-        if key not in self._locations and name not in self._by_name:
-            for subscription in dict.fromkeys([subscription_id, *self._subscriptions]):
-                with translated("list key vaults"):
-                    async for vault in self._vaults(subscription).vaults.list_by_subscription():
-                        self._remember(vault)
+        async with self._listing:  # one listing at a time: concurrent misses share it
+            if key not in self._locations and name not in self._by_name:
+                for subscription in dict.fromkeys([subscription_id, *self._subscriptions]):
+                    with translated("list key vaults"):
+                        pager = self._vaults(subscription).vaults.list_by_subscription()
+                        async for vault in pager:
+                            self._remember(vault)
         return self._locations.get(key) or self._by_name.get(name)
 
     def _remember(self, vault: Any) -> None:

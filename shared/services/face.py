@@ -31,7 +31,7 @@ from typing import Any
 from shared.adapters.flag_store import record_to_dict
 from shared.adapters.key_access import vault_name_for
 from shared.crypto import VaultAllowList
-from shared.errors import ConflictError, ServiceError
+from shared.errors import ConflictError, KeywardError
 from shared.events import AccessScope
 from shared.face import (
     AccountIndex,
@@ -182,7 +182,7 @@ class FaceService:
                     await self._account(account, summary, follow_up=follow_up)
                 except ConflictError:
                     summary.conflicts += 1  # another instance is handling this account
-                except ServiceError as error:
+                except KeywardError as error:
                     summary.failures += 1
                     _LOG.warning("Face account %s not evaluated: %s", account.id, error)
 

@@ -126,8 +126,18 @@ class FaceLab:
         self.aliases[vault.name] = alias
         return alias
 
-    def service(self, *, repoint: bool = False, warning_days: int = 30) -> FaceService:
-        entries = [f"{v.name}=https://{v.url.split('://', 1)[1]}" for v in self.vaults]
+    def service(
+        self,
+        *,
+        repoint: bool = False,
+        warning_days: int = 30,
+        topic_key: bool = True,
+        allowed: list[LabVault] | None = None,
+    ) -> FaceService:
+        """keyward's Face service over this lab; ``topic_key=False`` publishes with the token
+        credential (production's way); ``allowed`` limits the vault allow-list."""
+        listed = self.vaults if allowed is None else allowed
+        entries = [f"{v.name}=https://{v.url.split('://', 1)[1]}" for v in listed]
         entries += [f"{name}={url}" for name, url in self.aliases.items()]
         settings = Settings.from_env({
             "KEYWARD_VAULT_ALLOWLIST": ",".join(entries),
@@ -143,7 +153,7 @@ class FaceLab:
         service = build_face_service(
             settings,
             AsyncEmulatorCredential(self.operator),
-            eventgrid_credential=AzureKeyCredential(self.topic["key1"]),
+            eventgrid_credential=AzureKeyCredential(self.topic["key1"]) if topic_key else None,
             table=TableClient.from_connection_string(
                 self.azurite.connection_string, self.table_name
             ),
@@ -157,9 +167,13 @@ class FaceLab:
 
     # -- what keyward did ------------------------------------------------------------------
 
+    def sunk(self) -> list[dict[str, Any]]:
+        """The sink's records: ``{receivedAt, auth, contentType, event}``."""
+        return self.grid.sunk_events(self.topic["name"])
+
     def events(self, account: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """CloudEvents keyward published (for one account, when given), oldest first."""
-        sunk = [e["event"] for e in self.grid.sunk_events(self.topic["name"])]
+        sunk = [e["event"] for e in self.sunk()]
         if account is None:
             return sunk
         return [e for e in sunk if e["subject"].lower() == account["id"].lower()]

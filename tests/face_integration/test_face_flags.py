@@ -14,7 +14,10 @@ import pytest
 from azure.keyvault.keys import KeyClient
 
 from devtools.emulator.credential import EmulatorCredential
-from shared.face import STATUS_TAG
+from shared.events import AccessScope
+from shared.face import STATUS_TAG, FlagEventType, PublishEvent
+from shared.services._face_effects import event_id
+from shared.services.face import FaceSummary
 from tests.face_integration.conftest import FaceLab, LabVault
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
@@ -73,3 +76,63 @@ async def test_key_disabled_then_enabled_again(lab: FaceLab) -> None:
     assert lab.arm_writes(account) == 3
     assert lab.tag(account) == "OK"
     assert lab.arm_account(account).tags["owner"] == "team-vision"
+
+
+async def test_access_change_reevaluates_only_its_scope(lab: FaceLab) -> None:
+    first, second = lab.vault(), lab.vault()
+    lab.key(first)
+    lab.key(second)
+    on_first, on_second = lab.account(first), lab.account(second)
+    service = lab.service()
+    await service.sweep()
+    lab.client.delete_access_policy(first.name, on_first["identity"]["principalId"])
+    lab.client.delete_access_policy(second.name, on_second["identity"]["principalId"])
+
+    summary = await service.reevaluate(AccessScope(first.name, "cmk"))
+    assert summary.accounts == 1
+    assert await service.reevaluate(AccessScope(first.name, "other-key")) == FaceSummary()
+    assert lab.event_types(on_first) == ["KeyAccessLost"]
+    assert lab.event_types(on_second) == []
+
+    await service.reevaluate(AccessScope.everything())
+    assert lab.event_types(on_second) == ["KeyAccessLost"]
+
+
+async def test_vault_off_the_allow_list_is_unknown_without_a_data_plane_call(
+    lab: FaceLab,
+) -> None:
+    vault, listed = lab.vault(), lab.vault()
+    lab.key(vault)
+    account = lab.account(vault)
+    lab.client.reset_counters(vault.name)
+    service = lab.service(allowed=[listed])
+
+    summary = await service.sweep()
+    assert summary.statuses == {"UNKNOWN": 1}
+    assert lab.client.counters(vault.name)["vault"]["ops"] == {}
+    assert lab.events(account) == []
+    assert lab.arm_writes(account) == 0
+
+
+async def test_events_published_with_a_token_are_cloud_events_with_stable_ids(
+    lab: FaceLab,
+) -> None:
+    vault = lab.vault(purge=False)
+    lab.key(vault)
+    account = lab.account(vault)
+    service = lab.service(topic_key=False)
+    await service.sweep()
+
+    (record,) = lab.sunk()
+    assert record["auth"] == "bearer"
+    assert record["contentType"].startswith("application/cloudevents")
+    event = record["event"]
+    assert event["specversion"] == "1.0"
+    assert event["type"] == "Keyward.FaceAccount.KeyAtRisk"
+    assert event["source"] == "/keyward/face-accounts"
+    assert event["subject"] == account["id"]
+    assert event["data"]["accountName"] == account["name"]
+    assert event["data"]["status"] == "AT_RISK"
+    assert event["id"] == event_id(
+        PublishEvent(FlagEventType.KEY_AT_RISK, account["id"], event["data"])
+    )
