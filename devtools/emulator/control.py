@@ -228,7 +228,7 @@ class Control:
             "nbf": body.get("nbf"),
             "exp": body.get("exp"),
         }
-        version = plane._new_version(
+        version = plane.add_version(
             vault,
             name,
             kty=kty,

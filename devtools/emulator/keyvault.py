@@ -333,7 +333,7 @@ class DataPlane:
             private = await loop.run_in_executor(None, keys.generate_rsa_pem, size, exponent)
         self._check_name_free(vault, name)  # re-check: generation awaited
         attrs = body.get("attributes") or {}
-        version = self._new_version(
+        version = self.add_version(
             vault,
             name,
             kty=kty,
@@ -356,7 +356,7 @@ class DataPlane:
                 "cannot be reused; in this state, the key can only be recovered or purged.",
             )
 
-    def _new_version(
+    def add_version(
         self,
         vault: Vault,
         name: str,
@@ -419,7 +419,7 @@ class DataPlane:
         except keys.CryptoInputError as err:
             raise bad(str(err)) from None
         self._check_name_free(vault, name)
-        version = self._new_version(
+        version = self.add_version(
             vault,
             name,
             kty=kty,
@@ -455,7 +455,7 @@ class DataPlane:
         expires = expiry_from_policy(key.rotation_policy, self.state.clock.now())
         if expires is not None:
             attrs["exp"] = expires
-        return self._new_version(
+        return self.add_version(
             vault,
             name,
             kty=key.current.kty,
