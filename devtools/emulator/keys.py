@@ -1,4 +1,5 @@
-"""Key material: generation, import, JSON Web Key views, and the vault-side crypto.
+"""Key material: generation, import, JSON Web Key views, and the vault-side crypto
+(encrypt, decrypt, wrap, unwrap, sign, verify).
 
 Private keys are kept as PKCS#8 PEM (RSA) or hex (oct) in the state, so ``--state`` can save
 them, and loaded into ``cryptography`` objects once per version (:class:`MaterialCache`): the
@@ -14,8 +15,10 @@ import os
 import secrets
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from devtools.emulator.state import KeyVersion
@@ -188,3 +191,59 @@ def apply(
         return aes_key_unwrap(material, value)
     except (InvalidUnwrap, ValueError):
         raise CryptoInputError("The wrapped key failed its integrity check.") from None
+
+
+_SIGN_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+
+
+def _signature_scheme(alg: str) -> tuple[padding.AsymmetricPadding, hashes.HashAlgorithm]:
+    """RS256/384/512 (PKCS#1 v1.5) and PS256/384/512 (PSS, salt = digest length)."""
+    family, bits = alg[:2], alg[2:]
+    hash_type = _SIGN_HASHES.get(bits)
+    if family not in ("RS", "PS") or hash_type is None:
+        raise CryptoInputError(f"Invalid algorithm '{alg}' for an RSA key.")
+    digest_hash = hash_type()
+    if family == "RS":
+        return padding.PKCS1v15(), digest_hash
+    return padding.PSS(mgf=padding.MGF1(hash_type()), salt_length=digest_hash.digest_size), (
+        digest_hash
+    )
+
+
+def _rsa(version: KeyVersion, cache: MaterialCache) -> rsa.RSAPrivateKey:
+    material = cache.get(version)
+    if not isinstance(material, rsa.RSAPrivateKey):
+        raise CryptoInputError(f"Signing is not available for {version.kty} keys.")
+    return material
+
+
+def sign(version: KeyVersion, cache: MaterialCache, alg: str, digest: bytes) -> bytes:
+    """Sign a precomputed digest, as the service does (the client hashes).
+
+    Raises:
+        CryptoInputError: an unknown algorithm, a non-RSA key, or a digest of the wrong size.
+    """
+    pad, digest_hash = _signature_scheme(alg)
+    if len(digest) != digest_hash.digest_size:
+        raise CryptoInputError(f"The digest for {alg} is {digest_hash.digest_size} bytes.")
+    return _rsa(version, cache).sign(digest, pad, Prehashed(digest_hash))
+
+
+def verify(
+    version: KeyVersion, cache: MaterialCache, alg: str, digest: bytes, signature: bytes
+) -> bool:
+    """Whether ``signature`` is valid for ``digest`` under the key's public half."""
+    pad, digest_hash = _signature_scheme(alg)
+    try:
+        _rsa(version, cache).public_key().verify(signature, digest, pad, Prehashed(digest_hash))
+    except InvalidSignature:
+        return False
+    except ValueError:
+        raise CryptoInputError(
+            f"The digest for {alg} is {digest_hash.digest_size} bytes."
+        ) from None
+    return True

@@ -687,21 +687,26 @@ class DataPlane:
         key = self._key(vault, name)
         version = self._version(key, requested)
         request[CTX].version = version.version
-        if op in ("sign", "verify"):
-            raise bad(f"Operation {op} is not supported by the emulator.")
         check_usable(version, op, self.state.clock.now())
         body = await self._json(request)
         alg = str(body.get("alg", ""))
         value = keys.b64_any(str(body.get("value", ""))) if "value" in body else None
         if value is None:
             raise bad("The 'value' parameter is required.")
+        kid = self._key_id(vault, name, version.version)
         try:
+            if op == "sign":
+                return web.json_response(
+                    {"kid": kid, "value": keys.b64url(keys.sign(version, self.cache, alg, value))}
+                )
+            if op == "verify":
+                digest = keys.b64_any(str(body.get("digest", "")))
+                valid = keys.verify(version, self.cache, alg, digest, value)
+                return web.json_response({"value": valid})
             result = keys.apply(version, self.cache, op, alg, value)
         except keys.CryptoInputError as err:
             raise bad(str(err)) from None
-        return web.json_response(
-            {"kid": self._key_id(vault, name, version.version), "value": keys.b64url(result)}
-        )
+        return web.json_response({"kid": kid, "value": keys.b64url(result)})
 
 
 def _opt_time(value: Any) -> float | None:

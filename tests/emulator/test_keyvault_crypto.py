@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.keyvault.keys.crypto import EncryptionAlgorithm, KeyWrapAlgorithm
+from azure.keyvault.keys.crypto import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 
 from devtools.emulator.pytest_plugin import EmulatorVault, VaultFactory
 from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm, rsa_public_key_from_jwk
@@ -159,3 +160,31 @@ async def test_aio_crypto_client(emulator_vault: EmulatorVault) -> None:
         assert fetched.id == key.id
         names = [p.name async for p in keys.list_properties_of_keys()]
         assert names == ["async"]
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "digest_name"),
+    [
+        (SignatureAlgorithm.rs256, "sha256"),
+        (SignatureAlgorithm.ps384, "sha384"),
+        (SignatureAlgorithm.rs512, "sha512"),
+    ],
+)
+def test_sign_remote_verify_local_and_remote(
+    emulator_vault: EmulatorVault, algorithm: str, digest_name: str
+) -> None:
+    key = emulator_vault.key_client().create_rsa_key("signer")
+    digest = hashlib.new(digest_name, b"keyward").digest()
+    local = emulator_vault.crypto_client(key)
+    remote = emulator_vault.crypto_client(
+        key.id, object_id=emulator_vault.principal(keys=["sign", "verify"])
+    )
+    signed = local.sign(algorithm, digest)  # the private half lives in the vault
+    assert signed.key_id == key.id
+    assert local.verify(algorithm, digest, signed.signature).is_valid
+    assert remote.verify(algorithm, digest, signed.signature).is_valid
+    other = hashlib.new(digest_name, b"other").digest()
+    assert not remote.verify(algorithm, other, signed.signature).is_valid
+    with pytest.raises(HttpResponseError) as refused:
+        remote.sign(algorithm, digest[:-1])
+    assert refused.value.status_code == 400
