@@ -52,6 +52,8 @@ class RunningEmulator:
     client: EmulatorClient
     process: subprocess.Popen[bytes]
     log_path: Path
+    #: The function app's managed identity: IDENTITY_ENDPOINT, IDENTITY_HEADER, object_id.
+    identity: dict[str, str] = field(default_factory=dict)
 
     @property
     def sdk_kwargs(self) -> dict[str, Any]:
@@ -176,6 +178,7 @@ def start_emulator(workdir: Path, extra_args: list[str] | None = None) -> Runnin
         client=client,
         process=process,
         log_path=log_path,
+        identity=dict(info.get("identity") or {}),
     )
 
 

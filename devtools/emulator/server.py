@@ -25,8 +25,12 @@ from typing import Any
 from aiohttp import web
 
 from devtools.emulator import arm, control, eventgrid, lifecycle, tls
+from devtools.emulator.identity import ManagedIdentityEndpoint
 from devtools.emulator.keyvault import DataPlane
-from devtools.emulator.state import EmulatorState, Vault
+from devtools.emulator.state import EmulatorState, Principal, Vault
+
+#: The object id of the function app's system-assigned identity in the emulator.
+APP_IDENTITY_OBJECT_ID = "6b0f1e1d-4e0a-4c5a-9b7e-000000ca11ed"
 
 log = logging.getLogger("keyward.emulator")
 
@@ -72,6 +76,7 @@ class EmulatorServer:
         self._pending: set[asyncio.Task[Any]] = set()
         self._tick_task: asyncio.Task[None] | None = None
         self._save_handle: asyncio.TimerHandle | None = None
+        self.identity: ManagedIdentityEndpoint | None = None
 
     @property
     def url(self) -> str:
@@ -104,6 +109,14 @@ class EmulatorServer:
             self.serve_vault(vault)
         self.state.on_change = self._changed
         self._tick_task = asyncio.create_task(self._tick_loop())
+        # The function app's own managed identity (App Service contract), so keyward runs
+        # here with DefaultAzureCredential unchanged.
+        app_principal = self.state.principals.get(APP_IDENTITY_OBJECT_ID)
+        if app_principal is None:
+            app_principal = Principal(APP_IDENTITY_OBJECT_ID, display_name="keyward-function-app")
+            self.state.principals[APP_IDENTITY_OBJECT_ID] = app_principal
+        self.identity = ManagedIdentityEndpoint(self.state, APP_IDENTITY_OBJECT_ID)
+        await self.identity.start()
 
     def serve_vault(self, vault: Vault) -> None:
         """Bind ``vault`` a port now (reusing ``vault.port`` when free) and start serving it."""
@@ -213,6 +226,8 @@ class EmulatorServer:
             await self._vault_runner.cleanup()
         if self._main_runner is not None:
             await self._main_runner.cleanup()
+        if self.identity is not None:
+            await self.identity.stop()
 
     def ready_info(self) -> dict[str, Any]:
         return {
@@ -220,6 +235,10 @@ class EmulatorServer:
             "port": self.port,
             "ca_path": str(self.ca_path),
             "pid": os.getpid(),
+            "identity": {
+                **(self.identity.environment if self.identity else {}),
+                "object_id": APP_IDENTITY_OBJECT_ID,
+            },
         }
 
 

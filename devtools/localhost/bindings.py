@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +37,12 @@ class FunctionSpec:
         return inspect.iscoroutinefunction(self.user_function)
 
 
-def discover(app: func.FunctionApp) -> dict[str, FunctionSpec]:
-    """Index ``app`` once (``get_functions`` may only run once per app object)."""
+def discover(app: func.FunctionApp | Iterable[Any]) -> dict[str, FunctionSpec]:
+    """Index ``app``, or take functions it already indexed (``get_functions`` may only run
+    once per app object: a second call raises on the names the first one built)."""
+    functions = app.get_functions() if isinstance(app, func.FunctionApp) else list(app)
     specs: dict[str, FunctionSpec] = {}
-    for function in app.get_functions():
+    for function in functions:
         trigger = function.get_trigger()
         if trigger is None:
             continue

@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +64,7 @@ class LocalFunctionsHost:
 
     def __init__(
         self,
-        app: func.FunctionApp,
+        app: func.FunctionApp | Iterable[Any],
         *,
         settings: Mapping[str, str],
         host_json: Mapping[str, Any] | None = None,

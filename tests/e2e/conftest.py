@@ -1,0 +1,85 @@
+"""The local stack for end-to-end tests: Azurite, the emulator, and the local Functions host
+running ``function_app.app`` in-process with its production credential code (the emulator's
+App Service managed identity endpoint stands in for Azure's)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from azure.keyvault.keys import KeyClient
+
+from devtools.azurite import AzuriteInfo
+from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator
+from devtools.localhost.host import LocalFunctionsHost
+from shared.services._context import reset_contexts
+from tests.conftest import ROOT, indexed_functions
+
+#: What the function app's identity needs on a vault for rewrap (least privilege).
+APP_KEY_PERMISSIONS = ["get", "list", "wrapKey", "unwrapKey"]
+
+
+@dataclass
+class Stack:
+    host: LocalFunctionsHost
+    vault: EmulatorVault
+    emulator: RunningEmulator
+    azurite: AzuriteInfo
+    settings: dict[str, str]
+    key_client: KeyClient
+
+    @property
+    def dek_table(self) -> str:
+        return self.settings["KEYWARD_DEK_TABLE"]
+
+
+@pytest.fixture
+async def stack(
+    azurite: AzuriteInfo,
+    emulator: RunningEmulator,
+    emulator_vault: EmulatorVault,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Stack]:
+    app_identity = emulator.identity["object_id"]
+    await asyncio.to_thread(
+        emulator.client.set_access_policy, emulator_vault.name, app_identity, APP_KEY_PERMISSIONS
+    )
+    suffix = uuid.uuid4().hex[:10]
+    settings = {
+        "KEYWARD_VAULT_ALLOWLIST": f"{emulator_vault.name}={emulator_vault.url}",
+        "AzureWebJobsStorage": azurite.connection_string,
+        "KEYWARD_DEK_TABLE": f"deks{suffix}",
+        "KEYWARD_JOB_QUEUE": f"keyward-{suffix}",
+        "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "KEYWARD_CA_BUNDLE": emulator.ca_path,
+        "KEYWARD_REWRAP_SLICE_SECONDS": "10",
+        "IDENTITY_ENDPOINT": emulator.identity["IDENTITY_ENDPOINT"],
+        "IDENTITY_HEADER": emulator.identity["IDENTITY_HEADER"],
+    }
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "MSI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    reset_contexts()
+    host_json = json.loads((ROOT / "host.json").read_text())
+    host = LocalFunctionsHost(
+        indexed_functions().values(), settings=settings, host_json=host_json, run_timers=False
+    )
+    await host.start()
+    key_client = emulator_vault.key_client()
+    try:
+        yield Stack(host, emulator_vault, emulator, azurite, settings, key_client)
+    finally:
+        await host.stop()
+        for context in reset_contexts():
+            await context.aclose()
+
+
+async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking control-plane call off the loop the local host serves on."""
+    return await asyncio.to_thread(function, *args, **kwargs)
