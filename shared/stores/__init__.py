@@ -21,6 +21,7 @@ from shared.stores._traffic import TrafficCounter, TrafficSnapshot
 
 if TYPE_CHECKING:
     from shared.stores._blob import BlobDekStore
+    from shared.stores._blob_seed import seed_blobs, upload_encrypted
     from shared.stores._table import TableDekStore
 
 # Azure adapters load on first use, so importing the protocol (as the pure rewrap engine
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 _AZURE_EXPORTS = {
     "TableDekStore": "shared.stores._table",
     "BlobDekStore": "shared.stores._blob",
+    "seed_blobs": "shared.stores._blob_seed",
+    "upload_encrypted": "shared.stores._blob_seed",
 }
 
 
@@ -59,4 +62,6 @@ __all__ = [
     "TrafficCounter",
     "TrafficSnapshot",
     "key_resolver",
+    "seed_blobs",
+    "upload_encrypted",
 ]

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.storage.blob.aio import ContainerClient
 
 from devtools.azurite import AzuriteInfo
-from shared.stores import BlobDekStore, DekRecord, DekStore, Rewrap, WriteOutcome
+from shared.stores import BlobDekStore, DekRecord, DekStore, Rewrap, WriteOutcome, seed_blobs
 from tests.stores.blob_support import (
     EXTRA_METADATA,
     download_resolved,
@@ -196,5 +197,19 @@ def test_version_counts_and_other_keys(azurite: AzuriteInfo, keys: Keys) -> None
         assert len(await scan_all(store, exclude=None, page_size=1)) == 8
         counts = {c.key_id: (c.current, c.previous) for c in await store.version_counts(KEY_REF)}
         assert counts == {keys.v1.key_id: (5, 0), keys.v2.key_id: (3, 0)}
+
+    run(azurite, body)
+
+
+def test_seeded_blobs_are_found_and_decrypt(azurite: AzuriteInfo, keys: Keys) -> None:
+    async def body(store: BlobDekStore, container: Any) -> None:
+        aio = ContainerClient.from_connection_string(
+            azurite.connection_string, container.container_name
+        )
+        async with aio:
+            await seed_blobs(aio, keys.v1, 12, content=lambda i: b"blob %d" % i)
+        records = await scan_all(store, page_size=5)
+        assert len(records) == 12
+        assert download_with(container, "blob-000000007", keys.v1) == b"blob 7"
 
     run(azurite, body)
