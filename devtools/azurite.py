@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -44,6 +45,8 @@ DEV_ACCOUNT_KEY = (
 STARTUP_TIMEOUT_SECONDS = 60.0
 #: How long a polite stop may take before the process is killed.
 STOP_TIMEOUT_SECONDS = 10.0
+#: Output lines kept for the startup error message (the rest is read and dropped).
+MAX_KEPT_OUTPUT_LINES = 200
 FLAGS = ("--skipApiVersionCheck", "--disableTelemetry", "--silent")
 _LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (\S+)")
 
@@ -80,11 +83,15 @@ class AzuriteInfo:
         )
 
 
-def _drain(stream: object, lines: list[str], ready: threading.Event) -> None:
-    """Read Azurite's output until it closes, so its pipe never fills and blocks it."""
-    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
-        lines.append(line.rstrip())
-        if sum(1 for entry in lines if _LISTENING.search(entry)) >= 3:
+def _drain(stream: IO[str], lines: list[str], ready: threading.Event) -> None:
+    """Read Azurite's output until it closes, so its pipe never fills and blocks it; set
+    ``ready`` once all three services listen (or the output ends: it failed)."""
+    listening = 0
+    for line in iter(stream.readline, ""):
+        if len(lines) < MAX_KEPT_OUTPUT_LINES:
+            lines.append(line.rstrip())
+        listening += bool(_LISTENING.search(line))
+        if listening == 3:
             ready.set()
     ready.set()
 
