@@ -2,11 +2,12 @@
 
 One entity per account (``PartitionKey`` ``face``, ``RowKey`` the SHA-256 of the lower-case
 account id, since ARM ids hold ``/`` which keys may not). Besides the record, an entity may
-carry a **pending-effects marker**: the effects of a verdict change and the record to store
-once they are done, with how many are done. The Face service writes the marker *before* it
-publishes or tags, advances it after each effect, and replaces it with the new record at the
-end; a crash anywhere leaves a marker the next evaluation finishes instead of starting over,
-so an event is not published twice and a change is never lost.
+carry a **pending-effects marker**: the effects of a verdict change, the record to store once
+they are done, how many are done, and until when its writer holds it (a lease). The Face
+service writes the marker *before* it publishes or tags, advances it after each effect, and
+replaces it with the new record at the end; a crash anywhere leaves a marker that a later
+evaluation finishes (once the lease ran out) instead of starting over, so an event is not
+published twice and a change is never lost.
 
 Why ETags: several function instances may evaluate the same account (a sweep and an event).
 ``get`` remembers the entity's ETag and every write is conditional on it, so the second writer
@@ -44,11 +45,15 @@ class PendingEffects:
         effects: JSON-ready effects, in order (``{"kind": "event"|"tags", ...}``); events carry
             their CloudEvent id, so a replay sends the very same event.
         done: how many of ``effects`` are already performed.
+        lease_until: the instance performing them holds the marker until then; another
+            instance finishes a marker only once its lease has run out (the holder crashed)
+            or was given up (``None``: the holder failed and let go).
     """
 
     record: FlagRecord
     effects: tuple[Mapping[str, Any], ...]
     done: int = 0
+    lease_until: datetime | None = None
 
 
 def record_to_dict(record: FlagRecord) -> dict[str, Any]:
@@ -147,8 +152,12 @@ class TableFlagStore:
         if not entity.get("Pending"):
             return record, None
         data = json.loads(entity["Pending"])
+        lease = data.get("lease_until")
         pending = PendingEffects(
-            record_from_dict(data["record"]), tuple(data["effects"]), int(data["done"])
+            record_from_dict(data["record"]),
+            tuple(data["effects"]),
+            int(data["done"]),
+            datetime.fromisoformat(lease) if lease else None,
         )
         return record, pending
 
@@ -171,6 +180,7 @@ class TableFlagStore:
             "record": record_to_dict(pending.record),
             "effects": list(pending.effects),
             "done": pending.done,
+            "lease_until": pending.lease_until.isoformat() if pending.lease_until else None,
         }
         kept = current or pending.record  # a first record is stored with its marker
         await self._write(pending.record.account_id, _dumps(record_to_dict(kept)), _dumps(marker))

@@ -12,7 +12,7 @@ No network call is made here; clients connect on first use.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from azure.core.credentials import AzureKeyCredential
@@ -30,6 +30,11 @@ from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.services.face import FaceService
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 #: keyward's own state table (shared with job checkpoints and the event ledger).
 STATE_TABLE = "keywardstate"
@@ -104,7 +109,7 @@ def build_face_service(
         reader,
         writer,
         store,
-        EffectRunner(store, writer, publisher),
+        EffectRunner(store, writer, publisher, clock=clock or _utc_now),
         allow_list=settings.vault_allowlist,
         repoint=settings.face_repoint,
         warning_window=settings.expiry_warning_window,

@@ -1,29 +1,35 @@
-"""Performing a flag transition's effects at most once, even across crashes.
+"""Performing a flag transition's effects at most once, even across crashes and instances.
 
 ``next_flag_state`` says what to do on a verdict change: publish an event, then set a tag.
 Both are outside keyward's storage, so a crash between them (or before the record is stored)
-must neither lose the change nor repeat it. The order of writes:
+must neither lose the change nor repeat it, and two instances evaluating the same account
+(a sweep and an event) must not both perform it. The order of writes:
 
-1. the pending marker (the effects, each event with its CloudEvent id, and the new record)
-   beside the *old* record, ETag-conditional: a concurrent evaluation of the same account
-   fails here, before any effect;
-2. each effect, advancing the marker's ``done`` count after it;
+1. the pending marker (the effects, each event with its CloudEvent id, the new record, and a
+   lease) beside the *old* record, ETag-conditional: a concurrent evaluation that read the
+   old record fails here, before any effect;
+2. each effect, advancing the marker's ``done`` count (and renewing the lease) after it;
 3. the new record, clearing the marker.
 
-The next evaluation of the account first finishes a marker it finds (:meth:`EffectRunner.
-resume`), replaying only what was not done; a replayed event keeps its id, and a tag write
-is skipped by the writer when the account already carries the tag.
+An evaluation that finds a marker (:meth:`EffectRunner.resume`) leaves it alone while its
+lease runs (another instance is at work: ``ConflictError``); once the lease ran out (the
+holder crashed) or was given up (the holder's effect failed), it claims the marker with a
+conditional write and replays only what was not done. A replayed event keeps its id, and a
+tag write is skipped by the writer when the account already carries the tag.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.adapters.flag_store import PendingEffects
+from shared.errors import ConflictError
 from shared.face import (
     Effect,
     FaceAccountWriter,
@@ -35,6 +41,8 @@ from shared.face import (
 )
 
 _LOG = logging.getLogger(__name__)
+#: How long a marker's writer holds it; far longer than publishing and one ARM PATCH take.
+DEFAULT_LEASE = timedelta(minutes=2)
 
 
 class FlagJournal(Protocol):
@@ -90,22 +98,31 @@ class EffectRunner:
         journal: FlagJournal,
         writer: FaceAccountWriter,
         publisher: IdempotentPublisher | None,
+        *,
+        clock: Callable[[], datetime],
+        lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         self._journal = journal
         self._writer = writer
         self._publisher = publisher
+        self._clock = clock
+        self._lease = lease
 
     async def resume(self, account_id: str, counts: OutcomeCounts) -> FlagRecord | None:
         """The account's record, after finishing any effects a previous run left pending.
 
         Raises:
-            ConflictError: another writer changed the flag meanwhile.
+            ConflictError: another instance holds the marker, or changed the flag meanwhile.
             ServiceError: an effect or a write failed (the marker keeps what is left).
         """
         record, pending = await self._journal.load(account_id)
         if pending is None:
             return record
+        if pending.lease_until is not None and pending.lease_until > self._clock():
+            raise ConflictError(f"effects for {account_id} are being performed elsewhere")
         _LOG.info("finishing %d pending effect(s) for %s", len(pending.effects), account_id)
+        pending = replace(pending, lease_until=self._clock() + self._lease)
+        await self._journal.put_pending(record, pending)  # the claim (ETag-conditional)
         await self._finish(record, pending, counts)
         return pending.record
 
@@ -120,7 +137,11 @@ class EffectRunner:
         if not transition.effects:
             await self._journal.put(transition.record)
             return
-        pending = PendingEffects(transition.record, tuple(encode(e) for e in transition.effects))
+        pending = PendingEffects(
+            transition.record,
+            tuple(encode(e) for e in transition.effects),
+            lease_until=self._clock() + self._lease,
+        )
         await self._journal.put_pending(previous, pending)
         await self._finish(previous, pending, counts)
 
@@ -128,9 +149,16 @@ class EffectRunner:
         self, current: FlagRecord | None, pending: PendingEffects, counts: OutcomeCounts
     ) -> None:
         for index in range(pending.done, len(pending.effects)):
-            await self._perform(pending.effects[index], counts)
+            try:
+                await self._perform(pending.effects[index], counts)
+            except Exception:
+                # Let go at once, so the next evaluation (here or elsewhere) need not wait
+                # for the lease; if even that write fails, the lease runs out by itself.
+                with contextlib.suppress(Exception):
+                    await self._journal.put_pending(current, replace(pending, lease_until=None))
+                raise
             if index + 1 < len(pending.effects):
-                pending = replace(pending, done=index + 1)
+                pending = replace(pending, done=index + 1, lease_until=self._clock() + self._lease)
                 await self._journal.put_pending(current, pending)
         await self._journal.put(pending.record)
 

@@ -113,6 +113,9 @@ class FaceService:
         self._limit = asyncio.Semaphore(concurrency)
         self._closers = tuple(closers)
         self._index: AccountIndex | None = None
+        # One evaluation per account at a time in this process (a sweep and an event may
+        # overlap); other processes are kept apart by the flag store's ETag conditions.
+        self._busy: dict[str, asyncio.Lock] = {}
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -177,7 +180,8 @@ class FaceService:
         summary = FaceSummary(accounts=len(accounts))
 
         async def one(account: FaceAccount) -> None:
-            async with self._limit:
+            lock = self._busy.setdefault(account.id.lower(), asyncio.Lock())
+            async with self._limit, lock:
                 try:
                     await self._account(account, summary, follow_up=follow_up)
                 except ConflictError:

@@ -8,6 +8,8 @@ the owner's *new* tags and publishes nothing again.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from azure.keyvault.keys import KeyClient
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
@@ -15,6 +17,7 @@ from azure.mgmt.cognitiveservices.models import Account
 
 from devtools.emulator.arm_client import management_client_kwargs
 from devtools.emulator.credential import EmulatorCredential
+from shared.events import AccessScope
 from shared.face import STATUS_TAG
 from tests.face_integration.conftest import SUBSCRIPTION, FaceLab
 
@@ -60,3 +63,22 @@ async def test_tag_refused_mid_change_is_finished_by_the_next_sweep(lab: FaceLab
     assert lab.arm_account(account).tags == {"owner": "team-faces", STATUS_TAG: "ACCESS_LOST"}
     (record,) = await service.status()
     assert record["status"] == "ACCESS_LOST"
+
+
+async def test_overlapping_evaluations_publish_once(lab: FaceLab) -> None:
+    vault = lab.vault()
+    lab.key(vault)
+    account = lab.account(vault)
+    first, second = lab.service(), lab.service()  # two instances, one flag table
+    await first.sweep()
+    lab.client.delete_access_policy(vault.name, account["identity"]["principalId"])
+
+    await asyncio.gather(
+        first.sweep(),
+        second.sweep(),
+        first.reevaluate(AccessScope(vault.name)),
+        second.reevaluate(AccessScope.everything()),
+    )
+    assert lab.event_types(account) == ["KeyAccessLost"]
+    assert lab.arm_writes(account) == 2
+    assert lab.tag(account) == "ACCESS_LOST"
