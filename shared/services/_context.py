@@ -140,9 +140,11 @@ class AppContext:
         from shared.adapters.keyvault import AsyncKeyVaultAdapter
         from shared.stores import BlobDekStore, TableDekStore
 
-        credential = credential or default_credential(settings)
-        storage = settings.storage
         closers: list[Any] = []
+        if credential is None:
+            credential = default_credential(settings)
+            closers.append(credential)  # ours to close; an injected one is the caller's
+        storage = settings.storage
         if storage.connection_string is not None:
             tables = TableServiceClient.from_connection_string(storage.connection_string)
             queue = RewrapQueue.from_connection_string(

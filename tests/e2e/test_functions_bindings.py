@@ -1,0 +1,179 @@
+"""Every function of ``function_app.app``, called through ``get_functions()`` with its input
+built by the real ``azure.functions`` binding converter from raw JSON, as the Python worker
+does: Event Grid (both schemas, and the published samples), queue, timer, HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from devtools.localhost import bindings
+from shared.rewrap import rewrap_job_id
+from shared.services import ShardMessage
+from shared.services._context import context_for_current_loop
+from tests.conftest import REFERENCE, indexed_functions
+from tests.e2e.conftest import Stack, call
+from tests.e2e.test_rotation_flow import DEK_COUNT, _seed, _wait_for_all_at
+
+pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
+
+SAMPLES = sorted((REFERENCE / "specs" / "eventgrid").rglob("*.json"))
+
+
+def _function(name: str) -> Any:
+    return indexed_functions()[name].get_user_function()
+
+
+def _sample_events(path: Path) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text())
+    if isinstance(data, list):
+        return [e for e in data if isinstance(e, dict)]
+    if isinstance(data, dict) and ("eventType" in data or "type" in data):
+        return [data]
+    return []
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
+async def test_published_samples_go_through_the_converter_and_change_nothing(
+    stack: Stack, sample: Path
+) -> None:
+    events = _sample_events(sample)
+    if not events:
+        assert sample.name == "KeyVault.json", f"{sample.name} holds no event"
+        return
+    context = await context_for_current_loop()
+    for event in events:
+        argument = bindings.event_grid_input(event)
+        assert isinstance(argument, func.EventGridEvent | func.CloudEvent)
+        await _function("on_key_vault_event")(argument)
+    # The samples name other vaults, secrets and storage accounts: nothing is planned.
+    assert await context.queue._queue.peek_messages(max_messages=1) == []
+
+
+@pytest.mark.parametrize("schema", ["EventGridSchema", "CloudEventSchemaV1_0"])
+async def test_rotation_event_in_either_schema_plans_the_job(stack: Stack, schema: str) -> None:
+    key = await call(stack.key_client.create_rsa_key, f"k-{schema[:5].lower()}", size=2048)
+    rotated = await call(stack.key_client.rotate_key, key.name)
+    data = {
+        "Id": rotated.id, "VaultName": stack.vault.name, "ObjectType": "Key",
+        "ObjectName": key.name, "Version": rotated.properties.version, "NBF": None, "EXP": None,
+    }  # fmt: skip
+    if schema == "EventGridSchema":
+        raw = {"id": f"e-{schema}", "topic": stack.vault.arm_id, "subject": key.name,
+               "eventType": "Microsoft.KeyVault.KeyNewVersionCreated",
+               "eventTime": "2026-11-29T03:00:00.1234567Z", "data": data,
+               "dataVersion": "1", "metadataVersion": "1"}  # fmt: skip
+    else:
+        raw = {"specversion": "1.0", "id": f"e-{schema}", "source": stack.vault.arm_id,
+               "subject": key.name, "type": "Microsoft.KeyVault.KeyNewVersionCreated",
+               "time": "2026-11-29T03:00:00Z", "data": data}  # fmt: skip
+    await _function("on_key_vault_event")(bindings.event_grid_input(raw))
+    context = await context_for_current_loop()
+    peeked = await context.queue._queue.peek_messages(max_messages=32)
+    import base64
+
+    messages = [ShardMessage.from_json(base64.b64decode(m.content).decode()) for m in peeked]
+    key_ref = rotated.id.rsplit("/", 1)[0]
+    assert any(
+        m.key_ref == key_ref and m.target_version == rotated.properties.version for m in messages
+    )
+
+
+async def test_queue_timer_and_http_functions_through_their_converters(stack: Stack) -> None:
+    store, vault_keys, key_ref = await _seed(stack, "ledger")
+    rotated = await call(stack.key_client.rotate_key, "ledger")
+    version = rotated.properties.version
+    shard = f"table:{stack.dek_table}"
+
+    # HTTP: a dry run says what would happen and changes nothing.
+    request = func.HttpRequest(
+        method="POST", url="/api/rewrap", headers={"content-type": "application/json"},
+        body=json.dumps({"key": key_ref, "dry_run": True}).encode(),
+    )  # fmt: skip
+    response = await _function("admin_rewrap")(request)
+    assert response.status_code == 200
+    (dry,) = json.loads(response.get_body())["shards"]
+    assert sum(dry["would_rewrap"].values()) == DEK_COUNT
+    assert dry["vault_operations"] == DEK_COUNT
+
+    # Queue: the worker runs the shard message to completion.
+    message = ShardMessage(rewrap_job_id(key_ref, version, shard), key_ref, version, shard)
+    queue_message = bindings.queue_input(
+        message_id="m-1", body=message.to_json(), dequeue_count=1, inserted_on=None,
+        expires_on=None, next_visible_on=None, pop_receipt="p",
+    )  # fmt: skip
+    await _function("rewrap_worker")(queue_message)
+    await _wait_for_all_at(store, key_ref, version)
+
+    # Timer: the sweep finds nothing to start (the job is complete).
+    timer = bindings.timer_input(
+        past_due=False, last=None, next_=__import__("datetime").datetime.now()
+    )
+    await _function("sweep")(timer)
+
+    # HTTP: status shows the completed job and the retirement report.
+    status = await _function("admin_status")(
+        func.HttpRequest(method="GET", url="/api/status", body=b"")
+    )
+    body = json.loads(status.get_body())
+    (job,) = [j for j in body["jobs"] if j["key"] == key_ref]
+    assert (job["status"], job["rewrapped"]) == ("completed", DEK_COUNT)
+    (retire,) = [r for r in body["retirement"] if r["key"] == key_ref]
+    old = [v for v in retire["versions"] if not v["newest"]]
+    assert old
+    assert all(v["current"] == 0 for v in old)
+    assert not _long_base64_values(body), "status carries ids and counts, never key bytes"
+    await store.close()
+    await call(vault_keys.close)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"not json", 400, "BadRequest"),
+        (b"{}", 400, "BadRequest"),
+        (
+            json.dumps({"key": "https://evil.vault.azure.net/keys/k"}).encode(),
+            403,
+            "VaultNotAllowed",
+        ),
+        (json.dumps({"key": "http://x/keys/k"}).encode(), 400, "BadRequest"),
+        (json.dumps({"key": "k", "dry_run": "yes"}).encode(), 400, "BadRequest"),
+    ],
+)
+async def test_admin_rewrap_errors_are_clear_json(
+    stack: Stack, body: bytes, status: int, code: str
+) -> None:
+    request = func.HttpRequest(method="POST", url="/api/rewrap", body=body)
+    response = await _function("admin_rewrap")(request)
+    assert response.status_code == status
+    assert json.loads(response.get_body())["error"]["code"] == code
+
+
+async def test_sweep_starts_the_job_a_missed_rotation_event_should_have(stack: Stack) -> None:
+    store, vault_keys, key_ref = await _seed(stack, "missed")
+    rotated = await call(stack.key_client.rotate_key, "missed")  # no subscription: no event
+    timer = bindings.timer_input(
+        past_due=True, last=None, next_=__import__("datetime").datetime.now()
+    )
+    await _function("sweep")(timer)
+    await _wait_for_all_at(store, key_ref, rotated.properties.version)  # the host's worker ran it
+    await store.close()
+    await call(vault_keys.close)
+
+
+def _long_base64_values(value: Any) -> list[str]:
+    """String values that look like encoded key material (long base64/base64url runs)."""
+    import re
+
+    if isinstance(value, dict):
+        return [hit for item in value.values() for hit in _long_base64_values(item)]
+    if isinstance(value, list):
+        return [hit for item in value for hit in _long_base64_values(item)]
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9+/_-]{64,}={0,2}", value):
+        return [value]
+    return []
