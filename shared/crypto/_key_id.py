@@ -84,8 +84,13 @@ class KeyId:
         return KeyId(self.vault_url, self.vault_name, self.name, version.lower(), self.managed_hsm)
 
     def same_key(self, other: KeyId) -> bool:
-        """Whether both ids name the same key (any versions)."""
-        return self.key_ref == other.key_ref
+        """Whether both ids name the same key (any versions).
+
+        Key Vault object identifiers compare case-insensitively ("always compare them as
+        case-insensitive strings", Azure's key vault documentation): ``/keys/MyKey`` and
+        ``/keys/mykey`` are one key. Hosts are already lower-cased by the parser.
+        """
+        return self.key_ref.lower() == other.key_ref.lower()
 
     def __str__(self) -> str:
         return self.id

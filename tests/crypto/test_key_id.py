@@ -60,6 +60,11 @@ def test_with_version_and_same_key() -> None:
     assert versioned.version == V
     assert versioned.same_key(base)
     assert not versioned.same_key(parse_key_id(f"https://kv1.vault.azure.net/keys/k2/{V}"))
+    # Key Vault compares object identifiers case-insensitively.
+    mixed = parse_key_id(f"https://KV1.vault.azure.net/keys/K/{V}")
+    assert mixed.same_key(versioned)
+    assert versioned.same_key(mixed)
+    assert not mixed.same_key(parse_key_id(f"https://kv2.vault.azure.net/keys/K/{V}"))
     for bad in ("", V[:-1], V + "0", V[:-1] + "g", V + "\n", " " + V):
         with pytest.raises(KeyIdError):
             base.with_version(bad)
