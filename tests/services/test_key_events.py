@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
@@ -201,3 +203,70 @@ async def test_access_policy_change_reevaluates_the_vault() -> None:
     assert outcome.status == HANDLED, outcome
     assert queue.sent == []
     assert face.calls == [("reevaluate", AccessScope(vault_name=VAULT, key_name=None))]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+_FIELDS = [
+    "id",
+    "topic",
+    "subject",
+    "eventType",
+    "eventTime",
+    "data",
+    "dataVersion",
+    "source",
+    "type",
+]
+_DATA_FIELDS = ["Id", "VaultName", "ObjectType", "ObjectName", "Version", "NBF", "EXP"]
+
+
+@st.composite
+def _mutated_rotation(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid rotation event with one to three fields replaced by arbitrary JSON values."""
+    event = _rotation(V2, event_id=draw(st.text(min_size=1, max_size=8)))
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            event[draw(st.sampled_from(_FIELDS))] = draw(_JSON)
+        elif isinstance(event.get("data"), dict):
+            event["data"][draw(st.sampled_from(_DATA_FIELDS))] = draw(_JSON)
+    return event
+
+
+def _is_unchanged_valid(event: dict[str, Any]) -> bool:
+    data = event.get("data")
+    return (
+        event.get("eventType") == "Microsoft.KeyVault.KeyNewVersionCreated"
+        and event.get("topic") == ARM_ID
+        and isinstance(data, dict)
+        and data.get("Id") == f"{KEY_REF}/{V2}"
+        and data.get("VaultName") == VAULT
+        and data.get("ObjectName") == "orders"
+        and data.get("Version") == V2
+        and data.get("ObjectType") == "Key"
+    )
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_JSON, _mutated_rotation()))
+def test_fuzzed_payloads_never_escape_and_invalid_ones_change_nothing(payload: Any) -> None:
+    import asyncio
+
+    service, ledger, queue, face = _service(_keys(V1, V2))
+    outcome = asyncio.run(service.handle(payload))
+    assert outcome.status in {HANDLED, REJECTED, IGNORED}
+    if outcome.status != HANDLED:
+        assert (queue.sent, face.calls, ledger.handled) == ([], [], set())
+    else:
+        # Only an event that still says "orders got V2 in contoso-kv" may act, and then it
+        # plans exactly the confirmed newest version.
+        assert isinstance(payload, dict)
+        assert _is_unchanged_valid(payload) or payload.get("eventType") != (
+            "Microsoft.KeyVault.KeyNewVersionCreated"
+        )
+        assert {m.target_version for m in queue.sent} <= {V2}
