@@ -18,6 +18,7 @@ from shared.errors import (
     InvalidInputError,
     KeyNotFoundError,
     KeywardError,
+    RetirementBlockedError,
     ServiceError,
     VaultNotAllowedError,
 )
@@ -44,6 +45,14 @@ def _for_exception(error: KeywardError) -> func.HttpResponse:
     """Map keyward's error hierarchy onto HTTP; messages never hold key material."""
     if isinstance(error, VaultNotAllowedError):
         return _error(403, "VaultNotAllowed", str(error))
+    if isinstance(error, RetirementBlockedError):
+        return _json(
+            {
+                "error": {"code": "RetirementBlocked", "message": str(error)},
+                "blockers": error.blockers,
+            },
+            409,
+        )
     if isinstance(error, RewrapTargetError):
         return _error(409, "RewrapTargetRefused", str(error))
     if isinstance(error, InvalidInputError):
@@ -89,3 +98,24 @@ async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
         return _for_exception(error)
     _log.info("admin rewrap key=%s dry_run=%s", result.get("key"), dry_run)
     return _json(result, 200 if dry_run else 202)
+
+
+@bp.function_name("admin_retire")
+@bp.route(route="retire", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_retire(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        body = req.get_json()
+    except ValueError:
+        return _error(400, "BadRequest", "body must be JSON: {key, version?}")
+    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+        return _error(400, "BadRequest", "'key' (a Key Vault key id) is required")
+    version = body.get("version")
+    if version is not None and not isinstance(version, str):
+        return _error(400, "BadRequest", "'version' must be a string")
+    try:
+        context = await context_for_current_loop()
+        result = await context.admin().retire(body["key"], version=version)
+    except KeywardError as error:
+        return _for_exception(error)
+    _log.info("admin retire key=%s version=%s", result["key"], result["version"])
+    return _json(result)

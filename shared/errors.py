@@ -130,3 +130,15 @@ class SettingError(ConfigurationError):
     def __init__(self, setting: str, message: str) -> None:
         super().__init__(f"{setting}: {message}")
         self.setting = setting
+
+
+class RetirementBlockedError(KeywardError):
+    """A key version cannot be retired yet: DEKs or resources still depend on it.
+
+    Attributes:
+        blockers: what still depends on the version, one human-readable line each.
+    """
+
+    def __init__(self, message: str, blockers: list[str]) -> None:
+        super().__init__(message)
+        self.blockers = blockers

@@ -19,6 +19,7 @@ def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
         "sweep": "timerTrigger",
         "admin_status": "httpTrigger",
         "admin_rewrap": "httpTrigger",
+        "admin_retire": "httpTrigger",
         "health": "httpTrigger",
     }
 
@@ -29,7 +30,7 @@ def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, An
     assert queue["connection"] == "AzureWebJobsStorage"
     timer = app_functions["sweep"].get_trigger().get_dict_repr()
     assert timer["schedule"] == "%KEYWARD_SWEEP_SCHEDULE%"
-    for name in ("admin_status", "admin_rewrap"):
+    for name in ("admin_status", "admin_rewrap", "admin_retire"):
         http = app_functions[name].get_trigger().get_dict_repr()
         assert str(http["authLevel"]).lower().endswith("function")
 

@@ -18,7 +18,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import ContainerClient
 
-from shared.adapters.key_admin import KeyVaultAdmin
+from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.table_state import EventLedger, TableJobStore
 from shared.errors import ConfigurationError

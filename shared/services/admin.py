@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.crypto import VaultAllowList
+from shared.errors import InvalidInputError, RetirementBlockedError
 from shared.rewrap import (
     EngineSettings,
     JobStore,
@@ -74,6 +75,44 @@ class AdminService:
             "retirement": retirement,
             "shards": list(self._stores),
         }
+
+    async def retire(self, key: str, *, version: str | None = None) -> dict[str, Any]:
+        """Retire an old key version: drop the previous wraps kept under it, once nothing
+        else depends on it; afterwards the retirement report says "safe to disable".
+
+        Previous wraps are kept after a rewrap so data stays readable under the old version
+        until an operator decides it is retired; this is that decision.
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
+            InvalidInputError: no version given.
+            RetirementBlockedError: DEKs are still wrapped under it, accounts are pinned to
+                it, or it is the key's newest enabled version.
+            ServiceError: the vault or a store failed.
+        """
+        key_id = self._allow_list.check_key_id(key, require_version=False)
+        target = (version or key_id.version or "").lower()
+        if not target:
+            raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
+        key_ref = key_id.key_ref
+        pinned = await self._face.pinned_versions(key_ref)
+        blockers: list[str] = []
+        if (await self._keys.newest_enabled_version(key_ref)).lower() == target:
+            blockers.append(f"{target} is the newest enabled version of {key_ref}")
+        blockers.extend(f"pinned: {resource}" for resource in pinned.get(target, ()))
+        for shard, store in self._stores.items():
+            report = await retirement_report(store, key_ref, keys=self._keys)
+            entry = next((v for v in report.versions if v.version == target), None)
+            if entry is not None and (entry.current or entry.unreadable):
+                blockers.append(f"{shard}: {entry.current} DEKs still wrapped under {target}")
+        if blockers:
+            raise RetirementBlockedError(f"{key_ref}/{target} cannot be retired yet", blockers)
+        dropped = 0
+        for store in self._stores.values():
+            forget = getattr(store, "forget_previous", None)
+            if forget is not None:
+                dropped += int(await forget(f"{key_ref}/{target}"))
+        return {"key": key_ref, "version": target, "previous_wraps_dropped": dropped}
 
     async def rewrap(self, key: str, *, version: str | None, dry_run: bool) -> dict[str, Any]:
         """Start (or dry-run) the rewrap of ``key`` to ``version`` or its newest version.

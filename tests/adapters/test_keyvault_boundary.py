@@ -7,11 +7,9 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ADAPTER_MODULES = {"keyvault.py"} | {p.name for p in (SHARED / "adapters").glob("_keyvault_*.py")}
-#: Known exceptions, each with its reason. ``key_admin.py`` (list and rotate keys, from the
-#: services work in 059dbab) imports the aio KeyClient directly; it reuses the adapter's
-#: allow-list check, error translation and quiet logger, but belongs inside the Key Vault
-#: adapter. Raised with the lead; remove the entry once it moves.
-KNOWN_EXCEPTIONS = {"key_admin.py"}
+#: Known exceptions, each with its reason (none: key listing and rotation moved into the
+#: adapter as ``_keyvault_admin.py``).
+KNOWN_EXCEPTIONS: set[str] = set()
 
 
 def _imports(path: Path) -> set[str]:

@@ -127,6 +127,19 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     assert old
     assert all(v["current"] == 0 for v in old)
     assert not _long_base64_values(body), "status carries ids and counts, never key bytes"
+
+    # HTTP: the newest version cannot be retired; the old one can, dropping previous wraps.
+    old_version = old[0]["version"]
+    refused = await _function("admin_retire")(
+        _post("/api/retire", {"key": key_ref, "version": version})
+    )
+    assert refused.status_code == 409
+    assert json.loads(refused.get_body())["error"]["code"] == "RetirementBlocked"
+    retired = await _function("admin_retire")(
+        _post("/api/retire", {"key": f"{key_ref}/{old_version}"})
+    )
+    assert retired.status_code == 200
+    assert json.loads(retired.get_body())["previous_wraps_dropped"] == DEK_COUNT
     await store.close()
     await call(vault_keys.close)
 
@@ -164,6 +177,10 @@ async def test_sweep_starts_the_job_a_missed_rotation_event_should_have(stack: S
     await _wait_for_all_at(store, key_ref, rotated.properties.version)  # the host's worker ran it
     await store.close()
     await call(vault_keys.close)
+
+
+def _post(url: str, body: dict[str, Any]) -> func.HttpRequest:
+    return func.HttpRequest(method="POST", url=url, body=json.dumps(body).encode())
 
 
 def _long_base64_values(value: Any) -> list[str]:
