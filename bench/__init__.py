@@ -1,0 +1,19 @@
+"""keyward's benchmarks (issue 4): not tests; they measure and write ``docs/benchmarks.md``.
+
+``python -m bench`` runs every scenario side by side in one run and rewrites the document;
+``python -m bench table --deks 10000`` runs one. Scenarios:
+
+* ``table`` (a): the engine over the Table store against the emulator at Key Vault's
+  RSA-2048 software limit (4,000 operations per 10 s) with 20 ms latency: throughput as a
+  fraction of the 400 unwraps/s ceiling, failures, 429s.
+* ``naive`` (b): the same workload as a loop over the sync SDK (unwrap, wrap, update, one
+  after another), interleaved with (a); the ratio (a)/(b).
+* ``cpu`` (c): no throttle, no latency: keyward's CPU per DEK over one RSA-2048 OAEP-256
+  private-key decrypt measured in the same run; lean and SDK unwrap paths.
+* ``memory`` (d): peak RSS of the rewrap process at two sizes (streaming).
+* ``blob`` (e): Storage bytes per blob for a client-side encrypted blob, keyward's metadata
+  rewrap versus a download and re-upload.
+
+Azurite and the emulator run as subprocesses, and every measured rewrap runs in a fresh
+worker subprocess (``bench._worker``), so CPU time and peak memory are keyward's alone.
+"""

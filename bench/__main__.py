@@ -1,0 +1,121 @@
+"""``python -m bench [SCENARIO ...] [--quick | --smoke] [options]``; see ``bench/__init__.py``.
+
+With every scenario and neither ``--quick`` nor ``--smoke``, the figures are written to
+``docs/benchmarks.md`` (``--output`` to write elsewhere, ``--no-write`` to skip). Raw results
+always go to ``bench/out/results-<UTC time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._env import ROOT, load_average, machine, running_world, utc_now
+from bench._report import render
+from bench._scenarios import SCENARIOS, Config, run_scenarios
+
+DOC = ROOT / "docs" / "benchmarks.md"
+OUT = ROOT / "bench" / "out"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"{', '.join(SCENARIOS)} or all (default)"
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller sizes (< 3 minutes)")
+    size.add_argument("--smoke", action="store_true", help="tiny sizes: proves the harness runs")
+    parser.add_argument("--deks", type=int, help="DEKs for (a) and (c) (default 10000)")
+    parser.add_argument("--naive-deks", type=int, help="DEKs for the naive loop (default 300)")
+    parser.add_argument(
+        "--memory-sizes", help="comma-separated DEK counts for (d) (default 10000,100000)"
+    )
+    parser.add_argument("--blob-mib", type=float, help="size of the (e) blob (default 64)")
+    parser.add_argument("--repeats", type=int, help="repeats per figure (default 3)")
+    parser.add_argument("--profile", action="store_true", help="also profile (c) (pyinstrument)")
+    parser.add_argument("--output", type=Path, help="write the Markdown report here")
+    parser.add_argument("--no-write", action="store_true", help="write no Markdown report")
+    args = parser.parse_args(argv)
+    unknown = set(args.scenarios) - {*SCENARIOS, "all"}
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    if args.smoke:
+        config = Config(deks=50, naive_deks=20, memory_sizes=(50, 100), blob_mib=1, repeats=1)
+    elif args.quick:
+        config = Config(
+            deks=2000, naive_deks=100, memory_sizes=(2000, 10_000), blob_mib=16, repeats=1
+        )
+    else:
+        config = Config()
+    if args.deks:
+        config.deks = args.deks
+    if args.naive_deks:
+        config.naive_deks = args.naive_deks
+    if args.memory_sizes:
+        config.memory_sizes = tuple(int(s) for s in args.memory_sizes.split(","))
+    if args.blob_mib:
+        config.blob_mib = args.blob_mib
+    if args.repeats:
+        config.repeats = args.repeats
+    if args.profile:
+        config.profile_dir = OUT
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    chosen = [s for s in SCENARIOS if not args.scenarios or "all" in args.scenarios
+              or s in args.scenarios]  # fmt: skip
+    config = config_from(args)
+    command = " ".join([".venv/bin/python -m bench", *map(shlex.quote, argv)])
+    meta: dict[str, Any] = {
+        "command": command,
+        "started": utc_now(),
+        "machine": machine(),
+        "load_before": load_average(),
+        "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "config": {
+            "deks": config.deks,
+            "naive_deks": config.naive_deks,
+            "memory_sizes": list(config.memory_sizes),
+            "large_repeats": config.large_repeats,
+            "blob_mib": config.blob_mib,
+            "repeats": config.repeats,
+        },
+        "scenarios": chosen,
+    }
+    started = time.perf_counter()
+    with running_world() as bench:
+        results = run_scenarios(bench, config, chosen)
+    meta["load_after"] = load_average()
+    meta["finished"] = utc_now()
+    meta["seconds"] = round(time.perf_counter() - started, 1)
+    everything = {"meta": meta, "results": results}
+    OUT.mkdir(parents=True, exist_ok=True)
+    raw = OUT / f"results-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    raw.write_text(json.dumps(everything, indent=1))
+    text = render(everything)
+    print(text)
+    target = args.output
+    if target is None and not (args.no_write or args.quick or args.smoke):
+        target = DOC if set(chosen) == set(SCENARIOS) else None
+    if target is not None and not args.no_write:
+        target.write_text(text)
+        print(f"wrote {target}", file=sys.stderr)
+    print(f"raw results: {raw}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

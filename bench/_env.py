@@ -1,0 +1,155 @@
+"""The benchmark's world: Azurite and the emulator as subprocesses, one vault, one key.
+
+Nothing measured runs here; this process seeds, configures the vault between runs and
+starts the worker subprocesses (``bench._worker``) that do the measured work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench._wire import RESULT_MARKER
+from devtools.azurite import run_azurite
+from devtools.emulator.client import EmulatorClient
+from devtools.emulator.pytest_plugin import ALL_KEY_PERMISSIONS, start_emulator, stop_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+VAULT = "kwbench"
+KEY = "bench-kek"
+#: Key Vault's published RSA-2048 software budget.
+BUDGET = 4000
+WINDOW_SECONDS = 10.0
+CEILING_PER_SECOND = BUDGET / WINDOW_SECONDS
+LATENCY_MS = 20.0
+
+
+@dataclass(frozen=True)
+class World:
+    """What a worker needs to reach the services (passed on stdin, never on argv)."""
+
+    connection_string: str
+    emulator_url: str
+    ca_path: str
+    vault: str
+    vault_url: str
+    object_id: str
+    key_ref: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Bench:
+    """A running world plus the control client to shape the vault between runs."""
+
+    def __init__(self, world: World, client: EmulatorClient, workdir: Path) -> None:
+        self.world = world
+        self.client = client
+        self.workdir = workdir
+
+    # -- vault shaping -------------------------------------------------------------------------
+
+    def throttled(self) -> None:
+        """Key Vault's RSA-2048 software limit and 20 ms latency; a fresh throttle window."""
+        self.client.set_throttle(VAULT, budget=BUDGET, window_seconds=WINDOW_SECONDS, enabled=True)
+        self.client.set_latency(VAULT, fixed_ms=LATENCY_MS)
+
+    def unthrottled(self) -> None:
+        self.client.set_throttle(VAULT, enabled=False)
+        self.client.set_latency(VAULT, fixed_ms=0)
+
+    def rotate(self) -> str:
+        """A new key version: every DEK (at an older one) needs a rewrap again."""
+        bundle = self.client.rotate_key(VAULT, KEY)
+        return str(bundle["key"]["kid"])
+
+    def vault_counts(self) -> dict[str, int]:
+        node = self.client.counters(VAULT)["vault"]
+        ops = node.get("ops", {})
+        return {
+            "unwrap_ok": int(ops.get("unwrapKey", 0)),
+            "throttled": int(node.get("throttled", 0)),
+            "requests": int(sum(ops.values())),
+        }
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def worker(self, spec: dict[str, Any], *, timeout: float = 1800.0) -> dict[str, Any]:
+        """Run ``python -m bench._worker`` with ``spec``; its result (a dict)."""
+        payload = json.dumps({"world": self.world.to_json(), **spec})
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        done = subprocess.run(
+            [sys.executable, "-m", "bench._worker"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        for line in reversed(done.stdout.splitlines()):
+            if line.startswith(RESULT_MARKER):
+                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+                return result
+        tail = "\n".join(done.stderr.splitlines()[-30:])
+        raise RuntimeError(f"worker {spec.get('kind')} failed (rc={done.returncode}):\n{tail}")
+
+
+@contextlib.contextmanager
+def running_world() -> Iterator[Bench]:
+    """Start Azurite (in memory) and the emulator, make the vault, principal and key."""
+    with tempfile.TemporaryDirectory(prefix="keyward-bench-") as tmp:
+        workdir = Path(tmp)
+        with run_azurite() as azurite:
+            emu = start_emulator(workdir)
+            try:
+                client = emu.client
+                vault = client.create_vault(VAULT)
+                principal = client.create_principal(display_name="bench")
+                object_id = str(principal["object_id"])
+                client.set_access_policy(VAULT, object_id, ALL_KEY_PERMISSIONS)
+                client.create_key(VAULT, KEY, kty="RSA", size=2048)
+                world = World(
+                    connection_string=azurite.connection_string,
+                    emulator_url=emu.url,
+                    ca_path=emu.ca_path,
+                    vault=VAULT,
+                    vault_url=str(vault["url"]).rstrip("/"),
+                    object_id=object_id,
+                    key_ref=f"{str(vault['url']).rstrip('/')}/keys/{KEY}",
+                )
+                yield Bench(world, client, workdir)
+            finally:
+                stop_emulator(emu)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
+
+
+def load_average() -> tuple[float, float, float]:
+    one, five, fifteen = os.getloadavg()
+    return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -1,0 +1,195 @@
+"""The five scenarios, run side by side against one world (see ``bench/__init__.py``).
+
+Every measured run is a fresh worker process; between runs this process rotates the key (so
+the whole table needs a rewrap again: one seeded table serves every repeat), shapes the
+vault (throttle, latency), resets and reads the emulator's counters.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench._env import CEILING_PER_SECOND, Bench, load_average
+
+#: Rate ceiling for the unthrottled runs: far above anything reachable, so pacing never waits.
+UNPACED = 1_000_000.0
+SCENARIOS = ("table", "naive", "cpu", "memory", "blob")
+
+
+@dataclass
+class Config:
+    deks: int = 10_000
+    naive_deks: int = 300
+    memory_sizes: tuple[int, ...] = (10_000, 100_000)
+    #: Repeats of the 100,000-DEK memory run (each takes minutes on this machine).
+    large_repeats: int = 1
+    blob_mib: float = 64.0
+    repeats: int = 3
+    profile_dir: Path | None = None
+    log: Any = field(default=sys.stderr)
+
+    def say(self, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"[bench {stamp}] {message}", file=self.log, flush=True)
+
+
+class Runner:
+    def __init__(self, bench: Bench, config: Config) -> None:
+        self.bench = bench
+        self.config = config
+        self.seeded: dict[str, dict[str, Any]] = {}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def table(self, count: int) -> str:
+        """A table of ``count`` DEKs, seeded once per run and reused by every scenario."""
+        name = f"deks{count}"
+        if name not in self.seeded:
+            self.config.say(f"seeding {count} DEKs into table {name}")
+            self.seeded[name] = self.bench.worker({"kind": "seed", "table": name, "count": count})
+            self.config.say(f"seeded in {self.seeded[name]['seconds']} s")
+        return name
+
+    def rewrap(self, table: str, *, lean: bool = True, **options: Any) -> dict[str, Any]:
+        self.bench.rotate()
+        self.bench.client.reset_counters()
+        result = self.bench.worker({"kind": "rewrap", "table": table, "lean": lean, **options})
+        result["vault"] = self.bench.vault_counts()
+        if not (result["completed"] and result["verified"]["left_below_target"] == 0):
+            raise RuntimeError(f"rewrap of {table} did not complete: {result}")
+        return result
+
+    # -- (a) and (b) -----------------------------------------------------------------------------
+
+    def throughput(self, *, table: bool, naive: bool) -> dict[str, Any]:
+        """(a) and (b) interleaved, repeat by repeat, at 4,000 ops / 10 s and 20 ms."""
+        config = self.config
+        big = self.table(config.deks) if table else None
+        small = self.table(config.naive_deks) if naive else None
+        engine_runs: list[dict[str, Any]] = []
+        naive_runs: list[dict[str, Any]] = []
+        load_before = load_average()
+        for index in range(config.repeats):
+            if big is not None:
+                self.bench.throttled()
+                run = self.rewrap(big, lean=True)
+                run["deks_per_second"] = round(run["rewrapped"] / run["engine_seconds"], 1)
+                run["fraction_of_ceiling"] = round(run["deks_per_second"] / CEILING_PER_SECOND, 4)
+                engine_runs.append(run)
+                config.say(
+                    f"(a) #{index + 1}: {run['deks_per_second']} DEKs/s "
+                    f"({run['fraction_of_ceiling']:.3f} of ceiling), "
+                    f"429s {run['throttled']}/{run['vault']['throttled']}"
+                )
+            if small is not None:
+                self.bench.rotate()
+                self.bench.throttled()
+                self.bench.client.reset_counters()
+                run = self.bench.worker({"kind": "naive", "table": small})
+                run["vault"] = self.bench.vault_counts()
+                naive_runs.append(run)
+                config.say(f"(b) #{index + 1}: {run['deks_per_second']} DEKs/s")
+        return {
+            "engine": engine_runs,
+            "naive": naive_runs,
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+
+    # -- (c) --------------------------------------------------------------------------------------
+
+    def cpu(self) -> dict[str, Any]:
+        """(c) keyward's CPU per DEK, unthrottled and unpaced, over one RSA decrypt."""
+        config = self.config
+        table = self.table(config.deks)
+        self.bench.unthrottled()
+        load_before = load_average()
+        rounds: list[dict[str, Any]] = []
+        for index in range(config.repeats):
+            rsa = self.bench.worker({"kind": "rsa"})
+            entry: dict[str, Any] = {"rsa": rsa}
+            for lean in (True, False):
+                run = self.rewrap(table, lean=lean, rate_ceiling=UNPACED)
+                run["cpu_ms_per_dek"] = round(run["cpu_seconds"] / run["rewrapped"] * 1000, 4)
+                run["ratio"] = round(run["cpu_ms_per_dek"] / rsa["decrypt_cpu_ms"], 3)
+                entry["lean" if lean else "sdk"] = run
+                rate = run["rewrapped"] / run["wall_seconds"]
+                config.say(
+                    f"(c) #{index + 1} {'lean' if lean else 'sdk '}: "
+                    f"{run['cpu_ms_per_dek']:.3f} ms/DEK = {run['ratio']:.2f} x RSA decrypt "
+                    f"({rsa['decrypt_cpu_ms']:.3f} ms); {rate:.0f} DEKs/s"
+                )
+            rounds.append(entry)
+        profile = None
+        if config.profile_dir is not None:
+            config.profile_dir.mkdir(parents=True, exist_ok=True)
+            path = config.profile_dir / "profile-cpu-lean.txt"
+            self.rewrap(table, lean=True, rate_ceiling=UNPACED, profile=str(path))
+            profile = str(path)
+            config.say(f"(c) profile written to {path}")
+        return {
+            "rounds": rounds,
+            "profile": profile,
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+
+    # -- (d) --------------------------------------------------------------------------------------
+
+    def memory(self) -> dict[str, Any]:
+        """(d) peak RSS of a fresh rewrap process per size, unthrottled."""
+        config = self.config
+        self.bench.unthrottled()
+        load_before = load_average()
+        sizes: dict[str, list[dict[str, Any]]] = {}
+        largest = max(config.memory_sizes)
+        for size in config.memory_sizes:
+            table = self.table(size)
+            repeats = config.large_repeats if size == largest and size > 10_000 else config.repeats
+            runs = []
+            for index in range(repeats):
+                run = self.rewrap(table, lean=True, rate_ceiling=UNPACED)
+                runs.append(run)
+                config.say(
+                    f"(d) {size} #{index + 1}: peak RSS {run['rss_peak_kib'] / 1024:.1f} MiB "
+                    f"(before run {run['rss_before_kib'] / 1024:.1f} MiB), "
+                    f"{run['rewrapped'] / run['wall_seconds']:.0f} DEKs/s"
+                )
+            sizes[str(size)] = runs
+        return {"sizes": sizes, "load_before": load_before, "load_after": load_average()}
+
+    # -- (e) --------------------------------------------------------------------------------------
+
+    def blob(self) -> dict[str, Any]:
+        config = self.config
+        self.bench.unthrottled()
+        load_before = load_average()
+        result = self.bench.worker(
+            {"kind": "blob", "size_mib": config.blob_mib, "repeats": config.repeats}
+        )
+        keyward = statistics.median(r["sent"] + r["received"] for r in result["keyward"])
+        baseline = statistics.median(r["sent"] + r["received"] for r in result["baseline"])
+        config.say(f"(e) keyward {keyward:.0f} B/blob, download+re-upload {baseline:.0f} B/blob")
+        result["load_before"] = load_before
+        result["load_after"] = load_average()
+        return result
+
+
+def run_scenarios(bench: Bench, config: Config, chosen: list[str]) -> dict[str, Any]:
+    runner = Runner(bench, config)
+    results: dict[str, Any] = {}
+    if "table" in chosen or "naive" in chosen:
+        results["throughput"] = runner.throughput(table="table" in chosen, naive="naive" in chosen)
+    if "cpu" in chosen:
+        results["cpu"] = runner.cpu()
+    if "memory" in chosen:
+        results["memory"] = runner.memory()
+    if "blob" in chosen:
+        results["blob"] = runner.blob()
+    results["seeding"] = runner.seeded
+    return results
