@@ -77,6 +77,14 @@ ROLE_NAMES: dict[str, str] = {
 }
 
 
+#: Every key permission an access policy can grant (the admin principal gets all of them).
+ALL_KEY_PERMISSIONS = [
+    "get", "list", "update", "create", "import", "delete", "recover", "backup", "restore",
+    "decrypt", "encrypt", "unwrapKey", "wrapKey", "verify", "sign", "purge", "release",
+    "rotate", "getrotationpolicy", "setrotationpolicy",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Operation:
     """One data-plane operation: its access-policy permission and its RBAC data action."""
