@@ -27,13 +27,9 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.credential import EmulatorCredential
-from devtools.emulator.pytest_plugin import (
-    ALL_KEY_PERMISSIONS,
-    ROOT,
-    start_emulator,
-    stop_emulator,
-)
+from devtools.emulator.process import ROOT, start_emulator, stop_emulator
 from shared.crypto import rsa_public_key_from_jwk
 
 DOCS = ROOT / "docs" / "emulator.md"
