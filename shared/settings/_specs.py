@@ -54,11 +54,17 @@ SPECS: tuple[SettingSpec, ...] = (
         "Storage account URL (`https://<account>.blob.core.windows.net`) reached with managed "
         "identity; takes precedence over KEYWARD_STORAGE_CONNECTION.",
     ),
-    SettingSpec("KEYWARD_JOB_QUEUE", "keyward-rewrap", "Storage queue of rewrap shard messages."),
+    SettingSpec(
+        "KEYWARD_JOB_QUEUE",
+        "keyward-rewrap",
+        "Storage queue of rewrap shard messages. Set it explicitly: the queue trigger "
+        "resolves `%KEYWARD_JOB_QUEUE%`.",
+    ),
     SettingSpec(
         "KEYWARD_SWEEP_SCHEDULE",
         "0 */5 * * * *",
-        "NCRONTAB (6 fields, seconds first) of the reconciling sweep.",
+        "NCRONTAB (6 fields, seconds first) of the reconciling sweep. Set it explicitly: the "
+        "timer resolves `%KEYWARD_SWEEP_SCHEDULE%`.",
     ),
     SettingSpec(
         "KEYWARD_FACE_SUBSCRIPTIONS",
