@@ -108,6 +108,8 @@ class RewrapWorkerService:
             jobs=jobs,
             settings=self._engine_settings,
             owner=f"{socket.gethostname()}:{os.getpid()}:{message_id}:{dequeue_count}",
+            # The planner named the job after the shard; keep the ids identical.
+            job_scope=message.shard,
         )
         deadline = self._clock() + self._slice_seconds
         try:
