@@ -21,6 +21,7 @@ advances it, and the new record replaces it (see :mod:`shared.services._face_eff
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -169,10 +170,12 @@ class FaceService:
         return {version: tuple(ids) for version, ids in pinned.items()}
 
     async def close(self) -> None:
+        """Close every adapter (each on its own: one failing close leaves none open)."""
         for closer in self._closers:
             close = getattr(closer, "close", None)
             if close is not None:
-                await close()
+                with contextlib.suppress(Exception):
+                    await close()
 
     # -- one account -------------------------------------------------------------------------
 
