@@ -248,7 +248,9 @@ def _is_unchanged_valid(event: dict[str, Any]) -> bool:
         and data.get("VaultName") == VAULT
         and data.get("ObjectName") == "orders"
         and data.get("Version") == V2
-        and data.get("ObjectType") == "Key"
+        # ObjectType is redundant with the event type; the parser accepts it absent or null
+        # (the identity fields above are what it checks), and case/space-insensitively.
+        and (data.get("ObjectType") is None or str(data.get("ObjectType")).strip().lower() == "key")
     )
 
 
