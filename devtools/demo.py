@@ -47,6 +47,7 @@ RECORDS = 1000
 BLOBS = 100
 CONTAINER = "invoices"
 DEK_TABLE = "keywarddeks"
+FLAG_TOPIC = "keyward-flags"
 OPERATOR_KEY_PERMISSIONS = [
     "get", "list", "create", "update", "delete", "rotate", "wrapKey", "unwrapKey",
     "encrypt", "decrypt", "getrotationpolicy", "setrotationpolicy",
@@ -217,6 +218,8 @@ async def start_app(world: World) -> Any:
 
     act(2, "keyward is deployed and subscribed to the vault's events")
     subscription = "00000000-0000-0000-0000-00000000c0de"
+    grid = EventGridControl(world.emulator.url, world.emulator.ca_path)
+    topic = await off_loop(grid.create_topic, FLAG_TOPIC, input_schema="CloudEventSchemaV1_0")
     world.settings = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": world.azurite.connection_string,
@@ -230,6 +233,7 @@ async def start_app(world: World) -> Any:
         "KEYWARD_FACE_SUBSCRIPTIONS": subscription if world.face else "",
         "KEYWARD_REWRAP_SLICE_SECONDS": "20",
         "KEYWARD_FACE_REPOINT": "true" if world.face else "",
+        "KEYWARD_EVENTGRID_TOPIC_ENDPOINT": topic["endpoint"] if world.face else "",
         **{k: v for k, v in world.emulator.identity.items() if k.startswith("IDENTITY_")},
     }
     world.settings = {k: v for k, v in world.settings.items() if v}
@@ -245,7 +249,6 @@ async def start_app(world: World) -> Any:
     await host.start()
     names = ", ".join(sorted(host.functions))
     say(f"Local Functions host on {host.base_url} with: {names}.")
-    grid = EventGridControl(world.emulator.url, world.emulator.ca_path)
     await off_loop(
         grid.subscribe,
         "keyward",
@@ -413,13 +416,7 @@ async def revoke(world: World, host: Any) -> None:
         f"Version {short(current)} disabled. Key Vault emits no event for this; "
         "keyward's timer sweep is what notices."
     )
-    async with aiohttp.ClientSession() as session:
-        response = await session.post(
-            f"{host.base_url}/admin/functions/sweep",
-            json={"input": ""},
-            headers={"x-functions-key": host.keys.master},
-        )
-        assert response.status == 202, await response.text()
+    await run_sweep(host)
     flags = (await status(host))["face_flags"]
     if not flags:
         say("No Face accounts are configured for this run.")
@@ -428,7 +425,39 @@ async def revoke(world: World, host: Any) -> None:
     for flag in flags:
         table.add_row(_name(flag), str(flag.get("status")), _reasons(flag))
     console.print(table)
-    say("Owners get a Keyward.FaceAccount.* event and a keyward-cmk-status tag on the account.")
+    grid = EventGridControl(world.emulator.url, world.emulator.ca_path)
+    for event in await off_loop(grid.sunk_events, FLAG_TOPIC):
+        body = event.get("event", event)
+        subject = str(body.get("subject", "")).rsplit("/", 1)[-1]
+        say(f"  event [magenta]{body.get('type')}[/] for {subject}")
+    if world.face is not None:
+        for account in await off_loop(world.face.accounts):
+            tag = (account.get("tags") or {}).get("keyward-cmk-status", "-")
+            say(f"  tag keyward-cmk-status={tag} on {account.get('name')}")
+    say("Owners see the flag as an event on their topic and as a tag on the account.")
+    await off_loop(world.key_client.update_key_properties, KEY, current, enabled=True)
+    await off_loop(grid.clear_sunk, FLAG_TOPIC)
+    await run_sweep(host)
+    restored = [
+        str(e.get("event", e).get("type")) for e in await off_loop(grid.sunk_events, FLAG_TOPIC)
+    ]
+    statuses = sorted({str(f.get("status")) for f in (await status(host))["face_flags"]})
+    say(
+        f"Version {short(current)} re-enabled; the next sweep clears the flags "
+        f"({', '.join(statuses)}; {len(restored)} x {restored[0] if restored else 'no event'})."
+    )
+
+
+async def run_sweep(host: Any) -> None:
+    """Fire the timer now, through the host's admin API (as the real host allows)."""
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            f"{host.base_url}/admin/functions/sweep",
+            json={"input": ""},
+            headers={"x-functions-key": host.keys.master},
+        )
+        if response.status != 202:
+            raise SystemExit(f"sweep failed: {await response.text()}")
 
 
 # ----------------------------------------------------------------------------- main
