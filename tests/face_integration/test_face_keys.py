@@ -134,3 +134,15 @@ async def test_clock_moves_into_the_warning_window_past_exp_and_past_nbf(lab: Fa
     assert reasons(lab, soon) == ["KEY_EXPIRED"]
     assert lab.event_types(future) == ["KeyAccessLost", "KeyAccessRestored"]
     assert [lab.arm_writes(a) for a in (later, soon, future)] == [2, 2, 2]
+
+
+async def test_pinned_version_the_vault_never_had(lab: FaceLab) -> None:
+    vault = lab.vault()
+    lab.key(vault)
+    account = lab.account(vault, version="0" * 32)
+    service = lab.service()
+    await service.sweep()
+    await service.sweep()
+    assert lab.event_types(account) == ["KeyAccessLost"]
+    assert reasons(lab, account) == ["PINNED_VERSION_MISSING"]
+    assert lab.arm_writes(account) == 1
