@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,9 @@ from shared.face import (
 from shared.stores._azure_errors import translated
 
 _LOG = logging.getLogger(__name__)
+#: A vault URI no listing found is not searched for again within this many seconds (accounts
+#: on vaults outside the watched subscriptions would otherwise cost a listing each).
+MISS_TTL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class AzureKeyAccessReader:
         self._locations: dict[str, _VaultLocation] = {}
         self._by_name: dict[str, _VaultLocation] = {}
         self._listing = asyncio.Lock()
+        #: vault URIs no listing found, and when: not listed again for MISS_TTL_SECONDS.
+        self._missing: dict[str, float] = {}
 
     async def read(self, account: FaceAccount) -> KeyAccessFacts:
         """Everything :func:`shared.face.evaluate` needs; never raises a ServiceError."""
@@ -138,13 +144,19 @@ class AzureKeyAccessReader:
         key = normalize_vault_uri(vault_uri)
         name = vault_name_for(key, self._allow_list)
         async with self._listing:  # one listing at a time: concurrent misses share it
-            if key not in self._locations and name not in self._by_name:
+            known = key in self._locations or name in self._by_name
+            last_miss = self._missing.get(key)
+            missed = last_miss is not None and time.monotonic() - last_miss < MISS_TTL_SECONDS
+            if not known and not missed:
                 for subscription in dict.fromkeys([subscription_id, *self._subscriptions]):
                     with translated("list key vaults"):
                         pager = self._vaults(subscription).vaults.list_by_subscription()
                         async for vault in pager:
                             self._remember(vault)
-        return self._locations.get(key) or self._by_name.get(name)
+            location = self._locations.get(key) or self._by_name.get(name)
+            if location is None and not missed:
+                self._missing[key] = time.monotonic()  # searched now, found nowhere
+        return location
 
     def _remember(self, vault: Any) -> None:
         uri = vault.properties.vault_uri if vault.properties else None

@@ -72,11 +72,12 @@ class FaceLab:
     # -- the world ---------------------------------------------------------------------------
 
     def vault(
-        self, *, rbac: bool = False, soft_delete: bool = True, purge: bool = True
+        self, *, rbac: bool = False, soft_delete: bool = True, purge: bool = True, **extra: Any
     ) -> LabVault:
+        """A fresh vault keyward's identity may read (``extra``: e.g. ``subscription_id``)."""
         name = "kwf" + uuid.uuid4().hex[:12]
         info = self.client.create_vault(
-            name, rbac=rbac, soft_delete=soft_delete, purge_protection=purge
+            name, rbac=rbac, soft_delete=soft_delete, purge_protection=purge, **extra
         )
         self.client.set_access_policy(name, self.operator, ALL_KEY_PERMISSIONS)
         self.client.create_role_assignment(self.operator, "Key Vault Administrator", vault=name)

@@ -62,3 +62,18 @@ async def test_unreachable_vault_does_not_flap_a_lost_flag(lab: FaceLab) -> None
     assert summary.statuses == {"ACCESS_LOST": 1}
     assert lab.event_types(account) == ["KeyAccessLost"]
     assert lab.arm_writes(account) == 1
+
+
+async def test_vault_in_an_unwatched_subscription_is_unknown_not_gone(lab: FaceLab) -> None:
+    vault = lab.vault(subscription_id="11111111-2222-3333-4444-555555555555")
+    lab.key(vault)
+    account = lab.account(vault)
+    service = lab.service()
+
+    first = await service.sweep()
+    second = await service.sweep()
+    assert first.statuses == second.statuses == {"UNKNOWN": 1}
+    (record,) = await service.status()
+    assert [r[0] for r in record["unknown_reasons"]] == ["FACTS_INCOMPLETE"]
+    assert lab.events(account) == []
+    assert lab.arm_writes(account) == 0
