@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import ContainerClient
 
@@ -31,6 +32,7 @@ from shared.services.rewrap_worker import RewrapWorkerService
 from shared.services.sweep import SweepService
 from shared.settings import Settings
 from shared.stores import DekStore
+from shared.stores._azure_errors import translated
 
 #: keyward's own state (job checkpoints, event ledger, Face flags) lives in this table.
 STATE_TABLE = "keywardstate"
@@ -167,7 +169,7 @@ class AppContext:
                 return ContainerClient(blob_url, name, credential=credential)
 
         closers.append(tables)
-        with contextlib.suppress(Exception):
+        with translated(f"create table {STATE_TABLE}"), contextlib.suppress(ResourceExistsError):
             await tables.create_table(STATE_TABLE)
         state_table = tables.get_table_client(STATE_TABLE)
         await queue.ensure_exists()
@@ -231,25 +233,41 @@ async def _build_face(settings: Settings, credential: AsyncTokenCredential) -> F
     return face
 
 
-_CONTEXTS: dict[int, AppContext] = {}
+_CONTEXTS: dict[int, asyncio.Task[AppContext]] = {}
 
 
 async def context_for_current_loop(settings_source: Any = None) -> AppContext:
-    """The process-wide context for the running event loop, built on first use.
+    """The process-wide context for the running event loop, built once on first use.
 
-    Keyed by loop because aiohttp sessions belong to the loop that made them.
+    Keyed by loop because aiohttp sessions belong to the loop that made them. Concurrent
+    first invocations share one build (a task), so no second context is built and leaked.
+
+    Raises:
+        ConfigurationError: a setting is missing or invalid (nothing is cached; the next
+            invocation tries again, e.g. after the setting was fixed).
+        ServiceError: keyward's own storage could not be prepared.
     """
-    loop_id = id(asyncio.get_running_loop())
-    context = _CONTEXTS.get(loop_id)
-    if context is None:
-        settings = Settings.from_env(settings_source)
-        context = await AppContext.build(settings)
-        _CONTEXTS[loop_id] = context
-    return context
+    loop = asyncio.get_running_loop()
+    key = id(loop)
+    task = _CONTEXTS.get(key)
+    if task is None:
+        task = loop.create_task(AppContext.build(Settings.from_env(settings_source)))
+        _CONTEXTS[key] = task
+    try:
+        return await asyncio.shield(task)
+    except Exception:
+        if _CONTEXTS.get(key) is task:
+            del _CONTEXTS[key]
+        raise
 
 
 def reset_contexts() -> Sequence[AppContext]:
-    """Forget cached contexts (tests, and the local host between runs); returns them."""
-    contexts = list(_CONTEXTS.values())
+    """Forget cached contexts (tests, the local host between runs); returns the built ones
+    so the caller can ``aclose`` them."""
+    built = [
+        t.result()
+        for t in _CONTEXTS.values()
+        if t.done() and not t.cancelled() and t.exception() is None
+    ]
     _CONTEXTS.clear()
-    return contexts
+    return built
