@@ -194,3 +194,14 @@ def _long_base64_values(value: Any) -> list[str]:
     if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9+/_-]{64,}={0,2}", value):
         return [value]
     return []
+
+
+async def test_concurrent_first_invocations_share_one_context(stack: Stack) -> None:
+    import asyncio
+
+    from shared.services._context import reset_contexts
+
+    for context in reset_contexts():
+        await context.aclose()
+    contexts = await asyncio.gather(*(context_for_current_loop() for _ in range(5)))
+    assert len({id(c) for c in contexts}) == 1
