@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-
 from shared.adapters.keyvault import AsyncKeyVaultAdapter, KeyVersionProperties, PublicKeyInfo
 from shared.errors import (
     KeyDisabledError,
@@ -99,19 +97,13 @@ class KeyFactsReader:
     async def _absence(self, account: FaceAccount) -> KeyPresence:
         """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
 
-        The Key Vault adapter has no public deleted-key read yet; its KeyClient is used here
-        (GET /deletedkeys/{name}). Any failure but a 404 leaves the answer at MISSING, which
-        is ACCESS_LOST as well.
+        Any failure leaves the answer at MISSING, which is ACCESS_LOST as well.
         """
-        parsed = self._keyvault.config.check(account.key_ref, require_version=False)
-        client = self._keyvault._key_client(parsed)
         try:
-            await client.get_deleted_key(account.key_name)
-        except ResourceNotFoundError:
+            deleted = await self._keyvault.is_soft_deleted(account.key_ref)
+        except ServiceError:
             return KeyPresence.MISSING
-        except AzureError:
-            return KeyPresence.MISSING
-        return KeyPresence.DELETED
+        return KeyPresence.DELETED if deleted else KeyPresence.MISSING
 
 
 def _newest_disabled(versions: list[KeyVersionProperties]) -> str | None:

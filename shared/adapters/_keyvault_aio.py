@@ -366,6 +366,24 @@ class AsyncKeyVaultAdapter:
             error = translated(exc, "list versions", key_id.key_ref)
         raise error
 
+    async def is_soft_deleted(self, key_ref: str) -> bool:
+        """Whether the vault holds ``key_ref`` among its soft-deleted keys (recoverable).
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: before any network call.
+            AccessDeniedError, ThrottledError, TransientServiceError: as the vault answers.
+        """
+        key_id = self.config.check(key_ref, require_version=False)
+        client = self._key_client(key_id)
+        try:
+            await client.get_deleted_key(key_id.name)
+        except AzureError as exc:
+            error = translated(exc, "get deleted key", key_id.key_ref)
+            if isinstance(error, KeyNotFoundError):
+                return False
+            raise error from None
+        return True
+
     async def newest_enabled_version(self, key_ref: str) -> str:
         """The newest version usable now, by creation time, asked of the vault.
 
