@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bench._env import ROOT, load_average, machine, running_world, utc_now
-from bench._report import render
+from bench._report import BEGIN, END, render, write_doc
 from bench._scenarios import SCENARIOS, Config, run_scenarios
 
 DOC = ROOT / "docs" / "benchmarks.md"
 OUT = ROOT / "bench" / "out"
+SKELETON = f"""# keyward benchmarks
+
+Issue 4's figures, written by `make bench` (`.venv/bin/python -m bench`).
+
+{BEGIN}
+{END}
+"""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -38,9 +45,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--blob-mib", type=float, help="size of the (e) blob (default 64)")
     parser.add_argument("--repeats", type=int, help="repeats per figure (default 3)")
+    parser.add_argument("--workers", type=int, help="EngineSettings.workers for every run")
+    parser.add_argument("--pages-in-flight", type=int, help="EngineSettings.pages_in_flight")
     parser.add_argument("--profile", action="store_true", help="also profile (c) (pyinstrument)")
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
     parser.add_argument("--no-write", action="store_true", help="write no Markdown report")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--render", type=Path, metavar="RESULTS_JSON", help="no run: render saved raw results"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - {*SCENARIOS, "all"}
     if unknown:
@@ -69,12 +82,20 @@ def config_from(args: argparse.Namespace) -> Config:
         config.repeats = args.repeats
     if args.profile:
         config.profile_dir = OUT
+    config.workers = args.workers
+    config.pages_in_flight = args.pages_in_flight
     return config
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.render:
+        text = render(json.loads(args.render.read_text()))
+        print(text)
+        if args.output:
+            write_doc(args.output, text, SKELETON)
+        return 0
     chosen = [s for s in SCENARIOS if not args.scenarios or "all" in args.scenarios
               or s in args.scenarios]  # fmt: skip
     config = config_from(args)
@@ -92,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             "large_repeats": config.large_repeats,
             "blob_mib": config.blob_mib,
             "repeats": config.repeats,
+            "workers": config.workers,
+            "pages_in_flight": config.pages_in_flight,
         },
         "scenarios": chosen,
     }
@@ -105,13 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     raw = OUT / f"results-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     raw.write_text(json.dumps(everything, indent=1))
+    if args.json:
+        args.json.write_text(raw.read_text())
     text = render(everything)
     print(text)
     target = args.output
     if target is None and not (args.no_write or args.quick or args.smoke):
         target = DOC if set(chosen) == set(SCENARIOS) else None
     if target is not None and not args.no_write:
-        target.write_text(text)
+        write_doc(target, text, SKELETON)
         print(f"wrote {target}", file=sys.stderr)
     print(f"raw results: {raw}", file=sys.stderr)
     return 0

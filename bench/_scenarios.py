@@ -31,6 +31,9 @@ class Config:
     blob_mib: float = 64.0
     repeats: int = 3
     profile_dir: Path | None = None
+    #: ``EngineSettings`` overrides for every engine run (``None``: the defaults).
+    workers: int | None = None
+    pages_in_flight: int | None = None
     log: Any = field(default=sys.stderr)
 
     def say(self, message: str) -> None:
@@ -58,7 +61,9 @@ class Runner:
     def rewrap(self, table: str, *, lean: bool = True, **options: Any) -> dict[str, Any]:
         self.bench.rotate()
         self.bench.client.reset_counters()
-        result = self.bench.worker({"kind": "rewrap", "table": table, "lean": lean, **options})
+        tuning = {"workers": self.config.workers, "pages_in_flight": self.config.pages_in_flight}
+        spec = {"kind": "rewrap", "table": table, "lean": lean, **tuning, **options}
+        result = self.bench.worker(spec)
         result["vault"] = self.bench.vault_counts()
         if not (result["completed"] and result["verified"]["left_below_target"] == 0):
             raise RuntimeError(f"rewrap of {table} did not complete: {result}")
@@ -83,7 +88,8 @@ class Runner:
                 engine_runs.append(run)
                 config.say(
                     f"(a) #{index + 1}: {run['deks_per_second']} DEKs/s "
-                    f"({run['fraction_of_ceiling']:.3f} of ceiling), "
+                    f"({run['fraction_of_ceiling']:.3f} of ceiling; steady "
+                    f"{run['steady_deks_per_second']}), "
                     f"429s {run['throttled']}/{run['vault']['throttled']}"
                 )
             if small is not None:
