@@ -124,6 +124,8 @@ async def rewrap_job(spec: dict[str, Any]) -> dict[str, Any]:
             profiler.stop()
             with open(spec["profile"], "w", encoding="utf-8") as out:
                 out.write(profiler.output_text(unicode=False, color=False, show_all=False))
+            with open(str(spec["profile"]) + ".flat.txt", "w", encoding="utf-8") as out:
+                out.write(profiler.output_text(flat=True, show_all=True))
             with open(str(spec["profile"]) + ".html", "w", encoding="utf-8") as out:
                 out.write(profiler.output_html())
         rss_after = max_rss_kib()
