@@ -47,6 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--blob-mib", type=float, help="size of the (e) blob (default 64)")
     parser.add_argument("--repeats", type=int, help="repeats per figure (default 3)")
     parser.add_argument("--workers", type=int, help="EngineSettings.workers for every run")
+    parser.add_argument(
+        "--also-workers", type=int, help="also run (a) with this many workers, interleaved"
+    )
     parser.add_argument("--pages-in-flight", type=int, help="EngineSettings.pages_in_flight")
     parser.add_argument("--profile", action="store_true", help="also profile (c) (pyinstrument)")
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
@@ -85,6 +88,7 @@ def config_from(args: argparse.Namespace) -> Config:
         config.profile_dir = OUT
     config.workers = args.workers
     config.pages_in_flight = args.pages_in_flight
+    config.also_workers = args.also_workers
     return config
 
 
@@ -116,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": config.repeats,
             "workers": config.workers,
             "pages_in_flight": config.pages_in_flight,
+            "also_workers": config.also_workers,
         },
         "scenarios": chosen,
     }

@@ -124,6 +124,25 @@ def _throughput(
             + " cores.",
             "",
         ]
+    variant = section.get("variant") or []
+    if variant:
+        workers = variant[0]["settings"]["workers"]
+        variant_rate = _median(r["deks_per_second"] for r in variant)
+        lines.append(
+            f"| (a) the same with `workers={workers}` (tuning check, interleaved) | "
+            f"{variant_rate / CEILING:.3f} ({variant_rate:.1f} DEKs/s) | (compared) | |"
+        )
+        details += [
+            f"**(a), workers={workers}**, run right after each default (a) run: DEKs/s "
+            f"{_values(variant, lambda r: r['deks_per_second'], '.1f')}; steady "
+            + ", ".join(str(r.get("steady_deks_per_second")) for r in variant)
+            + "; 1-min load after each run: default "
+            + ", ".join(str(r.get("load_after", ["?"])[0]) for r in engine)
+            + f"; workers={workers} "
+            + ", ".join(str(r.get("load_after", ["?"])[0]) for r in variant)
+            + ".",
+            "",
+        ]
     if naive:
         naive_rate = _median(r["deks_per_second"] for r in naive)
         lines.append(

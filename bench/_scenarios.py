@@ -34,6 +34,8 @@ class Config:
     #: ``EngineSettings`` overrides for every engine run (``None``: the defaults).
     workers: int | None = None
     pages_in_flight: int | None = None
+    #: Also run (a) with this many workers, interleaved (a tuning check under the same load).
+    also_workers: int | None = None
     log: Any = field(default=sys.stderr)
 
     def say(self, message: str) -> None:
@@ -77,21 +79,15 @@ class Runner:
         big = self.table(config.deks) if table else None
         small = self.table(config.naive_deks) if naive else None
         engine_runs: list[dict[str, Any]] = []
+        variant_runs: list[dict[str, Any]] = []
         naive_runs: list[dict[str, Any]] = []
         load_before = load_average()
         for index in range(config.repeats):
             if big is not None:
-                self.bench.throttled()
-                run = self.rewrap(big, lean=True)
-                run["deks_per_second"] = round(run["rewrapped"] / run["engine_seconds"], 1)
-                run["fraction_of_ceiling"] = round(run["deks_per_second"] / CEILING_PER_SECOND, 4)
-                engine_runs.append(run)
-                config.say(
-                    f"(a) #{index + 1}: {run['deks_per_second']} DEKs/s "
-                    f"({run['fraction_of_ceiling']:.3f} of ceiling; steady "
-                    f"{run['steady_deks_per_second']}), "
-                    f"429s {run['throttled']}/{run['vault']['throttled']}"
-                )
+                engine_runs.append(self._paced_run(big, f"(a) #{index + 1}"))
+                if config.also_workers:
+                    label = f"(a) workers={config.also_workers} #{index + 1}"
+                    variant_runs.append(self._paced_run(big, label, workers=config.also_workers))
             if small is not None:
                 self.bench.rotate()
                 self.bench.throttled()
@@ -102,10 +98,25 @@ class Runner:
                 config.say(f"(b) #{index + 1}: {run['deks_per_second']} DEKs/s")
         return {
             "engine": engine_runs,
+            "variant": variant_runs,
             "naive": naive_runs,
             "load_before": load_before,
             "load_after": load_average(),
         }
+
+    def _paced_run(self, table: str, label: str, **options: Any) -> dict[str, Any]:
+        self.bench.throttled()
+        run = self.rewrap(table, lean=True, **options)
+        run["deks_per_second"] = round(run["rewrapped"] / run["engine_seconds"], 1)
+        run["fraction_of_ceiling"] = round(run["deks_per_second"] / CEILING_PER_SECOND, 4)
+        run["load_after"] = load_average()
+        self.config.say(
+            f"{label}: {run['deks_per_second']} DEKs/s "
+            f"({run['fraction_of_ceiling']:.3f} of ceiling; steady "
+            f"{run['steady_deks_per_second']}), "
+            f"429s {run['throttled']}/{run['vault']['throttled']}, load {run['load_after'][0]}"
+        )
+        return run
 
     # -- (c) --------------------------------------------------------------------------------------
 
