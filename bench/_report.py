@@ -176,6 +176,30 @@ def _cpu(section: dict[str, Any], lines: list[str], details: list[str]) -> None:
             f"| (c) keyward CPU per DEK / one RSA-2048 OAEP-256 decrypt, {label} | "
             f"{ratio:.2f} ({per_dek:.3f} ms / {rsa:.3f} ms) | <= {TARGET_CPU_RATIO} | {verdict} |"
         )
+    parts = [r["parts"] for r in rounds if r.get("parts")]
+    breakdown: list[str] = []
+    if parts:
+        lean = _median(r["lean"]["cpu_ms_per_dek"] for r in rounds)
+        rows = (
+            ("unwrap, lean REST call (32 in flight)", "unwrap_lean_ms"),
+            ("wrap through the SDK's aio `CryptographyClient` (local)", "wrap_sdk_ms"),
+            ("the same wrap with `cryptography` directly (`LocalRsaWrapper`)", "wrap_local_ms"),
+            ("key check value", "kcv_ms"),
+        )
+        breakdown = [
+            f"**(c) breakdown**: CPU per call of each piece alone (worker `parts`, median of "
+            f"{len(parts)} rounds x {parts[0]['rounds']} x {parts[0]['n']} calls), against "
+            f"keyward's {lean:.3f} ms per DEK and one RSA decrypt of {rsa:.3f} ms:",
+            "",
+            "| piece | CPU ms per call | share of keyward's ms per DEK |",
+            "|---|---|---|",
+            *(
+                f"| {label} | {_median(p[key] for p in parts):.3f} | "
+                f"{_median(p[key] for p in parts) / lean:.0%} |"
+                for label, key in rows
+            ),
+            "",
+        ]
     size = rounds[0]["lean"]["rewrapped"]
     profile = section.get("profile")
     profiled = f" Profile: `bench/out/{Path(profile).name}` (see below)." if profile else ""
@@ -192,6 +216,7 @@ def _cpu(section: dict[str, Any], lines: list[str], details: list[str]) -> None:
         + profiled,
         "",
     ]
+    details += breakdown
 
 
 def _memory(section: dict[str, Any], lines: list[str], details: list[str]) -> None:

@@ -129,7 +129,7 @@ class Runner:
         rounds: list[dict[str, Any]] = []
         for index in range(config.repeats):
             rsa = self.bench.worker({"kind": "rsa"})
-            entry: dict[str, Any] = {"rsa": rsa}
+            entry: dict[str, Any] = {"rsa": rsa, "parts": self.bench.worker({"kind": "parts"})}
             for lean in (True, False):
                 run = self.rewrap(table, lean=lean, rate_ceiling=UNPACED)
                 run["cpu_ms_per_dek"] = round(run["cpu_seconds"] / run["rewrapped"] * 1000, 4)

@@ -3,7 +3,7 @@
 A fresh process per measurement means ``time.process_time`` and ``ru_maxrss`` are this job's
 alone (Azurite and the emulator are other processes). The result is one JSON line on stdout,
 after :data:`bench._env.RESULT_MARKER`. Kinds: ``seed``, ``rewrap``, ``naive``, ``rsa``,
-``blob``.
+``parts``, ``blob``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from bench._blob import blob_job
 from bench._naive import naive_job
+from bench._parts import parts_job
 from bench._rewrap import max_rss_kib, rewrap_job, rsa_job, seed_job
 from bench._wire import RESULT_MARKER
 
@@ -34,6 +35,8 @@ def main() -> int:
         result = naive_job(spec)
     elif kind == "rsa":
         result = rsa_job(spec)
+    elif kind == "parts":
+        result = asyncio.run(parts_job(spec))
     elif kind == "blob":
         result = asyncio.run(blob_job(spec))
     else:
