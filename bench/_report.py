@@ -182,6 +182,7 @@ def _cpu(section: dict[str, Any], lines: list[str], details: list[str]) -> None:
         lean = _median(r["lean"]["cpu_ms_per_dek"] for r in rounds)
         rows = (
             ("unwrap, lean REST call (32 in flight)", "unwrap_lean_ms"),
+            ("unwrap floor: hand-written HTTP/1.1 on asyncio streams + TLS", "unwrap_floor_ms"),
             ("wrap through the SDK's aio `CryptographyClient` (local)", "wrap_sdk_ms"),
             ("the same wrap with `cryptography` directly (`LocalRsaWrapper`)", "wrap_local_ms"),
             ("key check value", "kcv_ms"),
@@ -197,6 +198,7 @@ def _cpu(section: dict[str, Any], lines: list[str], details: list[str]) -> None:
                 f"| {label} | {_median(p[key] for p in parts):.3f} | "
                 f"{_median(p[key] for p in parts) / lean:.0%} |"
                 for label, key in rows
+                if all(key in p for p in parts)
             ),
             "",
         ]
