@@ -103,11 +103,21 @@ def _throughput(
             f"| (a) 429s received: engine report / emulator counters | "
             f"{throttled:.0f} / {server:.0f} | (reported) | |",
         ]
+        emulator = section.get("emulator") or {}
+        throttle = emulator.get("throttle") or {}
+        shape = (
+            f" (read back from the emulator: throttle {throttle.get('budget')} per "
+            f"{throttle.get('window_seconds')} s, enabled={throttle.get('enabled')}; latency "
+            f"{emulator.get('latency_ms')} ms)"
+            if throttle
+            else ""
+        )
         details += [
             f"**(a)** Engine over `TableDekStore` with `AsyncKeyVaultAdapter(lean_unwrap=True)`, "
             f"default `EngineSettings` (workers {engine[0]['settings']['workers']}, page size "
             f"{engine[0]['settings']['page_size']}, headroom {engine[0]['settings']['headroom']}),"
-            f" emulator at 4,000 ops / 10 s with 20 ms latency, throttle window fresh per run; "
+            f" emulator at 4,000 ops / 10 s with 20 ms latency{shape}, throttle window fresh per "
+            "run; "
             f"{_load(section)}. DEKs/s per run: "
             f"{_values(engine, lambda r: r['deks_per_second'], '.1f')}"
             f" (rewrapped / engine wall time, `JobReport.elapsed_seconds`: target check, scan, "

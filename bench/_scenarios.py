@@ -96,7 +96,14 @@ class Runner:
                 run["vault"] = self.bench.vault_counts()
                 naive_runs.append(run)
                 config.say(f"(b) #{index + 1}: {run['deks_per_second']} DEKs/s")
+        self.bench.throttled()
+        throttle = self.bench.client.get_throttle(self.bench.world.vault)
+        faults = self.bench.client.get_faults(self.bench.world.vault)
         return {
+            "emulator": {
+                "throttle": {k: throttle.get(k) for k in ("budget", "window_seconds", "enabled")},
+                "latency_ms": faults.get("fixed_ms"),
+            },
             "engine": engine_runs,
             "variant": variant_runs,
             "naive": naive_runs,
