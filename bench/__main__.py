@@ -67,7 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def config_from(args: argparse.Namespace) -> Config:
     if args.smoke:
-        config = Config(deks=50, naive_deks=20, memory_sizes=(50, 100), blob_mib=1, repeats=1)
+        config = Config(
+            deks=50, naive_deks=20, memory_sizes=(50, 100), blob_mib=1, repeats=1, parts_calls=256
+        )
     elif args.quick:
         config = Config(
             deks=2000, naive_deks=100, memory_sizes=(2000, 10_000), blob_mib=16, repeats=1

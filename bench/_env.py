@@ -21,8 +21,9 @@ from typing import Any
 
 from bench._wire import RESULT_MARKER
 from devtools.azurite import run_azurite
+from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.client import EmulatorClient
-from devtools.emulator.pytest_plugin import ALL_KEY_PERMISSIONS, start_emulator, stop_emulator
+from devtools.emulator.process import start_emulator, stop_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 VAULT = "kwbench"

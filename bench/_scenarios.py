@@ -30,6 +30,8 @@ class Config:
     large_repeats: int = 1
     blob_mib: float = 64.0
     repeats: int = 3
+    #: Calls per round for each piece of (c)'s breakdown.
+    parts_calls: int = 2000
     profile_dir: Path | None = None
     #: ``EngineSettings`` overrides for every engine run (``None``: the defaults).
     workers: int | None = None
@@ -136,7 +138,8 @@ class Runner:
         rounds: list[dict[str, Any]] = []
         for index in range(config.repeats):
             rsa = self.bench.worker({"kind": "rsa"})
-            entry: dict[str, Any] = {"rsa": rsa, "parts": self.bench.worker({"kind": "parts"})}
+            parts = self.bench.worker({"kind": "parts", "n": config.parts_calls})
+            entry: dict[str, Any] = {"rsa": rsa, "parts": parts}
             for lean in (True, False):
                 run = self.rewrap(table, lean=lean, rate_ceiling=UNPACED)
                 run["cpu_ms_per_dek"] = round(run["cpu_seconds"] / run["rewrapped"] * 1000, 4)
