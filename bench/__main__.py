@@ -50,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--also-workers", type=int, help="also run (a) with this many workers, interleaved"
     )
+    parser.add_argument(
+        "--also-burst", type=float, help="also run (a) with this limiter burst credit (s)"
+    )
     parser.add_argument("--pages-in-flight", type=int, help="EngineSettings.pages_in_flight")
     parser.add_argument("--profile", action="store_true", help="also profile (c) (pyinstrument)")
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
@@ -91,6 +94,7 @@ def config_from(args: argparse.Namespace) -> Config:
     config.workers = args.workers
     config.pages_in_flight = args.pages_in_flight
     config.also_workers = args.also_workers
+    config.also_burst = args.also_burst
     return config
 
 
@@ -123,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": config.workers,
             "pages_in_flight": config.pages_in_flight,
             "also_workers": config.also_workers,
+            "also_burst": config.also_burst,
         },
         "scenarios": chosen,
     }

@@ -153,6 +153,21 @@ def _throughput(
             + ".",
             "",
         ]
+    burst = section.get("burst") or []
+    if burst:
+        seconds = burst[0]["settings"]["burst_seconds"]
+        burst_rate = _median(r["deks_per_second"] for r in burst)
+        lines.append(
+            f"| (a) the same with the limiter's burst credit at {seconds} s (experiment) | "
+            f"{burst_rate / CEILING:.3f} ({burst_rate:.1f} DEKs/s) | (compared) | |"
+        )
+        details += [
+            f"**(a), burst {seconds} s**: DEKs/s "
+            f"{_values(burst, lambda r: r['deks_per_second'], '.1f')}; 429s "
+            + ", ".join(f"{r['throttled']}/{r['vault']['throttled']}" for r in burst)
+            + ".",
+            "",
+        ]
     if naive:
         naive_rate = _median(r["deks_per_second"] for r in naive)
         lines.append(

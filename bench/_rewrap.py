@@ -21,6 +21,7 @@ from devtools.emulator.credential import AsyncEmulatorCredential
 from shared.adapters import AsyncKeyVaultAdapter
 from shared.crypto import LocalRsaWrapper, VaultAllowList
 from shared.rewrap import (
+    AimdRateLimiter,
     EngineSettings,
     InMemoryJobStore,
     JobState,
@@ -94,6 +95,11 @@ async def rewrap_job(spec: dict[str, Any]) -> dict[str, Any]:
         if spec.get(name) is not None
     }
     settings = EngineSettings(**overrides)
+    if spec.get("burst_seconds") is not None:
+        # Experiment hook (--also-burst): the limiter's burst credit is not an engine setting.
+        defaults = AimdRateLimiter.__init__.__kwdefaults__
+        assert defaults is not None
+        defaults["burst_seconds"] = float(spec["burst_seconds"])
     adapter = _adapter(world, lean=bool(spec["lean"]))
     store = TableDekStore.from_connection_string(world["connection_string"], spec["table"])
     marks: list[tuple[float, int]] = []
@@ -157,6 +163,7 @@ async def rewrap_job(spec: dict[str, Any]) -> dict[str, Any]:
             "rate_ceiling": settings.rate_ceiling,
             "headroom": settings.headroom,
             "lean_unwrap": bool(spec["lean"]),
+            "burst_seconds": spec.get("burst_seconds"),
         },
         "verified": verified,
         "first_checkpoint_seconds": round(marks[0][0] - began, 3) if marks else None,

@@ -38,6 +38,8 @@ class Config:
     pages_in_flight: int | None = None
     #: Also run (a) with this many workers, interleaved (a tuning check under the same load).
     also_workers: int | None = None
+    #: Also run (a) with this limiter burst credit in seconds (an experiment hook).
+    also_burst: float | None = None
     log: Any = field(default=sys.stderr)
 
     def say(self, message: str) -> None:
@@ -82,11 +84,15 @@ class Runner:
         small = self.table(config.naive_deks) if naive else None
         engine_runs: list[dict[str, Any]] = []
         variant_runs: list[dict[str, Any]] = []
+        burst_runs: list[dict[str, Any]] = []
         naive_runs: list[dict[str, Any]] = []
         load_before = load_average()
         for index in range(config.repeats):
             if big is not None:
                 engine_runs.append(self._paced_run(big, f"(a) #{index + 1}"))
+                if config.also_burst is not None:
+                    label = f"(a) burst={config.also_burst}s #{index + 1}"
+                    burst_runs.append(self._paced_run(big, label, burst_seconds=config.also_burst))
                 if config.also_workers:
                     label = f"(a) workers={config.also_workers} #{index + 1}"
                     variant_runs.append(self._paced_run(big, label, workers=config.also_workers))
@@ -108,6 +114,7 @@ class Runner:
             },
             "engine": engine_runs,
             "variant": variant_runs,
+            "burst": burst_runs,
             "naive": naive_runs,
             "load_before": load_before,
             "load_after": load_average(),
