@@ -121,7 +121,8 @@ def _throughput(
             f"{_load(section)}. DEKs/s per run: "
             f"{_values(engine, lambda r: r['deks_per_second'], '.1f')}"
             f" (rewrapped / engine wall time, `JobReport.elapsed_seconds`: target check, scan, "
-            f"every write and checkpoint included); unwraps accepted by the emulator per run: "
+            f"every write and checkpoint included); unwraps accepted by the emulator per run "
+            "(the rewraps plus the 5 of the check after each run): "
             f"{_values(engine, lambda r: r['vault']['unwrap_ok'], 'd')}; 429s per run (report / "
             f"emulator): "
             + ", ".join(f"{r['throttled']}/{r['vault']['throttled']}" for r in engine)
