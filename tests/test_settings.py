@@ -57,7 +57,7 @@ def test_defaults() -> None:
     assert s.ca_bundle is None
     assert s.azure_client_id is None
     assert s.allow_legacy_rsa1_5 is False
-    assert s.rewrap_concurrency == 32
+    assert s.rewrap_concurrency == 64
     assert s.rewrap_slice_seconds == 240
     assert s.storage.connection_setting == "AzureWebJobsStorage"
     assert s.storage.connection_string == "UseDevelopmentStorage=true"

@@ -29,7 +29,7 @@ class EngineSettings:
     """
 
     page_size: int = 100
-    workers: int = 32
+    workers: int = 64
     pages_in_flight: int = 8
     rate_ceiling: float | None = None
     headroom: float = DEFAULT_HEADROOM

@@ -51,7 +51,7 @@ class Settings:
     ca_bundle: str | None = None
     azure_client_id: str | None = None
     allow_legacy_rsa1_5: bool = False
-    rewrap_concurrency: int = 32
+    rewrap_concurrency: int = 64
     rewrap_slice_seconds: int = 240
 
     @property

@@ -119,8 +119,9 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "KEYWARD_REWRAP_CONCURRENCY",
-        "32",
-        "Unwraps in flight per worker (about rate x latency: 400/s x 20-80 ms).",
+        "64",
+        "Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); 64 "
+        "leaves room for a slow or contended host (docs/benchmarks.md).",
     ),
     SettingSpec(
         "KEYWARD_REWRAP_SLICE_SECONDS",
