@@ -205,3 +205,40 @@ async def test_concurrent_first_invocations_share_one_context(stack: Stack) -> N
         await context.aclose()
     contexts = await asyncio.gather(*(context_for_current_loop() for _ in range(5)))
     assert len({id(c) for c in contexts}) == 1
+
+
+async def test_near_expiry_rotates_once_when_auto_rotation_is_enabled(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services._context import reset_contexts
+
+    app_identity = stack.emulator.identity["object_id"]
+    await call(
+        stack.emulator.client.set_access_policy,
+        stack.vault.name,
+        app_identity,
+        ["get", "list", "wrapKey", "unwrapKey", "rotate"],
+    )
+    monkeypatch.setenv("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", "true")
+    for context in reset_contexts():
+        await context.aclose()
+    key = await call(stack.key_client.create_rsa_key, "expiring", size=2048)
+
+    def near_expiry(event_id: str) -> dict[str, Any]:
+        return {
+            "id": event_id, "topic": stack.vault.arm_id, "subject": key.name,
+            "eventType": "Microsoft.KeyVault.KeyNearExpiry", "eventTime": "2026-11-29T03:00:00Z",
+            "data": {"Id": key.id, "VaultName": stack.vault.name, "ObjectType": "Key",
+                     "ObjectName": key.name, "Version": key.properties.version,
+                     "NBF": None, "EXP": 1893456000},
+            "dataVersion": "1", "metadataVersion": "1",
+        }  # fmt: skip
+
+    await _function("on_key_vault_event")(bindings.event_grid_input(near_expiry("ne-1")))
+    versions = await call(lambda: list(stack.key_client.list_properties_of_key_versions(key.name)))
+    assert len(versions) == 2, "rotated once"
+    # A second near-expiry event about the old version (another delivery id) must not rotate
+    # again: the key's current version already moved on.
+    await _function("on_key_vault_event")(bindings.event_grid_input(near_expiry("ne-2")))
+    versions = await call(lambda: list(stack.key_client.list_properties_of_key_versions(key.name)))
+    assert len(versions) == 2
