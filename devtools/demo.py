@@ -36,9 +36,10 @@ from rich.console import Console
 from rich.table import Table
 
 from devtools.azurite import AzuriteInfo, run_azurite
+from devtools.emulator.arm_client import ArmControl, cmk_encryption
 from devtools.emulator.credential import EmulatorCredential
 from devtools.emulator.eventgrid_client import EventGridControl
-from devtools.emulator.pytest_plugin import RunningEmulator, start_emulator, stop_emulator
+from devtools.emulator.process import RunningEmulator, start_emulator, stop_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 VAULT = "contoso-kv"
@@ -183,10 +184,6 @@ async def seed_blobs(world: World, key_id: str) -> None:
 
 
 async def seed_face(world: World, version: str) -> None:
-    try:
-        from devtools.emulator.arm_client import ArmControl, cmk_encryption
-    except ImportError:  # pragma: no cover - the ARM surface ships with the emulator
-        return
     arm = ArmControl(world.emulator.url, world.emulator.ca_path)
     await off_loop(arm.set_lro, seconds=0.0, retry_after="0.05")
     accounts = []
