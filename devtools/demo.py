@@ -211,7 +211,7 @@ async def seed_face(world: World, version: str) -> None:
 # ----------------------------------------------------------------------------- act 2
 async def start_app(world: World) -> Any:
     from devtools.localhost.host import LocalFunctionsHost
-    from shared.services._context import reset_contexts
+    from shared.composition import reset_contexts
 
     act(2, "keyward is deployed and subscribed to the vault's events")
     subscription = "00000000-0000-0000-0000-00000000c0de"
@@ -467,7 +467,7 @@ async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
         await retire(world, host)
         await revoke(world, host)
     finally:
-        from shared.services._context import reset_contexts
+        from shared.composition import reset_contexts
 
         await host.stop()
         for context in reset_contexts():

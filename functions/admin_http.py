@@ -12,6 +12,7 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.composition import context_for_current_loop
 from shared.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -23,7 +24,6 @@ from shared.errors import (
     VaultNotAllowedError,
 )
 from shared.rewrap import RewrapTargetError
-from shared.services._context import context_for_current_loop
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.admin")

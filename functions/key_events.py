@@ -12,8 +12,8 @@ import logging
 
 import azure.functions as func
 
+from shared.composition import context_for_current_loop
 from shared.events import event_dict_from_binding
-from shared.services._context import context_for_current_loop
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.key_events")

@@ -11,7 +11,7 @@ import logging
 
 import azure.functions as func
 
-from shared.services._context import context_for_current_loop
+from shared.composition import context_for_current_loop
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.rewrap_worker")

@@ -9,5 +9,5 @@ from shared.services._messages import MESSAGE_VERSION, ShardMessage
 
 __all__ = ["MESSAGE_VERSION", "ShardMessage"]
 
-# The composition root (shared.services._context) imports the Azure adapters; it is imported
-# by the trigger functions only, so pure tests of the services never load an Azure SDK.
+# The composition root (shared.composition) imports the Azure adapters and builds these
+# services; the services themselves only see ports, so pure tests never load an Azure SDK.

@@ -1,7 +1,7 @@
 """What the application services need from the outside, as small protocols.
 
 The services compose domain logic with these; production wires the Azure adapters in
-(``shared.services._context``), tests wire in-process parts or the real adapters against
+(``shared.composition``), tests wire in-process parts or the real adapters against
 Azurite and the local emulator. No Azure import here.
 """
 

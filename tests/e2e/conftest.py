@@ -17,7 +17,7 @@ from azure.keyvault.keys import KeyClient
 from devtools.azurite import AzuriteInfo
 from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator
 from devtools.localhost.host import LocalFunctionsHost
-from shared.services._context import reset_contexts
+from shared.composition import reset_contexts
 from tests.conftest import ROOT, indexed_functions
 
 #: What the function app's identity needs on a vault for rewrap (least privilege).

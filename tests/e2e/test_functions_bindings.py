@@ -12,9 +12,9 @@ import azure.functions as func
 import pytest
 
 from devtools.localhost import bindings
+from shared.composition import context_for_current_loop
 from shared.rewrap import rewrap_job_id
 from shared.services import ShardMessage
-from shared.services._context import context_for_current_loop
 from tests.conftest import REFERENCE, indexed_functions
 from tests.e2e.conftest import Stack, call
 from tests.e2e.test_rotation_flow import DEK_COUNT, _seed, _wait_for_all_at
@@ -199,7 +199,7 @@ def _long_base64_values(value: Any) -> list[str]:
 async def test_concurrent_first_invocations_share_one_context(stack: Stack) -> None:
     import asyncio
 
-    from shared.services._context import reset_contexts
+    from shared.composition import reset_contexts
 
     for context in reset_contexts():
         await context.aclose()
@@ -210,7 +210,7 @@ async def test_concurrent_first_invocations_share_one_context(stack: Stack) -> N
 async def test_near_expiry_rotates_once_when_auto_rotation_is_enabled(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.services._context import reset_contexts
+    from shared.composition import reset_contexts
 
     app_identity = stack.emulator.identity["object_id"]
     await call(

@@ -162,7 +162,7 @@ async def test_event_for_a_vault_not_on_the_allow_list_makes_no_outbound_request
     after = await call(stack.emulator.client.counters, foreign.name)
     assert after == before
     assert await call(stack.emulator.client.counters, stack.vault.name) == allowed_before
-    from shared.services._context import context_for_current_loop
+    from shared.composition import context_for_current_loop
 
     context = await context_for_current_loop()
     rejected = await context.ledger.recent_rejections()
