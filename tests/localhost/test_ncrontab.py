@@ -28,7 +28,15 @@ def test_next_fire_time(expression: str, expected: dt.datetime) -> None:
 
 
 @pytest.mark.parametrize(
-    "expression", ["* * * * *", "61 * * * * *", "0 0 25 * * *", "*/0 * * * * *", "x * * * * *"]
+    "expression",
+    [
+        "* * * * *",
+        "0 0 0 * * * 2027",
+        "61 * * * * *",
+        "0 0 25 * * *",
+        "*/0 * * * * *",
+        "x * * * * *",
+    ],
 )
 def test_malformed_schedules_are_refused(expression: str) -> None:
     with pytest.raises(ValueError):
@@ -39,3 +47,20 @@ def test_next_fire_is_strictly_after_a_matching_moment() -> None:
     schedule = Schedule.parse("0 */5 * * * *")
     at = dt.datetime(2026, 11, 29, 2, 45, 0, tzinfo=dt.UTC)
     assert schedule.next_after(at) == dt.datetime(2026, 11, 29, 2, 50, 0, tzinfo=dt.UTC)
+
+
+def test_a_restricted_day_and_weekday_must_both_match() -> None:
+    """NCRONTAB ANDs day-of-month and day-of-week (Unix cron would OR them)."""
+    friday_13th = Schedule.parse("0 0 0 13 * 5").next_after(T0)
+    assert friday_13th == dt.datetime(2027, 8, 13, 0, 0, 0, tzinfo=dt.UTC)
+
+
+def test_next_fire_from_a_fractional_second() -> None:
+    at = dt.datetime(2026, 11, 29, 2, 44, 59, 500_000, tzinfo=dt.UTC)
+    expected = dt.datetime(2026, 11, 29, 2, 45, 0, tzinfo=dt.UTC)
+    assert Schedule.parse("0 */5 * * * *").next_after(at) == expected
+
+
+def test_a_schedule_that_never_fires_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Schedule.parse("0 0 0 31 2 *").next_after(T0)
