@@ -1,11 +1,11 @@
 """Key Vault's per-vault throttle: a weighted budget over a sliding 10-second window.
 
-Key Vault publishes its limits per key type (transactions per 10 s per vault): RSA-2048
-software 4,000 / HSM 2,000; RSA-3072 1,000 / 500; RSA-4096 500 / 250. One budget expresses
-all of them: it is counted in RSA-2048-software units (4,000 per window by default), and an
-operation costs ``4000 / limit(key type)`` units, so a vault doing only RSA-4096 HSM work gets
-250 per window, and mixed traffic shares one budget as it does in the service. Operations
-without a key (list keys) cost one unit.
+Key Vault publishes its limits per key type (transactions per 10 s per vault); the figures
+come from the one table in :mod:`shared.rewrap` (``vault_budget``), the same the rewrap engine
+paces itself by. One budget expresses all of them: it is counted in RSA-2048-software units
+(4,000 per window by default), and an operation costs ``4000 / limit(key type)`` units, so a
+vault doing only RSA-4096 HSM work gets 250 per window, and mixed traffic shares one budget as
+it does in the service. Operations without a key (list keys) cost one unit.
 
 Why a sliding log rather than fixed windows: a fixed window lets twice the budget through
 across a window boundary; the log guarantees that *no* 10-second span accepts more than the
@@ -22,33 +22,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-#: The reference limit: RSA-2048 software keys, per 10-second window.
-DEFAULT_BUDGET = 4000.0
-DEFAULT_WINDOW_SECONDS = 10.0
+from shared.rewrap import BUDGET_WINDOW_SECONDS, vault_budget
 
-#: Published limits per (key size, HSM?) per 10 s.
-KEY_LIMITS: dict[tuple[int, bool], float] = {
-    (2048, False): 4000.0,
-    (2048, True): 2000.0,
-    (3072, False): 1000.0,
-    (3072, True): 500.0,
-    (4096, False): 500.0,
-    (4096, True): 250.0,
-}
-#: oct-HSM (AES) keys: Managed HSM publishes higher limits for AES; counted like RSA-2048 HSM.
-_OCT_LIMIT = 2000.0
+#: The reference limit: RSA-2048 software keys, per 10-second window.
+DEFAULT_BUDGET = float(vault_budget("RSA", 2048).operations_per_window)
+DEFAULT_WINDOW_SECONDS = BUDGET_WINDOW_SECONDS
 
 
 def operation_weight(kty: str | None, key_size: int | None) -> float:
     """Units one operation on a key of this type costs against the RSA-2048 budget."""
-    if kty is None:
-        return 1.0
-    if kty.startswith("oct"):
-        return DEFAULT_BUDGET / _OCT_LIMIT
-    limit = KEY_LIMITS.get((key_size or 2048, kty.endswith("-HSM")))
-    if limit is None:
-        return 1.0
-    return DEFAULT_BUDGET / limit
+    return DEFAULT_BUDGET / vault_budget(kty, key_size).operations_per_window
 
 
 @dataclass

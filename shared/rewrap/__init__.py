@@ -17,7 +17,13 @@ The same request twice is one job (id from store, key and target version); run i
 after a crash and it resumes from its last checkpoint.
 """
 
-from shared.rewrap._budget import BUDGET_WINDOW_SECONDS, VaultBudget, vault_budget
+from shared.rewrap._budget import (
+    BUDGET_WINDOW_SECONDS,
+    CONSERVATIVE_OPERATIONS_PER_WINDOW,
+    RSA_OPERATIONS_PER_WINDOW,
+    VaultBudget,
+    vault_budget,
+)
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError
@@ -61,6 +67,8 @@ __all__ = [
     "VaultBudget",
     "vault_budget",
     "BUDGET_WINDOW_SECONDS",
+    "RSA_OPERATIONS_PER_WINDOW",
+    "CONSERVATIVE_OPERATIONS_PER_WINDOW",
     # dry-run and retirement
     "DryRunReport",
     "dry_run",

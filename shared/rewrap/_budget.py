@@ -1,25 +1,40 @@
 """Key Vault's published throttling budget for cryptographic operations, per vault.
 
-Per 10 seconds (Azure Key Vault service limits): RSA-2048 4,000 for software keys and 2,000
-for HSM-protected keys; RSA-3072 1,000 / 500; RSA-4096 500 / 250. Requests refused with 429
-do not count. The rewrap engine's rate limiter starts from this figure and adapts (AIMD).
+The one table of these figures: the rewrap engine paces itself by it, and the local emulator
+(devtools) charges its throttle by it, so both agree on every key type and size.
+
+Source: Azure Key Vault service limits, "Key transactions (maximum transactions allowed in 10
+seconds, per vault per region)", the "All other transactions" columns
+(https://learn.microsoft.com/azure/key-vault/general/service-limits): RSA-2048 4,000 for
+software keys and 2,000 for HSM-protected keys; RSA-3072 1,000 / 500; RSA-4096 500 / 250.
+Requests refused with 429 do not count. Symmetric keys (``oct-HSM``, Managed HSM only) have no
+row: Managed HSM publishes no transaction limit for cryptographic operations (its scaling
+guidance says it does not throttle them and gives only measured hardware throughput), so they
+get the lowest published figure, as do RSA keys larger than 4,096 bits. The rewrap engine's
+rate limiter starts from this figure and adapts (AIMD).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 #: The window Key Vault counts operations over.
 BUDGET_WINDOW_SECONDS = 10.0
 
-# (RSA modulus bits) -> (software ops per window, HSM ops per window)
-_RSA_BUDGETS: dict[int, tuple[int, int]] = {
-    2048: (4000, 2000),
-    3072: (1000, 500),
-    4096: (500, 250),
-}
-#: Symmetric (oct-HSM) keys are not in the published table; use the most conservative figure.
-_FALLBACK_OPS_PER_WINDOW = 250
+#: RSA modulus bits -> (software-key ops, HSM-key ops) per :data:`BUDGET_WINDOW_SECONDS`.
+RSA_OPERATIONS_PER_WINDOW: Mapping[int, tuple[int, int]] = MappingProxyType(
+    {
+        2048: (4000, 2000),
+        3072: (1000, 500),
+        4096: (500, 250),
+    }
+)
+#: The lowest published figure: for key types and sizes the table does not list (``oct-HSM``).
+CONSERVATIVE_OPERATIONS_PER_WINDOW = min(
+    ops for pair in RSA_OPERATIONS_PER_WINDOW.values() for ops in pair
+)
 
 
 @dataclass(frozen=True)
@@ -52,11 +67,17 @@ def vault_budget(key_type: str | None, key_size: int | None) -> VaultBudget:
         return VaultBudget(budget.operations_per_window, budget.description + " (assumed)")
     hsm = key_type.upper().endswith("-HSM")
     if not key_type.upper().startswith("RSA"):
-        return VaultBudget(_FALLBACK_OPS_PER_WINDOW, f"{key_type} (conservative)")
+        return VaultBudget(CONSERVATIVE_OPERATIONS_PER_WINDOW, f"{key_type} (conservative)")
     bits = key_size or 2048
-    for size in sorted(_RSA_BUDGETS):
+    for size in sorted(RSA_OPERATIONS_PER_WINDOW):
         if bits <= size:
-            software, hsm_ops = _RSA_BUDGETS[size]
+            software, hsm_ops = RSA_OPERATIONS_PER_WINDOW[size]
             label = f"RSA-{size} {'HSM' if hsm else 'software'}"
             return VaultBudget(hsm_ops if hsm else software, label)
-    return VaultBudget(_FALLBACK_OPS_PER_WINDOW, f"RSA-{bits} (conservative)")
+    return VaultBudget(CONSERVATIVE_OPERATIONS_PER_WINDOW, f"RSA-{bits} (conservative)")
+
+
+def throttle_ceiling(budget: VaultBudget, rate_ceiling: float | None, headroom: float) -> float:
+    """Operations per second a run aims at: the operator's ``rate_ceiling`` when set, else
+    ``headroom`` times the published budget (the one rule the engine and dry-run share)."""
+    return rate_ceiling or budget.operations_per_second * headroom

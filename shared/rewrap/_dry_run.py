@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.rewrap._budget import VaultBudget
+from shared.rewrap._budget import VaultBudget, throttle_ceiling
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._ports import KeyVersionSource
 from shared.rewrap._report import UnreadableReason
@@ -115,7 +115,7 @@ async def dry_run(
         if page.continuation is None:
             break
         continuation = page.continuation
-    rate = rate_ceiling or plan.budget.operations_per_second * headroom
+    rate = throttle_ceiling(plan.budget, rate_ceiling, headroom)
     return DryRunReport(plan, scanned, rewrap, unreadable, current, failed, rate)
 
 

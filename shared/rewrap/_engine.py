@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.errors import ConflictError
 from shared.rewrap import _probe
+from shared.rewrap._budget import throttle_ceiling
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._errors import JobLeaseError
 from shared.rewrap._item import ItemRewrapper
@@ -122,7 +123,7 @@ class RewrapEngine:
         started = self._clock()
         plan = await self.plan(key_ref, requested_version)
         settings = self._settings
-        ceiling = settings.rate_ceiling or plan.budget.operations_per_second * settings.headroom
+        ceiling = throttle_ceiling(plan.budget, settings.rate_ceiling, settings.headroom)
         limiter = AimdRateLimiter(ceiling, clock=self._clock, sleep=self._sleep)
         job_id = plan.job_id(self._scope)
         stored = await self._jobs.get(job_id)

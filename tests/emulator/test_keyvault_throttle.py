@@ -13,6 +13,7 @@ from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 from devtools.emulator.measure_throttle import drive
 from devtools.emulator.pytest_plugin import EmulatorVault
 from devtools.emulator.throttle import Throttle, operation_weight
+from shared.rewrap import BUDGET_WINDOW_SECONDS, RSA_OPERATIONS_PER_WINDOW, vault_budget
 
 
 def test_published_limits_as_weights() -> None:
@@ -22,7 +23,21 @@ def test_published_limits_as_weights() -> None:
     assert operation_weight("RSA-HSM", 3072) == 8
     assert operation_weight("RSA", 4096) == 8
     assert operation_weight("RSA-HSM", 4096) == 16
+    assert operation_weight("oct-HSM", 256) == 16  # no published row: the lowest figure
     assert operation_weight(None, None) == 1
+
+
+@pytest.mark.parametrize("kty", [None, "RSA", "RSA-HSM", "oct", "oct-HSM", "EC", "EC-HSM"])
+@pytest.mark.parametrize("size", [None, 128, 256, 1024, *RSA_OPERATIONS_PER_WINDOW, 8192])
+def test_emulator_and_engine_agree_on_every_key_budget(kty: str | None, size: int | None) -> None:
+    """Operations of one key type the emulator admits per window = what the engine paces to."""
+    throttle = Throttle(clock=lambda: 0.0)
+    weight = operation_weight(kty, size)
+    admitted = 0
+    while throttle.admit(weight) is None:
+        admitted += 1
+    assert admitted == vault_budget(kty, size).operations_per_window
+    assert throttle.window_seconds == BUDGET_WINDOW_SECONDS
 
 
 def test_sliding_window_never_exceeds_the_budget() -> None:

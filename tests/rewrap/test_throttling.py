@@ -54,6 +54,12 @@ def test_budget_is_the_published_figure(key_type: str, size: int, per_window: in
     assert budget.operations_per_second == per_window / 10
 
 
+@pytest.mark.parametrize(("key_type", "size"), [("oct-HSM", 256), ("oct", 128), ("RSA", 8192)])
+def test_keys_without_a_published_row_get_the_lowest_figure(key_type: str, size: int) -> None:
+    """Managed HSM publishes no limit for oct keys; larger RSA keys are not in the table."""
+    assert vault_budget(key_type, size).operations_per_window == 250
+
+
 def test_limiter_paces_at_its_rate() -> None:
     time = VirtualTime()
     limiter = AimdRateLimiter(
