@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shared.rewrap import DEFAULT_WORKERS
+
 DEFAULT_STORE = "sqlite:.keyward/deks.sqlite"
 DEFAULT_JOBS = Path(".keyward/jobs.sqlite")
 
@@ -68,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     rewrap.add_argument(
         "--restart", action="store_true", help="run a completed job again from the start"
     )
-    rewrap.add_argument("--workers", type=int, default=32, help="in-flight unwraps")
+    rewrap.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="in-flight unwraps (default %(default)s)",
+    )
     rewrap.add_argument("--page-size", type=int, default=100, help="DEKs per page/checkpoint")
     rewrap.add_argument(
         "--rate", type=float, help="operations per second (default: the vault's budget)"

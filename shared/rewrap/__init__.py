@@ -45,7 +45,13 @@ from shared.rewrap._report import (
 )
 from shared.rewrap._retirement import RetirementReport, VersionRetirement, retirement_report
 from shared.rewrap._retry import RetryPolicy
-from shared.rewrap._settings import EngineSettings, default_owner
+from shared.rewrap._settings import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SLICE_SECONDS,
+    DEFAULT_WORKERS,
+    EngineSettings,
+    default_owner,
+)
 from shared.rewrap._sqlite_job_store import SqliteJobStore
 from shared.rewrap._target import RewrapPlan, resolve_target
 
@@ -58,6 +64,9 @@ __all__ = [
     "StoredJob",
     # engine
     "EngineSettings",
+    "DEFAULT_WORKERS",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_SLICE_SECONDS",
     "RewrapEngine",
     "RewrapPlan",
     "resolve_target",

@@ -9,6 +9,16 @@ from dataclasses import dataclass, field
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._retry import RetryPolicy
 
+#: Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); 64 leaves
+#: room for a slow or contended host (docs/benchmarks.md). The one default for the engine,
+#: ``KEYWARD_REWRAP_CONCURRENCY`` and ``keyward rewrap --workers``.
+DEFAULT_WORKERS = 64
+#: Records per scan page, and per checkpoint.
+DEFAULT_PAGE_SIZE = 100
+#: Seconds a queue-triggered worker runs before it checkpoints and enqueues a continuation;
+#: kept below host.json's ``functionTimeout`` (10 minutes).
+DEFAULT_SLICE_SECONDS = 240
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -28,8 +38,8 @@ class EngineSettings:
         retry: retry bounds for vault and store calls.
     """
 
-    page_size: int = 100
-    workers: int = 64
+    page_size: int = DEFAULT_PAGE_SIZE
+    workers: int = DEFAULT_WORKERS
     pages_in_flight: int = 8
     rate_ceiling: float | None = None
     headroom: float = DEFAULT_HEADROOM

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shared.errors import SettingError
+from shared.rewrap import DEFAULT_SLICE_SECONDS, DEFAULT_WORKERS
 from shared.settings._values import apply
 
 T = TypeVar("T")
@@ -119,13 +120,13 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "KEYWARD_REWRAP_CONCURRENCY",
-        "64",
-        "Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); 64 "
-        "leaves room for a slow or contended host (docs/benchmarks.md).",
+        str(DEFAULT_WORKERS),
+        "Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); "
+        f"{DEFAULT_WORKERS} leaves room for a slow or contended host (docs/benchmarks.md).",
     ),
     SettingSpec(
         "KEYWARD_REWRAP_SLICE_SECONDS",
-        "240",
+        str(DEFAULT_SLICE_SECONDS),
         "Seconds a queue-triggered worker runs before checkpointing and enqueuing a "
         "continuation; keep it below the host's functionTimeout.",
     ),
