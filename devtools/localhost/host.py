@@ -23,7 +23,6 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue.aio import QueueClient
 
 from devtools.localhost import bindings
-from devtools.localhost.ncrontab import Schedule
 
 log = logging.getLogger("keyward.localhost")
 
@@ -351,7 +350,7 @@ class LocalFunctionsHost:
         expression = bindings.resolve_setting_reference(
             str(spec.binding["schedule"]), self.settings
         )
-        schedule = Schedule.parse(expression)
+        schedule = bindings.Schedule.parse(expression)
         last: dt.datetime | None = None
         while not self._stopping.is_set():
             now = dt.datetime.now(dt.UTC)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from devtools.localhost.ncrontab import Schedule
+from devtools.localhost.bindings import Schedule
 
 T0 = dt.datetime(2026, 11, 29, 2, 41, 17, tzinfo=dt.UTC)  # a Sunday
 
