@@ -20,11 +20,10 @@ from azure.keyvault.keys import KeyProperties, KeyVaultKey
 from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.adapters._keyvault_errors import (
-    error_for_status,
+from shared.adapters._azure_errors import (
+    keyvault_error,
     parse_error_body,
     parse_retry_after,
-    translate,
 )
 from shared.crypto import (
     KeyId,
@@ -38,7 +37,6 @@ from shared.errors import (
     ConfigurationError,
     IntegrityError,
     KeyDisabledError,
-    KeywardError,
     UnsupportedAlgorithmError,
 )
 
@@ -273,10 +271,6 @@ class AdapterConfig:
         return ssl.create_default_context(cafile=self.ca_bundle)
 
 
-def translated(exc: BaseException, operation: str, key_id: str) -> KeywardError:
-    return translate(exc, operation=operation, key_id=key_id)
-
-
 def newest_candidates(versions: list[KeyVersionProperties]) -> list[KeyVersionProperties]:
     """The usable versions sharing the latest creation time (usually one).
 
@@ -327,7 +321,8 @@ def remote_key_operation_result(
 
     Raises:
         IntegrityError: a 400 on unwrap, or a malformed 200 answer.
-        ServiceError subclasses / InvalidInputError: as :func:`error_for_status` maps.
+        ServiceError subclasses / InvalidInputError: as
+            :func:`~shared.adapters._azure_errors.keyvault_error` maps.
     """
     if status == 200:
         try:
@@ -339,7 +334,7 @@ def remote_key_operation_result(
         except (ValueError, KeyError, TypeError, RecursionError):
             raise IntegrityError(f"Key Vault {operation} on {key_id}: malformed answer") from None
     code, inner, message = parse_error_body(body)
-    raise error_for_status(
+    raise keyvault_error(
         status,
         operation=operation,
         key_id=key_id,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shared.adapters._keyvault_errors import (
-    error_for_status,
+from shared.adapters._azure_errors import (
+    keyvault_error,
     parse_error_body,
     parse_retry_after,
     translate,
@@ -55,7 +55,7 @@ KID = "https://kv1.vault.azure.net/keys/k/0123456789abcdef0123456789abcdef"
 def test_status_mapping(
     status: int, code: str | None, inner: str | None, operation: str, expected: type
 ) -> None:
-    error = error_for_status(
+    error = keyvault_error(
         status,
         operation=operation,
         key_id=KID,
@@ -74,7 +74,7 @@ def test_status_mapping(
 
 
 def test_service_message_is_bounded() -> None:
-    error = error_for_status(500, operation="get", key_id=KID, service_message="x" * 10_000)
+    error = keyvault_error(500, operation="get", key_id=KID, service_message="x" * 10_000)
     assert len(str(error)) < 600
 
 

@@ -12,8 +12,13 @@ from azure.data.tables import EdmType
 from azure.data.tables.aio import TableClient
 
 from devtools.azurite import AzuriteInfo
-from shared.stores._table_batch import BatchOperation, PartResult, parse_parts, send_changeset
-from shared.stores._table_query import query_all, query_page, quote_value
+from shared.adapters.dek_table._batch import (
+    BatchOperation,
+    PartResult,
+    parse_parts,
+    send_changeset,
+)
+from shared.adapters.dek_table._query import query_all, query_page, quote_value
 
 #: Documented answers of the Azure Table service to an entity group transaction
 #: ("Performing entity group transactions"): a success and a failing changeset.

@@ -12,7 +12,8 @@ since the read. A transaction fails whole when one entity lost its race, so on 4
 the chunk falls back to per-item conditional updates: the others land, the loser gets
 CONFLICT (or FAILED with the service's reason). Transactions are serialized by
 ``_table_batch`` rather than ``submit_transaction``, whose multipart encoding cost more CPU
-per entity than the rewrap's RSA operation; the request goes through the same SDK pipeline.
+per entity than the rewrap's RSA operation; the request goes through the same SDK pipeline
+(``_batch`` says why that one private reach stays).
 """
 
 from __future__ import annotations
@@ -32,14 +33,30 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
-from shared.errors import InvalidInputError
-from shared.stores._azure_errors import (
+from shared.adapters._azure_errors import (
     from_status,
     is_item_fault,
     item_fault,
     translate,
     translated,
 )
+from shared.adapters.dek_table._batch import BatchOperation, send_changeset
+from shared.adapters.dek_table._entity import (
+    COUNT_COLUMNS,
+    SCAN_COLUMNS,
+    details,
+    holds_wrap,
+    now,
+    rewrap_entity,
+    to_stored,
+)
+from shared.adapters.dek_table._query import query_all, query_page, quote_value
+from shared.adapters.dek_table._upkeep import (
+    MAX_TRANSACTION_OPERATIONS,
+    forget_previous,
+    insert_deks,
+)
+from shared.errors import InvalidInputError
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
@@ -52,22 +69,6 @@ from shared.stores._common import (
 from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
 from shared.stores._protocol import DekRecord, Rewrap, ScanPage, VersionCount, WriteOutcome
 from shared.stores._protocol import WriteResult as Result
-from shared.stores._table_batch import BatchOperation, send_changeset
-from shared.stores._table_entity import (
-    COUNT_COLUMNS,
-    SCAN_COLUMNS,
-    details,
-    holds_wrap,
-    now,
-    rewrap_entity,
-    to_stored,
-)
-from shared.stores._table_query import query_all, query_page, quote_value
-from shared.stores._table_upkeep import (
-    MAX_TRANSACTION_OPERATIONS,
-    forget_previous,
-    insert_deks,
-)
 
 #: Transactions (or per-item fallbacks) in flight at once from one store.
 MAX_CONCURRENT_REQUESTS = 16

@@ -7,7 +7,7 @@ its problem set: it may be one of ours, and reporting it beats skipping it silen
 
 from __future__ import annotations
 
-from shared.stores._blob_format import BlobWrap, protocol_prefix
+from shared.adapters.dek_blob._format import BlobWrap, protocol_prefix
 from shared.stores._common import normalize_key_ref, split_key_id
 from shared.stores._protocol import DekRecord
 
