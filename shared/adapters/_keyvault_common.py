@@ -1,7 +1,9 @@
-"""What the sync and async Key Vault adapters share: settings, key checks, records, errors.
+"""What the Key Vault adapters share: settings, key checks, records, errors.
 
-Part of the Key Vault adapter (see ``shared.adapters.keyvault``); the only other modules that
-import ``azure.keyvault`` are its siblings ``_keyvault_sync`` and ``_keyvault_aio``.
+Part of the Key Vault adapter (see ``shared.adapters.keyvault``); the other modules in
+``shared`` that import ``azure.keyvault`` are its siblings ``_keyvault_aio`` and
+``_keyvault_admin``. The synchronous twin for development tools (``devtools.keyvault_sync``)
+builds on this module too.
 """
 
 from __future__ import annotations
