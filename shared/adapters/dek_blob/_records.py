@@ -38,3 +38,8 @@ def blob_record(ref: str, container: str, etag: str, wrap: BlobWrap) -> DekRecor
         material_prefix=protocol_prefix(wrap.protocol) if sound else b"",
         problem=problem,
     )
+
+
+def same_etag(first: str, second: str) -> bool:
+    """Listings give ETags bare, response headers quoted: compare the values."""
+    return first.strip('"') == second.strip('"')

@@ -32,7 +32,7 @@ from shared.adapters.dek_blob._format import (
     parse_encryption_data,
     rewrite_encryption_data,
 )
-from shared.adapters.dek_blob._records import blob_record, claims
+from shared.adapters.dek_blob._records import blob_record, claims, same_etag
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
@@ -56,20 +56,10 @@ _KIND = "blob"
 _IF_MATCH = MatchConditions.IfNotModified
 
 
-def _same_etag(first: str, second: str) -> bool:
-    """Listings give ETags bare, response headers quoted: compare the values."""
-    return first.strip('"') == second.strip('"')
-
-
 class BlobDekStore:
     """A DekStore over the client-side encrypted blobs of one container."""
 
-    def __init__(
-        self,
-        container: ContainerClient,
-        *,
-        name_prefix: str | None = None,
-    ) -> None:
+    def __init__(self, container: ContainerClient, *, name_prefix: str | None = None) -> None:
         """Args:
         container: an ``azure.storage.blob.aio`` container client.
         name_prefix: only blobs whose names start with this.
@@ -148,7 +138,7 @@ class BlobDekStore:
     async def _metadata_at(self, record: DekRecord) -> dict[str, str] | Result:
         """The metadata as read at ``record.etag``, or the outcome if the blob moved on."""
         seen = self._seen.pop(record.ref, None)
-        if seen is not None and _same_etag(seen[0], record.etag):
+        if seen is not None and same_etag(seen[0], record.etag):
             return seen[1]
         blob = self._blob(record)
         try:
@@ -157,7 +147,7 @@ class BlobDekStore:
             return Result(record.ref, WriteOutcome.NOT_FOUND, "no such blob")
         except AzureError as error:
             raise translate(error, "read blob properties") from None
-        if not _same_etag(properties.etag, record.etag):
+        if not same_etag(properties.etag, record.etag):
             return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
         return dict(properties.metadata or {})
 

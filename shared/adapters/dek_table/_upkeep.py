@@ -1,6 +1,6 @@
 """Table store upkeep outside the rewrap path: inserting new DEKs, forgetting previous wraps.
 
-Both write through ``_table_batch`` (lean transactions of up to 100 entities per partition).
+Both write through ``_batch`` (lean transactions of up to 100 entities per partition).
 Forgetting happens when an operator retires a key version: until then each rewrapped DEK
 keeps the wrap it replaced, and the retirement report counts those as blockers.
 """
