@@ -2,10 +2,11 @@
 version, keyward's metadata rewrap versus a download and re-upload.
 
 One blob of ``size_mib`` MiB is written by azure-storage-blob itself (protocol 2.0, through
-:func:`shared.stores.upload_encrypted`). Then, ``repeats`` times each:
+:func:`devtools.seed.upload_encrypted`). Then, ``repeats`` times each:
 
-* keyward: rotate the key, run the engine over :class:`~shared.stores.BlobDekStore`, read the
-  store's :class:`~shared.stores.TrafficCounter` (list with metadata, Set Blob Metadata);
+* keyward: rotate the key, run the engine over :class:`~shared.adapters.dek_blob.BlobDekStore`,
+  read a :class:`~devtools.traffic.TrafficCounter` on its client (list with metadata, Set Blob
+  Metadata);
 * baseline: rotate the key, then with azure-storage-blob's sync client (the same
   ``TrafficCounter`` as its ``raw_response_hook``): get properties, download and decrypt
   (unwrap through Key Vault), re-upload encrypted under the new version with If-Match.
@@ -27,12 +28,16 @@ from azure.core import MatchConditions
 from azure.storage.blob import ContainerClient
 from azure.storage.blob.aio import ContainerClient as AioContainerClient
 
+from devtools.blob_kek import BlobKeyEncryptionKey
 from devtools.emulator.client import EmulatorClient
 from devtools.emulator.credential import AsyncEmulatorCredential, EmulatorCredential
-from shared.adapters import AsyncKeyVaultAdapter, KeyVaultAdapter
+from devtools.keyvault_sync import KeyVaultAdapter
+from devtools.seed import upload_encrypted
+from devtools.traffic import TrafficCounter
+from shared.adapters import AsyncKeyVaultAdapter
+from shared.adapters.dek_blob import BlobDekStore
 from shared.crypto import LocalRsaWrapper, VaultAllowList
 from shared.rewrap import EngineSettings, InMemoryJobStore, JobStatus, RewrapEngine
-from shared.stores import BlobDekStore, BlobKeyEncryptionKey, TrafficCounter, upload_encrypted
 
 BLOB_NAME = "big.bin"
 EXTRA_METADATA = {"owner": "bench", "classification": "internal"}
@@ -94,9 +99,10 @@ async def _keyward_rewrap(
         ca_bundle=world["ca_path"],
         lean_unwrap=True,
     )
-    store = BlobDekStore.from_connection_string(world["connection_string"], container_name)
-    traffic = store.traffic
-    assert traffic is not None
+    traffic = TrafficCounter()
+    store = BlobDekStore.from_connection_string(
+        world["connection_string"], container_name, raw_response_hook=traffic
+    )
     try:
         engine = RewrapEngine(
             store=store, keys=adapter, jobs=InMemoryJobStore(), settings=EngineSettings()

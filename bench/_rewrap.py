@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from devtools.emulator.credential import AsyncEmulatorCredential
+from devtools.seed import seed_deks
 from shared.adapters import AsyncKeyVaultAdapter
+from shared.adapters.dek_table import TableDekStore
 from shared.crypto import LocalRsaWrapper, VaultAllowList
 from shared.rewrap import (
     AimdRateLimiter,
@@ -28,7 +30,6 @@ from shared.rewrap import (
     JobStatus,
     RewrapEngine,
 )
-from shared.stores import TableDekStore, seed_deks
 
 #: Concurrent ``seed_deks`` calls while seeding (each inserts batches of 2,000).
 SEED_STREAMS = 4

@@ -123,7 +123,7 @@ def short(version: str | None) -> str:
 
 
 def _vault_wrapper(world: World, key_id: str) -> Any:
-    from shared.adapters import KeyVaultAdapter
+    from devtools.keyvault_sync import KeyVaultAdapter
     from shared.crypto import VaultAllowList
 
     allow = VaultAllowList.parse(f"{VAULT}={world.vault_url}")
@@ -134,7 +134,8 @@ def _vault_wrapper(world: World, key_id: str) -> Any:
 
 
 async def seed_records(world: World, key_id: str) -> None:
-    from shared.stores import TableDekStore, seed_deks
+    from devtools.seed import seed_deks
+    from shared.adapters.dek_table import TableDekStore
 
     store = TableDekStore.from_connection_string(world.azurite.connection_string, DEK_TABLE)
     await store.create_table()
@@ -159,7 +160,7 @@ def blob_text(index: int) -> bytes:
 
 
 async def seed_blobs(world: World, key_id: str) -> None:
-    from shared.stores import BlobKeyEncryptionKey
+    from devtools.blob_kek import BlobKeyEncryptionKey
 
     adapter, wrapper = await off_loop(_vault_wrapper, world, key_id)
 
@@ -300,8 +301,9 @@ async def rotate(world: World, host: Any) -> None:
 
 # ----------------------------------------------------------------------------- act 4
 async def retire(world: World, host: Any) -> None:
-    from shared.stores import TableDekStore, open_sealed
-    from shared.stores._seed import seed_layout
+    from devtools.seed import open_sealed
+    from devtools.seed._deks import seed_layout
+    from shared.adapters.dek_table import TableDekStore
 
     act(4, "Retire the old version, and prove nothing was lost")
     old = world.versions[0]
@@ -390,7 +392,7 @@ def _reasons(flag: dict[str, Any]) -> str:
 
 
 def _read_blobs(world: World, wrapper: Any) -> int:
-    from shared.stores import key_resolver
+    from devtools.blob_kek import key_resolver
 
     service = BlobServiceClient.from_connection_string(world.azurite.connection_string)
     container = service.get_container_client(CONTAINER)

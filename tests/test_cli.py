@@ -11,11 +11,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
-from shared.cli import main
-from shared.cli._factories import parse_store_spec
+from devtools.cli_local import main as local_cli
+from devtools.seed import open_sealed, seed_deks
+from shared.composition import parse_store_spec
 from shared.crypto import LocalRsaWrapper
 from shared.errors import ConfigurationError
-from shared.stores import SqliteDekStore, open_sealed, seed_deks
+from shared.stores import SqliteDekStore
 from tests.rewrap.fakes import KEY_REF, V1, V2, rsa_key
 
 VAULT = "contoso-kv"
@@ -66,18 +67,14 @@ def workspace(tmp_path: Path) -> Path:
 def _run(workspace: Path, *args: str) -> tuple[int, str]:
     output = io.StringIO()
     console = Console(file=output, width=220, force_terminal=False, color_system=None)
-    common = [
-        "--store",
-        f"sqlite:{workspace / 'deks.sqlite'}",
-        "--local-keys",
-        str(workspace / "keys"),
-    ]
+    common = ["--store", f"sqlite:{workspace / 'deks.sqlite'}"]
     jobs = ["--jobs", str(workspace / "jobs.sqlite")]
     command = args[0]
     extra = common if command in ("rewrap", "retirement") else []
     if command in ("rewrap", "status"):
         extra = extra + jobs
-    code = main([*args, *extra], console=console)
+    # The development mode: the CLI with local keys injected (devtools, not the product).
+    code = local_cli([*args, *extra, "--local-keys", str(workspace / "keys")], console=console)
     return code, output.getvalue()
 
 

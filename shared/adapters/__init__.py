@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from shared.adapters.keyvault import (
         AsyncKeyVaultAdapter,
         AsyncKeyVaultKeyWrapper,
-        KeyVaultAdapter,
-        KeyVaultKeyWrapper,
         KeyVersionProperties,
         PublicKeyInfo,
     )
@@ -21,8 +19,6 @@ if TYPE_CHECKING:
 _LAZY = {
     "AsyncKeyVaultAdapter": "shared.adapters.keyvault",
     "AsyncKeyVaultKeyWrapper": "shared.adapters.keyvault",
-    "KeyVaultAdapter": "shared.adapters.keyvault",
-    "KeyVaultKeyWrapper": "shared.adapters.keyvault",
     "KeyVersionProperties": "shared.adapters.keyvault",
     "PublicKeyInfo": "shared.adapters.keyvault",
     "LeanAsyncKeyVaultKeyWrapper": "shared.adapters._keyvault_rest",
@@ -31,8 +27,6 @@ _LAZY = {
 __all__ = [
     "AsyncKeyVaultAdapter",
     "AsyncKeyVaultKeyWrapper",
-    "KeyVaultAdapter",
-    "KeyVaultKeyWrapper",
     "KeyVersionProperties",
     "LeanAsyncKeyVaultKeyWrapper",
     "PublicKeyInfo",

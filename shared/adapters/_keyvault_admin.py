@@ -12,8 +12,8 @@ from __future__ import annotations
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.keyvault.keys.aio import KeyClient
 
+from shared.adapters._azure_errors import translate
 from shared.adapters._keyvault_common import QUIET_HTTP_LOGGER, check_ca_bundle
-from shared.adapters._keyvault_errors import translate
 from shared.crypto import VaultAllowList
 from shared.errors import VaultNotAllowedError
 

@@ -14,6 +14,7 @@ from azure.keyvault.keys import KeyVaultKey
 from azure.keyvault.keys.aio import KeyClient as AioKeyClient
 from azure.keyvault.keys.crypto.aio import CryptographyClient as AioCryptographyClient
 
+from shared.adapters._azure_errors import translate
 from shared.adapters._keyvault_common import (
     API_VERSION,
     DEFAULT_CONNECT_TIMEOUT,
@@ -33,7 +34,6 @@ from shared.adapters._keyvault_common import (
     public_key_info,
     remote_key_operation,
     remote_key_operation_result,
-    translated,
     version_properties,
 )
 from shared.crypto import (
@@ -100,7 +100,7 @@ class _AsyncVersion:
             response = await self._adapter._key_client(self.key_id).send_request(request)
             await response.read()
         except AzureError as exc:
-            error = translated(exc, operation, self.key_id.id)
+            error = translate(exc, operation, key_id=self.key_id.id)
         if error is not None:
             raise error
         return remote_key_operation_result(
@@ -131,7 +131,7 @@ class AsyncKeyVaultKeyWrapper:
 
         Raises:
             UnsupportedAlgorithmError, KeyDisabledError, KeyNotFoundError, AccessDeniedError,
-                ThrottledError, TransientServiceError: as :meth:`KeyVaultKeyWrapper.wrap`.
+                ThrottledError, TransientServiceError: as the vault's wrapKey answers.
         """
         require_wrap_allowed(self._algorithm)
         client = await self._version.client()
@@ -148,7 +148,7 @@ class AsyncKeyVaultKeyWrapper:
         except ValueError:
             error = KeyDisabledError(f"{self.key_id} is outside its nbf/exp window")
         except AzureError as exc:
-            error = translated(exc, "wrapKey", self.key_id)
+            error = translate(exc, "wrapKey", key_id=self.key_id)
         raise error
 
     async def unwrap(self, wrapped: bytes) -> DataKey:
@@ -157,7 +157,7 @@ class AsyncKeyVaultKeyWrapper:
         Raises:
             UnsupportedAlgorithmError, IntegrityError, KeyDisabledError, KeyNotFoundError,
                 AccessDeniedError, ThrottledError, TransientServiceError: as
-                :meth:`KeyVaultKeyWrapper.unwrap`.
+                the vault's unwrapKey answers.
         """
         require_unwrap_allowed(
             self._algorithm, allow_legacy_rsa1_5=self._config.allow_legacy_rsa1_5
@@ -170,7 +170,7 @@ class AsyncKeyVaultKeyWrapper:
         try:
             result = await client.unwrap_key(SDK_ALGORITHMS[self._algorithm], wrapped)
         except AzureError as exc:
-            error = translated(exc, "unwrapKey", self.key_id)
+            error = translate(exc, "unwrapKey", key_id=self.key_id)
         if error is not None:
             raise error
         return DataKey(result.key)
@@ -180,7 +180,7 @@ class AsyncKeyVaultKeyWrapper:
 
 
 class AsyncKeyVaultAdapter:
-    """The ``aio`` twin of :class:`KeyVaultAdapter`; the rewrap engine's key source.
+    """Key wrappers and key metadata over ``aio`` clients; the rewrap engine's key source.
 
     Satisfies the rewrap engine's ``KeyVersionSource`` port: ``newest_enabled_version``,
     ``versions`` and ``wrapper(key_id, algorithm)``. All clients share one aiohttp session
@@ -210,8 +210,20 @@ class AsyncKeyVaultAdapter:
     ) -> None:
         """Record the settings; no session or network call until first use.
 
-        Args are as for :class:`KeyVaultAdapter`, plus ``lean_unwrap`` (see the class) and
-        ``max_connections`` (per host, for concurrent unwraps).
+        Args:
+            credential: any azure-core async ``TokenCredential`` (managed identity in Azure).
+            allow_list: the vaults keyward may call; checked before every call.
+            ca_bundle: CA file that verifies the vault's TLS certificate (the emulator's);
+                ``None`` uses the system's CAs. Verification cannot be turned off.
+            api_version: Key Vault REST api-version.
+            retries: SDK-level retries (0: the caller retries, honouring Retry-After).
+            connect_timeout: seconds to connect.
+            read_timeout: seconds to wait for a response.
+            clock: current UTC time for nbf/exp checks (tests inject the emulator's clock).
+            allow_legacy_rsa1_5: allow RSA1_5 *unwrap* (never wrap).
+            key_refresh_seconds: how long a fetched key's attributes are trusted.
+            lean_unwrap: unwrap with one direct REST call (see the class).
+            max_connections: per host, for concurrent unwraps.
 
         Raises:
             ConfigurationError: ``ca_bundle`` is not a path, or ``allow_list`` is not one.
@@ -338,7 +350,7 @@ class AsyncKeyVaultAdapter:
         try:
             key = await self._key_client(key_id).get_key(key_id.name, key_id.version)
         except AzureError as exc:
-            error = translated(exc, "get", key_id.id)
+            error = translate(exc, "get", key_id=key_id.id)
         if error is not None:
             if isinstance(error, AccessDeniedError):
                 return AioCryptographyClient(key_id.id, self._credential, **kwargs), None
@@ -363,7 +375,7 @@ class AsyncKeyVaultAdapter:
             pager = self._key_client(key_id).list_properties_of_key_versions(key_id.name)
             return [version_properties(p, now, None) async for p in pager]
         except AzureError as exc:
-            error = translated(exc, "list versions", key_id.key_ref)
+            error = translate(exc, "list versions", key_id=key_id.key_ref)
         raise error
 
     async def is_soft_deleted(self, key_ref: str) -> bool:
@@ -378,7 +390,7 @@ class AsyncKeyVaultAdapter:
         try:
             await client.get_deleted_key(key_id.name)
         except AzureError as exc:
-            error = translated(exc, "get deleted key", key_id.key_ref)
+            error = translate(exc, "get deleted key", key_id=key_id.key_ref)
             if isinstance(error, KeyNotFoundError):
                 return False
             raise error from None
@@ -410,7 +422,7 @@ class AsyncKeyVaultAdapter:
         try:
             key = await self._key_client(key_id).get_key(key_id.name)
         except AzureError as exc:
-            error = translated(exc, "get", key_id.key_ref)
+            error = translate(exc, "get", key_id=key_id.key_ref)
         if isinstance(error, KeyDisabledError):
             return None  # the current version is disabled: not a candidate anyway
         if error is not None:
@@ -430,7 +442,7 @@ class AsyncKeyVaultAdapter:
         try:
             key = await self._key_client(parsed).get_key(parsed.name, parsed.version)
         except AzureError as exc:
-            error = translated(exc, "get", parsed.id)
+            error = translate(exc, "get", key_id=parsed.id)
         if error is not None:
             raise error
         return public_key_info(key, self.config.clock())

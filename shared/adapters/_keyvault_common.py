@@ -1,7 +1,9 @@
-"""What the sync and async Key Vault adapters share: settings, key checks, records, errors.
+"""What the Key Vault adapters share: settings, key checks, records, errors.
 
-Part of the Key Vault adapter (see ``shared.adapters.keyvault``); the only other modules that
-import ``azure.keyvault`` are its siblings ``_keyvault_sync`` and ``_keyvault_aio``.
+Part of the Key Vault adapter (see ``shared.adapters.keyvault``); the other modules in
+``shared`` that import ``azure.keyvault`` are its siblings ``_keyvault_aio`` and
+``_keyvault_admin``. The synchronous twin for development tools (``devtools.keyvault_sync``)
+builds on this module too.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from azure.keyvault.keys import KeyProperties, KeyVaultKey
 from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.adapters._keyvault_errors import (
-    error_for_status,
+from shared.adapters._azure_errors import (
+    keyvault_error,
     parse_error_body,
     parse_retry_after,
-    translate,
 )
 from shared.crypto import (
     KeyId,
@@ -38,7 +39,6 @@ from shared.errors import (
     ConfigurationError,
     IntegrityError,
     KeyDisabledError,
-    KeywardError,
     UnsupportedAlgorithmError,
 )
 
@@ -273,10 +273,6 @@ class AdapterConfig:
         return ssl.create_default_context(cafile=self.ca_bundle)
 
 
-def translated(exc: BaseException, operation: str, key_id: str) -> KeywardError:
-    return translate(exc, operation=operation, key_id=key_id)
-
-
 def newest_candidates(versions: list[KeyVersionProperties]) -> list[KeyVersionProperties]:
     """The usable versions sharing the latest creation time (usually one).
 
@@ -327,7 +323,8 @@ def remote_key_operation_result(
 
     Raises:
         IntegrityError: a 400 on unwrap, or a malformed 200 answer.
-        ServiceError subclasses / InvalidInputError: as :func:`error_for_status` maps.
+        ServiceError subclasses / InvalidInputError: as
+            :func:`~shared.adapters._azure_errors.keyvault_error` maps.
     """
     if status == 200:
         try:
@@ -339,7 +336,7 @@ def remote_key_operation_result(
         except (ValueError, KeyError, TypeError, RecursionError):
             raise IntegrityError(f"Key Vault {operation} on {key_id}: malformed answer") from None
     code, inner, message = parse_error_body(body)
-    raise error_for_status(
+    raise keyvault_error(
         status,
         operation=operation,
         key_id=key_id,

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
 
-from shared.adapters._keyvault_errors import (
-    error_for_status,
+from shared.adapters._azure_errors import (
+    keyvault_error,
     parse_error_body,
     parse_retry_after,
     translate,
@@ -158,7 +158,7 @@ class RestUnwrapClient:
         if status != 401:
             # Throttled, failing or refusing before authentication: map it like any answer.
             code, inner, message = parse_error_body(payload)
-            raise error_for_status(
+            raise keyvault_error(
                 status,
                 operation="unwrapKey",
                 key_id=vault_url,
@@ -258,7 +258,7 @@ class RestUnwrapClient:
         if status == 200:
             return _unwrapped_value(payload, key_id.id)
         code, inner, message = parse_error_body(payload)
-        raise error_for_status(
+        raise keyvault_error(
             status,
             operation="unwrapKey",
             key_id=key_id.id,

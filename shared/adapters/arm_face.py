@@ -33,9 +33,9 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.cognitiveservices.aio import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Encryption
 
+from shared.adapters._azure_errors import translated
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
 from shared.face import FaceAccount, account_from_arm
-from shared.stores._azure_errors import translated
 
 _LOG = logging.getLogger(__name__)
 #: Tags keyward owns on a customer's resource; every other tag belongs to the owner.

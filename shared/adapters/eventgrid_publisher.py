@@ -23,8 +23,8 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.messaging import CloudEvent
 from azure.eventgrid.aio import EventGridPublisherClient
 
+from shared.adapters._azure_errors import translated
 from shared.face import PublishEvent
-from shared.stores._azure_errors import translated
 
 _LOG = logging.getLogger(__name__)
 #: CloudEvents ``source`` of every keyward event.

@@ -29,9 +29,9 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
+from shared.adapters._azure_errors import translated
 from shared.errors import ConflictError
 from shared.face import Finding, FlagRecord, Reason, Status
-from shared.stores._azure_errors import translated
 
 _PARTITION = "face"
 

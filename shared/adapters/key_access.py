@@ -32,6 +32,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.keyvault.aio import KeyVaultManagementClient
 
+from shared.adapters._azure_errors import translated
 from shared.adapters._face_key_facts import KeyFactsReader, KeyLookup
 from shared.adapters.keyvault import AsyncKeyVaultAdapter
 from shared.crypto import VaultAllowList
@@ -44,7 +45,6 @@ from shared.face import (
     VaultFacts,
     normalize_vault_uri,
 )
-from shared.stores._azure_errors import translated
 
 _LOG = logging.getLogger(__name__)
 #: A vault URI no listing found is not searched for again within this many seconds (accounts

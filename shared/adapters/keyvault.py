@@ -1,17 +1,17 @@
 """The Key Vault adapter: key wrappers and key metadata over azure-keyvault-keys.
 
-This module and its private siblings (``_keyvault_common``, ``_keyvault_sync``,
-``_keyvault_aio``, ``_keyvault_rest``, ``_keyvault_errors``) are the only code in ``shared``
+This module and its private siblings (``_keyvault_common``, ``_keyvault_aio``,
+``_keyvault_rest``, ``_keyvault_admin``) are the only code in ``shared``
 that imports ``azure.keyvault``. It offers:
 
-* :class:`KeyVaultAdapter` (sync) and :class:`AsyncKeyVaultAdapter` (``aio``): one per process
-  and credential. ``wrapper(versioned_key_id)`` returns a cached wrapper per key version; all
-  clients share ONE HTTP transport (one ``requests`` / ``aiohttp`` session, keep-alive).
-  They also read key metadata: ``versions``, ``newest_enabled_version``, ``public_key``.
-* :class:`KeyVaultKeyWrapper` / :class:`AsyncKeyVaultKeyWrapper`: ``KeyWrapper`` /
-  ``AsyncKeyWrapper`` over ``CryptographyClient``. The key is fetched once per version; wrap
-  then runs locally with the public key when the key's ``key_ops`` allow ``wrapKey`` (the SDK
-  decides and does it); unwrap always runs in the vault.
+* :class:`AsyncKeyVaultAdapter` (``aio``): one per process and credential (a synchronous
+  twin for development tools lives in ``devtools.keyvault_sync``). ``wrapper(versioned_key_id)``
+  returns a cached wrapper per key version; all clients share ONE HTTP transport (one
+  ``aiohttp`` session, keep-alive). They also read key metadata: ``versions``,
+  ``newest_enabled_version``, ``public_key``.
+* :class:`AsyncKeyVaultKeyWrapper`: an ``AsyncKeyWrapper`` over ``CryptographyClient``. The key
+  is fetched once per version; wrap then runs locally with the public key when the key's
+  ``key_ops`` allow ``wrapKey`` (the SDK decides and does it); unwrap always runs in the vault.
 * :class:`LeanAsyncKeyVaultKeyWrapper` (``AsyncKeyVaultAdapter(lean_unwrap=True)``): the same
   wrap, and unwrap as one direct REST call on the shared session (see ``_keyvault_rest``).
 
@@ -34,7 +34,7 @@ AES keys (Managed HSM ``oct-HSM``, ``A256KW``) never reach the SDK's local crypt
 ``k`` in the fetched key, azure-keyvault-keys 4.11.3 would "wrap" with a random local AES key
 (see ``_keyvault_common.is_symmetric``); their wrap and unwrap go to the HSM.
 
-SDK exceptions never leave this module (``_keyvault_errors`` maps them), and are never
+SDK exceptions never leave this module (``shared.adapters._azure_errors`` maps them), and are never
 chained: a remote wrapKey request carries the plaintext DEK.
 """
 
@@ -52,7 +52,6 @@ from shared.adapters._keyvault_common import (
     usable_now,
 )
 from shared.adapters._keyvault_rest import LeanAsyncKeyVaultKeyWrapper
-from shared.adapters._keyvault_sync import KeyVaultAdapter, KeyVaultKeyWrapper
 
 __all__ = [
     "API_VERSION",
@@ -62,8 +61,6 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "AsyncKeyVaultAdapter",
     "AsyncKeyVaultKeyWrapper",
-    "KeyVaultAdapter",
-    "KeyVaultKeyWrapper",
     "KeyVersionProperties",
     "LeanAsyncKeyVaultKeyWrapper",
     "PublicKeyInfo",

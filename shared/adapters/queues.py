@@ -13,8 +13,8 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
-from shared.services._messages import ShardMessage
-from shared.stores._azure_errors import translated
+from shared.adapters._azure_errors import translated
+from shared.rewrap._messages import ShardMessage
 
 #: Storage queues delay a message by at most 7 days.
 MAX_DELAY_SECONDS = 7 * 24 * 3600

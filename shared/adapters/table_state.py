@@ -31,10 +31,10 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
+from shared.adapters._azure_errors import translated
 from shared.errors import ConflictError
 from shared.events import RejectedEventRecord
 from shared.rewrap import JobState, StoredJob
-from shared.stores._azure_errors import translated
 
 #: Table string properties hold at most 64 KiB (32 Ki UTF-16 characters); JSON is chunked.
 _CHUNK_CHARS = 30_000

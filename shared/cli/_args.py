@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shared.composition import CONNECTION_STRING_ENV, store_kinds
 from shared.rewrap import DEFAULT_WORKERS
 
 DEFAULT_STORE = "sqlite:.keyward/deks.sqlite"
 DEFAULT_JOBS = Path(".keyward/jobs.sqlite")
 
 _STORE_HELP = (
-    "where the DEKs live: sqlite:PATH | table:CONNSTR:TABLE | blob:CONNSTR:CONTAINER "
-    "(an empty CONNSTR reads AZURE_STORAGE_CONNECTION_STRING; default %(default)s)"
+    "where the DEKs live: "
+    + " | ".join(kind.usage for kind in store_kinds())
+    + f" (an empty CONNSTR reads {CONNECTION_STRING_ENV}; default %(default)s)"
 )
 _VAULT_HELP = (
     "the vault: a name (public cloud), a vault or Managed HSM URL, or NAME=https://HOST:PORT "
@@ -29,12 +31,6 @@ def _add_sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=DEFAULT_STORE, help=_STORE_HELP)
     parser.add_argument(
         "--ca-bundle", help="CA file that verifies the vault's TLS certificate (emulator)"
-    )
-    parser.add_argument(
-        "--local-keys",
-        type=Path,
-        metavar="DIR",
-        help="DEVELOPMENT ONLY: use RSA keys from DIR/manifest.json instead of Key Vault",
     )
 
 

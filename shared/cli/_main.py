@@ -21,13 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from shared.cli._args import build_parser
-from shared.cli._factories import (
-    key_target,
-    open_jobs,
-    open_key_source,
-    open_store,
-    parse_store_spec,
-)
+from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
 from shared.cli._render import (
     ProgressBar,
     job_table,
@@ -37,6 +31,7 @@ from shared.cli._render import (
     render_report,
     render_retirement,
 )
+from shared.composition import open_store, parse_store_spec
 from shared.errors import ConfigurationError, InvalidInputError, KeywardError
 from shared.rewrap import (
     DryRunReport,
@@ -55,13 +50,25 @@ EXIT_USAGE = 2
 EXIT_ATTENTION = 3
 
 
-def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    console: Console | None = None,
+    *,
+    open_keys: KeySourceOpener = open_vault_keys,
+) -> int:
+    """Run the CLI; returns the exit code.
+
+    ``open_keys`` opens the key source (Key Vault unless a caller injects another: the
+    development mode ``python -m devtools.cli_local`` injects local keys).
+    """
     args = build_parser().parse_args(argv)
     console = console or Console()
-    commands = {"rewrap": _rewrap, "status": _status, "retirement": _retirement}
     try:
-        return asyncio.run(commands[args.command](args, console))
+        if args.command == "rewrap":
+            return asyncio.run(_rewrap(args, console, open_keys))
+        if args.command == "retirement":
+            return asyncio.run(_retirement(args, console, open_keys))
+        return asyncio.run(_status(args, console))
     except (ConfigurationError, InvalidInputError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         return EXIT_USAGE
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         return EXIT_ERROR
 
 
-async def _rewrap(args: argparse.Namespace, console: Console) -> int:
+async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySourceOpener) -> int:
     target = key_target(args.vault, args.key)
     settings = EngineSettings(
         page_size=args.page_size,
@@ -84,9 +91,7 @@ async def _rewrap(args: argparse.Namespace, console: Console) -> int:
     async with contextlib.AsyncExitStack() as stack:
         store = open_store(parse_store_spec(args.store))
         stack.push_async_callback(store.close)
-        keys, close_keys = await open_key_source(
-            target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
-        )
+        keys, close_keys = await open_keys(target, args.ca_bundle)
         stack.push_async_callback(close_keys)
         if args.dry_run:
             # A dry run creates no job and opens no job store: it writes nothing at all.
@@ -160,13 +165,13 @@ async def _status(args: argparse.Namespace, console: Console) -> int:
         await jobs.close()
 
 
-async def _retirement(args: argparse.Namespace, console: Console) -> int:
+async def _retirement(
+    args: argparse.Namespace, console: Console, open_keys: KeySourceOpener
+) -> int:
     target = key_target(args.vault, args.key)
     pinned = _load_pinned(args.pinned) if args.pinned else None
     store = open_store(parse_store_spec(args.store))
-    keys, close_keys = await open_key_source(
-        target, local_keys=args.local_keys, ca_bundle=args.ca_bundle
-    )
+    keys, close_keys = await open_keys(target, args.ca_bundle)
     try:
         report = await retirement_report(store, target.key_ref, keys=keys, pinned=pinned)
     finally:

@@ -19,9 +19,11 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import ContainerClient
 
+from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.table_state import EventLedger, TableJobStore
+from shared.composition._stores import StorageClients, app_store_settings, build_app_stores
 from shared.errors import ConfigurationError
 from shared.rewrap import EngineSettings, KeyVersionSource
 from shared.services._planner import RewrapPlanner
@@ -32,7 +34,6 @@ from shared.services.rewrap_worker import RewrapWorkerService
 from shared.services.sweep import SweepService
 from shared.settings import Settings
 from shared.stores import DekStore
-from shared.stores._azure_errors import translated
 
 #: keyward's own state (job checkpoints, event ledger, Face flags) lives in this table.
 STATE_TABLE = "keywardstate"
@@ -75,7 +76,7 @@ class AppContext:
             return self.stores[shard]
         except KeyError:
             raise ConfigurationError(
-                f"shard {shard!r} is not configured (KEYWARD_DEK_TABLE / KEYWARD_BLOB_CONTAINERS)"
+                f"shard {shard!r} is not configured ({app_store_settings()})"
             ) from None
 
     def engine_settings(self) -> EngineSettings:
@@ -140,7 +141,6 @@ class AppContext:
         """Build every adapter from ``settings``; no network call is made here except
         creating keyward's own state table and queue if they do not exist."""
         from shared.adapters.keyvault import AsyncKeyVaultAdapter
-        from shared.stores import BlobDekStore, TableDekStore
 
         closers: list[Any] = []
         if credential is None:
@@ -174,12 +174,7 @@ class AppContext:
         state_table = tables.get_table_client(STATE_TABLE)
         await queue.ensure_exists()
         closers.append(queue)
-        stores: dict[str, DekStore] = {}
-        dek_table = TableDekStore(tables.get_table_client(settings.dek_table))
-        stores[dek_table.name] = dek_table
-        for name in settings.blob_containers:
-            blob_store = BlobDekStore(container(name))
-            stores[blob_store.name] = blob_store
+        stores = build_app_stores(StorageClients(settings, credential, tables, container))
         closers.extend(stores.values())
         keys = AsyncKeyVaultAdapter(
             credential,

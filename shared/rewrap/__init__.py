@@ -32,7 +32,7 @@ from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
 from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
-from shared.rewrap._local_keys import LocalKeyVersionSource
+from shared.rewrap._messages import MESSAGE_VERSION, ShardMessage
 from shared.rewrap._page import IssueSink
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
@@ -84,9 +84,11 @@ __all__ = [
     "RetirementReport",
     "VersionRetirement",
     "retirement_report",
+    # queue messages (one shard of one job)
+    "MESSAGE_VERSION",
+    "ShardMessage",
     # jobs and reports
     "InMemoryJobStore",
-    "LocalKeyVersionSource",
     "SqliteJobStore",
     "JobState",
     "JobStatus",

@@ -5,9 +5,5 @@ Each service composes pure domain logic (``shared.events``, ``shared.rewrap``,
 ``functions/`` only parse their binding, call one service method and log one line.
 """
 
-from shared.services._messages import MESSAGE_VERSION, ShardMessage
-
-__all__ = ["MESSAGE_VERSION", "ShardMessage"]
-
 # The composition root (shared.composition) imports the Azure adapters and builds these
 # services; the services themselves only see ports, so pure tests never load an Azure SDK.

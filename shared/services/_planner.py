@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.rewrap import KeyVersionSource, resolve_target, rewrap_job_id
-from shared.services._messages import ShardMessage
+from shared.rewrap._messages import ShardMessage
 from shared.services._ports import ShardQueue
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from shared.events import AccessScope, RejectedEventRecord
-from shared.services._messages import ShardMessage
+from shared.rewrap._messages import ShardMessage
 
 
 class EventLedgerPort(Protocol):

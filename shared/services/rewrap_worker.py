@@ -28,7 +28,7 @@ from shared.rewrap import (
     RewrapEngine,
     RewrapTargetError,
 )
-from shared.services._messages import ShardMessage
+from shared.rewrap._messages import ShardMessage
 from shared.services._ports import ShardQueue
 from shared.stores import DekStore
 

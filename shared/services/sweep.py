@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from shared.crypto import VaultAllowList
 from shared.errors import AccessDeniedError, KeyDisabledError, KeyNotFoundError, ServiceError
 from shared.rewrap import JobStatus, JobStore, KeyVersionSource, rewrap_job_id
-from shared.services._messages import ShardMessage
+from shared.rewrap._messages import ShardMessage
 from shared.services._ports import FaceFollowUp, KeyLister, ShardQueue
 from shared.stores import DekStore
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
@@ -27,6 +28,8 @@ from shared.settings._values import (
     resource_group,
     table_name,
 )
+
+T = TypeVar("T")
 
 _CREDENTIAL_MARKERS = ("accountkey=", "sharedaccesssignature=", "sig=", "client_secret")
 
@@ -53,6 +56,17 @@ class Settings:
     allow_legacy_rsa1_5: bool = False
     rewrap_concurrency: int = 64
     rewrap_slice_seconds: int = 240
+    #: Every keyward setting present in the environment, as given, for :meth:`read`.
+    raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def read(self, name: str, parse: Callable[[str], T]) -> T:
+        """A setting no field above holds (a registered DEK-store kind's own; see
+        ``shared.composition``), with its ``SPECS`` default; errors name the setting.
+
+        Raises:
+            SettingError: the setting is missing (when required) or invalid.
+        """
+        return Reader(self.raw).get(name, parse)
 
     @property
     def expiry_warning_window(self) -> timedelta:
@@ -96,6 +110,7 @@ class Settings:
             allow_legacy_rsa1_5=r.get("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool),
             rewrap_concurrency=r.get("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512)),
             rewrap_slice_seconds=r.get("KEYWARD_REWRAP_SLICE_SECONDS", int_between(10, 3600)),
+            raw={name: env[name] for name in SPEC_BY_NAME if name in env},
         )
 
 

@@ -54,7 +54,8 @@ from azure.keyvault.keys.crypto.aio import CryptographyClient as AioCryptography
 
 from devtools.emulator.credential import AsyncEmulatorCredential, EmulatorCredential
 from devtools.emulator.pytest_plugin import ALL_KEY_PERMISSIONS, start_emulator, stop_emulator
-from shared.adapters.keyvault import AsyncKeyVaultAdapter, KeyVaultAdapter
+from devtools.keyvault_sync import KeyVaultAdapter
+from shared.adapters.keyvault import AsyncKeyVaultAdapter
 from shared.crypto import DataKey, LocalRsaWrapper, VaultAllowList, rsa_public_key_from_jwk
 
 CONCURRENCY = 32

@@ -11,7 +11,8 @@ from typing import Any
 
 from devtools.emulator.credential import AsyncEmulatorCredential, EmulatorCredential
 from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator
-from shared.adapters import AsyncKeyVaultAdapter, KeyVaultAdapter
+from devtools.keyvault_sync import KeyVaultAdapter
+from shared.adapters import AsyncKeyVaultAdapter
 from shared.crypto import DataKey, VaultAllowList, WrapAlgorithm
 
 KINDS = ("sync", "aio", "lean")

@@ -19,7 +19,8 @@ import pytest
 
 from devtools.emulator.credential import AsyncEmulatorCredential, EmulatorCredential
 from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator, VaultFactory
-from shared.adapters import AsyncKeyVaultAdapter, KeyVaultAdapter
+from devtools.keyvault_sync import KeyVaultAdapter
+from shared.adapters import AsyncKeyVaultAdapter
 from shared.crypto import (
     DataKey,
     KeyWrapper,

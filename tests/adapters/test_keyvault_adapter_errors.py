@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator, VaultFactory
-from shared.adapters import AsyncKeyVaultAdapter, KeyVaultAdapter
+from devtools.keyvault_sync import KeyVaultAdapter
+from shared.adapters import AsyncKeyVaultAdapter
 from shared.crypto import (
     DataKey,
     VaultAllowList,

@@ -13,8 +13,7 @@ import pytest
 
 from devtools.localhost import bindings
 from shared.composition import context_for_current_loop
-from shared.rewrap import rewrap_job_id
-from shared.services import ShardMessage
+from shared.rewrap import ShardMessage, rewrap_job_id
 from tests.conftest import REFERENCE, indexed_functions
 from tests.e2e.conftest import Stack, call
 from tests.e2e.test_rotation_flow import DEK_COUNT, _seed, _wait_for_all_at

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from devtools.emulator.eventgrid_client import EventGridControl
-from shared.adapters import KeyVaultAdapter
+from devtools.keyvault_sync import KeyVaultAdapter
+from devtools.seed import open_sealed, seed_deks
+from devtools.seed._deks import seed_layout
+from shared.adapters.dek_table import TableDekStore
 from shared.crypto import VaultAllowList
-from shared.stores import TableDekStore, open_sealed, seed_deks
-from shared.stores._seed import seed_layout
 from tests.e2e.conftest import Stack, call
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]

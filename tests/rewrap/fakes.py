@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devtools.local_keys import LocalKeyVersionSource
 from shared.crypto import AsyncKeyWrapper, DataKey, LocalRsaWrapper, WrapAlgorithm
 from shared.rewrap import (
     EngineSettings,
@@ -22,7 +23,6 @@ from shared.rewrap import (
     JobStore,
     KeyVersionInfo,
     KeyVersionSource,
-    LocalKeyVersionSource,
     RewrapEngine,
 )
 from shared.stores import (

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from devtools.seed import open_sealed, seed_deks
 from shared.crypto import LocalRsaWrapper
 from shared.rewrap import InMemoryJobStore, JobStatus
-from shared.stores import SqliteDekStore, open_sealed, seed_deks
+from shared.stores import SqliteDekStore
 from tests.rewrap.fakes import KEY_REF, V1, V2, engine_for, key_source, rsa_key
 from tests.rewrap.test_crash_resume import CrashAt, SimulatedCrash
 
@@ -30,7 +31,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
             return SqliteDekStore(path)
 
         return sqlite
-    from shared.stores import TableDekStore
+    from shared.adapters.dek_table import TableDekStore
 
     connection = request.getfixturevalue("azurite").connection_string
     table = f"rewrap{uuid.uuid4().hex[:16]}"

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from devtools.seed import seed_deks
 from shared.adapters import AsyncKeyVaultAdapter
 from shared.crypto import LocalRsaWrapper, VaultAllowList, open_envelope
 from shared.rewrap import EngineSettings, InMemoryJobStore, JobStatus, RewrapEngine
-from shared.stores import SqliteDekStore, seed_deks
+from shared.stores import SqliteDekStore
 
 pytestmark = pytest.mark.emulator
 

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.local_keys import LocalKeyVersionSource
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
 from shared.events import AccessScope, RejectedEventRecord
-from shared.rewrap import LocalKeyVersionSource
-from shared.services import ShardMessage
+from shared.rewrap import ShardMessage
 from shared.services._planner import RewrapPlanner
 from shared.services.key_events import DUPLICATE, HANDLED, IGNORED, REJECTED, KeyEventService
 

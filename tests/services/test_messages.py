@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from devtools.azurite import AzuriteInfo
 from shared.adapters.queues import RewrapQueue
 from shared.errors import InvalidInputError
-from shared.services import ShardMessage
+from shared.rewrap import ShardMessage
 
 KEY = "https://kv.vault.azure.net/keys/orders"
 MESSAGE = ShardMessage("rw-0123456789abcdef", KEY, "a" * 32, "table:keywarddeks", 2)
@@ -52,7 +52,10 @@ def test_continuation_is_the_same_shard_one_slice_later() -> None:
         '{"v":1,"job":"j","key":"https://kv.vault.azure.net/keys/k","target":"XYZ","shard":"table:tab"}',
         '{"v":1,"job":"j","key":"https://kv.vault.azure.net/keys/k","target":"'
         + "a" * 32
-        + '","shard":"s3:tab"}',
+        + '","shard":"S3:tab"}',
+        '{"v":1,"job":"j","key":"https://kv.vault.azure.net/keys/k","target":"'
+        + "a" * 32
+        + '","shard":"tab"}',
         '{"v":1,"job":"j","key":"https://kv.vault.azure.net/keys/k","target":"'
         + "a" * 32
         + '","shard":"table:tab","slice":true}',

@@ -11,8 +11,7 @@ import itertools
 
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
-from shared.rewrap import InMemoryJobStore, JobStatus, rewrap_job_id
-from shared.services import ShardMessage
+from shared.rewrap import InMemoryJobStore, JobStatus, ShardMessage, rewrap_job_id
 from shared.services.rewrap_worker import RewrapWorkerService
 from tests.rewrap.fakes import KEY_REF, V1, V2, MemoryDekStore, key_source, populate, unwrap_row
 
@@ -96,9 +95,14 @@ async def test_malformed_and_foreign_messages_are_dropped_without_side_effects()
     worker = _worker(store, jobs, queue, keys=source)
     foreign = ShardMessage("j", "https://evil-kv.vault.azure.net/keys/k", V2, SHARD).to_json()
     unknown_shard = ShardMessage("j", KEY_REF, V2, "blob:nope").to_json()
-    for body in ("{", "[]", foreign, unknown_shard):
+    # A well-formed shard of a kind no store is registered or configured for (the message
+    # no longer enumerates kinds): the worker, which holds the configured stores, refuses it.
+    unknown_kind = ShardMessage("j", KEY_REF, V2, "s3:tab").to_json()
+    for body in ("{", "[]", foreign, unknown_shard, unknown_kind):
         outcome = await worker.handle(body, message_id="m", dequeue_count=1)
         assert outcome.status == "dropped"
+        if body in (unknown_shard, unknown_kind):
+            assert outcome.detail == "shard not configured"
     assert queue.sent == []
     assert await jobs.list_jobs() == []
     assert all(row.key_id.endswith(V1) for row in store.rows.values())

@@ -19,8 +19,8 @@ from typing import Any
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from devtools.blob_kek import BlobKeyEncryptionKey, key_resolver
 from shared.crypto import DataKey, KeyWrapper
-from shared.stores import BlobKeyEncryptionKey, key_resolver
 
 GCM_NONCE_SIZE = 12
 EXTRA_METADATA = {"owner": "team-a", "Classification": "Internal Use", "trace": "a=b; c=d"}

@@ -20,9 +20,10 @@ from azure.data.tables.aio import TableClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.azurite import AzuriteInfo
+from shared.adapters.dek_table import TableDekStore
 from shared.crypto import LocalRsaWrapper
-from shared.stores import MemoryDekStore, SqliteDekStore, TableDekStore
-from shared.stores._memory import MemoryRow
+from shared.stores import SqliteDekStore
+from tests.memory_store import MemoryDekStore, MemoryRow
 
 VAULT = "https://kwtest.vault.azure.net"
 KEY_REF = f"{VAULT}/keys/dek-kek"

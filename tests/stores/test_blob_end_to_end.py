@@ -14,10 +14,12 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from devtools.azurite import AzuriteInfo
-from shared.adapters import AsyncKeyVaultAdapter, KeyVaultAdapter
+from devtools.blob_kek import BlobKeyEncryptionKey
+from devtools.keyvault_sync import KeyVaultAdapter
+from shared.adapters import AsyncKeyVaultAdapter
+from shared.adapters.dek_blob import BlobDekStore
 from shared.crypto import VaultAllowList
 from shared.rewrap import EngineSettings, InMemoryJobStore, JobStatus, RewrapEngine
-from shared.stores import BlobDekStore, BlobKeyEncryptionKey
 from tests.stores.blob_support import (
     download,
     download_resolved,

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from devtools.azurite import AzuriteInfo
-from shared.stores import BlobDekStore, Rewrap, WriteOutcome
+from devtools.traffic import TrafficCounter
+from shared.adapters.dek_blob import BlobDekStore
+from shared.stores import Rewrap, WriteOutcome
 from shared.stores._common import MAX_LISTING_PAGES_PER_SCAN
 from tests.stores.blob_support import (
     download_with,
@@ -135,20 +137,20 @@ def test_resumed_scan_and_write_without_remembered_metadata(
 
 def test_rewrap_of_a_64_mib_blob_moves_metadata_only(azurite: AzuriteInfo, keys: Keys) -> None:
     content = os.urandom(64 * 1024 * 1024)
+    counter = TrafficCounter()
 
     async def body(store: BlobDekStore, container: Any) -> None:
         upload_sdk(container, "big", content, keys.v1)
-        assert store.traffic is not None
-        store.traffic.reset()
+        counter.reset()
         records = await scan_all(store)
         results = await store.replace_batch([rewrap_to(r, keys, keys.v2) for r in records])
         assert [r.outcome for r in results] == [WriteOutcome.WRITTEN]
-        traffic = store.traffic.snapshot()
+        traffic = counter.snapshot()
         assert traffic.requests == 2  # one list page, one Set Blob Metadata
         assert 0 < traffic.total < MAX_REWRAP_BYTES_PER_BLOB, traffic
         assert download_with(container, "big", keys.v2) == content
 
-    run(azurite, body)
+    run(azurite, body, raw_response_hook=counter)
 
 
 def test_bad_continuation_refused(azurite: AzuriteInfo) -> None:

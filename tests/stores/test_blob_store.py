@@ -17,7 +17,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob.aio import ContainerClient
 
 from devtools.azurite import AzuriteInfo
-from shared.stores import BlobDekStore, DekRecord, DekStore, Rewrap, WriteOutcome, seed_blobs
+from devtools.seed import seed_blobs
+from shared.adapters.dek_blob import BlobDekStore
+from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome
 from tests.stores.blob_support import (
     EXTRA_METADATA,
     download_resolved,
@@ -34,12 +36,13 @@ pytestmark = pytest.mark.azurite
 Body = Callable[[BlobDekStore, Any], Awaitable[None]]
 
 
-def run(azurite: AzuriteInfo, body: Body) -> None:
+def run(azurite: AzuriteInfo, body: Body, **client_options: Any) -> None:
+    """Run ``body`` with a store over a new container (``client_options`` go to its client)."""
     container = new_container(azurite.connection_string)
 
     async def main() -> None:
         store = BlobDekStore.from_connection_string(
-            azurite.connection_string, container.container_name
+            azurite.connection_string, container.container_name, **client_options
         )
         try:
             await body(store, container)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from devtools.seed import open_sealed, seed_deks
 from shared.errors import ConflictError, InvalidInputError
-from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome, open_sealed, seed_deks
+from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome
 from tests.stores.conftest import KEY_REF, OTHER_KEY_REF, V1, V2, Harness, Keys
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from shared.stores import Rewrap, WriteOutcome, seed_deks
+from devtools.seed import seed_deks
+from shared.stores import Rewrap, WriteOutcome
 from tests.stores.conftest import KEY_REF, V1, V2, Harness, Keys
 from tests.stores.test_conformance import scan_all
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared.stores import DekRecord, MemoryDekStore, Rewrap, seed_deks
+from devtools.seed import seed_deks
+from shared.stores import DekRecord, Rewrap
+from tests.memory_store import MemoryDekStore
 from tests.stores.conftest import KEY_REF, V2, V3, Harness, Keys, MemoryHarness
 from tests.stores.test_conformance import rewrap_to, scan_all
 

@@ -15,6 +15,8 @@ import pytest
 from aiohttp import web
 
 from devtools.azurite import DEV_ACCOUNT, AzuriteInfo
+from shared.adapters.dek_blob import BlobDekStore
+from shared.adapters.dek_table import TableDekStore
 from shared.crypto import WrapAlgorithm
 from shared.errors import (
     AccessDeniedError,
@@ -22,7 +24,7 @@ from shared.errors import (
     ThrottledError,
     TransientServiceError,
 )
-from shared.stores import BlobDekStore, DekRecord, Rewrap, TableDekStore
+from shared.stores import DekRecord, Rewrap
 from tests.stores.conftest import KEY_REF, V2
 
 WRONG_KEY = "AAAA" * 22

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools.blob_kek import BlobKeyEncryptionKey
+from devtools.traffic import TrafficCounter
+from shared.adapters.dek_blob._format import parse_encryption_data, rewrite_encryption_data
 from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
 from shared.errors import InvalidInputError, UnsupportedAlgorithmError
-from shared.stores import BlobKeyEncryptionKey, TrafficCounter
-from shared.stores._blob_format import parse_encryption_data, rewrite_encryption_data
 from shared.stores._common import (
     MAX_REASON_LENGTH,
     clean_reason,

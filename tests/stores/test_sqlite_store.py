@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.seed import seed_deks
 from shared.errors import TransientServiceError
-from shared.stores import SqliteDekStore, WriteOutcome, seed_deks
+from shared.stores import SqliteDekStore, WriteOutcome
 from tests.stores.conftest import Keys
 from tests.stores.test_conformance import rewrap_to, scan_all
 

@@ -12,8 +12,13 @@ from azure.data.tables import EdmType
 from azure.data.tables.aio import TableClient
 
 from devtools.azurite import AzuriteInfo
-from shared.stores._table_batch import BatchOperation, PartResult, parse_parts, send_changeset
-from shared.stores._table_query import query_all, query_page, quote_value
+from shared.adapters.dek_table._batch import (
+    BatchOperation,
+    PartResult,
+    parse_parts,
+    send_changeset,
+)
+from shared.adapters.dek_table._query import query_all, query_page, quote_value
 
 #: Documented answers of the Azure Table service to an entity group transaction
 #: ("Performing entity group transactions"): a success and a failing changeset.
@@ -102,7 +107,7 @@ def test_written_entities_read_back_through_the_sdk(azurite: AzuriteInfo) -> Non
 
 
 @pytest.mark.azurite
-def test_lean_query_matches_the_sdk_and_shares_its_continuation(azurite: AzuriteInfo) -> None:
+def test_query_page_pages_and_shares_the_sdks_continuation(azurite: AzuriteInfo) -> None:
     async def main() -> None:
         table = TableClient.from_connection_string(
             azurite.connection_string, f"query{uuid.uuid4().hex[:12]}"
@@ -121,7 +126,7 @@ def test_lean_query_matches_the_sdk_and_shares_its_continuation(azurite: Azurite
             assert len(first) == 3
             assert token is not None
             assert all(set(e) == {"odata.etag", "PartitionKey", "RowKey", "K"} for e in first)
-            # The SDK resumes from the lean token and sees the rest, with the same ETags.
+            # The SDK resumes from query_page's token and sees the rest, with the same ETags.
             pager = table.query_entities(
                 "K eq @k", parameters={"k": "it's"}, results_per_page=100
             ).by_page(continuation_token=token)

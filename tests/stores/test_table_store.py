@@ -8,7 +8,9 @@ import uuid
 import pytest
 
 from devtools.azurite import AzuriteInfo
-from shared.stores import Rewrap, TableDekStore, WriteOutcome, seed_deks
+from devtools.seed import seed_deks
+from shared.adapters.dek_table import TableDekStore
+from shared.stores import Rewrap, WriteOutcome
 from tests.stores.conftest import V2, Keys
 from tests.stores.test_conformance import rewrap_to, scan_all
 

@@ -24,15 +24,15 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
-from shared.stores._azure_errors import item_fault, translate, translated
-from shared.stores._blob_format import (
+from shared.adapters._azure_errors import item_fault, translate, translated
+from shared.adapters.dek_blob._format import (
     ENCRYPTION_METADATA,
     UNREADABLE_METADATA,
     find_entry,
     parse_encryption_data,
     rewrite_encryption_data,
 )
-from shared.stores._blob_records import blob_record, claims
+from shared.adapters.dek_blob._records import blob_record, claims, same_etag
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
@@ -47,7 +47,6 @@ from shared.stores._common import (
 from shared.stores._model import rewrap_refusal
 from shared.stores._protocol import DekRecord, Rewrap, ScanPage, VersionCount, WriteOutcome
 from shared.stores._protocol import WriteResult as Result
-from shared.stores._traffic import TrafficCounter
 
 #: Metadata sets remembered between a scan and its writes (about 1 KiB each).
 MAX_REMEMBERED_METADATA = 10_000
@@ -57,29 +56,16 @@ _KIND = "blob"
 _IF_MATCH = MatchConditions.IfNotModified
 
 
-def _same_etag(first: str, second: str) -> bool:
-    """Listings give ETags bare, response headers quoted: compare the values."""
-    return first.strip('"') == second.strip('"')
-
-
 class BlobDekStore:
     """A DekStore over the client-side encrypted blobs of one container."""
 
-    def __init__(
-        self,
-        container: ContainerClient,
-        *,
-        name_prefix: str | None = None,
-        traffic: TrafficCounter | None = None,
-    ) -> None:
+    def __init__(self, container: ContainerClient, *, name_prefix: str | None = None) -> None:
         """Args:
         container: an ``azure.storage.blob.aio`` container client.
         name_prefix: only blobs whose names start with this.
-        traffic: the counter installed as the client's ``raw_response_hook``, if any.
         """
         self._container = container
         self._prefix = name_prefix
-        self._traffic = traffic
         self._seen: OrderedDict[str, tuple[str, dict[str, str]]] = OrderedDict()
         self._gate = asyncio.Semaphore(MAX_CONCURRENT_WRITES)
 
@@ -88,21 +74,16 @@ class BlobDekStore:
         cls, connection_string: str, container: str, *, name_prefix: str | None = None,
         **client_options: Any,
     ) -> BlobDekStore:  # fmt: skip
-        """A store over ``container`` whose client counts its traffic (see :attr:`traffic`)."""
-        counter = TrafficCounter()
+        """A store over ``container``; ``client_options`` go to the ``ContainerClient`` (the
+        benchmark installs its traffic counter as ``raw_response_hook`` this way)."""
         client = ContainerClient.from_connection_string(
-            connection_string, container, raw_response_hook=counter, **client_options
+            connection_string, container, **client_options
         )
-        return cls(client, name_prefix=name_prefix, traffic=counter)
+        return cls(client, name_prefix=name_prefix)
 
     @property
     def name(self) -> str:
         return f"blob:{self._container.container_name}"
-
-    @property
-    def traffic(self) -> TrafficCounter | None:
-        """Bytes this store's requests sent and received (``None`` if no counter installed)."""
-        return self._traffic
 
     def _remember(self, ref: str, etag: str, metadata: dict[str, str]) -> None:
         self._seen[ref] = (etag, metadata)
@@ -157,7 +138,7 @@ class BlobDekStore:
     async def _metadata_at(self, record: DekRecord) -> dict[str, str] | Result:
         """The metadata as read at ``record.etag``, or the outcome if the blob moved on."""
         seen = self._seen.pop(record.ref, None)
-        if seen is not None and _same_etag(seen[0], record.etag):
+        if seen is not None and same_etag(seen[0], record.etag):
             return seen[1]
         blob = self._blob(record)
         try:
@@ -166,7 +147,7 @@ class BlobDekStore:
             return Result(record.ref, WriteOutcome.NOT_FOUND, "no such blob")
         except AzureError as error:
             raise translate(error, "read blob properties") from None
-        if not _same_etag(properties.etag, record.etag):
+        if not same_etag(properties.etag, record.etag):
             return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
         return dict(properties.metadata or {})
 

@@ -7,7 +7,7 @@ its problem set: it may be one of ours, and reporting it beats skipping it silen
 
 from __future__ import annotations
 
-from shared.stores._blob_format import BlobWrap, protocol_prefix
+from shared.adapters.dek_blob._format import BlobWrap, protocol_prefix
 from shared.stores._common import normalize_key_ref, split_key_id
 from shared.stores._protocol import DekRecord
 
@@ -38,3 +38,8 @@ def blob_record(ref: str, container: str, etag: str, wrap: BlobWrap) -> DekRecor
         material_prefix=protocol_prefix(wrap.protocol) if sound else b"",
         problem=problem,
     )
+
+
+def same_etag(first: str, second: str) -> bool:
+    """Listings give ETags bare, response headers quoted: compare the values."""
+    return first.strip('"') == second.strip('"')

@@ -1,6 +1,6 @@
 """An in-process DEK store: the same semantics as SQLite, for engine tests and quick runs.
 
-Like ``tink/testing/fake_kms.py``, it ships with the library so callers test against a store
+Like ``tink/testing/fake_kms.py``, it lives beside the tests so they run against a store
 that behaves like the real ones (ETags, conflicts, previous wraps, corrupted rows) instead
 of a mock. Rows hold text fields exactly as the Table and SQLite stores do, so
 ``put_raw`` can plant a corrupted record the scan must report.

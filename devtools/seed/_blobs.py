@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from azure.core.exceptions import AzureError
 from azure.storage.blob.aio import ContainerClient
 
+from devtools.blob_kek import BlobKeyEncryptionKey
+from shared.adapters._azure_errors import translate
 from shared.crypto import KeyWrapper
 from shared.errors import InvalidInputError
-from shared.stores._azure_errors import translate
-from shared.stores._blob_kek import BlobKeyEncryptionKey
 
 #: The only protocol azure-storage-blob (Python) writes.
 WRITE_PROTOCOL = "2.0"

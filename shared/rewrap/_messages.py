@@ -4,6 +4,9 @@ A message carries no progress: the checkpoint lives in the job store, so any ins
 takes the message resumes where the last one stopped, a duplicate message is harmless (the
 job lease admits one worker at a time) and a continuation is simply the same message again.
 It carries no key material either (house rule 4), only ids.
+
+The shard is ``kind:name`` of a generic shape: which kinds exist is the DEK-store registry's
+business (``shared.composition``), and a worker refuses a shard it has no store for.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 from shared.errors import InvalidInputError
 
 MESSAGE_VERSION = 1
-_SHARD = re.compile(r"^(table|blob):[A-Za-z0-9-]{3,63}$")
+#: ``kind:name``: a lowercase kind, then a name as Azure Tables and Blob containers allow.
+_SHARD = re.compile(r"^[a-z][a-z0-9]{0,31}:[A-Za-z0-9-]{3,63}$")
 _VERSION = re.compile(r"^[0-9a-f]{32}$")
 #: Storage queue messages hold 64 KiB; ours are a few hundred bytes.
 MAX_MESSAGE_CHARS = 4096
@@ -31,7 +35,7 @@ class ShardMessage:
         key_ref: the unversioned key id.
         target_version: the version the job was planned for (the engine still confirms
             it is the newest enabled one and moves forward if a newer one appeared).
-        shard: ``table:{table}`` or ``blob:{container}``.
+        shard: ``kind:name``, e.g. ``table:{table}`` or ``blob:{container}``.
         slice_number: how many time slices ran before this message (for status and logs).
     """
 
@@ -43,7 +47,7 @@ class ShardMessage:
 
     def __post_init__(self) -> None:
         if not _SHARD.match(self.shard):
-            raise InvalidInputError(f"shard {self.shard!r} is not table:NAME or blob:NAME")
+            raise InvalidInputError(f"shard {self.shard!r} is not KIND:NAME")
         if not _VERSION.match(self.target_version):
             raise InvalidInputError("target_version must be 32 lowercase hex characters")
         if not self.job_id or len(self.job_id) > 128:

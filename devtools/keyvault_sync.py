@@ -1,4 +1,8 @@
-"""The synchronous Key Vault adapter (see ``shared.adapters.keyvault`` for the design)."""
+"""The synchronous Key Vault adapter (see ``shared.adapters.keyvault`` for the design).
+
+Development only: the Function App uses the ``aio`` adapter; this twin serves the demo, the
+benchmarks and the tests, which wrap and unwrap from synchronous code (seeding, checks).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.keyvault.keys import KeyClient, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient
 
+from shared.adapters._azure_errors import translate
 from shared.adapters._keyvault_common import (
     API_VERSION,
     DEFAULT_CONNECT_TIMEOUT,
@@ -32,7 +37,6 @@ from shared.adapters._keyvault_common import (
     public_key_info,
     remote_key_operation,
     remote_key_operation_result,
-    translated,
     version_properties,
 )
 from shared.crypto import (
@@ -91,7 +95,7 @@ class _SyncVersion:
             response = self._adapter._key_client(self.key_id).send_request(request)
             response.read()
         except AzureError as exc:
-            error = translated(exc, operation, self.key_id.id)
+            error = translate(exc, operation, key_id=self.key_id.id)
         if error is not None:
             raise error
         return remote_key_operation_result(
@@ -146,7 +150,7 @@ class KeyVaultKeyWrapper:
             # The SDK's own nbf/exp check (system clock) refused the local wrap.
             error = KeyDisabledError(f"{self.key_id} is outside its nbf/exp window")
         except AzureError as exc:
-            error = translated(exc, "wrapKey", self.key_id)
+            error = translate(exc, "wrapKey", key_id=self.key_id)
         raise error
 
     def unwrap(self, wrapped: bytes) -> DataKey:
@@ -169,7 +173,7 @@ class KeyVaultKeyWrapper:
         try:
             result = client.unwrap_key(SDK_ALGORITHMS[self._algorithm], wrapped)
         except AzureError as exc:
-            error = translated(exc, "unwrapKey", self.key_id)
+            error = translate(exc, "unwrapKey", key_id=self.key_id)
         if error is not None:
             raise error
         return DataKey(result.key)
@@ -306,7 +310,7 @@ class KeyVaultAdapter:
         try:
             key = self._key_client(key_id).get_key(key_id.name, key_id.version)
         except AzureError as exc:
-            error = translated(exc, "get", key_id.id)
+            error = translate(exc, "get", key_id=key_id.id)
         if error is not None:
             if isinstance(error, AccessDeniedError):
                 return CryptographyClient(key_id.id, self._credential, **kwargs), None
@@ -331,7 +335,7 @@ class KeyVaultAdapter:
             pager = self._key_client(key_id).list_properties_of_key_versions(key_id.name)
             return [version_properties(p, now, None) for p in pager]
         except AzureError as exc:
-            error = translated(exc, "list versions", key_id.key_ref)
+            error = translate(exc, "list versions", key_id=key_id.key_ref)
         raise error
 
     def newest_enabled_version(self, key_ref: str) -> str:
@@ -360,7 +364,7 @@ class KeyVaultAdapter:
         try:
             key = self._key_client(key_id).get_key(key_id.name)
         except AzureError as exc:
-            error = translated(exc, "get", key_id.key_ref)
+            error = translate(exc, "get", key_id=key_id.key_ref)
         if isinstance(error, KeyDisabledError):
             return None  # the current version is disabled: not a candidate anyway
         if error is not None:
@@ -380,7 +384,7 @@ class KeyVaultAdapter:
         try:
             key = self._key_client(parsed).get_key(parsed.name, parsed.version)
         except AzureError as exc:
-            error = translated(exc, "get", parsed.id)
+            error = translate(exc, "get", key_id=parsed.id)
         if error is not None:
             raise error
         return public_key_info(key, self.config.clock())

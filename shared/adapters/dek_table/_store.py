@@ -1,6 +1,6 @@
 """Azure Table DEK store: keyward's own envelope encryption, one entity per DEK.
 
-Entity layout (see ``_table_entity``): PartitionKey = tenant or shard, RowKey = DEK id, the
+Entity layout (see ``_entity``): PartitionKey = tenant or shard, RowKey = DEK id, the
 wrap (base64 text, full versioned key id, ``KeyRef``/``KeyVersion`` for server-side
 filtering, algorithm, KCV), the previous wrap, ``Unreadable`` and timestamps.
 
@@ -11,8 +11,9 @@ payload, columns an application adds); the ETag condition already guarantees not
 since the read. A transaction fails whole when one entity lost its race, so on 412/404/400
 the chunk falls back to per-item conditional updates: the others land, the loser gets
 CONFLICT (or FAILED with the service's reason). Transactions are serialized by
-``_table_batch`` rather than ``submit_transaction``, whose multipart encoding cost more CPU
-per entity than the rewrap's RSA operation; the request goes through the same SDK pipeline.
+``_batch`` rather than ``submit_transaction``, whose multipart encoding cost more CPU
+per entity than the rewrap's RSA operation; the request goes through the same SDK pipeline
+(``_batch`` says why that one private reach stays).
 """
 
 from __future__ import annotations
@@ -22,29 +23,30 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import UpdateMode
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
-from shared.errors import InvalidInputError
-from shared.stores._azure_errors import (
-    from_status,
-    is_item_fault,
-    item_fault,
-    translate,
-    translated,
+from shared.adapters._azure_errors import from_status, is_item_fault, translated
+from shared.adapters.dek_table._batch import BatchOperation, send_changeset
+from shared.adapters.dek_table._conditional import mark_unreadable, write_one
+from shared.adapters.dek_table._entity import (
+    COUNT_COLUMNS,
+    SCAN_COLUMNS,
+    details,
+    rewrap_entity,
+    to_stored,
 )
+from shared.adapters.dek_table._query import query_all, query_page, quote_value
+from shared.adapters.dek_table._upkeep import (
+    MAX_TRANSACTION_OPERATIONS,
+    forget_previous,
+    insert_deks,
+)
+from shared.errors import InvalidInputError
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
     check_page_size,
-    clean_reason,
     decode_continuation,
     encode_continuation,
     normalize_key_ref,
@@ -52,27 +54,10 @@ from shared.stores._common import (
 from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
 from shared.stores._protocol import DekRecord, Rewrap, ScanPage, VersionCount, WriteOutcome
 from shared.stores._protocol import WriteResult as Result
-from shared.stores._table_batch import BatchOperation, send_changeset
-from shared.stores._table_entity import (
-    COUNT_COLUMNS,
-    SCAN_COLUMNS,
-    details,
-    holds_wrap,
-    now,
-    rewrap_entity,
-    to_stored,
-)
-from shared.stores._table_query import query_all, query_page, quote_value
-from shared.stores._table_upkeep import (
-    MAX_TRANSACTION_OPERATIONS,
-    forget_previous,
-    insert_deks,
-)
 
 #: Transactions (or per-item fallbacks) in flight at once from one store.
 MAX_CONCURRENT_REQUESTS = 16
 _KIND = "table"
-_IF_MATCH = MatchConditions.IfNotModified
 
 
 class TableDekStore:
@@ -169,63 +154,10 @@ class TableDekStore:
         if answer.status != 202 or not is_item_fault(error):
             raise error
         # One entity sank the whole transaction (412, 404, 400): write one by one.
-        return list(await asyncio.gather(*(self._write_one(r) for r in chunk)))
-
-    async def _write_one(self, rewrap: Rewrap) -> Result:
-        ref = rewrap.record.ref
-        entity = rewrap_entity(rewrap)
-        try:
-            async with self._gate:
-                answer = await self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.MERGE,
-                    etag=rewrap.record.etag,
-                    match_condition=_IF_MATCH,
-                )
-        except ResourceNotFoundError:
-            return Result(ref, WriteOutcome.NOT_FOUND, "no such DEK")
-        except HttpResponseError as error:
-            if error.status_code == 412:
-                return await self._after_conflict(rewrap)
-            fault = item_fault(error, "rewrap update")
-            if fault is None:
-                raise translate(error, "rewrap update") from None
-            return Result(ref, WriteOutcome.FAILED, str(fault))
-        except AzureError as error:
-            raise translate(error, "rewrap update") from None
-        return Result(ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
-
-    async def _after_conflict(self, rewrap: Rewrap) -> Result:
-        """A 412 is a success when the entity already holds exactly this wrap: a retry of a
-        batch whose first attempt landed (or whose answer was lost) reports it as written."""
-        partition, dek_id = split_ref(rewrap.record.ref)
-        with translated("read after conflict"):
-            try:
-                entity = await self._table.get_entity(partition, dek_id, select=SCAN_COLUMNS)
-            except ResourceNotFoundError:
-                return Result(rewrap.record.ref, WriteOutcome.NOT_FOUND, "no such DEK")
-        if holds_wrap(entity, rewrap):
-            etag = entity.metadata.get("etag")
-            return Result(rewrap.record.ref, WriteOutcome.WRITTEN, "already written", etag)
-        return Result(rewrap.record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
+        return list(await asyncio.gather(*(write_one(self._table, self._gate, r) for r in chunk)))
 
     async def mark_unreadable(self, record: DekRecord, reason: str) -> Result:
-        partition, dek_id = split_ref(record.ref)
-        entity = {"PartitionKey": partition, "RowKey": dek_id,
-                  "Unreadable": clean_reason(reason), "UnreadableAt": now()}  # fmt: skip
-        try:
-            answer = await self._table.update_entity(
-                entity, mode=UpdateMode.MERGE, etag=record.etag, match_condition=_IF_MATCH
-            )
-        except ResourceNotFoundError:
-            return Result(record.ref, WriteOutcome.NOT_FOUND, "no such DEK")
-        except HttpResponseError as error:
-            if error.status_code != 412:
-                raise translate(error, "mark unreadable") from None
-            return Result(record.ref, WriteOutcome.CONFLICT, "etag no longer matches")
-        except AzureError as error:
-            raise translate(error, "mark unreadable") from None
-        return Result(record.ref, WriteOutcome.WRITTEN, new_etag=answer.get("etag"))
+        return await mark_unreadable(self._table, record, reason)
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
         tally = VersionTally()

@@ -1,6 +1,6 @@
 """Table store upkeep outside the rewrap path: inserting new DEKs, forgetting previous wraps.
 
-Both write through ``_table_batch`` (lean transactions of up to 100 entities per partition).
+Both write through ``_batch`` (lean transactions of up to 100 entities per partition).
 Forgetting happens when an operator retires a key version: until then each rewrapped DEK
 keeps the wrap it replaced, and the retirement report counts those as blockers.
 """
@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from azure.data.tables.aio import TableClient
 
+from shared.adapters._azure_errors import from_status, is_item_fault, translated
+from shared.adapters.dek_table._batch import BatchAnswer, BatchOperation, send_changeset
+from shared.adapters.dek_table._entity import new_entity, now
+from shared.adapters.dek_table._query import query_all, quote_value
 from shared.errors import InvalidInputError
-from shared.stores._azure_errors import from_status, is_item_fault, translated
 from shared.stores._common import split_key_id
 from shared.stores._model import NewDek
-from shared.stores._table_batch import BatchAnswer, BatchOperation, send_changeset
-from shared.stores._table_entity import new_entity, now
-from shared.stores._table_query import query_all, quote_value
 
 #: Azure Tables accepts at most 100 operations in one entity group transaction.
 MAX_TRANSACTION_OPERATIONS = 100

@@ -1,13 +1,18 @@
 """A lean entity group transaction: the same ``$batch`` request azure-data-tables sends.
 
 Why not ``TableClient.submit_transaction``: azure-core builds and parses multipart bodies
-with the ``email`` package, which costs about 0.4 ms of CPU per entity, more than the RSA
-private-key operation a rewrap exists for (measured: 0.43 ms per entity for a 100-entity
-MERGE transaction on Azurite). This module writes the OData batch body with plain string
-formatting and reads the answer's status lines, then sends it through the very pipeline the
-SDK uses (``TableClient._client.send_request``: same authentication, retries, transport and
-hooks), so only serialization changes. The body is what the SDK sends, byte for byte in
-structure (pinned by ``tests/stores/test_table_batch.py`` against Azurite).
+with the ``email`` package, which costs about 0.3 ms of CPU per entity, about what the RSA
+private-key operation a rewrap exists for costs. Measured on Azurite, 100-entity MERGE
+transactions, 60 of each, medians per entity: ``submit_transaction`` 0.317 ms CPU (0.382 ms
+wall), this module 0.028 ms CPU (0.079 ms wall), eleven times less. This module writes the
+OData batch body with plain string formatting and reads the answer's status lines.
+
+The one reach into non-public SDK state, kept on purpose: azure-data-tables has no public
+way to send a prepared request, so the body goes through ``TableClient._client.send_request``,
+the very pipeline the SDK's own ``submit_transaction`` uses (same authentication, retries,
+transport and hooks); only serialization changes. ``tests/stores/test_table_batch.py`` pins
+the behaviour against Azurite, so an SDK upgrade that moves ``_client`` fails there first.
+The body is what the SDK sends, byte for byte in structure.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from urllib.parse import quote
 
 from azure.core.rest import HttpRequest
 from azure.data.tables.aio import TableClient
+
+from shared.adapters._azure_errors import parse_retry_after
 
 #: Entity property types that need an ``@odata.type`` annotation in JSON.
 _INT32 = range(-(2**31), 2**31)
@@ -125,7 +132,7 @@ class BatchAnswer:
     status: int
     parts: Sequence[PartResult]
     error_code: str | None = None
-    retry_after: str | None = None
+    retry_after: float | None = None
 
     def landed(self, count: int) -> bool:
         return (
@@ -169,5 +176,5 @@ async def send_changeset(table: TableClient, operations: Sequence[BatchOperation
         await response.close()
     if response.status_code != 202:
         code = response.headers.get("x-ms-error-code")
-        return BatchAnswer(response.status_code, [], code, response.headers.get("Retry-After"))
+        return BatchAnswer(response.status_code, [], code, parse_retry_after(response.headers))
     return BatchAnswer(202, parse_parts(body))

@@ -1,6 +1,6 @@
 """DEVELOPMENT ONLY: key versions from a local directory instead of Key Vault.
 
-Reached only through the CLI's ``--local-keys DIR`` option, which says so in its help. The
+Reached only through ``python -m devtools.cli_local --local-keys DIR ...``. The
 directory holds PEM private keys and a ``manifest.json``::
 
     {"keys": [{"key": "https://contoso-kv.vault.azure.net/keys/payments",
@@ -8,7 +8,7 @@ directory holds PEM private keys and a ``manifest.json``::
                              "created": "2026-01-01T00:00:00+00:00", "pem": "v1.pem"}]}]}
 
 Private keys on disk are exactly what production must never have, which is why this lives
-beside the CLI and nowhere the function app can reach.
+in devtools, which nothing in ``shared`` imports.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devtools.local_keys._source import LocalKeyVersionSource
 from shared.errors import ConfigurationError
-from shared.rewrap import LocalKeyVersionSource
 
 MANIFEST = "manifest.json"
 
