@@ -43,6 +43,14 @@ from shared.dependents._ports import (
     KeyAccessReader,
     KindLabels,
 )
+from shared.dependents._reasons import (
+    LOST_REASONS,
+    UNKNOWN_REASONS,
+    Finding,
+    Reason,
+    Status,
+    Verdict,
+)
 from shared.dependents._records import PendingEffects, record_from_dict, record_to_dict
 from shared.dependents._rotation import RotationAction, RotationDecision, rotation_follow_up
 from shared.dependents._rules import (
@@ -58,16 +66,7 @@ from shared.dependents._rules import (
     grants_key_use,
     missing_permissions,
 )
-from shared.dependents._verdict import (
-    DEFAULT_WARNING_WINDOW,
-    LOST_REASONS,
-    UNKNOWN_REASONS,
-    Finding,
-    Reason,
-    Status,
-    Verdict,
-    evaluate,
-)
+from shared.dependents._verdict import DEFAULT_WARNING_WINDOW, evaluate
 
 __all__ = [
     "CMK_RULES",

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from shared.dependents._facts import KeyAccessFacts, KeyPresence
 from shared.dependents._models import DependentResource
-from shared.dependents._verdict import Finding, Reason, Status, Verdict
+from shared.dependents._reasons import Finding, Reason, Status, Verdict
 
 #: The tag keyward sets on the account; the owner's other tags are left as they are.
 STATUS_TAG = "keyward-cmk-status"

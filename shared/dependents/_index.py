@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.dependents._models import DependentResource, normalize_vault_uri
+from shared.crypto import VaultAllowList
+from shared.dependents._models import DependentResource, normalize_vault_uri, vault_name_for
+from shared.events import AccessScope
 
 
 class AccountIndex:
@@ -47,3 +49,18 @@ class AccountIndex:
         """Accounts pinned to exactly ``version`` (the retirement report's question)."""
         wanted = version.lower()
         return tuple(a for a in self.for_key(key_ref) if a.key_version == wanted)
+
+    def in_scope(
+        self, scope: AccessScope, allow_list: VaultAllowList
+    ) -> tuple[DependentResource, ...]:
+        """Accounts an access change in ``scope`` may affect (its vault, named as the
+        allow-list names it, and its key when the scope has one; no vault: every account)."""
+        return tuple(a for a in self._accounts if _in_scope(a, scope, allow_list))
+
+
+def _in_scope(account: DependentResource, scope: AccessScope, allow_list: VaultAllowList) -> bool:
+    if scope.vault_name is None:
+        return True
+    if vault_name_for(account.key_vault_uri, allow_list) != scope.vault_name.lower():
+        return False
+    return scope.key_name is None or scope.key_name.lower() == account.key_name.lower()

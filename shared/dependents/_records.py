@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.dependents._flags import FlagRecord
-from shared.dependents._verdict import Finding, Reason, Status
+from shared.dependents._reasons import Finding, Reason, Status
 
 
 @dataclass(frozen=True)

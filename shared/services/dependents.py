@@ -4,17 +4,14 @@ Composes the pure domain (:mod:`shared.dependents`) with one :class:`DependentKi
 inventory, writer, labels and verdict rules), the key-access reader, flag journal and effect
 runner, all built by ``shared.composition``. Entry points, each safe to repeat:
 
-* :meth:`DependentService.on_key_event`: what one Key Vault event asks of the kind, in ONE
-  evaluation per account: accounts on a rotated key are re-pointed (the kind's ``REPOINT``
-  setting) or left to be flagged ``STALE_KEY_VERSION``, accounts in an access scope are
-  re-checked; an account in both is evaluated once. Event Grid gives the trigger 30 s, so a
-  second evaluation (twice the ARM and vault calls) is not affordable.
-* :meth:`DependentService.on_new_key_version` / :meth:`DependentService.reevaluate`: one of
-  the two alone.
-* :meth:`DependentService.sweep`: refresh the inventory and evaluate every account; re-points
-  stragglers whose rotation event was missed.
-* :meth:`DependentService.status` / :meth:`DependentService.pinned_versions`: for ``GET
-  /api/status`` and the rewrap retirement report.
+* ``on_key_event``: what one Key Vault event asks, in ONE evaluation per account: accounts on
+  a rotated key are re-pointed (the kind's ``REPOINT`` setting) or flagged
+  ``STALE_KEY_VERSION``, accounts in an access scope re-checked. Event Grid gives the trigger
+  30 s: a second evaluation (twice the ARM and vault calls) is not affordable.
+  ``on_new_key_version`` and ``reevaluate`` are its two halves alone.
+* ``sweep``: list again and evaluate every account; re-points stragglers whose rotation
+  event was missed.
+* ``status`` / ``pinned_versions``: for ``GET /api/status`` and the retirement report.
 
 **Effects only on a change, at most once.** ``next_flag_state`` decides; the effects
 (publish, then tag) are first written down as a pending marker with the record, each effect
@@ -44,7 +41,6 @@ from shared.dependents import (
     next_flag_state,
     record_to_dict,
     rotation_follow_up,
-    vault_name_for,
     with_purge,
 )
 from shared.errors import ConflictError, KeywardError
@@ -139,8 +135,8 @@ class DependentService:
             )
             follow.update((a.id.lower(), a) for a in accounts)
         chosen = dict(follow)
-        for account in index.accounts:
-            if any(self._in_scope(account, scope) for scope in scopes):
+        for scope in scopes:
+            for account in index.in_scope(scope, self._allow_list):
                 chosen.setdefault(account.id.lower(), account)
         return await self._run(list(chosen.values()), follow_up=set(follow))
 
@@ -254,14 +250,7 @@ class DependentService:
     # -- helpers -----------------------------------------------------------------------------
 
     async def _index_for(self, key_refs: Sequence[str]) -> AccountIndex:
-        """The cached index; listed again when there is none or it knows one of the keys."""
+        """The cached index; listed again when there is none or a key is new to it."""
         if self._index is None or any(not self._index.for_key(k) for k in key_refs):
             return await self.refresh()
         return self._index
-
-    def _in_scope(self, account: DependentResource, scope: AccessScope) -> bool:
-        if scope.vault_name is None:
-            return True
-        if vault_name_for(account.key_vault_uri, self._allow_list) != scope.vault_name.lower():
-            return False
-        return scope.key_name is None or scope.key_name.lower() == account.key_name.lower()
