@@ -73,7 +73,7 @@ class DependentService:
         concurrency: int = DEFAULT_CONCURRENCY,
         closers: Sequence[object] = (),
     ) -> None:
-        self._kind = kind
+        self.kind = kind  # the kind this service watches (name, labels, adapters, rules)
         self._inventory = kind.inventory
         self._reader = reader
         self._writer = kind.writer
@@ -90,10 +90,6 @@ class DependentService:
         # One evaluation per account at a time in this process (a sweep and an event may
         # overlap); other processes are kept apart by the flag store's ETag conditions.
         self._busy: dict[str, asyncio.Lock] = {}
-
-    @property
-    def kind(self) -> DependentKind:
-        return self._kind
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -124,12 +120,11 @@ class DependentService:
         only in an access scope get their verdict. ``version`` of a rotation is the event's;
         the re-point target is the version the vault calls current.
         """
-        keys = [rotation.key_ref for rotation in rotations]
-        index = await self._index_for(keys)
+        index = await self._index_for([rotation.key_ref for rotation in rotations])
         follow: dict[str, DependentResource] = {}
         for rotation in rotations:
             accounts = index.for_key(rotation.key_ref)
-            count, noun = len(accounts), self._kind.labels.noun
+            count, noun = len(accounts), self.kind.labels.noun
             _LOG.info(
                 "new version %s of %s: %d %s(s)", rotation.version, rotation.key_ref, count, noun
             )
@@ -193,7 +188,7 @@ class DependentService:
                     summary.conflicts += 1  # another instance is handling this account
                 except KeywardError as error:
                     summary.failures += 1
-                    noun = self._kind.labels.noun
+                    noun = self.kind.labels.noun
                     _LOG.warning("%s %s not evaluated: %s", noun, account.id, error)
 
         await asyncio.gather(*(one(a) for a in accounts))
@@ -214,7 +209,7 @@ class DependentService:
             account = await self._follow_up(account, facts, now, summary)
         previous = await self._effects.resume(account.id, summary)
         facts = with_purge(facts, previous)
-        verdict = evaluate(account, facts, now, self._window, self._kind.rules)
+        verdict = evaluate(account, facts, now, self._window, self.kind.rules)
         summary.statuses[verdict.status.value] += 1
         transition = next_flag_state(previous, verdict, account, now)
         await self._effects.apply(previous, transition, summary)
