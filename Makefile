@@ -36,6 +36,7 @@ $(NODE_STAMP): package.json package-lock.json
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(PY_STAMP)
 	$(PY) -m mypy

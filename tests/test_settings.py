@@ -47,9 +47,9 @@ def test_defaults() -> None:
     assert s.blob_containers == ()
     assert s.job_queue == "keyward-rewrap"
     assert s.sweep_schedule == "0 */5 * * * *"
-    assert s.face_subscriptions == ()
-    assert not s.face_enabled
-    assert s.face_repoint is False
+    assert s.dependent("face").subscriptions == ()
+    assert not s.dependent("face").enabled
+    assert s.dependent("face").repoint is False
     assert s.auto_rotate_near_expiry is False
     assert s.expiry_warning_window == timedelta(days=30)
     assert s.eventgrid_topic_endpoint is None
@@ -73,7 +73,7 @@ def test_every_default_in_specs_matches_the_dataclass_default() -> None:
         ("KEYWARD_EXPIRY_WARNING_DAYS", str(s.expiry_warning_days)),
         ("KEYWARD_REWRAP_CONCURRENCY", str(s.rewrap_concurrency)),
         ("KEYWARD_REWRAP_SLICE_SECONDS", str(s.rewrap_slice_seconds)),
-        ("KEYWARD_FACE_REPOINT", str(s.face_repoint).lower()),
+        ("KEYWARD_FACE_REPOINT", str(s.dependent("face").repoint).lower()),
     ]:
         assert SPEC_BY_NAME[name].default == attr
 
@@ -98,9 +98,10 @@ def test_values_are_parsed(tmp_path: Path) -> None:
     )
     assert s.vault_allowlist.allows_name("emu")
     assert s.blob_containers == ("docs", "images")
-    assert s.face_subscriptions == (SUB,)
-    assert s.face_resource_groups == ("rg-face", "Other_RG")
-    assert s.face_repoint
+    assert s.dependent("face").subscriptions == (SUB,)
+    assert s.dependent("face").resource_groups == ("rg-face", "Other_RG")
+    assert s.dependent("face").repoint
+    assert s.dependent("face").repoint_setting == "KEYWARD_FACE_REPOINT"
     assert s.auto_rotate_near_expiry
     assert s.expiry_warning_window == timedelta(days=14)
     assert s.sweep_schedule == "0 0 */2 * JAN-dec mon-FRI"
@@ -231,7 +232,7 @@ def test_a_typo_suggests_the_setting() -> None:
 def test_settings_are_frozen() -> None:
     s = settings()
     with pytest.raises(AttributeError):
-        s.face_repoint = True  # type: ignore[misc]
+        s.dependents = {}  # type: ignore[misc]
 
 
 def test_local_settings_example_lists_only_known_settings_and_every_keyward_one() -> None:

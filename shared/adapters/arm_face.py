@@ -1,15 +1,18 @@
-"""Face accounts in ARM: the inventory and the writer, over azure-mgmt-cognitiveservices (aio).
+"""The Face kind's adapter: ARM inventory and writer over azure-mgmt-cognitiveservices (aio).
+
+This module and the kind's registry entry (``shared.composition._dependents``) are all that is
+Face-specific; the rest of the key-dependent vertical works on :class:`DependentResource`.
 
 :class:`ArmFaceInventory` lists every Cognitive Services account of kind ``Face`` whose
 ``properties.encryption.keySource`` is ``Microsoft.KeyVault`` in the configured subscriptions
 (and resource groups, when given). The SDK models are serialized back to ARM's REST shape and
-mapped by the pure :func:`shared.face.account_from_arm`, so the same mapping is tested against
-the published ARM examples without the SDK.
+mapped by the pure :func:`account_from_arm`, so the same mapping is tested against the
+published ARM examples.
 
 Why per-subscription listing: it needs only Reader on each subscription and no other SDK. For
 thousands of subscriptions Azure Resource Graph answers the same question in one query; it
-would replace this class behind the :class:`shared.face.FaceInventory` protocol (see
-``docs/face.md``).
+would replace this class behind the :class:`shared.dependents.DependentInventory` protocol
+(see ``docs/face.md``).
 
 :class:`ArmFaceAccountWriter` changes accounts, always through ``begin_update`` (PATCH, a
 long-running operation in ARM) and always from a fresh GET:
@@ -29,42 +32,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.cognitiveservices.aio import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Encryption
 
 from shared.adapters._azure_errors import translated
+from shared.adapters.arm import ArmClients
+from shared.dependents import AccountIdentity, DependentResource
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
-from shared.face import FaceAccount, account_from_arm
 
 _LOG = logging.getLogger(__name__)
 #: Tags keyward owns on a customer's resource; every other tag belongs to the owner.
 KEYWARD_TAG_PREFIX = "keyward-"
-#: The real ARM audience, also when ``base_url`` points at a sovereign cloud's ARM host.
-ARM_SCOPE_SUFFIX = "/.default"
-
-
-def management_kwargs(
-    arm_endpoint: str, ca_bundle: str | None, *, polling_interval: float | None = None
-) -> dict[str, Any]:
-    """Keyword arguments shared by every azure-mgmt client keyward builds.
-
-    ``credential_scopes`` is the endpoint's own audience (management.azure.com, or the
-    sovereign cloud's); ``connection_verify`` is set only for the emulator's CA bundle.
-    """
-    endpoint = arm_endpoint.rstrip("/")
-    audience = endpoint
-    if endpoint.startswith(("https://127.0.0.1", "https://localhost")):
-        audience = "https://management.azure.com"  # the emulator checks the real audience
-    kwargs: dict[str, Any] = {
-        "base_url": endpoint,
-        "credential_scopes": [audience + ARM_SCOPE_SUFFIX],
-    }
-    if ca_bundle:
-        kwargs["connection_verify"] = ca_bundle
-    if polling_interval is not None:
-        kwargs["polling_interval"] = polling_interval
-    return kwargs
+FACE_KIND = "Face"
+KEY_SOURCE_KEY_VAULT = "Microsoft.KeyVault"
 
 
 def parse_account_id(resource_id: str) -> tuple[str, str, str]:
@@ -85,46 +65,73 @@ def parse_account_id(resource_id: str) -> tuple[str, str, str]:
     return parts[1], parts[3], parts[7]
 
 
-class _Clients:
-    """One management client per subscription, created on first use, closed together."""
+def account_from_arm(resource: Mapping[str, object]) -> DependentResource | None:
+    """Map an ARM account resource (the REST JSON shape) to a ``DependentResource``.
 
-    def __init__(self, credential: AsyncTokenCredential, kwargs: Mapping[str, Any]) -> None:
-        self._credential = credential
-        self._kwargs = dict(kwargs)
-        self._clients: dict[str, CognitiveServicesManagementClient] = {}
+    Pure (plain dicts in, no SDK), so it is tested against the published ARM examples.
 
-    def get(self, subscription_id: str) -> CognitiveServicesManagementClient:
-        key = subscription_id.lower()
-        client = self._clients.get(key)
-        if client is None:
-            client = CognitiveServicesManagementClient(
-                self._credential, subscription_id, **self._kwargs
-            )
-            self._clients[key] = client
-        return client
+    Returns ``None`` for accounts keyward does not track: other kinds, or Microsoft-managed
+    keys. Reads both ``properties.encryption`` and the newer ``identityClientId`` field.
+    """
+    if str(resource.get("kind", "")).lower() != FACE_KIND.lower():
+        return None
+    props = _dict(resource.get("properties"))
+    encryption = _dict(props.get("encryption"))
+    if str(encryption.get("keySource", "")).lower() != KEY_SOURCE_KEY_VAULT.lower():
+        return None
+    kv = _dict(encryption.get("keyVaultProperties"))
+    key_vault_uri, key_name = _text(kv.get("keyVaultUri")), _text(kv.get("keyName"))
+    if not key_vault_uri or not key_name:
+        return None
+    resource_id = _text(resource.get("id")) or ""
+    segments = resource_id.split("/")
+    identity = _dict(resource.get("identity"))
+    client_id = _text(kv.get("identityClientId"))
+    user_principal = None
+    if client_id:
+        for value in _dict(identity.get("userAssignedIdentities")).values():
+            entry = _dict(value)
+            if str(entry.get("clientId", "")).lower() == client_id.lower():
+                user_principal = _text(entry.get("principalId"))
+    return DependentResource(
+        id=resource_id,
+        name=_text(resource.get("name")) or "",
+        subscription_id=segments[2].lower() if len(segments) > 2 else "",
+        resource_group=segments[4] if len(segments) > 4 else "",
+        kind=str(resource.get("kind")),
+        sku=_text(_dict(resource.get("sku")).get("name")),
+        location=_text(resource.get("location")),
+        key_vault_uri=key_vault_uri,
+        key_name=key_name,
+        key_version=_text(kv.get("keyVersion")),
+        identity=AccountIdentity(
+            principal_id=_text(identity.get("principalId")),
+            client_id=client_id,
+            user_assigned_principal_id=user_principal,
+        ),
+        tags={str(k): str(v) for k, v in _dict(resource.get("tags")).items()},
+    )
 
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+
+def _dict(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
 class ArmFaceInventory:
-    """A :class:`shared.face.FaceInventory` over ARM listings."""
+    """A :class:`shared.dependents.DependentInventory` over ARM listings."""
 
     def __init__(
-        self,
-        credential: AsyncTokenCredential,
-        subscriptions: Sequence[str],
-        *,
-        resource_groups: Sequence[str] = (),
-        client_kwargs: Mapping[str, Any] | None = None,
+        self, arm: ArmClients, subscriptions: Sequence[str], *, resource_groups: Sequence[str] = ()
     ) -> None:
         self._subscriptions = tuple(subscriptions)
         self._groups = tuple(resource_groups)
-        self._clients = _Clients(credential, client_kwargs or {})
+        self._arm = arm
 
-    async def list_accounts(self) -> Sequence[FaceAccount]:
+    async def list_accounts(self) -> Sequence[DependentResource]:
         """Every tracked account in the configured scope, sorted by id.
 
         A resource group that does not exist in a subscription is skipped (the setting names
@@ -133,9 +140,9 @@ class ArmFaceInventory:
         Raises:
             ServiceError: ARM refused or failed a listing (``transient`` says whether to retry).
         """
-        found: dict[str, FaceAccount] = {}
+        found: dict[str, DependentResource] = {}
         for subscription in self._subscriptions:
-            accounts = self._clients.get(subscription).accounts
+            accounts = self._arm.get(CognitiveServicesManagementClient, subscription).accounts
             pagers = (
                 [accounts.list_by_resource_group(g) for g in self._groups]
                 if self._groups
@@ -154,21 +161,16 @@ class ArmFaceInventory:
                     raise
         return [found[k] for k in sorted(found)]
 
-    async def close(self) -> None:
-        await self._clients.close()
-
 
 class ArmFaceAccountWriter:
-    """A :class:`shared.face.FaceAccountWriter`: tags and key version, by PATCH."""
+    """A :class:`shared.dependents.DependentWriter`: tags and key version, by PATCH."""
 
-    def __init__(
-        self, credential: AsyncTokenCredential, *, client_kwargs: Mapping[str, Any] | None = None
-    ) -> None:
-        self._clients = _Clients(credential, client_kwargs or {})
+    def __init__(self, arm: ArmClients) -> None:
+        self._arm = arm
 
     async def _get(self, resource_id: str) -> tuple[Any, str, str, Account]:
         subscription, group, name = parse_account_id(resource_id)
-        accounts = self._clients.get(subscription).accounts
+        accounts = self._arm.get(CognitiveServicesManagementClient, subscription).accounts
         with translated("read Cognitive Services account"):
             current = await accounts.get(group, name)
         return accounts, group, name, current
@@ -193,7 +195,7 @@ class ArmFaceAccountWriter:
             await poller.result()
         _LOG.info("tagged %s: %s", resource_id, sorted(set(wanted.items()) - set(now.items())))
 
-    async def set_key_version(self, account: FaceAccount, version: str) -> None:
+    async def set_key_version(self, account: DependentResource, version: str) -> None:
         """Point ``account`` at ``version`` of the key it already uses.
 
         Raises:
@@ -217,6 +219,3 @@ class ArmFaceAccountWriter:
             poller = await accounts.begin_update(group, name, body)
             await poller.result()
         _LOG.info("re-pointed %s to key version %s", account.id, version)
-
-    async def close(self) -> None:
-        await self._clients.close()

@@ -1,13 +1,15 @@
-"""Face flag records in Azure Table storage, written with ETag conditions.
+"""Flag records of key-dependent resources in Azure Table storage, written with ETag conditions.
 
-One entity per account (``PartitionKey`` ``face``, ``RowKey`` the SHA-256 of the lower-case
-account id, since ARM ids hold ``/`` which keys may not). Besides the record, an entity may
+One entity per account, in keyward's state table (``PartitionKey`` the kind's partition,
+``face`` for Face accounts; ``RowKey`` the SHA-256 of the lower-case account id, since ARM ids
+hold ``/`` which keys may not). Besides the record, an entity may
 carry a **pending-effects marker**: the effects of a verdict change, the record to store once
 they are done, how many are done, and until when its writer holds it (a lease). The Face
 service writes the marker *before* it publishes or tags, advances it after each effect, and
 replaces it with the new record at the end; a crash anywhere leaves a marker that a later
 evaluation finishes (once the lease ran out) instead of starting over, so an event is not
-published twice and a change is never lost.
+published twice and a change is never lost. The record and marker codecs are the domain's
+(:mod:`shared.dependents`), so the status API shows what is stored.
 
 Why ETags: several function instances may evaluate the same account (a sweep and an event).
 ``get`` remembers the entity's ETag and every write is conditional on it, so the second writer
@@ -19,8 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,68 +31,8 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translated
+from shared.dependents import FlagRecord, PendingEffects, record_from_dict, record_to_dict
 from shared.errors import ConflictError
-from shared.face import Finding, FlagRecord, Reason, Status
-
-_PARTITION = "face"
-
-
-@dataclass(frozen=True)
-class PendingEffects:
-    """Effects decided but not all performed yet.
-
-    Attributes:
-        record: the record to store once every effect is done.
-        effects: JSON-ready effects, in order (``{"kind": "event"|"tags", ...}``); events carry
-            their CloudEvent id, so a replay sends the very same event.
-        done: how many of ``effects`` are already performed.
-        lease_until: the instance performing them holds the marker until then; another
-            instance finishes a marker only once its lease has run out (the holder crashed)
-            or was given up (``None``: the holder failed and let go).
-    """
-
-    record: FlagRecord
-    effects: tuple[Mapping[str, Any], ...]
-    done: int = 0
-    lease_until: datetime | None = None
-
-
-def record_to_dict(record: FlagRecord) -> dict[str, Any]:
-    def findings(items: Sequence[Finding]) -> list[list[str]]:
-        return [[f.reason.value, f.detail] for f in items]
-
-    def when(value: datetime | None) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "account_id": record.account_id,
-        "status": record.status.value,
-        "reasons": findings(record.reasons),
-        "key_id": record.key_id,
-        "first_seen": when(record.first_seen),
-        "last_seen": when(record.last_seen),
-        "last_change": when(record.last_change),
-        "unknown_since": when(record.unknown_since),
-        "unknown_reasons": findings(record.unknown_reasons),
-    }
-
-
-def record_from_dict(data: Mapping[str, Any]) -> FlagRecord:
-    def findings(items: Sequence[Sequence[str]]) -> tuple[Finding, ...]:
-        return tuple(Finding(Reason(code), detail) for code, detail in items)
-
-    unknown_since = data.get("unknown_since")
-    return FlagRecord(
-        account_id=str(data["account_id"]),
-        status=Status(data["status"]),
-        reasons=findings(data.get("reasons", [])),
-        key_id=str(data["key_id"]),
-        first_seen=datetime.fromisoformat(data["first_seen"]),
-        last_seen=datetime.fromisoformat(data["last_seen"]),
-        last_change=datetime.fromisoformat(data["last_change"]),
-        unknown_since=datetime.fromisoformat(unknown_since) if unknown_since else None,
-        unknown_reasons=findings(data.get("unknown_reasons", [])),
-    )
 
 
 def _row(account_id: str) -> str:
@@ -103,26 +44,35 @@ def _dumps(value: object) -> str:
 
 
 class TableFlagStore:
-    """A :class:`shared.face.FlagStore` (plus the pending marker) on one table."""
+    """One kind's flag records (plus the pending marker) in one partition of one table.
 
-    def __init__(self, table: TableClient, *, create_table: bool = True) -> None:
-        """``create_table``: create the table on first use if it does not exist."""
+    The table client is shared (keyward's state table, with job checkpoints and the event
+    ledger); its owner closes it.
+    """
+
+    def __init__(self, table: TableClient, *, partition: str, create_table: bool = True) -> None:
+        """``partition``: the kind's (its ``KindLabels.flag_partition``); ``create_table``:
+        create the table on first use if it does not exist."""
         self._table = table
+        self._partition = partition
         self._etags: dict[str, str] = {}
         self._ready = not create_table
 
     async def _ensure_table(self) -> None:
         if self._ready:
             return
-        with translated("create face flag table"), contextlib.suppress(ResourceExistsError):
+        with (
+            translated(f"create {self._partition} flag table"),
+            contextlib.suppress(ResourceExistsError),
+        ):
             await self._table.create_table()
         self._ready = True
 
     async def _entity(self, account_id: str) -> dict[str, Any] | None:
         await self._ensure_table()
-        with translated("read face flag"):
+        with translated(f"read {self._partition} flag"):
             try:
-                entity = await self._table.get_entity(_PARTITION, _row(account_id))
+                entity = await self._table.get_entity(self._partition, _row(account_id))
             except ResourceNotFoundError:
                 self._etags.pop(_row(account_id), None)
                 return None
@@ -188,7 +138,7 @@ class TableFlagStore:
     async def _write(self, account_id: str, record: str, pending: str) -> None:
         row = _row(account_id)
         entity = {
-            "PartitionKey": _PARTITION,
+            "PartitionKey": self._partition,
             "RowKey": row,
             "AccountId": account_id[:1024],
             "Record": record,
@@ -196,7 +146,7 @@ class TableFlagStore:
         }
         await self._ensure_table()
         etag = self._etags.get(row)
-        with translated("write face flag"):
+        with translated(f"write {self._partition} flag"):
             try:
                 if etag is None:
                     result = await self._table.create_entity(entity)
@@ -208,11 +158,10 @@ class TableFlagStore:
                         match_condition=MatchConditions.IfNotModified,
                     )
             except ResourceExistsError:
-                raise ConflictError(f"face flag for {account_id} was created meanwhile") from None
+                raise ConflictError(
+                    f"{self._partition} flag for {account_id} was created meanwhile"
+                ) from None
         self._etags[row] = str(result["etag"])
-
-    async def close(self) -> None:
-        await self._table.close()
 
     async def all(self) -> Sequence[FlagRecord]:
         """Every stored record, by account id.
@@ -222,9 +171,9 @@ class TableFlagStore:
         """
         await self._ensure_table()
         records: list[FlagRecord] = []
-        with translated("list face flags"):
+        with translated(f"list {self._partition} flags"):
             pages = self._table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": _PARTITION}, select=["Record"]
+                "PartitionKey eq @pk", parameters={"pk": self._partition}, select=["Record"]
             )
             async for entity in pages:
                 records.append(record_from_dict(json.loads(entity["Record"])))

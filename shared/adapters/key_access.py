@@ -1,4 +1,7 @@
-"""Gather :class:`shared.face.KeyAccessFacts` for one Face account from ARM and Key Vault.
+"""Gather :class:`shared.dependents.KeyAccessFacts` for one key-dependent resource.
+
+The same for every kind (a Face account, later any resource with a customer-managed key):
+the key, its vault and the resource's identity are all the facts look at.
 
 Three sources, each asked only what it alone knows:
 
@@ -10,7 +13,7 @@ Three sources, each asked only what it alone knows:
   identity at the key's scope or any scope above it.
 * **Key Vault data plane**, through keyward's Key Vault adapter (the only module allowed to
   import ``azure.keyvault``): versions, attributes, ``key_ops``, type and size; see
-  :mod:`shared.adapters._face_key_facts`. The vault must be on the allow-list first: a vault
+  :mod:`shared.adapters._key_facts`. The vault must be on the allow-list first: a vault
   that is not is reported as unknown without any data-plane call.
 
 Why "unknown" is reported rather than raised: one throttled or unreachable vault must not stop
@@ -24,27 +27,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.keyvault.aio import KeyVaultManagementClient
 
 from shared.adapters._azure_errors import translated
-from shared.adapters._face_key_facts import KeyFactsReader, KeyLookup
+from shared.adapters._key_facts import KeyFactsReader, KeyLookup
+from shared.adapters.arm import ArmClients
 from shared.adapters.keyvault import AsyncKeyVaultAdapter
 from shared.crypto import VaultAllowList
-from shared.errors import KeywardError, ServiceError, ThrottledError
-from shared.face import (
-    FaceAccount,
+from shared.dependents import (
+    DependentResource,
     IdentityAccess,
     KeyAccessFacts,
     LookupStatus,
     VaultFacts,
     normalize_vault_uri,
+    vault_name_for,
 )
+from shared.errors import KeywardError, ServiceError, ThrottledError
 
 _LOG = logging.getLogger(__name__)
 #: A vault URI no listing found is not searched for again within this many seconds (accounts
@@ -61,32 +65,33 @@ class _VaultLocation:
 
 
 class AzureKeyAccessReader:
-    """A :class:`shared.face.KeyAccessReader` over ARM and the Key Vault adapter."""
+    """A :class:`shared.dependents.KeyAccessReader` over ARM and the Key Vault adapter.
+
+    ``subscriptions``: where vaults are searched besides the resource's own subscription
+    (every subscription a registered kind watches). The ARM clients and the Key Vault
+    adapter are the composition root's, shared with everything else.
+    """
 
     def __init__(
         self,
-        credential: AsyncTokenCredential,
+        arm: ArmClients,
         allow_list: VaultAllowList,
         keyvault: AsyncKeyVaultAdapter,
         *,
         subscriptions: Sequence[str],
-        client_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        self._credential = credential
+        self._arm = arm
         self._allow_list = allow_list
         self._keys = KeyFactsReader(keyvault)
         self._subscriptions = tuple(subscriptions)
-        self._kwargs = dict(client_kwargs or {})
-        self._vault_clients: dict[str, KeyVaultManagementClient] = {}
-        self._auth_clients: dict[str, AuthorizationManagementClient] = {}
         self._locations: dict[str, _VaultLocation] = {}
         self._by_name: dict[str, _VaultLocation] = {}
         self._listing = asyncio.Lock()
         #: vault URIs no listing found, and when: not listed again for MISS_TTL_SECONDS.
         self._missing: dict[str, float] = {}
 
-    async def read(self, account: FaceAccount) -> KeyAccessFacts:
-        """Everything :func:`shared.face.evaluate` needs; never raises a ServiceError."""
+    async def read(self, account: DependentResource) -> KeyAccessFacts:
+        """Everything :func:`shared.dependents.evaluate` needs; never raises a ServiceError."""
         try:
             return await self._read(account)
         except ThrottledError as error:
@@ -97,7 +102,7 @@ class AzureKeyAccessReader:
             _LOG.warning("facts for %s incomplete: %s", account.id, error)
             return KeyAccessFacts(detail=str(error))
 
-    async def _read(self, account: FaceAccount) -> KeyAccessFacts:
+    async def _read(self, account: DependentResource) -> KeyAccessFacts:
         location = await self._locate(account.key_vault_uri, account.subscription_id)
         vault_model = await self._vault(location) if location is not None else None
         if location is not None and vault_model is None:
@@ -126,11 +131,7 @@ class AzureKeyAccessReader:
     # -- ARM: vaults -------------------------------------------------------------------------
 
     def _vaults(self, subscription_id: str) -> KeyVaultManagementClient:
-        client = self._vault_clients.get(subscription_id.lower())
-        if client is None:
-            client = KeyVaultManagementClient(self._credential, subscription_id, **self._kwargs)
-            self._vault_clients[subscription_id.lower()] = client
-        return client
+        return self._arm.get(KeyVaultManagementClient, subscription_id)
 
     async def _locate(self, vault_uri: str, subscription_id: str) -> _VaultLocation | None:
         """Where ARM keeps the vault serving ``vault_uri``; listed again on a cache miss.
@@ -186,7 +187,7 @@ class AzureKeyAccessReader:
     # -- ARM: access -------------------------------------------------------------------------
 
     async def _access(
-        self, account: FaceAccount, location: _VaultLocation, vault: Any
+        self, account: DependentResource, location: _VaultLocation, vault: Any
     ) -> IdentityAccess | None:
         principal = account.identity.effective_principal_id
         if principal is None:
@@ -214,34 +215,7 @@ class AzureKeyAccessReader:
         return IdentityAccess(frozenset(permissions), frozenset(roles))
 
     def _authorization(self, subscription_id: str) -> AuthorizationManagementClient:
-        client = self._auth_clients.get(subscription_id.lower())
-        if client is None:
-            client = AuthorizationManagementClient(
-                self._credential, subscription_id, **self._kwargs
-            )
-            self._auth_clients[subscription_id.lower()] = client
-        return client
-
-    async def close(self) -> None:
-        for vault_client in self._vault_clients.values():
-            await vault_client.close()
-        for auth_client in self._auth_clients.values():
-            close: Any = auth_client.close  # the multi-API client's close is untyped
-            await close()
-        self._vault_clients.clear()
-        self._auth_clients.clear()
-
-
-def vault_name_for(vault_uri: str, allow_list: VaultAllowList) -> str:
-    """The name of the vault at ``vault_uri``: from the allow-list (the only way to name a
-    development origin), else the host's first label (``contoso`` of contoso.vault.azure.net).
-    """
-    uri = normalize_vault_uri(vault_uri)
-    for vault in allow_list.vaults:
-        if normalize_vault_uri(vault.url) == uri:
-            return vault.name
-    host = uri.split("://", 1)[-1]
-    return host.split(".", 1)[0].split(":", 1)[0].lower()
+        return self._arm.get(AuthorizationManagementClient, subscription_id)
 
 
 def _covers(scope: str, key_scope: str) -> bool:

@@ -3,8 +3,13 @@
 Trigger modules (``functions/``), the local host and the demo import from here. Everything
 below is built once per process and event loop from :class:`shared.settings.Settings`: one
 credential, one state table client, one Key Vault adapter, one queue client, the configured
-DEK stores and the key-dependent resource kinds. The DEK-store registry (``_stores``) says
-which store kinds exist, how the app builds them and how the CLI opens one.
+DEK stores and the key-dependent resource kinds. Two registries say what exists:
+
+* ``_stores``: the DEK-store kinds, how the app builds them and how the CLI opens one;
+* ``_dependents.KINDS``: the key-dependent resource kinds (Face today).
+
+``build_dependent_service`` builds one kind's service with clients of its own, the way the
+context does, for tests that inject a flag table, a clock and an Event Grid credential.
 """
 
 from shared.composition._context import (
@@ -13,6 +18,7 @@ from shared.composition._context import (
     default_credential,
     reset_contexts,
 )
+from shared.composition._dependents import build_dependent_service
 from shared.composition._stores import (
     CONNECTION_STRING_ENV,
     StorageClients,
@@ -29,6 +35,7 @@ from shared.composition._stores import (
 
 __all__ = [
     "AppContext",
+    "build_dependent_service",
     "context_for_current_loop",
     "default_credential",
     "reset_contexts",

@@ -23,11 +23,18 @@ from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.table_state import EventLedger, TableJobStore
+from shared.composition._clients import arm_clients, keyvault_adapter
+from shared.composition._dependents import (
+    Clock,
+    EventGridCredential,
+    SharedClients,
+    build_dependents,
+)
 from shared.composition._stores import StorageClients, app_store_settings, build_app_stores
 from shared.errors import ConfigurationError
 from shared.rewrap import EngineSettings, KeyVersionSource
 from shared.services._planner import RewrapPlanner
-from shared.services._ports import FaceFollowUp, NoFace
+from shared.services._ports import KeyDependents
 from shared.services.admin import AdminService
 from shared.services.key_events import KeyEventService
 from shared.services.rewrap_worker import RewrapWorkerService
@@ -35,7 +42,8 @@ from shared.services.sweep import SweepService
 from shared.settings import Settings
 from shared.stores import DekStore
 
-#: keyward's own state (job checkpoints, event ledger, Face flags) lives in this table.
+#: keyward's own state (job checkpoints, event ledger, every kind's flags) lives in this table;
+#: the context builds one client for it and every user shares that one.
 STATE_TABLE = "keywardstate"
 
 
@@ -57,7 +65,7 @@ class AppContext:
     ledger: EventLedger
     queue: RewrapQueue
     stores: dict[str, DekStore]
-    face: FaceFollowUp
+    dependents: KeyDependents
     key_admin: KeyVaultAdmin
     _closers: list[Any] = field(default_factory=list, repr=False)
 
@@ -90,7 +98,7 @@ class AppContext:
             allow_list=self.settings.vault_allowlist,
             ledger=self.ledger,
             planner=self.planner(),
-            face=self.face,
+            dependents=self.dependents,
             rotator=self.key_admin,
             auto_rotate_near_expiry=self.settings.auto_rotate_near_expiry,
         )
@@ -115,7 +123,7 @@ class AppContext:
             stores=self.stores,
             job_store=self.job_store,
             queue=self.queue,
-            face=self.face,
+            dependents=self.dependents,
         )
 
     def admin(self) -> AdminService:
@@ -126,7 +134,7 @@ class AppContext:
             keys=self.keys,
             planner=self.planner(),
             ledger=self.ledger,
-            face=self.face,
+            dependents=self.dependents,
             engine_settings=self.engine_settings(),
         )
 
@@ -136,11 +144,16 @@ class AppContext:
         settings: Settings,
         *,
         credential: AsyncTokenCredential | None = None,
-        face: FaceFollowUp | None = None,
+        dependents: KeyDependents | None = None,
+        eventgrid_credential: EventGridCredential | None = None,
+        clock: Clock | None = None,
     ) -> AppContext:
         """Build every adapter from ``settings``; no network call is made here except
-        creating keyward's own state table and queue if they do not exist."""
-        from shared.adapters.keyvault import AsyncKeyVaultAdapter
+        creating keyward's own state table and queue if they do not exist.
+
+        ``dependents`` replaces the key-dependent resources' services (tests);
+        ``eventgrid_credential`` and ``clock`` are handed to them (see ``build_dependents``).
+        """
 
         closers: list[Any] = []
         if credential is None:
@@ -176,21 +189,24 @@ class AppContext:
         closers.append(queue)
         stores = build_app_stores(StorageClients(settings, credential, tables, container))
         closers.extend(stores.values())
-        keys = AsyncKeyVaultAdapter(
-            credential,
-            settings.vault_allowlist,
-            ca_bundle=settings.ca_bundle,
-            allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
-            lean_unwrap=True,
-        )
+        keys = keyvault_adapter(settings, credential)  # also the key-access reader's
         closers.append(keys)
         key_admin = KeyVaultAdmin(
             credential, settings.vault_allowlist, ca_bundle=settings.ca_bundle
         )
         closers.append(key_admin)
-        if face is None:
-            face = await _build_face(settings, credential)
-        closers.append(face)
+        arm = arm_clients(settings, credential)
+        closers.append(arm)
+        if dependents is None:
+            dependents, built = build_dependents(
+                settings,
+                SharedClients(credential, state_table, keys, arm),
+                eventgrid_credential=eventgrid_credential,
+                clock=clock,
+            )
+            closers.extend(built)
+        else:
+            closers.append(dependents)  # injected: closed with the context, as before
         return cls(
             settings=settings,
             credential=credential,
@@ -199,7 +215,7 @@ class AppContext:
             ledger=EventLedger(state_table),
             queue=queue,
             stores=stores,
-            face=face,
+            dependents=dependents,
             key_admin=key_admin,
             _closers=closers,
         )
@@ -212,20 +228,6 @@ class AppContext:
                     result = close()
                     if asyncio.iscoroutine(result):
                         await result
-
-
-async def _build_face(settings: Settings, credential: AsyncTokenCredential) -> FaceFollowUp:
-    if not settings.face_subscriptions:
-        return NoFace()
-    import importlib
-
-    # Resolved at run time: Face support is optional and built only when configured.
-    face_module = importlib.import_module("shared.services.face")
-    built: Any = face_module.build_face_service(settings, credential)
-    if asyncio.iscoroutine(built):
-        built = await built
-    face: FaceFollowUp = built
-    return face
 
 
 _CONTEXTS: dict[int, asyncio.Task[AppContext]] = {}

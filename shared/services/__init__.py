@@ -1,7 +1,7 @@
 """Application services: what each trigger function calls.
 
 Each service composes pure domain logic (``shared.events``, ``shared.rewrap``,
-``shared.face``) with adapters built from :class:`shared.settings.Settings`. Functions in
+``shared.dependents``) with adapters built from :class:`shared.settings.Settings`. Functions in
 ``functions/`` only parse their binding, call one service method and log one line.
 """
 

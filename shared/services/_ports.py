@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from shared.events import AccessScope, RejectedEventRecord
-from shared.rewrap._messages import ShardMessage
+from shared.events import AccessScope, FollowUpRotation, RejectedEventRecord
+from shared.rewrap import ShardMessage
 
 
 class EventLedgerPort(Protocol):
@@ -32,16 +32,21 @@ class ShardQueue(Protocol):
     async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None: ...
 
 
-class FaceFollowUp(Protocol):
-    """The Face side of an event or a sweep (``shared.services.face.FaceService``)."""
+class KeyDependents(Protocol):
+    """Resources that depend on a customer-managed key, of every registered kind
+    (``shared.services._all_dependents.AllDependents``)."""
 
-    async def on_new_key_version(self, key_ref: str, version: str) -> object: ...
-
-    async def reevaluate(self, scope: AccessScope) -> object: ...
+    async def on_key_event(
+        self, rotations: Sequence[FollowUpRotation], scopes: Sequence[AccessScope]
+    ) -> object:
+        """Follow rotations up and re-check access scopes, one evaluation per account."""
+        ...
 
     async def sweep(self) -> object: ...
 
-    async def status(self) -> Sequence[Mapping[str, Any]]: ...
+    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        """Flag records per kind, keyed by the kind's status key (``face_flags``)."""
+        ...
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]: ...
 
@@ -59,22 +64,3 @@ class KeyLister(Protocol):
     """Lists the keys of an allowed vault (the sweep's way to find missed rotations)."""
 
     async def list_keys(self, vault_url: str) -> list[str]: ...
-
-
-class NoFace:
-    """Face follow-up when no Face subscriptions are configured: nothing to watch."""
-
-    async def on_new_key_version(self, key_ref: str, version: str) -> object:
-        return None
-
-    async def reevaluate(self, scope: AccessScope) -> object:
-        return None
-
-    async def sweep(self) -> object:
-        return None
-
-    async def status(self) -> Sequence[Mapping[str, Any]]:
-        return ()
-
-    async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
-        return {}

@@ -16,7 +16,7 @@ from shared.rewrap import (
     retirement_report,
 )
 from shared.services._planner import RewrapPlanner
-from shared.services._ports import EventLedgerPort, FaceFollowUp
+from shared.services._ports import EventLedgerPort, KeyDependents
 from shared.services._render import dry_run_json, job_json, retirement_json
 from shared.stores import DekStore
 
@@ -36,7 +36,7 @@ class AdminService:
         keys: KeyVersionSource,
         planner: RewrapPlanner,
         ledger: EventLedgerPort,
-        face: FaceFollowUp,
+        dependents: KeyDependents,
         engine_settings: EngineSettings | None = None,
     ) -> None:
         self._allow_list = allow_list
@@ -45,7 +45,7 @@ class AdminService:
         self._keys = keys
         self._planner = planner
         self._ledger = ledger
-        self._face = face
+        self._dependents = dependents
         self._engine_settings = engine_settings or EngineSettings()
 
     async def status(self) -> dict[str, Any]:
@@ -64,13 +64,16 @@ class AdminService:
         jobs.sort(key=lambda job: str(job["updated_at"]), reverse=True)
         retirement: list[dict[str, Any]] = []
         for key_ref in key_refs[:MAX_RETIREMENT_KEYS]:
-            pinned = await self._face.pinned_versions(key_ref)
+            pinned = await self._dependents.pinned_versions(key_ref)
             for shard, store in self._stores.items():
                 report = await retirement_report(store, key_ref, keys=self._keys, pinned=pinned)
                 retirement.append(retirement_json(shard, report))
         return {
             "jobs": jobs,
-            "face_flags": [dict(flag) for flag in await self._face.status()],
+            **{
+                key: [dict(flag) for flag in flags]
+                for key, flags in (await self._dependents.status()).items()
+            },
             "rejected_events": await self._ledger.recent_rejections(),
             "retirement": retirement,
             "shards": list(self._stores),
@@ -95,7 +98,7 @@ class AdminService:
         if not target:
             raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
         key_ref = key_id.key_ref
-        pinned = await self._face.pinned_versions(key_ref)
+        pinned = await self._dependents.pinned_versions(key_ref)
         blockers: list[str] = []
         if (await self._keys.newest_enabled_version(key_ref)).lower() == target:
             blockers.append(f"{target} is the newest enabled version of {key_ref}")

@@ -8,13 +8,18 @@ Event Grid delivers at least once, in any order, and retries only what fails. So
   redelivers later; the event is remembered as handled only after every action succeeded;
 * a duplicate (same type and id) changes nothing the second time;
 * a stale event (an older version's rotation arriving late) is harmless: planning always
-  targets the newest enabled version the vault confirms.
+  targets the newest enabled version the vault confirms;
+* the key-dependent resources' actions of one event (a rotation's follow-up and the key's
+  access re-check, or a near-expiry warning and the same re-check) are run as ONE call, so
+  each account is evaluated once per event: twice would double the ARM and vault calls
+  inside Event Grid's 30 seconds. The call happens where the first of them is routed, so
+  it still runs before a later action (an auto-rotation) changes the key.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -37,7 +42,7 @@ from shared.events import (
 from shared.events import AccessScope as _Scope
 from shared.rewrap import RewrapTargetError
 from shared.services._planner import RewrapPlanner
-from shared.services._ports import EventLedgerPort, FaceFollowUp, KeyRotator
+from shared.services._ports import EventLedgerPort, KeyDependents, KeyRotator
 
 _log = logging.getLogger("keyward.events")
 
@@ -82,7 +87,7 @@ class KeyEventService:
         allow_list: VaultAllowList,
         ledger: EventLedgerPort,
         planner: RewrapPlanner,
-        face: FaceFollowUp,
+        dependents: KeyDependents,
         rotator: KeyRotator | None = None,
         auto_rotate_near_expiry: bool = False,
         now: Callable[[], datetime] = _utc_now,
@@ -90,7 +95,7 @@ class KeyEventService:
         self._allow_list = allow_list
         self._ledger = ledger
         self._planner = planner
-        self._face = face
+        self._dependents = dependents
         self._rotator = rotator
         self._auto_rotate = auto_rotate_near_expiry and rotator is not None
         self._now = now
@@ -115,7 +120,9 @@ class KeyEventService:
         actions = route(event, auto_rotate_near_expiry=self._auto_rotate)
         done: list[str] = []
         jobs: list[str] = []
-        for action in actions:
+        rotations: list[FollowUpRotation] = []
+        scopes: list[_Scope] = []
+        for index, action in enumerate(actions):
             done.append(type(action).__name__)
             if isinstance(action, PlanRewrap):
                 try:
@@ -127,11 +134,11 @@ class KeyEventService:
                     continue
                 jobs.extend(m.job_id for m in planned.messages)
             elif isinstance(action, FollowUpRotation):
-                await self._face.on_new_key_version(action.key_ref, action.version)
+                rotations.append(action)
             elif isinstance(action, ReevaluateAccess):
-                await self._face.reevaluate(action.scope)
+                scopes.append(action.scope)
             elif isinstance(action, WarnNearExpiry):
-                await self._face.reevaluate(self._key_scope(action.key_ref))
+                scopes.append(self._key_scope(action.key_ref))
             elif isinstance(action, RotateKey):
                 if self._rotator is not None:
                     await self._rotator.rotate(
@@ -139,6 +146,9 @@ class KeyEventService:
                     )
             elif isinstance(action, Ignore):
                 continue
+            if (rotations or scopes) and not _dependents_action(actions[index + 1 :]):
+                await self._dependents.on_key_event(rotations, list(dict.fromkeys(scopes)))
+                rotations, scopes = [], []
         await self._ledger.remember(key, event_type=event.event_type, event_id=event.event_id)
         scope = "access" if isinstance(event, AccessChangeEvent) else "key"
         return EventOutcome(
@@ -149,6 +159,11 @@ class KeyEventService:
         """The access scope of one key, its vault named as the allow-list names it."""
         key = self._allow_list.check_key_id(key_ref, require_version=False)
         return _Scope(vault_name=key.vault_name, key_name=key.name)
+
+
+def _dependents_action(rest: Sequence[object]) -> bool:
+    """Whether the next action is for the key-dependent resources too (batch it)."""
+    return bool(rest) and isinstance(rest[0], FollowUpRotation | ReevaluateAccess | WarnNearExpiry)
 
 
 __all__ = ["EventOutcome", "KeyEventService", "ServiceError"]

@@ -7,7 +7,7 @@ and Event Grid may drop a delivery after its retries. So every few minutes the s
   enabled version exists; where none does and DEKs still use an older version (a missed
   rotation event), it starts one;
 * resumes jobs that stopped (failed, or running with a lapsed lease: a worker died);
-* re-evaluates every Face account (``FaceFollowUp.sweep``), which flags access lost through
+* re-evaluates every Face account (``KeyDependents.sweep``), which flags access lost through
   disable, delete, purge, expiry or a removed role, and clears flags when access returns.
 
 It is idempotent: with nothing changed, a sweep enqueues nothing and publishes nothing.
@@ -22,9 +22,8 @@ from datetime import UTC, datetime
 
 from shared.crypto import VaultAllowList
 from shared.errors import AccessDeniedError, KeyDisabledError, KeyNotFoundError, ServiceError
-from shared.rewrap import JobStatus, JobStore, KeyVersionSource, rewrap_job_id
-from shared.rewrap._messages import ShardMessage
-from shared.services._ports import FaceFollowUp, KeyLister, ShardQueue
+from shared.rewrap import JobStatus, JobStore, KeyVersionSource, ShardMessage, rewrap_job_id
+from shared.services._ports import KeyDependents, KeyLister, ShardQueue
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.sweep")
@@ -36,7 +35,7 @@ class SweepReport:
     jobs_started: list[str] = field(default_factory=list)
     jobs_resumed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    face: object = None
+    dependents: object = None
 
     def log_line(self) -> str:
         return (
@@ -61,7 +60,7 @@ class SweepService:
         stores: Mapping[str, DekStore],
         job_store: Callable[[str], JobStore],
         queue: ShardQueue,
-        face: FaceFollowUp,
+        dependents: KeyDependents,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._allow_list = allow_list
@@ -70,7 +69,7 @@ class SweepService:
         self._stores = stores
         self._job_store = job_store
         self._queue = queue
-        self._face = face
+        self._dependents = dependents
         self._now = now
 
     async def run(self) -> SweepReport:
@@ -89,7 +88,7 @@ class SweepService:
             for key_ref in key_refs:
                 report.keys_checked += 1
                 await self._reconcile_key(key_ref, report)
-        report.face = await self._face.sweep()
+        report.dependents = await self._dependents.sweep()
         _log.info(report.log_line())
         return report
 

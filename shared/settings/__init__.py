@@ -18,7 +18,7 @@ No secrets live in settings. Production authenticates with managed identity thro
   typo cannot send the identity's bearer token elsewhere.
 """
 
-from shared.settings._settings import Settings
+from shared.settings._settings import DependentScope, Settings
 from shared.settings._specs import (
     HOST_SETTINGS,
     SPEC_BY_NAME,
@@ -32,6 +32,7 @@ __all__ = [
     "HOST_SETTINGS",
     "SPECS",
     "SPEC_BY_NAME",
+    "DependentScope",
     "SettingSpec",
     "Settings",
     "StorageTarget",

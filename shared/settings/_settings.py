@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
-from shared.settings._specs import SPEC_BY_NAME, Reader
+from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, Reader
 from shared.settings._storage import StorageTarget, resolve_storage
 from shared.settings._values import (
     allow_list,
@@ -31,6 +31,28 @@ from shared.settings._values import (
 
 T = TypeVar("T")
 
+
+@dataclass(frozen=True)
+class DependentScope:
+    """Where one kind of key-dependent resource is searched, and whether it is re-pointed.
+
+    Attributes:
+        subscriptions: subscription GUIDs to search; none: the kind is not checked.
+        resource_groups: limit the search to these groups.
+        repoint: re-point resources pinned to an old key version after a rotation.
+        repoint_setting: the name of the setting behind ``repoint`` (for messages).
+    """
+
+    subscriptions: tuple[str, ...] = ()
+    resource_groups: tuple[str, ...] = ()
+    repoint: bool = False
+    repoint_setting: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.subscriptions)
+
+
 _CREDENTIAL_MARKERS = ("accountkey=", "sharedaccesssignature=", "sig=", "client_secret")
 
 
@@ -44,9 +66,7 @@ class Settings:
     blob_containers: tuple[str, ...] = ()
     job_queue: str = "keyward-rewrap"
     sweep_schedule: str = "0 */5 * * * *"
-    face_subscriptions: tuple[str, ...] = ()
-    face_resource_groups: tuple[str, ...] = ()
-    face_repoint: bool = False
+    dependents: Mapping[str, DependentScope] = field(default_factory=dict)
     auto_rotate_near_expiry: bool = False
     expiry_warning_days: int = 30
     eventgrid_topic_endpoint: str | None = None
@@ -72,9 +92,9 @@ class Settings:
     def expiry_warning_window(self) -> timedelta:
         return timedelta(days=self.expiry_warning_days)
 
-    @property
-    def face_enabled(self) -> bool:
-        return bool(self.face_subscriptions)
+    def dependent(self, kind: str) -> DependentScope:
+        """The settings of one kind of key-dependent resource (``face``); unset: off."""
+        return self.dependents.get(kind) or DependentScope()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -96,9 +116,15 @@ class Settings:
             blob_containers=r.get("KEYWARD_BLOB_CONTAINERS", list_of(container_name)),
             job_queue=r.get("KEYWARD_JOB_QUEUE", queue_name),
             sweep_schedule=r.get("KEYWARD_SWEEP_SCHEDULE", ncrontab),
-            face_subscriptions=r.get("KEYWARD_FACE_SUBSCRIPTIONS", list_of(guid)),
-            face_resource_groups=r.get("KEYWARD_FACE_RESOURCE_GROUPS", list_of(resource_group)),
-            face_repoint=r.get("KEYWARD_FACE_REPOINT", as_bool),
+            dependents={
+                spec.kind: DependentScope(
+                    subscriptions=r.get(spec.subscriptions, list_of(guid)),
+                    resource_groups=r.get(spec.resource_groups, list_of(resource_group)),
+                    repoint=r.get(spec.repoint, as_bool),
+                    repoint_setting=spec.repoint,
+                )
+                for spec in DEPENDENT_SPECS
+            },
             auto_rotate_near_expiry=r.get("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", as_bool),
             expiry_warning_days=r.get("KEYWARD_EXPIRY_WARNING_DAYS", int_between(1, 365)),
             eventgrid_topic_endpoint=r.optional(

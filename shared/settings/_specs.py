@@ -28,6 +28,66 @@ class SettingSpec:
     required: bool = False
 
 
+@dataclass(frozen=True)
+class DependentSpec:
+    """The settings of one kind of key-dependent resource (registry name ``kind``).
+
+    Each kind gets the same three settings, ``{prefix}_SUBSCRIPTIONS``,
+    ``{prefix}_RESOURCE_GROUPS`` and ``{prefix}_REPOINT``, so adding a kind is one entry in
+    :data:`DEPENDENT_SPECS` (and ``Settings.dependent(kind)`` reads them).
+
+    Attributes:
+        kind: the kind's name in the composition root's registry.
+        prefix: the settings' common prefix.
+        plural: what the resources are called (``Face accounts``).
+        short: what the checks are called (``Face``).
+    """
+
+    kind: str
+    prefix: str
+    plural: str
+    short: str
+
+    @property
+    def subscriptions(self) -> str:
+        return f"{self.prefix}_SUBSCRIPTIONS"
+
+    @property
+    def resource_groups(self) -> str:
+        return f"{self.prefix}_RESOURCE_GROUPS"
+
+    @property
+    def repoint(self) -> str:
+        return f"{self.prefix}_REPOINT"
+
+    def specs(self) -> tuple[SettingSpec, ...]:
+        return (
+            SettingSpec(
+                self.subscriptions,
+                None,
+                f"Subscription GUIDs searched for {self.plural}, comma separated; empty: no "
+                f"{self.short} checks.",
+            ),
+            SettingSpec(
+                self.resource_groups,
+                None,
+                f"Limit the {self.short} search to these resource groups, comma separated.",
+            ),
+            SettingSpec(
+                self.repoint,
+                "false",
+                f"Re-point {self.plural} pinned to an old key version to the new version after "
+                "a rotation (otherwise they are flagged STALE_KEY_VERSION).",
+            ),
+        )
+
+
+#: One entry per kind of key-dependent resource (see ``shared.composition``'s kind registry).
+DEPENDENT_SPECS: tuple[DependentSpec, ...] = (
+    DependentSpec("face", "KEYWARD_FACE", "Face accounts", "Face"),
+)
+_DEPENDENT_SETTINGS = tuple(spec for kind in DEPENDENT_SPECS for spec in kind.specs())
+
 SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "KEYWARD_VAULT_ALLOWLIST",
@@ -67,22 +127,7 @@ SPECS: tuple[SettingSpec, ...] = (
         "NCRONTAB (6 fields, seconds first) of the reconciling sweep. Set it explicitly: the "
         "timer resolves `%KEYWARD_SWEEP_SCHEDULE%`.",
     ),
-    SettingSpec(
-        "KEYWARD_FACE_SUBSCRIPTIONS",
-        None,
-        "Subscription GUIDs searched for Face accounts, comma separated; empty: no Face checks.",
-    ),
-    SettingSpec(
-        "KEYWARD_FACE_RESOURCE_GROUPS",
-        None,
-        "Limit the Face search to these resource groups, comma separated.",
-    ),
-    SettingSpec(
-        "KEYWARD_FACE_REPOINT",
-        "false",
-        "Re-point Face accounts pinned to an old key version to the new version after a "
-        "rotation (otherwise they are flagged STALE_KEY_VERSION).",
-    ),
+    *_DEPENDENT_SETTINGS,
     SettingSpec(
         "KEYWARD_AUTO_ROTATE_NEAR_EXPIRY",
         "false",

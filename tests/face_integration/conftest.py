@@ -3,7 +3,8 @@
 One emulator (ARM, Key Vault, Event Grid) and one Azurite for the session; every test gets
 fresh vaults, a resource group of its own (the inventory is scoped to it), a custom topic
 whose sink records keyward's outgoing events, and a flag table of its own. The service is
-built by :func:`build_face_service` from :class:`Settings`, as in production, with the
+built by :func:`shared.composition.build_dependent_service` from :class:`Settings`, as in
+production (the Face kind from the kind registry), with the
 emulator's credential and clock. Nothing is mocked: changes are made in the emulator and
 observed through its ARM state, its event records and the sink.
 """
@@ -28,8 +29,9 @@ from devtools.emulator.credential import AsyncEmulatorCredential, EmulatorCreden
 from devtools.emulator.eventgrid_client import EventGridControl
 from devtools.emulator.pytest_plugin import ALL_KEY_PERMISSIONS, RunningEmulator
 from devtools.emulator.state import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID
-from shared.face import STATUS_TAG
-from shared.services.face import FaceService, build_face_service
+from shared.composition import build_dependent_service
+from shared.dependents import STATUS_TAG
+from shared.services.dependents import DependentService
 from shared.settings import Settings
 
 SUBSCRIPTION = DEFAULT_SUBSCRIPTION_ID
@@ -55,7 +57,7 @@ class FaceLab:
     vaults: list[LabVault] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
     topic: dict[str, Any] = field(default_factory=dict)
-    services: list[FaceService] = field(default_factory=list)
+    services: list[DependentService] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.grid = EventGridControl(self.emulator.url, self.emulator.ca_path)
@@ -134,7 +136,7 @@ class FaceLab:
         warning_days: int = 30,
         topic_key: bool = True,
         allowed: list[LabVault] | None = None,
-    ) -> FaceService:
+    ) -> DependentService:
         """keyward's Face service over this lab; ``topic_key=False`` publishes with the token
         credential (production's way); ``allowed`` limits the vault allow-list."""
         listed = self.vaults if allowed is None else allowed
@@ -151,7 +153,7 @@ class FaceLab:
             "KEYWARD_ARM_ENDPOINT": self.emulator.url,
             "KEYWARD_CA_BUNDLE": self.emulator.ca_path,
         })  # fmt: skip
-        service = build_face_service(
+        service = build_dependent_service(
             settings,
             AsyncEmulatorCredential(self.operator),
             eventgrid_credential=AzureKeyCredential(self.topic["key1"]) if topic_key else None,

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from shared.adapters.arm_face import management_kwargs, parse_account_id
-from shared.adapters.flag_store import record_from_dict, record_to_dict
-from shared.adapters.key_access import vault_name_for
+from shared.adapters.arm import management_kwargs
+from shared.adapters.arm_face import parse_account_id
+from shared.composition._dependents import KINDS
 from shared.crypto import VaultAllowList
+from shared.dependents import (
+    Finding,
+    FlagEventType,
+    FlagRecord,
+    PublishEvent,
+    Reason,
+    Status,
+    record_from_dict,
+    record_to_dict,
+    vault_name_for,
+)
 from shared.errors import InvalidInputError
-from shared.face import Finding, FlagEventType, FlagRecord, PublishEvent, Reason, Status
-from shared.services._face_effects import encode, event_id
+from shared.services._dependent_effects import encode, event_id
+
+FACE = next(kind.labels for kind in KINDS if kind.name == "face")
 
 ACCOUNT = (
     "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/rg1"
@@ -77,5 +90,15 @@ def test_event_ids_are_stable_per_change() -> None:
     later = PublishEvent(
         FlagEventType.KEY_ACCESS_LOST, ACCOUNT, {**data, "observedAt": "2026-11-29T04:00:00"}
     )
-    assert event_id(lost) == event_id(again) != event_id(later)
-    assert encode(lost)["id"] == event_id(lost)
+    assert event_id(lost, FACE) == event_id(again, FACE) != event_id(later, FACE)
+    assert encode(lost, FACE)["id"] == event_id(lost, FACE)
+    assert encode(lost, FACE)["type"] == "Keyward.FaceAccount.KeyAccessLost"
+
+
+def test_event_ids_are_the_ones_keyward_always_sent() -> None:
+    """A marker written before the kinds became generic replays with the same id."""
+    lost = PublishEvent(
+        FlagEventType.KEY_ACCESS_LOST, ACCOUNT, {"observedAt": "2026-11-29T03:00:00+00:00"}
+    )
+    name = f"keyward:{ACCOUNT.lower()}:Keyward.FaceAccount.KeyAccessLost:2026-11-29T03:00:00+00:00"
+    assert event_id(lost, FACE) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))

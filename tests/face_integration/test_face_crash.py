@@ -17,8 +17,8 @@ from azure.mgmt.cognitiveservices.models import Account
 
 from devtools.emulator.arm_client import management_client_kwargs
 from devtools.emulator.credential import EmulatorCredential
+from shared.dependents import STATUS_TAG
 from shared.events import AccessScope
-from shared.face import STATUS_TAG
 from tests.face_integration.conftest import SUBSCRIPTION, FaceLab
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]

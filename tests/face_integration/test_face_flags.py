@@ -14,10 +14,9 @@ import pytest
 from azure.keyvault.keys import KeyClient
 
 from devtools.emulator.credential import EmulatorCredential
+from shared.dependents import STATUS_TAG, FlagEventType, PublishEvent
 from shared.events import AccessScope
-from shared.face import STATUS_TAG, FlagEventType, PublishEvent
-from shared.services._face_effects import event_id
-from shared.services.face import FaceSummary
+from shared.services._dependent_effects import DependentSummary, event_id
 from tests.face_integration.conftest import FaceLab, LabVault
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
@@ -90,7 +89,7 @@ async def test_access_change_reevaluates_only_its_scope(lab: FaceLab) -> None:
 
     summary = await service.reevaluate(AccessScope(first.name, "cmk"))
     assert summary.accounts == 1
-    assert await service.reevaluate(AccessScope(first.name, "other-key")) == FaceSummary()
+    assert await service.reevaluate(AccessScope(first.name, "other-key")) == DependentSummary()
     assert lab.event_types(on_first) == ["KeyAccessLost"]
     assert lab.event_types(on_second) == []
 
@@ -134,5 +133,5 @@ async def test_events_published_with_a_token_are_cloud_events_with_stable_ids(
     assert event["data"]["accountName"] == account["name"]
     assert event["data"]["status"] == "AT_RISK"
     assert event["id"] == event_id(
-        PublishEvent(FlagEventType.KEY_AT_RISK, account["id"], event["data"])
+        PublishEvent(FlagEventType.KEY_AT_RISK, account["id"], event["data"]), service.kind.labels
     )

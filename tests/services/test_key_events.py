@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from devtools.local_keys import LocalKeyVersionSource
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
-from shared.events import AccessScope, RejectedEventRecord
+from shared.events import AccessScope, FollowUpRotation, RejectedEventRecord
 from shared.rewrap import ShardMessage
 from shared.services._planner import RewrapPlanner
 from shared.services.key_events import DUPLICATE, HANDLED, IGNORED, REJECTED, KeyEventService
@@ -67,22 +67,26 @@ class Queue:
 
 
 class Face:
+    """Records what the key-dependent resources were asked: each rotation and scope, and
+    how many calls (one call per event is one evaluation per account)."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
+        self.events = 0
 
-    async def on_new_key_version(self, key_ref: str, version: str) -> object:
-        self.calls.append(("rotation", (key_ref, version)))
-        return None
-
-    async def reevaluate(self, scope: AccessScope) -> object:
-        self.calls.append(("reevaluate", scope))
+    async def on_key_event(
+        self, rotations: Sequence[FollowUpRotation], scopes: Sequence[AccessScope]
+    ) -> object:
+        self.events += 1
+        self.calls.extend(("rotation", (r.key_ref, r.version)) for r in rotations)
+        self.calls.extend(("reevaluate", scope) for scope in scopes)
         return None
 
     async def sweep(self) -> object:
         return None
 
-    async def status(self) -> Sequence[Mapping[str, Any]]:
-        return ()
+    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        return {}
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
         return {}
@@ -99,7 +103,7 @@ def _service(keys: LocalKeyVersionSource, queue: Queue | None = None):  # type: 
     ledger, face, queue = Ledger(), Face(), queue or Queue()
     planner = RewrapPlanner(keys, queue, ["table:keywarddeks", "blob:data"])
     service = KeyEventService(
-        allow_list=VaultAllowList.parse(VAULT), ledger=ledger, planner=planner, face=face,
+        allow_list=VaultAllowList.parse(VAULT), ledger=ledger, planner=planner, dependents=face,
         now=lambda: T0,
     )  # fmt: skip
     return service, ledger, queue, face

@@ -1,4 +1,4 @@
-"""The key-access verdict for one Face account: a pure function of facts and a clock.
+"""The key-access verdict for one key-dependent resource: a pure function of facts and a clock.
 
 ``ACCESS_LOST`` means the service cannot use the key now; ``AT_RISK`` means it can, but one
 ordinary event (expiry, an accidental delete, the next rotation) would end that; ``UNKNOWN``
@@ -8,96 +8,33 @@ rounded to OK or LOST. Every verdict carries machine-readable reasons with detai
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.face._facts import KeyAccessFacts, KeyFacts, KeyPresence, KeyVersionFacts, LookupStatus
-from shared.face._models import FaceAccount, normalize_vault_uri
-from shared.face._roles import grants_key_use, missing_permissions
+from shared.dependents._facts import (
+    KeyAccessFacts,
+    KeyFacts,
+    KeyPresence,
+    KeyVersionFacts,
+    LookupStatus,
+)
+from shared.dependents._models import DependentResource, normalize_vault_uri
+from shared.dependents._reasons import LOST_REASONS, Finding, Reason, Status, Verdict
+from shared.dependents._rules import (
+    CMK_RULES,
+    VerdictRules,
+    grants_key_use,
+    missing_permissions,
+)
 
 DEFAULT_WARNING_WINDOW = timedelta(days=30)
-#: Azure AI services (Face included) accept only RSA keys of 2048 bits for CMK; see docs/events.md.
-SUPPORTED_KEY_TYPES = frozenset({"RSA", "RSA-HSM"})
-SUPPORTED_KEY_SIZES = frozenset({2048})
-
-
-class Status(enum.StrEnum):
-    OK = "OK"
-    AT_RISK = "AT_RISK"
-    ACCESS_LOST = "ACCESS_LOST"
-    UNKNOWN = "UNKNOWN"
-
-
-class Reason(enum.StrEnum):
-    # ACCESS_LOST
-    VAULT_GONE = "VAULT_GONE"
-    KEY_MISSING = "KEY_MISSING"
-    KEY_DELETED = "KEY_DELETED"
-    KEY_PURGED = "KEY_PURGED"
-    KEY_DISABLED = "KEY_DISABLED"
-    KEY_EXPIRED = "KEY_EXPIRED"
-    KEY_NOT_YET_VALID = "KEY_NOT_YET_VALID"
-    PINNED_VERSION_MISSING = "PINNED_VERSION_MISSING"
-    PINNED_VERSION_DISABLED = "PINNED_VERSION_DISABLED"
-    KEY_OPS_MISSING = "KEY_OPS_MISSING"
-    IDENTITY_MISSING = "IDENTITY_MISSING"
-    IDENTITY_LACKS_PERMISSION = "IDENTITY_LACKS_PERMISSION"
-    IDENTITY_LACKS_ROLE = "IDENTITY_LACKS_ROLE"
-    # AT_RISK
-    EXPIRES_SOON = "EXPIRES_SOON"
-    SOFT_DELETE_OFF = "SOFT_DELETE_OFF"
-    PURGE_PROTECTION_OFF = "PURGE_PROTECTION_OFF"
-    STALE_KEY_VERSION = "STALE_KEY_VERSION"
-    UNSUPPORTED_KEY_TYPE = "UNSUPPORTED_KEY_TYPE"
-    KEY_IN_OTHER_VAULT = "KEY_IN_OTHER_VAULT"
-    # UNKNOWN
-    VAULT_UNREACHABLE = "VAULT_UNREACHABLE"
-    THROTTLED = "THROTTLED"
-    FACTS_INCOMPLETE = "FACTS_INCOMPLETE"
-
-
-LOST_REASONS = frozenset(
-    {
-        Reason.VAULT_GONE,
-        Reason.KEY_MISSING,
-        Reason.KEY_DELETED,
-        Reason.KEY_PURGED,
-        Reason.KEY_DISABLED,
-        Reason.KEY_EXPIRED,
-        Reason.KEY_NOT_YET_VALID,
-        Reason.PINNED_VERSION_MISSING,
-        Reason.PINNED_VERSION_DISABLED,
-        Reason.KEY_OPS_MISSING,
-        Reason.IDENTITY_MISSING,
-        Reason.IDENTITY_LACKS_PERMISSION,
-        Reason.IDENTITY_LACKS_ROLE,
-    }
-)
-UNKNOWN_REASONS = frozenset({Reason.VAULT_UNREACHABLE, Reason.THROTTLED, Reason.FACTS_INCOMPLETE})
-
-
-@dataclass(frozen=True)
-class Finding:
-    reason: Reason
-    detail: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    status: Status
-    reasons: tuple[Finding, ...] = ()
-
-    @property
-    def codes(self) -> tuple[Reason, ...]:
-        return tuple(f.reason for f in self.reasons)
 
 
 def evaluate(
-    account: FaceAccount,
+    account: DependentResource,
     facts: KeyAccessFacts,
     now: datetime,
     warning_window: timedelta = DEFAULT_WARNING_WINDOW,
+    rules: VerdictRules = CMK_RULES,
 ) -> Verdict:
     """Judge whether ``account`` can use its key at ``now``.
 
@@ -106,6 +43,7 @@ def evaluate(
         facts: what the adapters learned; ``None`` fields are unknown, not absent.
         now: the injected clock (aware UTC).
         warning_window: how far ahead an expiry makes the account AT_RISK.
+        rules: the keys the account's kind accepts (its registration says; CMK_RULES).
     """
     if facts.lookup is LookupStatus.UNREACHABLE:
         detail = facts.detail or f"{account.key_vault_uri} could not be reached"
@@ -120,7 +58,7 @@ def evaluate(
     if facts.key is None:
         missing.append("key")
     else:
-        found += _key_findings(account, facts.key, now, warning_window, missing)
+        found += _key_findings(account, facts.key, now, warning_window, missing, rules=rules)
     found += _vault_findings(facts, missing)
     found += _access_findings(account, facts, missing)
     return _verdict(found, missing)
@@ -143,11 +81,13 @@ _ABSENT = {
 
 
 def _key_findings(
-    account: FaceAccount,
+    account: DependentResource,
     key: KeyFacts,
     now: datetime,
     window: timedelta,
     missing: list[str],
+    *,
+    rules: VerdictRules,
 ) -> list[Finding]:
     if key.presence in _ABSENT:
         return [Finding(_ABSENT[key.presence], account.key_ref)]
@@ -176,10 +116,12 @@ def _key_findings(
         return found
     if not effective.enabled and Reason.PINNED_VERSION_DISABLED not in {f.reason for f in found}:
         found.append(Finding(Reason.KEY_DISABLED, f"version {effective.version} is disabled"))
-    return found + _version_findings(effective, now, window)
+    return found + _version_findings(effective, now, window, rules)
 
 
-def _version_findings(version: KeyVersionFacts, now: datetime, window: timedelta) -> list[Finding]:
+def _version_findings(
+    version: KeyVersionFacts, now: datetime, window: timedelta, rules: VerdictRules
+) -> list[Finding]:
     found: list[Finding] = []
     if version.exp is not None and version.exp <= now:
         found.append(Finding(Reason.KEY_EXPIRED, f"expired at {version.exp.isoformat()}"))
@@ -193,12 +135,15 @@ def _version_findings(version: KeyVersionFacts, now: datetime, window: timedelta
         )
     kty = (version.kty or "").upper()
     if version.kty is not None and (
-        kty not in SUPPORTED_KEY_TYPES
-        or (version.key_size is not None and version.key_size not in SUPPORTED_KEY_SIZES)
+        kty not in rules.key_types
+        or (version.key_size is not None and version.key_size not in rules.key_sizes)
     ):
         size = f" {version.key_size}" if version.key_size else ""
         found.append(
-            Finding(Reason.UNSUPPORTED_KEY_TYPE, f"{version.kty}{size}; the service takes RSA 2048")
+            Finding(
+                Reason.UNSUPPORTED_KEY_TYPE,
+                f"{version.kty}{size}; the service takes {rules.accepted}",
+            )
         )
     return found
 
@@ -217,7 +162,7 @@ def _vault_findings(facts: KeyAccessFacts, missing: list[str]) -> list[Finding]:
 
 
 def _access_findings(
-    account: FaceAccount, facts: KeyAccessFacts, missing: list[str]
+    account: DependentResource, facts: KeyAccessFacts, missing: list[str]
 ) -> list[Finding]:
     if not account.identity.exists:
         return [Finding(Reason.IDENTITY_MISSING, "the account has no managed identity")]

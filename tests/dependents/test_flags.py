@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.face import (
+from shared.dependents import (
     STATUS_TAG,
     Finding,
     FlagEventType,
@@ -20,7 +20,7 @@ from shared.face import (
     Verdict,
     next_flag_state,
 )
-from tests.face.conftest import NEW, NOW, OLD, account
+from tests.dependents.conftest import NEW, NOW, OLD, account
 
 OK = Verdict(Status.OK)
 LOST = Verdict(Status.ACCESS_LOST, (Finding(Reason.KEY_DISABLED, "version is disabled"),))

@@ -1,10 +1,9 @@
-"""A Face account with a customer-managed key, as keyward needs to see it.
+"""A resource that depends on a customer-managed key, as keyward needs to see it.
 
-Built by the ARM inventory adapter from a ``Microsoft.CognitiveServices/accounts`` resource
-(``account_from_arm`` does the mapping on plain dicts, so it is tested against the published
-ARM examples without the SDK). Only accounts of kind ``Face`` whose
-``properties.encryption.keySource`` is ``Microsoft.KeyVault`` are tracked: the others cannot
-lose access to a key they do not use.
+Every kind (today Face accounts) is mapped to this one shape by its own ARM inventory adapter
+(for Face: ``shared.adapters.arm_face.account_from_arm``), so verdicts, flags, rotation
+follow-up and the index below work for any kind. Only resources whose key lives in Key Vault
+are tracked: the others cannot lose access to a key they do not use.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-FACE_KIND = "Face"
-KEY_SOURCE_KEY_VAULT = "Microsoft.KeyVault"
+from shared.crypto import VaultAllowList
 
 
 def normalize_vault_uri(uri: str) -> str:
@@ -34,7 +32,7 @@ def normalize_vault_uri(uri: str) -> str:
 
 @dataclass(frozen=True)
 class AccountIdentity:
-    """The managed identity the account uses to reach its key.
+    """The managed identity the resource uses to reach its key.
 
     Attributes:
         principal_id: object id of the system-assigned identity (what access policies and
@@ -61,11 +59,12 @@ class AccountIdentity:
 
 
 @dataclass(frozen=True)
-class FaceAccount:
-    """One tracked account.
+class DependentResource:
+    """One tracked resource (an "account": Face, and later every other kind).
 
     Attributes:
         id: the ARM resource id.
+        kind: the resource's kind as ARM names it (``Face``), for display.
         key_vault_uri: normalised (``https://host``), see ``normalize_vault_uri``.
         key_version: the pinned version, or ``None`` when the account follows the latest.
         tags: the owner's tags, read-only; keyward only ever adds ``keyward-cmk-status``.
@@ -101,55 +100,15 @@ class FaceAccount:
         return f"{self.key_ref}/{self.key_version}" if self.key_version else self.key_ref
 
 
-def account_from_arm(resource: Mapping[str, object]) -> FaceAccount | None:
-    """Map an ARM account resource (the REST JSON shape) to a ``FaceAccount``.
+def vault_name_for(vault_uri: str, allow_list: VaultAllowList) -> str:
+    """The name of the vault at ``vault_uri``: from the allow-list (the only way to name a
+    development origin), else the host's first label (``contoso`` of contoso.vault.azure.net).
 
-    Returns ``None`` for accounts keyward does not track: other kinds, or Microsoft-managed
-    keys. Reads both ``properties.encryption`` and the newer ``identityClientId`` field.
+    Access-change events name vaults this way, so scoping an event to resources needs it.
     """
-    if str(resource.get("kind", "")).lower() != FACE_KIND.lower():
-        return None
-    props = _dict(resource.get("properties"))
-    encryption = _dict(props.get("encryption"))
-    if str(encryption.get("keySource", "")).lower() != KEY_SOURCE_KEY_VAULT.lower():
-        return None
-    kv = _dict(encryption.get("keyVaultProperties"))
-    key_vault_uri, key_name = _text(kv.get("keyVaultUri")), _text(kv.get("keyName"))
-    if not key_vault_uri or not key_name:
-        return None
-    resource_id = _text(resource.get("id")) or ""
-    segments = resource_id.split("/")
-    identity = _dict(resource.get("identity"))
-    client_id = _text(kv.get("identityClientId"))
-    user_principal = None
-    if client_id:
-        for value in _dict(identity.get("userAssignedIdentities")).values():
-            entry = _dict(value)
-            if str(entry.get("clientId", "")).lower() == client_id.lower():
-                user_principal = _text(entry.get("principalId"))
-    return FaceAccount(
-        id=resource_id,
-        name=_text(resource.get("name")) or "",
-        subscription_id=segments[2].lower() if len(segments) > 2 else "",
-        resource_group=segments[4] if len(segments) > 4 else "",
-        kind=str(resource.get("kind")),
-        sku=_text(_dict(resource.get("sku")).get("name")),
-        location=_text(resource.get("location")),
-        key_vault_uri=key_vault_uri,
-        key_name=key_name,
-        key_version=_text(kv.get("keyVersion")),
-        identity=AccountIdentity(
-            principal_id=_text(identity.get("principalId")),
-            client_id=client_id,
-            user_assigned_principal_id=user_principal,
-        ),
-        tags={str(k): str(v) for k, v in _dict(resource.get("tags")).items()},
-    )
-
-
-def _dict(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    uri = normalize_vault_uri(vault_uri)
+    for vault in allow_list.vaults:
+        if normalize_vault_uri(vault.url) == uri:
+            return vault.name
+    host = uri.split("://", 1)[-1]
+    return host.split(".", 1)[0].split(":", 1)[0].lower()

@@ -1,13 +1,12 @@
-"""account_from_arm against the published ARM examples, and the key/vault index."""
+"""The Face adapter's account_from_arm against the published ARM examples (pure: no SDK call)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from shared.face import AccountIndex, account_from_arm
+from shared.adapters.arm_face import account_from_arm
 from tests.conftest import REFERENCE
-from tests.face.conftest import NEW, OLD, account
 
 ARM = REFERENCE / "specs" / "arm" / "cognitiveservices"
 
@@ -78,19 +77,3 @@ def test_empty_key_version_means_unpinned() -> None:
     assert acct is not None
     assert acct.key_version is None
     assert acct.key_id == acct.key_ref
-
-
-def test_index_finds_accounts_by_key_and_vault() -> None:
-    pinned_old = account(id="a1", key_version=OLD)
-    pinned_new = account(id="a2", key_version=NEW)
-    latest = account(id="a3")
-    elsewhere = account(id="a4", key_vault_uri="https://other-kv.vault.azure.net")
-    index = AccountIndex([pinned_old, pinned_new, latest, elsewhere])
-    key_ref = "https://CONTOSO-KV.vault.azure.net/keys/face-cmk"
-    assert {a.id for a in index.for_key(key_ref)} == {"a1", "a2", "a3"}
-    assert {a.id for a in index.for_key(f"{key_ref}/{NEW}")} == {"a1", "a2", "a3"}
-    assert [a.id for a in index.pinned_to_other_versions(key_ref, NEW)] == ["a1"]
-    assert [a.id for a in index.pinned_to(key_ref, OLD)] == ["a1"]
-    assert [a.id for a in index.for_vault("https://other-kv.vault.azure.net/")] == ["a4"]
-    assert index.for_key("https://nowhere.vault.azure.net/keys/x") == ()
-    assert len(index) == 4

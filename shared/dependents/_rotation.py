@@ -1,10 +1,10 @@
 """After a rotation: re-point a pinned account to the new version, or flag it stale.
 
-Re-pointing changes a customer's resource, so it happens only when the setting allows it
-(``KEYWARD_FACE_REPOINT``) and only to a version the service can use right now: enabled,
-within nbf/exp, with wrapKey and unwrapKey. The target is the key's *current* version as the
-vault reports it, not the version an event named, so late or reordered events cannot
-re-point an account backwards.
+Re-pointing changes a customer's resource, so it happens only when the kind's setting allows
+it (``KEYWARD_FACE_REPOINT`` for Face) and only to a version the service can use right now:
+enabled, within nbf/exp, with wrapKey and unwrapKey. The target is the key's *current*
+version as the vault reports it, not the version an event named, so late or reordered events
+cannot re-point an account backwards.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.face._facts import KeyFacts, KeyPresence
-from shared.face._models import FaceAccount, normalize_vault_uri
+from shared.dependents._facts import KeyFacts, KeyPresence
+from shared.dependents._models import DependentResource, normalize_vault_uri
 
 
 class RotationAction(enum.StrEnum):
@@ -31,9 +31,16 @@ class RotationDecision:
 
 
 def rotation_follow_up(
-    account: FaceAccount, key: KeyFacts, now: datetime, *, repoint_allowed: bool
+    account: DependentResource,
+    key: KeyFacts,
+    now: datetime,
+    *,
+    repoint_allowed: bool,
+    repoint_setting: str = "REPOINT",
 ) -> RotationDecision:
     """What to do about ``account`` now that its key may have a newer version.
+
+    ``repoint_setting`` names the setting that allows re-pointing, for the reason text.
 
     ``FLAG_STALE`` changes nothing in ARM; the account's verdict already carries
     ``STALE_KEY_VERSION`` and the flag machine reports it.
@@ -62,7 +69,7 @@ def rotation_follow_up(
     if problem is not None:
         return _stale(current, problem)
     if not repoint_allowed:
-        return _stale(current, "re-pointing is off (KEYWARD_FACE_REPOINT=false)")
+        return _stale(current, f"re-pointing is off ({repoint_setting}=false)")
     return RotationDecision(RotationAction.REPOINT, current, f"re-point to {current}")
 
 

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PURE = [
     *sorted((ROOT / "shared" / "events").glob("*.py")),
-    *sorted((ROOT / "shared" / "face").glob("*.py")),
+    *sorted((ROOT / "shared" / "dependents").glob("*.py")),
     *sorted((ROOT / "shared" / "settings").glob("*.py")),
 ]
 
@@ -35,7 +35,7 @@ def test_module_imports_nothing_from_azure(path: Path) -> None:
 
 def test_importing_the_domain_loads_no_azure_module() -> None:
     code = (
-        "import sys, shared.events, shared.face, shared.settings; "
+        "import sys, shared.events, shared.dependents, shared.settings; "
         "bad = [m for m in sys.modules if m == 'azure' or m.startswith('azure.')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

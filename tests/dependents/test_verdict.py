@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.face import (
+from shared.dependents import (
     KEY_VAULT_ADMINISTRATOR,
     KEY_VAULT_CRYPTO_OFFICER,
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
@@ -16,7 +16,7 @@ from shared.face import (
     LOST_REASONS,
     UNKNOWN_REASONS,
     AccountIdentity,
-    FaceAccount,
+    DependentResource,
     IdentityAccess,
     KeyAccessFacts,
     KeyFacts,
@@ -27,13 +27,13 @@ from shared.face import (
     VaultFacts,
     evaluate,
 )
-from tests.face.conftest import NEW, NOW, OLD, account, facts, key, version
+from tests.dependents.conftest import NEW, NOW, OLD, account, facts, key, version
 
 R = Reason
 HEALTHY_VAULT = VaultFacts(exists=True, soft_delete=True, purge_protection=True, rbac=True)
 POLICY_VAULT = replace(HEALTHY_VAULT, rbac=False)
 
-CASES: list[tuple[str, FaceAccount, KeyAccessFacts, Status, set[Reason]]] = [
+CASES: list[tuple[str, DependentResource, KeyAccessFacts, Status, set[Reason]]] = [
     ("healthy", account(), facts(), Status.OK, set()),
     ("healthy pinned to current", account(key_version=NEW), facts(), Status.OK, set()),
     # ACCESS_LOST
@@ -247,7 +247,11 @@ CASES: list[tuple[str, FaceAccount, KeyAccessFacts, Status, set[Reason]]] = [
     ("name", "acct", "key_facts", "status", "reasons"), CASES, ids=[c[0] for c in CASES]
 )
 def test_each_reason(
-    name: str, acct: FaceAccount, key_facts: KeyAccessFacts, status: Status, reasons: set[Reason]
+    name: str,
+    acct: DependentResource,
+    key_facts: KeyAccessFacts,
+    status: Status,
+    reasons: set[Reason],
 ) -> None:
     verdict = evaluate(acct, key_facts, NOW)
     assert verdict.status is status, verdict

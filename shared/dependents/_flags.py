@@ -15,18 +15,27 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
-from shared.face._models import FaceAccount
-from shared.face._verdict import Finding, Status, Verdict
+from shared.dependents._facts import KeyAccessFacts, KeyPresence
+from shared.dependents._models import DependentResource
+from shared.dependents._reasons import Finding, Reason, Status, Verdict
 
 #: The tag keyward sets on the account; the owner's other tags are left as they are.
 STATUS_TAG = "keyward-cmk-status"
 
 
 class FlagEventType(enum.StrEnum):
-    KEY_ACCESS_LOST = "Keyward.FaceAccount.KeyAccessLost"
-    KEY_ACCESS_RESTORED = "Keyward.FaceAccount.KeyAccessRestored"
-    KEY_AT_RISK = "Keyward.FaceAccount.KeyAtRisk"
-    KEY_REPOINTED = "Keyward.FaceAccount.KeyRepointed"
+    """The change an outgoing event reports; its CloudEvent type is the kind's prefix plus
+    this (``Keyward.FaceAccount.KeyAccessLost``), see :func:`event_type_name`."""
+
+    KEY_ACCESS_LOST = "KeyAccessLost"
+    KEY_ACCESS_RESTORED = "KeyAccessRestored"
+    KEY_AT_RISK = "KeyAtRisk"
+    KEY_REPOINTED = "KeyRepointed"
+
+
+def event_type_name(prefix: str, event_type: FlagEventType) -> str:
+    """The CloudEvent ``type`` for a kind: ``{prefix}.{change}``."""
+    return f"{prefix}.{event_type.value}"
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,8 @@ class FlagRecord:
 
 @dataclass(frozen=True)
 class PublishEvent:
-    """Publish one CloudEvent (``type``, ``subject`` = the account id, ``data``)."""
+    """Publish one CloudEvent (the change, ``subject`` = the account id, ``data``); the
+    kind's labels complete the CloudEvent ``type`` and ``source``."""
 
     event_type: FlagEventType
     subject: str
@@ -81,7 +91,7 @@ class FlagTransition:
 
 
 def next_flag_state(
-    previous: FlagRecord | None, verdict: Verdict, account: FaceAccount, now: datetime
+    previous: FlagRecord | None, verdict: Verdict, account: DependentResource, now: datetime
 ) -> FlagTransition:
     """The new record for ``account`` and the effects to perform, given its new verdict.
 
@@ -117,7 +127,7 @@ def next_flag_state(
 
 
 def _unknown(
-    previous: FlagRecord | None, verdict: Verdict, account: FaceAccount, now: datetime
+    previous: FlagRecord | None, verdict: Verdict, account: DependentResource, now: datetime
 ) -> FlagRecord:
     if previous is None:
         return FlagRecord(
@@ -152,7 +162,7 @@ def _event_type(known: Status | None, new: Status) -> FlagEventType | None:
 
 def _event(
     event_type: FlagEventType,
-    account: FaceAccount,
+    account: DependentResource,
     verdict: Verdict,
     known: Status | None,
     now: datetime,
@@ -172,3 +182,14 @@ def _event(
     if event_type is FlagEventType.KEY_REPOINTED and previous is not None:
         data["previousKeyId"] = previous.key_id
     return PublishEvent(event_type, account.id, MappingProxyType(data))
+
+
+def with_purge(facts: KeyAccessFacts, previous: FlagRecord | None) -> KeyAccessFacts:
+    """A key the vault no longer has, deleted or not, that keyward saw before: PURGED."""
+    key = facts.key
+    if key is None or key.presence is not KeyPresence.MISSING or previous is None:
+        return facts
+    reasons = {f.reason for f in previous.reasons}
+    if previous.status is Status.UNKNOWN or reasons & {Reason.KEY_MISSING, Reason.KEY_PURGED}:
+        return facts
+    return replace(facts, key=replace(key, presence=KeyPresence.PURGED))

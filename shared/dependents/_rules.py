@@ -1,6 +1,8 @@
-"""Which Key Vault RBAC roles let an identity use a key as a customer-managed key.
+"""What a customer-managed key must be and allow: roles, permissions, key types.
 
-A CMK needs ``get``, ``wrapKey`` and ``unwrapKey``. Built-in roles are identified by their
+A kind whose service accepts other keys registers its own :class:`VerdictRules`; everything
+else here holds for every resource that uses a Key Vault key as its CMK. A CMK needs
+``get``, ``wrapKey`` and ``unwrapKey``. Built-in roles are identified by their
 role definition GUIDs (names can be localised or duplicated by custom roles; GUIDs cannot).
 Custom roles are not evaluated: their actions would need another ARM read, so an identity
 holding only a custom role is reported as lacking a role (documented in docs/events.md).
@@ -9,6 +11,7 @@ holding only a custom role is reported as lacking a role (documented in docs/eve
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
 KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
@@ -43,3 +46,22 @@ def missing_permissions(key_permissions: Iterable[str]) -> tuple[str, ...]:
     if "all" in have:
         return ()
     return tuple(p for p in REQUIRED_KEY_PERMISSIONS if p.lower() not in have)
+
+
+@dataclass(frozen=True)
+class VerdictRules:
+    """The keys a kind's service accepts as its CMK (the verdict's ``UNSUPPORTED_KEY_TYPE``).
+
+    Attributes:
+        key_types: accepted ``kty`` values.
+        key_sizes: accepted RSA sizes in bits.
+        accepted: how the finding's detail names what is accepted.
+    """
+
+    key_types: frozenset[str] = frozenset({"RSA", "RSA-HSM"})
+    key_sizes: frozenset[int] = frozenset({2048})
+    accepted: str = "RSA 2048"
+
+
+#: Azure AI services (Face included) accept only RSA keys of 2048 bits for CMK; see docs/events.md.
+CMK_RULES = VerdictRules()

@@ -1,4 +1,4 @@
-"""The Key Vault half of a Face account's facts: its key's versions and attributes.
+"""The Key Vault half of a key-dependent resource's facts: its key's versions and attributes.
 
 Read through keyward's Key Vault adapter (:class:`AsyncKeyVaultAdapter`), which owns every
 ``azure.keyvault`` import, checks the allow-list before any call and maps SDK errors. Three
@@ -18,13 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.adapters.keyvault import AsyncKeyVaultAdapter, KeyVersionProperties, PublicKeyInfo
+from shared.dependents import (
+    DependentResource,
+    KeyFacts,
+    KeyPresence,
+    KeyVersionFacts,
+    LookupStatus,
+)
 from shared.errors import (
     KeyDisabledError,
     KeyNotFoundError,
     ServiceError,
     ThrottledError,
 )
-from shared.face import FaceAccount, KeyFacts, KeyPresence, KeyVersionFacts, LookupStatus
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class KeyFactsReader:
     def __init__(self, keyvault: AsyncKeyVaultAdapter) -> None:
         self._keyvault = keyvault
 
-    async def read(self, account: FaceAccount) -> KeyLookup:
+    async def read(self, account: DependentResource) -> KeyLookup:
         """The key's facts, or why they could not be learned. Never raises ServiceError."""
         try:
             versions = await self._keyvault.versions(account.key_ref)
@@ -94,7 +100,7 @@ class KeyFactsReader:
         except KeyDisabledError:
             return None
 
-    async def _absence(self, account: FaceAccount) -> KeyPresence:
+    async def _absence(self, account: DependentResource) -> KeyPresence:
         """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
 
         Any failure leaves the answer at MISSING, which is ACCESS_LOST as well.

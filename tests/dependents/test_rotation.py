@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.face import KeyFacts, KeyPresence, RotationAction, rotation_follow_up
-from tests.face.conftest import NEW, NOW, OLD, account, key, version
+from shared.dependents import KeyFacts, KeyPresence, RotationAction, rotation_follow_up
+from tests.dependents.conftest import NEW, NOW, OLD, account, key, version
 
 A = RotationAction
 

@@ -1,21 +1,21 @@
-"""The Face service: watch Face accounts' customer-managed keys; flag, tell and re-point.
+"""One kind of key-dependent resource: watch the keys, flag, tell and re-point.
 
-Composes the pure domain (:mod:`shared.face`: ``evaluate``, ``next_flag_state``,
-``rotation_follow_up``, ``AccountIndex``) with the adapters built by
-:func:`build_face_service`. Four entry points, each safe to repeat:
+Composes the pure domain (:mod:`shared.dependents`) with one :class:`DependentKind` (its ARM
+inventory, writer, labels and verdict rules), the key-access reader, flag journal and effect
+runner, all built by ``shared.composition``. Entry points, each safe to repeat:
 
-* :meth:`FaceService.on_new_key_version`: a key rotated; accounts pinned to an older version
-  are re-pointed (setting ``KEYWARD_FACE_REPOINT``) or left to be flagged ``STALE_KEY_VERSION``;
-  then they are evaluated.
-* :meth:`FaceService.reevaluate`: an access change (policy, role, vault) in a scope.
-* :meth:`FaceService.sweep`: refresh the inventory and evaluate every account; re-points
-  stragglers whose rotation event was missed.
-* :meth:`FaceService.status` / :meth:`FaceService.pinned_versions`: for ``GET /api/status``
-  and the rewrap retirement report.
+* ``on_key_event``: what one Key Vault event asks, in ONE evaluation per account: accounts on
+  a rotated key are re-pointed (the kind's ``REPOINT`` setting) or flagged
+  ``STALE_KEY_VERSION``, accounts in an access scope re-checked. Event Grid gives the trigger
+  30 s: a second evaluation (twice the ARM and vault calls) is not affordable.
+  ``on_new_key_version`` and ``reevaluate`` are its two halves alone.
+* ``sweep``: list again and evaluate every account; re-points stragglers whose rotation
+  event was missed.
+* ``status`` / ``pinned_versions``: for ``GET /api/status`` and the retirement report.
 
 **Effects only on a change, at most once.** ``next_flag_state`` decides; the effects
 (publish, then tag) are first written down as a pending marker with the record, each effect
-advances it, and the new record replaces it (see :mod:`shared.services._face_effects`).
+advances it, and the new record replaces it (see :mod:`shared.services._dependent_effects`).
 """
 
 from __future__ import annotations
@@ -23,38 +23,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.adapters.flag_store import record_to_dict
-from shared.adapters.key_access import vault_name_for
 from shared.crypto import VaultAllowList
-from shared.errors import ConflictError, KeywardError
-from shared.events import AccessScope
-from shared.face import (
+from shared.dependents import (
     AccountIndex,
-    FaceAccount,
-    FaceAccountWriter,
-    FaceInventory,
-    FlagRecord,
+    DependentKind,
+    DependentResource,
     KeyAccessFacts,
     KeyAccessReader,
-    KeyPresence,
     LookupStatus,
-    Reason,
     RotationAction,
-    Status,
     evaluate,
     next_flag_state,
+    record_to_dict,
     rotation_follow_up,
+    with_purge,
 )
-from shared.services._face_build import build_face_service
-from shared.services._face_effects import EffectRunner, FlagJournal, OutcomeCounts
+from shared.errors import ConflictError, KeywardError
+from shared.events import AccessScope, FollowUpRotation
+from shared.services._dependent_effects import DependentSummary, EffectRunner, FlagJournal
 
-__all__ = ["FaceService", "FaceSummary", "build_face_service"]
+__all__ = ["DependentService", "DependentSummary"]
 
 _LOG = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -62,53 +55,33 @@ Clock = Callable[[], datetime]
 DEFAULT_CONCURRENCY = 8
 
 
-@dataclass
-class FaceSummary(OutcomeCounts):
-    """What one call did, for the function's one log line and the HTTP answers."""
-
-    accounts: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    repointed: int = 0
-    stale: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accounts": self.accounts,
-            "statuses": dict(self.statuses),
-            "events": self.events,
-            "tag_writes": self.tag_writes,
-            "repointed": self.repointed,
-            "stale": self.stale,
-            "conflicts": self.conflicts,
-            "failures": self.failures,
-        }
-
-
-class FaceService:
-    """Face accounts' key access: verdicts, flags, events, tags, re-pointing."""
+class DependentService:
+    """One kind's accounts and their key access: verdicts, flags, events, tags, re-pointing."""
 
     def __init__(
         self,
-        inventory: FaceInventory,
+        kind: DependentKind,
         reader: KeyAccessReader,
-        writer: FaceAccountWriter,
         journal: FlagJournal,
         effects: EffectRunner,
         *,
         allow_list: VaultAllowList,
         repoint: bool = False,
+        repoint_setting: str = "REPOINT",
         warning_window: timedelta = timedelta(days=30),
         clock: Clock | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         closers: Sequence[object] = (),
     ) -> None:
-        self._inventory = inventory
+        self.kind = kind  # the kind this service watches (name, labels, adapters, rules)
+        self._inventory = kind.inventory
         self._reader = reader
-        self._writer = writer
+        self._writer = kind.writer
         self._journal = journal
         self._effects = effects
         self._allow_list = allow_list
         self._repoint = repoint
+        self._repoint_setting = repoint_setting
         self._window = warning_window
         self._clock = clock or (lambda: datetime.now(UTC))
         self._limit = asyncio.Semaphore(concurrency)
@@ -129,29 +102,46 @@ class FaceService:
         self._index = AccountIndex(await self._inventory.list_accounts())
         return self._index
 
-    async def sweep(self) -> FaceSummary:
+    async def sweep(self) -> DependentSummary:
         """Refresh the inventory, evaluate every account (re-pointing stragglers when allowed).
 
         Raises:
             ServiceError: the inventory could not be listed (nothing was evaluated).
         """
         index = await self.refresh()
-        return await self._run(index.accounts, follow_up=True)
+        return await self._run(index.accounts, follow_up=None)
 
-    async def on_new_key_version(self, key_ref: str, version: str) -> FaceSummary:
-        """Rotation follow-up for the accounts on ``key_ref``, then their verdicts.
+    async def on_key_event(
+        self, rotations: Sequence[FollowUpRotation], scopes: Sequence[AccessScope]
+    ) -> DependentSummary:
+        """Everything one event asks of this kind, evaluating each account at most once.
 
-        ``version`` is the event's; the target is the version the vault calls current.
+        Accounts on a rotated key get the rotation follow-up (then their verdict); accounts
+        only in an access scope get their verdict. ``version`` of a rotation is the event's;
+        the re-point target is the version the vault calls current.
         """
-        accounts = (await self._index_for(key_ref)).for_key(key_ref)
-        _LOG.info("new version %s of %s: %d Face account(s)", version, key_ref, len(accounts))
-        return await self._run(accounts, follow_up=True)
+        index = await self._index_for([rotation.key_ref for rotation in rotations])
+        follow: dict[str, DependentResource] = {}
+        for rotation in rotations:
+            accounts = index.for_key(rotation.key_ref)
+            count, noun = len(accounts), self.kind.labels.noun
+            _LOG.info(
+                "new version %s of %s: %d %s(s)", rotation.version, rotation.key_ref, count, noun
+            )
+            follow.update((a.id.lower(), a) for a in accounts)
+        chosen = dict(follow)
+        for scope in scopes:
+            for account in index.in_scope(scope, self._allow_list):
+                chosen.setdefault(account.id.lower(), account)
+        return await self._run(list(chosen.values()), follow_up=set(follow))
 
-    async def reevaluate(self, scope: AccessScope) -> FaceSummary:
+    async def on_new_key_version(self, key_ref: str, version: str) -> DependentSummary:
+        """Rotation follow-up for the accounts on ``key_ref``, then their verdicts."""
+        return await self.on_key_event([FollowUpRotation(key_ref, version)], [])
+
+    async def reevaluate(self, scope: AccessScope) -> DependentSummary:
         """Evaluate the accounts an access change may affect."""
-        index = await self._index_for(None)
-        accounts = [a for a in index.accounts if self._in_scope(a, scope)]
-        return await self._run(accounts, follow_up=False)
+        return await self.on_key_event([], [scope])
 
     async def status(self) -> Sequence[Mapping[str, Any]]:
         """Every flag record, JSON-ready, for ``GET /api/status``.
@@ -164,7 +154,7 @@ class FaceService:
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
         """Version -> ids of the accounts pinned to it ("safe to disable" needs none)."""
         pinned: dict[str, list[str]] = {}
-        for account in (await self._index_for(None)).for_key(key_ref):
+        for account in (await self._index_for([])).for_key(key_ref):
             if account.key_version:
                 pinned.setdefault(account.key_version, []).append(account.id)
         return {version: tuple(ids) for version, ids in pinned.items()}
@@ -179,25 +169,33 @@ class FaceService:
 
     # -- one account -------------------------------------------------------------------------
 
-    async def _run(self, accounts: Sequence[FaceAccount], *, follow_up: bool) -> FaceSummary:
-        summary = FaceSummary(accounts=len(accounts))
+    async def _run(
+        self, accounts: Sequence[DependentResource], *, follow_up: set[str] | None
+    ) -> DependentSummary:
+        """Evaluate ``accounts``, each once; ``follow_up``: lower-case ids that get the
+        rotation follow-up first (``None``: all of them)."""
+        summary = DependentSummary(accounts=len(accounts))
 
-        async def one(account: FaceAccount) -> None:
-            lock = self._busy.setdefault(account.id.lower(), asyncio.Lock())
+        async def one(account: DependentResource) -> None:
+            key = account.id.lower()
+            lock = self._busy.setdefault(key, asyncio.Lock())
             async with self._limit, lock:
                 try:
-                    await self._account(account, summary, follow_up=follow_up)
+                    await self._account(
+                        account, summary, follow_up=follow_up is None or key in follow_up
+                    )
                 except ConflictError:
                     summary.conflicts += 1  # another instance is handling this account
                 except KeywardError as error:
                     summary.failures += 1
-                    _LOG.warning("Face account %s not evaluated: %s", account.id, error)
+                    noun = self.kind.labels.noun
+                    _LOG.warning("%s %s not evaluated: %s", noun, account.id, error)
 
         await asyncio.gather(*(one(a) for a in accounts))
         return summary
 
     async def _account(
-        self, account: FaceAccount, summary: FaceSummary, *, follow_up: bool
+        self, account: DependentResource, summary: DependentSummary, *, follow_up: bool
     ) -> None:
         """Read facts, follow a rotation up when asked, evaluate, apply the flag transition.
 
@@ -210,17 +208,27 @@ class FaceService:
         if follow_up and facts.lookup is LookupStatus.OK and facts.key is not None:
             account = await self._follow_up(account, facts, now, summary)
         previous = await self._effects.resume(account.id, summary)
-        facts = _with_purge(facts, previous)
-        verdict = evaluate(account, facts, now, self._window)
+        facts = with_purge(facts, previous)
+        verdict = evaluate(account, facts, now, self._window, self.kind.rules)
         summary.statuses[verdict.status.value] += 1
         transition = next_flag_state(previous, verdict, account, now)
         await self._effects.apply(previous, transition, summary)
 
     async def _follow_up(
-        self, account: FaceAccount, facts: KeyAccessFacts, now: datetime, summary: FaceSummary
-    ) -> FaceAccount:
+        self,
+        account: DependentResource,
+        facts: KeyAccessFacts,
+        now: datetime,
+        summary: DependentSummary,
+    ) -> DependentResource:
         assert facts.key is not None
-        decision = rotation_follow_up(account, facts.key, now, repoint_allowed=self._repoint)
+        decision = rotation_follow_up(
+            account,
+            facts.key,
+            now,
+            repoint_allowed=self._repoint,
+            repoint_setting=self._repoint_setting,
+        )
         if decision.action is RotationAction.FLAG_STALE:
             summary.stale += 1
             _LOG.info("%s stays pinned: %s", account.id, decision.reason)
@@ -236,26 +244,8 @@ class FaceService:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _index_for(self, key_ref: str | None) -> AccountIndex:
-        """The cached index; listed again when there is none or it knows no such key."""
-        if self._index is None or (key_ref is not None and not self._index.for_key(key_ref)):
+    async def _index_for(self, key_refs: Sequence[str]) -> AccountIndex:
+        """The cached index; listed again when there is none or a key is new to it."""
+        if self._index is None or any(not self._index.for_key(k) for k in key_refs):
             return await self.refresh()
         return self._index
-
-    def _in_scope(self, account: FaceAccount, scope: AccessScope) -> bool:
-        if scope.vault_name is None:
-            return True
-        if vault_name_for(account.key_vault_uri, self._allow_list) != scope.vault_name.lower():
-            return False
-        return scope.key_name is None or scope.key_name.lower() == account.key_name.lower()
-
-
-def _with_purge(facts: KeyAccessFacts, previous: FlagRecord | None) -> KeyAccessFacts:
-    """A key the vault no longer has, deleted or not, that keyward saw before: PURGED."""
-    key = facts.key
-    if key is None or key.presence is not KeyPresence.MISSING or previous is None:
-        return facts
-    reasons = {f.reason for f in previous.reasons}
-    if previous.status is Status.UNKNOWN or reasons & {Reason.KEY_MISSING, Reason.KEY_PURGED}:
-        return facts
-    return replace(facts, key=replace(key, presence=KeyPresence.PURGED))

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.face import (
+from shared.dependents import (
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
     AccountIdentity,
-    FaceAccount,
+    DependentResource,
     IdentityAccess,
     KeyAccessFacts,
     KeyFacts,
@@ -28,8 +28,8 @@ ACCOUNT_ID = (
 )
 
 
-def account(**changes: Any) -> FaceAccount:
-    base = FaceAccount(
+def account(**changes: Any) -> DependentResource:
+    base = DependentResource(
         id=ACCOUNT_ID,
         name="face-west",
         subscription_id="0f5a3c2e-1111-4222-8333-944455556666",

@@ -23,22 +23,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from shared.adapters.flag_store import PendingEffects
-from shared.errors import ConflictError
-from shared.face import (
+from shared.dependents import (
+    DependentWriter,
     Effect,
-    FaceAccountWriter,
-    FlagEventType,
     FlagRecord,
     FlagTransition,
+    KindLabels,
+    PendingEffects,
     PublishEvent,
     SetTags,
+    event_type_name,
 )
+from shared.errors import ConflictError
 
 _LOG = logging.getLogger(__name__)
 #: How long a marker's writer holds it; far longer than publishing and one ARM PATCH take.
@@ -58,9 +60,17 @@ class FlagJournal(Protocol):
 
 
 class IdempotentPublisher(Protocol):
-    """A flag publisher that takes the event id (``EventGridFlagPublisher``)."""
+    """A flag publisher that takes the event's type, source and id (``EventGridFlagPublisher``)."""
 
-    async def publish(self, event: PublishEvent, *, event_id: str | None = None) -> None: ...
+    async def publish(
+        self,
+        *,
+        event_type: str,
+        source: str,
+        subject: str,
+        data: Mapping[str, object],
+        event_id: str | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -71,21 +81,46 @@ class OutcomeCounts:
     failures: int = 0
 
 
-def event_id(event: PublishEvent) -> str:
+@dataclass
+class DependentSummary(OutcomeCounts):
+    """What one call did, for the function's one log line and the HTTP answers."""
+
+    accounts: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    repointed: int = 0
+    stale: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accounts": self.accounts,
+            "statuses": dict(self.statuses),
+            "events": self.events,
+            "tag_writes": self.tag_writes,
+            "repointed": self.repointed,
+            "stale": self.stale,
+            "conflicts": self.conflicts,
+            "failures": self.failures,
+        }
+
+
+def event_id(event: PublishEvent, labels: KindLabels) -> str:
     """A stable id for ``event``: the same change of the same account gives the same id."""
     observed = str(event.data.get("observedAt", ""))
-    name = f"keyward:{event.subject.lower()}:{event.event_type.value}:{observed}"
+    event_type = event_type_name(labels.event_type_prefix, event.event_type)
+    name = f"keyward:{event.subject.lower()}:{event_type}:{observed}"
     return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
-def encode(effect: Effect) -> dict[str, Any]:
+def encode(effect: Effect, labels: KindLabels) -> dict[str, Any]:
+    """``effect`` as stored in the pending marker; an event with its full CloudEvent type and
+    id, so a replay (even by another version of keyward) sends the very same event."""
     if isinstance(effect, PublishEvent):
         return {
             "kind": "event",
-            "type": effect.event_type.value,
+            "type": event_type_name(labels.event_type_prefix, effect.event_type),
             "subject": effect.subject,
             "data": dict(effect.data),
-            "id": event_id(effect),
+            "id": event_id(effect, labels),
         }
     return {"kind": "tags", "resource_id": effect.resource_id, "tags": dict(effect.tags)}
 
@@ -96,12 +131,14 @@ class EffectRunner:
     def __init__(
         self,
         journal: FlagJournal,
-        writer: FaceAccountWriter,
+        writer: DependentWriter,
         publisher: IdempotentPublisher | None,
         *,
+        labels: KindLabels,
         clock: Callable[[], datetime],
         lease: timedelta = DEFAULT_LEASE,
     ) -> None:
+        self._labels = labels
         self._journal = journal
         self._writer = writer
         self._publisher = publisher
@@ -139,7 +176,7 @@ class EffectRunner:
             return
         pending = PendingEffects(
             transition.record,
-            tuple(encode(e) for e in transition.effects),
+            tuple(encode(e, self._labels) for e in transition.effects),
             lease_until=self._clock() + self._lease,
         )
         await self._journal.put_pending(previous, pending)
@@ -171,8 +208,11 @@ class EffectRunner:
         if self._publisher is None:
             _LOG.info("no Event Grid topic configured; %s not published", effect["type"])
             return
-        event = PublishEvent(
-            FlagEventType(effect["type"]), str(effect["subject"]), dict(effect["data"])
+        await self._publisher.publish(
+            event_type=str(effect["type"]),
+            source=self._labels.event_source,
+            subject=str(effect["subject"]),
+            data=dict(effect["data"]),
+            event_id=str(effect["id"]),
         )
-        await self._publisher.publish(event, event_id=str(effect["id"]))
         counts.events += 1
