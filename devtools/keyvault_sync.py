@@ -294,7 +294,7 @@ class KeyVaultAdapter:
                 client = KeyClient(
                     key_id.vault_url,
                     self._credential,
-                    **self.config.client_kwargs(key_id, self._transport),
+                    **self.config.client_kwargs(key_id.vault_url, self._transport),
                 )
                 self._key_clients[key_id.vault_url] = client
             return client
@@ -305,7 +305,7 @@ class KeyVaultAdapter:
         A 403 for lack of ``get`` permission falls back to a remote-only client, as the SDK
         does; anything else is mapped and raised.
         """
-        kwargs = self.config.client_kwargs(key_id, self._transport)
+        kwargs = self.config.client_kwargs(key_id.vault_url, self._transport)
         error: KeywardError | None = None
         try:
             key = self._key_client(key_id).get_key(key_id.name, key_id.version)

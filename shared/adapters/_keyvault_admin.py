@@ -9,41 +9,21 @@ happens only while the key's current version is still the one the event was abou
 
 from __future__ import annotations
 
-from azure.core.credentials_async import AsyncTokenCredential
-from azure.keyvault.keys.aio import KeyClient
-
 from shared.adapters._azure_errors import translate
-from shared.adapters._keyvault_common import QUIET_HTTP_LOGGER, check_ca_bundle
-from shared.crypto import VaultAllowList
+from shared.adapters._keyvault_aio import AsyncKeyVaultAdapter
 from shared.errors import VaultNotAllowedError
 
 
 class KeyVaultAdmin:
-    """Satisfies ``shared.services._ports.KeyRotator`` and ``KeyLister``."""
+    """Satisfies ``shared.services._ports.KeyRotator`` and ``KeyLister``.
 
-    def __init__(
-        self,
-        credential: AsyncTokenCredential,
-        allow_list: VaultAllowList,
-        *,
-        ca_bundle: str | None = None,
-    ) -> None:
-        self._credential = credential
-        self._allow_list = allow_list
-        self._ca_bundle = check_ca_bundle(ca_bundle)
-        self._clients: dict[str, KeyClient] = {}
+    Built over the process's one :class:`AsyncKeyVaultAdapter` and its ``KeyClient`` per
+    vault (same transport, same allow-list), so administration opens no clients of its own.
+    """
 
-    def _client(self, vault_url: str) -> KeyClient:
-        client = self._clients.get(vault_url)
-        if client is None:
-            options: dict[str, object] = {"logger": QUIET_HTTP_LOGGER, "logging_enable": False}
-            if self._ca_bundle:
-                options["connection_verify"] = self._ca_bundle
-            if vault_url in self._allow_list.dev_origins:
-                options["verify_challenge_resource"] = False
-            client = KeyClient(vault_url, self._credential, **options)
-            self._clients[vault_url] = client
-        return client
+    def __init__(self, adapter: AsyncKeyVaultAdapter) -> None:
+        self._adapter = adapter
+        self._allow_list = adapter.config.allow_list
 
     async def rotate(self, key_ref: str, *, if_current_version: str | None) -> str | None:
         """Rotate ``key_ref`` if its current version is still ``if_current_version``.
@@ -54,7 +34,7 @@ class KeyVaultAdmin:
                 permission, ThrottledError, TransientServiceError...).
         """
         key = self._allow_list.check_key_id(key_ref, require_version=False)
-        client = self._client(key.vault_url)
+        client = self._adapter.vault_key_client(key.vault_url)
         try:
             current = await client.get_key(key.name)
             current_version = (current.properties.version or "").lower()
@@ -75,7 +55,7 @@ class KeyVaultAdmin:
         allowed = [v for v in self._allow_list.vaults if v.url == vault_url.rstrip("/").lower()]
         if not allowed:
             raise VaultNotAllowedError(f"vault {vault_url} is not on the keyward vault allow-list")
-        client = self._client(allowed[0].url)
+        client = self._adapter.vault_key_client(allowed[0].url)
         found: list[str] = []
         try:
             async for properties in client.list_properties_of_keys():
@@ -84,8 +64,3 @@ class KeyVaultAdmin:
         except Exception as error:
             raise translate(error, operation="list keys", key_id=allowed[0].url) from None
         return found
-
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()

@@ -51,6 +51,7 @@ from shared.errors import (
     KeyDisabledError,
     KeyNotFoundError,
     KeywardError,
+    VaultNotAllowedError,
 )
 
 
@@ -332,20 +333,36 @@ class AsyncKeyVaultAdapter:
         return self._session
 
     def _key_client(self, key_id: KeyId) -> AioKeyClient:
-        client = self._key_clients.get(key_id.vault_url)
+        return self.vault_key_client(key_id.vault_url)
+
+    def vault_key_client(self, vault_url: str) -> AioKeyClient:
+        """The SDK ``KeyClient`` of an allowed vault, on the adapter's shared transport.
+
+        One per vault and process: the key administration (``KeyVaultAdmin``: list keys,
+        rotate) uses these too, so keyward holds one set of Key Vault clients.
+
+        Raises:
+            VaultNotAllowedError: ``vault_url`` is not on the allow-list (no client is made).
+        """
+        vault_url = vault_url.rstrip("/").lower()
+        client = self._key_clients.get(vault_url)
         if client is None:
+            if not any(vault.url == vault_url for vault in self.config.allow_list.vaults):
+                raise VaultNotAllowedError(
+                    f"vault {vault_url} is not on the keyward vault allow-list"
+                )
             client = AioKeyClient(
-                key_id.vault_url,
+                vault_url,
                 self._credential,
-                **self.config.client_kwargs(key_id, self._shared_transport()),
+                **self.config.client_kwargs(vault_url, self._shared_transport()),
             )
-            self._key_clients[key_id.vault_url] = client
+            self._key_clients[vault_url] = client
         return client
 
     async def _crypto_client(
         self, key_id: KeyId
     ) -> tuple[AioCryptographyClient, KeyVaultKey | None]:
-        kwargs = self.config.client_kwargs(key_id, self._shared_transport())
+        kwargs = self.config.client_kwargs(key_id.vault_url, self._shared_transport())
         error: KeywardError | None = None
         try:
             key = await self._key_client(key_id).get_key(key_id.name, key_id.version)

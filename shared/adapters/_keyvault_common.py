@@ -236,8 +236,8 @@ class AdapterConfig:
         self.allow_legacy_rsa1_5 = allow_legacy_rsa1_5
         self.key_refresh_seconds = key_refresh_seconds
 
-    def client_kwargs(self, key_id: KeyId, transport: Any) -> dict[str, Any]:
-        """Keyword arguments for a KeyClient / CryptographyClient talking to ``key_id``'s vault.
+    def client_kwargs(self, vault_url: str, transport: Any) -> dict[str, Any]:
+        """Keyword arguments for a KeyClient / CryptographyClient talking to ``vault_url``.
 
         A lean pipeline: the shared transport (which carries the TLS settings and the
         connect/read timeouts), no request/response logging, SDK retries only when asked
@@ -253,7 +253,7 @@ class AdapterConfig:
             "logging_enable": False,
             "retry_total": self.retries,
         }
-        if key_id.vault_url in self.allow_list.dev_origins:
+        if vault_url in self.allow_list.dev_origins:
             # The emulator is not a *.vault.azure.net host; only an explicit allow-list entry
             # gets here. TLS is still verified against ca_bundle.
             kwargs["verify_challenge_resource"] = False

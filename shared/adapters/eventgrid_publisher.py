@@ -40,8 +40,10 @@ class EventGridFlagPublisher:
         *,
         ca_bundle: str | None = None,
     ) -> None:
-        self._client = EventGridPublisherClient(endpoint, credential)
-        self._send_kwargs: dict[str, Any] = {"connection_verify": ca_bundle} if ca_bundle else {}
+        # TLS settings belong to the client's transport: passed to ``send`` they would be
+        # taken for CloudEvent attributes (azure-eventgrid warns and ignores them there).
+        transport: dict[str, Any] = {"connection_verify": ca_bundle} if ca_bundle else {}
+        self._client = EventGridPublisherClient(endpoint, credential, **transport)
         self._endpoint = endpoint
 
     async def publish(
@@ -66,7 +68,7 @@ class EventGridFlagPublisher:
         if event_id:
             cloud_event.id = event_id
         with translated("publish flag event"):
-            await self._client.send([cloud_event], **self._send_kwargs)
+            await self._client.send([cloud_event])
         _LOG.info("published %s for %s (id %s)", event_type, subject, cloud_event.id)
 
     async def close(self) -> None:

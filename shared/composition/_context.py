@@ -191,10 +191,7 @@ class AppContext:
         closers.extend(stores.values())
         keys = keyvault_adapter(settings, credential)  # also the key-access reader's
         closers.append(keys)
-        key_admin = KeyVaultAdmin(
-            credential, settings.vault_allowlist, ca_bundle=settings.ca_bundle
-        )
-        closers.append(key_admin)
+        key_admin = KeyVaultAdmin(keys)  # the same Key Vault clients, no second set
         arm = arm_clients(settings, credential)
         closers.append(arm)
         if dependents is None:

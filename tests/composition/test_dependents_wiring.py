@@ -61,6 +61,12 @@ async def test_the_face_kind_shares_the_contexts_clients(azurite: AzuriteInfo) -
         assert _private(context.job_store("table:x"), "_table") is context.state_table
         # One Key Vault adapter: the key-access reader reads metadata through the context's.
         assert _private(service, "_reader", "_keys", "_keyvault") is context.keys
+        # ...and key administration (list keys, rotate) uses that adapter's vault clients.
+        assert _private(context.key_admin, "_adapter") is context.keys
+        vault = settings.vault_allowlist.vaults[0].url
+        assert context.key_admin._adapter.vault_key_client(vault) is context.keys.vault_key_client(  # type: ignore[attr-defined]
+            vault
+        )
         # One ARM client set for the inventory, the writer and the key-access reader.
         arm = _private(service, "_reader", "_arm")
         assert _private(service.kind.inventory, "_arm") is arm
