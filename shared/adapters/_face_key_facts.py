@@ -10,11 +10,17 @@ kinds of request, each as few as the verdict needs:
 3. GET the pinned version when the account is pinned to an older one.
 
 A key the vault does not know is looked up among deleted keys, so a soft-deleted key reads
-``DELETED`` and not just ``MISSING``.
+``DELETED`` and not just ``MISSING``. Key Vault takes a few seconds to finish a soft delete,
+during which the key is in neither collection (the SDKs' delete pollers wait for it by asking
+``GET /deletedkeys/{name}`` every 2 s), so a key found in neither is asked about again for
+up to ``DELETION_SETTLE_SECONDS`` before it is called missing: a key deleted a moment ago must
+not read as MISSING (and from there PURGED).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from shared.adapters.keyvault import AsyncKeyVaultAdapter, KeyVersionProperties, PublicKeyInfo
@@ -25,6 +31,11 @@ from shared.errors import (
     ThrottledError,
 )
 from shared.face import FaceAccount, KeyFacts, KeyPresence, KeyVersionFacts, LookupStatus
+
+#: How long a key in neither collection is watched for showing up among the deleted keys.
+DELETION_SETTLE_SECONDS = 6.0
+#: Between two looks (the Azure SDKs' delete pollers use the same interval).
+DELETION_POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -48,8 +59,18 @@ def _failed(error: ServiceError) -> KeyLookup | None:
 class KeyFactsReader:
     """Reads :class:`KeyFacts` for an account's key through the Key Vault adapter."""
 
-    def __init__(self, keyvault: AsyncKeyVaultAdapter) -> None:
+    def __init__(
+        self,
+        keyvault: AsyncKeyVaultAdapter,
+        *,
+        settle_seconds: float = DELETION_SETTLE_SECONDS,
+        poll_seconds: float = DELETION_POLL_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._keyvault = keyvault
+        self._settle = settle_seconds
+        self._poll = poll_seconds
+        self._sleep = sleep
 
     async def read(self, account: FaceAccount) -> KeyLookup:
         """The key's facts, or why they could not be learned. Never raises ServiceError."""
@@ -60,7 +81,7 @@ class KeyFactsReader:
         except ServiceError as error:
             return _failed(error) or KeyLookup(LookupStatus.OK, None, f"key unreadable: {error}")
         if not versions:
-            return KeyLookup(LookupStatus.OK, KeyFacts(KeyPresence.MISSING))
+            return KeyLookup(LookupStatus.OK, KeyFacts(await self._absence(account)))
         try:
             current = await self._info(account.key_ref)
             pinned = None
@@ -84,7 +105,10 @@ class KeyFactsReader:
         )
 
     async def _info(self, key_id: str) -> PublicKeyInfo | None:
-        """GET one version (or the current one); ``None`` when it is disabled (403).
+        """GET one version (or the current one); ``None`` if refused as disabled (403).
+
+        Key Vault answers a disabled key version with 200 and ``enabled: false``; the 403 is
+        tolerated all the same (it is what secrets answer).
 
         Raises:
             ServiceError: any other refusal or failure.
@@ -97,13 +121,23 @@ class KeyFactsReader:
     async def _absence(self, account: FaceAccount) -> KeyPresence:
         """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
 
-        Any failure leaves the answer at MISSING, which is ACCESS_LOST as well.
+        Asked again every ``poll_seconds`` for ``settle_seconds``: a deletion still in
+        progress shows in neither collection. Any failure leaves the answer at MISSING, which
+        is ACCESS_LOST as well.
         """
-        try:
-            deleted = await self._keyvault.is_soft_deleted(account.key_ref)
-        except ServiceError:
-            return KeyPresence.MISSING
-        return KeyPresence.DELETED if deleted else KeyPresence.MISSING
+        waited = 0.0
+        while True:
+            try:
+                deleted = await self._keyvault.is_soft_deleted(account.key_ref)
+            except ServiceError:
+                return KeyPresence.MISSING
+            if deleted:
+                return KeyPresence.DELETED
+            if waited >= self._settle or self._poll <= 0:
+                return KeyPresence.MISSING
+            pause = min(self._poll, self._settle - waited)
+            await self._sleep(pause)
+            waited += pause
 
 
 def _newest_disabled(versions: list[KeyVersionProperties]) -> str | None:
