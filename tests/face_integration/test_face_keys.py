@@ -32,6 +32,9 @@ async def test_key_deleted_then_purged(lab: FaceLab) -> None:
     assert lab.event_types(account) == ["KeyAtRisk"]  # PURGE_PROTECTION_OFF
 
     with key_client(lab, vault) as keys:
+        # result() returns before the deletion completes: for a few seconds the key is in
+        # neither /keys nor /deletedkeys (the emulator's default lag, as in Key Vault), and
+        # keyward must still read it as deleted, not missing (or, having seen it, purged).
         keys.begin_delete_key("cmk").result()
     await service.sweep()
     await service.sweep()
