@@ -15,6 +15,7 @@ KeyOperationForbidden (or 401/403 naming them)
 429                                                ThrottledError (retry_after)
 408, 5xx, timeouts, connection failures            TransientServiceError
 400 on unwrap                                      IntegrityError (not this key's ciphertext)
+400 "... is not base64url." (any operation)        InvalidInputError (keyward's request)
 other 4xx                                          InvalidInputError
 1xx-3xx where a result was expected                ServiceError (redirects are not followed)
 =================================================  ==========================
@@ -130,11 +131,17 @@ def error_for_status(
         return ThrottledError(detail, retry_after=retry_after, status=status, code=reported)
     if status is None or status == 408 or status >= 500:
         return TransientServiceError(detail, status=status, code=reported)
-    if status == 400 and operation == "unwrapKey":
+    if status == 400 and operation == "unwrapKey" and not _is_encoding_refusal(service_message):
         # keyward builds the request; a 400 on unwrap means the vault could not decrypt
         # these bytes with this key and algorithm.
         return IntegrityError(detail)
     return InvalidInputError(detail)
+
+
+def _is_encoding_refusal(service_message: str | None) -> bool:
+    """Key Vault's 400 for a body field that is not base64url ("Content of 'value' is not
+    base64url."): the request was malformed, which says nothing about the wrapped bytes."""
+    return "is not base64url" in (service_message or "")
 
 
 def translate(exc: BaseException, *, operation: str, key_id: str) -> KeywardError:

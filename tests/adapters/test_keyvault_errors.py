@@ -73,6 +73,26 @@ def test_status_mapping(
         assert error.transient
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Error occurred while decoding OAEP padding.", IntegrityError),
+        (
+            "Content of 'value' is not base64url.\r\nProperty 'value' is required.\r\n",
+            InvalidInputError,
+        ),
+    ],
+)
+def test_unwrap_400_says_whose_fault(message: str, expected: type) -> None:
+    """Both recorded 400 BadParameter answers to unwrapKey: bytes the key did not produce
+    (Azure/azure-sdk-for-net#18947) are an integrity failure; a value that is not base64url
+    (bruj0/vault-recovery-key#20) is a malformed request, not a verdict on the DEK."""
+    error = error_for_status(
+        400, operation="unwrapKey", key_id=KID, code="BadParameter", service_message=message
+    )
+    assert type(error) is expected
+
+
 def test_service_message_is_bounded() -> None:
     error = error_for_status(500, operation="get", key_id=KID, service_message="x" * 10_000)
     assert len(str(error)) < 600
