@@ -14,12 +14,15 @@ A key the vault does not know is looked up among deleted keys, so a soft-deleted
 during which the key is in neither collection (the SDKs' delete pollers wait for it by asking
 ``GET /deletedkeys/{name}`` every 2 s), so a key found in neither is asked about again for
 up to ``DELETION_SETTLE_SECONDS`` before it is called missing: a key deleted a moment ago must
-not read as MISSING (and from there PURGED).
+not read as MISSING (and from there PURGED). The wait runs once per absence, counted from when
+the key was first found in neither (accounts sharing the key share the deadline), so a key
+that stays missing costs one look per sweep, not a wait per account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -66,11 +69,15 @@ class KeyFactsReader:
         settle_seconds: float = DELETION_SETTLE_SECONDS,
         poll_seconds: float = DELETION_POLL_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keyvault = keyvault
         self._settle = settle_seconds
         self._poll = poll_seconds
         self._sleep = sleep
+        self._clock = clock
+        #: key ref (lower case) -> when it was first found in neither collection.
+        self._absent_since: dict[str, float] = {}
 
     async def read(self, account: FaceAccount) -> KeyLookup:
         """The key's facts, or why they could not be learned. Never raises ServiceError."""
@@ -82,6 +89,7 @@ class KeyFactsReader:
             return _failed(error) or KeyLookup(LookupStatus.OK, None, f"key unreadable: {error}")
         if not versions:
             return KeyLookup(LookupStatus.OK, KeyFacts(await self._absence(account)))
+        self._absent_since.pop(account.key_ref.lower(), None)
         try:
             current = await self._info(account.key_ref)
             pinned = None
@@ -121,23 +129,24 @@ class KeyFactsReader:
     async def _absence(self, account: FaceAccount) -> KeyPresence:
         """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
 
-        Asked again every ``poll_seconds`` for ``settle_seconds``: a deletion still in
-        progress shows in neither collection. Any failure leaves the answer at MISSING, which
-        is ACCESS_LOST as well.
+        Asked again every ``poll_seconds`` until ``settle_seconds`` after the key was first
+        found in neither collection: a deletion still in progress shows in neither. Any
+        failure leaves the answer at MISSING, which is ACCESS_LOST as well.
         """
-        waited = 0.0
+        key = account.key_ref.lower()
+        deadline = self._absent_since.setdefault(key, self._clock()) + self._settle
         while True:
             try:
                 deleted = await self._keyvault.is_soft_deleted(account.key_ref)
             except ServiceError:
                 return KeyPresence.MISSING
             if deleted:
+                self._absent_since.pop(key, None)
                 return KeyPresence.DELETED
-            if waited >= self._settle or self._poll <= 0:
+            remaining = deadline - self._clock()
+            if remaining <= 0 or self._poll <= 0:
                 return KeyPresence.MISSING
-            pause = min(self._poll, self._settle - waited)
-            await self._sleep(pause)
-            waited += pause
+            await self._sleep(min(self._poll, remaining))
 
 
 def _newest_disabled(versions: list[KeyVersionProperties]) -> str | None:
