@@ -333,10 +333,16 @@ class KeyVaultAdapter:
         error: KeywardError | None = None
         try:
             pager = self._key_client(key_id).list_properties_of_key_versions(key_id.name)
-            return [version_properties(p, now, None) for p in pager]
+            versions = [version_properties(p, now, None) for p in pager]
         except AzureError as exc:
             error = translate(exc, "list versions", key_id=key_id.key_ref)
-        raise error
+        if error is not None:
+            raise error
+        if not versions:
+            # Key Vault answers an unknown or deleted key's versions with 200 and an empty
+            # page, not 404; a key always has a version, so none means no such key.
+            raise KeyNotFoundError(f"{key_id.key_ref} does not exist (no versions)", status=404)
+        return versions
 
     def newest_enabled_version(self, key_ref: str) -> str:
         """The newest version usable now (enabled, nbf <= now < exp), by creation time.

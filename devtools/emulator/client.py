@@ -187,9 +187,13 @@ class EmulatorClient:
     def get_throttle(self, vault: str) -> JSON:
         return dict(self._call("GET", f"/vaults/{vault}/throttle"))
 
+    def set_deletion_lag(self, vault: str, seconds: float) -> JSON:
+        """How long after ``DELETE /keys/{name}`` the key stays out of ``/deletedkeys``."""
+        return dict(self._call("PUT", f"/vaults/{vault}/deletion", {"lag_seconds": seconds}))
+
     def set_faults(self, vault: str, **settings: Any) -> JSON:
         """Latency and faults: fixed_ms, jitter_ms, error_rate, error_status, drop_rate,
-        slow_rate, slow_ms, seed."""
+        slow_rate, slow_ms, omit_retry_after_rate, seed."""
         return dict(self._call("PUT", f"/vaults/{vault}/faults", settings))
 
     def set_latency(self, vault: str, fixed_ms: float, jitter_ms: float = 0.0) -> JSON:

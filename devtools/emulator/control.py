@@ -38,6 +38,7 @@ _VAULT_OPTIONS = {
     "resource_group": "resource_group",
     "subscription_id": "subscription_id",
     "tags": "tags",
+    "deletion_lag_seconds": "deletion_lag_seconds",
 }
 
 
@@ -66,6 +67,7 @@ def vault_json(vault: Vault) -> dict[str, Any]:
         ],
         "keys": sorted(vault.keys),
         "deleted_keys": sorted(vault.deleted_keys),
+        "deletion_lag_seconds": vault.deletion_lag_seconds,
     }
 
 
@@ -305,6 +307,20 @@ class Control:
             }
         )
 
+    async def deletion(self, request: web.Request) -> web.Response:
+        """``{"lag_seconds"}``: how long a soft delete takes to complete (0: at once)."""
+        vault = self._vault(request)
+        body = await self._body(request)
+        try:
+            lag = float(body["lag_seconds"])
+        except (KeyError, TypeError, ValueError):
+            raise _http(400, "give 'lag_seconds' (a number of seconds)") from None
+        if lag < 0:
+            raise _http(400, "lag_seconds must not be negative")
+        vault.deletion_lag_seconds = lag
+        self.state.changed()
+        return web.json_response(vault_json(vault))
+
     async def faults(self, request: web.Request) -> web.Response:
         vault = self._vault(request)
         plan = self.server.data_plane.runtime(vault.name).faults
@@ -399,6 +415,7 @@ def register_routes(app: web.Application, server: EmulatorServer) -> None:
     r.add_post("/control/vaults/{vault}/keys/{key}/rotate", c.rotate_key)
     r.add_route("GET", "/control/vaults/{vault}/throttle", c.throttle)
     r.add_route("PUT", "/control/vaults/{vault}/throttle", c.throttle)
+    r.add_put("/control/vaults/{vault}/deletion", c.deletion)
     r.add_route("GET", "/control/vaults/{vault}/faults", c.faults)
     r.add_route("PUT", "/control/vaults/{vault}/faults", c.faults)
     r.add_route("GET", "/control/vaults/{vault}/counters", c.counters)

@@ -5,7 +5,8 @@ Latency is ``fixed_ms`` plus a uniform jitter in ``[0, jitter_ms]``, awaited wit
 hundreds of concurrent unwraps through one process). Faults are drawn per request from a
 ``random.Random(seed)``: a 5xx answer, a dropped connection (the socket is closed without a
 response, as a crashed front end would), or a slow answer (``slow_ms`` extra delay). The same
-seed and the same request order give the same faults.
+seed and the same request order give the same faults. ``omit_retry_after_rate`` sends that
+share of the throttle's 429s without ``Retry-After``, as Key Vault sometimes does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class FaultPlan:
     drop_rate: float = 0.0
     slow_rate: float = 0.0
     slow_ms: float = 0.0
+    #: Share of 429 answers sent without ``Retry-After`` (the service sometimes omits it).
+    omit_retry_after_rate: float = 0.0
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -58,6 +61,13 @@ class FaultPlan:
         return bool(
             self.fixed_ms or self.jitter_ms or self.error_rate or self.drop_rate or self.slow_rate
         )
+
+    def omit_retry_after(self) -> bool:
+        """Whether this 429 goes without ``Retry-After`` (drawn only for rates below 1)."""
+        rate = self.omit_retry_after_rate
+        if rate <= 0 or rate >= 1:
+            return rate >= 1
+        return self._rng.random() < rate
 
     def draw(self) -> tuple[float, str | None]:
         """(delay in seconds, fault) for one request; fault is "error", "drop" or None."""

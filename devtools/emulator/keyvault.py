@@ -3,10 +3,13 @@
 Every vault listens on its own loopback port; one aiohttp application serves all of those
 ports and finds the vault from the port a request arrived on. A request goes: fault plan
 (latency, injected 5xx, dropped connection) -> bearer token (401 challenge when missing) ->
-permission (access policy or RBAC, 403) -> throttle (429 + Retry-After) -> the operation.
-Refusals of the operation itself (disabled, expired, not yet valid, operation not in
-``key_ops``, unknown key or version) follow the service's codes (``refusals.py``;
-``docs/emulator.md`` lists them with their sources).
+permission (access policy or RBAC, 403) -> throttle (429, with Retry-After unless the fault
+plan omits it) -> the operation. Refusals of the operation itself (disabled, expired, not yet
+valid, operation not in ``key_ops``, unknown key or version, a ``value`` that is not
+base64url) follow the service's codes (``refusals.py``; ``docs/emulator.md`` lists them with
+their sources), and so do its less convenient answers: an unknown key's versions are an empty
+page, a disabled version's GET is 200 with ``enabled: false``, and a soft delete completes a
+few seconds after the DELETE (``Vault.deletion_lag_seconds``).
 
 Handlers never await between reading and changing the state (key generation runs in a thread
 *before* the change), so the single event loop needs no locks.
@@ -33,6 +36,7 @@ from devtools.emulator.refusals import (
     KvError,
     Throttled,
     bad,
+    base64url_field,
     check_key_name,
     check_usable,
     duration,
@@ -170,7 +174,7 @@ class DataPlane:
         try:
             response = await handler(request)
         except Throttled as err:
-            return throttled_response(err)
+            return throttled_response(err, retry_after=not runtime.faults.omit_retry_after())
         except KvError as err:
             response = error_response(err.status, err.code, err.message, err.inner)
         except auth.Denied as err:
@@ -477,10 +481,8 @@ class DataPlane:
         self._gate(request, "get", name, version)
         key = self._key(vault, name)
         version = self._version(key, requested)
-        if not version.enabled:
-            raise KvError(
-                403, "Forbidden", "Operation get is not allowed on a disabled key.", "KeyDisabled"
-            )
+        # A disabled version is still readable: 200 with ``attributes.enabled: false`` (keys,
+        # unlike secrets, whose GET is refused with SecretDisabled).
         return web.json_response(self.bundle(vault, key, version))
 
     async def update(self, request: web.Request) -> web.StreamResponse:
@@ -530,11 +532,21 @@ class DataPlane:
         for v in key.versions:
             self.cache.forget(v.version)
 
+    def _deleted(self, vault: Vault, name: str) -> Key | None:
+        """The soft-deleted key ``name`` once its deletion has completed (see
+        ``Vault.deletion_lag_seconds``); until then it is in neither collection."""
+        key = vault.deleted_keys.get(name)
+        if key is None or not key.deletion_complete(
+            self.state.clock.now(), vault.deletion_lag_seconds
+        ):
+            return None
+        return key
+
     async def get_deleted(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
         name = self._name(request)
         self._gate(request, "getdeleted", name)
-        key = vault.deleted_keys.get(name)
+        key = self._deleted(vault, name)
         if key is None:
             raise KvError(404, "KeyNotFound", f"Deleted Key not found: {name}")
         return web.json_response(self._deleted_bundle(vault, key))
@@ -543,9 +555,10 @@ class DataPlane:
         vault = request[CTX].vault
         name = self._name(request)
         self._gate(request, "recover", name)
-        key = vault.deleted_keys.pop(name, None)
+        key = self._deleted(vault, name)
         if key is None:
             raise KvError(404, "KeyNotFound", f"Deleted Key not found: {name}")
+        del vault.deleted_keys[name]
         key.deleted_at = None
         key.scheduled_purge = None
         vault.keys[name] = key
@@ -556,7 +569,7 @@ class DataPlane:
         vault = request[CTX].vault
         name = self._name(request)
         self._gate(request, "purge", name)
-        if name not in vault.deleted_keys:
+        if self._deleted(vault, name) is None:
             raise KvError(404, "KeyNotFound", f"Deleted Key not found: {name}")
         if vault.enable_purge_protection:
             raise KvError(
@@ -610,15 +623,21 @@ class DataPlane:
         vault = request[CTX].vault
         name = self._name(request)
         self._gate(request, "listversions", name)
-        key = self._key(vault, name)
-        items = [self._item(vault, key, v, versioned=True) for v in key.versions]
+        # An unknown (or deleted) key is not a 404 here: the service answers an empty page.
+        key = vault.keys.get(name)
+        items: list[dict[str, Any]] = []
+        if key is not None:
+            items = [self._item(vault, key, v, versioned=True) for v in key.versions]
         return self._page(request, items)
 
     async def list_deleted(self, request: web.Request) -> web.StreamResponse:
         vault = request[CTX].vault
         self._gate(request, "listdeleted", None)
         items = []
+        now = self.state.clock.now()
         for key in sorted(vault.deleted_keys.values(), key=lambda k: k.name.lower()):
+            if not key.deletion_complete(now, vault.deletion_lag_seconds):
+                continue
             item = self._item(vault, key, key.current, versioned=False)
             item["recoveryId"] = f"{vault.url}/deletedkeys/{key.name}"
             if key.deleted_at is not None:
@@ -690,9 +709,9 @@ class DataPlane:
         check_usable(version, op, self.state.clock.now())
         body = await self._json(request)
         alg = str(body.get("alg", ""))
-        value = keys.b64_any(str(body.get("value", ""))) if "value" in body else None
-        if value is None:
+        if "value" not in body:
             raise bad("The 'value' parameter is required.")
+        value = base64url_field(body, "value")
         kid = self._key_id(vault, name, version.version)
         try:
             if op == "sign":
@@ -700,7 +719,7 @@ class DataPlane:
                     {"kid": kid, "value": keys.b64url(keys.sign(version, self.cache, alg, value))}
                 )
             if op == "verify":
-                digest = keys.b64_any(str(body.get("digest", "")))
+                digest = base64url_field(body, "digest")
                 valid = keys.verify(version, self.cache, alg, digest, value)
                 return web.json_response({"value": valid})
             result = keys.apply(version, self.cache, op, alg, value)

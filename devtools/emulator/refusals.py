@@ -7,6 +7,7 @@ data plane raises :class:`KvError` and its middleware renders it with :func:`err
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -131,7 +132,23 @@ def validate_policy_action(action: Any) -> None:
     duration(trigger[durations[0]], durations[0])
 
 
-def throttled_response(err: Throttled) -> web.Response:
-    return error_response(
-        429, err.code, err.message, headers={"Retry-After": retry_after_header(err.wait)}
-    )
+def throttled_response(err: Throttled, *, retry_after: bool = True) -> web.Response:
+    """The 429; ``retry_after=False`` leaves the header out, as the service sometimes does."""
+    headers = {"Retry-After": retry_after_header(err.wait)} if retry_after else None
+    return error_response(429, err.code, err.message, headers=headers)
+
+
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
+
+
+def base64url_field(body: dict[str, Any], name: str) -> bytes:
+    """Decode the base64url field ``name`` of a request body, as the service does.
+
+    Standard base64 (``+`` or ``/``) is refused with the service's model-binding answer
+    (400 BadParameter); trailing ``=`` padding is accepted (docs/emulator.md, "base64url").
+    """
+    text = body.get(name)
+    if not isinstance(text, str) or not _BASE64URL.match(text) or len(text.rstrip("=")) % 4 == 1:
+        raise bad(f"Content of '{name}' is not base64url.\r\nProperty '{name}' is required.\r\n")
+    stripped = text.rstrip("=")
+    return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))

@@ -29,6 +29,11 @@ ROLE_KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e
 ROLE_KEY_VAULT_READER = "21090545-7ca7-4776-b22c-e363652d74d2"
 ROLE_KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
 
+#: Seconds (of the emulator clock) after ``DELETE /keys/{name}`` during which the key is in
+#: neither collection: Key Vault takes "a few seconds" to finish a soft delete (the SDKs poll
+#: ``GET /deletedkeys/{name}`` until it stops answering 404; see docs/emulator.md).
+DEFAULT_DELETION_LAG_SECONDS = 2.0
+
 
 class Clock:
     """Wall time plus an offset tests can move forward (reach nbf/exp without sleeping)."""
@@ -78,6 +83,10 @@ class Key:
     def current(self) -> KeyVersion:
         return self.versions[-1]
 
+    def deletion_complete(self, now: float, lag_seconds: float) -> bool:
+        """Whether a soft-deleted key shows among the deleted keys yet (``deleted_at + lag``)."""
+        return self.deleted_at is None or now >= self.deleted_at + lag_seconds
+
     def version(self, version: str) -> KeyVersion | None:
         for candidate in self.versions:
             if candidate.version == version:
@@ -115,6 +124,9 @@ class Vault:
     keys: dict[str, Key] = field(default_factory=dict)
     deleted_keys: dict[str, Key] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: How long a soft-deleted key stays invisible (``GET /deletedkeys/{name}`` 404, in no
+    #: listing) before it shows among the deleted keys; 0 makes deletion instant.
+    deletion_lag_seconds: float = DEFAULT_DELETION_LAG_SECONDS
 
     @property
     def arm_id(self) -> str:

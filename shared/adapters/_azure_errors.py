@@ -17,6 +17,7 @@ Key Vault refinements (``key_id`` given):
 / KeyOperationForbidden / KeyNotActive
 404                                                KeyNotFoundError
 400 on unwrapKey                                   IntegrityError (not this key's ciphertext)
+400 "... is not base64url." (any operation)        InvalidInputError (keyward's request)
 other 4xx                                          InvalidInputError
 no status (no response)                            TransientServiceError
 =================================================  ==========================
@@ -161,7 +162,7 @@ def keyvault_error(
         return KeyDisabledError(detail, status=status, code=reported)
     if status == 404:
         return KeyNotFoundError(detail, status=status, code=reported)
-    if status == 400 and operation == "unwrapKey":
+    if status == 400 and operation == "unwrapKey" and not _is_encoding_refusal(service_message):
         # keyward builds the request; a 400 on unwrap means the vault could not decrypt
         # these bytes with this key and algorithm.
         return IntegrityError(detail)
@@ -169,6 +170,12 @@ def keyvault_error(
         return InvalidInputError(detail)
     # Redirects and other non-error statuses (not followed) fall through to ServiceError.
     return from_status(operation, status, reported, retry_after, message=detail)
+
+
+def _is_encoding_refusal(service_message: str | None) -> bool:
+    """Key Vault's 400 for a body field that is not base64url ("Content of 'value' is not
+    base64url."): the request was malformed, which says nothing about the wrapped bytes."""
+    return "is not base64url" in (service_message or "")
 
 
 @overload

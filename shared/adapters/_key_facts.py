@@ -10,11 +10,20 @@ kinds of request, each as few as the verdict needs:
 3. GET the pinned version when the account is pinned to an older one.
 
 A key the vault does not know is looked up among deleted keys, so a soft-deleted key reads
-``DELETED`` and not just ``MISSING``.
+``DELETED`` and not just ``MISSING``. Key Vault takes a few seconds to finish a soft delete,
+during which the key is in neither collection (the SDKs' delete pollers wait for it by asking
+``GET /deletedkeys/{name}`` every 2 s), so a key found in neither is asked about again for
+up to ``DELETION_SETTLE_SECONDS`` before it is called missing: a key deleted a moment ago must
+not read as MISSING (and from there PURGED). The wait runs once per absence, counted from when
+the key was first found in neither (accounts sharing the key share the deadline), so a key
+that stays missing costs one look per sweep, not a wait per account.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from shared.adapters.keyvault import AsyncKeyVaultAdapter, KeyVersionProperties, PublicKeyInfo
@@ -31,6 +40,11 @@ from shared.errors import (
     ServiceError,
     ThrottledError,
 )
+
+#: How long a key in neither collection is watched for showing up among the deleted keys.
+DELETION_SETTLE_SECONDS = 6.0
+#: Between two looks (the Azure SDKs' delete pollers use the same interval).
+DELETION_POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,8 +68,22 @@ def _failed(error: ServiceError) -> KeyLookup | None:
 class KeyFactsReader:
     """Reads :class:`KeyFacts` for an account's key through the Key Vault adapter."""
 
-    def __init__(self, keyvault: AsyncKeyVaultAdapter) -> None:
+    def __init__(
+        self,
+        keyvault: AsyncKeyVaultAdapter,
+        *,
+        settle_seconds: float = DELETION_SETTLE_SECONDS,
+        poll_seconds: float = DELETION_POLL_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._keyvault = keyvault
+        self._settle = settle_seconds
+        self._poll = poll_seconds
+        self._sleep = sleep
+        self._clock = clock
+        #: key ref (lower case) -> when it was first found in neither collection.
+        self._absent_since: dict[str, float] = {}
 
     async def read(self, account: DependentResource) -> KeyLookup:
         """The key's facts, or why they could not be learned. Never raises ServiceError."""
@@ -66,7 +94,8 @@ class KeyFactsReader:
         except ServiceError as error:
             return _failed(error) or KeyLookup(LookupStatus.OK, None, f"key unreadable: {error}")
         if not versions:
-            return KeyLookup(LookupStatus.OK, KeyFacts(KeyPresence.MISSING))
+            return KeyLookup(LookupStatus.OK, KeyFacts(await self._absence(account)))
+        self._absent_since.pop(account.key_ref.lower(), None)
         try:
             current = await self._info(account.key_ref)
             pinned = None
@@ -90,7 +119,10 @@ class KeyFactsReader:
         )
 
     async def _info(self, key_id: str) -> PublicKeyInfo | None:
-        """GET one version (or the current one); ``None`` when it is disabled (403).
+        """GET one version (or the current one); ``None`` if refused as disabled (403).
+
+        Key Vault answers a disabled key version with 200 and ``enabled: false``; the 403 is
+        tolerated all the same (it is what secrets answer).
 
         Raises:
             ServiceError: any other refusal or failure.
@@ -103,13 +135,24 @@ class KeyFactsReader:
     async def _absence(self, account: DependentResource) -> KeyPresence:
         """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
 
-        Any failure leaves the answer at MISSING, which is ACCESS_LOST as well.
+        Asked again every ``poll_seconds`` until ``settle_seconds`` after the key was first
+        found in neither collection: a deletion still in progress shows in neither. Any
+        failure leaves the answer at MISSING, which is ACCESS_LOST as well.
         """
-        try:
-            deleted = await self._keyvault.is_soft_deleted(account.key_ref)
-        except ServiceError:
-            return KeyPresence.MISSING
-        return KeyPresence.DELETED if deleted else KeyPresence.MISSING
+        key = account.key_ref.lower()
+        deadline = self._absent_since.setdefault(key, self._clock()) + self._settle
+        while True:
+            try:
+                deleted = await self._keyvault.is_soft_deleted(account.key_ref)
+            except ServiceError:
+                return KeyPresence.MISSING
+            if deleted:
+                self._absent_since.pop(key, None)
+                return KeyPresence.DELETED
+            remaining = deadline - self._clock()
+            if remaining <= 0 or self._poll <= 0:
+                return KeyPresence.MISSING
+            await self._sleep(min(self._poll, remaining))
 
 
 def _newest_disabled(versions: list[KeyVersionProperties]) -> str | None:

@@ -390,10 +390,16 @@ class AsyncKeyVaultAdapter:
         error: KeywardError | None = None
         try:
             pager = self._key_client(key_id).list_properties_of_key_versions(key_id.name)
-            return [version_properties(p, now, None) async for p in pager]
+            versions = [version_properties(p, now, None) async for p in pager]
         except AzureError as exc:
             error = translate(exc, "list versions", key_id=key_id.key_ref)
-        raise error
+        if error is not None:
+            raise error
+        if not versions:
+            # Key Vault answers an unknown or deleted key's versions with 200 and an empty
+            # page, not 404; a key always has a version, so none means no such key.
+            raise KeyNotFoundError(f"{key_id.key_ref} does not exist (no versions)", status=404)
+        return versions
 
     async def is_soft_deleted(self, key_ref: str) -> bool:
         """Whether the vault holds ``key_ref`` among its soft-deleted keys (recoverable).

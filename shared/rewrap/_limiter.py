@@ -5,6 +5,9 @@ the previous one and sleeps until it, so N concurrent workers share one rate wit
 refill task or a lock, at O(1) per call. On a 429 the rate is cut multiplicatively (once per
 "generation": answers to requests issued before the last cut do not cut again, or a burst of
 64 in-flight 429s would divide the rate by 2**64) and every slot waits out ``Retry-After``.
+Key Vault does not always send ``Retry-After``; without one the pause is chosen here and
+doubles with each generation that is throttled again (1, 2, 4, 8 s, at most one 10-second
+Key Vault window), back to the start after a success.
 Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
 ``increase_per_second`` per second of clean traffic, back up to the ceiling.
 """
@@ -28,8 +31,11 @@ DEFAULT_BURST_SECONDS = 0.02
 #: Slots stay 1/rate apart, so pacing over any window is unchanged; an op starts at most one
 #: tick after its slot.
 DEFAULT_TICK_SECONDS = 0.02
-#: Retry-After assumed when a 429 does not carry one.
+#: Retry-After assumed when a 429 does not carry one (doubled per throttled generation).
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
+#: The longest self-chosen pause: one Key Vault throttling window, after which the whole
+#: budget has renewed.
+MAX_SELF_BACKOFF_SECONDS = 10.0
 _MIN_RATE = 1.0
 
 
@@ -64,6 +70,8 @@ class AimdRateLimiter:
         self._blocked_until = 0.0
         self._last_decrease = float("-inf")
         self.decreases = 0
+        #: Throttled generations in a row without a Retry-After (reset by a success).
+        self._unguided = 0
 
     @property
     def rate(self) -> float:
@@ -89,15 +97,23 @@ class AimdRateLimiter:
 
     def on_success(self) -> None:
         """Additive increase: ``increase_per_second`` more per second of successes."""
+        self._unguided = 0
         if self._rate < self._ceiling:
             self._rate = min(self._ceiling, self._rate + self._increase / self._rate)
 
     def on_throttled(self, issued_at: float, retry_after: float | None) -> None:
         """A request issued at ``issued_at`` got a 429: wait ``retry_after``, cut the rate."""
         now = self._clock()
+        new_generation = issued_at > self._last_decrease
         pause = retry_after if retry_after is not None and retry_after > 0 else None
-        self._blocked_until = max(self._blocked_until, now + (pause or DEFAULT_RETRY_AFTER_SECONDS))
-        if issued_at > self._last_decrease:
+        if pause is None:
+            # No Retry-After: back off on our own, longer for each generation throttled again.
+            if new_generation:
+                self._unguided += 1
+            doubling = DEFAULT_RETRY_AFTER_SECONDS * 2.0 ** min(max(self._unguided, 1) - 1, 16)
+            pause = min(MAX_SELF_BACKOFF_SECONDS, doubling)
+        self._blocked_until = max(self._blocked_until, now + pause)
+        if new_generation:
             self._rate = max(_MIN_RATE, self._rate * self._decrease_factor)
             self._last_decrease = now
             self.decreases += 1

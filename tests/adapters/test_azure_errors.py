@@ -163,3 +163,23 @@ def test_translated_leaves_no_sdk_error_and_no_chain() -> None:
     with pytest.raises(TransientServiceError, match="no response"):
         with translated("unwrapKey", key_id=KID):
             raise HttpResponseError("no answer")
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Error occurred while decoding OAEP padding.", IntegrityError),
+        (
+            "Content of 'value' is not base64url.\r\nProperty 'value' is required.\r\n",
+            InvalidInputError,
+        ),
+    ],
+)
+def test_unwrap_400_says_whose_fault(message: str, expected: type) -> None:
+    """Both recorded 400 BadParameter answers to unwrapKey: bytes the key did not produce
+    (Azure/azure-sdk-for-net#18947) are an integrity failure; a value that is not base64url
+    (bruj0/vault-recovery-key#20) is a malformed request, not a verdict on the DEK."""
+    error = keyvault_error(
+        400, operation="unwrapKey", key_id=KID, code="BadParameter", service_message=message
+    )
+    assert type(error) is expected

@@ -51,6 +51,23 @@ pytestmark = pytest.mark.emulator
 # --- wrap locally, unwrap remotely, round trips ----------------------------------------------
 
 
+def test_unwrap_bodies_are_base64url(
+    kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+) -> None:
+    """Key Vault refuses a standard-base64 ``value`` (400 BadParameter); the emulator does too,
+    so these unwraps only succeed because every path sends base64url."""
+    import base64
+
+    kid = make_key(emulator_vault)["key"]["kid"]
+    wrapper = make_adapter(kind, emulator_vault).wrapper(kid)
+    deks = [DataKey.generate() for _ in range(8)]
+    wrapped = [wrapper.wrap(dek) for dek in deks]
+    assert any({"+", "/"} & set(base64.b64encode(w).decode()) for w in wrapped)
+    for dek, blob in zip(deks, wrapped, strict=True):
+        assert wrapper.unwrap(blob).matches(dek)
+    assert vault_ops(emulator_vault)["unwrapKey"] == len(deks)
+
+
 @pytest.mark.parametrize("algorithm", [WrapAlgorithm.RSA_OAEP_256, WrapAlgorithm.RSA_OAEP])
 def test_round_trip_wraps_locally_and_unwraps_in_the_vault(
     kind: str,
@@ -307,9 +324,36 @@ def test_versions_and_newest_enabled_version(
 def test_versions_of_unknown_key(
     kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
 ) -> None:
+    """Key Vault lists an unknown or deleted key's versions as an empty page (200, not 404);
+    keyward still reads that as "no such key"."""
     adapter = make_adapter(kind, emulator_vault)
     with pytest.raises(KeyNotFoundError):
         adapter.newest_enabled_version(f"{emulator_vault.url}/keys/no-such-key")
+    with pytest.raises(KeyNotFoundError):
+        adapter.versions(f"{emulator_vault.url}/keys/no-such-key")
+    kid = make_key(emulator_vault, name="dropped")["key"]["kid"]
+    assert len(adapter.versions(kid.rsplit("/", 1)[0])) == 1
+    emulator_vault.key_client().begin_delete_key("dropped").result()
+    with pytest.raises(KeyNotFoundError):
+        adapter.versions(kid.rsplit("/", 1)[0])
+    # No 404 on the way: every "not found" here came from an empty page of versions.
+    assert emulator_vault.client.counters(emulator_vault.name)["vault"]["ops"]["listversions"] >= 4
+
+
+def test_public_key_of_a_disabled_version(
+    kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+) -> None:
+    """GET of a disabled key version answers 200 with ``enabled: false``: read, not raised."""
+    kid = make_key(emulator_vault, name="resting")["key"]["kid"]
+    emulator_vault.key_client().update_key_properties(
+        "resting", kid.rsplit("/", 1)[1], enabled=False
+    )
+    adapter = make_adapter(kind, emulator_vault)
+    for key_id in (kid, kid.rsplit("/", 1)[0]):
+        info = adapter.public_key(key_id)
+        assert info.key_id == kid
+        assert info.properties.attributes_enabled is False
+        assert info.properties.enabled is False
 
 
 @pytest.mark.parametrize("lean", [False, True], ids=["aio", "lean"])

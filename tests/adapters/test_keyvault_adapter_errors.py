@@ -63,12 +63,15 @@ def test_disabled_key(
     with pytest.raises(KeyDisabledError) as caught:
         wrapper.unwrap(wrapped)
     assert caught.value.status == 403
-    # A fresh adapter: the key fetch itself is refused; nothing is wrapped locally either.
+    # A fresh adapter: the key fetch answers 200 with ``enabled: false`` (as Key Vault does
+    # for keys), and the SDK would wrap locally with it; keyward refuses that itself.
     fresh = make_adapter(kind, emulator_vault).wrapper(kid)
-    with pytest.raises(KeyDisabledError):
+    with pytest.raises(KeyDisabledError) as local:
         fresh.wrap(DataKey.generate())
+    assert local.value.code == "KeyDisabled"
     with pytest.raises(KeyDisabledError):
         fresh.unwrap(wrapped)
+    assert vault_ops(emulator_vault).get("wrapKey", 0) == 0
 
 
 def test_key_disabled_after_caching_stops_local_wraps_after_refresh(
@@ -267,6 +270,28 @@ def test_throttled_with_retry_after(
     assert caught.transient
     assert caught.retry_after is not None
     assert 0 < caught.retry_after <= 10
+
+
+def test_throttled_without_retry_after(
+    kind: str, emulator_vault: EmulatorVault, make_adapter: AdapterFactory
+) -> None:
+    """Key Vault may answer 429 with no Retry-After: a transient ThrottledError without one."""
+    kid = make_key(emulator_vault)["key"]["kid"]
+    wrapper = make_adapter(kind, emulator_vault).wrapper(kid)
+    wrapped = wrapper.wrap(DataKey.generate())
+    emulator_vault.client.set_throttle(emulator_vault.name, budget=3, window_seconds=10)
+    emulator_vault.client.set_faults(emulator_vault.name, omit_retry_after_rate=1.0)
+    caught: ThrottledError | None = None
+    for _ in range(20):
+        try:
+            wrapper.unwrap(wrapped)
+        except ThrottledError as exc:
+            caught = exc
+            break
+    assert caught is not None, "the budget of 3 per 10 s was never exceeded"
+    assert caught.status == 429
+    assert caught.transient
+    assert caught.retry_after is None
 
 
 def test_server_errors_are_transient(

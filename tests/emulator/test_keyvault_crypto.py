@@ -125,14 +125,14 @@ def test_a256kw_round_trips_on_managed_hsm(emulator_vault_factory: VaultFactory)
 
 
 def test_raw_wrap_answers_base64url(emulator_vault: EmulatorVault) -> None:
-    """The REST shape: ``kid`` plus ``value`` (base64url, no padding); standard base64 in."""
+    """The REST shape: ``kid`` plus ``value`` (base64url, no padding); base64url in."""
     import requests
 
     key = emulator_vault.key_client().create_rsa_key("raw")
     token = emulator_vault.credential().get_token("https://vault.azure.net/.default").token
     answer = requests.post(
         f"{key.id}/wrapkey?api-version=2025-07-01",
-        json={"alg": "RSA-OAEP-256", "value": base64.b64encode(b"\xfb" * 32).decode()},
+        json={"alg": "RSA-OAEP-256", "value": base64.urlsafe_b64encode(b"\xfb" * 32).decode()},
         headers={"Authorization": f"Bearer {token}"},
         verify=emulator_vault.emulator.ca_path,
     )
@@ -142,6 +142,37 @@ def test_raw_wrap_answers_base64url(emulator_vault: EmulatorVault) -> None:
     assert "=" not in body["value"]
     assert "+" not in body["value"]
     assert "/" not in body["value"]
+
+
+@pytest.mark.parametrize("op", ["unwrapkey", "wrapkey", "decrypt", "encrypt"])
+def test_standard_base64_value_is_refused(emulator_vault: EmulatorVault, op: str) -> None:
+    """Key Vault refuses standard base64 (``+``, ``/``) in ``value`` with 400 BadParameter
+    (bruj0/vault-recovery-key#20); padded base64url is accepted."""
+    import requests
+
+    key = emulator_vault.key_client().create_rsa_key("strict")
+    crypto = emulator_vault.crypto_client(key)
+    ciphertext = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"\xfb" * 32).encrypted_key
+    plain = b"\xfb" * 32  # standard base64 of it contains "+/"
+    raw = ciphertext if op in ("unwrapkey", "decrypt") else plain
+    assert {"+", "/"} & set(base64.b64encode(raw).decode())  # 256 random bytes: ~certain
+    token = emulator_vault.credential().get_token("https://vault.azure.net/.default").token
+
+    def post(value: str) -> requests.Response:
+        return requests.post(
+            f"{key.id}/{op}?api-version=2025-07-01",
+            json={"alg": "RSA-OAEP-256", "value": value},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=emulator_vault.emulator.ca_path,
+        )
+
+    refused = post(base64.b64encode(raw).decode())
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "BadParameter"
+    assert error["message"].startswith("Content of 'value' is not base64url.")
+    assert post(base64.urlsafe_b64encode(raw).decode()).status_code == 200  # padded: fine
+    assert post(base64.urlsafe_b64encode(raw).decode().rstrip("=")).status_code == 200
 
 
 async def test_aio_crypto_client(emulator_vault: EmulatorVault) -> None:

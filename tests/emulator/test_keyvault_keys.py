@@ -209,12 +209,15 @@ def test_rotate_and_rotation_policy(emulator_vault: EmulatorVault) -> None:
 def test_delete_get_deleted_recover(emulator_vault: EmulatorVault) -> None:
     client = emulator_vault.key_client()
     key = client.create_rsa_key("doomed")
-    deleted = client.begin_delete_key("doomed").result()
+    poller = client.begin_delete_key("doomed")
+    deleted = poller.result()
     assert deleted.recovery_id == f"{emulator_vault.url}/deletedkeys/doomed"
     assert deleted.deleted_date is not None
     assert deleted.scheduled_purge_date is not None
     with pytest.raises(ResourceNotFoundError):
         client.get_key("doomed")
+    poller.wait()  # the SDK polls GET /deletedkeys/doomed until the deletion completes
+    assert poller.done()
     assert client.get_deleted_key("doomed").id == key.id
     assert [d.name for d in client.list_deleted_keys()] == ["doomed"]
     with pytest.raises(ResourceExistsError) as conflict:
@@ -225,11 +228,55 @@ def test_delete_get_deleted_recover(emulator_vault: EmulatorVault) -> None:
     assert client.get_key("doomed").id == key.id
 
 
+def test_versions_of_an_unknown_key_are_an_empty_page(emulator_vault: EmulatorVault) -> None:
+    """``GET /keys/{unknown}/versions`` is 200 ``{"value": [], "nextLink": null}``, not 404
+    (azure-sdk-for-net SessionRecords ``GetPropertiesOfKeyVersionsNonExisting.json``)."""
+    import requests
+
+    client = emulator_vault.key_client()
+    assert list(client.list_properties_of_key_versions("never-made")) == []
+    client.create_rsa_key("short-lived")
+    client.begin_delete_key("short-lived").wait()
+    assert list(client.list_properties_of_key_versions("short-lived")) == []  # deleted: same
+    answer = requests.get(
+        f"{emulator_vault.url}/keys/never-made/versions?api-version=2025-07-01",
+        headers={"Authorization": f"Bearer {emulator_vault.token()}"},
+        verify=emulator_vault.emulator.ca_path,
+    )
+    assert (answer.status_code, answer.json()) == (200, {"value": [], "nextLink": None})
+
+
+def test_a_deletion_takes_a_few_seconds_to_complete(emulator_vault: EmulatorVault) -> None:
+    """Right after DELETE the key is in neither collection; ``/deletedkeys/{name}`` is 404
+    until the deletion completes (the SDKs' delete pollers wait for exactly that)."""
+    client = emulator_vault.key_client()
+    key = client.create_rsa_key("pending")
+    assert emulator_vault.client.get_vault(emulator_vault.name)["deletion_lag_seconds"] > 0
+    emulator_vault.client.set_deletion_lag(emulator_vault.name, 600)  # long: no race
+    deleted = client.begin_delete_key("pending").result()  # the DELETE answer itself
+    assert deleted.id == key.id
+    with pytest.raises(ResourceNotFoundError):
+        client.get_key("pending")
+    with pytest.raises(ResourceNotFoundError):
+        client.get_deleted_key("pending")
+    assert [d.name for d in client.list_deleted_keys()] == []
+    with pytest.raises(ResourceNotFoundError):
+        client.begin_recover_deleted_key("pending")
+    emulator_vault.client.advance_clock(601)  # the lag runs on the emulator's clock
+    assert client.get_deleted_key("pending").id == key.id
+    assert [d.name for d in client.list_deleted_keys()] == ["pending"]
+
+    emulator_vault.client.set_deletion_lag(emulator_vault.name, 0)  # explicit: instant
+    client.create_rsa_key("instant")
+    client.begin_delete_key("instant").result()
+    assert client.get_deleted_key("instant").name == "instant"
+
+
 def test_purge_needs_purge_protection_off(emulator_vault_factory: VaultFactory) -> None:
     protected = emulator_vault_factory()
     client = protected.key_client()
     client.create_rsa_key("kept")
-    client.begin_delete_key("kept").result()
+    client.begin_delete_key("kept").wait()
     with pytest.raises(HttpResponseError) as refused:
         client.purge_deleted_key("kept")
     assert refused.value.status_code == 403
@@ -238,7 +285,7 @@ def test_purge_needs_purge_protection_off(emulator_vault_factory: VaultFactory) 
     client = purgeable.key_client()
     key = client.create_rsa_key("gone")
     assert key.properties.recovery_level == "Recoverable+Purgeable"
-    client.begin_delete_key("gone").result()
+    client.begin_delete_key("gone").wait()
     client.purge_deleted_key("gone")
     with pytest.raises(ResourceNotFoundError):
         client.get_deleted_key("gone")

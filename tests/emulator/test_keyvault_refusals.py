@@ -33,22 +33,30 @@ def _wrapped(vault: EmulatorVault, name: str, **key_args: object) -> tuple[str, 
     return str(key.id), wrapped
 
 
-def test_disabled_key_refuses_get_and_crypto(emulator_vault: EmulatorVault) -> None:
+def test_disabled_key_reads_but_refuses_crypto(emulator_vault: EmulatorVault) -> None:
+    """GET of a disabled version answers 200 with ``enabled: false`` (keys, unlike secrets);
+    the operations that need the private key answer 403 KeyDisabled."""
     key_id, wrapped = _wrapped(emulator_vault, "disabled")
     client = emulator_vault.key_client()
     client.update_key_properties("disabled", enabled=False)
-    with pytest.raises(HttpResponseError) as get:
-        client.get_key("disabled")
-    assert _refusal(get) == (403, "Forbidden", "KeyDisabled")
-    assert "disabled key" in str(get.value.message)
+    current = client.get_key("disabled")
+    assert current.id == key_id
+    assert current.properties.enabled is False
+    versioned = client.get_key("disabled", version=key_id.rsplit("/", 1)[-1])
+    assert versioned.properties.enabled is False
+    assert versioned.key.n == current.key.n
     crypto = emulator_vault.crypto_client(key_id)
     with pytest.raises(HttpResponseError) as unwrap:
         crypto.unwrap_key(ALG, wrapped)
     assert _refusal(unwrap) == (403, "Forbidden", "KeyDisabled")
+    assert "Operation unwrapKey is not allowed on a disabled key." in str(unwrap.value.message)
+    # A caller without "get" makes the SDK send the wrap to the vault, which refuses it.
+    app = emulator_vault.principal(keys=["wrapKey", "unwrapKey"])
+    remote = emulator_vault.crypto_client(key_id, object_id=app)
     with pytest.raises(HttpResponseError) as wrap:
-        crypto.wrap_key(ALG, b"\x01" * 32)  # the GET was refused, so the SDK went remote
+        remote.wrap_key(ALG, b"\x01" * 32)
     assert _refusal(wrap) == (403, "Forbidden", "KeyDisabled")
-    # Listing still shows it, disabled.
+    # Listing shows it, disabled.
     assert [p.enabled for p in client.list_properties_of_key_versions("disabled")] == [False]
     client.update_key_properties("disabled", enabled=True)
     assert crypto.unwrap_key(ALG, wrapped).key == b"\x11" * 32

@@ -116,3 +116,27 @@ def test_sdk_retries_after_retry_after(emulator_vault: EmulatorVault) -> None:
         keys.get_key("k")
     assert time.monotonic() - started >= 0.9
     assert client.counters(emulator_vault.name)["vault"]["throttled"] >= 1
+
+
+def test_429_without_retry_after_when_asked(emulator_vault: EmulatorVault) -> None:
+    """Key Vault sometimes answers 429 with no ``Retry-After`` (vcsjones/AzureSignTool#219);
+    the fault setting ``omit_retry_after_rate`` makes the emulator do the same."""
+    client = emulator_vault.client
+    client.create_key(emulator_vault.name, "k")
+    client.set_throttle(emulator_vault.name, budget=1, window_seconds=10)
+    client.set_faults(emulator_vault.name, omit_retry_after_rate=1.0)
+    keys = emulator_vault.key_client(retry_total=0)
+    keys.get_key("k")
+    with pytest.raises(HttpResponseError) as refused:
+        keys.get_key("k")
+    assert refused.value.status_code == 429
+    assert refused.value.response is not None
+    assert "Retry-After" not in refused.value.response.headers
+    assert refused.value.error is not None
+    assert refused.value.error.code == "Throttled"
+    assert "VaultRequestTypeLimitReached" in str(refused.value.message)
+    client.set_faults(emulator_vault.name, omit_retry_after_rate=0.0)
+    with pytest.raises(HttpResponseError) as again:
+        keys.get_key("k")
+    assert again.value.response is not None
+    assert "Retry-After" in again.value.response.headers

@@ -6,10 +6,13 @@ The emulator's clock is moved (forward only, by minutes) for nbf and exp; the se
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from azure.keyvault.keys import KeyClient
 
 from devtools.emulator.credential import EmulatorCredential
+from shared.adapters._key_facts import DELETION_SETTLE_SECONDS
 from tests.face_integration.conftest import FaceLab, LabVault
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
@@ -32,6 +35,9 @@ async def test_key_deleted_then_purged(lab: FaceLab) -> None:
     assert lab.event_types(account) == ["KeyAtRisk"]  # PURGE_PROTECTION_OFF
 
     with key_client(lab, vault) as keys:
+        # result() returns before the deletion completes: for a few seconds the key is in
+        # neither /keys nor /deletedkeys (the emulator's default lag, as in Key Vault), and
+        # keyward must still read it as deleted, not missing (or, having seen it, purged).
         keys.begin_delete_key("cmk").result()
     await service.sweep()
     await service.sweep()
@@ -45,6 +51,27 @@ async def test_key_deleted_then_purged(lab: FaceLab) -> None:
     assert lab.event_types(account) == ["KeyAtRisk", "KeyAccessLost"]  # same status
     (record,) = await service.status()
     assert [r[0] for r in record["reasons"]] == ["KEY_PURGED", "PURGE_PROTECTION_OFF"]
+
+
+async def test_key_that_never_existed_waits_out_one_deletion_window(lab: FaceLab) -> None:
+    """A key in neither /keys nor /deletedkeys may be a deletion still completing, so keyward
+    looks again for DELETION_SETTLE_SECONDS before calling it missing; but once per absence:
+    accounts sharing the key share the wait, and the next sweep does not wait again."""
+    vault = lab.vault()
+    accounts = [lab.account(vault, "never-made") for _ in range(3)]
+    service = lab.service()
+    started = time.monotonic()
+    await service.sweep()
+    first = time.monotonic() - started
+    for account in accounts:
+        assert lab.event_types(account) == ["KeyAccessLost"]
+        assert reasons(lab, account) == ["KEY_MISSING"]
+    started = time.monotonic()
+    await service.sweep()
+    second = time.monotonic() - started
+    assert DELETION_SETTLE_SECONDS - 0.5 <= first < 2 * DELETION_SETTLE_SECONDS
+    assert second < DELETION_SETTLE_SECONDS / 2
+    assert [lab.event_types(a) for a in accounts] == [["KeyAccessLost"]] * 3
 
 
 async def test_key_ops_without_unwrap(lab: FaceLab) -> None:

@@ -113,6 +113,32 @@ def test_throttle_waits_retry_after_and_cuts_the_rate_once_per_generation() -> N
     assert limiter.rate == pytest.approx(400 * 0.7)
 
 
+def test_without_retry_after_the_pause_doubles_per_generation_and_resets() -> None:
+    """Key Vault may send a 429 with no Retry-After: the limiter chooses the pause itself,
+    1, 2, 4, 8 s for each generation throttled again (never past one 10 s window), and
+    starts again at 1 s after a success."""
+    time = VirtualTime()
+    limiter = AimdRateLimiter(400, burst_seconds=0, clock=time.clock, sleep=time.sleep)
+    pauses: list[float] = []
+
+    async def throttled_generation(width: int) -> None:
+        issued = [await limiter.acquire() for _ in range(width)]
+        for moment in issued:  # a burst of in-flight 429s is one generation
+            limiter.on_throttled(moment, retry_after=None)
+        before = time.now
+        await limiter.acquire()
+        pauses.append(round(time.now - before, 3))
+
+    async def go() -> None:
+        for _ in range(6):
+            await throttled_generation(5)
+        limiter.on_success()
+        await throttled_generation(5)
+
+    asyncio.run(go())
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 1.0]
+
+
 def test_rate_recovers_additively_to_the_ceiling() -> None:
     time = VirtualTime()
     limiter = AimdRateLimiter(400, start_rate=200, clock=time.clock, sleep=time.sleep)
