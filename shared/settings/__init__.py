@@ -18,6 +18,7 @@ No secrets live in settings. Production authenticates with managed identity thro
   typo cannot send the identity's bearer token elsewhere.
 """
 
+from shared.settings._ncrontab import Ncrontab
 from shared.settings._settings import Settings
 from shared.settings._specs import (
     HOST_SETTINGS,
@@ -30,6 +31,7 @@ from shared.settings._storage import StorageTarget
 
 __all__ = [
     "HOST_SETTINGS",
+    "Ncrontab",
     "SPECS",
     "SPEC_BY_NAME",
     "SettingSpec",
