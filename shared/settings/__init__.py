@@ -16,6 +16,9 @@ No secrets live in settings. Production authenticates with managed identity thro
 * any ``KEYWARD_*`` value that looks like a credential is refused outright;
 * ARM and Event Grid endpoints must be Azure hosts (or loopback, for the local emulator), so a
   typo cannot send the identity's bearer token elsewhere.
+
+``Ncrontab`` reads timer schedules (``KEYWARD_SWEEP_SCHEDULE``) the way Azure Functions does;
+the local Functions host in ``devtools`` fires timers with it too.
 """
 
 from shared.settings._ncrontab import Ncrontab

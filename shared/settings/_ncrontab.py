@@ -54,7 +54,9 @@ class Ncrontab:
             for part in text.split(","):
                 _check_part(index, part)
         expression = " ".join(fields)
-        croniter.expand(expression, second_at_beginning=True)  # reads what each part read
+        # Each part is checked above; croniter reading the whole is the final word (the local
+        # host fires timers with it), and its errors are ValueErrors too.
+        croniter.expand(expression, second_at_beginning=True)
         return cls(expression)
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
