@@ -16,8 +16,12 @@ No secrets live in settings. Production authenticates with managed identity thro
 * any ``KEYWARD_*`` value that looks like a credential is refused outright;
 * ARM and Event Grid endpoints must be Azure hosts (or loopback, for the local emulator), so a
   typo cannot send the identity's bearer token elsewhere.
+
+``Ncrontab`` reads timer schedules (``KEYWARD_SWEEP_SCHEDULE``) the way Azure Functions does;
+the local Functions host in ``devtools`` fires timers with it too.
 """
 
+from shared.settings._ncrontab import Ncrontab
 from shared.settings._settings import DependentScope, Settings
 from shared.settings._specs import (
     HOST_SETTINGS,
@@ -30,6 +34,7 @@ from shared.settings._storage import StorageTarget
 
 __all__ = [
     "HOST_SETTINGS",
+    "Ncrontab",
     "SPECS",
     "SPEC_BY_NAME",
     "DependentScope",
