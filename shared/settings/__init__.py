@@ -31,9 +31,11 @@ from shared.settings._specs import (
     render_settings_table,
 )
 from shared.settings._storage import StorageTarget
+from shared.settings._values import PUBLIC_ARM_ENDPOINT
 
 __all__ = [
     "HOST_SETTINGS",
+    "PUBLIC_ARM_ENDPOINT",
     "Ncrontab",
     "SPECS",
     "SPEC_BY_NAME",

@@ -16,6 +16,9 @@ from shared.settings._ncrontab import Ncrontab
 
 T = TypeVar("T")
 
+#: Azure Resource Manager of the public cloud: the default endpoint and the audience of its
+#: tokens (the emulator, which stands in for it on loopback, checks that same audience).
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 _ARM_HOSTS = ("management.azure.com", "management.chinacloudapi.cn", "management.usgovcloudapi.net")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 STORAGE_SERVICES = ("blob", "queue", "table")
