@@ -48,7 +48,7 @@ def _for_exception(error: KeywardError) -> func.HttpResponse:
     if isinstance(error, RetirementBlockedError):
         return _json(
             {
-                "error": {"code": "RetirementBlocked", "message": str(error)},
+                "error": {"code": error.code_name, "message": str(error)},
                 "blockers": error.blockers,
             },
             409,

@@ -139,6 +139,24 @@ class RetirementBlockedError(KeywardError):
         blockers: what still depends on the version, one human-readable line each.
     """
 
+    #: The admin API's error code for this refusal.
+    code_name = "RetirementBlocked"
+
     def __init__(self, message: str, blockers: list[str]) -> None:
         super().__init__(message)
         self.blockers = blockers
+
+
+class RetirementRaceError(RetirementBlockedError):
+    """A retire call dropped the previous wraps, then found something new under the version
+    (a write that raced the retirement): the version stays retired, but is not safe yet.
+
+    Attributes:
+        dropped: previous wraps the call dropped before it looked again.
+    """
+
+    code_name = "RetirementRace"
+
+    def __init__(self, message: str, blockers: list[str], *, dropped: int) -> None:
+        super().__init__(message, blockers)
+        self.dropped = dropped

@@ -121,7 +121,12 @@ async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySour
 
         if args.json:
             engine = RewrapEngine(
-                store=store, keys=keys, jobs=jobs, settings=settings, on_issue=write_issue
+                store=store,
+                keys=keys,
+                jobs=jobs,
+                settings=settings,
+                on_issue=write_issue,
+                retired=jobs,
             )
             report = await engine.run(target.key_ref, args.to, restart=args.restart)
             _print_json(console, _report_dict(report))
@@ -135,6 +140,7 @@ async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySour
                 settings=settings,
                 progress=bar.update,
                 on_issue=write_issue,
+                retired=jobs,
             )
             report = await engine.run(target.key_ref, args.to, restart=args.restart)
         render_report(console, report)

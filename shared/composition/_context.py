@@ -22,6 +22,7 @@ from azure.storage.blob.aio import ContainerClient
 from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters.queues import RewrapQueue
+from shared.adapters.retired_versions import TableRetiredVersions
 from shared.adapters.table_state import EventLedger, TableJobStore
 from shared.composition._clients import arm_clients, keyvault_adapter
 from shared.composition._dependents import (
@@ -79,6 +80,10 @@ class AppContext:
     def job_store(self, shard: str) -> TableJobStore:
         return TableJobStore(self.state_table, shard)
 
+    def retired(self) -> TableRetiredVersions:
+        """The retired-version record, beside the job checkpoints in the state table."""
+        return TableRetiredVersions(self.state_table)
+
     def store(self, shard: str) -> DekStore:
         try:
             return self.stores[shard]
@@ -113,6 +118,7 @@ class AppContext:
             engine_settings=self.engine_settings(),
             slice_seconds=self.settings.rewrap_slice_seconds,
             max_dequeue_count=max_dequeue_count,
+            retired=self.retired(),
         )
 
     def sweep(self) -> SweepService:
@@ -124,6 +130,7 @@ class AppContext:
             job_store=self.job_store,
             queue=self.queue,
             dependents=self.dependents,
+            retired=self.retired(),
         )
 
     def admin(self) -> AdminService:
@@ -136,6 +143,7 @@ class AppContext:
             ledger=self.ledger,
             dependents=self.dependents,
             engine_settings=self.engine_settings(),
+            retired=self.retired(),
         )
 
     @classmethod

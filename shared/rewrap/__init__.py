@@ -43,7 +43,19 @@ from shared.rewrap._report import (
     JobCounters,
     UnreadableReason,
 )
-from shared.rewrap._retirement import RetirementReport, VersionRetirement, retirement_report
+from shared.rewrap._retired import (
+    InMemoryRetiredVersions,
+    NoRetiredVersions,
+    RetiredVersions,
+    fold_key,
+)
+from shared.rewrap._retirement import (
+    MAX_LISTED_NAMES,
+    Blocker,
+    BlockerKind,
+    RetirementReport,
+    VersionRetirement,
+)
 from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._settings import (
     DEFAULT_SLICE_SECONDS,
@@ -53,6 +65,13 @@ from shared.rewrap._settings import (
 )
 from shared.rewrap._sqlite_job_store import SqliteJobStore
 from shared.rewrap._target import RewrapPlan, resolve_target
+from shared.rewrap._verdict import (
+    ImmutableCopy,
+    ImmutableCopySource,
+    retirement_report,
+    retirement_verdict,
+    unfinished_jobs,
+)
 
 __all__ = [
     # ports
@@ -81,7 +100,19 @@ __all__ = [
     "dry_run",
     "RetirementReport",
     "VersionRetirement",
+    "Blocker",
+    "BlockerKind",
+    "MAX_LISTED_NAMES",
+    "ImmutableCopy",
+    "ImmutableCopySource",
     "retirement_report",
+    "retirement_verdict",
+    "unfinished_jobs",
+    # the retired-version record
+    "RetiredVersions",
+    "InMemoryRetiredVersions",
+    "NoRetiredVersions",
+    "fold_key",
     # queue messages (one shard of one job)
     "MESSAGE_VERSION",
     "ShardMessage",

@@ -17,7 +17,7 @@ from shared.errors import ConflictError
 from shared.rewrap import _probe
 from shared.rewrap._budget import throttle_ceiling
 from shared.rewrap._dry_run import DryRunReport, dry_run
-from shared.rewrap._errors import JobLeaseError
+from shared.rewrap._errors import JobLeaseError, RewrapTargetError
 from shared.rewrap._item import ItemRewrapper
 from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus
@@ -27,6 +27,7 @@ from shared.rewrap._limiter import AimdRateLimiter
 from shared.rewrap._page import IssueSink
 from shared.rewrap._pipeline import PassRunner
 from shared.rewrap._ports import KeyVersionSource
+from shared.rewrap._retired import NoRetiredVersions, RetiredVersions
 from shared.rewrap._retry import CallStats, VaultCaller
 from shared.rewrap._settings import EngineSettings, default_owner
 from shared.rewrap._target import RewrapPlan, normalize_key_ref, resolve_target
@@ -57,6 +58,7 @@ class RewrapEngine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         probe: _probe.FaultProbe = _probe.no_probe,
         job_scope: str | None = None,
+        retired: RetiredVersions | None = None,
     ) -> None:
         """Args:
         store: where the DEKs live.
@@ -71,6 +73,9 @@ class RewrapEngine:
         probe: fault-injection hook for crash tests; production passes none.
         job_scope: what the job id is scoped to besides key and version (default:
             ``store.name``, so each store holding the key's DEKs is its own job).
+        retired: the retired-version record; read before the claim (a retired target is
+            refused) and again after it, so a retire that missed this job's lease is seen
+            (DEKs under a retired version are then reported, never rewritten).
 
         Raises:
             ValueError: ``page_size`` or ``workers`` below 1.
@@ -89,6 +94,7 @@ class RewrapEngine:
         self._clock = clock
         self._sleep = sleep
         self._probe = probe
+        self._retired: RetiredVersions = retired or NoRetiredVersions()
 
     async def plan(self, key_ref: str, requested_version: str | None = None) -> RewrapPlan:
         """Confirm the target with the vault (see :func:`resolve_target`).
@@ -126,6 +132,7 @@ class RewrapEngine:
         ceiling = throttle_ceiling(plan.budget, settings.rate_ceiling, settings.headroom)
         limiter = AimdRateLimiter(ceiling, clock=self._clock, sleep=self._sleep)
         job_id = plan.job_id(self._scope)
+        self._refuse_retired_target(plan, await self._retired.retired_versions(plan.key_ref))
         stored = await self._jobs.get(job_id)
         if stored is not None and stored.state.status is JobStatus.COMPLETED and not restart:
             return self._report(plan, stored.state, limiter, started, resumed=False, done=True)
@@ -140,7 +147,10 @@ class RewrapEngine:
             ceiling,
         )
         try:
-            finished = await self._run_passes(plan, ledger, limiter, should_stop)
+            # Read after the lease is written: a retire either sees this job or is seen here.
+            retired = await self._retired.retired_versions(plan.key_ref)
+            self._refuse_retired_target(plan, retired)
+            finished = await self._run_passes(plan, ledger, limiter, should_stop, retired)
             if not finished:
                 paused = await ledger.pause()
                 _log.info("rewrap job %s paused after %d pages", job_id, paused.pages)
@@ -255,6 +265,7 @@ class RewrapEngine:
         ledger: JobLedger,
         limiter: AimdRateLimiter,
         should_stop: Callable[[], bool] | None = None,
+        retired: frozenset[str] = frozenset(),
     ) -> bool:
         """Run the remaining passes; ``False`` when ``should_stop`` ended them early."""
         settings = self._settings
@@ -266,6 +277,7 @@ class RewrapEngine:
             allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
             retry=settings.retry,
             probe=self._probe,
+            retired=retired,
         )
         while ledger.state.pass_number < PASS_DONE:
             before = ledger.state.pass_number
@@ -291,6 +303,16 @@ class RewrapEngine:
             if ledger.state.pass_number <= before:
                 raise RuntimeError(f"pass {before} ended without its final checkpoint")
         return True
+
+    @staticmethod
+    def _refuse_retired_target(plan: RewrapPlan, retired: frozenset[str]) -> None:
+        if plan.target_version in retired:
+            raise RewrapTargetError(
+                f"version {plan.target_version} of {plan.key_ref} is retired; refusing to "
+                "rewrap to it",
+                key_ref=plan.key_ref,
+                version=plan.target_version,
+            )
 
     def _report(
         self,

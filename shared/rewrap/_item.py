@@ -47,6 +47,12 @@ class ItemVerdict:
 
 
 _ALREADY_CURRENT = ItemVerdict(ItemOutcome.ALREADY_CURRENT)
+#: A DEK under a retired version: rewriting it would keep that version as its previous wrap.
+_UNDER_RETIRED = ItemVerdict(
+    ItemOutcome.FAILED,
+    FailureReason.RETIRED_VERSION,
+    "wrapped under a retired version (written after the retirement?); left as is",
+)
 _AHEAD = ItemVerdict(ItemOutcome.ALREADY_CURRENT, detail="at a version newer than the target")
 
 
@@ -89,8 +95,10 @@ class ItemRewrapper:
         allow_legacy_rsa1_5: bool = False,
         retry: RetryPolicy | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
+        retired: frozenset[str] = frozenset(),
     ) -> None:
         self._plan = plan
+        self._retired = retired
         self._retry = retry or RetryPolicy()
         self._keys = keys
         self._caller = caller
@@ -108,6 +116,8 @@ class ItemRewrapper:
             return _ALREADY_CURRENT
         if triage.action is Action.REPORT:
             return ItemVerdict(ItemOutcome.FAILED, triage.reason, triage.detail)
+        if triage.version in self._retired:
+            return _UNDER_RETIRED
         try:
             if await self._book.is_ahead_of_target(triage.version):
                 return _AHEAD

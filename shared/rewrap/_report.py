@@ -42,6 +42,9 @@ class FailureReason(StrEnum):
     SERVICE_ERROR = "service_error"
     WRITE_FAILED = "write_failed"
     INTERNAL = "internal_error"
+    #: Wrapped under a version retired through keyward: keeping that wrap as the previous
+    #: one would write under a retired version, so the DEK is reported, not rewritten.
+    RETIRED_VERSION = "retired_version"
 
 
 class UnreadableReason(StrEnum):

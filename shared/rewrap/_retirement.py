@@ -1,27 +1,83 @@
-"""Retirement report: which old key versions still have DEKs (or other users) depending on them.
+"""The retirement verdict's shape: per key version, every blocker by kind, with counts.
 
-The transit life cycle is rotate, rewrap everything, then retire old versions. A version is
-"safe to disable" only when nothing references it: no DEK is wrapped under it, none keeps it
-as its previous wrap, no store-specific count is non-zero, and no pinned resource (a Face
-account configured with that exact version, supplied by the Face work) names it. The newest
-enabled version is never safe to disable: it is what DEKs are being moved to.
+The transit life cycle is rotate, rewrap everything, then retire old versions. "Safe to
+disable" is the one answer an operator acts on irreversibly, so a version is safe only when
+every place keyward can see says nothing needs it:
+
+* it is not the newest enabled version (what DEKs are being moved to);
+* no DEK in any store is wrapped under it (under any spelling of the key id), and none keeps
+  it as its previous wrap;
+* no immutable copy holds a wrap under it (blob versions, snapshots, soft-deleted blobs: they
+  cannot be rewrapped, only deleted or left to expire; listed by name so an owner can act);
+* no store-specific count is non-zero, no key-dependent resource is pinned to it;
+* no job of the key is running or pending (it may be writing wraps as we count).
+
+Where the version was retired through keyward and DEKs are found under it anyway (an
+application wrote them after the retirement), the entry also carries an alert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from enum import StrEnum
 
-from shared.errors import KeyNotFoundError
-from shared.rewrap._ports import KeyVersionSource
-from shared.rewrap._target import normalize_key_ref
-from shared.stores import DekStore
+#: Names listed per blocker (immutable copies, jobs, resources); the count is always whole.
+MAX_LISTED_NAMES = 20
+
+
+class BlockerKind(StrEnum):
+    NEWEST = "newest_enabled_version"
+    CURRENT = "current_wraps"
+    PREVIOUS = "previous_wraps"
+    IMMUTABLE = "immutable_copies"
+    STORE = "store_specific"
+    PINNED = "pinned_resources"
+    JOBS = "unfinished_jobs"
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a version may not be disabled yet.
+
+    Attributes:
+        kind: what kind of dependent it is.
+        count: how many (always the whole count).
+        detail: the store-specific count's name, or where (per-store breakdown).
+        names: a bounded list of names an owner can act on (copies, jobs, resources).
+    """
+
+    kind: BlockerKind
+    count: int
+    detail: str = ""
+    names: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        text = {
+            BlockerKind.NEWEST: "newest enabled version",
+            BlockerKind.CURRENT: f"{self.count} DEKs wrapped under it",
+            BlockerKind.PREVIOUS: f"{self.count} DEKs keep it as previous wrap",
+            BlockerKind.IMMUTABLE: f"{self.count} immutable copies wrapped under it",
+            BlockerKind.STORE: f"{self.count} {self.detail}",
+            BlockerKind.PINNED: f"{self.count} resources pinned to it",
+            BlockerKind.JOBS: f"{self.count} rewrap jobs of the key running or pending",
+        }[self.kind]
+        if self.kind is not BlockerKind.STORE and self.detail:
+            text += f" ({self.detail})"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "count": self.count,
+            "detail": self.detail,
+            "names": list(self.names),
+            "more": max(0, self.count - len(self.names)) if self.names else 0,
+        }
 
 
 @dataclass(frozen=True)
 class VersionRetirement:
-    """One key version's remaining dependents.
+    """One key version's remaining dependents, totalled over every store.
 
     Attributes:
         version: the 32-hex version.
@@ -32,6 +88,11 @@ class VersionRetirement:
         pinned: ids of resources pinned to this version (e.g. Face accounts).
         enabled: the vault's flag; ``None`` when the vault no longer lists the version.
         newest: whether this is the key's newest enabled version.
+        copies: immutable copies (blob versions, snapshots, soft-deleted blobs) under it.
+        copy_names: the first :data:`MAX_LISTED_NAMES` of them, by name.
+        jobs: unfinished jobs of the key (they block every version of it).
+        retired: recorded as retired through keyward.
+        by_store: per store, ``(store, current, previous, copies)`` where any is non-zero.
     """
 
     version: str
@@ -42,25 +103,70 @@ class VersionRetirement:
     pinned: tuple[str, ...] = ()
     enabled: bool | None = None
     newest: bool = False
+    copies: int = 0
+    copy_names: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+    retired: bool = False
+    by_store: tuple[tuple[str, int, int, int], ...] = ()
+
+    def _where(self, column: int) -> str:
+        parts = [f"{entry[0]}: {entry[column]}" for entry in self.by_store if entry[column]]
+        return ", ".join(parts) if len(self.by_store) > 1 else ""
+
+    @property
+    def blocker_list(self) -> list[Blocker]:
+        """Every blocker by kind (empty: safe to disable)."""
+        found: list[Blocker] = []
+        if self.newest:
+            found.append(Blocker(BlockerKind.NEWEST, 1))
+        if self.current:
+            found.append(Blocker(BlockerKind.CURRENT, self.current, self._where(1)))
+        if self.previous:
+            found.append(Blocker(BlockerKind.PREVIOUS, self.previous, self._where(2)))
+        if self.copies:
+            found.append(
+                Blocker(BlockerKind.IMMUTABLE, self.copies, self._where(3), self.copy_names)
+            )
+        found.extend(
+            Blocker(BlockerKind.STORE, count, name)
+            for name, count in sorted(self.extra.items())
+            if count
+        )
+        if self.pinned:
+            pinned = self.pinned
+            found.append(Blocker(BlockerKind.PINNED, len(pinned), "", pinned[:MAX_LISTED_NAMES]))
+        if self.jobs:
+            jobs = self.jobs
+            found.append(Blocker(BlockerKind.JOBS, len(jobs), "", jobs[:MAX_LISTED_NAMES]))
+        return found
 
     @property
     def blockers(self) -> list[str]:
-        """Why this version may not be disabled yet (empty: safe)."""
-        reasons = []
-        if self.newest:
-            reasons.append("newest enabled version")
+        """Why this version may not be disabled yet, one line per blocker (empty: safe)."""
+        return [blocker.describe() for blocker in self.blocker_list]
+
+    @property
+    def alerts(self) -> list[str]:
+        """What went wrong after a retirement: wraps under a version keyward retired."""
+        if not self.retired:
+            return []
+        found = []
         if self.current:
-            reasons.append(f"{self.current} DEKs wrapped under it")
-        if self.previous:
-            reasons.append(f"{self.previous} DEKs keep it as previous wrap")
-        reasons.extend(f"{count} {name}" for name, count in sorted(self.extra.items()) if count)
-        if self.pinned:
-            reasons.append(f"{len(self.pinned)} resources pinned to it")
-        return reasons
+            found.append(f"{self.current} DEKs wrapped under this retired version")
+        if self.copies:
+            found.append(f"{self.copies} immutable copies wrapped under this retired version")
+        return found
 
     @property
     def safe_to_disable(self) -> bool:
-        return not self.blockers
+        return not self.blocker_list
+
+    @property
+    def status(self) -> str:
+        """``safe_to_disable``, ``blocked``, or ``retired_in_use`` (an alert: see alerts)."""
+        if self.alerts:
+            return "retired_in_use"
+        return "safe_to_disable" if self.safe_to_disable else "blocked"
 
 
 @dataclass(frozen=True)
@@ -70,6 +176,10 @@ class RetirementReport:
     key_ref: str
     newest_enabled: str | None
     versions: tuple[VersionRetirement, ...]
+    stores: tuple[str, ...] = ()
+    #: Unfinished jobs of the key (each blocks every version) and the retired versions.
+    jobs: tuple[str, ...] = ()
+    retired: frozenset[str] = frozenset()
 
     def version(self, version: str) -> VersionRetirement:
         """The entry for ``version``; raises KeyError when the report has none."""
@@ -79,52 +189,10 @@ class RetirementReport:
                 return entry
         raise KeyError(version)
 
-
-async def retirement_report(
-    store: DekStore,
-    key_ref: str,
-    *,
-    keys: KeyVersionSource | None = None,
-    pinned: Mapping[str, Sequence[str]] | None = None,
-) -> RetirementReport:
-    """Count what references each version of ``key_ref``.
-
-    Args:
-        store: the DEK store (its ``version_counts``).
-        key_ref: the unversioned key id.
-        keys: the vault, for enabled flags, creation order and the newest enabled version;
-            without it, no version is marked newest (the caller knows which one is).
-        pinned: version -> ids of resources pinned to it (an extra blocker per version).
-
-    Raises:
-        ServiceError: the store or the vault could not be read.
-    """
-    key_ref = normalize_key_ref(key_ref)
-    prefix = key_ref.lower() + "/"
-    entries: dict[str, VersionRetirement] = {}
-    for count in await store.version_counts(key_ref):
-        if not count.key_id.lower().startswith(prefix):
-            continue
-        version = count.key_id.lower()[len(prefix) :]
-        entries[version] = VersionRetirement(
-            version, count.current, count.previous, count.unreadable, dict(count.extra)
-        )
-    created: dict[str, datetime] = {}
-    newest: str | None = None
-    if keys is not None:
+    def entry(self, version: str) -> VersionRetirement:
+        """The entry for ``version``, or an empty one: nothing seen depends on it."""
         try:
-            newest = (await keys.newest_enabled_version(key_ref)).lower()
-        except KeyNotFoundError:
-            newest = None
-        for info in await keys.versions(key_ref):
-            version = info.version.lower()
-            entry = entries.get(version, VersionRetirement(version))
-            entries[version] = replace(entry, enabled=info.enabled, newest=version == newest)
-            created[version] = info.created
-    for pinned_version, resources in (pinned or {}).items():
-        version = pinned_version.lower()
-        entry = entries.get(version, VersionRetirement(version))
-        entries[version] = replace(entry, pinned=tuple(resources))
-    known = sorted((v for v in entries if v in created), key=lambda v: created[v])
-    unknown = sorted(v for v in entries if v not in created)
-    return RetirementReport(key_ref, newest, tuple(entries[v] for v in known + unknown))
+            return self.version(version)
+        except KeyError:
+            wanted = version.lower()
+            return VersionRetirement(wanted, jobs=self.jobs, retired=wanted in self.retired)

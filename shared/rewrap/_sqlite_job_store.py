@@ -1,5 +1,8 @@
 """A :class:`JobStore` in a SQLite file (stdlib ``sqlite3``): the CLI's and local runs' default.
 
+The same file holds the CLI's retired-version record (:class:`RetiredVersions`): a version
+retired with ``keyward retire`` is refused by every later ``keyward rewrap`` on that file.
+
 Compare-and-set is one ``UPDATE ... WHERE etag = ?`` inside SQLite's own locking, so two
 processes sharing the file coordinate as two workers sharing a Table would. Calls are
 synchronous and short (one row, a few per second): running them on the event loop costs less
@@ -17,6 +20,7 @@ from pathlib import Path
 from shared.errors import ConflictError
 from shared.rewrap._job_state import JobState
 from shared.rewrap._job_store import StoredJob
+from shared.rewrap._retired import fold_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keyward_rewrap_jobs (
@@ -25,7 +29,13 @@ CREATE TABLE IF NOT EXISTS keyward_rewrap_jobs (
     etag TEXT NOT NULL,
     created_at TEXT NOT NULL,
     state TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS keyward_retired_versions (
+    key_fold TEXT NOT NULL,
+    version TEXT NOT NULL,
+    attempt TEXT NOT NULL,
+    PRIMARY KEY (key_fold, version)
+);
 """
 #: Seconds a writer waits for another process's lock before giving up.
 _BUSY_TIMEOUT_SECONDS = 10.0
@@ -41,7 +51,7 @@ class SqliteJobStore:
             str(path), timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None
         )
         self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute(_SCHEMA)
+        self._connection.executescript(_SCHEMA)
 
     async def get(self, job_id: str) -> StoredJob | None:
         row = self._connection.execute(
@@ -85,6 +95,27 @@ class SqliteJobStore:
             parameters = (key_ref.lower(),)
         rows = self._connection.execute(query + " ORDER BY created_at DESC", parameters)
         return [JobState.from_dict(json.loads(row[0])) for row in rows.fetchall()]
+
+    async def retired_versions(self, key_ref: str) -> frozenset[str]:
+        rows = self._connection.execute(
+            "SELECT version FROM keyward_retired_versions WHERE key_fold = ?", (fold_key(key_ref),)
+        )
+        return frozenset(str(row[0]) for row in rows.fetchall())
+
+    async def record_retired(self, key_ref: str, version: str, *, attempt: str) -> None:
+        self._connection.execute(
+            "INSERT INTO keyward_retired_versions (key_fold, version, attempt) VALUES (?, ?, ?)"
+            " ON CONFLICT (key_fold, version) DO UPDATE SET attempt = excluded.attempt",
+            (fold_key(key_ref), version.lower(), attempt),
+        )
+
+    async def withdraw_retired(self, key_ref: str, version: str, *, attempt: str) -> bool:
+        cursor = self._connection.execute(
+            "DELETE FROM keyward_retired_versions WHERE key_fold = ? AND version = ?"
+            " AND attempt = ?",
+            (fold_key(key_ref), version.lower(), attempt),
+        )
+        return cursor.rowcount == 1
 
     async def close(self) -> None:
         self._connection.close()

@@ -55,22 +55,29 @@ def dry_run_json(shard: str, report: DryRunReport) -> dict[str, Any]:
     }
 
 
-def retirement_json(shard: str, report: RetirementReport) -> dict[str, Any]:
+def retirement_json(report: RetirementReport) -> dict[str, Any]:
+    """One key's verdict over every store: per version, its status and every blocker by kind
+    (with counts, and names for immutable copies, resources and jobs)."""
     return {
-        "shard": shard,
         "key": report.key_ref,
         "newest_enabled": report.newest_enabled,
+        "shards": list(report.stores),
         "versions": [
             {
                 "version": v.version,
                 "current": v.current,
                 "previous": v.previous,
                 "unreadable": v.unreadable,
+                "immutable_copies": v.copies,
                 "pinned": list(v.pinned),
                 "enabled": v.enabled,
                 "newest": v.newest,
+                "retired": v.retired,
+                "status": v.status,
                 "safe_to_disable": v.safe_to_disable,
                 "blockers": v.blockers,
+                "blocker_kinds": [blocker.to_dict() for blocker in v.blocker_list],
+                "alerts": v.alerts,
             }
             for v in report.versions
         ],

@@ -3,17 +3,24 @@ rewrap. Everything it returns is ids, versions, counts and reasons, never key ma
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import InvalidInputError, RetirementBlockedError
+from shared.errors import InvalidInputError, RetirementBlockedError, RetirementRaceError
 from shared.rewrap import (
+    BlockerKind,
     EngineSettings,
+    JobState,
     JobStore,
     KeyVersionSource,
+    RetiredVersions,
+    RetirementReport,
     RewrapEngine,
-    retirement_report,
+    retirement_verdict,
+    unfinished_jobs,
 )
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
@@ -38,8 +45,12 @@ class AdminService:
         ledger: EventLedgerPort,
         dependents: KeyDependents,
         engine_settings: EngineSettings | None = None,
+        retired: RetiredVersions,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._allow_list = allow_list
+        self._retired = retired
+        self._now = now
         self._stores = stores
         self._job_store = job_store
         self._keys = keys
@@ -62,12 +73,10 @@ class AdminService:
                 if state.key_ref not in key_refs:
                     key_refs.append(state.key_ref)
         jobs.sort(key=lambda job: str(job["updated_at"]), reverse=True)
-        retirement: list[dict[str, Any]] = []
-        for key_ref in key_refs[:MAX_RETIREMENT_KEYS]:
-            pinned = await self._dependents.pinned_versions(key_ref)
-            for shard, store in self._stores.items():
-                report = await retirement_report(store, key_ref, keys=self._keys, pinned=pinned)
-                retirement.append(retirement_json(shard, report))
+        retirement = [
+            retirement_json(await self.verdict(key_ref))
+            for key_ref in key_refs[:MAX_RETIREMENT_KEYS]
+        ]
         return {
             "jobs": jobs,
             **{
@@ -79,18 +88,48 @@ class AdminService:
             "shards": list(self._stores),
         }
 
+    async def verdict(self, key_ref: str) -> RetirementReport:
+        """The retirement verdict of ``key_ref`` over every store, the vault, the pinned
+        resources, the key's jobs and the retired-version record.
+
+        Raises:
+            ServiceError: a store, the job store or the vault could not be read.
+        """
+        return await retirement_verdict(
+            self._stores,
+            key_ref,
+            keys=self._keys,
+            pinned=await self._dependents.pinned_versions(key_ref),
+            jobs=await self._jobs_of(key_ref),
+            retired=await self._retired.retired_versions(key_ref),
+            now=self._now(),
+        )
+
+    async def _jobs_of(self, key_ref: str) -> list[JobState]:
+        states: list[JobState] = []
+        for shard in self._stores:
+            states.extend(await self._job_store(shard).list_jobs(key_ref))
+        return states
+
     async def retire(self, key: str, *, version: str | None = None) -> dict[str, Any]:
-        """Retire an old key version: drop the previous wraps kept under it, once nothing
-        else depends on it; afterwards the retirement report says "safe to disable".
+        """Retire an old key version: record it as retired, drop the previous wraps kept
+        under it, then look again; "safe to disable" only if nothing appeared meanwhile.
 
         Previous wraps are kept after a rewrap so data stays readable under the old version
-        until an operator decides it is retired; this is that decision.
+        until an operator decides it is retired; this is that decision. The order closes
+        the race with a rewrap slice: a worker reads the record after writing its lease, and
+        this call checks the jobs after writing the record, so one of the two sees the
+        other (the worker then refuses to write under the version; this call withdraws its
+        record and refuses). A write that lands anyway is found by the second look.
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
             InvalidInputError: no version given.
-            RetirementBlockedError: DEKs are still wrapped under it, accounts are pinned to
-                it, or it is the key's newest enabled version.
+            RetirementBlockedError: DEKs or immutable copies are still wrapped under it,
+                resources are pinned to it, a job of the key is running or pending, or it is
+                the key's newest enabled version. Nothing was changed.
+            RetirementRaceError: the version is now retired and its previous wraps are
+                dropped, but the second look found something under it (listed).
             ServiceError: the vault or a store failed.
         """
         key_id = self._allow_list.check_key_id(key, require_version=False)
@@ -98,24 +137,46 @@ class AdminService:
         if not target:
             raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
         key_ref = key_id.key_ref
-        pinned = await self._dependents.pinned_versions(key_ref)
-        blockers: list[str] = []
-        if (await self._keys.newest_enabled_version(key_ref)).lower() == target:
-            blockers.append(f"{target} is the newest enabled version of {key_ref}")
-        blockers.extend(f"pinned: {resource}" for resource in pinned.get(target, ()))
-        for shard, store in self._stores.items():
-            report = await retirement_report(store, key_ref, keys=self._keys)
-            entry = next((v for v in report.versions if v.version == target), None)
-            if entry is not None and (entry.current or entry.unreadable):
-                blockers.append(f"{shard}: {entry.current} DEKs still wrapped under {target}")
+        before = await self.verdict(key_ref)
+        blockers = [
+            blocker.describe()
+            for blocker in before.entry(target).blocker_list
+            if blocker.kind is not BlockerKind.PREVIOUS  # the wraps this call drops
+        ]
         if blockers:
             raise RetirementBlockedError(f"{key_ref}/{target} cannot be retired yet", blockers)
+        attempt = uuid.uuid4().hex
+        await self._retired.record_retired(key_ref, target, attempt=attempt)
+        started = unfinished_jobs(
+            await self._jobs_of(key_ref), key_ref, before.newest_enabled, self._now()
+        )
+        if started:
+            # A job claimed after the first look may not have seen the record: give way.
+            await self._retired.withdraw_retired(key_ref, target, attempt=attempt)
+            raise RetirementBlockedError(
+                f"{key_ref}/{target} cannot be retired yet: a rewrap job started",
+                [f"{len(started)} rewrap jobs of the key running or pending", *started],
+            )
         dropped = 0
         for store in self._stores.values():
             forget = getattr(store, "forget_previous", None)
             if forget is not None:
                 dropped += int(await forget(f"{key_ref}/{target}"))
-        return {"key": key_ref, "version": target, "previous_wraps_dropped": dropped}
+        after = (await self.verdict(key_ref)).entry(target)
+        if not after.safe_to_disable:
+            raise RetirementRaceError(
+                f"{key_ref}/{target} is retired, but something new depends on it; "
+                "not safe to disable",
+                after.blockers,
+                dropped=dropped,
+            )
+        return {
+            "key": key_ref,
+            "version": target,
+            "status": "retired",
+            "safe_to_disable": True,
+            "previous_wraps_dropped": dropped,
+        }
 
     async def rewrap(self, key: str, *, version: str | None, dry_run: bool) -> dict[str, Any]:
         """Start (or dry-run) the rewrap of ``key`` to ``version`` or its newest version.
@@ -137,6 +198,7 @@ class AdminService:
                     keys=self._keys,
                     jobs=self._job_store(shard),
                     settings=self._engine_settings,
+                    retired=self._retired,
                 )
                 reports.append(dry_run_json(shard, await engine.dry_run(key_ref, requested)))
             return {"dry_run": True, "key": key_ref, "shards": reports}

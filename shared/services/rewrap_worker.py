@@ -26,6 +26,7 @@ from shared.rewrap import (
     JobStatus,
     JobStore,
     KeyVersionSource,
+    RetiredVersions,
     RewrapEngine,
     RewrapTargetError,
 )
@@ -75,8 +76,11 @@ class RewrapWorkerService:
         max_dequeue_count: int,
         slice_seconds: float = DEFAULT_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        retired: RetiredVersions | None = None,
     ) -> None:
         self._allow_list = allow_list
+        #: The retired-version record: the engine reads it after claiming the job's lease.
+        self._retired = retired
         self._stores = stores
         self._job_store = job_store
         self._keys = keys
@@ -116,6 +120,7 @@ class RewrapWorkerService:
             owner=f"{socket.gethostname()}:{os.getpid()}:{message_id}:{dequeue_count}",
             # The planner named the job after the shard; keep the ids identical.
             job_scope=message.shard,
+            retired=self._retired,
         )
         deadline = self._clock() + self._slice_seconds
         try:

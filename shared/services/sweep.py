@@ -22,7 +22,15 @@ from datetime import UTC, datetime
 
 from shared.crypto import VaultAllowList
 from shared.errors import AccessDeniedError, KeyDisabledError, KeyNotFoundError, ServiceError
-from shared.rewrap import JobStatus, JobStore, KeyVersionSource, ShardMessage, rewrap_job_id
+from shared.rewrap import (
+    JobStatus,
+    JobStore,
+    KeyVersionSource,
+    RetiredVersions,
+    ShardMessage,
+    fold_key,
+    rewrap_job_id,
+)
 from shared.services._ports import KeyDependents, KeyLister, ShardQueue
 from shared.stores import DekStore
 
@@ -62,8 +70,10 @@ class SweepService:
         queue: ShardQueue,
         dependents: KeyDependents,
         now: Callable[[], datetime] = _utc_now,
+        retired: RetiredVersions | None = None,
     ) -> None:
         self._allow_list = allow_list
+        self._retired = retired
         self._lister = lister
         self._keys = keys
         self._stores = stores
@@ -99,6 +109,7 @@ class SweepService:
             # No usable version: nothing to rewrap to. The Face sweep judges the access loss.
             report.problems.append(f"{key_ref}: {type(error).__name__}")
             return
+        await self._alert_retired(key_ref, report)
         for shard, store in self._stores.items():
             job_id = rewrap_job_id(key_ref, newest, shard)
             stored = await self._job_store(shard).get(job_id)
@@ -113,6 +124,24 @@ class SweepService:
             if state.status is JobStatus.FAILED or (state.status is JobStatus.RUNNING and lapsed):
                 await self._queue.send(message)
                 report.jobs_resumed.append(job_id)
+
+    async def _alert_retired(self, key_ref: str, report: SweepReport) -> None:
+        """Report DEKs wrapped under a version retired through keyward: keyward is not in
+        the applications' write path, so an insert under a retired version is found here."""
+        if self._retired is None:
+            return
+        retired = await self._retired.retired_versions(key_ref)
+        if not retired:
+            return
+        folded = fold_key(key_ref)
+        for shard, store in self._stores.items():
+            for count in await store.version_counts(key_ref):
+                head, _, version = count.key_id.lower().rpartition("/")
+                if head == folded and version in retired and count.current:
+                    report.problems.append(
+                        f"ALERT {shard}: {count.current} DEKs under retired version "
+                        f"{key_ref}/{version}"
+                    )
 
     @staticmethod
     async def _has_older_deks(store: DekStore, key_ref: str, newest: str) -> bool:

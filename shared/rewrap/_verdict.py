@@ -1,0 +1,192 @@
+"""Gathering the retirement verdict: every store, the vault, pinned resources, jobs, the record.
+
+One verdict per key covers every configured store (a version is safe only if it is safe in
+all of them), so the admin API, the CLI and the retire call all count the same things the
+same way. Stores report immutable copies (blob versions, snapshots, soft-deleted blobs)
+through :class:`ImmutableCopySource` when they have any; a store without that method has
+none to report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+from shared.errors import KeyNotFoundError
+from shared.rewrap._job_state import JobState, JobStatus
+from shared.rewrap._ports import KeyVersionSource
+from shared.rewrap._retired import fold_key
+from shared.rewrap._retirement import MAX_LISTED_NAMES, RetirementReport, VersionRetirement
+from shared.rewrap._target import normalize_key_ref
+from shared.stores import DekStore
+
+
+class ImmutableCopy(Protocol):
+    """An immutable copy of a DEK: its name (for the owner) and the key id it is under."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+
+@runtime_checkable
+class ImmutableCopySource(Protocol):
+    """A store whose DEKs have immutable copies (Blob: versions, snapshots, soft deletes)."""
+
+    async def immutable_copies(self, key_ref: str) -> Sequence[ImmutableCopy]: ...
+
+
+@dataclass
+class _Tally:
+    current: int = 0
+    previous: int = 0
+    unreadable: int = 0
+    copies: int = 0
+    copy_names: list[str] = field(default_factory=list)
+    extra: dict[str, int] = field(default_factory=dict)
+    by_store: list[tuple[str, int, int, int]] = field(default_factory=list)
+
+
+def _version_of(key_id: str, folded: str) -> str | None:
+    head, _, version = key_id.strip().lower().rpartition("/")
+    return version if head == folded and version else None
+
+
+def unfinished_jobs(
+    jobs: Sequence[JobState], key_ref: str, newest: str | None, now: datetime
+) -> tuple[str, ...]:
+    """Ids of the key's jobs that are running or pending (they may still write wraps).
+
+    Every job not completed counts, except a superseded one: a job for an older target
+    that nobody holds (the sweep resumes only the newest version's job, and a message for
+    an older version is redirected to the newest), which would otherwise block forever.
+    """
+    folded, found = fold_key(key_ref), []
+    for state in jobs:
+        if fold_key(state.key_ref) != folded or state.status is JobStatus.COMPLETED:
+            continue
+        live = state.lease_expires_at is not None and state.lease_expires_at > now
+        if newest is not None and state.target_version.lower() != newest and not live:
+            continue
+        label = f"{state.scope}:{state.job_id}" if state.scope else state.job_id
+        found.append(f"{label} ({state.status.value})")
+    return tuple(sorted(found))
+
+
+async def retirement_verdict(
+    stores: Mapping[str, DekStore],
+    key_ref: str,
+    *,
+    keys: KeyVersionSource | None = None,
+    pinned: Mapping[str, Sequence[str]] | None = None,
+    jobs: Sequence[JobState] = (),
+    retired: frozenset[str] = frozenset(),
+    now: datetime | None = None,
+) -> RetirementReport:
+    """Count what references each version of ``key_ref`` in every store.
+
+    Args:
+        stores: shard name -> DEK store (``version_counts``; ``immutable_copies`` if any).
+        key_ref: the unversioned key id (any spelling).
+        keys: the vault, for enabled flags, creation order and the newest enabled version;
+            without it, no version is marked newest (the caller knows which one is).
+        pinned: version -> ids of resources pinned to it.
+        jobs: job states of the key's shards (unfinished ones block every version).
+        retired: versions recorded as retired (their in-use counts become alerts).
+
+    Raises:
+        ServiceError: a store or the vault could not be read.
+    """
+    key_ref = normalize_key_ref(key_ref)
+    folded = fold_key(key_ref)
+    tallies: dict[str, _Tally] = {}
+    for shard, store in stores.items():
+        seen: dict[str, list[int]] = {}
+        for count in await store.version_counts(key_ref):
+            version = _version_of(count.key_id, folded)
+            if version is None:
+                continue
+            tally = tallies.setdefault(version, _Tally())
+            tally.current += count.current
+            tally.previous += count.previous
+            tally.unreadable += count.unreadable
+            for name, value in count.extra.items():
+                tally.extra[name] = tally.extra.get(name, 0) + value
+            row = seen.setdefault(version, [0, 0, 0])
+            row[0] += count.current
+            row[1] += count.previous
+        if isinstance(store, ImmutableCopySource):
+            for copy in await store.immutable_copies(key_ref):
+                version = _version_of(copy.key_id, folded)
+                if version is None:
+                    continue
+                tally = tallies.setdefault(version, _Tally())
+                tally.copies += 1
+                if len(tally.copy_names) < MAX_LISTED_NAMES:
+                    tally.copy_names.append(f"{shard}: {copy.name}")
+                seen.setdefault(version, [0, 0, 0])[2] += 1
+        for version, (current, previous, copies) in seen.items():
+            if current or previous or copies:
+                tallies[version].by_store.append((shard, current, previous, copies))
+    newest: str | None = None
+    created: dict[str, datetime] = {}
+    enabled: dict[str, bool] = {}
+    if keys is not None:
+        try:
+            newest = (await keys.newest_enabled_version(key_ref)).lower()
+        except KeyNotFoundError:
+            newest = None
+        for info in await keys.versions(key_ref):
+            created[info.version.lower()] = info.created
+            enabled[info.version.lower()] = info.enabled
+    pinned_by = {v.lower(): tuple(r) for v, r in (pinned or {}).items()}
+    blocking_jobs = unfinished_jobs(jobs, key_ref, newest, now or datetime.now(UTC))
+    retired = frozenset(v.lower() for v in retired)
+    entries: dict[str, VersionRetirement] = {}
+    for version in {*tallies, *created, *pinned_by}:
+        tally = tallies.get(version, _Tally())
+        entries[version] = VersionRetirement(
+            version,
+            current=tally.current,
+            previous=tally.previous,
+            unreadable=tally.unreadable,
+            extra=tally.extra,
+            pinned=pinned_by.get(version, ()),
+            enabled=enabled.get(version),
+            newest=version == newest,
+            copies=tally.copies,
+            copy_names=tuple(tally.copy_names),
+            jobs=blocking_jobs,
+            retired=version in retired,
+            by_store=tuple(tally.by_store),
+        )
+    known = sorted((v for v in entries if v in created), key=lambda v: created[v])
+    unknown = sorted(v for v in entries if v not in created)
+    return RetirementReport(
+        key_ref,
+        newest,
+        tuple(entries[v] for v in known + unknown),
+        stores=tuple(stores),
+        jobs=blocking_jobs,
+        retired=retired,
+    )
+
+
+async def retirement_report(
+    store: DekStore,
+    key_ref: str,
+    *,
+    keys: KeyVersionSource | None = None,
+    pinned: Mapping[str, Sequence[str]] | None = None,
+) -> RetirementReport:
+    """The verdict over one store (the CLI's and the engine tests' view; see
+    :func:`retirement_verdict` for the key-wide one).
+
+    Raises:
+        ServiceError: the store or the vault could not be read.
+    """
+    return await retirement_verdict({store.name: store}, key_ref, keys=keys, pinned=pinned)
