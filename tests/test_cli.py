@@ -70,8 +70,8 @@ def _run(workspace: Path, *args: str) -> tuple[int, str]:
     common = ["--store", f"sqlite:{workspace / 'deks.sqlite'}"]
     jobs = ["--jobs", str(workspace / "jobs.sqlite")]
     command = args[0]
-    extra = common if command in ("rewrap", "retirement") else []
-    if command in ("rewrap", "status"):
+    extra = common if command in ("rewrap", "retirement", "retire") else []
+    if command in ("rewrap", "status", "retire"):
         extra = extra + jobs
     # The development mode: the CLI with local keys injected (devtools, not the product).
     code = local_cli([*args, *extra, "--local-keys", str(workspace / "keys")], console=console)
@@ -128,6 +128,26 @@ def test_rewrap_then_status_then_retirement(workspace: Path) -> None:
     v1_line = next(line for line in retire.splitlines() if V1 in line)
     assert "no" in v1_line  # V1 is still every DEK's previous wrap
     assert "(newest)" in next(line for line in retire.splitlines() if V2 in line)
+
+
+def test_retire_records_the_version_and_later_rewraps_refuse_it(workspace: Path) -> None:
+    refused_code, refused = _run(
+        workspace, "retire", "--vault", VAULT, "--key", "payments", "--version", V1
+    )
+    assert refused_code == 3  # every DEK is still wrapped under V1
+    assert f"{COUNT} DEKs wrapped under it" in refused
+    assert _run(workspace, "rewrap", "--vault", VAULT, "--key", "payments")[0] == 0
+
+    code, out = _run(workspace, "retire", "--vault", VAULT, "--key", "payments", "--version", V1)
+
+    assert code == 0, out
+    assert f"{COUNT} previous wraps dropped; safe to disable" in out
+    _, report = _run(
+        workspace, "retirement", "--vault", VAULT, "--key", "payments",
+        "--jobs", str(workspace / "jobs.sqlite"), "--json",
+    )  # fmt: skip
+    (v1,) = [v for v in json.loads(report)["versions"] if v["version"] == V1]
+    assert (v1["retired"], v1["status"]) == (True, "safe_to_disable")
 
 
 def test_json_output_and_job_details(workspace: Path) -> None:

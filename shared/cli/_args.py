@@ -111,4 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retirement.add_argument("--json", action="store_true", help="print as JSON")
     _add_sources(retirement)
+    _add_jobs(retirement)
+
+    retire = commands.add_parser(
+        "retire",
+        help="retire an old version: record it, drop the previous wraps kept under it, look again",
+    )
+    _add_key(retire)
+    retire.add_argument("--version", required=True, help="the version to retire")
+    retire.add_argument(
+        "--pinned",
+        type=Path,
+        metavar="FILE",
+        help="JSON object: version -> [resource ids pinned to it] (extra blockers)",
+    )
+    retire.add_argument("--json", action="store_true", help="print as JSON")
+    _add_sources(retire)
+    _add_jobs(retire)
     return parser

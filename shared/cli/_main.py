@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,26 @@ from shared.cli._render import (
     render_retirement,
 )
 from shared.composition import open_store, parse_store_spec
-from shared.errors import ConfigurationError, InvalidInputError, KeywardError
+from shared.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    KeywardError,
+    RetirementBlockedError,
+)
 from shared.rewrap import (
     DryRunReport,
     EngineSettings,
     ItemIssue,
     JobReport,
+    JobState,
+    NoRetiredVersions,
+    RetiredVersions,
     RewrapEngine,
+    SqliteJobStore,
     dry_run,
-    retirement_report,
 )
+from shared.services._render import retirement_json
+from shared.services.retirement import Retirement
 from shared.stores import DekStore
 
 EXIT_OK = 0
@@ -68,6 +78,8 @@ def main(
             return asyncio.run(_rewrap(args, console, open_keys))
         if args.command == "retirement":
             return asyncio.run(_retirement(args, console, open_keys))
+        if args.command == "retire":
+            return asyncio.run(_retire(args, console, open_keys))
         return asyncio.run(_status(args, console))
     except (ConfigurationError, InvalidInputError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
@@ -171,33 +183,78 @@ async def _status(args: argparse.Namespace, console: Console) -> int:
         await jobs.close()
 
 
+@contextlib.asynccontextmanager
+async def _retirement_parts(
+    args: argparse.Namespace, open_keys: KeySourceOpener, *, create_jobs: bool
+) -> AsyncIterator[tuple[str, Retirement]]:
+    """The key and what retiring it needs: the store, the vault, the pins, and the job file
+    (its jobs and its retired-version record; a missing file has neither, and is created
+    only for ``retire``, which writes the record)."""
+    target = key_target(args.vault, args.key)
+    pinned = _load_pinned(args.pinned) if args.pinned else {}
+    async with contextlib.AsyncExitStack() as stack:
+        store = open_store(parse_store_spec(args.store))
+        stack.push_async_callback(store.close)
+        keys, close_keys = await open_keys(target, args.ca_bundle)
+        stack.push_async_callback(close_keys)
+        retired: RetiredVersions = NoRetiredVersions()
+        jobs: SqliteJobStore | None = None
+        if create_jobs or args.jobs.exists():
+            jobs = open_jobs(args.jobs)
+            stack.push_async_callback(jobs.close)
+            retired = jobs
+
+        async def pins(key_ref: str) -> dict[str, list[str]]:
+            return pinned
+
+        async def job_states(key_ref: str) -> Sequence[JobState]:
+            return await jobs.list_jobs(key_ref) if jobs is not None else []
+
+        yield (
+            target.key_ref,
+            Retirement(
+                stores={str(args.store): store},
+                keys=keys,
+                pinned=pins,
+                jobs=job_states,
+                retired=retired,
+                now=lambda: datetime.now(UTC),
+            ),
+        )
+
+
 async def _retirement(
     args: argparse.Namespace, console: Console, open_keys: KeySourceOpener
 ) -> int:
-    target = key_target(args.vault, args.key)
-    pinned = _load_pinned(args.pinned) if args.pinned else None
-    store = open_store(parse_store_spec(args.store))
-    keys, close_keys = await open_keys(target, args.ca_bundle)
-    try:
-        report = await retirement_report(store, target.key_ref, keys=keys, pinned=pinned)
-    finally:
-        await close_keys()
-        await store.close()
+    async with _retirement_parts(args, open_keys, create_jobs=False) as (key_ref, retirement):
+        report = await retirement.verdict(key_ref)
     if args.json:
-        _print_json(
-            console,
-            {
-                "key_ref": report.key_ref,
-                "newest_enabled": report.newest_enabled,
-                "versions": [
-                    {**asdict(e), "safe_to_disable": e.safe_to_disable, "blockers": e.blockers}
-                    for e in report.versions
-                ],
-            },
-        )
+        _print_json(console, retirement_json(report))
     else:
         render_retirement(console, report)
     return EXIT_OK
+
+
+async def _retire(args: argparse.Namespace, console: Console, open_keys: KeySourceOpener) -> int:
+    async with _retirement_parts(args, open_keys, create_jobs=True) as (key_ref, retirement):
+        try:
+            result: dict[str, Any] = await retirement.retire(key_ref, args.version)
+            code = EXIT_OK
+        except RetirementBlockedError as error:
+            result = {"status": error.code_name, "message": str(error), "blockers": error.blockers}
+            code = EXIT_ATTENTION
+    if args.json:
+        _print_json(console, result)
+    elif code == EXIT_OK:
+        console.print(
+            f"retired {key_ref}/{result['version']}: {result['previous_wraps_dropped']} previous"
+            " wraps dropped; safe to disable", highlight=False,
+        )  # fmt: skip
+    else:
+        console.print(f"[red]{result['status']}:[/red] {result['message']}", highlight=False)
+        for blocker in result["blockers"]:
+            console.print(f"  - {blocker}", highlight=False, markup=False)
+    return code
 
 
 async def _estimate(store: DekStore, key_ref: str) -> int | None:

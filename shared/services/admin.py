@@ -3,15 +3,13 @@ rewrap. Everything it returns is ids, versions, counts and reasons, never key ma
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import InvalidInputError, RetirementBlockedError, RetirementRaceError
+from shared.errors import InvalidInputError
 from shared.rewrap import (
-    BlockerKind,
     EngineSettings,
     JobState,
     JobStore,
@@ -19,12 +17,11 @@ from shared.rewrap import (
     RetiredVersions,
     RetirementReport,
     RewrapEngine,
-    retirement_verdict,
-    unfinished_jobs,
 )
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
 from shared.services._render import dry_run_json, job_json, retirement_json
+from shared.services.retirement import Retirement
 from shared.stores import DekStore
 
 #: Keys shown in the retirement part of ``status`` (the newest jobs' keys first).
@@ -58,6 +55,14 @@ class AdminService:
         self._ledger = ledger
         self._dependents = dependents
         self._engine_settings = engine_settings or EngineSettings()
+        self._retirement = Retirement(
+            stores=stores,
+            keys=keys,
+            pinned=dependents.pinned_versions,
+            jobs=self._jobs_of,
+            retired=retired,
+            now=now,
+        )
 
     async def status(self) -> dict[str, Any]:
         """Jobs (per shard, with progress), Face flags, rejected events, retirement.
@@ -95,15 +100,7 @@ class AdminService:
         Raises:
             ServiceError: a store, the job store or the vault could not be read.
         """
-        return await retirement_verdict(
-            self._stores,
-            key_ref,
-            keys=self._keys,
-            pinned=await self._dependents.pinned_versions(key_ref),
-            jobs=await self._jobs_of(key_ref),
-            retired=await self._retired.retired_versions(key_ref),
-            now=self._now(),
-        )
+        return await self._retirement.verdict(key_ref)
 
     async def _jobs_of(self, key_ref: str) -> list[JobState]:
         states: list[JobState] = []
@@ -113,14 +110,11 @@ class AdminService:
 
     async def retire(self, key: str, *, version: str | None = None) -> dict[str, Any]:
         """Retire an old key version: record it as retired, drop the previous wraps kept
-        under it, then look again; "safe to disable" only if nothing appeared meanwhile.
+        under it, then look again; "safe to disable" only if nothing appeared meanwhile
+        (the steps and why: ``shared.services.retirement``).
 
         Previous wraps are kept after a rewrap so data stays readable under the old version
-        until an operator decides it is retired; this is that decision. The order closes
-        the race with a rewrap slice: a worker reads the record after writing its lease, and
-        this call checks the jobs after writing the record, so one of the two sees the
-        other (the worker then refuses to write under the version; this call withdraws its
-        record and refuses). A write that lands anyway is found by the second look.
+        until an operator decides it is retired; this is that decision.
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
@@ -136,47 +130,7 @@ class AdminService:
         target = (version or key_id.version or "").lower()
         if not target:
             raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
-        key_ref = key_id.key_ref
-        before = await self.verdict(key_ref)
-        blockers = [
-            blocker.describe()
-            for blocker in before.entry(target).blocker_list
-            if blocker.kind is not BlockerKind.PREVIOUS  # the wraps this call drops
-        ]
-        if blockers:
-            raise RetirementBlockedError(f"{key_ref}/{target} cannot be retired yet", blockers)
-        attempt = uuid.uuid4().hex
-        await self._retired.record_retired(key_ref, target, attempt=attempt)
-        started = unfinished_jobs(
-            await self._jobs_of(key_ref), key_ref, before.newest_enabled, self._now()
-        )
-        if started:
-            # A job claimed after the first look may not have seen the record: give way.
-            await self._retired.withdraw_retired(key_ref, target, attempt=attempt)
-            raise RetirementBlockedError(
-                f"{key_ref}/{target} cannot be retired yet: a rewrap job started",
-                [f"{len(started)} rewrap jobs of the key running or pending", *started],
-            )
-        dropped = 0
-        for store in self._stores.values():
-            forget = getattr(store, "forget_previous", None)
-            if forget is not None:
-                dropped += int(await forget(f"{key_ref}/{target}"))
-        after = (await self.verdict(key_ref)).entry(target)
-        if not after.safe_to_disable:
-            raise RetirementRaceError(
-                f"{key_ref}/{target} is retired, but something new depends on it; "
-                "not safe to disable",
-                after.blockers,
-                dropped=dropped,
-            )
-        return {
-            "key": key_ref,
-            "version": target,
-            "status": "retired",
-            "safe_to_disable": True,
-            "previous_wraps_dropped": dropped,
-        }
+        return await self._retirement.retire(key_id.key_ref, target)
 
     async def rewrap(self, key: str, *, version: str | None, dry_run: bool) -> dict[str, Any]:
         """Start (or dry-run) the rewrap of ``key`` to ``version`` or its newest version.

@@ -71,14 +71,19 @@ def _dek(source: Any, index: int, version: str, key_ref: str = KEY_REF) -> NewDe
 
 
 class World:
-    def __init__(self, *, pinned: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pinned: Mapping[str, Sequence[str]] | None = None,
+        more_stores: Mapping[str, Any] | None = None,
+    ) -> None:
         self.source = key_source(V1, V2)
         self.store = SqliteDekStore()
         self.jobs = InMemoryJobStore()
         self.retired = InMemoryRetiredVersions()
         self.admin = AdminService(
             allow_list=VaultAllowList.parse("contoso-kv"),
-            stores={SHARD: self.store},
+            stores={SHARD: self.store, **(more_stores or {})},
             job_store=lambda shard: self.jobs,
             keys=self.source,
             planner=RewrapPlanner(self.source, Queue(), [SHARD]),
@@ -251,10 +256,9 @@ class StoreWithCopies(SqliteDekStore):
 
 
 async def test_the_verdict_lists_every_blocker_by_kind_with_names() -> None:
-    world = World(pinned={V1: ["/subscriptions/s/face-1"]})
     store = StoreWithCopies()
     store.copies = [Copy(f"c/blob-{i}?snapshot=t{i}", f"{KEY_REF.upper()}/{V1}") for i in range(25)]
-    world.admin._stores = {SHARD: world.store, "blob:c": store}  # type: ignore[attr-defined]
+    world = World(pinned={V1: ["/subscriptions/s/face-1"]}, more_stores={"blob:c": store})
     await world.insert(V1, 2)
 
     entry = (await world.admin.verdict(KEY_REF)).version(V1)
