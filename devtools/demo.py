@@ -375,11 +375,12 @@ async def retire(world: World, host: Any) -> None:
 
 
 def retirement_table(body: dict[str, Any]) -> None:
-    table = Table("store", "version", "DEKs", "previous wraps", "pinned", "safe to disable")
+    table = Table("stores", "version", "DEKs", "previous wraps", "pinned", "safe to disable")
     for entry in body["retirement"]:
         for v in entry["versions"]:
             table.add_row(
-                entry["shard"], short(v["version"]), str(v["current"]), str(v["previous"]),
+                f"all {len(entry['shards'])}", short(v["version"]), str(v["current"]),
+                str(v["previous"]),
                 ", ".join(p.rsplit("/", 1)[-1] for p in v["pinned"]) or "-",
                 "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no"),
             )  # fmt: skip

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 
 from devtools.azurite import azurite_connection
+from devtools.emulator.process import running_emulator
 from tests.campaign._run import Features, campaign
 
 
@@ -22,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=0, help="index of the first scenario")
     parser.add_argument("--steps", type=int, default=14, help="random steps per scenario")
     parser.add_argument(
+        "--vault",
+        choices=("local", "emulator"),
+        default="local",
+        help="the key's vault: in-process local keys, or keyward's emulator (real adapter)",
+    )
+    parser.add_argument(
         "--force-all-kinds",
         action="store_true",
         help="generate every scenario kind even if the stores cannot show it (expect losses)",
@@ -29,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     force = Features(True, True) if args.force_all_kinds else None
     started = time.monotonic()
-    with azurite_connection() as azurite:
+    with contextlib.ExitStack() as stack:
+        azurite = stack.enter_context(azurite_connection())
+        emulator = stack.enter_context(running_emulator()) if args.vault == "emulator" else None
         figures, features = asyncio.run(
             campaign(
                 azurite.connection_string,
@@ -38,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                 steps=args.steps,
                 first=args.first,
                 force=force,
+                emulator=emulator,
             )
         )
-    print(f"seed={args.seed} first={args.first} {figures.line()}")
+    print(f"vault={args.vault} seed={args.seed} first={args.first} {figures.line()}")
     print(f"features: spellings={features.spellings} immutable_copies={features.immutable_copies}")
     print(f"elapsed {time.monotonic() - started:.0f} s")
     for what in figures.lost:

@@ -19,15 +19,17 @@ import asyncio
 import random
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devtools.blob_kek import BlobKeyEncryptionKey
+from devtools.emulator.process import RunningEmulator
 from shared.errors import KeywardError, RetirementBlockedError, RetirementRaceError
 from shared.rewrap import ENGINE_POINTS, RewrapEngine, RewrapTargetError
-from tests.campaign._world import KEY_REF, SETTINGS, SPELLINGS, World
+from tests.campaign._vaults import EmulatorVault, LocalVault, Vault, VaultKek
+from tests.campaign._world import SETTINGS, World
 
 
 class Crash(BaseException):
@@ -78,7 +80,8 @@ class Scenario:
         self.lost: set[str] = set()
 
     def spelling(self) -> str:
-        return self.rng.choice(SPELLINGS) if self.features.spellings else SPELLINGS[0]
+        spellings = self.world.spellings
+        return self.rng.choice(spellings) if self.features.spellings else spellings[0]
 
     def pick_version(self) -> str:
         """Newest, a stale one, or a retired one: whatever an application may hold."""
@@ -90,7 +93,7 @@ class Scenario:
 
     async def run(self, steps: int) -> None:
         self.world.rotate()
-        await self.world.write_table(self.world.versions[-1], SPELLINGS[0], 3)
+        await self.world.write_table(self.world.versions[-1], self.world.key_ref, 3)
         for _ in range(steps):
             step = self.rng.choices(STEPS, WEIGHTS)[0]
             self.figures.steps += 1
@@ -114,9 +117,9 @@ class Scenario:
         version = self.rng.choice(self.world.versions)
         for _ in range(self.rng.choice((1, 2))):
             try:
-                await self.world.planner.plan(KEY_REF, version)
+                await self.world.planner.plan(self.world.key_ref, version)
             except RewrapTargetError:
-                await self.world.planner.plan(KEY_REF, None)  # disabled: the newest
+                await self.world.planner.plan(self.world.key_ref, None)  # disabled: the newest
         if self.rng.random() < 0.3:
             self.rng.shuffle(self.world.queue.messages)
 
@@ -152,7 +155,7 @@ class Scenario:
             job_scope=shard, retired=self.world.retired,
         )  # fmt: skip
         try:
-            await engine.run(KEY_REF)
+            await engine.run(self.world.key_ref)
         except Crash:
             self.figures.crashes += 1
         except KeywardError:
@@ -177,7 +180,7 @@ class Scenario:
 
     async def retire(self, version: str) -> None:
         try:
-            await self.world.admin.retire(KEY_REF, version=version)
+            await self.world.admin.retire(self.world.key_ref, version=version)
             self.figures.retire_done += 1
             self.retired.add(version)
         except RetirementRaceError:
@@ -188,7 +191,7 @@ class Scenario:
 
     async def step_verdict(self) -> None:
         """Ask for the verdict and act on every "safe to disable" at once, then check."""
-        report = await self.world.admin.verdict(KEY_REF)
+        report = await self.world.admin.verdict(self.world.key_ref)
         acted = False
         for entry in report.versions:
             if entry.version not in self.world.enabled_versions or entry.newest:
@@ -202,7 +205,7 @@ class Scenario:
             await self.check()
 
     async def finish(self) -> None:
-        await self.world.planner.plan(KEY_REF, None)
+        await self.world.planner.plan(self.world.key_ref, None)
         for _ in range(40):
             if not self.world.queue.messages:
                 break
@@ -241,19 +244,13 @@ class Scenario:
             self.figures.lost.append(what)
 
     async def _opens(self, key_id: str, wrapped: bytes, plain: bytes) -> bool:
-        version = key_id.rsplit("/", 1)[1].lower()
-        if version in self.world.disabled:
-            return False
-        with self.world.wrapper(key_id).unwrap(wrapped) as dek:
-            return dek.reveal() == plain
+        return self.world.vault.unwrap(key_id, wrapped, "RSA-OAEP-256") == plain
 
     def _download(self, name: str, snapshot: str | None) -> bytes | None:
         world = self.world
 
-        def resolve(kid: str) -> BlobKeyEncryptionKey | None:
-            if kid.rsplit("/", 1)[1].lower() in world.disabled:
-                return None  # the vault refuses a disabled version's unwrap
-            return BlobKeyEncryptionKey(world.wrapper(kid))
+        def resolve(kid: str) -> VaultKek:
+            return VaultKek(world.vault, kid)
 
         blob = world.sync_container.get_blob_client(name, snapshot=snapshot)
         blob.require_encryption = True
@@ -270,19 +267,22 @@ def key_pool(size: int = 4) -> list[rsa.RSAPrivateKey]:
     return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(size)]
 
 
-async def probe_features(connection_string: str, keys: list[rsa.RSAPrivateKey]) -> Features:
+VaultFactory = Callable[[], Vault]
+
+
+async def probe_features(connection_string: str, make_vault: VaultFactory) -> Features:
     """Ask the stores, by behaviour, what they can see today (not by version numbers)."""
-    world = World(connection_string, keys)
+    world = World(connection_string, make_vault())
     await world.open()
     try:
         version = world.rotate()
-        await world.write_table(version, SPELLINGS[2], 1)
-        counts = await world.table_store.version_counts(KEY_REF)
+        await world.write_table(version, world.spellings[2], 1)
+        counts = await world.table_store.version_counts(world.key_ref)
         spellings = sum(c.current for c in counts) == 1
-        world.write_blob("probe", version, SPELLINGS[0], snapshot_first=False)
+        world.write_blob("probe", version, world.key_ref, snapshot_first=False)
         world.snapshot("probe")
         copies = getattr(world.blob_store, "immutable_copies", None)
-        immutable = copies is not None and len(await copies(KEY_REF)) == 1
+        immutable = copies is not None and len(await copies(world.key_ref)) == 1
         return Features(spellings=spellings, immutable_copies=immutable)
     finally:
         await world.close()
@@ -296,17 +296,24 @@ async def campaign(
     steps: int = 14,
     first: int = 0,
     force: Features | None = None,
+    emulator: RunningEmulator | None = None,
 ) -> tuple[Figures, Features]:
     """Run scenarios ``first .. first + scenarios - 1`` of campaign ``seed``.
 
-    ``force`` switches scenario kinds on whatever the stores can show (to prove the oracle
-    catches what the verdict cannot see yet: expect losses).
+    ``emulator``: run the key's vault in keyward's emulator (the real Key Vault adapter)
+    instead of in-process local keys. ``force`` switches scenario kinds on whatever the
+    stores can show (to prove the oracle catches what the verdict cannot see yet: expect
+    losses).
     """
-    keys = key_pool()
-    features = force or await probe_features(connection_string, keys)
+    pool = key_pool()
+
+    def make_vault() -> Vault:
+        return EmulatorVault(emulator) if emulator is not None else LocalVault(pool)
+
+    features = force or await probe_features(connection_string, make_vault)
     figures = Figures()
     for index in range(first, first + scenarios):
-        world = World(connection_string, keys)
+        world = World(connection_string, make_vault())
         await world.open()
         try:
             rng = random.Random(f"{seed}:{index}")

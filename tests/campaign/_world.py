@@ -4,9 +4,10 @@ Real parts: Azurite (one per run; a fresh DEK table, state table and blob contai
 scenario), keyward's Table and Blob DEK stores, its state-table job store, retired-version
 record and event ledger, the admin service (verdict, retire), the planner and the rewrap
 worker service, azure-storage-blob client-side encryption for the blobs. The vault is the
-in-process ``devtools.local_keys`` source: the campaign is about what keyward counts and
-writes, not about the vault's wire protocol (the emulator suites cover that), and it keeps
-500 scenarios within minutes. Applications are simulated by writing DEKs and blobs with the
+in-process ``devtools.local_keys`` source by default: the campaign is about what keyward
+counts and writes, not about the vault's wire protocol, and that keeps 500 scenarios within
+minutes; ``--vault emulator`` runs the same scenarios on keyward's emulator through the real
+Key Vault adapter (``_vaults``). Applications are simulated by writing DEKs and blobs with the
 SDKs directly, under whatever version (and spelling of the key id) they hold.
 """
 
@@ -21,29 +22,32 @@ from typing import Any
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.blob_kek import BlobKeyEncryptionKey
-from devtools.local_keys import LocalKeyVersionSource
 from shared.adapters.dek_blob import BlobDekStore
 from shared.adapters.dek_table import TableDekStore
 from shared.adapters.retired_versions import TableRetiredVersions
 from shared.adapters.table_state import EventLedger, TableJobStore
-from shared.crypto import DataKey, LocalRsaWrapper, VaultAllowList, WrapAlgorithm
+from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
 from shared.rewrap import EngineSettings, ShardMessage
 from shared.services._planner import RewrapPlanner
 from shared.services.admin import AdminService
 from shared.services.rewrap_worker import RewrapWorkerService
 from shared.stores import DekStore, NewDek
+from tests.campaign._vaults import Vault
 
-VAULT = "contoso-kv"
-KEY_REF = f"https://{VAULT}.vault.azure.net/keys/payments"
-#: Other spellings applications use for the same key (Key Vault names are case-insensitive).
-SPELLINGS = (
-    KEY_REF,
-    KEY_REF.replace("/payments", "/Payments"),
-    KEY_REF.replace("/payments", "/PAYMENTS").replace("contoso-kv", "CONTOSO-KV"),
-)
+
+def spellings(key_ref: str) -> tuple[str, ...]:
+    """Spellings applications use for the same key (Key Vault names are case-insensitive)."""
+    origin, _, name = key_ref.partition("/keys/")
+    scheme, _, host = origin.partition("://")
+    return (
+        key_ref,
+        f"{origin}/keys/{name.capitalize()}",
+        f"{scheme}://{host.upper()}/keys/{name.upper()}",
+    )
+
+
 SETTINGS = EngineSettings(page_size=4, workers=4, rate_ceiling=1_000_000)
 
 
@@ -73,13 +77,15 @@ class Dependents:
 class World:
     """Everything one scenario touches; :meth:`close` deletes its tables and container."""
 
-    def __init__(self, connection_string: str, keys: list[rsa.RSAPrivateKey]) -> None:
+    def __init__(self, connection_string: str, vault: Vault) -> None:
         self.connection_string = connection_string
-        self._key_pool = keys
+        self.vault = vault
+        self.key_ref = vault.key_ref
+        self.spellings = spellings(vault.key_ref)
         suffix = uuid.uuid4().hex[:16]
         self.table_name, self.state_name = f"deks{suffix}", f"state{suffix}"
         self.container_name = f"blobs{suffix}"
-        self.source = LocalKeyVersionSource()
+        self.source = vault.keys
         self.versions: list[str] = []
         self.disabled: set[str] = set()
         self.queue = Queue()
@@ -107,7 +113,7 @@ class World:
             self.blob_store.name: self.blob_store,
         }
         self.retired = TableRetiredVersions(state)
-        allow = VaultAllowList.parse(VAULT)
+        allow = self.vault.allow
         self.admin = AdminService(
             allow_list=allow, stores=self.stores, job_store=self.job_store, keys=self.source,
             planner=RewrapPlanner(self.source, self.queue, list(self.stores)),
@@ -126,15 +132,13 @@ class World:
 
     def rotate(self) -> str:
         """A new newest version of the key (as a rotation in the vault would make)."""
-        version = uuid.uuid4().hex
-        key = self._key_pool[len(self.versions) % len(self._key_pool)]
-        self.source.add_version(KEY_REF, version, key)
+        version = self.vault.rotate()
         self.versions.append(version)
         return version
 
     def disable(self, version: str) -> None:
         """The operator disables ``version`` in the vault (acting on a "safe" verdict)."""
-        self.source.set_enabled(KEY_REF, version, False)
+        self.vault.disable(version)
         self.disabled.add(version)
 
     @property
@@ -142,8 +146,7 @@ class World:
         return [v for v in self.versions if v not in self.disabled]
 
     def wrapper(self, key_id: str) -> LocalRsaWrapper:
-        version = key_id.rsplit("/", 1)[1].lower()
-        return LocalRsaWrapper(key_id, private_key=self.source.private_key(f"{KEY_REF}/{version}"))
+        return self.vault.wrapper(key_id)
 
     async def write_table(self, version: str, spelling: str, count: int) -> None:
         """An application inserts ``count`` DEKs wrapped under ``version`` of ``spelling``."""
@@ -184,3 +187,4 @@ class World:
         await self.tables.close()
         self.sync_container.delete_container()
         self.sync_container.close()
+        await self.vault.close()
