@@ -138,7 +138,7 @@ class Scenario:
 
     async def step_crash(self) -> None:
         """A worker dies at a probe point; its lease has lapsed by the time anyone looks."""
-        point, hit = self.rng.choice(ENGINE_POINTS), self.rng.randint(1, 3)
+        point, hit = self.rng.choice(ENGINE_POINTS), self.rng.choice((1, 1, 2, 3))
         seen = {"n": 0}
 
         def probe(name: str) -> None:
@@ -176,7 +176,13 @@ class Scenario:
         calls = [self.retire(version) for _ in range(self.rng.randint(1, 3))]
         if self.rng.random() < 0.4:
             calls.append(self.step_work(1))  # a slice beside the retire calls
+        if self.rng.random() < 0.3:  # an application still holding that version writes
+            calls.insert(self.rng.randint(0, len(calls)), self.late_write(version))
         await asyncio.gather(*calls)
+
+    async def late_write(self, version: str) -> None:
+        await asyncio.sleep(self.rng.choice((0, 0.005, 0.02, 0.05)))
+        await self.world.write_table(version, self.spelling(), 1)
 
     async def retire(self, version: str) -> None:
         try:
