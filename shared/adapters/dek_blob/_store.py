@@ -41,7 +41,7 @@ from shared.stores._common import (
     clean_reason,
     decode_continuation,
     encode_continuation,
-    normalize_key_ref,
+    fold_key_ref,
     split_key_id,
 )
 from shared.stores._model import rewrap_refusal
@@ -100,7 +100,7 @@ class BlobDekStore:
         page_size: int = 100,
     ) -> ScanPage:
         token = decode_continuation(_KIND, continuation) if continuation else None
-        wanted, excluded = normalize_key_ref(key_ref), (exclude_version or "").lower()
+        wanted, excluded = fold_key_ref(key_ref), (exclude_version or "").lower()
         pager = self._container.list_blobs(
             name_starts_with=self._prefix,
             include=["metadata"],
@@ -224,7 +224,7 @@ class BlobDekStore:
             return await self._write(record, updated, "mark blob unreadable")
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        tally, wanted = VersionTally(), normalize_key_ref(key_ref)
+        tally, wanted = VersionTally(key_ref), fold_key_ref(key_ref)
         blobs = self._container.list_blobs(name_starts_with=self._prefix, include=["metadata"])
         with translated("count blob versions"):
             async for blob in blobs:  # streamed page by page

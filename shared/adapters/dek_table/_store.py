@@ -36,7 +36,12 @@ from shared.adapters.dek_table._entity import (
     rewrap_entity,
     to_stored,
 )
-from shared.adapters.dek_table._query import query_all, query_page, quote_value
+from shared.adapters.dek_table._query import (
+    query_all,
+    query_page,
+    quote_value,
+    spellings_filter,
+)
 from shared.adapters.dek_table._upkeep import (
     MAX_TRANSACTION_OPERATIONS,
     forget_previous,
@@ -49,6 +54,7 @@ from shared.stores._common import (
     check_page_size,
     decode_continuation,
     encode_continuation,
+    fold_key_ref,
     normalize_key_ref,
 )
 from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
@@ -96,7 +102,10 @@ class TableDekStore:
         token = decode_continuation(_KIND, continuation) if continuation else None
         if token is not None and not (isinstance(token, dict) and "PartitionKey" in token):
             raise InvalidInputError("continuation is not one keyward issued")
-        query = f"KeyRef eq {quote_value(normalize_key_ref(key_ref))}"
+        query, wanted = (
+            spellings_filter("KeyRef", normalize_key_ref(key_ref)),
+            fold_key_ref(key_ref),
+        )
         if exclude_version:
             query += f" and KeyVersion ne {quote_value(exclude_version.lower())}"
         top = check_page_size(page_size)
@@ -110,7 +119,7 @@ class TableDekStore:
                 entities, token = await query_page(
                     self._table, query, SCAN_COLUMNS, top, token, operation="scan table"
                 )
-                records = [to_stored(entity) for entity in entities]
+                records = [to_stored(e) for e in entities if _folded_ref(e) == wanted]
                 if records or token is None:
                     break
         return ScanPage(records, encode_continuation(_KIND, token) if token else None)
@@ -160,11 +169,13 @@ class TableDekStore:
         return await mark_unreadable(self._table, record, reason)
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        tally = VersionTally()
-        query = f"KeyRef eq {quote_value(normalize_key_ref(key_ref))}"
+        tally, wanted = VersionTally(key_ref), fold_key_ref(key_ref)
+        query = spellings_filter("KeyRef", normalize_key_ref(key_ref))
         entities = query_all(self._table, query, COUNT_COLUMNS, "count versions")
         with translated("count versions"):
             async for entity in entities:  # streamed page by page, one entity at a time
+                if _folded_ref(entity) != wanted:
+                    continue
                 tally.add(
                     str(entity.get("KeyId") or ""),
                     entity.get("PrevKeyId") or None,
@@ -207,3 +218,7 @@ class TableDekStore:
 
     def __repr__(self) -> str:
         return f"TableDekStore({self._table.table_name!r})"
+
+
+def _folded_ref(entity: Any) -> str:
+    return fold_key_ref(str(entity.get("KeyRef") or ""))
