@@ -7,8 +7,10 @@ and ``shared.adapters.dek_blob``; which kinds exist is the registry's business
 
 from shared.stores._model import DekDetails, NewDek
 from shared.stores._protocol import (
+    MAX_LISTED_COPIES,
     DekRecord,
     DekStore,
+    ImmutableCopy,
     Rewrap,
     ScanPage,
     VersionCount,
@@ -18,8 +20,10 @@ from shared.stores._protocol import (
 from shared.stores._sqlite import SqliteDekStore
 
 __all__ = [
+    "MAX_LISTED_COPIES",
     "DekRecord",
     "DekStore",
+    "ImmutableCopy",
     "Rewrap",
     "ScanPage",
     "VersionCount",

@@ -12,14 +12,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from shared.crypto import WrapAlgorithm
 from shared.errors import InvalidInputError
-from shared.stores._protocol import DekRecord, VersionCount
+from shared.stores._protocol import MAX_LISTED_COPIES, DekRecord, ImmutableCopy, VersionCount
 
 T = TypeVar("T")
 #: Key Vault versions are 32 hexadecimal characters.
@@ -195,6 +195,7 @@ class VersionTally:
     def __init__(self, key_ref: str) -> None:
         self._ref, self._fold = normalize_key_ref(key_ref), fold_key_ref(key_ref)
         self._counts: dict[str, list[int]] = {}
+        self._copies: dict[str, list[ImmutableCopy]] = {}
 
     def canonical(self, key_id: str) -> str:
         """The id a version of the key is counted under (``key_id`` itself if foreign)."""
@@ -204,7 +205,7 @@ class VersionTally:
         return f"{self._ref}/{split[1]}"
 
     def _slot(self, key_id: str) -> list[int]:
-        return self._counts.setdefault(self.canonical(key_id), [0, 0, 0])
+        return self._counts.setdefault(self.canonical(key_id), [0, 0, 0, 0])
 
     def add(self, key_id: str, previous_key_id: str | None, unreadable: bool) -> None:
         self.count(key_id, current=1, unreadable=int(unreadable))
@@ -219,12 +220,16 @@ class VersionTally:
         slot[1] += previous
         slot[2] += unreadable
 
-    def add_all(self, rows: Iterable[tuple[str, str | None, bool]]) -> None:
-        for key_id, previous_key_id, unreadable in rows:
-            self.add(key_id, previous_key_id, unreadable)
+    def add_copy(self, copy: ImmutableCopy) -> None:
+        """Count an immutable copy under its key id; name it while the list has room."""
+        self._slot(copy.key_id)[3] += 1
+        named = self._copies.setdefault(self.canonical(copy.key_id), [])
+        if len(named) < MAX_LISTED_COPIES:
+            named.append(copy)
 
     def result(self) -> list[VersionCount]:
         return [
-            VersionCount(key_id=key_id, current=c, previous=p, unreadable=u)
-            for key_id, (c, p, u) in sorted(self._counts.items())
-        ]
+            VersionCount(key_id=key_id, current=c, previous=p, unreadable=u, immutable=i,
+                         immutable_copies=tuple(self._copies.get(key_id, ())))
+            for key_id, (c, p, u, i) in sorted(self._counts.items())
+        ]  # fmt: skip

@@ -131,8 +131,10 @@ def test_blob_store_finds_every_spelling(azurite: Any, keys: Keys) -> None:
             rewraps = [rewrap_blob(r, keys) for r in records]
             assert {w.outcome for w in await store.replace_batch(rewraps)} == {WriteOutcome.WRITTEN}
             assert await scan_all(store, exclude=V2) == []
-            counts = {c.key_id: c.current for c in await store.version_counts(KEY_REF)}
-            assert counts == {keys.v2.key_id: 3}
+            counts = {
+                c.key_id: (c.current, c.previous) for c in await store.version_counts(KEY_REF)
+            }
+            assert counts == {keys.v1.key_id: (0, 3), keys.v2.key_id: (3, 0)}
         finally:
             await store.close()
 
