@@ -103,7 +103,7 @@ class AppContext:
             auto_rotate_near_expiry=self.settings.auto_rotate_near_expiry,
         )
 
-    def rewrap_worker(self, *, max_dequeue_count: int = 5) -> RewrapWorkerService:
+    def rewrap_worker(self, *, max_dequeue_count: int) -> RewrapWorkerService:
         return RewrapWorkerService(
             allow_list=self.settings.vault_allowlist,
             stores=self.stores,

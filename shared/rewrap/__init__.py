@@ -46,7 +46,6 @@ from shared.rewrap._report import (
 from shared.rewrap._retirement import RetirementReport, VersionRetirement, retirement_report
 from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._settings import (
-    DEFAULT_PAGE_SIZE,
     DEFAULT_SLICE_SECONDS,
     DEFAULT_WORKERS,
     EngineSettings,
@@ -65,7 +64,6 @@ __all__ = [
     # engine
     "EngineSettings",
     "DEFAULT_WORKERS",
-    "DEFAULT_PAGE_SIZE",
     "DEFAULT_SLICE_SECONDS",
     "RewrapEngine",
     "RewrapPlan",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from shared.crypto import VaultAllowList
 from shared.errors import ConflictError, InvalidInputError, KeyIdError, ServiceError
 from shared.rewrap import (
+    DEFAULT_SLICE_SECONDS,
     EngineSettings,
     JobLeaseError,
     JobStatus,
@@ -55,7 +56,12 @@ class WorkerOutcome:
 
 
 class RewrapWorkerService:
-    """The service behind ``rewrap_worker``."""
+    """The service behind ``rewrap_worker``.
+
+    ``max_dequeue_count`` has no default here: it must be the host's own limit (host.json's
+    ``maxDequeueCount``, passed in by ``functions.rewrap_worker``), or the job would record
+    a poisoned message the host is still going to redeliver, or miss one it gave up on.
+    """
 
     def __init__(
         self,
@@ -66,8 +72,8 @@ class RewrapWorkerService:
         keys: KeyVersionSource,
         queue: ShardQueue,
         engine_settings: EngineSettings | None = None,
-        slice_seconds: float = 240.0,
-        max_dequeue_count: int = 5,
+        max_dequeue_count: int,
+        slice_seconds: float = DEFAULT_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._allow_list = allow_list

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+from functions.rewrap_worker import MAX_DEQUEUE_COUNT
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
 from shared.rewrap import InMemoryJobStore, JobStatus, ShardMessage, rewrap_job_id
@@ -29,6 +30,7 @@ class Queue:
 def _worker(
     store: MemoryDekStore, jobs: InMemoryJobStore, queue: Queue, **options: object
 ) -> RewrapWorkerService:
+    options.setdefault("max_dequeue_count", MAX_DEQUEUE_COUNT)
     return RewrapWorkerService(
         allow_list=VaultAllowList.parse("contoso-kv"),
         stores={SHARD: store},

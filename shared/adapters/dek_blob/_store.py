@@ -8,9 +8,8 @@ read: every other entry byte for byte, ``encryptiondata`` changed only in its ke
 wrapped key and algorithm. Protocol 1.0 and malformed values are reported, never written.
 
 The metadata a scan read is kept (bounded, by ref and ETag) for the write that follows; a
-write without it first reads the blob's properties; the ETag condition makes both safe.
-
-The replaced wrap is kept, like a Table row's, until its version is retired: in
+write without it first reads the blob's properties; the ETag condition makes both safe. The
+replaced wrap is kept, like a Table row's, until its version is retired: in
 ``keywardpreviouswrap``, written by the same conditional request (``_records``). Immutable
 copies (blob versions, snapshots, soft-deleted blobs) are never scanned; ``version_counts``
 counts and names them (``_upkeep`` says how, and what Azurite lacks).
@@ -43,6 +42,7 @@ from shared.adapters.dek_blob._records import (
     same_etag,
 )
 from shared.adapters.dek_blob._upkeep import count_versions, forget_previous
+from shared.stores import DEFAULT_PAGE_SIZE
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     aenumerate,
@@ -106,7 +106,7 @@ class BlobDekStore:
         *,
         exclude_version: str | None,
         continuation: str | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         token = decode_continuation(_KIND, continuation) if continuation else None
         wanted, excluded = fold_key_ref(key_ref), (exclude_version or "").lower()
