@@ -66,8 +66,6 @@ from shared.rewrap._settings import (
 from shared.rewrap._sqlite_job_store import SqliteJobStore
 from shared.rewrap._target import RewrapPlan, resolve_target
 from shared.rewrap._verdict import (
-    ImmutableCopy,
-    ImmutableCopySource,
     retirement_report,
     retirement_verdict,
     unfinished_jobs,
@@ -103,8 +101,6 @@ __all__ = [
     "Blocker",
     "BlockerKind",
     "MAX_LISTED_NAMES",
-    "ImmutableCopy",
-    "ImmutableCopySource",
     "retirement_report",
     "retirement_verdict",
     "unfinished_jobs",

@@ -2,9 +2,9 @@
 
 One verdict per key covers every configured store (a version is safe only if it is safe in
 all of them), so the admin API, the CLI and the retire call all count the same things the
-same way. Stores report immutable copies (blob versions, snapshots, soft-deleted blobs)
-through :class:`ImmutableCopySource` when they have any; a store without that method has
-none to report.
+same way. Stores report, per version and under any spelling of the key id, current and
+previous wraps and immutable copies (blob versions, snapshots, soft-deleted blobs, with
+names) in their ``version_counts``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
 
 from shared.errors import KeyNotFoundError
 from shared.rewrap._job_state import JobState, JobStatus
@@ -21,23 +20,6 @@ from shared.rewrap._retired import fold_key
 from shared.rewrap._retirement import MAX_LISTED_NAMES, RetirementReport, VersionRetirement
 from shared.rewrap._target import normalize_key_ref
 from shared.stores import DekStore
-
-
-class ImmutableCopy(Protocol):
-    """An immutable copy of a DEK: its name (for the owner) and the key id it is under."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def key_id(self) -> str: ...
-
-
-@runtime_checkable
-class ImmutableCopySource(Protocol):
-    """A store whose DEKs have immutable copies (Blob: versions, snapshots, soft deletes)."""
-
-    async def immutable_copies(self, key_ref: str) -> Sequence[ImmutableCopy]: ...
 
 
 @dataclass
@@ -90,7 +72,7 @@ async def retirement_verdict(
     """Count what references each version of ``key_ref`` in every store.
 
     Args:
-        stores: shard name -> DEK store (``version_counts``; ``immutable_copies`` if any).
+        stores: shard name -> DEK store (its ``version_counts``).
         key_ref: the unversioned key id (any spelling).
         keys: the vault, for enabled flags, creation order and the newest enabled version;
             without it, no version is marked newest (the caller knows which one is).
@@ -116,19 +98,13 @@ async def retirement_verdict(
             tally.unreadable += count.unreadable
             for name, value in count.extra.items():
                 tally.extra[name] = tally.extra.get(name, 0) + value
+            tally.copies += count.immutable
+            room = MAX_LISTED_NAMES - len(tally.copy_names)
+            tally.copy_names.extend(f"{shard}: {c.name}" for c in count.immutable_copies[:room])
             row = seen.setdefault(version, [0, 0, 0])
             row[0] += count.current
             row[1] += count.previous
-        if isinstance(store, ImmutableCopySource):
-            for copy in await store.immutable_copies(key_ref):
-                version = _version_of(copy.key_id, folded)
-                if version is None:
-                    continue
-                tally = tallies.setdefault(version, _Tally())
-                tally.copies += 1
-                if len(tally.copy_names) < MAX_LISTED_NAMES:
-                    tally.copy_names.append(f"{shard}: {copy.name}")
-                seen.setdefault(version, [0, 0, 0])[2] += 1
+            row[2] += count.immutable
         for version, (current, previous, copies) in seen.items():
             if current or previous or copies:
                 tallies[version].by_store.append((shard, current, previous, copies))

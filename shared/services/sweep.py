@@ -137,10 +137,10 @@ class SweepService:
         for shard, store in self._stores.items():
             for count in await store.version_counts(key_ref):
                 head, _, version = count.key_id.lower().rpartition("/")
-                if head == folded and version in retired and count.current:
+                if head == folded and version in retired and (count.current or count.immutable):
                     report.problems.append(
-                        f"ALERT {shard}: {count.current} DEKs under retired version "
-                        f"{key_ref}/{version}"
+                        f"ALERT {shard}: {count.current} DEKs and {count.immutable} immutable "
+                        f"copies under retired version {key_ref}/{version}"
                     )
 
     @staticmethod

@@ -6,7 +6,8 @@ retired version (and, when the stores match spellings, under another spelling of
 id), blob overwrites that snapshot first (when the stores report immutable copies), rotation
 events duplicated and out of order, worker slices, crashes at the engine's probe points,
 pinning and unpinning a key-dependent resource, retire calls (up to three at once, sometimes
-beside a worker slice), and verdicts. Whenever a verdict says "safe to disable" for an
+beside a worker slice or an application still writing under that version), verdicts, and
+blob owners deleting the snapshots a verdict names. Whenever a verdict says "safe to disable" for an
 enabled version, the operator disables it at once, and the oracle checks that every DEK,
 blob and snapshot the applications wrote still decrypts (blobs through azure-storage-blob)
 and no pinned resource's version was disabled. A scenario ends by draining the queue,
@@ -27,7 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.emulator.process import RunningEmulator
 from shared.errors import KeywardError, RetirementBlockedError, RetirementRaceError
-from shared.rewrap import ENGINE_POINTS, RewrapEngine, RewrapTargetError
+from shared.rewrap import (
+    ENGINE_POINTS,
+    BlockerKind,
+    RetirementReport,
+    RewrapEngine,
+    RewrapTargetError,
+)
 from tests.campaign._vaults import EmulatorVault, LocalVault, Vault, VaultKek
 from tests.campaign._world import SETTINGS, World
 
@@ -56,6 +63,7 @@ class Figures:
     retire_refused: int = 0
     retire_races: int = 0
     crashes: int = 0
+    copies_deleted: int = 0
     lost: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -65,6 +73,7 @@ class Figures:
             f"safe_verdicts_acted_on={self.safe_verdicts_acted_on} "
             f"retire_done={self.retire_done} retire_refused={self.retire_refused} "
             f"retire_races={self.retire_races} crashes={self.crashes} "
+            f"copies_deleted_by_owner={self.copies_deleted} "
             f"deks_checked={self.deks_checked} deks_lost={self.deks_lost}"
         )
 
@@ -94,8 +103,9 @@ class Scenario:
     async def run(self, steps: int) -> None:
         self.world.rotate()
         await self.world.write_table(self.world.versions[-1], self.world.key_ref, 3)
-        for _ in range(steps):
-            step = self.rng.choices(STEPS, WEIGHTS)[0]
+        rotation = self.rng.randrange(steps)  # every scenario rotates at least once
+        for index in range(steps):
+            step = "rotate" if index == rotation else self.rng.choices(STEPS, WEIGHTS)[0]
             self.figures.steps += 1
             await getattr(self, f"step_{step}")()
         await self.finish()
@@ -198,6 +208,9 @@ class Scenario:
     async def step_verdict(self) -> None:
         """Ask for the verdict and act on every "safe to disable" at once, then check."""
         report = await self.world.admin.verdict(self.world.key_ref)
+        if self.rng.random() < 0.5:
+            self.owner_deletes_named_copies(report)
+            report = await self.world.admin.verdict(self.world.key_ref)
         acted = False
         for entry in report.versions:
             if entry.version not in self.world.enabled_versions or entry.newest:
@@ -209,6 +222,19 @@ class Scenario:
                 acted = True
         if acted:
             await self.check()
+
+    def owner_deletes_named_copies(self, report: RetirementReport) -> None:
+        """The blob owner acts on the verdict's names: deletes the snapshots it lists."""
+        for entry in report.versions:
+            for blocker in entry.blocker_list:
+                if blocker.kind is not BlockerKind.IMMUTABLE:
+                    continue
+                for listed in blocker.names:
+                    ref, _, snapshot = listed.split(": ", 1)[1].partition("?snapshot=")
+                    name = ref.split("/", 1)[1]
+                    self.world.sync_container.get_blob_client(name, snapshot=snapshot).delete_blob()
+                    self.world.snapshot_content.pop((name, snapshot), None)
+                    self.figures.copies_deleted += 1
 
     async def finish(self) -> None:
         await self.world.planner.plan(self.world.key_ref, None)
@@ -287,8 +313,8 @@ async def probe_features(connection_string: str, make_vault: VaultFactory) -> Fe
         spellings = sum(c.current for c in counts) == 1
         world.write_blob("probe", version, world.key_ref, snapshot_first=False)
         world.snapshot("probe")
-        copies = getattr(world.blob_store, "immutable_copies", None)
-        immutable = copies is not None and len(await copies(world.key_ref)) == 1
+        counts = await world.blob_store.version_counts(world.key_ref)
+        immutable = sum(getattr(c, "immutable", 0) for c in counts) == 1
         return Features(spellings=spellings, immutable_copies=immutable)
     finally:
         await world.close()

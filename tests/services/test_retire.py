@@ -31,7 +31,7 @@ from shared.rewrap import (
 from shared.services._planner import RewrapPlanner
 from shared.services.admin import AdminService
 from shared.services.sweep import SweepService
-from shared.stores import NewDek, SqliteDekStore
+from shared.stores import ImmutableCopy, NewDek, SqliteDekStore, VersionCount
 from tests.rewrap.fakes import KEY_REF, V1, V2, V3, key_source
 
 SHARD = "sqlite:deks"
@@ -237,27 +237,24 @@ async def test_the_sweep_alerts_on_deks_under_a_retired_version() -> None:
     )  # fmt: skip
     report = await sweep.run()
 
-    assert f"ALERT {SHARD}: 2 DEKs under retired version {KEY_REF}/{V1}" in report.problems
-
-
-@dataclass(frozen=True)
-class Copy:
-    name: str
-    key_id: str
+    alert = f"ALERT {SHARD}: 2 DEKs and 0 immutable copies under retired version {KEY_REF}/{V1}"
+    assert alert in report.problems
 
 
 class StoreWithCopies(SqliteDekStore):
     """A store that also has immutable copies (as blob versions and snapshots are)."""
 
-    copies: list[Copy]
+    counts: list[VersionCount]
 
-    async def immutable_copies(self, key_ref: str) -> Sequence[Copy]:
-        return self.copies
+    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+        return self.counts
 
 
 async def test_the_verdict_lists_every_blocker_by_kind_with_names() -> None:
     store = StoreWithCopies()
-    store.copies = [Copy(f"c/blob-{i}?snapshot=t{i}", f"{KEY_REF.upper()}/{V1}") for i in range(25)]
+    key_id = f"{KEY_REF.upper()}/{V1}"  # counted under any spelling of the key id
+    copies = tuple(ImmutableCopy(f"c/blob-{i}", key_id, snapshot=f"t{i}") for i in range(25))
+    store.counts = [VersionCount(key_id, immutable=25, immutable_copies=copies)]
     world = World(pinned={V1: ["/subscriptions/s/face-1"]}, more_stores={"blob:c": store})
     await world.insert(V1, 2)
 
