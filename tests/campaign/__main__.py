@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"elapsed {time.monotonic() - started:.0f} s")
     for what in figures.lost:
         print(f"LOST: {what}")
-    return 1 if figures.deks_lost else 0
+    return 1 if figures.deks_lost or figures.retired_writes else 0
 
 
 if __name__ == "__main__":

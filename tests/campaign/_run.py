@@ -64,6 +64,10 @@ class Figures:
     retire_races: int = 0
     crashes: int = 0
     copies_deleted: int = 0
+    #: Previous wraps found under a version after its retire said "done" (must be 0).
+    retired_writes: int = 0
+    #: DEKs under a retired version the engine reported instead of rewriting.
+    refused_under_retired: int = 0
     lost: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -74,7 +78,9 @@ class Figures:
             f"retire_done={self.retire_done} retire_refused={self.retire_refused} "
             f"retire_races={self.retire_races} crashes={self.crashes} "
             f"copies_deleted_by_owner={self.copies_deleted} "
-            f"deks_checked={self.deks_checked} deks_lost={self.deks_lost}"
+            f"deks_checked={self.deks_checked} deks_lost={self.deks_lost} "
+            f"writes_under_retired={self.retired_writes} "
+            f"refused_under_retired={self.refused_under_retired}"
         )
 
 
@@ -86,6 +92,9 @@ class Scenario:
     def __init__(self, world: World, rng: random.Random, features: Features, figures: Figures):
         self.world, self.rng, self.features, self.figures = world, rng, features, figures
         self.retired: set[str] = set()
+        #: Versions a retire call answered "done" for: keyward must never write under them.
+        self.retired_done: set[str] = set()
+        self.retired_writes: set[str] = set()
         self.lost: set[str] = set()
 
     def spelling(self) -> str:
@@ -95,9 +104,12 @@ class Scenario:
     def pick_version(self) -> str:
         """Newest, a stale one, or a retired one: whatever an application may hold."""
         enabled = self.world.enabled_versions
+        retired = [v for v in enabled if v in self.retired]
         choice = self.rng.random()
-        if choice < 0.5:
+        if choice < 0.45:
             return enabled[-1]
+        if choice < 0.6 and retired:
+            return self.rng.choice(retired)  # an application that missed the retirement
         return self.rng.choice(enabled)
 
     async def run(self, steps: int) -> None:
@@ -145,6 +157,7 @@ class Scenario:
                 )
             except KeywardError:
                 queue.append(message)
+            await self._check_no_writes_under_retired()
 
     async def step_crash(self) -> None:
         """A worker dies at a probe point; its lease has lapsed by the time anyone looks."""
@@ -170,6 +183,7 @@ class Scenario:
             self.figures.crashes += 1
         except KeywardError:
             pass
+        await self._check_no_writes_under_retired()
 
     async def step_pin(self) -> None:
         pinned = self.world.dependents.pinned
@@ -199,14 +213,16 @@ class Scenario:
             await self.world.admin.retire(self.world.key_ref, version=version)
             self.figures.retire_done += 1
             self.retired.add(version)
+            self.retired_done.add(version)
         except RetirementRaceError:
             self.figures.retire_races += 1
             self.retired.add(version)
         except RetirementBlockedError:
             self.figures.retire_refused += 1
 
-    async def step_verdict(self) -> None:
-        """Ask for the verdict and act on every "safe to disable" at once, then check."""
+    async def step_verdict(self, patience: float = 0.4) -> None:
+        """Ask for the verdict and act on "safe to disable" at once (or, with probability
+        ``patience``, leave that version enabled a while longer), then check."""
         report = await self.world.admin.verdict(self.world.key_ref)
         if self.rng.random() < 0.5:
             self.owner_deletes_named_copies(report)
@@ -216,7 +232,7 @@ class Scenario:
             if entry.version not in self.world.enabled_versions or entry.newest:
                 continue
             self.figures.verdicts_checked += 1
-            if entry.safe_to_disable:
+            if entry.safe_to_disable and self.rng.random() >= patience:
                 self.world.disable(entry.version)
                 self.figures.safe_verdicts_acted_on += 1
                 acted = True
@@ -244,8 +260,12 @@ class Scenario:
             await self.step_work(10)
         for version in self.world.enabled_versions[:-1]:
             await self.retire(version)
-        await self.step_verdict()
+        await self.step_verdict(patience=0.0)
         await self.check()
+        for shard in self.world.stores:
+            for state in await self.world.job_store(shard).list_jobs(self.world.key_ref):
+                refused = state.counters.failed.get("retired_version", 0)
+                self.figures.refused_under_retired += refused
 
     async def check(self) -> None:
         """The oracle: everything the applications wrote still opens."""
@@ -265,9 +285,28 @@ class Scenario:
             self.figures.deks_checked += 1
             if self._download(name, snapshot) != content:
                 self._lose(f"snapshot {name}@{snapshot}")
+        await self._check_no_writes_under_retired()
         for version, resources in world.dependents.pinned.items():
             if resources and version in world.disabled:
                 self._lose(f"pinned resource on {version}")
+
+    async def _check_no_writes_under_retired(self) -> None:
+        """After a retire said "done", no store holds a previous wrap under that version:
+        only keyward writes previous wraps, and it must not write under a retired version."""
+        if not self.retired_done:
+            return
+        for shard, store in self.world.stores.items():
+            for count in await store.version_counts(self.world.key_ref):
+                version = count.key_id.rsplit("/", 1)[1].lower()
+                what = f"{shard}: previous wraps under retired {version}"
+                if (
+                    version in self.retired_done
+                    and count.previous
+                    and what not in self.retired_writes
+                ):
+                    self.retired_writes.add(what)
+                    self.figures.retired_writes += 1
+                    self.figures.lost.append(what)
 
     def _lose(self, what: str) -> None:
         if what not in self.lost:

@@ -24,6 +24,7 @@ async def test_no_safe_verdict_loses_data(azurite: AzuriteInfo) -> None:
     assert figures.scenarios == LOCAL_SLICE
     assert figures.lost == []
     assert figures.deks_lost == 0
+    assert figures.retired_writes == 0
     assert figures.safe_verdicts_acted_on > 0  # the slice does reach "safe" and act on it
     assert figures.retire_done > 0
     assert figures.crashes > 0
