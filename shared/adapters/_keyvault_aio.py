@@ -452,6 +452,17 @@ class AsyncKeyVaultAdapter:
             raise error
         return key.properties.version
 
+    async def key_version(self, key_id: str) -> KeyVersionProperties:
+        """One version's attributes and ``key_ops`` (``GET /keys/{name}/{version}``); the
+        rewrap target's proof reads them (listing versions gives no ``key_ops``).
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: before any call.
+            KeyNotFoundError, KeyDisabledError, AccessDeniedError, ThrottledError,
+                TransientServiceError: as the vault answered.
+        """
+        return (await self.public_key(key_id)).properties
+
     async def public_key(self, key_id: str) -> PublicKeyInfo:
         """Fetch a key version's public half and attributes.
 

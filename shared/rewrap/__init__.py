@@ -24,6 +24,7 @@ from shared.rewrap._budget import (
     VaultBudget,
     vault_budget,
 )
+from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError
@@ -48,6 +49,11 @@ from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._settings import (
     DEFAULT_SLICE_SECONDS,
     DEFAULT_WORKERS,
+    FUNCTION_TIMEOUT_SECONDS,
+    MAX_SLICE_SECONDS,
+    SLICE_DRAIN_SECONDS,
+    SLICE_SAFETY_MARGIN_SECONDS,
+    SLICE_WRAP_UP_SECONDS,
     EngineSettings,
     default_owner,
 )
@@ -65,6 +71,13 @@ __all__ = [
     "EngineSettings",
     "DEFAULT_WORKERS",
     "DEFAULT_SLICE_SECONDS",
+    "FUNCTION_TIMEOUT_SECONDS",
+    "MAX_SLICE_SECONDS",
+    "SLICE_DRAIN_SECONDS",
+    "SLICE_SAFETY_MARGIN_SECONDS",
+    "SLICE_WRAP_UP_SECONDS",
+    "Deadline",
+    "SliceDeadlineError",
     "RewrapEngine",
     "RewrapPlan",
     "resolve_target",

@@ -22,6 +22,7 @@ from shared.errors import (
     UnsupportedAlgorithmError,
 )
 from shared.rewrap import _probe
+from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._errors import RewrapTargetError
 from shared.rewrap._ports import KeyVersionSource
 from shared.rewrap._report import FailureReason, ItemOutcome, UnreadableReason
@@ -89,7 +90,9 @@ class ItemRewrapper:
         allow_legacy_rsa1_5: bool = False,
         retry: RetryPolicy | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
+        deadline: Deadline | None = None,
     ) -> None:
+        self._deadline = deadline
         self._plan = plan
         self._retry = retry or RetryPolicy()
         self._keys = keys
@@ -112,8 +115,10 @@ class ItemRewrapper:
             if await self._book.is_ahead_of_target(triage.version):
                 return _AHEAD
             return await self._rewrap(record, triage.version)
-        except RewrapTargetError:
-            raise  # the target itself became unusable: a fault of the job, not of this DEK
+        except (RewrapTargetError, SliceDeadlineError):
+            # The target itself became unusable, or the slice's time is up: a matter of the
+            # job, not of this DEK (a deadline unwinds the pass; the next slice redoes the page).
+            raise
         except Exception as error:  # one bad DEK never stops the job
             return verdict_for_error(error)
 
@@ -156,7 +161,7 @@ class ItemRewrapper:
             InvalidInputError: the material does not fit the target key.
         """
         try:
-            return await call_store(lambda: target.wrap(dek), self._retry)
+            return await call_store(lambda: target.wrap(dek), self._retry, deadline=self._deadline)
         except (KeyDisabledError, KeyNotFoundError, AccessDeniedError) as error:
             raise RewrapTargetError(
                 f"the target {self._plan.target_key_id} refused wrap ({_describe(error)}); "

@@ -1,8 +1,11 @@
 """Run one shard message: a time slice of one job over one DEK store.
 
 One queue message is one shard of one job. The worker runs the engine until the slice ends
-(``KEYWARD_REWRAP_SLICE_SECONDS``, well inside the function timeout), then enqueues the same
-message again as the continuation; the checkpoint in the job store says where to resume.
+(``KEYWARD_REWRAP_SLICE_SECONDS``), then enqueues the same message again as the continuation;
+the checkpoint in the job store says where to resume. The slice has a hard deadline too
+(``SLICE_DRAIN_SECONDS`` after its end): no wait inside page work may pass it, and the whole
+run is cancelled, as a crash, if it is not back ``SLICE_WRAP_UP_SECONDS`` later; both fit in
+the margin the settings keep below ``functionTimeout`` (``SLICE_SAFETY_MARGIN_SECONDS``).
 Scale-out is safe by construction: a job lease admits one worker per shard at a time, every
 DEK write is ETag-conditional, and a duplicate or stale message finds the job completed or
 leased and does nothing.
@@ -10,6 +13,7 @@ leased and does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,16 +22,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from shared.crypto import VaultAllowList
-from shared.errors import ConflictError, InvalidInputError, KeyIdError, ServiceError
+from shared.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    KeyIdError,
+    ServiceError,
+)
 from shared.rewrap import (
     DEFAULT_SLICE_SECONDS,
+    MAX_SLICE_SECONDS,
+    SLICE_DRAIN_SECONDS,
+    SLICE_WRAP_UP_SECONDS,
+    Deadline,
     EngineSettings,
     JobLeaseError,
+    JobReport,
     JobStatus,
     JobStore,
     KeyVersionSource,
     RewrapEngine,
     RewrapTargetError,
+    SliceDeadlineError,
 )
 from shared.rewrap._messages import ShardMessage
 from shared.services._ports import ShardQueue
@@ -76,6 +92,14 @@ class RewrapWorkerService:
         slice_seconds: float = DEFAULT_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Raises:
+        ConfigurationError: ``slice_seconds`` plus the safety margin passes the timeout.
+        """
+        if not 0 < slice_seconds <= MAX_SLICE_SECONDS:
+            raise ConfigurationError(
+                f"slice_seconds must be in (0, {MAX_SLICE_SECONDS}]: a slice plus its safety "
+                "margin must end before the host's functionTimeout"
+            )
         self._allow_list = allow_list
         self._stores = stores
         self._job_store = job_store
@@ -117,31 +141,47 @@ class RewrapWorkerService:
             # The planner named the job after the shard; keep the ids identical.
             job_scope=message.shard,
         )
-        deadline = self._clock() + self._slice_seconds
+        soft_end = self._clock() + self._slice_seconds
+        hard = Deadline(soft_end + SLICE_DRAIN_SECONDS, clock=self._clock)
+
+        def should_stop() -> bool:
+            return self._clock() >= soft_end
+
+        async def run(version: str | None) -> JobReport:
+            # The backstop: past the hard deadline and the wrap-up, cancel as a crash would.
+            return await asyncio.wait_for(
+                engine.run(message.key_ref, version, should_stop=should_stop, deadline=hard),
+                timeout=max(1.0, hard.remaining() + SLICE_WRAP_UP_SECONDS),
+            )
+
         try:
             try:
-                report = await engine.run(
-                    message.key_ref,
-                    message.target_version,
-                    should_stop=lambda: self._clock() >= deadline,
-                )
+                report = await run(message.target_version)
             except RewrapTargetError:
                 # The planned version was disabled or removed since; move to the newest.
-                report = await engine.run(
-                    message.key_ref, None, should_stop=lambda: self._clock() >= deadline
-                )
+                report = await run(None)
         except JobLeaseError as error:
             await self._queue.send(message, delay_seconds=BUSY_RETRY_SECONDS)
             return WorkerOutcome("busy", message.job_id, message.shard, detail=str(error)[:200])
+        except (SliceDeadlineError, TimeoutError) as error:
+            # The wrap-up overran: the lease lapses within lease_seconds, then this continues.
+            await self._queue.send(message.next_slice(), delay_seconds=BUSY_RETRY_SECONDS)
+            detail = f"slice overran its deadline ({type(error).__name__})"
+            return WorkerOutcome("continued", message.job_id, message.shard, detail=detail)
         except RewrapTargetError as error:
             return WorkerOutcome("dropped", message.job_id, message.shard, detail=str(error)[:200])
         except ServiceError as error:
             if dequeue_count >= self._max_dequeue:
                 await self._record_poison(jobs, message, error, dequeue_count)
             raise
-        if report.status is JobStatus.COMPLETED:
+        if report.status.ended:
+            detail = "" if report.status is JobStatus.COMPLETED else report.status.value
             return WorkerOutcome(
-                "completed", report.job_id, message.shard, report.state.counters.rewrapped
+                "completed",
+                report.job_id,
+                message.shard,
+                report.state.counters.rewrapped,
+                detail=detail,
             )
         await self._queue.send(message.next_slice())
         return WorkerOutcome(
