@@ -29,6 +29,8 @@ class FaultPlan:
     slow_ms: float = 0.0
     #: Share of 429 answers sent without ``Retry-After`` (the service sometimes omits it).
     omit_retry_after_rate: float = 0.0
+    #: Comma-separated key operations (``wrapkey,unwrapkey``) the plan applies to; "": all.
+    ops: str = ""
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -46,6 +48,8 @@ class FaultPlan:
                     raise ValueError("error_status must be a 5xx status")
             elif name == "seed":
                 value = int(value)
+            elif name == "ops":
+                value = ",".join(op.strip().lower() for op in str(value).split(",") if op.strip())
             else:
                 value = float(value)
                 if value < 0 or (name.endswith("_rate") and value > 1):
@@ -61,6 +65,12 @@ class FaultPlan:
         return bool(
             self.fixed_ms or self.jitter_ms or self.error_rate or self.drop_rate or self.slow_rate
         )
+
+    def applies_to(self, path: str) -> bool:
+        """Whether latency and faults apply to a request for ``path`` (see ``ops``)."""
+        if not self.ops:
+            return True
+        return path.rstrip("/").rsplit("/", 1)[-1].lower() in self.ops.split(",")
 
     def omit_retry_after(self) -> bool:
         """Whether this 429 goes without ``Retry-After`` (drawn only for rates below 1)."""

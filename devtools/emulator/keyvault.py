@@ -131,7 +131,7 @@ class DataPlane:
         request[CTX] = ctx
         runtime = self.runtime(vault.name)
         plan = runtime.faults
-        if plan.active:
+        if plan.active and plan.applies_to(request.path):
             delay, fault = plan.draw()
             if delay:
                 await asyncio.sleep(delay)

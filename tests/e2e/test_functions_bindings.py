@@ -139,6 +139,16 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     )
     assert retired.status_code == 200
     assert json.loads(retired.get_body())["previous_wraps_dropped"] == DEK_COUNT
+
+    # HTTP: a plain request for the ended job queues nothing new to do; "restart" marks it.
+    again = await _function("admin_rewrap")(_post("/api/rewrap", {"key": key_ref}))
+    assert again.status_code == 202
+    assert json.loads(again.get_body())["restarted"] == []
+    restart = await _function("admin_rewrap")(
+        _post("/api/rewrap", {"key": key_ref, "restart": True})
+    )
+    assert restart.status_code == 202
+    assert json.loads(restart.get_body())["restarted"] == [message.job_id]
     await store.close()
     await call(vault_keys.close)
 
@@ -155,6 +165,8 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
         ),
         (json.dumps({"key": "http://x/keys/k"}).encode(), 400, "BadRequest"),
         (json.dumps({"key": "k", "dry_run": "yes"}).encode(), 400, "BadRequest"),
+        (json.dumps({"key": "k", "restart": "yes"}).encode(), 400, "BadRequest"),
+        (json.dumps({"key": "k", "restart": True, "dry_run": True}).encode(), 400, "BadRequest"),
     ],
 )
 async def test_admin_rewrap_errors_are_clear_json(
