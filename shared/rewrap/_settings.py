@@ -21,7 +21,7 @@ DEFAULT_SLICE_SECONDS = 240
 #: host.json's ``functionTimeout`` in seconds. Pinned here, not read from host.json when the
 #: context is built: host.json is the host's file (the worker may not find it where tests do,
 #: and a missing file must not silently lift the bound), while a constant is checked where
-#: settings are read. ``tests/test_settings.py`` pins the two together, as
+#: settings are read. ``tests/test_app.py`` pins the two together, as
 #: ``functions.rewrap_worker.MAX_DEQUEUE_COUNT`` is pinned to ``maxDequeueCount``.
 FUNCTION_TIMEOUT_SECONDS = 600
 #: After the slice's soft end (no new page is scanned), pages in flight get this long to

@@ -9,10 +9,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+
 from functions.rewrap_worker import MAX_DEQUEUE_COUNT
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
-from shared.rewrap import InMemoryJobStore, JobStatus, ShardMessage, rewrap_job_id
+from shared.rewrap import (
+    EngineSettings,
+    InMemoryJobStore,
+    JobStatus,
+    RetryPolicy,
+    ShardMessage,
+    rewrap_job_id,
+)
 from shared.services.rewrap_worker import RewrapWorkerService
 from tests.rewrap.fakes import KEY_REF, V1, V2, MemoryDekStore, key_source, populate, unwrap_row
 
@@ -72,9 +81,11 @@ async def test_a_slice_that_ends_enqueues_its_continuation() -> None:
     store = MemoryDekStore()
     populate(store, source, [V1], 400)
     jobs, queue = InMemoryJobStore(), Queue()
+    # Each read of the clock moves it 100 ms: the slice (2 s) ends after 20 reads. The hard
+    # deadline reads it too, before every wait, so a page in flight still gets its drain.
     ticks = itertools.count()
     worker = _worker(
-        store, jobs, queue, keys=source, slice_seconds=2.0, clock=lambda: float(next(ticks))
+        store, jobs, queue, keys=source, slice_seconds=2.0, clock=lambda: next(ticks) / 10
     )
     outcome = await worker.handle(_message().to_json(), message_id="a", dequeue_count=1)
     assert outcome.status == "continued"
@@ -139,3 +150,41 @@ async def test_the_last_failed_delivery_records_the_poison_on_the_job() -> None:
     assert stored is not None
     assert stored.state.status is JobStatus.FAILED
     assert (stored.state.error or "").startswith("poison:")
+
+
+def test_a_slice_longer_than_the_function_timeout_allows_is_refused() -> None:
+    from shared.errors import ConfigurationError
+    from shared.rewrap import MAX_SLICE_SECONDS
+
+    with pytest.raises(ConfigurationError, match="functionTimeout"):
+        _worker(
+            MemoryDekStore(),
+            InMemoryJobStore(),
+            Queue(),
+            keys=key_source(V1, V2),
+            slice_seconds=MAX_SLICE_SECONDS + 1,
+        )
+
+
+async def test_a_job_that_ends_short_of_clean_is_not_continued_by_the_worker() -> None:
+    """It ended: the sweep retries it after its backoff, not the worker at once."""
+    from tests.rewrap.fakes import FaultyKeySource
+
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 3)
+    faulty = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
+    jobs, queue = InMemoryJobStore(), Queue()
+    worker = _worker(
+        store,
+        jobs,
+        queue,
+        keys=faulty,
+        engine_settings=EngineSettings(retry=RetryPolicy(max_transient_attempts=1)),
+    )
+
+    outcome = await worker.handle(_message().to_json(), message_id="a", dequeue_count=1)
+
+    assert outcome.status == "completed"
+    assert outcome.detail == "completed_with_failures"
+    assert queue.sent == []
