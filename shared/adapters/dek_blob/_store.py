@@ -197,7 +197,7 @@ class BlobDekStore:
         metadata = dict(properties.metadata or {})
         entry = find_entry(metadata, ENCRYPTION_METADATA)
         wrap = parse_encryption_data(metadata[entry]) if entry else None
-        if wrap and (wrap.key_id, wrap.wrapped) == (rewrap.key_id, rewrap.wrapped):
+        if wrap and (wrap.key_id.lower(), wrap.wrapped) == (rewrap.key_id.lower(), rewrap.wrapped):
             return Result(
                 rewrap.record.ref, WriteOutcome.WRITTEN, "already written", properties.etag
             )
