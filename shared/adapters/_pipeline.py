@@ -24,10 +24,18 @@ from urllib.parse import urlsplit
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
-from shared.errors import ServiceError
+from shared.errors import ForeignOriginError
 
 #: Keyword arguments that turn azure-core's redirect policy off (every SDK client takes them).
 NO_REDIRECTS: Final[dict[str, Any]] = {"permit_redirects": False}
+__all__ = [
+    "FOREIGN_ORIGIN",
+    "NO_REDIRECTS",
+    "ForeignOriginError",
+    "OriginPinPolicy",
+    "pinned_client_kwargs",
+]
+
 #: ``ServiceError.code`` of a refused cross-origin request.
 FOREIGN_ORIGIN = "ForeignOrigin"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -42,11 +50,6 @@ def origin(url: str) -> tuple[str, str, int]:
     except ValueError:
         port = None
     return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
-
-
-class ForeignOriginError(ServiceError):
-    """A request (a ``nextLink``, a poller's URL) named another origin than the client's;
-    it was not sent. Not transient: the same page would name the same host again."""
 
 
 class OriginPinPolicy(SansIOHTTPPolicy[Any, Any]):
