@@ -24,14 +24,14 @@ from devtools.azurite import run_azurite
 from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.client import EmulatorClient
 from devtools.emulator.process import start_emulator, stop_emulator
+from shared.rewrap import BUDGET_WINDOW_SECONDS, vault_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 VAULT = "kwbench"
 KEY = "bench-kek"
-#: Key Vault's published RSA-2048 software budget.
-BUDGET = 4000
-WINDOW_SECONDS = 10.0
-CEILING_PER_SECOND = BUDGET / WINDOW_SECONDS
+#: Key Vault's published budget for the bench key (software RSA-2048, created below).
+BUDGET = vault_budget("RSA", 2048)
+CEILING_PER_SECOND = BUDGET.operations_per_second
 LATENCY_MS = 20.0
 
 
@@ -63,7 +63,12 @@ class Bench:
 
     def throttled(self) -> None:
         """Key Vault's RSA-2048 software limit and 20 ms latency; a fresh throttle window."""
-        self.client.set_throttle(VAULT, budget=BUDGET, window_seconds=WINDOW_SECONDS, enabled=True)
+        self.client.set_throttle(
+            VAULT,
+            budget=BUDGET.operations_per_window,
+            window_seconds=BUDGET_WINDOW_SECONDS,
+            enabled=True,
+        )
         self.client.set_latency(VAULT, fixed_ms=LATENCY_MS)
 
     def unthrottled(self) -> None:

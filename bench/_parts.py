@@ -32,6 +32,7 @@ from devtools.emulator.credential import AsyncEmulatorCredential
 from shared.adapters import AsyncKeyVaultAdapter
 from shared.adapters._keyvault_common import API_VERSION
 from shared.crypto import DataKey, LocalRsaWrapper, VaultAllowList
+from shared.rewrap import DEFAULT_WORKERS
 
 
 async def _cpu_ms(n: int, rounds: int, one: Callable[[], Awaitable[object]], width: int) -> float:
@@ -91,7 +92,8 @@ async def _floor_unwrap_ms(
 
 async def parts_job(spec: dict[str, Any]) -> dict[str, Any]:
     world = spec["world"]
-    n, rounds, concurrency = int(spec.get("n", 2000)), int(spec.get("rounds", 3)), 32
+    n, rounds = int(spec.get("n", 2000)), int(spec.get("rounds", 3))
+    concurrency = DEFAULT_WORKERS  # in flight as the engine keeps them, whose CPU this splits
     adapter = AsyncKeyVaultAdapter(
         AsyncEmulatorCredential(world["object_id"]),
         VaultAllowList.parse(f"{world['vault']}={world['vault_url']}"),

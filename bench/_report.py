@@ -207,7 +207,7 @@ def _cpu(section: dict[str, Any], lines: list[str], details: list[str]) -> None:
     if parts:
         lean = _median(r["lean"]["cpu_ms_per_dek"] for r in rounds)
         rows = (
-            ("unwrap, lean REST call (32 in flight)", "unwrap_lean_ms"),
+            (f"unwrap, lean REST call ({parts[0]['concurrency']} in flight)", "unwrap_lean_ms"),
             ("unwrap floor: hand-written HTTP/1.1 on asyncio streams + TLS", "unwrap_floor_ms"),
             ("wrap through the SDK's aio `CryptographyClient` (local)", "wrap_sdk_ms"),
             ("the same wrap with `cryptography` directly (`LocalRsaWrapper`)", "wrap_local_ms"),

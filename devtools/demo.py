@@ -40,6 +40,7 @@ from devtools.emulator.arm_client import ArmControl, cmk_encryption
 from devtools.emulator.credential import EmulatorCredential
 from devtools.emulator.eventgrid_client import EventGridControl
 from devtools.emulator.process import RunningEmulator, start_emulator, stop_emulator
+from shared.settings import SPEC_BY_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 VAULT = "contoso-kv"
@@ -47,7 +48,18 @@ KEY = "orders-kek"
 RECORDS = 1000
 BLOBS = 100
 CONTAINER = "invoices"
-DEK_TABLE = "keywarddeks"
+
+
+def _app_default(name: str) -> str:
+    """The app's own default for setting ``name`` (``SPECS``), so the demo repeats none."""
+    default = SPEC_BY_NAME[name].default
+    assert default is not None, name
+    return default
+
+
+DEK_TABLE = _app_default("KEYWARD_DEK_TABLE")
+#: Set explicitly all the same: the queue trigger resolves ``%KEYWARD_JOB_QUEUE%``.
+JOB_QUEUE = _app_default("KEYWARD_JOB_QUEUE")
 FLAG_TOPIC = "keyward-flags"
 OPERATOR_KEY_PERMISSIONS = [
     "get", "list", "create", "update", "delete", "rotate", "wrapKey", "unwrapKey",
@@ -224,7 +236,7 @@ async def start_app(world: World) -> Any:
         "KEYWARD_VAULT_ALLOWLIST": f"{VAULT}={world.vault_url}",
         "KEYWARD_DEK_TABLE": DEK_TABLE,
         "KEYWARD_BLOB_CONTAINERS": CONTAINER,
-        "KEYWARD_JOB_QUEUE": "keyward-rewrap",
+        "KEYWARD_JOB_QUEUE": JOB_QUEUE,
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "KEYWARD_CA_BUNDLE": world.emulator.ca_path,
         "KEYWARD_ARM_ENDPOINT": world.emulator.url,

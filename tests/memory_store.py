@@ -29,6 +29,7 @@ from shared.stores._common import (
 )
 from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
 from shared.stores._protocol import (
+    DEFAULT_PAGE_SIZE,
     DekRecord,
     Rewrap,
     ScanPage,
@@ -95,7 +96,7 @@ class MemoryDekStore:
         *,
         exclude_version: str | None,
         continuation: str | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         limit = check_page_size(page_size)
         after = tuple(decode_continuation(_KIND, continuation)) if continuation else ("", "")

@@ -36,10 +36,20 @@ def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, An
 
 
 def test_worker_dequeue_limit_matches_host_json() -> None:
+    """host.json's ``maxDequeueCount`` has one Python twin, ``MAX_DEQUEUE_COUNT``, which the
+    function passes on; neither the service nor the composition root has a default of its own."""
+    import inspect
+
     from functions.rewrap_worker import MAX_DEQUEUE_COUNT
+    from shared.composition import AppContext
+    from shared.services.rewrap_worker import RewrapWorkerService
 
     host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+    service = inspect.signature(RewrapWorkerService).parameters["max_dequeue_count"]
+    assert service.default is inspect.Parameter.empty
+    context = inspect.signature(AppContext.rewrap_worker).parameters["max_dequeue_count"]
+    assert context.default is inspect.Parameter.empty
 
 
 def test_health_function_answers_through_the_real_request_type(

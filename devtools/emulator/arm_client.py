@@ -23,8 +23,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from shared.settings import PUBLIC_ARM_ENDPOINT
+
 #: The scope the management SDKs ask tokens for (the emulator checks the audience).
-ARM_SCOPE = "https://management.azure.com/.default"
+ARM_SCOPE = f"{PUBLIC_ARM_ENDPOINT}/.default"
 
 
 def management_client_kwargs(base_url: str, ca_path: str | Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from aiohttp import web
 from devtools.emulator import auth
 from devtools.emulator.state import EmulatorState
 
-ARM_AUDIENCE = "https://management.azure.com"
+ARM_AUDIENCE = auth.ARM_RESOURCE
 
 
 class ArmError(Exception):

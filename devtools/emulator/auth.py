@@ -32,10 +32,11 @@ from devtools.emulator.state import (
     Principal,
     Vault,
 )
+from shared.settings import PUBLIC_ARM_ENDPOINT
 
 VAULT_RESOURCE = "https://vault.azure.net"
 MANAGED_HSM_RESOURCE = "https://managedhsm.azure.net"
-ARM_RESOURCE = "https://management.azure.com"
+ARM_RESOURCE = PUBLIC_ARM_ENDPOINT
 LOGIN_AUTHORITY = "https://login.microsoftonline.com"
 
 #: Built-in role -> data actions (Azure's published role definitions, data actions only).

@@ -1,13 +1,8 @@
 """Turn raw trigger payloads into what a function receives, through azure.functions' own
-converters (the ones the Python worker uses), discover the app's functions, and read timer
-schedules.
+converters (the ones the Python worker uses), and discover the app's functions.
 
-Timer schedules are NCRONTAB (``{second} {minute} {hour} {day} {month} {day-of-week}``), read
-by ``croniter``. Why a wrapper rather than croniter directly: Azure Functions timers take
-exactly six fields with the seconds first, and croniter would also accept five (Unix) or seven
-(with a year) fields, so the field count is checked here; everything else (ranges, steps,
-lists, names, next-fire arithmetic) is croniter's. ``day_or=False`` keeps NCRONTAB's rule that
-a restricted day *and* a restricted weekday must both match.
+Timer schedules are read by the app's own ``shared.settings.Ncrontab`` (the host imports it),
+so the local host fires a timer exactly when the schedule the settings check accepted says.
 """
 
 from __future__ import annotations
@@ -24,14 +19,11 @@ from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 from azure.functions.queue import QueueMessageInConverter
 from azure.functions.timer import TimerRequestConverter
-from croniter import croniter
 
 EVENT_GRID_TRIGGER = "eventGridTrigger"
 QUEUE_TRIGGER = "queueTrigger"
 TIMER_TRIGGER = "timerTrigger"
 HTTP_TRIGGER = "httpTrigger"
-#: Azure Functions' NCRONTAB form: seconds first, six fields.
-_NCRONTAB_FIELDS = 6
 
 
 @dataclass(frozen=True)
@@ -131,26 +123,3 @@ def timer_input(*, past_due: bool, last: dt.datetime | None, next_: dt.datetime)
     return TimerRequestConverter.decode(
         Datum(type="json", value=json.dumps(info)), trigger_metadata={}
     )
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A timer trigger's validated six-field NCRONTAB expression."""
-
-    expression: str
-
-    @classmethod
-    def parse(cls, expression: str) -> Schedule:
-        """Parse a six-field NCRONTAB expression; raises ValueError when malformed."""
-        fields = expression.split()
-        if len(fields) != _NCRONTAB_FIELDS:
-            raise ValueError(f"NCRONTAB {expression!r} needs 6 fields, has {len(fields)}")
-        normalized = " ".join(fields)
-        # croniter's errors (CroniterBadCronError...) are ValueErrors already.
-        croniter.expand(normalized, second_at_beginning=True)
-        return cls(normalized)
-
-    def next_after(self, moment: dt.datetime) -> dt.datetime:
-        """The first matching second strictly after ``moment``."""
-        schedule = croniter(self.expression, moment, day_or=False, second_at_beginning=True)
-        return schedule.get_next(dt.datetime)

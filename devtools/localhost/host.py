@@ -23,6 +23,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue.aio import QueueClient
 
 from devtools.localhost import bindings
+from shared.settings import Ncrontab
 
 log = logging.getLogger("keyward.localhost")
 
@@ -350,7 +351,7 @@ class LocalFunctionsHost:
         expression = bindings.resolve_setting_reference(
             str(spec.binding["schedule"]), self.settings
         )
-        schedule = bindings.Schedule.parse(expression)
+        schedule = Ncrontab.parse(expression)
         last: dt.datetime | None = None
         while not self._stopping.is_set():
             now = dt.datetime.now(dt.UTC)

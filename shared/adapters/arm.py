@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from azure.core.credentials_async import AsyncTokenCredential
 
 from shared.adapters._pipeline import pinned_client_kwargs
+from shared.settings import PUBLIC_ARM_ENDPOINT
 
 #: The real ARM audience, also when ``base_url`` points at a sovereign cloud's ARM host.
 ARM_SCOPE_SUFFIX = "/.default"
@@ -35,7 +36,7 @@ def management_kwargs(
     endpoint = arm_endpoint.rstrip("/")
     audience = endpoint
     if endpoint.startswith(("https://127.0.0.1", "https://localhost")):
-        audience = "https://management.azure.com"  # the emulator checks the real audience
+        audience = PUBLIC_ARM_ENDPOINT  # the emulator checks the real audience
     kwargs: dict[str, Any] = {
         "base_url": endpoint,
         "credential_scopes": [audience + ARM_SCOPE_SUFFIX],

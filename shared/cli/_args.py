@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shared.composition import CONNECTION_STRING_ENV, store_kinds
 from shared.rewrap import DEFAULT_WORKERS
+from shared.stores import DEFAULT_PAGE_SIZE
 
 DEFAULT_STORE = "sqlite:.keyward/deks.sqlite"
 DEFAULT_JOBS = Path(".keyward/jobs.sqlite")
@@ -72,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_WORKERS,
         help="in-flight unwraps (default %(default)s)",
     )
-    rewrap.add_argument("--page-size", type=int, default=100, help="DEKs per page/checkpoint")
+    rewrap.add_argument(
+        "--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="DEKs per page/checkpoint"
+    )
     rewrap.add_argument(
         "--rate", type=float, help="operations per second (default: the vault's budget)"
     )

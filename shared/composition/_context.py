@@ -114,14 +114,14 @@ class AppContext:
             rotator=self.key_admin,
         )
 
-    def queue_worker(self, *, max_dequeue_count: int = 5) -> QueueWorkerService:
+    def queue_worker(self, *, max_dequeue_count: int) -> QueueWorkerService:
         """The queue trigger's service: rewrap shards and key-dependent follow-ups."""
         return QueueWorkerService(
             rewrap=self.rewrap_worker(max_dequeue_count=max_dequeue_count),
             follow_ups=self.follow_ups(),
         )
 
-    def rewrap_worker(self, *, max_dequeue_count: int = 5) -> RewrapWorkerService:
+    def rewrap_worker(self, *, max_dequeue_count: int) -> RewrapWorkerService:
         return RewrapWorkerService(
             allow_list=self.settings.vault_allowlist,
             stores=self.stores,
@@ -204,12 +204,18 @@ class AppContext:
             def container(name: str) -> ContainerClient:
                 return ContainerClient(blob_url, name, credential=credential, **NO_REDIRECTS)
 
-        closers.append(tables)
-        with translated(f"create table {STATE_TABLE}"), contextlib.suppress(ResourceExistsError):
-            await tables.create_table(STATE_TABLE)
+        closers.extend((tables, queue))
+        try:
+            with (
+                translated(f"create table {STATE_TABLE}"),
+                contextlib.suppress(ResourceExistsError),
+            ):
+                await tables.create_table(STATE_TABLE)
+            await queue.ensure_exists()
+        except BaseException:
+            await _close_all(closers)  # a failed build leaves no client (connection) open
+            raise
         state_table = tables.get_table_client(STATE_TABLE)
-        await queue.ensure_exists()
-        closers.append(queue)
         stores = build_app_stores(StorageClients(settings, credential, tables, container))
         closers.extend(stores.values())
         keys = keyvault_adapter(settings, credential)  # also the key-access reader's
@@ -241,13 +247,18 @@ class AppContext:
         )
 
     async def aclose(self) -> None:
-        for closer in reversed(self._closers):
-            close = getattr(closer, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        await result
+        await _close_all(self._closers)
+
+
+async def _close_all(closers: Sequence[Any]) -> None:
+    """Close each, newest first; one failing close leaves none of the others open."""
+    for closer in reversed(closers):
+        close = getattr(closer, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
 
 
 _CONTEXTS: dict[int, asyncio.Task[AppContext]] = {}

@@ -52,7 +52,6 @@ from shared.rewrap._report import (
 from shared.rewrap._retirement import RetirementReport, VersionRetirement, retirement_report
 from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._settings import (
-    DEFAULT_PAGE_SIZE,
     DEFAULT_SLICE_SECONDS,
     DEFAULT_WORKERS,
     EngineSettings,
@@ -71,7 +70,6 @@ __all__ = [
     # engine
     "EngineSettings",
     "DEFAULT_WORKERS",
-    "DEFAULT_PAGE_SIZE",
     "DEFAULT_SLICE_SECONDS",
     "RewrapEngine",
     "RewrapPlan",

@@ -18,7 +18,7 @@ from shared.rewrap._report import UnreadableReason
 from shared.rewrap._retry import RetryPolicy, call_store
 from shared.rewrap._target import RewrapPlan, VersionBook, resolve_target
 from shared.rewrap._triage import Action, RecordTriage
-from shared.stores import DekStore
+from shared.stores import DEFAULT_PAGE_SIZE, DekStore
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def dry_run(
     key_ref: str,
     requested_version: str | None = None,
     *,
-    page_size: int = 100,
+    page_size: int = DEFAULT_PAGE_SIZE,
     rate_ceiling: float | None = None,
     headroom: float = DEFAULT_HEADROOM,
     allow_legacy_rsa1_5: bool = False,

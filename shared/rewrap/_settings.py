@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._retry import RetryPolicy
+from shared.stores import DEFAULT_PAGE_SIZE
 
 #: Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); 64 leaves
 #: room for a slow or contended host (docs/benchmarks.md). The one default for the engine,
 #: ``KEYWARD_REWRAP_CONCURRENCY`` and ``keyward rewrap --workers``.
 DEFAULT_WORKERS = 64
-#: Records per scan page, and per checkpoint.
-DEFAULT_PAGE_SIZE = 100
 #: Seconds a queue-triggered worker runs before it checkpoints and enqueues a continuation;
 #: kept below host.json's ``functionTimeout`` (10 minutes).
 DEFAULT_SLICE_SECONDS = 240

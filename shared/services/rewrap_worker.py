@@ -27,6 +27,7 @@ from shared.crypto import VaultAllowList
 from shared.errors import ConflictError, InvalidInputError, ServiceError
 from shared.events import RejectionReason, rejected_message_record
 from shared.rewrap import (
+    DEFAULT_SLICE_SECONDS,
     EngineSettings,
     JobIdMismatchError,
     JobLeaseError,
@@ -63,7 +64,12 @@ class WorkerOutcome:
 
 
 class RewrapWorkerService:
-    """The service behind ``rewrap_worker``."""
+    """The service behind ``rewrap_worker``.
+
+    ``max_dequeue_count`` has no default here: it must be the host's own limit (host.json's
+    ``maxDequeueCount``, passed in by ``functions.rewrap_worker``), or the job would record
+    a poisoned message the host is still going to redeliver, or miss one it gave up on.
+    """
 
     def __init__(
         self,
@@ -74,8 +80,8 @@ class RewrapWorkerService:
         keys: KeyVersionSource,
         queue: ShardQueue,
         engine_settings: EngineSettings | None = None,
-        slice_seconds: float = 240.0,
-        max_dequeue_count: int = 5,
+        max_dequeue_count: int,
+        slice_seconds: float = DEFAULT_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         rejections: RejectionLog | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -16,8 +16,12 @@ No secrets live in settings. Production authenticates with managed identity thro
 * any ``KEYWARD_*`` value that looks like a credential is refused outright;
 * ARM and Event Grid endpoints must be Azure hosts (or loopback, for the local emulator), so a
   typo cannot send the identity's bearer token elsewhere.
+
+``Ncrontab`` reads timer schedules (``KEYWARD_SWEEP_SCHEDULE``) the way Azure Functions does;
+the local Functions host in ``devtools`` fires timers with it too.
 """
 
+from shared.settings._ncrontab import Ncrontab
 from shared.settings._settings import DependentScope, Settings
 from shared.settings._specs import (
     HOST_SETTINGS,
@@ -27,9 +31,12 @@ from shared.settings._specs import (
     render_settings_table,
 )
 from shared.settings._storage import StorageTarget
+from shared.settings._values import PUBLIC_ARM_ENDPOINT
 
 __all__ = [
     "HOST_SETTINGS",
+    "PUBLIC_ARM_ENDPOINT",
+    "Ncrontab",
     "SPECS",
     "SPEC_BY_NAME",
     "DependentScope",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
-from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, Reader
+from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, DependentSpec, Reader
 from shared.settings._storage import StorageTarget, resolve_storage
 from shared.settings._values import (
     allow_list,
@@ -54,6 +54,36 @@ class DependentScope:
 
 
 _CREDENTIAL_MARKERS = ("accountkey=", "sharedaccesssignature=", "sig=", "client_secret")
+#: Field metadata key: the setting a field is read from, its parser, and whether unset is None.
+_SETTING = "keyward_setting"
+#: Field metadata key: the field holding every key-dependent kind's scope.
+_DEPENDENTS = "keyward_dependents"
+
+
+def _setting(name: str, parse: Callable[[str], T]) -> T:
+    """A field read from setting ``name``; its default is that setting's ``SPECS`` default,
+    parsed, so a default is written once (in ``SPECS``) and ``from_env`` applies the same."""
+    default = Reader({}).get(name, parse)
+    return field(default=default, metadata={_SETTING: (name, parse, False)})
+
+
+def _optional(name: str, parse: Callable[[str], T]) -> T | None:
+    """A field read from setting ``name``, ``None`` when it is unset (``SPECS`` default None)."""
+    return field(default=None, metadata={_SETTING: (name, parse, True)})
+
+
+def _scope(r: Reader, kind: DependentSpec) -> DependentScope:
+    return DependentScope(
+        subscriptions=r.get(kind.subscriptions, list_of(guid)),
+        resource_groups=r.get(kind.resource_groups, list_of(resource_group)),
+        repoint=r.get(kind.repoint, as_bool),
+        repoint_setting=kind.repoint,
+    )
+
+
+def _dependents(r: Reader) -> Mapping[str, DependentScope]:
+    """Every key-dependent kind's scope, in ``DEPENDENT_SPECS`` order."""
+    return {kind.kind: _scope(r, kind) for kind in DEPENDENT_SPECS}
 
 
 @dataclass(frozen=True)
@@ -62,20 +92,25 @@ class Settings:
 
     vault_allowlist: VaultAllowList
     storage: StorageTarget
-    dek_table: str = "keywarddeks"
-    blob_containers: tuple[str, ...] = ()
-    job_queue: str = "keyward-rewrap"
-    sweep_schedule: str = "0 */5 * * * *"
-    dependents: Mapping[str, DependentScope] = field(default_factory=dict)
-    auto_rotate_near_expiry: bool = False
-    expiry_warning_days: int = 30
-    eventgrid_topic_endpoint: str | None = None
-    arm_endpoint: str = "https://management.azure.com"
-    ca_bundle: str | None = None
-    azure_client_id: str | None = None
-    allow_legacy_rsa1_5: bool = False
-    rewrap_concurrency: int = 64
-    rewrap_slice_seconds: int = 240
+    dek_table: str = _setting("KEYWARD_DEK_TABLE", table_name)
+    blob_containers: tuple[str, ...] = _setting("KEYWARD_BLOB_CONTAINERS", list_of(container_name))
+    job_queue: str = _setting("KEYWARD_JOB_QUEUE", queue_name)
+    sweep_schedule: str = _setting("KEYWARD_SWEEP_SCHEDULE", ncrontab)
+    #: Each key-dependent kind's settings (``DEPENDENT_SPECS``), read at this point in order.
+    dependents: Mapping[str, DependentScope] = field(
+        default_factory=lambda: _dependents(Reader({})), metadata={_DEPENDENTS: True}
+    )
+    auto_rotate_near_expiry: bool = _setting("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", as_bool)
+    expiry_warning_days: int = _setting("KEYWARD_EXPIRY_WARNING_DAYS", int_between(1, 365))
+    eventgrid_topic_endpoint: str | None = _optional(
+        "KEYWARD_EVENTGRID_TOPIC_ENDPOINT", eventgrid_endpoint
+    )
+    arm_endpoint: str = _setting("KEYWARD_ARM_ENDPOINT", arm_endpoint)
+    ca_bundle: str | None = _optional("KEYWARD_CA_BUNDLE", existing_file)
+    azure_client_id: str | None = _optional("AZURE_CLIENT_ID", guid)
+    allow_legacy_rsa1_5: bool = _setting("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool)
+    rewrap_concurrency: int = _setting("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512))
+    rewrap_slice_seconds: int = _setting("KEYWARD_REWRAP_SLICE_SECONDS", int_between(10, 3600))
     #: Every keyward setting present in the environment, as given, for :meth:`read`.
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -98,7 +133,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate every setting.
+        """Read and validate every setting, in field order.
 
         Args:
             environ: the app settings; ``os.environ`` when omitted.
@@ -109,34 +144,20 @@ class Settings:
         env: Mapping[str, str] = os.environ if environ is None else environ
         _refuse_unknown_and_secret(env)
         r = Reader(env)
+        vault_allowlist = r.get("KEYWARD_VAULT_ALLOWLIST", allow_list)
+        storage = resolve_storage(env)
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            if _SETTING in spec.metadata:
+                name, parse, optional = spec.metadata[_SETTING]
+                values[spec.name] = r.optional(name, parse) if optional else r.get(name, parse)
+            elif _DEPENDENTS in spec.metadata:
+                values[spec.name] = _dependents(r)
         return cls(
-            vault_allowlist=r.get("KEYWARD_VAULT_ALLOWLIST", allow_list),
-            storage=resolve_storage(env),
-            dek_table=r.get("KEYWARD_DEK_TABLE", table_name),
-            blob_containers=r.get("KEYWARD_BLOB_CONTAINERS", list_of(container_name)),
-            job_queue=r.get("KEYWARD_JOB_QUEUE", queue_name),
-            sweep_schedule=r.get("KEYWARD_SWEEP_SCHEDULE", ncrontab),
-            dependents={
-                spec.kind: DependentScope(
-                    subscriptions=r.get(spec.subscriptions, list_of(guid)),
-                    resource_groups=r.get(spec.resource_groups, list_of(resource_group)),
-                    repoint=r.get(spec.repoint, as_bool),
-                    repoint_setting=spec.repoint,
-                )
-                for spec in DEPENDENT_SPECS
-            },
-            auto_rotate_near_expiry=r.get("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", as_bool),
-            expiry_warning_days=r.get("KEYWARD_EXPIRY_WARNING_DAYS", int_between(1, 365)),
-            eventgrid_topic_endpoint=r.optional(
-                "KEYWARD_EVENTGRID_TOPIC_ENDPOINT", eventgrid_endpoint
-            ),
-            arm_endpoint=r.get("KEYWARD_ARM_ENDPOINT", arm_endpoint),
-            ca_bundle=r.optional("KEYWARD_CA_BUNDLE", existing_file),
-            azure_client_id=r.optional("AZURE_CLIENT_ID", guid),
-            allow_legacy_rsa1_5=r.get("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool),
-            rewrap_concurrency=r.get("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512)),
-            rewrap_slice_seconds=r.get("KEYWARD_REWRAP_SLICE_SECONDS", int_between(10, 3600)),
+            vault_allowlist=vault_allowlist,
+            storage=storage,
             raw={name: env[name] for name in SPEC_BY_NAME if name in env},
+            **values,
         )
 
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from shared.errors import SettingError
 from shared.rewrap import DEFAULT_SLICE_SECONDS, DEFAULT_WORKERS
-from shared.settings._values import apply
+from shared.settings._values import PUBLIC_ARM_ENDPOINT, apply
 
 T = TypeVar("T")
 
@@ -145,7 +145,7 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "KEYWARD_ARM_ENDPOINT",
-        "https://management.azure.com",
+        PUBLIC_ARM_ENDPOINT,
         "Azure Resource Manager endpoint (sovereign clouds; loopback for the emulator).",
     ),
     SettingSpec(

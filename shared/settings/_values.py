@@ -5,16 +5,20 @@ what is expected; ``apply`` turns that into a ``SettingError`` naming the settin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from shared.crypto import VaultAllowList
 from shared.errors import KeyIdError, SettingError
+from shared.settings._ncrontab import Ncrontab
 
 T = TypeVar("T")
 
+#: Azure Resource Manager of the public cloud: the default endpoint and the audience of its
+#: tokens (the emulator, which stands in for it on loopback, checks that same audience).
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 _ARM_HOSTS = ("management.azure.com", "management.chinacloudapi.cn", "management.usgovcloudapi.net")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 STORAGE_SERVICES = ("blob", "queue", "table")
@@ -34,21 +38,6 @@ def apply(name: str, raw: str, parse: Callable[[str], T]) -> T:
         return parse(raw)
     except (ValueError, KeyIdError) as exc:
         raise SettingError(name, str(exc)) from None
-
-
-# NCRONTAB fields: second, minute, hour, day, month, day of week (names allowed in the last two).
-_CRON_RANGES = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_NAMES: tuple[Mapping[str, int], ...] = (
-    {},
-    {},
-    {},
-    {},
-    {m: i + 1 for i, m in enumerate(_MONTHS)},
-    {d: i for i, d in enumerate(_DAYS)},
-)
-_CRON_FIELDS = ("second", "minute", "hour", "day", "month", "day of week")
 
 
 def allow_list(raw: str) -> VaultAllowList:
@@ -173,30 +162,4 @@ def eventgrid_endpoint(raw: str) -> str:
 
 
 def ncrontab(raw: str) -> str:
-    fields = raw.split()
-    if len(fields) != 6:
-        raise ValueError(
-            f"{raw[:60]!r} has {len(fields)} fields; NCRONTAB needs 6: "
-            "{second} {minute} {hour} {day} {month} {day-of-week}"
-        )
-    for text, (low, high), names, label in zip(
-        fields, _CRON_RANGES, _CRON_NAMES, _CRON_FIELDS, strict=True
-    ):
-        for part in text.split(","):
-            _cron_part(part, low, high, names, label)
-    return " ".join(fields)
-
-
-def _cron_part(part: str, low: int, high: int, names: Mapping[str, int], label: str) -> None:
-    base, _, step = part.partition("/")
-    if step and (not step.isdigit() or int(step) == 0):
-        raise ValueError(f"{label} step {step!r} must be a positive number")
-    if base == "*":
-        return
-    bounds = base.split("-")
-    if len(bounds) > 2 or not all(bounds):
-        raise ValueError(f"{label} {part!r} is not a value, range or */step")
-    for bound in bounds:
-        value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
-        if value is None or not low <= value <= high:
-            raise ValueError(f"{label} {bound!r} is outside {low}-{high}")
+    return Ncrontab.parse(raw).expression

@@ -7,6 +7,7 @@ and ``shared.adapters.dek_blob``; which kinds exist is the registry's business
 
 from shared.stores._model import DekDetails, NewDek
 from shared.stores._protocol import (
+    DEFAULT_PAGE_SIZE,
     DekRecord,
     DekStore,
     Rewrap,
@@ -18,6 +19,7 @@ from shared.stores._protocol import (
 from shared.stores._sqlite import SqliteDekStore
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
     "DekRecord",
     "DekStore",
     "Rewrap",

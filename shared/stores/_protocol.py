@@ -23,6 +23,10 @@ from typing import Protocol, runtime_checkable
 
 from shared.crypto import WrapAlgorithm
 
+#: Records per ``scan`` page when the caller does not say: the default for every store, the
+#: engine's page (and checkpoint) size, the dry run and ``keyward rewrap --page-size``.
+DEFAULT_PAGE_SIZE = 100
+
 
 @dataclass(frozen=True)
 class DekRecord:
@@ -136,7 +140,7 @@ class DekStore(Protocol):
         *,
         exclude_version: str | None,
         continuation: str | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         """DEKs wrapped by any version of key ``key_ref`` (the unversioned key id), skipping
         those already at ``exclude_version``; plus unparseable records that claim that key.

@@ -347,6 +347,12 @@ def _mutated_rotation(draw: st.DrawFn) -> dict[str, Any]:
     return event
 
 
+def _object_type_accepted(value: Any) -> bool:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    return isinstance(value, str) and value.strip().lower() == "key"
+
+
 def _is_unchanged_valid(event: dict[str, Any]) -> bool:
     data = event.get("data")
     return (
@@ -357,9 +363,10 @@ def _is_unchanged_valid(event: dict[str, Any]) -> bool:
         and data.get("VaultName") == VAULT
         and data.get("ObjectName") == "orders"
         and data.get("Version") == V2
-        # ObjectType is redundant with the event type; the parser accepts it absent or null
-        # (the identity fields above are what it checks), and case/space-insensitively.
-        and (data.get("ObjectType") is None or str(data.get("ObjectType")).strip().lower() == "key")
+        # ObjectType is redundant with the event type; the parser accepts it absent, null or
+        # blank (blank text counts as absent, shared.events._fields), and otherwise "key"
+        # case/space-insensitively.
+        and _object_type_accepted(data.get("ObjectType"))
     )
 
 

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 from datetime import UTC, datetime
 
+from functions.rewrap_worker import MAX_DEQUEUE_COUNT
 from shared.crypto import VaultAllowList
 from shared.errors import TransientServiceError
 from shared.events import RejectedEventRecord
@@ -31,6 +32,7 @@ class Queue:
 def _worker(
     store: MemoryDekStore, jobs: InMemoryJobStore, queue: Queue, **options: object
 ) -> RewrapWorkerService:
+    options.setdefault("max_dequeue_count", MAX_DEQUEUE_COUNT)
     return RewrapWorkerService(
         allow_list=VaultAllowList.parse("contoso-kv"),
         stores={SHARD: store},

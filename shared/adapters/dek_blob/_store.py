@@ -34,6 +34,7 @@ from shared.adapters.dek_blob._format import (
     rewrite_encryption_data,
 )
 from shared.adapters.dek_blob._records import blob_record, claims, same_etag
+from shared.stores import DEFAULT_PAGE_SIZE
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
@@ -98,7 +99,7 @@ class BlobDekStore:
         *,
         exclude_version: str | None,
         continuation: str | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         token = decode_continuation(_KIND, continuation) if continuation else None
         wanted, excluded = normalize_key_ref(key_ref), (exclude_version or "").lower()

@@ -44,6 +44,7 @@ from shared.adapters.dek_table._upkeep import (
     insert_deks,
 )
 from shared.errors import InvalidInputError
+from shared.stores import DEFAULT_PAGE_SIZE
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
@@ -94,7 +95,7 @@ class TableDekStore:
         *,
         exclude_version: str | None,
         continuation: str | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         token = decode_continuation(_KIND, continuation) if continuation else None
         if token is not None and not (isinstance(token, dict) and "PartitionKey" in token):
