@@ -7,6 +7,12 @@ hundreds of concurrent unwraps through one process). Faults are drawn per reques
 response, as a crashed front end would), or a slow answer (``slow_ms`` extra delay). The same
 seed and the same request order give the same faults. ``omit_retry_after_rate`` sends that
 share of the throttle's 429s without ``Retry-After``, as Key Vault sometimes does.
+
+Two faults real Key Vault never produces, for proving that keyward does not trust its peers
+(issue 11 item 9): ``redirect_to`` (an origin, ``https://host:port``) answers every
+authenticated request with ``307 Temporary Redirect`` to the same path and query there, as a
+compromised front end or a hostile proxy might; ``next_link_origin`` makes every list page
+name a ``nextLink`` on that origin (also on the last page), as a tampered answer might.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ class FaultPlan:
     slow_ms: float = 0.0
     #: Share of 429 answers sent without ``Retry-After`` (the service sometimes omits it).
     omit_retry_after_rate: float = 0.0
+    #: Fault injection, not Key Vault behaviour: 307 every authenticated request to here.
+    redirect_to: str = ""
+    #: Fault injection, not Key Vault behaviour: list pages' nextLink on this origin.
+    next_link_origin: str = ""
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -46,6 +56,10 @@ class FaultPlan:
                     raise ValueError("error_status must be a 5xx status")
             elif name == "seed":
                 value = int(value)
+            elif name in ("redirect_to", "next_link_origin"):
+                value = str(value or "").rstrip("/")
+                if value and not value.startswith(("https://", "http://")):
+                    raise ValueError(f"{name} must be an http(s) origin")
             else:
                 value = float(value)
                 if value < 0 or (name.endswith("_rate") and value > 1):

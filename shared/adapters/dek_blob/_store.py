@@ -27,6 +27,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob.aio import ContainerClient
 
 from shared.adapters._azure_errors import item_fault, translate, translated
+from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.dek_blob._format import (
     ENCRYPTION_METADATA,
     PREVIOUS_WRAP_METADATA,
@@ -86,7 +87,7 @@ class BlobDekStore:
         """A store over ``container``; ``client_options`` go to the ``ContainerClient`` (the
         benchmark installs its traffic counter as ``raw_response_hook`` this way)."""
         client = ContainerClient.from_connection_string(
-            connection_string, container, **client_options
+            connection_string, container, **{**NO_REDIRECTS, **client_options}
         )
         return cls(client, name_prefix=name_prefix)
 
