@@ -110,6 +110,12 @@ class ThrottledError(ServiceError):
         self.retry_after = cap_retry_after(retry_after)
 
 
+class ForeignOriginError(ServiceError):
+    """A request an SDK pager or poller was about to send (a ``nextLink``, a polling URL)
+    named another origin than the client's endpoint; it was not sent. Not transient: the
+    same answer would name the same host again."""
+
+
 class TransientServiceError(ServiceError):
     """5xx, timeouts, dropped connections: retry with backoff."""
 

@@ -22,7 +22,7 @@ from shared.stores._common import (
     clean_reason,
     decode_continuation,
     encode_continuation,
-    normalize_key_ref,
+    fold_key_ref,
     split_key_id,
     strict_b64_decode,
     to_record,
@@ -102,12 +102,12 @@ class MemoryDekStore:
         after = tuple(decode_continuation(_KIND, continuation)) if continuation else ("", "")
         if len(after) != 2:
             raise InvalidInputError("continuation is not one keyward issued")
-        wanted, excluded = normalize_key_ref(key_ref), (exclude_version or "").lower()
+        wanted, excluded = fold_key_ref(key_ref), (exclude_version or "").lower()
         records: list[DekRecord] = []
         start = bisect.bisect_right(self._order, after)
         for key in self._order[start:]:
             row = self._rows[key]
-            if row.key_ref != wanted or (excluded and row.key_version == excluded):
+            if fold_key_ref(row.key_ref) != wanted or (excluded and row.key_version == excluded):
                 continue
             if len(records) == limit:
                 last = split_ref(records[-1].ref)
@@ -175,9 +175,9 @@ class MemoryDekStore:
         return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=self.etag_of(record.ref))
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        tally, wanted = VersionTally(), normalize_key_ref(key_ref)
+        tally, wanted = VersionTally(key_ref), fold_key_ref(key_ref)
         for row in self._rows.values():
-            if row.key_ref == wanted:
+            if fold_key_ref(row.key_ref) == wanted:
                 tally.add(row.key_id, row.prev_key_id, row.unreadable is not None)
         return tally.result()
 
@@ -207,7 +207,8 @@ class MemoryDekStore:
             raise InvalidInputError(f"{previous_key_id!r} is not a versioned key id")
         forgotten = 0
         for key, row in self._rows.items():
-            if row.prev_key_id == previous_key_id and row.unreadable is None:
+            same = (row.prev_key_id or "").lower() == previous_key_id.lower()
+            if same and row.unreadable is None:
                 self._rows[key] = replace(
                     row, prev_key_id=None, prev_algorithm=None, prev_wrapped=None,
                     prev_kcv=None, version=next(self._versions),

@@ -11,6 +11,7 @@ apart by the ``{"error": {"code", "message", "innererror": {"code"}}}`` body):
 409, 412                                           ConflictError
 429; 503 ServerBusy / OperationTimedOut (Storage)  ThrottledError (retry_after)
 408, 5xx, timeouts, connection failures            TransientServiceError
+3xx (no client follows a redirect: ``_pipeline``)  ServiceError (not transient)
 other statuses                                     ServiceError
 Key Vault refinements (``key_id`` given):
 401/403 KeyDisabled / KeyExpired / KeyNotYetValid  KeyDisabledError

@@ -99,7 +99,8 @@ class _AsyncVersion:
         error: KeywardError | None = None
         try:
             response = await self._adapter._key_client(self.key_id).send_request(request)
-            await response.read()
+            if not response.is_stream_consumed:  # an empty body (a 3xx) is read already
+                await response.read()
         except AzureError as exc:
             error = translate(exc, operation, key_id=self.key_id.id)
         if error is not None:

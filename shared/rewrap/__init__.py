@@ -27,13 +27,19 @@ from shared.rewrap._budget import (
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import RewrapEngine
-from shared.rewrap._errors import JobLeaseError, RewrapTargetError
+from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
 from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
-from shared.rewrap._messages import MESSAGE_VERSION, ShardMessage
+from shared.rewrap._messages import (
+    MESSAGE_VERSION,
+    REWRAP_KIND,
+    JobIdMismatchError,
+    ShardMessage,
+    queue_message_kind,
+)
 from shared.rewrap._page import IssueSink
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
@@ -97,7 +103,10 @@ __all__ = [
     "retirement_report",
     # queue messages (one shard of one job)
     "MESSAGE_VERSION",
+    "REWRAP_KIND",
+    "JobIdMismatchError",
     "ShardMessage",
+    "queue_message_kind",
     # jobs and reports
     "InMemoryJobStore",
     "SqliteJobStore",
@@ -115,6 +124,7 @@ __all__ = [
     # errors and test seams
     "JobLeaseError",
     "RewrapTargetError",
+    "TargetVersionNotFoundError",
     "FaultProbe",
     "ENGINE_POINTS",
 ]

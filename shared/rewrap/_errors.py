@@ -22,6 +22,11 @@ class RewrapTargetError(KeywardError):
         self.exists = exists
 
 
+class TargetVersionNotFoundError(RewrapTargetError):
+    """The requested version is not among the key's versions: it never existed (or went
+    with its key). Unlike a disabled version, asking again will not change the answer."""
+
+
 class JobLeaseError(KeywardError):
     """Another worker holds the job's lease, or took it over while this one was running.
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from shared.errors import KeywardError
 from shared.rewrap._budget import VaultBudget, vault_budget
-from shared.rewrap._errors import RewrapTargetError
+from shared.rewrap._errors import RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_state import rewrap_job_id
 from shared.rewrap._ports import KeyVersionSource, KeyVersionView
 
@@ -99,7 +99,7 @@ async def resolve_target(
     if requested is not None:
         info = versions.get(requested)
         if info is None:
-            raise RewrapTargetError(
+            raise TargetVersionNotFoundError(
                 f"version {requested} of {key_ref} does not exist; refusing to rewrap to it",
                 key_ref=key_ref,
                 version=requested,

@@ -9,6 +9,11 @@ the margin the settings keep below ``functionTimeout`` (``SLICE_SAFETY_MARGIN_SE
 Scale-out is safe by construction: a job lease admits one worker per shard at a time, every
 DEK write is ETag-conditional, and a duplicate or stale message finds the job completed or
 leased and does nothing.
+
+The job a message works on is derived from its content (key, target version, shard), never
+taken from it: a message whose ``job`` field names another id is refused and recorded with
+the rejected events, and no job is read or written for it (anyone who may write to the
+queue could otherwise fail or lease another key's job).
 """
 
 from __future__ import annotations
@@ -20,15 +25,11 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shared.crypto import VaultAllowList
-from shared.errors import (
-    ConfigurationError,
-    ConflictError,
-    InvalidInputError,
-    KeyIdError,
-    ServiceError,
-)
+from shared.errors import ConfigurationError, ConflictError, InvalidInputError, ServiceError
+from shared.events import RejectionReason, rejected_message_record
 from shared.rewrap import (
     DEFAULT_SLICE_SECONDS,
     MAX_SLICE_SECONDS,
@@ -36,6 +37,7 @@ from shared.rewrap import (
     SLICE_WRAP_UP_SECONDS,
     Deadline,
     EngineSettings,
+    JobIdMismatchError,
     JobLeaseError,
     JobReport,
     JobStatus,
@@ -43,10 +45,10 @@ from shared.rewrap import (
     KeyVersionSource,
     RewrapEngine,
     RewrapTargetError,
+    ShardMessage,
     SliceDeadlineError,
 )
-from shared.rewrap._messages import ShardMessage
-from shared.services._ports import ShardQueue
+from shared.services._ports import RejectionLog, ShardQueue
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.worker")
@@ -58,7 +60,7 @@ BUSY_RETRY_SECONDS = 60
 
 @dataclass(frozen=True)
 class WorkerOutcome:
-    status: str  # completed | continued | busy | dropped | poisoned
+    status: str  # completed | continued | busy | dropped | refused | poisoned
     job_id: str | None = None
     shard: str | None = None
     rewrapped: int = 0
@@ -91,6 +93,8 @@ class RewrapWorkerService:
         max_dequeue_count: int,
         slice_seconds: float = DEFAULT_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        rejections: RejectionLog | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """Raises:
         ConfigurationError: ``slice_seconds`` plus the safety margin passes the timeout.
@@ -109,13 +113,17 @@ class RewrapWorkerService:
         self._slice_seconds = slice_seconds
         self._max_dequeue = max_dequeue_count
         self._clock = clock
+        self._rejections = rejections
+        self._now = now
 
     async def handle(self, body: str, *, message_id: str, dequeue_count: int) -> WorkerOutcome:
         """Run one slice of the shard ``body`` names.
 
-        Malformed or foreign messages are dropped (returned, not raised): retrying cannot fix
-        them. Transient faults raise, so the queue redelivers; on the last delivery the job
-        records that its message went to the poison queue.
+        Malformed or foreign messages are dropped, and a message claiming a job id its content
+        does not derive to is refused (returned, not raised: retrying cannot fix them; both
+        are recorded with the rejected events). Transient faults raise, so the queue
+        redelivers; on the last delivery the job records that its message went to the poison
+        queue.
 
         Raises:
             ServiceError: a transient fault; the message becomes visible again.
@@ -123,8 +131,13 @@ class RewrapWorkerService:
         try:
             message = ShardMessage.from_json(body)
             self._allow_list.check_key_id(message.key_ref, require_version=False)
-        except (InvalidInputError, KeyIdError) as error:
+        except JobIdMismatchError as error:
+            _log.error("rewrap message %s refused: %s", message_id, error)
+            await self._reject(body, message_id, RejectionReason.JOB_ID_MISMATCH, str(error))
+            return WorkerOutcome("refused", detail=str(error)[:200])
+        except InvalidInputError as error:  # KeyIdError and VaultNotAllowedError too
             _log.error("rewrap message %s dropped: %s", message_id, error)
+            await self._reject(body, message_id, RejectionReason.BAD_QUEUE_MESSAGE, str(error))
             return WorkerOutcome("dropped", detail=str(error)[:200])
         store = self._stores.get(message.shard)
         if store is None:
@@ -187,6 +200,17 @@ class RewrapWorkerService:
         return WorkerOutcome(
             "continued", report.job_id, message.shard, report.state.counters.rewrapped
         )
+
+    async def _reject(self, body: str, message_id: str, reason: str, detail: str) -> None:
+        """Record a refused message with the rejected events (shown by ``GET /api/status``).
+
+        Raises:
+            ServiceError: the record could not be written (the message is retried).
+        """
+        if self._rejections is None:
+            return
+        record = rejected_message_record(body, reason, detail, self._now(), message_id=message_id)
+        await self._rejections.reject(record)
 
     async def _record_poison(
         self, jobs: JobStore, message: ShardMessage, error: ServiceError, attempts: int

@@ -8,8 +8,10 @@ and ``shared.adapters.dek_blob``; which kinds exist is the registry's business
 from shared.stores._model import DekDetails, NewDek
 from shared.stores._protocol import (
     DEFAULT_PAGE_SIZE,
+    MAX_LISTED_COPIES,
     DekRecord,
     DekStore,
+    ImmutableCopy,
     Rewrap,
     ScanPage,
     VersionCount,
@@ -20,8 +22,10 @@ from shared.stores._sqlite import SqliteDekStore
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_LISTED_COPIES",
     "DekRecord",
     "DekStore",
+    "ImmutableCopy",
     "Rewrap",
     "ScanPage",
     "VersionCount",

@@ -12,14 +12,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from shared.crypto import WrapAlgorithm
 from shared.errors import InvalidInputError
-from shared.stores._protocol import DekRecord, VersionCount
+from shared.stores._protocol import MAX_LISTED_COPIES, DekRecord, ImmutableCopy, VersionCount
 
 T = TypeVar("T")
 #: Key Vault versions are 32 hexadecimal characters.
@@ -55,9 +55,30 @@ def split_key_id(key_id: str) -> tuple[str, str] | None:
 
 
 def normalize_key_ref(key_ref: str) -> str:
-    """The canonical unversioned id used for equality (lower-case host, no trailing slash)."""
+    """The caller's unversioned id, tidied (lower-case scheme and host, no trailing slash).
+
+    Keeps the key name's spelling: it is what keyward writes into new wraps.
+    """
     parts = urlsplit(key_ref.strip().rstrip("/"))
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+def fold_key_ref(key_ref: str) -> str:
+    """The unversioned id for *matching*: every spelling of one key folds to one string.
+
+    Key Vault names (vault host and key name) compare case-insensitively ("always compare
+    them as case-insensitive strings", Azure's Key Vault documentation; ``KeyId.same_key``),
+    so ``/keys/Orders-KEK`` and ``/keys/orders-kek`` are one key and a store that matched
+    exact strings would hide DEKs written under another spelling from the rewrap job, the
+    sweep and the retirement count. Names are ASCII, so ``lower()`` is the whole fold.
+    """
+    return normalize_key_ref(key_ref).lower()
+
+
+def same_key(key_id: str, key_ref: str) -> bool:
+    """Whether versioned ``key_id`` is a version of ``key_ref``, under any spelling of either."""
+    split = split_key_id(key_id)
+    return split is not None and split[0].lower() == fold_key_ref(key_ref)
 
 
 async def aenumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
@@ -145,7 +166,7 @@ def to_record(row: StoredWrap) -> DekRecord:
             raise InvalidInputError("kcv is not 16 lowercase hexadecimal characters")
         if split is None:
             raise InvalidInputError(f"key id {row.key_id!r} is not a versioned key id")
-        if split[0] != normalize_key_ref(row.key_ref):
+        if split[0].lower() != fold_key_ref(row.key_ref):
             raise InvalidInputError(f"key id {row.key_id!r} is foreign to key {row.key_ref!r}")
     except InvalidInputError as error:
         problem = str(error)
@@ -163,28 +184,52 @@ def to_record(row: StoredWrap) -> DekRecord:
 
 
 class VersionTally:
-    """Counts DEKs per key version while streaming rows, holding one counter per version."""
+    """Counts DEKs per key version while streaming rows, holding one counter per version.
 
-    def __init__(self) -> None:
+    Every spelling of a version of ``key_ref`` is counted under one id, the caller's
+    spelling of the key plus the lower-case version, so a version's count is whole however
+    the applications spelled its key id. Ids that are not versions of the key (corrupted
+    rows) are counted as written, so they still show.
+    """
+
+    def __init__(self, key_ref: str) -> None:
+        self._ref, self._fold = normalize_key_ref(key_ref), fold_key_ref(key_ref)
         self._counts: dict[str, list[int]] = {}
+        self._copies: dict[str, list[ImmutableCopy]] = {}
+
+    def canonical(self, key_id: str) -> str:
+        """The id a version of the key is counted under (``key_id`` itself if foreign)."""
+        split = split_key_id(key_id)
+        if split is None or split[0].lower() != self._fold:
+            return key_id
+        return f"{self._ref}/{split[1]}"
 
     def _slot(self, key_id: str) -> list[int]:
-        return self._counts.setdefault(key_id, [0, 0, 0])
+        return self._counts.setdefault(self.canonical(key_id), [0, 0, 0, 0])
 
     def add(self, key_id: str, previous_key_id: str | None, unreadable: bool) -> None:
-        slot = self._slot(key_id)
-        slot[0] += 1
-        if unreadable:
-            slot[2] += 1
+        self.count(key_id, current=1, unreadable=int(unreadable))
         if previous_key_id:
-            self._slot(previous_key_id)[1] += 1
+            self.count(previous_key_id, previous=1)
 
-    def add_all(self, rows: Iterable[tuple[str, str | None, bool]]) -> None:
-        for key_id, previous_key_id, unreadable in rows:
-            self.add(key_id, previous_key_id, unreadable)
+    def count(self, key_id: str, *, current: int = 0, previous: int = 0,
+              unreadable: int = 0) -> None:  # fmt: skip
+        """Add counts for ``key_id`` (any spelling)."""
+        slot = self._slot(key_id)
+        slot[0] += current
+        slot[1] += previous
+        slot[2] += unreadable
+
+    def add_copy(self, copy: ImmutableCopy) -> None:
+        """Count an immutable copy under its key id; name it while the list has room."""
+        self._slot(copy.key_id)[3] += 1
+        named = self._copies.setdefault(self.canonical(copy.key_id), [])
+        if len(named) < MAX_LISTED_COPIES:
+            named.append(copy)
 
     def result(self) -> list[VersionCount]:
         return [
-            VersionCount(key_id=key_id, current=c, previous=p, unreadable=u)
-            for key_id, (c, p, u) in sorted(self._counts.items())
-        ]
+            VersionCount(key_id=key_id, current=c, previous=p, unreadable=u, immutable=i,
+                         immutable_copies=tuple(self._copies.get(key_id, ())))
+            for key_id, (c, p, u, i) in sorted(self._counts.items())
+        ]  # fmt: skip

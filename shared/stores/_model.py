@@ -72,7 +72,8 @@ def rewrap_refusal(rewrap: Rewrap) -> str | None:
     """Why a store must refuse this rewrap before writing anything, or ``None``.
 
     These are the invariants a store can check on its own: the record was sound when read,
-    the new wrap is under a version of the same key, and the KCV (the DEK's identity) did not
+    the new wrap is under a version of the same key (any spelling of it: Key Vault names
+    are case-insensitive), and the KCV (the DEK's identity) did not
     change, so a wrap of some other key can never replace a DEK.
     """
     record = rewrap.record
@@ -81,7 +82,7 @@ def rewrap_refusal(rewrap: Rewrap) -> str | None:
         return f"record has a problem and is never rewritten: {record.problem}"
     if not rewrap.wrapped:
         return "new wrap is empty"
-    if old is None or new is None or old[0] != new[0]:
+    if old is None or new is None or old[0].lower() != new[0].lower():
         return f"{rewrap.key_id!r} is not a version of the DEK's key"
     if record.kcv is not None and rewrap.kcv != record.kcv:
         return "kcv of the new wrap differs from the DEK's: not the same DEK"

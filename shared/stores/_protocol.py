@@ -113,16 +113,68 @@ class ScanPage:
     continuation: str | None = None
 
 
+#: Immutable copies a ``VersionCount`` names, at most (its ``immutable`` counts them all).
+MAX_LISTED_COPIES = 100
+
+
+@dataclass(frozen=True)
+class ImmutableCopy:
+    """A read-only copy of a wrapped DEK that still needs its key version.
+
+    Blob versions, snapshots and soft-deleted blobs keep the ``encryptiondata`` they had when
+    they were made; Azure lets nobody change it, so keyward cannot rewrap them. Only their
+    owner can act (delete them, or undelete and rewrite): the fields say exactly which copy.
+
+    Attributes:
+        ref: ``container/blob`` of the blob the copy belongs to.
+        key_id: the versioned key id its wrap needs, as stored.
+        version_id: the blob version id (a previous version, versioning on), else ``None``.
+        snapshot: the snapshot time (``2026-12-06T10:51:37.4610000Z``), else ``None``.
+        deleted: soft-deleted (the base blob, a version or a snapshot); restorable until the
+            retention period ends, and until then it still needs the key version.
+    """
+
+    ref: str
+    key_id: str
+    version_id: str | None = None
+    snapshot: str | None = None
+    deleted: bool = False
+
+    @property
+    def name(self) -> str:
+        """How an operator names the copy: the blob URL's query form, plus ``(deleted)``."""
+        name = self.ref
+        if self.snapshot:
+            name += f"?snapshot={self.snapshot}"
+        elif self.version_id:
+            name += f"?versionid={self.version_id}"
+        return name + (" (deleted)" if self.deleted else "")
+
+
 @dataclass(frozen=True)
 class VersionCount:
-    """How many DEKs of one key reference one key version (for the retirement report)."""
+    """What references one key version in one store (for the retirement report).
+
+    ``key_id`` is the caller's spelling of the key plus the lower-case version: every
+    spelling of a version is counted here, whole. A version is safe to disable as far as this
+    store knows only when ``current``, ``previous``, ``immutable`` and every ``extra`` count
+    are all zero.
+    """
 
     key_id: str
+    #: Rewrappable DEKs wrapped under this version now (the rewrap job's work).
     current: int = 0
-    #: DEKs that keep this version as their *previous* wrap.
+    #: DEKs that keep this version as their *previous* wrap (dropped by ``forget_previous``).
     previous: int = 0
+    #: Of ``current``, DEKs marked unreadable.
     unreadable: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    #: Immutable copies (blob versions, snapshots, soft-deleted blobs) wrapped under this
+    #: version: never rewrapped, never in ``current``; each blocks retirement until its owner
+    #: deletes it. 0 for stores without such copies (Table, SQLite).
+    immutable: int = 0
+    #: The first :data:`MAX_LISTED_COPIES` of those copies by name (``immutable`` counts all).
+    immutable_copies: tuple[ImmutableCopy, ...] = ()
 
 
 @runtime_checkable
@@ -167,8 +219,9 @@ class DekStore(Protocol):
         ...
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        """Per key version of ``key_ref``: DEKs currently wrapped under it and DEKs that
-        still keep it as their previous wrap. Feeds the retirement report."""
+        """Per key version of ``key_ref`` (any spelling of the key id): DEKs currently wrapped
+        under it, DEKs that still keep it as their previous wrap, and immutable copies that
+        need it (see :class:`VersionCount`). Feeds the retirement report and the sweep."""
         ...
 
     async def close(self) -> None: ...

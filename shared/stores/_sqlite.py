@@ -25,6 +25,7 @@ from shared.errors import (
 )
 from shared.stores._common import (
     StoredWrap,
+    VersionTally,
     b64_encode,
     check_page_size,
     clean_reason,
@@ -104,7 +105,7 @@ class SqliteDekStore:
             isinstance(after, list) and len(after) == 2 and all(isinstance(a, str) for a in after)
         ):
             raise InvalidInputError("continuation is not one keyward issued")
-        sql = SELECT_DEKS + " WHERE key_ref = ? AND (partition, dek_id) > (?, ?)"
+        sql = SELECT_DEKS + " WHERE key_ref = ? COLLATE NOCASE AND (partition, dek_id) > (?, ?)"
         params: list[Any] = [normalize_key_ref(key_ref), *after]
         if exclude_version:
             sql += " AND key_version != ?"
@@ -152,20 +153,20 @@ class SqliteDekStore:
         ref = normalize_key_ref(key_ref)
         current_sql = (
             "SELECT key_id, COUNT(*), SUM(unreadable IS NOT NULL) FROM deks"
-            " WHERE key_ref = ? GROUP BY key_id"
+            " WHERE key_ref = ? COLLATE NOCASE GROUP BY key_id"
         )
         previous_sql = (
             "SELECT prev_key_id, COUNT(*) FROM deks"
-            " WHERE key_ref = ? AND prev_key_id IS NOT NULL GROUP BY prev_key_id"
+            " WHERE key_ref = ? COLLATE NOCASE AND prev_key_id IS NOT NULL GROUP BY prev_key_id"
         )
 
         def work(db: sqlite3.Connection) -> list[VersionCount]:
-            counts: dict[str, list[int]] = {}
+            tally = VersionTally(ref)  # merges the spellings each GROUP BY keeps apart
             for key_id, current, unreadable in db.execute(current_sql, (ref,)):
-                counts.setdefault(key_id, [0, 0, 0])[0:3:2] = [current, unreadable]
+                tally.count(key_id, current=current, unreadable=unreadable)
             for key_id, previous in db.execute(previous_sql, (ref,)):
-                counts.setdefault(key_id, [0, 0, 0])[1] = previous
-            return [VersionCount(k, c, p, u) for k, (c, p, u) in sorted(counts.items())]
+                tally.count(key_id, previous=previous)
+            return tally.result()
 
         return await self._run(work)
 
@@ -206,7 +207,8 @@ class SqliteDekStore:
         sql = (
             "UPDATE deks SET prev_key_id = NULL, prev_algorithm = NULL, prev_wrapped = NULL,"
             " prev_kcv = NULL, updated_at = ?, row_version = row_version + 1"
-            " WHERE key_ref = ? AND prev_key_id = ? AND unreadable IS NULL"
+            " WHERE key_ref = ? COLLATE NOCASE AND prev_key_id = ? COLLATE NOCASE"
+            " AND unreadable IS NULL"
         )
         params = (_now(), key_ref, previous_key_id)
         return await self._run(lambda db: db.execute(sql, params).rowcount)
@@ -290,8 +292,8 @@ def _replace_one(db: sqlite3.Connection, rewrap: Rewrap) -> WriteResult:
     partition, dek_id = split_ref(record.ref)
     version = _version_of(record.etag)
     params = (
-        rewrap.key_id, split[1], rewrap.algorithm.value, b64_encode(rewrap.wrapped), rewrap.kcv,
-        _now(), partition, dek_id, version,
+        split[0], rewrap.key_id, split[1], rewrap.algorithm.value, b64_encode(rewrap.wrapped),
+        rewrap.kcv, _now(), partition, dek_id, version,
     )  # fmt: skip
     if db.execute(UPDATE_WRAP, params).rowcount:
         return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=str(version + 1))

@@ -96,3 +96,35 @@ def test_crash_resume_over_a_real_store(open_store: StoreFactory, crash_point: s
         await store.close()
 
     asyncio.run(go())
+
+
+def test_engine_rewraps_deks_written_under_other_spellings(open_store: StoreFactory) -> None:
+    """Key Vault names are case-insensitive: DEKs an application wrote under an upper-case
+    vault host or key name are the key's DEKs, rewrapped onto the canonical key id."""
+    source = key_source(V1, V2)
+    host, name = KEY_REF.removeprefix("https://").split("/keys/")
+    spellings = [KEY_REF, f"https://{host.upper()}/keys/{name.upper()}",
+                 f"https://{host}/keys/{name.title()}"]  # fmt: skip
+
+    async def go() -> None:
+        store = await open_store()
+        for index, spelling in enumerate(spellings):
+            wrapper = LocalRsaWrapper(f"{spelling}/{V1}", private_key=rsa_key(0))
+            await seed_deks(store, wrapper, 10, partitions=2, prefix=f"s{index}",
+                            plaintext=_record)  # fmt: skip
+        [before] = await store.version_counts(KEY_REF)
+        assert (before.key_id, before.current) == (f"{KEY_REF}/{V1}", 30)
+
+        report = await engine_for(store, source, InMemoryJobStore(), page_size=7).run(KEY_REF, V2)
+        assert report.status is JobStatus.COMPLETED
+        assert report.counters.rewrapped == 30
+        assert report.counters.failed == {}
+        page = await store.scan(KEY_REF, exclude_version=None, page_size=1000)
+        assert {r.key_id for r in page.records} == {f"{KEY_REF}/{V2}"}
+        opened = [open_sealed(await store.get(r.ref), _wrapper(V2, 1)) for r in page.records]
+        assert len(opened) == 30
+        counts = {c.key_id: (c.current, c.previous) for c in await store.version_counts(KEY_REF)}
+        assert counts == {f"{KEY_REF}/{V1}": (0, 30), f"{KEY_REF}/{V2}": (30, 0)}
+        await store.close()
+
+    asyncio.run(go())

@@ -119,6 +119,10 @@ def test_sdk_decrypts_every_blob_byte_identical_after_rewrap(
 
 
 def assert_only_wrap_changed(before: dict[str, str], after: dict[str, str], keys: Keys) -> None:
+    """Only the wrap changed, and the replaced wrap is kept, exactly, as the previous wrap."""
+    after = dict(after)
+    previous = json.loads(after.pop("keywardpreviouswrap"))
+    assert previous == json.loads(before["encryptiondata"])["WrappedContentKey"]
     assert {k: v for k, v in after.items() if k != "encryptiondata"} == {
         k: v for k, v in before.items() if k != "encryptiondata"
     }

@@ -11,6 +11,7 @@ import pytest
 from devtools.seed import seed_deks
 from shared.errors import TransientServiceError
 from shared.stores import SqliteDekStore, WriteOutcome
+from shared.stores._sqlite_schema import SCHEMA
 from tests.stores.conftest import Keys
 from tests.stores.test_conformance import rewrap_to, scan_all
 
@@ -57,3 +58,32 @@ def test_lock_held_elsewhere_is_a_transient_error(tmp_path: Path, keys: Keys) ->
             await store.close()
 
     asyncio.run(main())
+
+
+def test_database_from_before_case_folding_is_migrated_on_open(tmp_path: Path) -> None:
+    """A database written with the old binary-collated index opens with the NOCASE one, and
+    rows it holds under another spelling of the key are found as they are."""
+    path = tmp_path / "old.db"
+    old_schema = SCHEMA.replace("DROP INDEX IF EXISTS deks_by_key;", "").replace(
+        "deks_by_key_nocase ON deks (key_ref COLLATE NOCASE,", "deks_by_key ON deks (key_ref,"
+    )
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO deks (partition, dek_id, key_ref, key_version, key_id, algorithm,"
+            " wrapped, kcv, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'','')",
+            ("p", "d", "https://KV.vault.azure.net/keys/KEK", "1" * 32,
+             f"https://KV.vault.azure.net/keys/KEK/{'1' * 32}", "RSA-OAEP-256", "AAAA", None),
+        )  # fmt: skip
+    store = SqliteDekStore(path)
+
+    async def body() -> None:
+        page = await store.scan("https://kv.vault.azure.net/keys/kek", exclude_version=None)
+        assert [r.ref for r in page.records] == ["p/d"]
+        await store.close()
+
+    asyncio.run(body())
+    with sqlite3.connect(path) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "deks_by_key_nocase" in names
+    assert "deks_by_key" not in names

@@ -28,6 +28,11 @@ from shared.stores._common import b64_encode, strict_b64_decode
 ENCRYPTION_METADATA = "encryptiondata"
 #: keyward's own metadata entry: why a blob's content key could not be unwrapped.
 UNREADABLE_METADATA = "keywardunreadable"
+#: keyward's own metadata entry: the wrap a rewrap replaced, kept until its version retires.
+#: azure-storage-blob reads only ``encryptiondata`` and passes other entries through.
+PREVIOUS_WRAP_METADATA = "keywardpreviouswrap"
+#: Azure's limit on a blob's metadata: names and values together, at most 8 KiB.
+MAX_METADATA_BYTES = 8 * 1024
 SUPPORTED_PROTOCOLS = ("2.0", "2.1")
 CONTENT_ALGORITHM = "AES_GCM_256"
 #: azure-storage-blob pads the protocol to 8 bytes (AES key wrap needs multiples of 8).
@@ -115,3 +120,35 @@ def rewrite_encryption_data(text: str, key_id: str, algorithm: str, wrapped: byt
     content_key.update(KeyId=key_id, EncryptedKey=b64_encode(wrapped), Algorithm=algorithm)
     style = next((s for s in _JSON_STYLES if json.dumps(original, **s) == text), None)
     return json.dumps(updated, **(style if style is not None else _JSON_STYLES[1]))
+
+
+def previous_wrap_entry(wrap: BlobWrap) -> str:
+    """The ``keywardpreviouswrap`` value: the replaced ``WrappedContentKey``, same field names.
+
+    ``{"KeyId":"<kid>","EncryptedKey":"<base64>","Algorithm":"<alg>"}``, compact JSON (ASCII
+    only, as metadata travels in HTTP headers). With the blob's ``encryptiondata`` it is
+    everything needed to open the blob under the previous version: put it back as
+    ``WrappedContentKey`` and azure-storage-blob decrypts with that version.
+    """
+    assert wrap.algorithm is not None
+    return json.dumps(
+        {"KeyId": wrap.key_id, "EncryptedKey": b64_encode(wrap.wrapped),
+         "Algorithm": wrap.algorithm.value},
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def previous_key_id(text: str | None) -> str | None:
+    """The key id in a ``keywardpreviouswrap`` value, or ``None`` (absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        key_id = json.loads(text).get("KeyId")
+    except (ValueError, AttributeError):
+        return None
+    return key_id if isinstance(key_id, str) and key_id else None
+
+
+def metadata_size(metadata: Mapping[str, str]) -> int:
+    """Bytes Azure counts against :data:`MAX_METADATA_BYTES` (names and values)."""
+    return sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items())

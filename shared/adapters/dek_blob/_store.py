@@ -8,9 +8,11 @@ read: every other entry byte for byte, ``encryptiondata`` changed only in its ke
 wrapped key and algorithm. Protocol 1.0 and malformed values are reported, never written.
 
 The metadata a scan read is kept (bounded, by ref and ETag) for the write that follows; a
-write without it first reads the blob's properties, and the ETag condition makes either path
-safe against a concurrent writer. Blobs keep no previous wrap: the only entries that change
-are the wrap's own, and the new wrap alone opens the blob.
+write without it first reads the blob's properties; the ETag condition makes both safe. The
+replaced wrap is kept, like a Table row's, until its version is retired: in
+``keywardpreviouswrap``, written by the same conditional request (``_records``). Immutable
+copies (blob versions, snapshots, soft-deleted blobs) are never scanned; ``version_counts``
+counts and names them (``_upkeep`` says how, and what Azurite lacks).
 """
 
 from __future__ import annotations
@@ -25,24 +27,31 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob.aio import ContainerClient
 
 from shared.adapters._azure_errors import item_fault, translate, translated
+from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.dek_blob._format import (
     ENCRYPTION_METADATA,
+    PREVIOUS_WRAP_METADATA,
     UNREADABLE_METADATA,
     find_entry,
     parse_encryption_data,
-    rewrite_encryption_data,
+    previous_key_id,
 )
-from shared.adapters.dek_blob._records import blob_record, claims, same_etag
+from shared.adapters.dek_blob._records import (
+    blob_record,
+    claims,
+    rewrapped_metadata,
+    same_etag,
+)
+from shared.adapters.dek_blob._upkeep import count_versions, forget_previous
 from shared.stores import DEFAULT_PAGE_SIZE
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
-    VersionTally,
     aenumerate,
     check_page_size,
     clean_reason,
     decode_continuation,
     encode_continuation,
-    normalize_key_ref,
+    fold_key_ref,
     split_key_id,
 )
 from shared.stores._model import rewrap_refusal
@@ -78,7 +87,7 @@ class BlobDekStore:
         """A store over ``container``; ``client_options`` go to the ``ContainerClient`` (the
         benchmark installs its traffic counter as ``raw_response_hook`` this way)."""
         client = ContainerClient.from_connection_string(
-            connection_string, container, **client_options
+            connection_string, container, **{**NO_REDIRECTS, **client_options}
         )
         return cls(client, name_prefix=name_prefix)
 
@@ -101,7 +110,7 @@ class BlobDekStore:
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         token = decode_continuation(_KIND, continuation) if continuation else None
-        wanted, excluded = normalize_key_ref(key_ref), (exclude_version or "").lower()
+        wanted, excluded = fold_key_ref(key_ref), (exclude_version or "").lower()
         pager = self._container.list_blobs(
             name_starts_with=self._prefix,
             include=["metadata"],
@@ -134,7 +143,9 @@ class BlobDekStore:
             return None
         ref = f"{self._container.container_name}/{blob.name}"
         self._remember(ref, blob.etag, metadata)
-        return blob_record(ref, self._container.container_name, blob.etag, wrap)
+        previous = find_entry(metadata, PREVIOUS_WRAP_METADATA)
+        previous_id = previous_key_id(metadata[previous]) if previous else None
+        return blob_record(ref, self._container.container_name, blob.etag, wrap, previous_id)
 
     async def _metadata_at(self, record: DekRecord) -> dict[str, str] | Result:
         """The metadata as read at ``record.etag``, or the outcome if the blob moved on."""
@@ -168,13 +179,9 @@ class BlobDekStore:
             metadata = await self._metadata_at(record)
             if isinstance(metadata, Result):
                 return await self._settle(metadata, rewrap)
-            entry = find_entry(metadata, ENCRYPTION_METADATA)
-            if entry is None:
-                return Result(record.ref, WriteOutcome.FAILED, "encryptiondata vanished")
-            updated = {k: v for k, v in metadata.items() if k.lower() != UNREADABLE_METADATA}
-            updated[entry] = rewrite_encryption_data(
-                metadata[entry], rewrap.key_id, rewrap.algorithm.value, rewrap.wrapped
-            )
+            updated = rewrapped_metadata(metadata, rewrap)
+            if isinstance(updated, str):
+                return Result(record.ref, WriteOutcome.FAILED, updated)
             outcome = await self._write(record, updated, "rewrap blob")
             return await self._settle(outcome, rewrap)
 
@@ -191,7 +198,7 @@ class BlobDekStore:
         metadata = dict(properties.metadata or {})
         entry = find_entry(metadata, ENCRYPTION_METADATA)
         wrap = parse_encryption_data(metadata[entry]) if entry else None
-        if wrap and (wrap.key_id, wrap.wrapped) == (rewrap.key_id, rewrap.wrapped):
+        if wrap and (wrap.key_id.lower(), wrap.wrapped) == (rewrap.key_id.lower(), rewrap.wrapped):
             return Result(
                 rewrap.record.ref, WriteOutcome.WRITTEN, "already written", properties.etag
             )
@@ -225,17 +232,16 @@ class BlobDekStore:
             return await self._write(record, updated, "mark blob unreadable")
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        tally, wanted = VersionTally(), normalize_key_ref(key_ref)
-        blobs = self._container.list_blobs(name_starts_with=self._prefix, include=["metadata"])
-        with translated("count blob versions"):
-            async for blob in blobs:  # streamed page by page
-                metadata = blob.metadata or {}
-                entry = find_entry(metadata, ENCRYPTION_METADATA)
-                wrap = parse_encryption_data(metadata[entry]) if entry else None
-                if wrap is not None and wrap.key_id and claims(wrap, wanted):
-                    unreadable = find_entry(metadata, UNREADABLE_METADATA) is not None
-                    tally.add(wrap.key_id, None, unreadable)
-        return tally.result()
+        return await count_versions(self._container, self._prefix, key_ref)
+
+    async def forget_previous(self, previous_key_id: str) -> int:
+        """Drop the previous wraps kept under ``previous_key_id`` (that version is being
+        retired); returns how many. Blobs marked unreadable keep theirs.
+
+        Raises:
+            InvalidInputError: ``previous_key_id`` is not a versioned key id.
+        """
+        return await forget_previous(self._container, self._prefix, self._gate, previous_key_id)
 
     async def close(self) -> None:
         self._seen.clear()

@@ -2,6 +2,8 @@
 
 Property names are PascalCase like Azure's own. ``KeyRef`` (the unversioned key id) and
 ``KeyVersion`` exist only so the service can filter a scan; ``KeyId`` stays the authority.
+``KeyRef`` keeps the writer's spelling of the key name (lower-case scheme and host); the
+store matches it case-insensitively (``_store`` says how).
 Wrapped keys are standard base64 text so an operator can read them and a corrupted value
 is still an entity the scan can report.
 """
@@ -28,7 +30,7 @@ SCAN_COLUMNS = [
     "PartitionKey", "RowKey", "KeyRef", "KeyId", "Algorithm", "WrappedKey", "Kcv", "PrevKeyId",
 ]  # fmt: skip
 #: What the retirement counts read.
-COUNT_COLUMNS = ["KeyId", "PrevKeyId", "Unreadable"]
+COUNT_COLUMNS = ["KeyRef", "KeyId", "PrevKeyId", "Unreadable"]
 #: Azure Tables refuses these characters in PartitionKey and RowKey.
 _FORBIDDEN_KEY_CHARACTERS = frozenset("/\\#?")
 
@@ -134,6 +136,9 @@ def rewrap_entity(rewrap: Rewrap) -> dict[str, Any]:
     return {
         "PartitionKey": partition,
         "RowKey": dek_id,
+        # The new wrap's spelling of the key, so KeyRef and KeyId agree again on a row an
+        # application wrote under another spelling.
+        "KeyRef": split[0],
         "KeyVersion": split[1],
         "KeyId": rewrap.key_id,
         "Algorithm": rewrap.algorithm.value,

@@ -29,6 +29,24 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def spellings_filter(name: str, value: str) -> str:
+    """A filter on property ``name`` that holds every case spelling of ``value``.
+
+    Table filters compare strings ordinally and have no ``tolower``. Every case variant of a
+    string lies between its all-upper and its all-lower spelling (at the first position where
+    a variant differs from the all-upper one it has a lower-case letter, which sorts after
+    every upper-case one; symmetrically for the all-lower one), so one range holds them all.
+    The scheme keyward writes (``https://``) stays lower-case in both bounds; keeping it
+    out of the range keeps every other URL-shaped value out. The range also holds other
+    values (other keys whose names sort inside it): callers compare folded values after.
+    """
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return f"{name} ge {quote_value(value.upper())} and {name} le {quote_value(value.lower())}"
+    low, high = f"{scheme}://{rest.upper()}", f"{scheme}://{rest.lower()}"
+    return f"{name} ge {quote_value(low)} and {name} le {quote_value(high)}"
+
+
 def _row(entity: Mapping[str, Any]) -> dict[str, Any]:
     """An entity as a plain dict with its ETag under ``odata.etag`` (what writers condition on)."""
     metadata = getattr(entity, "metadata", None) or {}

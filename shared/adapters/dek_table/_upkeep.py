@@ -15,9 +15,9 @@ from azure.data.tables.aio import TableClient
 from shared.adapters._azure_errors import from_status, is_item_fault, translated
 from shared.adapters.dek_table._batch import BatchAnswer, BatchOperation, send_changeset
 from shared.adapters.dek_table._entity import new_entity, now
-from shared.adapters.dek_table._query import query_all, quote_value
+from shared.adapters.dek_table._query import query_all, spellings_filter
 from shared.errors import InvalidInputError
-from shared.stores._common import split_key_id
+from shared.stores._common import fold_key_ref, split_key_id
 from shared.stores._model import NewDek
 
 #: Azure Tables accepts at most 100 operations in one entity group transaction.
@@ -75,15 +75,20 @@ async def forget_previous(table: TableClient, gate: asyncio.Semaphore, previous_
     split = split_key_id(previous_key_id)
     if split is None:
         raise InvalidInputError(f"{previous_key_id!r} is not a versioned key id")
-    query = f"KeyRef eq {quote_value(split[0])} and PrevKeyId eq {quote_value(previous_key_id)}"
-    entities = query_all(
-        table, query, ["PartitionKey", "RowKey", "Unreadable"], "find previous wraps"
-    )
+    # Any spelling of the key and of the previous key id (see ``_store``): a range per
+    # property on the service, the exact case-insensitive match here.
+    ranges = spellings_filter("KeyRef", split[0]), spellings_filter("PrevKeyId", previous_key_id)
+    query = " and ".join(ranges)
+    wanted, previous = fold_key_ref(split[0]), previous_key_id.lower()
+    select = ["PartitionKey", "RowKey", "KeyRef", "PrevKeyId", "Unreadable"]
+    entities = query_all(table, query, select, "find previous wraps")
     pending: dict[str, list[BatchOperation]] = {}
     flushes = []
     with translated("find previous wraps"):
         async for entity in entities:
-            if entity.get("Unreadable"):
+            if entity.get("Unreadable") or str(entity.get("PrevKeyId") or "").lower() != previous:
+                continue
+            if fold_key_ref(str(entity.get("KeyRef") or "")) != wanted:
                 continue
             changes = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
                        **_FORGOTTEN, "UpdatedAt": now()}  # fmt: skip
