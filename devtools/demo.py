@@ -291,14 +291,18 @@ async def rotate(world: World, host: Any) -> None:
     started = time.perf_counter()
     last = ""
     while time.perf_counter() - started < 180:
-        jobs = [j for j in (await status(host))["jobs"] if j["target_version"] == world.versions[1]]
+        body = await status(host)
+        jobs = [j for j in body["jobs"] if j["target_version"] == world.versions[1]]
         line = "  " + "   ".join(
             f"{j['shard']}: {j['rewrapped']:,} rewrapped, {j['status']}" for j in jobs
         )
         if jobs and line != last:
             say(line)
             last = line
-        if len(jobs) == 2 and all(j["status"] == "completed" for j in jobs):
+        # The Face follow-up (re-point, evaluate, flag) is a message on the same queue: done
+        # when no account is pinned to the old version any more.
+        followed_up = not _pinned_to(body, world.versions[0])
+        if len(jobs) == 2 and all(j["status"] == "completed" for j in jobs) and followed_up:
             break
         await asyncio.sleep(0.5)
     else:
@@ -309,6 +313,21 @@ async def rotate(world: World, host: Any) -> None:
         f"[green]Rewrap complete[/]: {total:,} DEKs and content keys now wrapped by "
         f"{short(world.versions[1])} in {elapsed:.1f} s; no record or blob content was read."
     )
+    say(
+        "The Face follow-up (re-point, evaluate, flag) left Event Grid's 30 s: the event "
+        "queued it, and the queue worker ran it when it took the message."
+    )
+
+
+def _pinned_to(body: dict[str, Any], version: str) -> set[str]:
+    """Ids of the dependent accounts the status shows pinned to ``version``."""
+    return {
+        p
+        for entry in body["retirement"]
+        for v in entry["versions"]
+        if v["version"] == version
+        for p in v["pinned"]
+    }
 
 
 # ----------------------------------------------------------------------------- act 4
@@ -320,13 +339,7 @@ async def retire(world: World, host: Any) -> None:
     act(4, "Retire the old version, and prove nothing was lost")
     old = world.versions[0]
     body = await status(host)
-    repointed = {
-        p.rsplit("/", 1)[-1]
-        for entry in body["retirement"]
-        for v in entry["versions"]
-        if v["version"] == world.versions[1]
-        for p in v["pinned"]
-    }
+    repointed = {p.rsplit("/", 1)[-1] for p in _pinned_to(body, world.versions[1])}
     for name in sorted(repointed):
         say(
             f"Face account [cyan]{name}[/] was pinned to {short(old)}: keyward re-pointed it to "

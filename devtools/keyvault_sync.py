@@ -93,7 +93,8 @@ class _SyncVersion:
         error: KeywardError | None = None
         try:
             response = self._adapter._key_client(self.key_id).send_request(request)
-            response.read()
+            if not response.is_stream_consumed:  # an empty body (a 3xx) is read already
+                response.read()
         except AzureError as exc:
             error = translate(exc, operation, key_id=self.key_id.id)
         if error is not None:

@@ -84,19 +84,24 @@ async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
     try:
         body = req.get_json()
     except ValueError:
-        return _error(400, "BadRequest", "body must be JSON: {key, version?, dry_run?}")
+        return _error(400, "BadRequest", "body must be JSON: {key, version?, dry_run?, restart?}")
     if not isinstance(body, dict) or not isinstance(body.get("key"), str):
         return _error(400, "BadRequest", "'key' (a Key Vault key id) is required")
     version = body.get("version")
     dry_run = body.get("dry_run", False)
+    restart = body.get("restart", False)
     if (version is not None and not isinstance(version, str)) or not isinstance(dry_run, bool):
         return _error(400, "BadRequest", "'version' must be a string and 'dry_run' a boolean")
+    if not isinstance(restart, bool) or (restart and dry_run):
+        return _error(400, "BadRequest", "'restart' must be a boolean, and not with 'dry_run'")
     try:
         context = await context_for_current_loop()
-        result = await context.admin().rewrap(body["key"], version=version, dry_run=dry_run)
+        result = await context.admin().rewrap(
+            body["key"], version=version, dry_run=dry_run, restart=restart
+        )
     except KeywardError as error:
         return _for_exception(error)
-    _log.info("admin rewrap key=%s dry_run=%s", result.get("key"), dry_run)
+    _log.info("admin rewrap key=%s dry_run=%s restart=%s", result.get("key"), dry_run, restart)
     return _json(result, 200 if dry_run else 202)
 
 

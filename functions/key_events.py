@@ -1,9 +1,11 @@
 """``on_key_vault_event``: Key Vault and subscription events from Event Grid.
 
 Accepts the Event Grid schema and CloudEvents 1.0 (the binding yields ``EventGridEvent`` or
-``CloudEvent``). Plans and enqueues only: Event Grid waits 30 s for an answer, the rewrap runs
-in ``rewrap_worker``. Returning normally acknowledges the event (also for rejected ones, which
-are recorded); raising makes Event Grid redeliver (transient faults).
+``CloudEvent``). Plans and enqueues only: Event Grid waits 30 s for an answer; the rewrap and
+the key-dependent resources' follow-up run in ``rewrap_worker``. Returning normally
+acknowledges the event (also for rejected ones, and for events the vault refuses for good:
+unknown key or version, 403; all recorded); raising makes Event Grid redeliver (transient
+faults).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""``rewrap_worker``: one time slice of one shard of a rewrap job per queue message.
+"""``rewrap_worker``: keyward's one queue trigger.
 
-The queue is ``%KEYWARD_JOB_QUEUE%`` on the ``AzureWebJobsStorage`` account; host.json sets
-its batch size, visibility timeout and ``maxDequeueCount`` (after which the host moves a
-failing message to ``{queue}-poison`` and the job records it).
+Each message is either one time slice of one shard of a rewrap job, or the key-dependent
+follow-up of one Key Vault event (re-point, evaluate, flag), told apart by its ``kind``
+(``shared.services.queue_worker``). The queue is ``%KEYWARD_JOB_QUEUE%`` on the
+``AzureWebJobsStorage`` account; host.json sets its batch size, visibility timeout and
+``maxDequeueCount`` (after which the host moves a failing message to ``{queue}-poison`` and
+the job records it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ MAX_DEQUEUE_COUNT = 5
 )
 async def rewrap_worker(message: func.QueueMessage) -> None:
     context = await context_for_current_loop()
-    worker = context.rewrap_worker(max_dequeue_count=MAX_DEQUEUE_COUNT)
+    worker = context.queue_worker(max_dequeue_count=MAX_DEQUEUE_COUNT)
     outcome = await worker.handle(
         message.get_body().decode("utf-8", errors="replace"),
         message_id=message.id or "",

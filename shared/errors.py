@@ -12,6 +12,24 @@ reasons, never bytes.
 
 from __future__ import annotations
 
+import math
+
+#: The longest ``Retry-After`` keyward obeys, in seconds: the one cap for every parser, limiter
+#: and retry loop. Key Vault's throttling window is 10 seconds and Storage asks for seconds, so
+#: a larger answer (hours, ``inf``, an HTTP date far ahead) is a broken or hostile header; obeying
+#: it would hold a rewrap slice past the Functions timeout (or, for ``inf``, overflow the limiter).
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+
+def cap_retry_after(seconds: float | None) -> float | None:
+    """``seconds`` made safe to sleep on: finite, in ``[0, MAX_RETRY_AFTER_SECONDS]``.
+
+    ``None`` (and NaN, which says nothing) stay ``None``: the caller picks its own backoff.
+    """
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, seconds))
+
 
 class KeywardError(Exception):
     """Base of every error keyward raises on purpose."""
@@ -74,7 +92,8 @@ class ThrottledError(ServiceError):
     """429: the service asked us to slow down.
 
     Attributes:
-        retry_after: seconds the service asked us to wait, when it said so.
+        retry_after: seconds the service asked us to wait, when it said so, capped by
+            :func:`cap_retry_after` (finite, at most ``MAX_RETRY_AFTER_SECONDS``).
     """
 
     transient = True
@@ -88,7 +107,13 @@ class ThrottledError(ServiceError):
         code: str | None = None,
     ) -> None:
         super().__init__(message, status=status, code=code)
-        self.retry_after = retry_after
+        self.retry_after = cap_retry_after(retry_after)
+
+
+class ForeignOriginError(ServiceError):
+    """A request an SDK pager or poller was about to send (a ``nextLink``, a polling URL)
+    named another origin than the client's endpoint; it was not sent. Not transient: the
+    same answer would name the same host again."""
 
 
 class TransientServiceError(ServiceError):

@@ -52,6 +52,23 @@ def test_worker_dequeue_limit_matches_host_json() -> None:
     assert context.default is inspect.Parameter.empty
 
 
+def test_function_timeout_matches_host_json() -> None:
+    """host.json's ``functionTimeout`` has one Python twin, ``FUNCTION_TIMEOUT_SECONDS``, which
+    bounds ``KEYWARD_REWRAP_SLICE_SECONDS`` (plus its safety margin) when settings are read."""
+    from shared.rewrap import (
+        DEFAULT_SLICE_SECONDS,
+        FUNCTION_TIMEOUT_SECONDS,
+        MAX_SLICE_SECONDS,
+        SLICE_SAFETY_MARGIN_SECONDS,
+    )
+
+    host = json.loads((ROOT / "host.json").read_text())
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    assert hours * 3600 + minutes * 60 + seconds == FUNCTION_TIMEOUT_SECONDS
+    assert MAX_SLICE_SECONDS + SLICE_SAFETY_MARGIN_SECONDS <= FUNCTION_TIMEOUT_SECONDS
+    assert DEFAULT_SLICE_SECONDS <= MAX_SLICE_SECONDS
+
+
 def test_health_function_answers_through_the_real_request_type(
     app_functions: dict[str, Any],
 ) -> None:

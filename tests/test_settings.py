@@ -268,3 +268,16 @@ def test_readme_settings_table_matches_when_it_has_one() -> None:
     readme = (ROOT / "README.md").read_text()
     if "| Setting | Default | Meaning |" in readme:
         assert render_settings_table().strip() in readme
+
+
+@pytest.mark.parametrize("value", ["481", "600", "3600"])
+def test_a_slice_that_would_outlive_the_function_timeout_is_refused_at_start(value: str) -> None:
+    """Issue 11 item 8: slice + safety margin must end before host.json's functionTimeout."""
+    error = error_for(KEYWARD_REWRAP_SLICE_SECONDS=value)
+    assert error.setting == "KEYWARD_REWRAP_SLICE_SECONDS"
+    assert "functionTimeout" in str(error)
+    assert "at most 480" in str(error)
+
+
+def test_the_longest_allowed_slice_is_accepted() -> None:
+    assert settings(KEYWARD_REWRAP_SLICE_SECONDS="480").rewrap_slice_seconds == 480

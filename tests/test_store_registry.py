@@ -90,7 +90,7 @@ def test_a_registered_kind_is_built_opened_and_a_valid_shard(cosmos: StoreKind) 
     spec = parse_store_spec("cosmos:AccountEndpoint=https://x:443/;:deks")
     assert (spec.kind, spec.location, str(spec)) == ("cosmos", "deks", "cosmos:deks")
     assert open_store(spec).name == "cosmos:deks"
-    assert ShardMessage("j", "https://kv.vault.azure.net/keys/k", "a" * 32, "cosmos:deks")
+    assert ShardMessage.for_shard("https://kv.vault.azure.net/keys/k", "a" * 32, "cosmos:deks")
     assert "KEYWARD_JOB_QUEUE" in registry.app_store_settings()
 
 

@@ -8,7 +8,9 @@ main port is ARM (see ``arm_common.Dispatcher``), the providers live in ``arm_ke
     PUT    /control/arm/accounts/{name}   seed a Cognitive Services account (no LRO, no events)
     GET    /control/arm/accounts
     DELETE /control/arm/accounts/{name}
-    GET|PUT /control/arm/settings         {"operationSeconds": 0.0, "retryAfter": "1" | null}
+    GET|PUT /control/arm/settings         {"operationSeconds": 0.0, "retryAfter": "1" | null,
+                                           "nextLinkOrigin": null | "https://host:port"}
+                                          (nextLinkOrigin: fault injection, see docs/emulator.md)
 
 ``arm_client.py`` wraps them (``ArmControl``) and gives the SDK keyword arguments.
 """
@@ -108,7 +110,11 @@ class _Control:
 
     def _settings(self) -> dict[str, Any]:
         settings = self.accounts.settings
-        return {"operationSeconds": settings.operation_seconds, "retryAfter": settings.retry_after}
+        return {
+            "operationSeconds": settings.operation_seconds,
+            "retryAfter": settings.retry_after,
+            "nextLinkOrigin": settings.next_link_origin,
+        }
 
     async def get_settings(self, request: web.Request) -> web.Response:
         return web.json_response(self._settings())
@@ -121,4 +127,7 @@ class _Control:
         if "retryAfter" in body:
             value = body["retryAfter"]
             settings.retry_after = None if value is None else str(value)
+        if "nextLinkOrigin" in body:
+            value = body["nextLinkOrigin"]
+            settings.next_link_origin = str(value) if value else None
         return web.json_response(self._settings())

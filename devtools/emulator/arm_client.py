@@ -144,6 +144,14 @@ class ArmControl:
         result: dict[str, Any] = self.session.call("GET", "/control/arm/accounts")
         return list(result["value"])
 
+    def set_next_link_origin(self, origin: str | None) -> dict[str, Any]:
+        """Fault injection (ARM never does this): account listings name a ``nextLink`` on
+        ``origin``; ``None`` turns it off."""
+        result: dict[str, Any] = self.session.call(
+            "PUT", "/control/arm/settings", {"nextLinkOrigin": origin}
+        )
+        return result
+
     def set_lro(
         self, *, seconds: float | None = None, retry_after: str | bool | None = False
     ) -> dict[str, Any]:

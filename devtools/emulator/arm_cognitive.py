@@ -47,6 +47,9 @@ class LroSettings:
     operation_seconds: float = 0.0
     #: ``Retry-After`` sent with operation responses; None sends none.
     retry_after: str | None = "1"
+    #: Fault injection, not ARM behaviour: account listings name a ``nextLink`` on this
+    #: origin (``https://host:port``), as a tampered answer might. None: ARM's own paging.
+    next_link_origin: str | None = None
 
 
 @dataclass
@@ -197,12 +200,18 @@ class AccountsProvider:
 
     async def list_sub(self, call: Call) -> web.Response:
         accounts = self._in_subscription(call)
-        return web.json_response({"value": [self.to_json(a) for a in accounts]})
+        return self._page(call, {"value": [self.to_json(a) for a in accounts]})
 
     async def list_group(self, call: Call) -> web.Response:
         group = call.params["rg"].lower()
         accounts = [a for a in self._in_subscription(call) if a.resource_group.lower() == group]
-        return web.json_response({"value": [self.to_json(a) for a in accounts]})
+        return self._page(call, {"value": [self.to_json(a) for a in accounts]})
+
+    def _page(self, call: Call, page: dict[str, Any]) -> web.Response:
+        foreign = self.settings.next_link_origin
+        if foreign:  # injected (see LroSettings.next_link_origin)
+            page["nextLink"] = f"{foreign.rstrip('/')}{call.request.path_qs}"
+        return web.json_response(page)
 
     # --- writes ---------------------------------------------------------------------------
 

@@ -193,7 +193,8 @@ class EmulatorClient:
 
     def set_faults(self, vault: str, **settings: Any) -> JSON:
         """Latency and faults: fixed_ms, jitter_ms, error_rate, error_status, drop_rate,
-        slow_rate, slow_ms, omit_retry_after_rate, seed."""
+        redirect_to and next_link_origin (fault injection only; see docs/emulator.md),
+        slow_rate, slow_ms, omit_retry_after_rate, ops (e.g. "unwrapkey"), seed."""
         return dict(self._call("PUT", f"/vaults/{vault}/faults", settings))
 
     def set_latency(self, vault: str, fixed_ms: float, jitter_ms: float = 0.0) -> JSON:

@@ -6,7 +6,15 @@ hundreds of concurrent unwraps through one process). Faults are drawn per reques
 ``random.Random(seed)``: a 5xx answer, a dropped connection (the socket is closed without a
 response, as a crashed front end would), or a slow answer (``slow_ms`` extra delay). The same
 seed and the same request order give the same faults. ``omit_retry_after_rate`` sends that
-share of the throttle's 429s without ``Retry-After``, as Key Vault sometimes does.
+share of the throttle's 429s without ``Retry-After``, as Key Vault sometimes does. ``ops``
+(comma-separated key operations, e.g. ``"unwrapkey"``) limits latency and faults to those
+operations' requests (``POST /keys/{name}/{version}/{op}``); empty: every request.
+
+Two faults real Key Vault never produces, for proving that keyward does not trust its peers
+(issue 11 item 9): ``redirect_to`` (an origin, ``https://host:port``) answers every
+authenticated request with ``307 Temporary Redirect`` to the same path and query there, as a
+compromised front end or a hostile proxy might; ``next_link_origin`` makes every list page
+name a ``nextLink`` on that origin (also on the last page), as a tampered answer might.
 """
 
 from __future__ import annotations
@@ -29,6 +37,12 @@ class FaultPlan:
     slow_ms: float = 0.0
     #: Share of 429 answers sent without ``Retry-After`` (the service sometimes omits it).
     omit_retry_after_rate: float = 0.0
+    #: Comma-separated key operations (``wrapkey,unwrapkey``) the plan applies to; "": all.
+    ops: str = ""
+    #: Fault injection, not Key Vault behaviour: 307 every authenticated request to here.
+    redirect_to: str = ""
+    #: Fault injection, not Key Vault behaviour: list pages' nextLink on this origin.
+    next_link_origin: str = ""
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -46,6 +60,12 @@ class FaultPlan:
                     raise ValueError("error_status must be a 5xx status")
             elif name == "seed":
                 value = int(value)
+            elif name == "ops":
+                value = ",".join(op.strip().lower() for op in str(value).split(",") if op.strip())
+            elif name in ("redirect_to", "next_link_origin"):
+                value = str(value or "").rstrip("/")
+                if value and not value.startswith(("https://", "http://")):
+                    raise ValueError(f"{name} must be an http(s) origin")
             else:
                 value = float(value)
                 if value < 0 or (name.endswith("_rate") and value > 1):
@@ -61,6 +81,12 @@ class FaultPlan:
         return bool(
             self.fixed_ms or self.jitter_ms or self.error_rate or self.drop_rate or self.slow_rate
         )
+
+    def applies_to(self, path: str) -> bool:
+        """Whether latency and faults apply to a request for ``path`` (see ``ops``)."""
+        if not self.ops:
+            return True
+        return path.rstrip("/").rsplit("/", 1)[-1].lower() in self.ops.split(",")
 
     def omit_retry_after(self) -> bool:
         """Whether this 429 goes without ``Retry-After`` (drawn only for rates below 1)."""

@@ -131,7 +131,7 @@ class DataPlane:
         request[CTX] = ctx
         runtime = self.runtime(vault.name)
         plan = runtime.faults
-        if plan.active:
+        if plan.active and plan.applies_to(request.path):
             delay, fault = plan.draw()
             if delay:
                 await asyncio.sleep(delay)
@@ -171,6 +171,12 @@ class DataPlane:
                 headers={"WWW-Authenticate": auth.challenge_header(vault)},
             )
         ctx.caller = caller
+        if runtime.faults.redirect_to:
+            # Injected (see faults.py): Key Vault itself never redirects.
+            self._count(vault, None, None, "status:3xx", "redirected")
+            return web.Response(
+                status=307, headers={"Location": runtime.faults.redirect_to + request.path_qs}
+            )
         try:
             response = await handler(request)
         except Throttled as err:
@@ -594,8 +600,10 @@ class DataPlane:
             raise bad("maxresults and $skiptoken must be integers.") from None
         page = items[start : start + size]
         next_link = None
-        if start + size < len(items):
-            base = f"{request[CTX].vault.url}{request.path}"
+        foreign = self.runtime(request[CTX].vault.name).faults.next_link_origin
+        if start + size < len(items) or foreign:
+            # ``foreign``: injected (see faults.py); Key Vault names its own host.
+            base = f"{foreign or request[CTX].vault.url}{request.path}"
             api = request.query.get("api-version", "2025-07-01")
             next_link = f"{base}?api-version={api}&$skiptoken={start + size}&maxresults={size}"
         return web.json_response({"value": page, "nextLink": next_link})

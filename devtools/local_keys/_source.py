@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
 from shared.errors import KeyDisabledError, KeyNotFoundError
-from shared.rewrap._ports import KeyVersionInfo
+from shared.rewrap._ports import DEFAULT_KEY_OPS, KeyVersionInfo
 
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -41,6 +41,7 @@ class LocalKeyVersionSource:
         enabled: bool = True,
         created: datetime | None = None,
         hsm: bool = False,
+        key_ops: tuple[str, ...] = DEFAULT_KEY_OPS,
     ) -> str:
         """Add a version (created after every existing one unless ``created`` says otherwise);
         returns its full key id."""
@@ -53,6 +54,7 @@ class LocalKeyVersionSource:
             created=created,
             key_type="RSA-HSM" if hsm else "RSA",
             key_size=private_key.key_size,
+            key_ops=key_ops,
         )
         versions[version.lower()] = _Version(info, private_key)
         return f"{key_ref.rstrip('/')}/{version.lower()}"
@@ -83,6 +85,18 @@ class LocalKeyVersionSource:
     async def versions(self, key_ref: str) -> Sequence[KeyVersionInfo]:
         return [v.info for v in self._versions(key_ref).values()]
 
+    async def key_version(self, key_id: str) -> KeyVersionInfo:
+        """See :meth:`KeyVersionSource.key_version`.
+
+        Raises:
+            KeyNotFoundError: no such key or version.
+        """
+        key_ref, _, version = key_id.rpartition("/")
+        entry = self._versions(key_ref).get(version.lower())
+        if entry is None:
+            raise KeyNotFoundError(f"{key_id} does not exist", status=404)
+        return entry.info
+
     async def wrapper(self, key_id: str, algorithm: WrapAlgorithm) -> _LocalVaultWrapper:
         """See :meth:`KeyVersionSource.wrapper`.
 
@@ -108,12 +122,20 @@ class LocalKeyVersionSource:
             raise KeyNotFoundError(f"{key_ref} does not exist", status=404)
         return versions
 
-    def _check_usable(self, key_ref: str, version: str) -> None:
+    def _check_usable(self, key_ref: str, version: str, operation: str) -> None:
         entry = self._keys.get(_norm(key_ref), {}).get(version)
         if entry is None:
             raise KeyNotFoundError(f"{key_ref}/{version} does not exist", status=404)
         if not entry.info.enabled:
             raise KeyDisabledError(f"{key_ref}/{version} is disabled", status=403)
+        ops = entry.info.key_ops
+        if ops is not None and operation not in ops:
+            # As Key Vault: 403 KeyOperationForbidden (docs/emulator.md, refusals).
+            raise KeyDisabledError(
+                f"{operation} is not permitted on {key_ref}/{version}",
+                status=403,
+                code="KeyOperationForbidden",
+            )
 
 
 class _LocalVaultWrapper:
@@ -138,12 +160,12 @@ class _LocalVaultWrapper:
     async def wrap(self, dek: DataKey) -> bytes:
         """Raises KeyNotFoundError/KeyDisabledError for a deleted or disabled version (the Key
         Vault adapter refuses a local wrap under such a version, as the vault would)."""
-        self._source._check_usable(self._key_ref, self._version)
+        self._source._check_usable(self._key_ref, self._version, "wrapKey")
         return self._inner.wrap(dek)
 
     async def unwrap(self, wrapped: bytes) -> DataKey:
         """Raises KeyNotFoundError/KeyDisabledError as the vault would, else unwraps."""
-        self._source._check_usable(self._key_ref, self._version)
+        self._source._check_usable(self._key_ref, self._version, "unwrapKey")
         return self._inner.unwrap(wrapped)
 
     def __repr__(self) -> str:

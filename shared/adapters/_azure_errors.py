@@ -11,6 +11,7 @@ apart by the ``{"error": {"code", "message", "innererror": {"code"}}}`` body):
 409, 412                                           ConflictError
 429; 503 ServerBusy / OperationTimedOut (Storage)  ThrottledError (retry_after)
 408, 5xx, timeouts, connection failures            TransientServiceError
+3xx (no client follows a redirect: ``_pipeline``)  ServiceError (not transient)
 other statuses                                     ServiceError
 Key Vault refinements (``key_id`` given):
 401/403 KeyDisabled / KeyExpired / KeyNotYetValid  KeyDisabledError
@@ -55,6 +56,7 @@ from shared.errors import (
     ServiceError,
     ThrottledError,
     TransientServiceError,
+    cap_retry_after,
 )
 
 #: Storage signals overload with 503 ServerBusy as well as 429.
@@ -68,26 +70,30 @@ _MAX_SERVICE_MESSAGE = 300
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds from a ``Retry-After`` (delta-seconds or HTTP date) or ``retry-after-ms`` /
-    ``x-ms-retry-after-ms`` header; ``None`` when no header says anything usable."""
+    ``x-ms-retry-after-ms`` header; ``None`` when no header says anything usable.
+
+    The answer is capped by :func:`shared.errors.cap_retry_after`: finite, never negative,
+    at most ``MAX_RETRY_AFTER_SECONDS`` (``inf``, ``1e9`` or a date next year wait 60 s).
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
     for name in ("retry-after-ms", "x-ms-retry-after-ms"):
         if name in lowered:
             try:
-                return max(0.0, float(lowered[name]) / 1000.0)
+                return cap_retry_after(float(lowered[name]) / 1000.0)
             except ValueError:
                 pass
     value = lowered.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        return cap_retry_after(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return cap_retry_after(when.timestamp() - (time.time() if now is None else now))
 
 
 def error_code(error: HttpResponseError) -> str | None:

@@ -99,7 +99,8 @@ class _AsyncVersion:
         error: KeywardError | None = None
         try:
             response = await self._adapter._key_client(self.key_id).send_request(request)
-            await response.read()
+            if not response.is_stream_consumed:  # an empty body (a 3xx) is read already
+                await response.read()
         except AzureError as exc:
             error = translate(exc, operation, key_id=self.key_id.id)
         if error is not None:
@@ -451,6 +452,17 @@ class AsyncKeyVaultAdapter:
         if error is not None:
             raise error
         return key.properties.version
+
+    async def key_version(self, key_id: str) -> KeyVersionProperties:
+        """One version's attributes and ``key_ops`` (``GET /keys/{name}/{version}``); the
+        rewrap target's proof reads them (listing versions gives no ``key_ops``).
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: before any call.
+            KeyNotFoundError, KeyDisabledError, AccessDeniedError, ThrottledError,
+                TransientServiceError: as the vault answered.
+        """
+        return (await self.public_key(key_id)).properties
 
     async def public_key(self, key_id: str) -> PublicKeyInfo:
         """Fetch a key version's public half and attributes.

@@ -27,6 +27,7 @@ from shared.adapters._azure_errors import (
     parse_error_body,
     parse_retry_after,
 )
+from shared.adapters._pipeline import pinned_client_kwargs
 from shared.crypto import (
     KeyId,
     VaultAllowList,
@@ -252,6 +253,9 @@ class AdapterConfig:
             "api_version": self.api_version,
             "logging_enable": False,
             "retry_total": self.retries,
+            # No redirects (a wrapKey body may be a plaintext DEK); pages and every other
+            # request stay on the vault's origin (see ``_pipeline``).
+            **pinned_client_kwargs(vault_url),
         }
         if vault_url in self.allow_list.dev_origins:
             # The emulator is not a *.vault.azure.net host; only an explicit allow-list entry

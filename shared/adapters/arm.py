@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from azure.core.credentials_async import AsyncTokenCredential
 
+from shared.adapters._pipeline import pinned_client_kwargs
 from shared.settings import PUBLIC_ARM_ENDPOINT
 
 #: The real ARM audience, also when ``base_url`` points at a sovereign cloud's ARM host.
@@ -29,7 +30,8 @@ def management_kwargs(
     """Keyword arguments shared by every azure-mgmt client keyward builds.
 
     ``credential_scopes`` is the endpoint's own audience (management.azure.com, or the
-    sovereign cloud's); ``connection_verify`` is set only for the emulator's CA bundle.
+    sovereign cloud's); ``connection_verify`` is set only for the emulator's CA bundle. No
+    redirect is followed, and no request leaves the endpoint's origin (``_pipeline``).
     """
     endpoint = arm_endpoint.rstrip("/")
     audience = endpoint
@@ -38,6 +40,8 @@ def management_kwargs(
     kwargs: dict[str, Any] = {
         "base_url": endpoint,
         "credential_scopes": [audience + ARM_SCOPE_SUFFIX],
+        # No redirects; listings' nextLink and pollers' URLs stay on the ARM endpoint.
+        **pinned_client_kwargs(endpoint),
     }
     if ca_bundle:
         kwargs["connection_verify"] = ca_bundle

@@ -26,6 +26,7 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid.aio import EventGridPublisherClient
 
 from shared.adapters._azure_errors import translated
+from shared.adapters._pipeline import NO_REDIRECTS
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class EventGridFlagPublisher:
         # TLS settings belong to the client's transport: passed to ``send`` they would be
         # taken for CloudEvent attributes (azure-eventgrid warns and ignores them there).
         transport: dict[str, Any] = {"connection_verify": ca_bundle} if ca_bundle else {}
-        self._client = EventGridPublisherClient(endpoint, credential, **transport)
+        # No redirect is followed (the event body would be re-sent to the new host).
+        self._client = EventGridPublisherClient(endpoint, credential, **transport, **NO_REDIRECTS)
         self._endpoint = endpoint
 
     async def publish(

@@ -1,7 +1,9 @@
-"""The rewrap work queue on Azure Storage queues (azure-storage-queue).
+"""keyward's work queue on Azure Storage queues (azure-storage-queue).
 
-Messages are base64-encoded, as the Functions host's queue trigger expects by default
-(``messageEncoding: base64``), so a message sent here is what ``rewrap_worker`` receives.
+One queue carries rewrap shards (``ShardMessage``) and the key-dependent follow-ups of
+events (``DependentsFollowUp``); the one queue trigger (``rewrap_worker``) tells them apart
+by their ``kind``. Messages are base64-encoded, as the Functions host's queue trigger expects
+by default (``messageEncoding: base64``), so a message sent here is what the trigger receives.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from azure.storage.queue import TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from shared.adapters._azure_errors import translated
-from shared.rewrap._messages import ShardMessage
+from shared.adapters._pipeline import NO_REDIRECTS
+from shared.events import DependentsFollowUp
+from shared.rewrap import ShardMessage
 
 #: Storage queues delay a message by at most 7 days.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 
 
 class RewrapQueue:
-    """Sends shard messages; the queue trigger consumes them."""
+    """Sends shard and follow-up messages; the queue trigger consumes them."""
 
     def __init__(self, queue: QueueClient) -> None:
         self._queue = queue
@@ -30,7 +34,10 @@ class RewrapQueue:
     def from_connection_string(cls, connection_string: str, queue_name: str) -> RewrapQueue:
         return cls(
             QueueClient.from_connection_string(
-                connection_string, queue_name, message_encode_policy=TextBase64EncodePolicy()
+                connection_string,
+                queue_name,
+                message_encode_policy=TextBase64EncodePolicy(),
+                **NO_REDIRECTS,
             )
         )
 
@@ -46,6 +53,7 @@ class RewrapQueue:
                 queue_name,
                 credential=credential,
                 message_encode_policy=TextBase64EncodePolicy(),
+                **NO_REDIRECTS,
             )
         )
 
@@ -66,6 +74,15 @@ class RewrapQueue:
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
         with translated(f"send to queue {self.name}"):
             await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
+
+    async def send_follow_up(self, message: DependentsFollowUp) -> None:
+        """Enqueue an event's key-dependent follow-up (visible at once).
+
+        Raises:
+            ServiceError: the queue refused or could not be reached.
+        """
+        with translated(f"send to queue {self.name}"):
+            await self._queue.send_message(message.to_json())
 
     async def close(self) -> None:
         await self._queue.close()

@@ -280,6 +280,8 @@ def _exit_code(report: JobReport) -> int:
     counters = report.counters
     if counters.failed_total or counters.unreadable_total or counters.conflicts:
         return EXIT_ATTENTION
+    if report.status.short_of_clean:
+        return EXIT_ATTENTION  # e.g. DEKs written under an old version while it ran
     return EXIT_OK
 
 

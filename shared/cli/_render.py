@@ -24,6 +24,7 @@ from shared.rewrap import (
     ItemIssue,
     JobReport,
     JobState,
+    JobStatus,
     RetirementReport,
 )
 
@@ -93,8 +94,14 @@ def job_table(state: JobState, title: str) -> Table:
         ("vault operations", str(counters.vault_operations)),
         ("throttled (429)", str(counters.throttled)),
         ("pages checkpointed", str(state.pages)),
+        ("left under older versions", str(state.left_behind)),
+        ("attempts", f"{state.attempts} of {state.max_attempts}"),
         ("updated", state.updated_at.isoformat(timespec="seconds")),
     ]
+    if state.next_attempt_at is not None and state.status.short_of_clean:
+        rows.append(("next retry", _next_retry(state)))
+    if state.restart_requested:
+        rows.append(("restart", "requested"))
     if state.owner:
         rows.append(("owner", state.owner))
     if state.error:
@@ -108,7 +115,17 @@ def render_report(console: Console, report: JobReport) -> None:
     """The summary after ``rewrap``."""
     notes = []
     if report.already_completed:
-        notes.append("already completed: nothing done (use --restart to run again)")
+        ended = (
+            "already completed"
+            if report.status is JobStatus.COMPLETED
+            else f"already ended ({report.status.value})"
+        )
+        notes.append(f"{ended}: nothing done (use --restart to run again)")
+    if report.status.short_of_clean:
+        notes.append(
+            f"{report.status.value}: not every DEK is under the target; "
+            "the sweep retries it (or run again with --restart)"
+        )
     if report.redirected:
         notes.append(f"requested {report.requested_version} is older: rewrapped to the newest")
     if report.resumed:
@@ -203,20 +220,34 @@ def render_retirement(console: Console, report: RetirementReport) -> None:
 
 def render_jobs(console: Console, states: Sequence[JobState]) -> None:
     table = Table(title="rewrap jobs")
-    for column in ("job", "key", "target", "status", "scanned", "rewrapped", "failed", "updated"):
+    columns = ("job", "key", "target", "status", "scanned", "rewrapped", "failed", "updated")
+    for column in columns:
         table.add_column(column)
     for state in states:
+        status = state.status.value
+        if state.status.short_of_clean:
+            status += f" ({_next_retry(state)})"
         table.add_row(
             state.job_id,
             state.key_ref,
             state.target_version,
-            state.status.value,
+            status,
             str(state.counters.scanned),
             str(state.counters.rewrapped),
             str(state.counters.failed_total + state.counters.unreadable_total),
             state.updated_at.isoformat(timespec="seconds"),
         )
     console.print(table)
+
+
+def _next_retry(state: JobState) -> str:
+    """When the sweep retries a job that ended short of clean, or that it will not."""
+    if state.gave_up:
+        return f"gave up after {state.attempts} attempts: restart it"
+    if state.next_attempt_at is None:
+        return f"attempt {state.attempts + 1} of {state.max_attempts} due"
+    when = state.next_attempt_at.isoformat(timespec="seconds")
+    return f"attempt {state.attempts + 1} of {state.max_attempts} after {when}"
 
 
 def _by_reason(counts: dict[str, int]) -> str:

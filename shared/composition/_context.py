@@ -21,6 +21,7 @@ from azure.storage.blob.aio import ContainerClient
 
 from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
+from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.retired_versions import TableRetiredVersions
 from shared.adapters.table_state import EventLedger, TableJobStore
@@ -37,7 +38,9 @@ from shared.rewrap import EngineSettings, KeyVersionSource
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import KeyDependents
 from shared.services.admin import AdminService
+from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import KeyEventService
+from shared.services.queue_worker import QueueWorkerService
 from shared.services.rewrap_worker import RewrapWorkerService
 from shared.services.sweep import SweepService
 from shared.settings import Settings
@@ -103,9 +106,24 @@ class AppContext:
             allow_list=self.settings.vault_allowlist,
             ledger=self.ledger,
             planner=self.planner(),
-            dependents=self.dependents,
+            follow_ups=self.queue,
             rotator=self.key_admin,
             auto_rotate_near_expiry=self.settings.auto_rotate_near_expiry,
+        )
+
+    def follow_ups(self) -> DependentsFollowUpService:
+        return DependentsFollowUpService(
+            allow_list=self.settings.vault_allowlist,
+            ledger=self.ledger,
+            dependents=self.dependents,
+            rotator=self.key_admin,
+        )
+
+    def queue_worker(self, *, max_dequeue_count: int) -> QueueWorkerService:
+        """The queue trigger's service: rewrap shards and key-dependent follow-ups."""
+        return QueueWorkerService(
+            rewrap=self.rewrap_worker(max_dequeue_count=max_dequeue_count),
+            follow_ups=self.follow_ups(),
         )
 
     def rewrap_worker(self, *, max_dequeue_count: int) -> RewrapWorkerService:
@@ -118,6 +136,7 @@ class AppContext:
             engine_settings=self.engine_settings(),
             slice_seconds=self.settings.rewrap_slice_seconds,
             max_dequeue_count=max_dequeue_count,
+            rejections=self.ledger,
             retired=self.retired(),
         )
 
@@ -169,32 +188,42 @@ class AppContext:
             closers.append(credential)  # ours to close; an injected one is the caller's
         storage = settings.storage
         if storage.connection_string is not None:
-            tables = TableServiceClient.from_connection_string(storage.connection_string)
+            tables = TableServiceClient.from_connection_string(
+                storage.connection_string, **NO_REDIRECTS
+            )
             queue = RewrapQueue.from_connection_string(
                 storage.connection_string, settings.job_queue
             )
 
             def container(name: str) -> ContainerClient:
                 assert storage.connection_string is not None
-                return ContainerClient.from_connection_string(storage.connection_string, name)
+                return ContainerClient.from_connection_string(
+                    storage.connection_string, name, **NO_REDIRECTS
+                )
 
         else:
             assert storage.table_url
             assert storage.queue_url
             assert storage.blob_url
-            tables = TableServiceClient(storage.table_url, credential=credential)
+            tables = TableServiceClient(storage.table_url, credential=credential, **NO_REDIRECTS)
             queue = RewrapQueue.from_url(storage.queue_url, settings.job_queue, credential)
             blob_url = storage.blob_url
 
             def container(name: str) -> ContainerClient:
-                return ContainerClient(blob_url, name, credential=credential)
+                return ContainerClient(blob_url, name, credential=credential, **NO_REDIRECTS)
 
-        closers.append(tables)
-        with translated(f"create table {STATE_TABLE}"), contextlib.suppress(ResourceExistsError):
-            await tables.create_table(STATE_TABLE)
+        closers.extend((tables, queue))
+        try:
+            with (
+                translated(f"create table {STATE_TABLE}"),
+                contextlib.suppress(ResourceExistsError),
+            ):
+                await tables.create_table(STATE_TABLE)
+            await queue.ensure_exists()
+        except BaseException:
+            await _close_all(closers)  # a failed build leaves no client (connection) open
+            raise
         state_table = tables.get_table_client(STATE_TABLE)
-        await queue.ensure_exists()
-        closers.append(queue)
         stores = build_app_stores(StorageClients(settings, credential, tables, container))
         closers.extend(stores.values())
         keys = keyvault_adapter(settings, credential)  # also the key-access reader's
@@ -226,13 +255,18 @@ class AppContext:
         )
 
     async def aclose(self) -> None:
-        for closer in reversed(self._closers):
-            close = getattr(closer, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        await result
+        await _close_all(self._closers)
+
+
+async def _close_all(closers: Sequence[Any]) -> None:
+    """Close each, newest first; one failing close leaves none of the others open."""
+    for closer in reversed(closers):
+        close = getattr(closer, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
 
 
 _CONTEXTS: dict[int, asyncio.Task[AppContext]] = {}

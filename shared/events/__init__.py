@@ -6,6 +6,7 @@
 """
 
 from shared.events._binding import event_dict_from_binding
+from shared.events._follow_up import FOLLOW_UP_KIND, DependentsFollowUp
 from shared.events._model import (
     AccessChangeEvent,
     AccessScope,
@@ -20,6 +21,7 @@ from shared.events._redact import (
     RejectedEventRecord,
     redact_payload,
     rejected_event_record,
+    rejected_message_record,
 )
 from shared.events._routing import (
     Action,
@@ -52,6 +54,7 @@ from shared.events._types import (
 )
 
 __all__ = [
+    "FOLLOW_UP_KIND",
     "CERTIFICATE_EXPIRED",
     "CERTIFICATE_NEAR_EXPIRY",
     "CERTIFICATE_NEW_VERSION_CREATED",
@@ -70,6 +73,7 @@ __all__ = [
     "AccessChangeKind",
     "AccessScope",
     "Action",
+    "DependentsFollowUp",
     "EventSchema",
     "FollowUpRotation",
     "Ignore",
@@ -88,5 +92,6 @@ __all__ = [
     "parse_event",
     "redact_payload",
     "rejected_event_record",
+    "rejected_message_record",
     "route",
 ]

@@ -62,6 +62,10 @@ _DATA_FIELDS = frozenset(
     }
 )
 _AUTHORIZATION_FIELDS = frozenset({"scope", "action"})
+#: keyward's own queue messages (``ShardMessage``, ``DependentsFollowUp``): ids only.
+_QUEUE_MESSAGE_FIELDS = frozenset(
+    {"v", "kind", "job", "key", "target", "shard", "slice", "event", "event_id"}
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,34 @@ def rejected_event_record(
         payload=text[:MAX_RECORD_PAYLOAD_CHARS],
         payload_truncated=truncated,
         payload_sha256=_digest(payload),
+    )
+
+
+def rejected_message_record(
+    text: str, reason: str, detail: str, received_at: datetime, *, message_id: str
+) -> RejectedEventRecord:
+    """The record of a refused queue message (shown with the rejected events in status).
+
+    A message on keyward's queue is as untrusted as an event (anyone who may write to the
+    queue can put one there), so the same rules hold: known id fields kept, capped, the rest
+    named without a value. ``event_id`` holds the queue's message id.
+    """
+    value = _as_object(text)
+    if isinstance(value, _Unparsed):
+        kept: object = {"unparsed": True, "length": value.length}
+    elif isinstance(value, Mapping):
+        kept = _redact_object(value, _QUEUE_MESSAGE_FIELDS)
+    else:
+        kept = {"not_an_object": type(value).__name__}
+    payload = json.dumps(kept, ensure_ascii=True, separators=(",", ":"))
+    return RejectedEventRecord(
+        reason=reason,
+        detail=detail[:1000],
+        event_id=message_id[:256] or None,
+        received_at=received_at,
+        payload=payload[:MAX_RECORD_PAYLOAD_CHARS],
+        payload_truncated=len(payload) > MAX_RECORD_PAYLOAD_CHARS,
+        payload_sha256=_digest(text),
     )
 
 

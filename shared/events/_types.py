@@ -99,3 +99,13 @@ class RejectionReason(enum.StrEnum):
     BAD_TIMESTAMP = "BAD_TIMESTAMP"
     BAD_RESOURCE_URI = "BAD_RESOURCE_URI"
     SCOPE_MISMATCH = "SCOPE_MISMATCH"
+    # Refused after asking: the event was well formed, but acting on it is refused for good
+    # (Event Grid would redeliver it for 24 hours, asking the same question each time).
+    KEY_NOT_FOUND = "KEY_NOT_FOUND"
+    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    SERVICE_REFUSED = "SERVICE_REFUSED"
+    # keyward's own queue: a message that cannot be acted on (malformed, or naming a job
+    # its content does not derive to).
+    BAD_QUEUE_MESSAGE = "BAD_QUEUE_MESSAGE"
+    JOB_ID_MISMATCH = "JOB_ID_MISMATCH"

@@ -24,15 +24,22 @@ from shared.rewrap._budget import (
     VaultBudget,
     vault_budget,
 )
+from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import RewrapEngine
-from shared.rewrap._errors import JobLeaseError, RewrapTargetError
+from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
 from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
-from shared.rewrap._messages import MESSAGE_VERSION, ShardMessage
+from shared.rewrap._messages import (
+    MESSAGE_VERSION,
+    REWRAP_KIND,
+    JobIdMismatchError,
+    ShardMessage,
+    queue_message_kind,
+)
 from shared.rewrap._page import IssueSink
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
@@ -60,6 +67,11 @@ from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._settings import (
     DEFAULT_SLICE_SECONDS,
     DEFAULT_WORKERS,
+    FUNCTION_TIMEOUT_SECONDS,
+    MAX_SLICE_SECONDS,
+    SLICE_DRAIN_SECONDS,
+    SLICE_SAFETY_MARGIN_SECONDS,
+    SLICE_WRAP_UP_SECONDS,
     EngineSettings,
     default_owner,
 )
@@ -82,6 +94,13 @@ __all__ = [
     "EngineSettings",
     "DEFAULT_WORKERS",
     "DEFAULT_SLICE_SECONDS",
+    "FUNCTION_TIMEOUT_SECONDS",
+    "MAX_SLICE_SECONDS",
+    "SLICE_DRAIN_SECONDS",
+    "SLICE_SAFETY_MARGIN_SECONDS",
+    "SLICE_WRAP_UP_SECONDS",
+    "Deadline",
+    "SliceDeadlineError",
     "RewrapEngine",
     "RewrapPlan",
     "resolve_target",
@@ -111,7 +130,10 @@ __all__ = [
     "fold_key",
     # queue messages (one shard of one job)
     "MESSAGE_VERSION",
+    "REWRAP_KIND",
+    "JobIdMismatchError",
     "ShardMessage",
+    "queue_message_kind",
     # jobs and reports
     "InMemoryJobStore",
     "SqliteJobStore",
@@ -129,6 +151,7 @@ __all__ = [
     # errors and test seams
     "JobLeaseError",
     "RewrapTargetError",
+    "TargetVersionNotFoundError",
     "FaultProbe",
     "ENGINE_POINTS",
 ]

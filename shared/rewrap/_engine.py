@@ -13,24 +13,27 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from shared.errors import ConflictError
+from shared.errors import ConflictError, ServiceError
 from shared.rewrap import _probe
 from shared.rewrap._budget import throttle_ceiling
+from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError
 from shared.rewrap._item import ItemRewrapper
 from shared.rewrap._job_report import JobReport
-from shared.rewrap._job_state import JobState, JobStatus
+from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import JobStore, StoredJob
 from shared.rewrap._ledger import PASS_CONFLICTS, PASS_DONE, JobLedger, ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._outcome import count_left_behind, record_refusal
 from shared.rewrap._page import IssueSink
 from shared.rewrap._pipeline import PassRunner
 from shared.rewrap._ports import KeyVersionSource
 from shared.rewrap._retired import NoRetiredVersions, RetiredVersions
 from shared.rewrap._retry import CallStats, VaultCaller
-from shared.rewrap._settings import EngineSettings, default_owner
+from shared.rewrap._settings import SLICE_WRAP_UP_SECONDS, EngineSettings, default_owner
 from shared.rewrap._target import RewrapPlan, normalize_key_ref, resolve_target
+from shared.rewrap._target_proof import confirm_target
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.rewrap")
@@ -112,31 +115,66 @@ class RewrapEngine:
         *,
         restart: bool = False,
         should_stop: Callable[[], bool] | None = None,
+        deadline: Deadline | None = None,
     ) -> JobReport:
         """Rewrap key ``key_ref``'s DEKs to its newest enabled version; start or resume.
 
-        A completed job is returned as is unless ``restart`` (a fresh pass over the store).
+        A job that ended is returned as is, unless ``restart`` (a fresh pass over the store),
+        an operator asked for a restart on the job, or it ended short of clean
+        (``COMPLETED_WITH_FAILURES``, ``INCOMPLETE``) and its retry is due (attempts left,
+        backoff passed): then this run is a fresh pass too. Before claiming the job the target
+        is proven (:func:`confirm_target`): attributes, ``key_ops``, one round trip.
+
         ``should_stop`` is asked between pages; once it answers true, the pages already
         scanned are finished and checkpointed, the lease is released and the report's status
-        stays ``RUNNING`` (a time slice ended: run again to continue).
+        stays ``RUNNING`` (a time slice ended: run again to continue). ``deadline`` is the
+        slice's hard deadline: no wait inside page work ends past it (a page in flight is
+        then left to the next slice, as after a crash), and job-store writes after it get
+        ``SLICE_WRAP_UP_SECONDS`` more.
 
         Raises:
-            RewrapTargetError: the requested version is missing or not enabled.
+            RewrapTargetError: the target is refused (missing, not enabled, key_ops, probe);
+                recorded on the job when the version exists.
             JobLeaseError: another live worker holds the job.
+            SliceDeadlineError: the wrap-up itself overran (the lease lapses; resumable).
             ServiceError: the vault, DEK store or job store failed past retries (the job is
                 marked failed and resumes from its checkpoint when run again).
         """
         started = self._clock()
-        plan = await self.plan(key_ref, requested_version)
+        try:
+            plan = await self.plan(key_ref, requested_version)
+        except RewrapTargetError as error:
+            if error.exists:
+                job_id = rewrap_job_id(error.key_ref, error.version, self._scope)
+                await self._record_refusal(
+                    job_id, self._fresh_state(job_id, error.key_ref, error.version), error
+                )
+            raise
         settings = self._settings
         ceiling = throttle_ceiling(plan.budget, settings.rate_ceiling, settings.headroom)
         limiter = AimdRateLimiter(ceiling, clock=self._clock, sleep=self._sleep)
         job_id = plan.job_id(self._scope)
         self._refuse_retired_target(plan, await self._retired.retired_versions(plan.key_ref))
         stored = await self._jobs.get(job_id)
-        if stored is not None and stored.state.status is JobStatus.COMPLETED and not restart:
-            return self._report(plan, stored.state, limiter, started, resumed=False, done=True)
-        ledger, resumed = await self._claim(plan, stored, restart=restart)
+        if stored is not None and (stored.state.status.ended or stored.state.restart_requested):
+            if not restart and not stored.state.retry_due(self._now()):
+                return self._report(plan, stored.state, limiter, started, resumed=False, done=True)
+            restart = True
+        if stored is not None and stored.state.lease_held_by_other(self._owner, self._now()):
+            raise JobLeaseError(
+                f"job {job_id} is running on {stored.state.owner}",
+                job_id=job_id,
+                owner=stored.state.owner,
+            )
+        caller = VaultCaller(limiter, settings.retry, CallStats(), sleep=self._sleep)
+        try:
+            await confirm_target(self._keys, plan, caller, now=self._now())
+        except (RewrapTargetError, ServiceError) as error:
+            await self._record_refusal(
+                job_id, self._fresh_state(job_id, plan.key_ref, plan.target_version), error
+            )
+            raise
+        ledger, resumed = await self._claim(plan, stored, restart=restart, deadline=deadline)
         self._probe(_probe.JOB_CLAIMED)
         _log.info(
             "rewrap job %s %s: %s -> %s at %.0f ops/s",
@@ -150,15 +188,26 @@ class RewrapEngine:
             # Read after the lease is written: a retire either sees this job or is seen here.
             retired = await self._retired.retired_versions(plan.key_ref)
             self._refuse_retired_target(plan, retired)
-            finished = await self._run_passes(plan, ledger, limiter, should_stop, retired)
+            try:
+                finished = await self._run_passes(
+                    plan, ledger, limiter, should_stop, deadline, retired=retired
+                )
+                left_behind = (
+                    await count_left_behind(self._store, plan, self._settings.retry, deadline)
+                    if finished
+                    else 0
+                )
+            except SliceDeadlineError as reached:
+                _log.info("rewrap job %s: slice deadline: %s", job_id, reached)
+                finished = False
             if not finished:
                 paused = await ledger.pause()
                 _log.info("rewrap job %s paused after %d pages", job_id, paused.pages)
                 return self._report(plan, paused, limiter, started, resumed=resumed, done=False)
             self._probe(_probe.JOB_BEFORE_COMPLETE)
-            final = await ledger.complete()
-        except JobLeaseError:
-            _log.warning("rewrap job %s: lease lost; another worker continues", job_id)
+            final = await ledger.complete(left_behind=left_behind)
+        except (JobLeaseError, SliceDeadlineError) as error:
+            _log.warning("rewrap job %s: %s; it continues later", job_id, type(error).__name__)
             raise
         except Exception as error:
             _log.warning("rewrap job %s stopped: %s", job_id, type(error).__name__)
@@ -166,9 +215,10 @@ class RewrapEngine:
             raise
         counters = final.counters
         _log.info(
-            "rewrap job %s completed: scanned=%d rewrapped=%d current=%d unreadable=%d "
-            "failed=%d conflicts=%d throttled=%d",
+            "rewrap job %s %s: scanned=%d rewrapped=%d current=%d unreadable=%d "
+            "failed=%d conflicts=%d throttled=%d left_behind=%d",
             job_id,
+            final.status.value,
             counters.scanned,
             counters.rewrapped,
             counters.already_current,
@@ -176,6 +226,7 @@ class RewrapEngine:
             counters.failed_total,
             counters.conflicts,
             counters.throttled,
+            final.left_behind,
         )
         return self._report(plan, final, limiter, started, resumed=resumed, done=False)
 
@@ -199,13 +250,34 @@ class RewrapEngine:
             retry=settings.retry,
         )
 
+    async def _record_refusal(self, job_id: str, fresh: JobState, error: Exception) -> None:
+        await record_refusal(self._jobs, job_id, fresh, error, owner=self._owner, now=self._now())
+
+    def _fresh_state(self, job_id: str, key_ref: str, version: str) -> JobState:
+        now = self._now()
+        return JobState(
+            job_id=job_id,
+            key_ref=key_ref,
+            scope=self._scope,
+            target_version=version,
+            target_key_id=f"{key_ref}/{version}",
+            status=JobStatus.RUNNING,
+            created_at=now,
+            updated_at=now,
+        )
+
     async def status(self, job_id: str) -> JobState | None:
         """The stored state of job ``job_id``, if any."""
         stored = await self._jobs.get(job_id)
         return stored.state if stored else None
 
     async def _claim(
-        self, plan: RewrapPlan, stored: StoredJob | None, *, restart: bool
+        self,
+        plan: RewrapPlan,
+        stored: StoredJob | None,
+        *,
+        restart: bool,
+        deadline: Deadline | None,
     ) -> tuple[JobLedger, bool]:
         job_id = plan.job_id(self._scope)
         now = self._now()
@@ -216,16 +288,14 @@ class RewrapEngine:
                 job_id=job_id,
                 owner=stored.state.owner,
             )
-        fresh = JobState(
-            job_id=job_id,
-            key_ref=plan.key_ref,
-            scope=self._scope,
-            target_version=plan.target_version,
-            target_key_id=plan.target_key_id,
-            status=JobStatus.RUNNING,
-            created_at=now,
-            updated_at=now,
-        )
+        fresh = self._fresh_state(job_id, plan.key_ref, plan.target_version)
+        if stored is not None:
+            # A restart is a fresh pass, but the attempts (and their cap) stay with the job.
+            fresh = fresh.evolve(
+                created_at=stored.state.created_at,
+                attempts=stored.state.attempts,
+                max_attempts=stored.state.max_attempts,
+            )
         resumed = stored is not None and not restart and stored.state.pages > 0
         base = fresh if stored is None or restart else stored.state
         claimed = base.evolve(
@@ -235,6 +305,8 @@ class RewrapEngine:
             updated_at=now,
             error=None,
             finished_at=None,
+            restart_requested=False,
+            next_attempt_at=None,
         )
         try:
             etag = await self._jobs.put(
@@ -256,6 +328,7 @@ class RewrapEngine:
             max_pending_conflicts=self._settings.max_pending_conflicts,
             progress=self._progress,
             probe=self._probe,
+            deadline=deadline.later(SLICE_WRAP_UP_SECONDS) if deadline is not None else None,
         )
         return ledger, resumed
 
@@ -265,11 +338,20 @@ class RewrapEngine:
         ledger: JobLedger,
         limiter: AimdRateLimiter,
         should_stop: Callable[[], bool] | None = None,
+        deadline: Deadline | None = None,
+        *,
         retired: frozenset[str] = frozenset(),
     ) -> bool:
-        """Run the remaining passes; ``False`` when ``should_stop`` ended them early."""
+        """Run the remaining passes; ``False`` when ``should_stop`` (or the deadline, between
+        pages) ended them early.
+
+        Raises:
+            SliceDeadlineError: a wait inside page work would have passed ``deadline``.
+        """
         settings = self._settings
-        caller = VaultCaller(limiter, settings.retry, ledger.stats, sleep=self._sleep)
+        caller = VaultCaller(
+            limiter, settings.retry, ledger.stats, sleep=self._sleep, deadline=deadline
+        )
         rewrapper = ItemRewrapper(
             plan,
             self._keys,
@@ -277,6 +359,7 @@ class RewrapEngine:
             allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
             retry=settings.retry,
             probe=self._probe,
+            deadline=deadline,
             retired=retired,
         )
         while ledger.state.pass_number < PASS_DONE:
@@ -296,6 +379,7 @@ class RewrapEngine:
                 on_issue=self._on_issue,
                 probe=self._probe,
                 should_stop=should_stop,
+                deadline=deadline,
             )
             await runner.run()
             if runner.stopped_early:

@@ -11,12 +11,20 @@ class RewrapTargetError(KeywardError):
     Attributes:
         key_ref: the unversioned key id.
         version: the version that was refused.
+        exists: the vault has that version (refused for what it is, not for being absent):
+            the engine records the refusal on the version's job.
     """
 
-    def __init__(self, message: str, *, key_ref: str, version: str) -> None:
+    def __init__(self, message: str, *, key_ref: str, version: str, exists: bool = True) -> None:
         super().__init__(message)
         self.key_ref = key_ref
         self.version = version
+        self.exists = exists
+
+
+class TargetVersionNotFoundError(RewrapTargetError):
+    """The requested version is not among the key's versions: it never existed (or went
+    with its key). Unlike a disabled version, asking again will not change the answer."""
 
 
 class JobLeaseError(KeywardError):

@@ -22,6 +22,7 @@ from shared.errors import (
     UnsupportedAlgorithmError,
 )
 from shared.rewrap import _probe
+from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._errors import RewrapTargetError
 from shared.rewrap._ports import KeyVersionSource
 from shared.rewrap._report import FailureReason, ItemOutcome, UnreadableReason
@@ -95,8 +96,10 @@ class ItemRewrapper:
         allow_legacy_rsa1_5: bool = False,
         retry: RetryPolicy | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
+        deadline: Deadline | None = None,
         retired: frozenset[str] = frozenset(),
     ) -> None:
+        self._deadline = deadline
         self._plan = plan
         self._retired = retired
         self._retry = retry or RetryPolicy()
@@ -122,8 +125,10 @@ class ItemRewrapper:
             if await self._book.is_ahead_of_target(triage.version):
                 return _AHEAD
             return await self._rewrap(record, triage.version)
-        except RewrapTargetError:
-            raise  # the target itself became unusable: a fault of the job, not of this DEK
+        except (RewrapTargetError, SliceDeadlineError):
+            # The target itself became unusable, or the slice's time is up: a matter of the
+            # job, not of this DEK (a deadline unwinds the pass; the next slice redoes the page).
+            raise
         except Exception as error:  # one bad DEK never stops the job
             return verdict_for_error(error)
 
@@ -166,7 +171,7 @@ class ItemRewrapper:
             InvalidInputError: the material does not fit the target key.
         """
         try:
-            return await call_store(lambda: target.wrap(dek), self._retry)
+            return await call_store(lambda: target.wrap(dek), self._retry, deadline=self._deadline)
         except (KeyDisabledError, KeyNotFoundError, AccessDeniedError) as error:
             raise RewrapTargetError(
                 f"the target {self._plan.target_key_id} refused wrap ({_describe(error)}); "

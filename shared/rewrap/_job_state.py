@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,11 +20,49 @@ _JOB_ID_PREFIX = "rewrap-"
 _JOB_ID_HEX = 32
 
 
+#: Runs of a job that ended short of clean (failed items, DEKs left under older versions)
+#: the sweep makes before it stops retrying on its own (``POST /api/rewrap`` with
+#: ``"restart": true`` still restarts it). Recorded on each job as ``max_attempts``.
+MAX_JOB_ATTEMPTS = 6
+#: Wait before the sweep retries such a job: doubles per attempt (5, 10, 20, 40, 80 min...),
+#: at most ``JOB_RETRY_MAX_SECONDS``. Throttling and conflicts pass; a retry right away would
+#: meet the same vault.
+JOB_RETRY_BASE_SECONDS = 300
+JOB_RETRY_MAX_SECONDS = 6 * 3600
+
+
 class JobStatus(StrEnum):
     RUNNING = "running"
+    #: Ended clean: every DEK is at the target (or newer, or gone); nothing is left behind.
     COMPLETED = "completed"
+    #: Ended, but items failed (throttled out, conflicts, vault or write errors): the sweep
+    #: retries it (a fresh pass) with backoff, up to ``max_attempts`` runs.
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    #: Ended with no failed item, but DEKs are still under older versions (unreadable ones,
+    #: or DEKs written under an old version while the job ran): retried like the above.
+    INCOMPLETE = "incomplete"
     #: Stopped by a fault that is not one item's (store down, target refused); resumable.
     FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job ran to its end (clean or not); a run returns it as is."""
+        return self in _ENDED
+
+    @property
+    def short_of_clean(self) -> bool:
+        """Ended, but not clean: the sweep retries it with backoff, bounded."""
+        return self in _SHORT_OF_CLEAN
+
+
+_SHORT_OF_CLEAN = frozenset({JobStatus.COMPLETED_WITH_FAILURES, JobStatus.INCOMPLETE})
+_ENDED = frozenset({JobStatus.COMPLETED, *_SHORT_OF_CLEAN})
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th run ended short of clean a job is retried."""
+    exponent = min(max(attempts, 1) - 1, 16)
+    return timedelta(seconds=min(JOB_RETRY_MAX_SECONDS, JOB_RETRY_BASE_SECONDS * 2**exponent))
 
 
 def rewrap_job_id(key_ref: str, target_version: str, scope: str = "") -> str:
@@ -60,7 +98,7 @@ class JobState:
         scope: the DEK store the job covers (its ``name``).
         target_version: the version DEKs are rewrapped to (the newest enabled one).
         target_key_id: the full versioned target key id.
-        status: running, completed or failed.
+        status: see :class:`JobStatus`.
         pass_number: 1 for the main scan, 2 for the conflict re-read pass.
         continuation: the store continuation after the last checkpointed page (``None``:
             start of the pass).
@@ -72,6 +110,12 @@ class JobState:
         created_at, updated_at, finished_at: wall-clock times (UTC).
         owner: the worker holding the lease; ``lease_expires_at``: until when.
         error: why the job failed, when it did (never contains key material).
+        attempts: runs that ended (clean or not); a retry or restart is one more.
+        max_attempts: runs the sweep makes before it stops retrying a job short of clean.
+        next_attempt_at: when the sweep may retry a job that ended short of clean.
+        restart_requested: an operator asked for a fresh pass (``POST /api/rewrap``
+            ``restart``); the next run restarts whatever the status, attempts or backoff.
+        left_behind: DEKs still under versions older than the target when the job ended.
     """
 
     job_id: str
@@ -93,6 +137,28 @@ class JobState:
     owner: str | None = None
     lease_expires_at: datetime | None = None
     error: str | None = None
+    attempts: int = 0
+    max_attempts: int = MAX_JOB_ATTEMPTS
+    next_attempt_at: datetime | None = None
+    restart_requested: bool = False
+    left_behind: int = 0
+
+    def retry_due(self, now: datetime) -> bool:
+        """Whether a run now should restart this ended job (a retry or an asked restart)."""
+        if self.restart_requested:
+            return True
+        if not self.status.short_of_clean or self.attempts >= self.max_attempts:
+            return False
+        return self.next_attempt_at is None or self.next_attempt_at <= now
+
+    @property
+    def gave_up(self) -> bool:
+        """Ended short of clean with every attempt spent: only an explicit restart runs it."""
+        return (
+            self.status.short_of_clean
+            and self.attempts >= self.max_attempts
+            and not self.restart_requested
+        )
 
     def evolve(self, **changes: Any) -> JobState:
         """A copy with ``changes`` applied."""
@@ -129,6 +195,11 @@ class JobState:
             "owner": self.owner,
             "lease_expires_at": _iso(self.lease_expires_at),
             "error": self.error,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "next_attempt_at": _iso(self.next_attempt_at),
+            "restart_requested": self.restart_requested,
+            "left_behind": self.left_behind,
         }
 
     @classmethod
@@ -157,4 +228,9 @@ class JobState:
             owner=data.get("owner"),
             lease_expires_at=_from_iso(data.get("lease_expires_at")),
             error=data.get("error"),
+            attempts=int(data.get("attempts", 0)),
+            max_attempts=int(data.get("max_attempts", MAX_JOB_ATTEMPTS)),
+            next_attempt_at=_from_iso(data.get("next_attempt_at")),
+            restart_requested=bool(data.get("restart_requested", False)),
+            left_behind=int(data.get("left_behind", 0)),
         )

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from shared.errors import ConflictError, ServiceError
 from shared.rewrap import _probe
+from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._errors import JobLeaseError
-from shared.rewrap._job_state import JobState, JobStatus
+from shared.rewrap._job_state import JobState, JobStatus, retry_delay
 from shared.rewrap._job_store import JobStore
 from shared.rewrap._page import Page
 from shared.rewrap._report import ItemIssue, ItemOutcome
@@ -43,7 +44,10 @@ class JobLedger:
         max_pending_conflicts: int,
         progress: ProgressCallback | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
+        deadline: Deadline | None = None,
     ) -> None:
+        #: Bounds the waits of job-store retries (the slice's wrap-up deadline).
+        self._deadline = deadline
         self._jobs = jobs
         self._state = state
         self._etag = etag
@@ -123,16 +127,33 @@ class JobLedger:
         if self._progress is not None:
             self._progress(self._state)
 
-    async def complete(self) -> JobState:
-        """Mark the job completed.
+    async def complete(self, *, left_behind: int = 0) -> JobState:
+        """Mark the job ended: ``COMPLETED`` when clean, else ``COMPLETED_WITH_FAILURES``
+        (items failed) or ``INCOMPLETE`` (``left_behind`` DEKs still under older versions),
+        with the time the sweep may retry it.
 
         Raises:
             JobLeaseError: another worker wrote the job since this one claimed it.
         """
         now = self._now()
+        state = self._state
+        counters = state.counters
+        if counters.failed_total or counters.conflicts:
+            status = JobStatus.COMPLETED_WITH_FAILURES
+        elif left_behind:
+            status = JobStatus.INCOMPLETE
+        else:
+            status = JobStatus.COMPLETED
+        attempts = state.attempts + 1
         await self._write(
-            self._state.evolve(
-                status=JobStatus.COMPLETED, finished_at=now, lease_expires_at=None, error=None
+            state.evolve(
+                status=status,
+                finished_at=now,
+                lease_expires_at=None,
+                error=None,
+                attempts=attempts,
+                left_behind=left_behind,
+                next_attempt_at=now + retry_delay(attempts) if status.short_of_clean else None,
             )
         )
         return self._state
@@ -154,7 +175,7 @@ class JobLedger:
             await self._write(
                 self._state.evolve(status=JobStatus.FAILED, error=message, lease_expires_at=None)
             )
-        except (ServiceError, JobLeaseError):
+        except (ServiceError, JobLeaseError, SliceDeadlineError):
             return
 
     async def _write(self, state: JobState, *, keep_lease: bool = True) -> None:
@@ -164,7 +185,9 @@ class JobLedger:
             state = state.evolve(lease_expires_at=now + self._lease)
         try:
             self._etag = await call_store(
-                lambda: self._jobs.put(state, expected_etag=self._etag), self._retry
+                lambda: self._jobs.put(state, expected_etag=self._etag),
+                self._retry,
+                deadline=self._deadline,
             )
         except ConflictError:
             raise JobLeaseError(

@@ -7,7 +7,9 @@ refill task or a lock, at O(1) per call. On a 429 the rate is cut multiplicative
 64 in-flight 429s would divide the rate by 2**64) and every slot waits out ``Retry-After``.
 Key Vault does not always send ``Retry-After``; without one the pause is chosen here and
 doubles with each generation that is throttled again (1, 2, 4, 8 s, at most one 10-second
-Key Vault window), back to the start after a success.
+Key Vault window), back to the start after a success. A ``Retry-After`` is capped by
+:func:`shared.errors.cap_retry_after` (finite, at most ``MAX_RETRY_AFTER_SECONDS``) however it
+reached here, and ``acquire`` refuses (``SliceDeadlineError``) a slot past the slice deadline.
 Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
 ``increase_per_second`` per second of clean traffic, back up to the ceiling.
 """
@@ -18,6 +20,9 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
+
+from shared.errors import cap_retry_after
+from shared.rewrap._deadline import Deadline, check_wait
 
 #: Fraction of the published budget to aim at: Key Vault counts per 10 s window, and edges
 #: of that window (clock skew, a burst at start) would otherwise cost 429s.
@@ -82,8 +87,12 @@ class AimdRateLimiter:
     def ceiling(self) -> float:
         return self._ceiling
 
-    async def acquire(self) -> float:
-        """Wait for this operation's slot; returns the time it was issued at (for 429s)."""
+    async def acquire(self, deadline: Deadline | None = None) -> float:
+        """Wait for this operation's slot; returns the time it was issued at (for 429s).
+
+        Raises:
+            SliceDeadlineError: the slot is past ``deadline`` (nothing is waited for).
+        """
         now = self._clock()
         # Credit for missed slots is kept for one tick plus the burst: a worker woken late by
         # the tick grid keeps its place, but an idle spell does not bank a burst.
@@ -92,6 +101,7 @@ class AimdRateLimiter:
         if slot <= now:
             return now
         wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
+        check_wait(deadline, wake - now, "the vault's rate limit")
         await self._sleep(wake - now)
         return slot
 
@@ -105,7 +115,8 @@ class AimdRateLimiter:
         """A request issued at ``issued_at`` got a 429: wait ``retry_after``, cut the rate."""
         now = self._clock()
         new_generation = issued_at > self._last_decrease
-        pause = retry_after if retry_after is not None and retry_after > 0 else None
+        pause = cap_retry_after(retry_after)
+        pause = pause if pause is not None and pause > 0 else None
         if pause is None:
             # No Retry-After: back off on our own, longer for each generation throttled again.
             if new_generation:

@@ -7,6 +7,17 @@ It carries no key material either (house rule 4), only ids.
 
 The shard is ``kind:name`` of a generic shape: which kinds exist is the DEK-store registry's
 business (``shared.composition``), and a worker refuses a shard it has no store for.
+
+**The job id is derived, never trusted.** Anyone with write access to the queue can put a
+message on it; were the worker to take the ``job`` field as given, such a message could name
+(and fail, or lease) another key's job. So a message's job id is always
+``rewrap_job_id(key, target, shard)``: a message whose ``job`` field claims another id is
+refused (:class:`JobIdMismatchError`) and never touches that job.
+
+keyward's queue carries more than one kind of message (``"kind"``; see
+:func:`queue_message_kind`): ``rewrap`` shards (this module; a message without ``kind`` is one,
+as the first version wrote them) and the key-dependent resources' follow-ups
+(``shared.events.DependentsFollowUp``). One queue trigger takes both.
 """
 
 from __future__ import annotations
@@ -17,8 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidInputError
+from shared.rewrap._job_state import rewrap_job_id
 
 MESSAGE_VERSION = 1
+#: ``kind`` of a rewrap shard message (the default when a message has no ``kind``).
+REWRAP_KIND = "rewrap"
 #: ``kind:name``: a lowercase kind, then a name as Azure Tables and Blob containers allow.
 _SHARD = re.compile(r"^[a-z][a-z0-9]{0,31}:[A-Za-z0-9-]{3,63}$")
 _VERSION = re.compile(r"^[0-9a-f]{32}$")
@@ -26,12 +40,43 @@ _VERSION = re.compile(r"^[0-9a-f]{32}$")
 MAX_MESSAGE_CHARS = 4096
 
 
+class JobIdMismatchError(InvalidInputError):
+    """A shard message claims a job id its content does not derive to (forged or corrupt).
+
+    Attributes:
+        claimed: the id the message named (truncated).
+        derived: the id its key, target version and shard give.
+    """
+
+    def __init__(self, claimed: str, derived: str) -> None:
+        super().__init__(f"rewrap message claims job {claimed[:80]!r}, its content names {derived}")
+        self.claimed = claimed[:128]
+        self.derived = derived
+
+
+def queue_message_kind(text: str) -> str:
+    """The ``kind`` of a keyward queue message (``rewrap`` when it names none).
+
+    Only a peek, to pick the parser; the parser then checks everything. Text that is not a
+    JSON object is reported as ``rewrap``, whose parser refuses it with the reason.
+    """
+    if len(text) > MAX_MESSAGE_CHARS:
+        return REWRAP_KIND
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return REWRAP_KIND
+    kind = data.get("kind", REWRAP_KIND) if isinstance(data, dict) else REWRAP_KIND
+    return kind if isinstance(kind, str) else REWRAP_KIND
+
+
 @dataclass(frozen=True)
 class ShardMessage:
     """Rewrap ``shard``'s DEKs of ``key_ref`` to ``target_version``.
 
     Attributes:
-        job_id: the job (same for every shard of one key and target version).
+        job_id: the job: ``rewrap_job_id(key_ref, target_version, shard)``; any other value
+            is refused (:class:`JobIdMismatchError`).
         key_ref: the unversioned key id.
         target_version: the version the job was planned for (the engine still confirms
             it is the newest enabled one and moves forward if a newer one appeared).
@@ -50,10 +95,19 @@ class ShardMessage:
             raise InvalidInputError(f"shard {self.shard!r} is not KIND:NAME")
         if not _VERSION.match(self.target_version):
             raise InvalidInputError("target_version must be 32 lowercase hex characters")
-        if not self.job_id or len(self.job_id) > 128:
-            raise InvalidInputError("job_id is empty or too long")
         if self.slice_number < 0:
             raise InvalidInputError("slice_number must not be negative")
+        derived = rewrap_job_id(self.key_ref, self.target_version, self.shard)
+        if self.job_id != derived:
+            raise JobIdMismatchError(self.job_id, derived)
+
+    @classmethod
+    def for_shard(
+        cls, key_ref: str, target_version: str, shard: str, slice_number: int = 0
+    ) -> ShardMessage:
+        """The message for one shard, its job id derived from the rest."""
+        job_id = rewrap_job_id(key_ref, target_version, shard)
+        return cls(job_id, key_ref, target_version, shard, slice_number)
 
     def next_slice(self) -> ShardMessage:
         return ShardMessage(
@@ -64,6 +118,7 @@ class ShardMessage:
         return json.dumps(
             {
                 "v": MESSAGE_VERSION,
+                "kind": REWRAP_KIND,
                 "job": self.job_id,
                 "key": self.key_ref,
                 "target": self.target_version,
@@ -79,7 +134,8 @@ class ShardMessage:
         """Parse a queue message body.
 
         Raises:
-            InvalidInputError: not JSON, unknown version, missing or malformed fields.
+            JobIdMismatchError: the ``job`` field is not the id the content derives to.
+            InvalidInputError: not JSON, unknown version or kind, missing or malformed fields.
         """
         if len(text) > MAX_MESSAGE_CHARS:
             raise InvalidInputError("rewrap message is too large")
@@ -89,6 +145,8 @@ class ShardMessage:
             raise InvalidInputError("rewrap message is not JSON") from None
         if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
             raise InvalidInputError("rewrap message has an unknown format version")
+        if data.get("kind", REWRAP_KIND) != REWRAP_KIND:
+            raise InvalidInputError("not a rewrap message (another kind)")
         try:
             fields = {name: data[name] for name in ("job", "key", "target", "shard")}
         except KeyError as missing:

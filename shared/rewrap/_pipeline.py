@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from shared.rewrap import _probe
+from shared.rewrap._deadline import Deadline
 from shared.rewrap._item import ItemRewrapper, ItemVerdict
 from shared.rewrap._ledger import PASS_MAIN, JobLedger
 from shared.rewrap._page import IssueSink, Page
@@ -43,8 +44,12 @@ class PassRunner:
         on_issue: IssueSink | None = None,
         probe: _probe.FaultProbe = _probe.no_probe,
         should_stop: Callable[[], bool] | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self._should_stop = should_stop
+        #: The slice's hard deadline: every store retry checks it before waiting, and no page
+        #: is scanned once it has passed (the vault caller checks it too).
+        self._deadline = deadline
         #: Set when ``should_stop`` ended the scan early; every page scanned before it was
         #: still processed and checkpointed, so the job resumes right after them.
         self.stopped_early = False
@@ -81,7 +86,10 @@ class PassRunner:
         continuation = state.continuation
         seq = 0
         while True:
-            if self._should_stop is not None and seq > 0 and self._should_stop():
+            if seq > 0 and (
+                (self._should_stop is not None and self._should_stop())
+                or (self._deadline is not None and self._deadline.expired())
+            ):
                 self.stopped_early = True
                 break
             await self._slots.acquire()
@@ -93,6 +101,7 @@ class PassRunner:
                     page_size=self._page_size,
                 ),
                 self._retry,
+                deadline=self._deadline,
             )
             self._probe(_probe.PAGE_SCANNED)
             records = list(scanned.records)
@@ -144,7 +153,11 @@ class PassRunner:
     async def _mark_unreadable(self, page: Page, record: DekRecord, verdict: ItemVerdict) -> None:
         self._probe(_probe.UNREADABLE_BEFORE_MARK)
         reason = str(verdict.reason)
-        written = await call_store(lambda: self._store.mark_unreadable(record, reason), self._retry)
+        written = await call_store(
+            lambda: self._store.mark_unreadable(record, reason),
+            self._retry,
+            deadline=self._deadline,
+        )
         self._probe(_probe.UNREADABLE_AFTER_MARK)
         page.add_write(record, written, verdict)
 
@@ -157,6 +170,7 @@ class PassRunner:
             results = await call_store(
                 lambda b=batch: self._store.replace_batch(b),  # type: ignore[misc]
                 self._retry,
+                deadline=self._deadline,
             )
             self._probe(_probe.BATCH_AFTER_WRITE)
             page.add_batch_results(batch, results)

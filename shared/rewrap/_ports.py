@@ -36,6 +36,22 @@ class KeyVersionView(Protocol):
     @property
     def key_size(self) -> int | None: ...
 
+    @property
+    def attributes_enabled(self) -> bool | None: ...
+
+    @property
+    def not_before(self) -> datetime | None: ...
+
+    @property
+    def expires_on(self) -> datetime | None: ...
+
+    @property
+    def key_ops(self) -> tuple[str, ...] | None: ...
+
+
+#: What Key Vault permits a key created without ``key_ops`` (every operation of its type).
+DEFAULT_KEY_OPS = ("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey")
+
 
 @dataclass(frozen=True)
 class KeyVersionInfo:
@@ -47,6 +63,10 @@ class KeyVersionInfo:
         created: when the version was created; orders versions ("newer", "older").
         key_type: ``RSA``, ``RSA-HSM``, ``oct-HSM``... (sizes the rate budget), when known.
         key_size: the RSA modulus size in bits, when known.
+        attributes_enabled: the raw ``enabled`` attribute (``enabled`` also folds in
+            ``nbf``/``exp``); ``None``: not known apart from ``enabled``.
+        not_before, expires_on: the ``nbf`` / ``exp`` attributes, if set.
+        key_ops: the permitted operations (``None``: not known).
     """
 
     version: str
@@ -54,6 +74,10 @@ class KeyVersionInfo:
     created: datetime
     key_type: str | None = "RSA"
     key_size: int | None = 2048
+    attributes_enabled: bool | None = None
+    not_before: datetime | None = None
+    expires_on: datetime | None = None
+    key_ops: tuple[str, ...] | None = DEFAULT_KEY_OPS
 
 
 @runtime_checkable
@@ -75,6 +99,16 @@ class KeyVersionSource(Protocol):
         Raises:
             KeyNotFoundError: the key does not exist.
             AccessDeniedError: the caller may not list the key's versions.
+        """
+        ...
+
+    async def key_version(self, key_id: str) -> KeyVersionView:
+        """One version as the vault answers ``GET /keys/{name}/{version}``: its attributes and
+        ``key_ops`` (which listing versions does not give); the target's proof reads them.
+
+        Raises:
+            KeyNotFoundError: no such key or version.
+            AccessDeniedError: the caller may not read the key.
         """
         ...
 

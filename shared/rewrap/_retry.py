@@ -3,6 +3,8 @@
 Only faults the service marks transient (``ServiceError.transient``: 429, 5xx, timeouts) are
 retried; everything else propagates at once to be reported per item (or to fail the job,
 for store faults). Attempts are capped so a fault that never clears ends as a reported item.
+Every wait is bounded: ``Retry-After`` by :func:`shared.errors.cap_retry_after`, and, when a
+slice deadline is given, by the deadline (a wait past it raises ``SliceDeadlineError``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from shared.errors import ServiceError, ThrottledError
+from shared.errors import ServiceError, ThrottledError, cap_retry_after
+from shared.rewrap._deadline import Deadline, check_wait
 from shared.rewrap._limiter import AimdRateLimiter
 
 T = TypeVar("T")
@@ -60,7 +63,9 @@ class VaultCaller:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        deadline: Deadline | None = None,
     ) -> None:
+        self._deadline = deadline
         self._limiter = limiter
         self._policy = policy
         self._stats = stats
@@ -73,11 +78,12 @@ class VaultCaller:
         Raises:
             ThrottledError: still throttled after ``max_throttled_attempts``.
             ServiceError: a non-transient refusal, or transient faults past the cap.
+            SliceDeadlineError: the next wait would end past the slice deadline.
         """
         throttled = 0
         transient = 0
         while True:
-            issued_at = await self._limiter.acquire()
+            issued_at = await self._limiter.acquire(self._deadline)
             self._stats.vault_operations += 1
             try:
                 result = await operation()
@@ -92,7 +98,9 @@ class VaultCaller:
                 transient += 1
                 if not error.transient or transient >= self._policy.max_transient_attempts:
                     raise
-                await self._sleep(self._policy.backoff(transient - 1, self._jitter()))
+                wait = self._policy.backoff(transient - 1, self._jitter())
+                check_wait(self._deadline, wait, "a vault retry")
+                await self._sleep(wait)
                 continue
             self._limiter.on_success()
             return result
@@ -104,11 +112,13 @@ async def call_store(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     jitter: Callable[[], float] = random.random,
+    deadline: Deadline | None = None,
 ) -> T:
-    """Run a store call, retrying transient faults (429 honours ``Retry-After``).
+    """Run a store call, retrying transient faults (429 honours ``Retry-After``, capped).
 
     Raises:
         ServiceError: non-transient, or transient past ``max_transient_attempts``.
+        SliceDeadlineError: the next wait would end past ``deadline``.
     """
     attempt = 0
     while True:
@@ -119,6 +129,7 @@ async def call_store(
             if not error.transient or attempt >= policy.max_transient_attempts:
                 raise
             wait = policy.backoff(attempt - 1, jitter())
-            if isinstance(error, ThrottledError) and error.retry_after:
-                wait = max(wait, error.retry_after)
+            if isinstance(error, ThrottledError):
+                wait = max(wait, cap_retry_after(error.retry_after) or 0.0)
+            check_wait(deadline, wait, "a store retry")
             await sleep(wait)

@@ -18,6 +18,24 @@ DEFAULT_WORKERS = 64
 #: kept below host.json's ``functionTimeout`` (10 minutes).
 DEFAULT_SLICE_SECONDS = 240
 
+#: host.json's ``functionTimeout`` in seconds. Pinned here, not read from host.json when the
+#: context is built: host.json is the host's file (the worker may not find it where tests do,
+#: and a missing file must not silently lift the bound), while a constant is checked where
+#: settings are read. ``tests/test_app.py`` pins the two together, as
+#: ``functions.rewrap_worker.MAX_DEQUEUE_COUNT`` is pinned to ``maxDequeueCount``.
+FUNCTION_TIMEOUT_SECONDS = 600
+#: After the slice's soft end (no new page is scanned), pages in flight get this long to
+#: finish; then the hard deadline: no wait inside page work may end past it.
+SLICE_DRAIN_SECONDS = 45
+#: After the hard deadline: cancel what is in flight, write the pause, enqueue the
+#: continuation (ledger writes may still wait this long on store retries).
+SLICE_WRAP_UP_SECONDS = 45
+#: A slice's total allowance beyond ``KEYWARD_REWRAP_SLICE_SECONDS``: drain, wrap-up and 30 s
+#: for the host (message settlement, logging) before ``functionTimeout``.
+SLICE_SAFETY_MARGIN_SECONDS = SLICE_DRAIN_SECONDS + SLICE_WRAP_UP_SECONDS + 30
+#: The longest slice the settings accept: slice + margin must end before the timeout.
+MAX_SLICE_SECONDS = FUNCTION_TIMEOUT_SECONDS - SLICE_SAFETY_MARGIN_SECONDS
+
 
 @dataclass(frozen=True)
 class EngineSettings:

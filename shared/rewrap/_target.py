@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shared.errors import KeywardError
 from shared.rewrap._budget import VaultBudget, vault_budget
-from shared.rewrap._errors import RewrapTargetError
+from shared.rewrap._errors import RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_state import rewrap_job_id
 from shared.rewrap._ports import KeyVersionSource, KeyVersionView
 
@@ -61,6 +62,26 @@ class RewrapPlan:
         return self.versions[self.target_version]
 
 
+def unusable_reason(view: KeyVersionView, now: datetime) -> str | None:
+    """Why a version may not be a target now (``None``: its attributes allow it).
+
+    ``view.enabled`` is the source's own judgement (with its clock: the emulator's in tests);
+    ``now`` is the caller's. Either one saying "not usable" refuses.
+    """
+    raw_enabled = view.attributes_enabled
+    if raw_enabled is False or (raw_enabled is None and not view.enabled):
+        return "disabled"
+    if view.not_before is not None and now < view.not_before:
+        return f"not valid before {view.not_before.isoformat()} (nbf)"
+    if view.expires_on is not None and now >= view.expires_on:
+        return f"expired at {view.expires_on.isoformat()} (exp)"
+    if not view.enabled:
+        if view.expires_on is not None and (view.not_before is None or now >= view.not_before):
+            return f"expired by the vault's clock (exp {view.expires_on.isoformat()})"
+        return "outside its nbf/exp window by the vault's clock"
+    return None
+
+
 async def resolve_target(
     keys: KeyVersionSource, key_ref: str, requested_version: str | None
 ) -> RewrapPlan:
@@ -78,16 +99,20 @@ async def resolve_target(
     if requested is not None:
         info = versions.get(requested)
         if info is None:
-            raise RewrapTargetError(
+            raise TargetVersionNotFoundError(
                 f"version {requested} of {key_ref} does not exist; refusing to rewrap to it",
                 key_ref=key_ref,
                 version=requested,
+                exists=False,
             )
         if not info.enabled:
+            reason = unusable_reason(info, datetime.now(UTC)) or "outside its nbf/exp window"
             raise RewrapTargetError(
-                f"version {requested} of {key_ref} is not enabled; refusing to rewrap to it",
+                f"version {requested} of {key_ref} is not enabled ({reason}); "
+                "refusing to rewrap to it",
                 key_ref=key_ref,
                 version=requested,
+                exists=True,
             )
     newest_info = versions.get(newest)
     if newest_info is None or not newest_info.enabled:
@@ -96,6 +121,7 @@ async def resolve_target(
             "but does not list it as enabled; refusing to guess",
             key_ref=key_ref,
             version=newest,
+            exists=False,
         )
     budget = vault_budget(newest_info.key_type, newest_info.key_size)
     return RewrapPlan(key_ref, requested, newest, versions, budget)

@@ -43,13 +43,17 @@ def unfinished_jobs(
 ) -> tuple[str, ...]:
     """Ids of the key's jobs that are running or pending (they may still write wraps).
 
-    Every job not completed counts, except a superseded one: a job for an older target
-    that nobody holds (the sweep resumes only the newest version's job, and a message for
-    an older version is redirected to the newest), which would otherwise block forever.
+    Running, failed (the sweep resumes it) and ended-short-of-clean jobs with a retry still
+    to come count; a completed job, or one whose retries are spent (``gave_up``), does not.
+    Neither does a superseded job: one for an older target that nobody holds a lease on (the
+    sweep resumes only the newest version's job, and a message for an older version is
+    redirected to the newest), which would otherwise block forever.
     """
     folded, found = fold_key(key_ref), []
     for state in jobs:
         if fold_key(state.key_ref) != folded or state.status is JobStatus.COMPLETED:
+            continue
+        if state.gave_up:
             continue
         live = state.lease_expires_at is not None and state.lease_expires_at > now
         if newest is not None and state.target_version.lower() != newest and not live:

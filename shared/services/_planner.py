@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.rewrap import KeyVersionSource, resolve_target, rewrap_job_id
-from shared.rewrap._messages import ShardMessage
+from shared.rewrap import KeyVersionSource, RewrapPlan, ShardMessage, resolve_target
 from shared.services._ports import ShardQueue
 
 
@@ -45,22 +44,34 @@ class RewrapPlanner:
         return self._shards
 
     async def plan(self, key_ref: str, requested_version: str | None) -> PlannedJob:
-        """Confirm the target and enqueue every shard.
+        """Confirm the target and enqueue every shard (:meth:`resolve`, then :meth:`enqueue`).
 
         Raises:
             RewrapTargetError: the requested version is missing or disabled.
             ServiceError: the vault or the queue failed (the caller lets the delivery retry).
         """
-        plan = await resolve_target(self._keys, key_ref, requested_version)
+        return await self.enqueue(await self.resolve(key_ref, requested_version))
+
+    async def resolve(self, key_ref: str, requested_version: str | None) -> RewrapPlan:
+        """Ask the vault for the target; nothing is enqueued. Apart so that a caller can
+        tell the vault's refusals (about the event) from its own queue's faults.
+
+        Raises:
+            RewrapTargetError: the requested version is missing or disabled.
+            ServiceError: the vault refused or failed.
+        """
+        return await resolve_target(self._keys, key_ref, requested_version)
+
+    async def enqueue(self, plan: RewrapPlan) -> PlannedJob:
+        """One message per shard for ``plan``; the job ids derive from the messages.
+
+        Raises:
+            ServiceError: the queue failed.
+        """
         messages = tuple(
-            ShardMessage(
-                job_id=rewrap_job_id(plan.key_ref, plan.target_version, shard),
-                key_ref=plan.key_ref,
-                target_version=plan.target_version,
-                shard=shard,
-            )
+            ShardMessage.for_shard(plan.key_ref, plan.target_version, shard)
             for shard in self._shards
         )
         for message in messages:
             await self._queue.send(message)
-        return PlannedJob(plan.key_ref, requested_version, plan.target_version, messages)
+        return PlannedJob(plan.key_ref, plan.requested_version, plan.target_version, messages)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from shared.events import AccessScope, FollowUpRotation, RejectedEventRecord
+from shared.events import AccessScope, DependentsFollowUp, FollowUpRotation, RejectedEventRecord
 from shared.rewrap import ShardMessage
 
 
@@ -26,10 +26,23 @@ class EventLedgerPort(Protocol):
     async def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]: ...
 
 
+class RejectionLog(Protocol):
+    """Where refused deliveries (events and queue messages) are recorded for status."""
+
+    async def reject(self, record: RejectedEventRecord) -> None: ...
+
+
 class ShardQueue(Protocol):
     """Where shard messages go; the rewrap worker consumes them."""
 
     async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None: ...
+
+
+class FollowUpQueue(Protocol):
+    """Where an event's key-dependent follow-up goes; the queue worker runs it (same queue
+    as the shards in production: ``RewrapQueue``)."""
+
+    async def send_follow_up(self, message: DependentsFollowUp) -> None: ...
 
 
 class KeyDependents(Protocol):

@@ -32,6 +32,18 @@ def job_json(state: JobState) -> dict[str, Any]:
         "updated_at": state.updated_at.isoformat(),
         "finished_at": state.finished_at.isoformat() if state.finished_at else None,
         "error": state.error,
+        "left_behind": state.left_behind,
+        "attempts": state.attempts,
+        "max_attempts": state.max_attempts,
+        "next_attempt_at": state.next_attempt_at.isoformat() if state.next_attempt_at else None,
+        "retry": (
+            "gave_up"
+            if state.gave_up
+            else "scheduled"
+            if state.status.short_of_clean or state.restart_requested
+            else None
+        ),
+        "restart_requested": state.restart_requested,
         "issues": [
             {"ref": i.ref, "outcome": i.outcome.value, "reason": i.reason, "key_id": i.key_id}
             for i in state.issues[:20]

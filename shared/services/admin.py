@@ -8,15 +8,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import InvalidInputError
+from shared.errors import ConflictError, InvalidInputError
 from shared.rewrap import (
     EngineSettings,
     JobState,
+    JobStatus,
     JobStore,
     KeyVersionSource,
     RetiredVersions,
     RetirementReport,
     RewrapEngine,
+    resolve_target,
+    rewrap_job_id,
 )
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
@@ -132,8 +135,15 @@ class AdminService:
             raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
         return await self._retirement.retire(key_id.key_ref, target)
 
-    async def rewrap(self, key: str, *, version: str | None, dry_run: bool) -> dict[str, Any]:
+    async def rewrap(
+        self, key: str, *, version: str | None, dry_run: bool, restart: bool = False
+    ) -> dict[str, Any]:
         """Start (or dry-run) the rewrap of ``key`` to ``version`` or its newest version.
+
+        A job that already ended is not run again by a plain request (a duplicate is
+        harmless); with ``restart`` every shard's job of the target that is not running now is
+        marked for a fresh pass (whatever its status, attempts or backoff) before the shard
+        messages are queued. The answer's ``restarted`` lists the jobs so marked.
 
         Raises:
             KeyIdError, VaultNotAllowedError: ``key`` is malformed or its vault is not allowed
@@ -156,6 +166,11 @@ class AdminService:
                 )
                 reports.append(dry_run_json(shard, await engine.dry_run(key_ref, requested)))
             return {"dry_run": True, "key": key_ref, "shards": reports}
+        restarted: list[str] = []
+        if restart:
+            target = await resolve_target(self._keys, key_ref, requested)
+            restarted = await self._request_restart(key_ref, target.target_version)
+            requested = target.target_version
         planned = await self._planner.plan(key_ref, requested)
         return {
             "dry_run": False,
@@ -164,4 +179,35 @@ class AdminService:
             "target_version": planned.target_version,
             "redirected": planned.redirected,
             "jobs": [{"job_id": m.job_id, "shard": m.shard} for m in planned.messages],
+            "restarted": restarted,
         }
+
+    async def _request_restart(self, key_ref: str, target_version: str) -> list[str]:
+        """Mark each shard's existing job of ``target_version`` for a fresh pass.
+
+        A job that is running now (live lease) is left alone; it is already running.
+
+        Raises:
+            ServiceError: the job store failed.
+        """
+        marked: list[str] = []
+        now = datetime.now(UTC)
+        for shard in self._stores:
+            jobs = self._job_store(shard)
+            job_id = rewrap_job_id(key_ref, target_version, shard)
+            stored = await jobs.get(job_id)
+            if stored is None:
+                continue  # no job yet: the queued message starts a fresh one
+            state = stored.state
+            live = state.lease_expires_at is not None and state.lease_expires_at > now
+            if state.status is JobStatus.RUNNING and live:
+                continue
+            try:
+                await jobs.put(
+                    state.evolve(restart_requested=True, updated_at=now),
+                    expected_etag=stored.etag,
+                )
+            except ConflictError:
+                continue  # a worker took it meanwhile
+            marked.append(job_id)
+        return marked

@@ -1,37 +1,55 @@
 """Run one shard message: a time slice of one job over one DEK store.
 
 One queue message is one shard of one job. The worker runs the engine until the slice ends
-(``KEYWARD_REWRAP_SLICE_SECONDS``, well inside the function timeout), then enqueues the same
-message again as the continuation; the checkpoint in the job store says where to resume.
+(``KEYWARD_REWRAP_SLICE_SECONDS``), then enqueues the same message again as the continuation;
+the checkpoint in the job store says where to resume. The slice has a hard deadline too
+(``SLICE_DRAIN_SECONDS`` after its end): no wait inside page work may pass it, and the whole
+run is cancelled, as a crash, if it is not back ``SLICE_WRAP_UP_SECONDS`` later; both fit in
+the margin the settings keep below ``functionTimeout`` (``SLICE_SAFETY_MARGIN_SECONDS``).
 Scale-out is safe by construction: a job lease admits one worker per shard at a time, every
 DEK write is ETag-conditional, and a duplicate or stale message finds the job completed or
 leased and does nothing.
+
+The job a message works on is derived from its content (key, target version, shard), never
+taken from it: a message whose ``job`` field names another id is refused and recorded with
+the rejected events, and no job is read or written for it (anyone who may write to the
+queue could otherwise fail or lease another key's job).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shared.crypto import VaultAllowList
-from shared.errors import ConflictError, InvalidInputError, KeyIdError, ServiceError
+from shared.errors import ConfigurationError, ConflictError, InvalidInputError, ServiceError
+from shared.events import RejectionReason, rejected_message_record
 from shared.rewrap import (
     DEFAULT_SLICE_SECONDS,
+    MAX_SLICE_SECONDS,
+    SLICE_DRAIN_SECONDS,
+    SLICE_WRAP_UP_SECONDS,
+    Deadline,
     EngineSettings,
+    JobIdMismatchError,
     JobLeaseError,
+    JobReport,
     JobStatus,
     JobStore,
     KeyVersionSource,
     RetiredVersions,
     RewrapEngine,
     RewrapTargetError,
+    ShardMessage,
+    SliceDeadlineError,
 )
-from shared.rewrap._messages import ShardMessage
-from shared.services._ports import ShardQueue
+from shared.services._ports import RejectionLog, ShardQueue
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.worker")
@@ -43,7 +61,7 @@ BUSY_RETRY_SECONDS = 60
 
 @dataclass(frozen=True)
 class WorkerOutcome:
-    status: str  # completed | continued | busy | dropped | poisoned
+    status: str  # completed | continued | busy | dropped | refused | poisoned
     job_id: str | None = None
     shard: str | None = None
     rewrapped: int = 0
@@ -76,8 +94,18 @@ class RewrapWorkerService:
         max_dequeue_count: int,
         slice_seconds: float = DEFAULT_SLICE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        rejections: RejectionLog | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         retired: RetiredVersions | None = None,
     ) -> None:
+        """Raises:
+        ConfigurationError: ``slice_seconds`` plus the safety margin passes the timeout.
+        """
+        if not 0 < slice_seconds <= MAX_SLICE_SECONDS:
+            raise ConfigurationError(
+                f"slice_seconds must be in (0, {MAX_SLICE_SECONDS}]: a slice plus its safety "
+                "margin must end before the host's functionTimeout"
+            )
         self._allow_list = allow_list
         #: The retired-version record: the engine reads it after claiming the job's lease.
         self._retired = retired
@@ -89,13 +117,17 @@ class RewrapWorkerService:
         self._slice_seconds = slice_seconds
         self._max_dequeue = max_dequeue_count
         self._clock = clock
+        self._rejections = rejections
+        self._now = now
 
     async def handle(self, body: str, *, message_id: str, dequeue_count: int) -> WorkerOutcome:
         """Run one slice of the shard ``body`` names.
 
-        Malformed or foreign messages are dropped (returned, not raised): retrying cannot fix
-        them. Transient faults raise, so the queue redelivers; on the last delivery the job
-        records that its message went to the poison queue.
+        Malformed or foreign messages are dropped, and a message claiming a job id its content
+        does not derive to is refused (returned, not raised: retrying cannot fix them; both
+        are recorded with the rejected events). Transient faults raise, so the queue
+        redelivers; on the last delivery the job records that its message went to the poison
+        queue.
 
         Raises:
             ServiceError: a transient fault; the message becomes visible again.
@@ -103,8 +135,13 @@ class RewrapWorkerService:
         try:
             message = ShardMessage.from_json(body)
             self._allow_list.check_key_id(message.key_ref, require_version=False)
-        except (InvalidInputError, KeyIdError) as error:
+        except JobIdMismatchError as error:
+            _log.error("rewrap message %s refused: %s", message_id, error)
+            await self._reject(body, message_id, RejectionReason.JOB_ID_MISMATCH, str(error))
+            return WorkerOutcome("refused", detail=str(error)[:200])
+        except InvalidInputError as error:  # KeyIdError and VaultNotAllowedError too
             _log.error("rewrap message %s dropped: %s", message_id, error)
+            await self._reject(body, message_id, RejectionReason.BAD_QUEUE_MESSAGE, str(error))
             return WorkerOutcome("dropped", detail=str(error)[:200])
         store = self._stores.get(message.shard)
         if store is None:
@@ -122,36 +159,63 @@ class RewrapWorkerService:
             job_scope=message.shard,
             retired=self._retired,
         )
-        deadline = self._clock() + self._slice_seconds
+        soft_end = self._clock() + self._slice_seconds
+        hard = Deadline(soft_end + SLICE_DRAIN_SECONDS, clock=self._clock)
+
+        def should_stop() -> bool:
+            return self._clock() >= soft_end
+
+        async def run(version: str | None) -> JobReport:
+            # The backstop: past the hard deadline and the wrap-up, cancel as a crash would.
+            return await asyncio.wait_for(
+                engine.run(message.key_ref, version, should_stop=should_stop, deadline=hard),
+                timeout=max(1.0, hard.remaining() + SLICE_WRAP_UP_SECONDS),
+            )
+
         try:
             try:
-                report = await engine.run(
-                    message.key_ref,
-                    message.target_version,
-                    should_stop=lambda: self._clock() >= deadline,
-                )
+                report = await run(message.target_version)
             except RewrapTargetError:
                 # The planned version was disabled or removed since; move to the newest.
-                report = await engine.run(
-                    message.key_ref, None, should_stop=lambda: self._clock() >= deadline
-                )
+                report = await run(None)
         except JobLeaseError as error:
             await self._queue.send(message, delay_seconds=BUSY_RETRY_SECONDS)
             return WorkerOutcome("busy", message.job_id, message.shard, detail=str(error)[:200])
+        except (SliceDeadlineError, TimeoutError) as error:
+            # The wrap-up overran: the lease lapses within lease_seconds, then this continues.
+            await self._queue.send(message.next_slice(), delay_seconds=BUSY_RETRY_SECONDS)
+            detail = f"slice overran its deadline ({type(error).__name__})"
+            return WorkerOutcome("continued", message.job_id, message.shard, detail=detail)
         except RewrapTargetError as error:
             return WorkerOutcome("dropped", message.job_id, message.shard, detail=str(error)[:200])
         except ServiceError as error:
             if dequeue_count >= self._max_dequeue:
                 await self._record_poison(jobs, message, error, dequeue_count)
             raise
-        if report.status is JobStatus.COMPLETED:
+        if report.status.ended:
+            detail = "" if report.status is JobStatus.COMPLETED else report.status.value
             return WorkerOutcome(
-                "completed", report.job_id, message.shard, report.state.counters.rewrapped
+                "completed",
+                report.job_id,
+                message.shard,
+                report.state.counters.rewrapped,
+                detail=detail,
             )
         await self._queue.send(message.next_slice())
         return WorkerOutcome(
             "continued", report.job_id, message.shard, report.state.counters.rewrapped
         )
+
+    async def _reject(self, body: str, message_id: str, reason: str, detail: str) -> None:
+        """Record a refused message with the rejected events (shown by ``GET /api/status``).
+
+        Raises:
+            ServiceError: the record could not be written (the message is retried).
+        """
+        if self._rejections is None:
+            return
+        record = rejected_message_record(body, reason, detail, self._now(), message_id=message_id)
+        await self._rejections.reject(record)
 
     async def _record_poison(
         self, jobs: JobStore, message: ShardMessage, error: ServiceError, attempts: int

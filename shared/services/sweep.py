@@ -7,6 +7,12 @@ and Event Grid may drop a delivery after its retries. So every few minutes the s
   enabled version exists; where none does and DEKs still use an older version (a missed
   rotation event), it starts one;
 * resumes jobs that stopped (failed, or running with a lapsed lease: a worker died);
+* retries jobs that ended short of clean (``COMPLETED_WITH_FAILURES``: items failed;
+  ``INCOMPLETE``: DEKs left under older versions) once their backoff has passed, while they
+  have attempts left (``JobState.max_attempts``; each run counts one), and reports those that
+  spent them (``POST /api/rewrap`` with ``"restart": true`` runs them again). The sweep only
+  re-queues the job's shard message: its cost is one job read per key and shard, whatever
+  the number of DEKs; the worker does the work;
 * re-evaluates every Face account (``KeyDependents.sweep``), which flags access lost through
   disable, delete, purge, expiry or a removed role, and clears flags when access returns.
 
@@ -42,13 +48,15 @@ class SweepReport:
     keys_checked: int = 0
     jobs_started: list[str] = field(default_factory=list)
     jobs_resumed: list[str] = field(default_factory=list)
+    jobs_retried: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     dependents: object = None
 
     def log_line(self) -> str:
         return (
             f"sweep keys={self.keys_checked} started={len(self.jobs_started)} "
-            f"resumed={len(self.jobs_resumed)} problems={len(self.problems)}"
+            f"resumed={len(self.jobs_resumed)} retried={len(self.jobs_retried)} "
+            f"problems={len(self.problems)}"
         )
 
 
@@ -120,10 +128,19 @@ class SweepService:
                     report.jobs_started.append(job_id)
                 continue
             state = stored.state
-            lapsed = state.lease_expires_at is None or state.lease_expires_at <= self._now()
+            now = self._now()
+            lapsed = state.lease_expires_at is None or state.lease_expires_at <= now
             if state.status is JobStatus.FAILED or (state.status is JobStatus.RUNNING and lapsed):
                 await self._queue.send(message)
                 report.jobs_resumed.append(job_id)
+            elif state.status.ended and state.retry_due(now):
+                await self._queue.send(message)
+                report.jobs_retried.append(job_id)
+            elif state.gave_up:
+                report.problems.append(
+                    f"{job_id}: {state.status.value} after {state.attempts} attempts; "
+                    'restart it with POST /api/rewrap {"restart": true}'
+                )
 
     async def _alert_retired(self, key_ref: str, report: SweepReport) -> None:
         """Report DEKs wrapped under a version retired through keyward: keyward is not in

@@ -26,6 +26,7 @@ from shared.settings._values import (
     ncrontab,
     queue_name,
     resource_group,
+    slice_seconds,
     table_name,
 )
 
@@ -110,7 +111,7 @@ class Settings:
     azure_client_id: str | None = _optional("AZURE_CLIENT_ID", guid)
     allow_legacy_rsa1_5: bool = _setting("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool)
     rewrap_concurrency: int = _setting("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512))
-    rewrap_slice_seconds: int = _setting("KEYWARD_REWRAP_SLICE_SECONDS", int_between(10, 3600))
+    rewrap_slice_seconds: int = _setting("KEYWARD_REWRAP_SLICE_SECONDS", slice_seconds)
     #: Every keyward setting present in the environment, as given, for :meth:`read`.
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shared.errors import SettingError
-from shared.rewrap import DEFAULT_SLICE_SECONDS, DEFAULT_WORKERS
+from shared.rewrap import (
+    DEFAULT_SLICE_SECONDS,
+    DEFAULT_WORKERS,
+    FUNCTION_TIMEOUT_SECONDS,
+    MAX_SLICE_SECONDS,
+    SLICE_SAFETY_MARGIN_SECONDS,
+)
 from shared.settings._values import PUBLIC_ARM_ENDPOINT, apply
 
 T = TypeVar("T")
@@ -173,7 +179,9 @@ SPECS: tuple[SettingSpec, ...] = (
         "KEYWARD_REWRAP_SLICE_SECONDS",
         str(DEFAULT_SLICE_SECONDS),
         "Seconds a queue-triggered worker runs before checkpointing and enqueuing a "
-        "continuation; keep it below the host's functionTimeout.",
+        f"continuation; at most {MAX_SLICE_SECONDS}: plus a {SLICE_SAFETY_MARGIN_SECONDS} s "
+        f"safety margin it must end before host.json's functionTimeout "
+        f"({FUNCTION_TIMEOUT_SECONDS} s).",
     ),
 )
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from shared.crypto import VaultAllowList
 from shared.errors import KeyIdError, SettingError
+from shared.rewrap import FUNCTION_TIMEOUT_SECONDS, MAX_SLICE_SECONDS, SLICE_SAFETY_MARGIN_SECONDS
 from shared.settings._ncrontab import Ncrontab
 
 T = TypeVar("T")
@@ -75,6 +76,19 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def slice_seconds(raw: str) -> int:
+    """``KEYWARD_REWRAP_SLICE_SECONDS``: a slice plus its safety margin must end before the
+    host's ``functionTimeout``, or the host kills the worker mid-page."""
+    value = int_between(10, 3600)(raw)
+    if value > MAX_SLICE_SECONDS:
+        raise ValueError(
+            f"{value} s plus the {SLICE_SAFETY_MARGIN_SECONDS} s safety margin (drain, "
+            f"checkpoint, continuation) passes host.json's functionTimeout of "
+            f"{FUNCTION_TIMEOUT_SECONDS} s; use at most {MAX_SLICE_SECONDS}"
+        )
+    return value
 
 
 def guid(raw: str) -> str:

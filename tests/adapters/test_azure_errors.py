@@ -18,6 +18,7 @@ from shared.adapters._azure_errors import (
     translated,
 )
 from shared.errors import (
+    MAX_RETRY_AFTER_SECONDS,
     AccessDeniedError,
     ConflictError,
     IntegrityError,
@@ -101,6 +102,34 @@ def test_parse_retry_after() -> None:
     http_date = "Wed, 21 Oct 2015 07:28:10 GMT"
     assert parse_retry_after({"Retry-After": http_date}, now=1445412480.0) == 10.0
     assert parse_retry_after({"Retry-After": "-3"}) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"Retry-After": "inf"}, 60.0),
+        ({"Retry-After": "Infinity"}, 60.0),
+        ({"Retry-After": "1e9"}, 60.0),
+        ({"Retry-After": "86400"}, 60.0),
+        ({"Retry-After": "-1e9"}, 0.0),
+        ({"Retry-After": "-inf"}, 0.0),
+        ({"Retry-After": "nan"}, None),
+        ({"retry-after-ms": "1e12"}, 60.0),
+        ({"x-ms-retry-after-ms": "inf"}, 60.0),
+        ({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, 60.0),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, 0.0),  # in the past
+    ],
+)
+def test_retry_after_is_capped_finite_and_never_negative(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    """Issue 11 item 8: one cap (``MAX_RETRY_AFTER_SECONDS``, 60 s) for every Retry-After."""
+    assert MAX_RETRY_AFTER_SECONDS == 60.0
+    assert parse_retry_after(headers) == seconds
+    error = from_status("unwrapKey", 429, None, parse_retry_after(headers))
+    assert isinstance(error, ThrottledError)
+    assert error.retry_after == seconds
+    assert ThrottledError("x", retry_after=float("inf")).retry_after == 60.0
 
 
 def test_translate_network_and_credential_errors() -> None:

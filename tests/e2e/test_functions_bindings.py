@@ -13,7 +13,8 @@ import pytest
 
 from devtools.localhost import bindings
 from shared.composition import context_for_current_loop
-from shared.rewrap import ShardMessage, rewrap_job_id
+from shared.events import DependentsFollowUp
+from shared.rewrap import ShardMessage, queue_message_kind, rewrap_job_id
 from tests.conftest import REFERENCE, indexed_functions
 from tests.e2e.conftest import Stack, call
 from tests.e2e.test_rotation_flow import DEK_COUNT, _seed, _wait_for_all_at
@@ -75,11 +76,15 @@ async def test_rotation_event_in_either_schema_plans_the_job(stack: Stack, schem
     peeked = await context.queue._queue.peek_messages(max_messages=32)
     import base64
 
-    messages = [ShardMessage.from_json(base64.b64decode(m.content).decode()) for m in peeked]
+    bodies = [base64.b64decode(m.content).decode() for m in peeked]
+    messages = [ShardMessage.from_json(b) for b in bodies if queue_message_kind(b) == "rewrap"]
     key_ref = rotated.id.rsplit("/", 1)[0]
     assert any(
         m.key_ref == key_ref and m.target_version == rotated.properties.version for m in messages
     )
+    # The key-dependent follow-up goes on the same queue, for the same one trigger.
+    follow_ups = [DependentsFollowUp.from_json(b) for b in bodies if '"dependents"' in b]
+    assert any(f.event_id == f"e-{schema}" for f in follow_ups)
 
 
 async def test_queue_timer_and_http_functions_through_their_converters(stack: Stack) -> None:
@@ -139,6 +144,16 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     )
     assert retired.status_code == 200
     assert json.loads(retired.get_body())["previous_wraps_dropped"] == DEK_COUNT
+
+    # HTTP: a plain request for the ended job queues nothing new to do; "restart" marks it.
+    again = await _function("admin_rewrap")(_post("/api/rewrap", {"key": key_ref}))
+    assert again.status_code == 202
+    assert json.loads(again.get_body())["restarted"] == []
+    restart = await _function("admin_rewrap")(
+        _post("/api/rewrap", {"key": key_ref, "restart": True})
+    )
+    assert restart.status_code == 202
+    assert json.loads(restart.get_body())["restarted"] == [message.job_id]
     await store.close()
     await call(vault_keys.close)
 
@@ -155,6 +170,8 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
         ),
         (json.dumps({"key": "http://x/keys/k"}).encode(), 400, "BadRequest"),
         (json.dumps({"key": "k", "dry_run": "yes"}).encode(), 400, "BadRequest"),
+        (json.dumps({"key": "k", "restart": "yes"}).encode(), 400, "BadRequest"),
+        (json.dumps({"key": "k", "restart": True, "dry_run": True}).encode(), 400, "BadRequest"),
     ],
 )
 async def test_admin_rewrap_errors_are_clear_json(
@@ -234,10 +251,37 @@ async def test_near_expiry_rotates_once_when_auto_rotation_is_enabled(
         }  # fmt: skip
 
     await _function("on_key_vault_event")(bindings.event_grid_input(near_expiry("ne-1")))
+    # The rotation follows the key-dependent evaluation, in the queued follow-up (issue 11).
+    assert await _run_follow_ups() == 1
     versions = await call(lambda: list(stack.key_client.list_properties_of_key_versions(key.name)))
     assert len(versions) == 2, "rotated once"
     # A second near-expiry event about the old version (another delivery id) must not rotate
     # again: the key's current version already moved on.
     await _function("on_key_vault_event")(bindings.event_grid_input(near_expiry("ne-2")))
+    assert await _run_follow_ups() == 1
     versions = await call(lambda: list(stack.key_client.list_properties_of_key_versions(key.name)))
     assert len(versions) == 2
+
+
+async def _run_follow_ups() -> int:
+    """Take the follow-up messages off keyward's queue and run each through the queue
+    trigger, as the Functions host would; shard messages are left for their own tests."""
+    import base64
+
+    context = await context_for_current_loop()
+    ran = 0
+    async for message in context.queue._queue.receive_messages(
+        max_messages=32, visibility_timeout=60
+    ):
+        body = base64.b64decode(message.content).decode()
+        if queue_message_kind(body) != "dependents":
+            await context.queue._queue.update_message(message, visibility_timeout=0)
+            continue
+        argument = bindings.queue_input(
+            message_id=message.id, body=body, dequeue_count=1, inserted_on=None,
+            expires_on=None, next_visible_on=None, pop_receipt="p",
+        )  # fmt: skip
+        await _function("rewrap_worker")(argument)
+        await context.queue._queue.delete_message(message)
+        ran += 1
+    return ran

@@ -168,3 +168,46 @@ async def test_event_for_a_vault_not_on_the_allow_list_makes_no_outbound_request
     context = await context_for_current_loop()
     rejected = await context.ledger.recent_rejections()
     assert [r["reason"] for r in rejected][:1] == ["FOREIGN_VAULT"]
+
+
+@pytest.mark.parametrize("missing", ["key", "version"])
+async def test_an_event_for_a_key_or_version_the_vault_lacks_is_acknowledged_and_recorded(
+    stack: Stack, missing: str
+) -> None:
+    """Issue 11 item 7: HTTP 200 (Event Grid does not redeliver it for a day), a rejection
+    with its reason in status, no job, and only the vault calls planning makes to decide."""
+    import aiohttp
+
+    from shared.composition import context_for_current_loop
+
+    name = f"ghost-{missing}"
+    version = uuid.uuid4().hex
+    if missing == "version":
+        await call(stack.key_client.create_rsa_key, name, size=2048)
+    await call(stack.emulator.client.reset_counters, stack.vault.name)
+    event = {
+        "id": f"missing-{missing}", "topic": stack.vault.arm_id, "subject": name,
+        "eventType": "Microsoft.KeyVault.KeyNewVersionCreated",
+        "eventTime": "2026-11-29T03:00:00Z",
+        "data": {
+            "Id": f"{stack.vault.url}/keys/{name}/{version}", "VaultName": stack.vault.name,
+            "ObjectType": "Key", "ObjectName": name, "Version": version, "NBF": None,
+            "EXP": None,
+        },
+        "dataVersion": "1", "metadataVersion": "1",
+    }  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            stack.host.event_grid_webhook_url("on_key_vault_event"),
+            json=[event],
+            headers={"aeg-event-type": "Notification"},
+        )
+        assert response.status == 200, "acknowledged: the vault's answer will not change"
+    ops = (await call(stack.emulator.client.counters, stack.vault.name))["vault"]["ops"]
+    assert sum(ops.values()) <= (1 if missing == "key" else 2), ops
+    context = await context_for_current_loop()
+    reason = "KEY_NOT_FOUND" if missing == "key" else "VERSION_NOT_FOUND"
+    rejected = await context.ledger.recent_rejections()
+    assert (rejected[0]["reason"], rejected[0]["event_id"]) == (reason, f"missing-{missing}")
+    jobs = await context.job_store(f"table:{stack.dek_table}").list_jobs()
+    assert not [j for j in jobs if name in j.key_ref]

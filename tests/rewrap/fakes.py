@@ -253,11 +253,17 @@ Fault = Callable[[str], Exception | None]
 
 
 class FaultyKeySource:
-    """A key source whose unwraps first consult ``fault(key_id)``: an error to raise, or None."""
+    """A key source whose unwraps first consult ``fault(key_id)``: an error to raise, or None.
 
-    def __init__(self, inner: LocalKeyVersionSource, fault: Fault) -> None:
+    Unwraps under the key's newest enabled version (the rewrap target, where only the
+    engine's round-trip probe unwraps) neither consult ``fault`` nor count in ``unwraps``
+    unless ``fault_probe``: the faults these tests script are the DEKs'.
+    """
+
+    def __init__(self, inner: LocalKeyVersionSource, fault: Fault, *, fault_probe: bool = False):
         self.inner = inner
         self.fault = fault
+        self.fault_probe = fault_probe
         self.unwraps = 0
 
     async def newest_enabled_version(self, key_ref: str) -> str:
@@ -265,6 +271,9 @@ class FaultyKeySource:
 
     async def versions(self, key_ref: str) -> Sequence[KeyVersionInfo]:
         return await self.inner.versions(key_ref)
+
+    async def key_version(self, key_id: str) -> KeyVersionInfo:
+        return await self.inner.key_version(key_id)
 
     async def wrapper(self, key_id: str, algorithm: WrapAlgorithm) -> AsyncKeyWrapper:
         return _FaultyWrapper(self, await self.inner.wrapper(key_id, algorithm))
@@ -287,8 +296,12 @@ class _FaultyWrapper:
         return await self._inner.wrap(dek)
 
     async def unwrap(self, wrapped: bytes) -> DataKey:
-        self._source.unwraps += 1
-        error = self._source.fault(self.key_id)
+        source = self._source
+        key_ref, _, version = self.key_id.rpartition("/")
+        if not source.fault_probe and version == await source.newest_enabled_version(key_ref):
+            return await self._inner.unwrap(wrapped)
+        source.unwraps += 1
+        error = source.fault(self.key_id)
         if error is not None:
             raise error
         return await self._inner.unwrap(wrapped)

@@ -47,6 +47,10 @@ class XorKeySource:
         base = datetime(2026, 1, 1, tzinfo=UTC)
         return [KeyVersionInfo(v, True, base + timedelta(days=i)) for i, v in enumerate(VERSIONS)]
 
+    async def key_version(self, key_id: str) -> KeyVersionInfo:
+        version = key_id.rpartition("/")[2]
+        return next(info for info in await self.versions(KEY_REF) if info.version == version)
+
     async def wrapper(self, key_id: str, algorithm: WrapAlgorithm) -> XorWrapper:
         return XorWrapper(key_id)
 

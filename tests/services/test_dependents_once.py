@@ -1,10 +1,12 @@
 """One evaluation per account per Key Vault event (issue 10).
 
 A rotation routes a follow-up AND the key's access re-check; a near-expiry event routes a
-warning AND the same re-check. Each evaluation costs ARM and vault calls inside Event Grid's
-30 seconds, so the same account must not be evaluated twice for one event. These tests run
-the real ``KeyEventService`` over the real ``DependentService`` (Face's registration) with
-in-memory ports and count the key-access reads, which is one per evaluation.
+warning AND the same re-check. Each evaluation costs ARM and vault calls, so the same account
+must not be evaluated twice for one event. The event trigger now queues them as ONE
+follow-up message (issue 11: not inside Event Grid's 30 seconds); the queue trigger runs it.
+These tests run the real ``KeyEventService``, the real queue message and the real
+``DependentsFollowUpService`` over the real ``DependentService`` (Face's registration) with
+in-memory ports, and count the key-access reads, which is one per evaluation.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from shared.services._all_dependents import AllDependents
 from shared.services._dependent_effects import EffectRunner
 from shared.services._planner import RewrapPlanner
 from shared.services.dependents import DependentService
-from shared.services.key_events import HANDLED, KeyEventService
+from shared.services.follow_up import DependentsFollowUpService
+from shared.services.key_events import HANDLED, EventOutcome, KeyEventService
 from tests.dependents.conftest import account, facts, key, version
 from tests.services.test_key_events import Ledger, Queue
 
@@ -116,9 +119,24 @@ def _accounts() -> list[DependentResource]:
     ]
 
 
+class Events:
+    """The event trigger, then the queue trigger for the follow-up it queued."""
+
+    def __init__(self, events: KeyEventService, worker: DependentsFollowUpService, queue: Queue):
+        self._events, self._worker, self.queue = events, worker, queue
+
+    async def handle(self, payload: dict[str, Any]) -> EventOutcome:
+        outcome = await self._events.handle(payload)
+        assert len(self.queue.follow_ups) == 1, "one follow-up message per event"
+        while self.queue.follow_ups:
+            body = self.queue.follow_ups.pop(0)
+            assert (await self._worker.handle(body, message_id="m")).status == "completed"
+        return outcome
+
+
 def _world(
     *, auto_rotate: bool = False
-) -> tuple[KeyEventService, DependentService, Reader, Inventory, Rotator]:
+) -> tuple[Events, DependentService, Reader, Inventory, Rotator]:
     inventory, writer = Inventory(_accounts()), Writer()
     answer = facts(key=replace(key(version(V1), version(V2), current=V2), kid=f"{KEY_REF}/{V2}"))
     reader, journal = Reader(answer), Journal()
@@ -132,16 +150,24 @@ def _world(
     for index, v in enumerate((V1, V2)):
         keys.add_version(KEY_REF, v, PRIVATE, created=NOW - timedelta(days=2 - index))
     rotator = Rotator(reader)
+    ledger, queue = Ledger(), Queue()
     events = KeyEventService(
         allow_list=allow,
-        ledger=Ledger(),
-        planner=RewrapPlanner(keys, Queue(), ["table:keywarddeks"]),
-        dependents=AllDependents([service]),
+        ledger=ledger,
+        planner=RewrapPlanner(keys, queue, ["table:keywarddeks"]),
+        follow_ups=queue,
         rotator=rotator,
         auto_rotate_near_expiry=auto_rotate,
         now=lambda: NOW,
     )
-    return events, service, reader, inventory, rotator
+    worker = DependentsFollowUpService(
+        allow_list=allow,
+        ledger=ledger,
+        dependents=AllDependents([service]),
+        rotator=rotator,
+        now=lambda: NOW,
+    )
+    return Events(events, worker, queue), service, reader, inventory, rotator
 
 
 def _event(event_type: str, version: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 The vault is keyward's in-process LocalKeyVersionSource (real RSA keys, real version
 bookkeeping); the ledger and queue are in-memory implementations of keyward's own ports.
-The same service runs against Azurite and the emulator in tests/e2e.
+The key-dependent follow-up leaves the event path as a queue message; :func:`drain` runs the
+queued follow-ups through the real DependentsFollowUpService, as the queue trigger does.
+The same services run against Azurite and the emulator in tests/e2e.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from hypothesis import strategies as st
 
 from devtools.local_keys import LocalKeyVersionSource
 from shared.crypto import VaultAllowList
-from shared.errors import TransientServiceError
-from shared.events import AccessScope, FollowUpRotation, RejectedEventRecord
+from shared.errors import AccessDeniedError, ServiceError, TransientServiceError
+from shared.events import AccessScope, DependentsFollowUp, FollowUpRotation, RejectedEventRecord
 from shared.rewrap import ShardMessage
 from shared.services._planner import RewrapPlanner
+from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import DUPLICATE, HANDLED, IGNORED, REJECTED, KeyEventService
 
 VAULT = "contoso-kv"
@@ -56,8 +59,11 @@ class Ledger:
 
 
 class Queue:
+    """keyward's one queue: shard messages in ``sent``, follow-ups in ``follow_ups``."""
+
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[ShardMessage] = []
+        self.follow_ups: list[str] = []
         self.fail = fail
 
     async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
@@ -65,18 +71,26 @@ class Queue:
             raise TransientServiceError("queue unreachable", status=503)
         self.sent.append(message)
 
+    async def send_follow_up(self, message: DependentsFollowUp) -> None:
+        if self.fail:
+            raise TransientServiceError("queue unreachable", status=503)
+        self.follow_ups.append(message.to_json())
+
 
 class Face:
     """Records what the key-dependent resources were asked: each rotation and scope, and
     how many calls (one call per event is one evaluation per account)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: ServiceError | None = None) -> None:
         self.calls: list[tuple[str, object]] = []
         self.events = 0
+        self.refuse = refuse
 
     async def on_key_event(
         self, rotations: Sequence[FollowUpRotation], scopes: Sequence[AccessScope]
     ) -> object:
+        if self.refuse is not None:
+            raise self.refuse
         self.events += 1
         self.calls.extend(("rotation", (r.key_ref, r.version)) for r in rotations)
         self.calls.extend(("reevaluate", scope) for scope in scopes)
@@ -103,10 +117,22 @@ def _service(keys: LocalKeyVersionSource, queue: Queue | None = None):  # type: 
     ledger, face, queue = Ledger(), Face(), queue or Queue()
     planner = RewrapPlanner(keys, queue, ["table:keywarddeks", "blob:data"])
     service = KeyEventService(
-        allow_list=VaultAllowList.parse(VAULT), ledger=ledger, planner=planner, dependents=face,
+        allow_list=VaultAllowList.parse(VAULT), ledger=ledger, planner=planner, follow_ups=queue,
         now=lambda: T0,
     )  # fmt: skip
     return service, ledger, queue, face
+
+
+async def drain(queue: Queue, face: Face, ledger: Ledger) -> list[str]:
+    """Run every queued follow-up as the queue trigger does; the outcomes' statuses."""
+    worker = DependentsFollowUpService(
+        allow_list=VaultAllowList.parse(VAULT), ledger=ledger, dependents=face, now=lambda: T0
+    )
+    statuses = []
+    while queue.follow_ups:
+        body = queue.follow_ups.pop(0)
+        statuses.append((await worker.handle(body, message_id="m")).status)
+    return statuses
 
 
 def _rotation(version: str, event_id: str = "ev-1", vault: str = VAULT) -> dict[str, Any]:
@@ -127,24 +153,102 @@ def _rotation(version: str, event_id: str = "ev-1", vault: str = VAULT) -> dict[
 
 
 async def test_rotation_plans_one_message_per_shard_and_tells_face() -> None:
-    service, _ledger, queue, face = _service(_keys(V1, V2))
+    service, ledger, queue, face = _service(_keys(V1, V2))
     outcome = await service.handle(_rotation(V2))
     assert outcome.status == HANDLED
     assert [(m.shard, m.target_version) for m in queue.sent] == [
         ("table:keywarddeks", V2), ("blob:data", V2),
     ]  # fmt: skip
     assert len({m.job_id for m in queue.sent}) == 2
+    assert face.calls == [], "the follow-up is queued, not run inside Event Grid's 30 s"
+    assert len(queue.follow_ups) == 1
+    assert await drain(queue, face, ledger) == ["completed"]
     assert ("rotation", (KEY_REF, V2)) in face.calls
+    assert face.events == 1
     assert "PlanRewrap" in outcome.log_line()
 
 
-async def test_same_event_twice_changes_nothing_the_second_time() -> None:
-    service, _, queue, face = _service(_keys(V1, V2))
+async def test_a_redelivered_follow_up_evaluates_nothing_twice() -> None:
+    service, ledger, queue, face = _service(_keys(V1, V2))
     await service.handle(_rotation(V2))
-    sent, calls = list(queue.sent), list(face.calls)
+    queue.follow_ups.append(queue.follow_ups[0])  # the queue delivers at least once
+    assert await drain(queue, face, ledger) == ["completed", "completed"]
+    assert face.events == 1
+
+
+async def test_an_unknown_key_is_recorded_and_acknowledged_with_one_vault_call() -> None:
+    keys = _keys(V1, V2)
+    service, ledger, queue, _face = _service(keys)
+    event = _rotation(V2)
+    event["data"]["Id"] = f"https://{VAULT}.vault.azure.net/keys/gone/{V2}"
+    event["data"]["ObjectName"] = event["subject"] = "gone"
+    outcome = await service.handle(event)
+    assert (outcome.status, outcome.detail) == (REJECTED, "KEY_NOT_FOUND")
+    assert (queue.sent, queue.follow_ups, ledger.handled) == ([], [], set())
+    (record,) = ledger.rejected
+    assert record.reason == "KEY_NOT_FOUND"
+    assert record.event_id == "ev-1"
+
+
+async def test_an_unknown_version_is_recorded_and_acknowledged() -> None:
+    service, ledger, queue, _ = _service(_keys(V1, V2))
+    outcome = await service.handle(_rotation(V3))
+    assert (outcome.status, outcome.detail) == (REJECTED, "VERSION_NOT_FOUND")
+    assert (queue.sent, queue.follow_ups) == ([], [])
+    assert [r.reason for r in ledger.rejected] == ["VERSION_NOT_FOUND"]
+
+
+class _RefusingKeys(LocalKeyVersionSource):
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__()
+        self.error = error
+        self.calls = 0
+
+    async def newest_enabled_version(self, key_ref: str) -> str:
+        self.calls += 1
+        raise self.error
+
+
+async def test_a_permanent_403_is_recorded_and_acknowledged_a_transient_fault_raises() -> None:
+    keys = _RefusingKeys(AccessDeniedError("Key Vault list versions: HTTP 403", status=403))
+    service, ledger, queue, _ = _service(keys)  # type: ignore[arg-type]
+    outcome = await service.handle(_rotation(V2))
+    assert (outcome.status, outcome.detail) == (REJECTED, "ACCESS_DENIED")
+    assert keys.calls == 1
+    assert (queue.sent, queue.follow_ups) == ([], [])
+    keys.error = TransientServiceError("Key Vault: HTTP 503", status=503)
+    with pytest.raises(TransientServiceError):
+        await service.handle(_rotation(V2, "ev-2"))
+    assert [r.reason for r in ledger.rejected] == ["ACCESS_DENIED"]
+
+
+async def test_a_permanent_refusal_in_the_follow_up_is_recorded_and_acknowledged() -> None:
+    service, ledger, queue, _ = _service(_keys(V1, V2))
+    await service.handle(_rotation(V2))
+    refusing = Face(refuse=AccessDeniedError("ARM list accounts: HTTP 403", status=403))
+    assert await drain(queue, refusing, ledger) == ["refused"]
+    (record,) = ledger.rejected
+    assert record.reason == "ACCESS_DENIED"
+    assert "ev-1" in record.detail
+    assert "dependents|Microsoft.KeyVault.KeyNewVersionCreated|ev-1" not in ledger.handled
+
+
+async def test_a_transient_fault_in_the_follow_up_raises_for_the_queue_to_retry() -> None:
+    service, ledger, queue, _ = _service(_keys(V1, V2))
+    await service.handle(_rotation(V2))
+    failing = Face(refuse=TransientServiceError("ARM: HTTP 503", status=503))
+    with pytest.raises(TransientServiceError):
+        await drain(queue, failing, ledger)
+    assert ledger.rejected == []
+
+
+async def test_same_event_twice_changes_nothing_the_second_time() -> None:
+    service, _, queue, _face = _service(_keys(V1, V2))
+    await service.handle(_rotation(V2))
+    sent, follow_ups = list(queue.sent), list(queue.follow_ups)
     outcome = await service.handle(_rotation(V2))
     assert outcome.status == DUPLICATE
-    assert (queue.sent, face.calls) == (sent, calls)
+    assert (queue.sent, queue.follow_ups) == (sent, follow_ups)
 
 
 async def test_a_late_event_for_an_older_version_targets_the_newest() -> None:
@@ -156,11 +260,11 @@ async def test_a_late_event_for_an_older_version_targets_the_newest() -> None:
 
 async def test_foreign_vault_is_recorded_and_nothing_is_done() -> None:
     keys = _keys(V1, V2)
-    service, ledger, queue, face = _service(keys)
+    service, ledger, queue, _face = _service(keys)
     outcome = await service.handle(_rotation(V2, vault="evil-kv"))
     assert outcome.status == REJECTED
     assert outcome.detail == "FOREIGN_VAULT"
-    assert (queue.sent, face.calls, ledger.handled) == ([], [], set())
+    assert (queue.sent, queue.follow_ups, ledger.handled) == ([], [], set())
     (record,) = ledger.rejected
     assert record.reason == "FOREIGN_VAULT"
 
@@ -194,7 +298,7 @@ async def test_transient_fault_raises_and_is_not_remembered() -> None:
 
 
 async def test_access_policy_change_reevaluates_the_vault() -> None:
-    service, _, queue, face = _service(_keys(V1))
+    service, ledger, queue, face = _service(_keys(V1))
     event = {
         "id": "ap-1", "topic": ARM_ID, "subject": VAULT,
         "eventType": "Microsoft.KeyVault.VaultAccessPolicyChanged",
@@ -206,6 +310,7 @@ async def test_access_policy_change_reevaluates_the_vault() -> None:
     outcome = await service.handle(event)
     assert outcome.status == HANDLED, outcome
     assert queue.sent == []
+    await drain(queue, face, ledger)
     assert face.calls == [("reevaluate", AccessScope(vault_name=VAULT, key_name=None))]
 
 
@@ -270,11 +375,11 @@ def _is_unchanged_valid(event: dict[str, Any]) -> bool:
 def test_fuzzed_payloads_never_escape_and_invalid_ones_change_nothing(payload: Any) -> None:
     import asyncio
 
-    service, ledger, queue, face = _service(_keys(V1, V2))
+    service, ledger, queue, _face = _service(_keys(V1, V2))
     outcome = asyncio.run(service.handle(payload))
     assert outcome.status in {HANDLED, REJECTED, IGNORED}
     if outcome.status != HANDLED:
-        assert (queue.sent, face.calls, ledger.handled) == ([], [], set())
+        assert (queue.sent, queue.follow_ups, ledger.handled) == ([], [], set())
     else:
         # Only an event that still says "orders got V2 in contoso-kv" may act, and then it
         # plans exactly the confirmed newest version.

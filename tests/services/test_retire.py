@@ -294,3 +294,19 @@ async def test_the_sqlite_job_file_keeps_the_cli_record(tmp_path: Any) -> None:
     assert await jobs.withdraw_retired(KEY_REF, V1, attempt="b")
     assert await jobs.retired_versions(KEY_REF) == frozenset()
     await jobs.close()
+
+
+async def test_a_job_short_of_clean_blocks_until_its_retries_are_spent() -> None:
+    world = World()
+    short = JobState(
+        job_id=rewrap_job_id(KEY_REF, V2, SHARD), key_ref=KEY_REF, target_version=V2,
+        target_key_id=f"{KEY_REF}/{V2}", status=JobStatus.COMPLETED_WITH_FAILURES,
+        created_at=NOW, updated_at=NOW, scope=SHARD, attempts=1,
+    )  # fmt: skip
+    etag = await world.jobs.put(short, expected_etag=None)
+    with pytest.raises(RetirementBlockedError):
+        await world.admin.retire(KEY_REF, version=V1)  # the sweep will run it again
+
+    spent = short.evolve(attempts=short.max_attempts)
+    await world.jobs.put(spent, expected_etag=etag)
+    assert (await world.admin.retire(KEY_REF, version=V1))["status"] == "retired"

@@ -86,6 +86,21 @@ def same_etag(first: str, second: str) -> bool:
     return first.strip('"') == second.strip('"')
 
 
+def in_blob_spelling(new_key_id: str, old_key_id: str) -> str:
+    """``new_key_id`` spelt as the blob already spells its key: only the version changes.
+
+    Key Vault names are case-insensitive, but azure-storage-blob compares the key-encryption
+    key's ``get_kid()`` with the stored ``KeyId`` as an exact string (``_encryption.py``,
+    ``_validate_and_unwrap_cek``). An application whose KEK reports its own spelling of the
+    vault and key name must still find that spelling after keyward rewraps its blob.
+    """
+    old_ref, _, _ = old_key_id.rpartition("/")
+    new_ref, _, version = new_key_id.rpartition("/")
+    if old_ref and old_ref.lower() == new_ref.lower():
+        return f"{old_ref}/{version}"
+    return new_key_id
+
+
 def rewrapped_metadata(metadata: Mapping[str, str], rewrap: Rewrap) -> dict[str, str] | str:
     """The complete metadata to write for ``rewrap``, or why it must not be written.
 
@@ -100,8 +115,9 @@ def rewrapped_metadata(metadata: Mapping[str, str], rewrap: Rewrap) -> dict[str,
         return "encryptiondata vanished"
     replaced = (UNREADABLE_METADATA, PREVIOUS_WRAP_METADATA)
     updated = {k: v for k, v in metadata.items() if k.lower() not in replaced}
+    key_id = in_blob_spelling(rewrap.key_id, record.key_id)
     updated[entry] = rewrite_encryption_data(
-        metadata[entry], rewrap.key_id, rewrap.algorithm.value, rewrap.wrapped
+        metadata[entry], key_id, rewrap.algorithm.value, rewrap.wrapped
     )
     kept = BlobWrap(record.key_id, record.algorithm, record.wrapped, protocol="")
     updated[PREVIOUS_WRAP_METADATA] = previous_wrap_entry(kept)

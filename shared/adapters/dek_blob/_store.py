@@ -27,6 +27,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob.aio import ContainerClient
 
 from shared.adapters._azure_errors import item_fault, translate, translated
+from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.dek_blob._format import (
     ENCRYPTION_METADATA,
     PREVIOUS_WRAP_METADATA,
@@ -86,7 +87,7 @@ class BlobDekStore:
         """A store over ``container``; ``client_options`` go to the ``ContainerClient`` (the
         benchmark installs its traffic counter as ``raw_response_hook`` this way)."""
         client = ContainerClient.from_connection_string(
-            connection_string, container, **client_options
+            connection_string, container, **{**NO_REDIRECTS, **client_options}
         )
         return cls(client, name_prefix=name_prefix)
 
@@ -197,7 +198,7 @@ class BlobDekStore:
         metadata = dict(properties.metadata or {})
         entry = find_entry(metadata, ENCRYPTION_METADATA)
         wrap = parse_encryption_data(metadata[entry]) if entry else None
-        if wrap and (wrap.key_id, wrap.wrapped) == (rewrap.key_id, rewrap.wrapped):
+        if wrap and (wrap.key_id.lower(), wrap.wrapped) == (rewrap.key_id.lower(), rewrap.wrapped):
             return Result(
                 rewrap.record.ref, WriteOutcome.WRITTEN, "already written", properties.etag
             )

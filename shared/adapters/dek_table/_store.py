@@ -43,6 +43,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import from_status, is_item_fault, translated
+from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.dek_table._batch import BatchOperation, send_changeset
 from shared.adapters.dek_table._conditional import mark_unreadable, write_one
 from shared.adapters.dek_table._entity import (
@@ -96,7 +97,9 @@ class TableDekStore:
     ) -> TableDekStore:
         """A store over ``table_name`` (created on demand by :meth:`create_table`)."""
         return cls(
-            TableClient.from_connection_string(connection_string, table_name, **client_options)
+            TableClient.from_connection_string(
+                connection_string, table_name, **{**NO_REDIRECTS, **client_options}
+            )
         )
 
     @property

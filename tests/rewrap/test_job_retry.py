@@ -1,0 +1,313 @@
+"""A job that ends short of clean says so, and is run again: by the sweep (bounded, with
+backoff, at O(jobs) cost) or on request (issue 11 item 6).
+
+Before: a job with failed items, or with DEKs written under the old version while it ran,
+was ``COMPLETED`` like a clean one; the sweep skipped it and ``POST /api/rewrap`` did nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.crypto import VaultAllowList
+from shared.errors import TransientServiceError
+from shared.rewrap import (
+    InMemoryJobStore,
+    InMemoryRetiredVersions,
+    JobStatus,
+    RetryPolicy,
+    ShardMessage,
+    rewrap_job_id,
+)
+from shared.rewrap._job_state import JOB_RETRY_BASE_SECONDS, MAX_JOB_ATTEMPTS, retry_delay
+from shared.services._planner import RewrapPlanner
+from shared.services.admin import AdminService
+from shared.services.sweep import SweepService
+from shared.stores import DekRecord
+from tests.rewrap.fakes import (
+    KEY_REF,
+    V1,
+    V2,
+    FaultyKeySource,
+    MemoryDekStore,
+    engine_for,
+    key_source,
+    make_dek,
+    populate,
+    unwrap_row,
+)
+
+SHARD = "table:deks"
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.sent: list[ShardMessage] = []
+
+    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
+        self.sent.append(message)
+
+
+class Lister:
+    async def list_keys(self, vault_url: str) -> list[str]:
+        return [KEY_REF]
+
+
+class NoDependents:
+    async def sweep(self) -> object:
+        return None
+
+    async def pinned_versions(self, key_ref: str) -> dict[str, list[str]]:
+        return {}
+
+
+class CountingStore(MemoryDekStore):
+    """Counts the calls that cost O(DEKs), so a test can say the sweep made none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans = 0
+        self.counts = 0
+
+    async def scan(self, key_ref: str, **kwargs: Any) -> Any:
+        self.scans += 1
+        return await super().scan(key_ref, **kwargs)
+
+    async def version_counts(self, key_ref: str) -> Any:
+        self.counts += 1
+        return await super().version_counts(key_ref)
+
+
+async def _noop_sleep(seconds: float) -> None:
+    return None
+
+
+def _engine(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, clock: Clock) -> Any:
+    return engine_for(
+        store,
+        source,
+        jobs,
+        workers=1,
+        now=clock,
+        sleep=_noop_sleep,
+        job_scope=SHARD,
+        retry=RetryPolicy(max_transient_attempts=2),
+    )
+
+
+def test_failed_items_end_the_job_completed_with_failures_then_a_due_retry_fixes_them() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    plaintexts = populate(store, source, [V1], 6)
+    broken = {f"{KEY_REF}/{V1}"}
+    faulty = FaultyKeySource(
+        source, lambda key_id: TransientServiceError("timeout") if key_id in broken else None
+    )
+    jobs, clock = InMemoryJobStore(), Clock()
+
+    first = asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+
+    assert first.status is JobStatus.COMPLETED_WITH_FAILURES
+    assert first.counters.failed_total == 6
+    assert first.state.attempts == 1
+    assert first.state.left_behind == 6
+    assert first.state.next_attempt_at == T0 + timedelta(seconds=JOB_RETRY_BASE_SECONDS)
+
+    # Not due yet: a run (a duplicate message) does nothing.
+    clock.now = T0 + timedelta(seconds=JOB_RETRY_BASE_SECONDS - 1)
+    again = asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+    assert again.already_completed
+    assert again.state.attempts == 1
+
+    # Due, and the vault is back: the retry is a fresh pass and ends clean.
+    broken.clear()
+    clock.now = T0 + timedelta(seconds=JOB_RETRY_BASE_SECONDS)
+    retried = asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+    assert not retried.already_completed
+    assert retried.status is JobStatus.COMPLETED
+    assert retried.state.attempts == 2
+    assert retried.state.next_attempt_at is None
+    assert retried.counters.rewrapped == 6
+    for ref, row in store.rows.items():
+        assert row.key_id.endswith(V2)
+        assert unwrap_row(source, row) == plaintexts[ref]
+
+    # Clean: never run again on its own.
+    clock.now += timedelta(days=30)
+    assert asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2)).already_completed
+
+
+def test_a_dek_written_under_the_old_version_behind_the_scan_ends_the_job_incomplete() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 8)
+    late, late_plain = make_dek(source, "aaa-late", V1)  # sorts before every scanned ref
+    written: list[bool] = []
+
+    def application_writes(records: Sequence[DekRecord]) -> None:
+        if not written and any(r.ref == "dek-0007" for r in records):
+            written.append(True)
+            store.add(late)
+
+    store.after_scan = application_writes
+    jobs, clock = InMemoryJobStore(), Clock()
+
+    report = asyncio.run(
+        engine_for(store, source, jobs, page_size=3, now=clock, job_scope=SHARD).run(KEY_REF, V2)
+    )
+
+    assert written
+    assert report.counters.failed_total == 0
+    assert report.status is JobStatus.INCOMPLETE
+    assert report.state.left_behind == 1
+    assert store.rows["aaa-late"].key_id.endswith(V1)
+
+    store.after_scan = None
+    clock.now += retry_delay(1)
+    retried = asyncio.run(
+        engine_for(store, source, jobs, page_size=3, now=clock, job_scope=SHARD).run(KEY_REF, V2)
+    )
+    assert retried.status is JobStatus.COMPLETED
+    assert retried.state.left_behind == 0
+    assert unwrap_row(source, store.rows["aaa-late"]) == late_plain
+
+
+def test_a_permanently_failing_item_stops_being_retried_after_max_attempts() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 2)
+    faulty = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
+    jobs, clock = InMemoryJobStore(), Clock()
+
+    runs = 0
+    while True:
+        report = asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+        if report.already_completed:
+            break
+        runs += 1
+        assert report.status is JobStatus.COMPLETED_WITH_FAILURES
+        clock.now += timedelta(days=2)  # past any backoff
+        assert runs <= MAX_JOB_ATTEMPTS
+
+    assert runs == MAX_JOB_ATTEMPTS
+    assert report.state.attempts == MAX_JOB_ATTEMPTS
+    assert report.state.gave_up
+    assert not report.state.retry_due(clock.now)
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    delays = [retry_delay(n).total_seconds() for n in range(1, 10)]
+    assert delays[:4] == [300, 600, 1200, 2400]
+    assert max(delays) == 6 * 3600
+
+
+def _sweep(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Queue, clock: Clock):
+    return SweepService(
+        allow_list=VaultAllowList.parse("contoso-kv"),
+        lister=Lister(),
+        keys=source,
+        stores={SHARD: store},
+        job_store=lambda shard: jobs,
+        queue=queue,
+        dependents=NoDependents(),  # type: ignore[arg-type]
+        now=clock,
+    )
+
+
+def test_the_sweep_requeues_a_due_job_once_per_sweep_without_reading_deks() -> None:
+    source = key_source(V1, V2)
+    store = CountingStore()
+    populate(store, source, [V1], 4)
+    faulty = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
+    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+    job_id = rewrap_job_id(KEY_REF, V2, SHARD)
+    store.scans = store.counts = 0
+
+    early = asyncio.run(_sweep(store, source, jobs, queue, clock).run())
+    assert early.jobs_retried == []
+    assert queue.sent == []
+
+    clock.now += retry_delay(1)
+    due = asyncio.run(_sweep(store, source, jobs, queue, clock).run())
+    assert due.jobs_retried == [job_id]
+    assert queue.sent == [ShardMessage(job_id, KEY_REF, V2, SHARD)]
+    # O(jobs): the sweep read the job, never the DEKs; the worker does the work.
+    assert (store.scans, store.counts) == (0, 0)
+
+
+def test_the_sweep_reports_a_job_that_spent_its_attempts_and_leaves_it() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 1)
+    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    job_id = rewrap_job_id(KEY_REF, V2, SHARD)
+    faulty = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
+    asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+    stored = asyncio.run(jobs.get(job_id))
+    assert stored is not None
+    spent = stored.state.evolve(attempts=MAX_JOB_ATTEMPTS)
+    asyncio.run(jobs.put(spent, expected_etag=stored.etag))
+    clock.now += timedelta(days=2)
+
+    report = asyncio.run(_sweep(store, source, jobs, queue, clock).run())
+
+    assert queue.sent == []
+    assert any(job_id in problem and "restart" in problem for problem in report.problems)
+
+
+def test_post_rewrap_restart_runs_an_ended_job_again_whatever_its_attempts() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 3)
+    broken = {f"{KEY_REF}/{V1}"}
+    faulty = FaultyKeySource(
+        source, lambda key_id: TransientServiceError("timeout") if key_id in broken else None
+    )
+    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    job_id = rewrap_job_id(KEY_REF, V2, SHARD)
+    asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+    stored = asyncio.run(jobs.get(job_id))
+    assert stored is not None
+    asyncio.run(jobs.put(stored.state.evolve(attempts=MAX_JOB_ATTEMPTS), expected_etag=stored.etag))
+
+    admin = AdminService(
+        allow_list=VaultAllowList.parse("contoso-kv"),
+        stores={SHARD: store},
+        job_store=lambda shard: jobs,
+        keys=source,
+        planner=RewrapPlanner(source, queue, [SHARD]),
+        ledger=None,  # type: ignore[arg-type]
+        dependents=NoDependents(),  # type: ignore[arg-type]
+        retired=InMemoryRetiredVersions(),
+    )
+    # A plain request for an ended job queues a message that does nothing.
+    plain = asyncio.run(admin.rewrap(KEY_REF, version=None, dry_run=False))
+    assert plain["restarted"] == []
+    assert asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2)).already_completed
+
+    answer = asyncio.run(admin.rewrap(KEY_REF, version=None, dry_run=False, restart=True))
+    assert answer["restarted"] == [job_id]
+    assert queue.sent[-1].job_id == job_id
+    marked = asyncio.run(jobs.get(job_id))
+    assert marked is not None
+    assert marked.state.restart_requested
+
+    broken.clear()
+    report = asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
+    assert report.status is JobStatus.COMPLETED
+    assert report.counters.rewrapped == 3
+    assert not report.state.restart_requested
+    assert report.state.attempts == MAX_JOB_ATTEMPTS + 1
