@@ -65,6 +65,24 @@ def test_both_sweeps_are_timers_of_their_own_with_their_own_schedules(
         assert schedules["sweep"].next_after(revoke) - reconcile == timedelta(minutes=5)
 
 
+def test_the_local_host_runs_both_timers_on_their_own_schedules() -> None:
+    """``devtools/localhost`` finds timers in the app's function metadata: both sweeps, each
+    resolving its own setting (as the real host does), from the example settings."""
+    from devtools.localhost import bindings
+    from shared.settings import Ncrontab
+    from tests.conftest import indexed_functions
+
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    timers = {
+        name: bindings.resolve_setting_reference(str(spec.binding["schedule"]), values)
+        for name, spec in bindings.discover(indexed_functions().values()).items()
+        if spec.trigger_type == bindings.TIMER_TRIGGER
+    }
+    assert timers == {"sweep": "0 */5 * * * *", "dependents_sweep": "30 */5 * * * *"}
+    for expression in timers.values():
+        Ncrontab.parse(expression)
+
+
 def test_worker_dequeue_limit_matches_host_json() -> None:
     """host.json's ``maxDequeueCount`` has one Python twin, ``MAX_DEQUEUE_COUNT``, which the
     function passes on; neither the service nor the composition root has a default of its own."""

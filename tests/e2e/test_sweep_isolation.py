@@ -94,12 +94,13 @@ async def test_a_failing_reconciliation_does_not_keep_a_revocation_from_being_fl
     store, vault_keys, _ = await _seed(stack, "unreconciled")
     tables = TableServiceClient.from_connection_string(stack.azurite.connection_string)
     try:
-        await call(stack.key_client.rotate_key, "unreconciled")  # no subscription: no event
         healthy = await _both_sweeps()
         assert healthy == {"sweep": None, "dependents_sweep": None}
         assert await _verdicts() == ["OK"]
 
-        # The reconciliation fails: the store it must read to start the missed job is gone.
+        # A rotation is missed (no subscription: no event), and the reconciliation fails: the
+        # store it must read to decide on the missed job is gone.
+        await call(stack.key_client.rotate_key, "unreconciled")
         await call(tables.delete_table, stack.dek_table)
         await call(stack.key_client.update_key_properties, GUARDED_KEY, enabled=False)
         outcomes = await _both_sweeps()
