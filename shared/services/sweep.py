@@ -142,8 +142,8 @@ class SweepService:
                     report.jobs_resumed.append(job_id)
             elif state.status is JobStatus.FAILED and state.refused:
                 report.problems.append(
-                    f"{job_id}: target refused ({state.error}); fix the version, or "
-                    f"restart it with {_RESTART}"
+                    f"{job_id}: target refused ({state.error}); not retried until the key "
+                    f"has a new version, or it is restarted with {_RESTART}"
                 )
             elif state.retry_due(now):
                 await self._queue.send(message)
