@@ -98,7 +98,10 @@ def job_table(state: JobState, title: str) -> Table:
         ("attempts", f"{state.attempts} of {state.max_attempts}"),
         ("updated", state.updated_at.isoformat(timespec="seconds")),
     ]
-    if state.next_attempt_at is not None and state.status.short_of_clean:
+    failed = state.status is JobStatus.FAILED
+    if failed:
+        rows.append(("failures in a row", f"{state.failures} of {state.max_attempts}"))
+    if failed or (state.next_attempt_at is not None and state.status.short_of_clean):
         rows.append(("next retry", _next_retry(state)))
     if state.restart_requested:
         rows.append(("restart", "requested"))
@@ -225,7 +228,7 @@ def render_jobs(console: Console, states: Sequence[JobState]) -> None:
         table.add_column(column)
     for state in states:
         status = state.status.value
-        if state.status.short_of_clean:
+        if state.status.short_of_clean or state.status is JobStatus.FAILED:
             status += f" ({_next_retry(state)})"
         table.add_row(
             state.job_id,
@@ -241,13 +244,16 @@ def render_jobs(console: Console, states: Sequence[JobState]) -> None:
 
 
 def _next_retry(state: JobState) -> str:
-    """When the sweep retries a job that ended short of clean, or that it will not."""
+    """When the sweep retries a job that ended short of clean or failed, or that it will not."""
+    done = state.failures if state.status is JobStatus.FAILED else state.attempts
+    if state.status is JobStatus.FAILED and state.refused and not state.restart_requested:
+        return "target refused: not retried until a new version or a restart"
     if state.gave_up:
-        return f"gave up after {state.attempts} attempts: restart it"
+        return f"gave up after {done} attempts: restart it"
     if state.next_attempt_at is None:
-        return f"attempt {state.attempts + 1} of {state.max_attempts} due"
+        return f"attempt {done + 1} of {state.max_attempts} due"
     when = state.next_attempt_at.isoformat(timespec="seconds")
-    return f"attempt {state.attempts + 1} of {state.max_attempts} after {when}"
+    return f"attempt {done + 1} of {state.max_attempts} after {when}"
 
 
 def _by_reason(counts: dict[str, int]) -> str:

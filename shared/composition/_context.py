@@ -112,19 +112,20 @@ class AppContext:
             auto_rotate_near_expiry=self.settings.auto_rotate_near_expiry,
         )
 
-    def follow_ups(self) -> DependentsFollowUpService:
+    def follow_ups(self, *, max_dequeue_count: int | None = None) -> DependentsFollowUpService:
         return DependentsFollowUpService(
             allow_list=self.settings.vault_allowlist,
             ledger=self.ledger,
             dependents=self.dependents,
             rotator=self.key_admin,
+            max_dequeue_count=max_dequeue_count,
         )
 
     def queue_worker(self, *, max_dequeue_count: int) -> QueueWorkerService:
         """The queue trigger's service: rewrap shards and key-dependent follow-ups."""
         return QueueWorkerService(
             rewrap=self.rewrap_worker(max_dequeue_count=max_dequeue_count),
-            follow_ups=self.follow_ups(),
+            follow_ups=self.follow_ups(max_dequeue_count=max_dequeue_count),
         )
 
     def rewrap_worker(self, *, max_dequeue_count: int) -> RewrapWorkerService:

@@ -109,3 +109,6 @@ class RejectionReason(enum.StrEnum):
     # its content does not derive to).
     BAD_QUEUE_MESSAGE = "BAD_QUEUE_MESSAGE"
     JOB_ID_MISMATCH = "JOB_ID_MISMATCH"
+    #: A well-formed message whose transient faults outlasted the queue's deliveries: it
+    #: goes to the poison queue (recorded on its last delivery).
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"

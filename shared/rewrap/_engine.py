@@ -307,6 +307,7 @@ class RewrapEngine:
             finished_at=None,
             restart_requested=False,
             next_attempt_at=None,
+            refused=False,  # proven just now
         )
         try:
             etag = await self._jobs.put(

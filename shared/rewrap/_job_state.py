@@ -41,7 +41,8 @@ class JobStatus(StrEnum):
     #: Ended with no failed item, but DEKs are still under older versions (unreadable ones,
     #: or DEKs written under an old version while the job ran): retried like the above.
     INCOMPLETE = "incomplete"
-    #: Stopped by a fault that is not one item's (store down, target refused); resumable.
+    #: Stopped by a fault that is not one item's (store down, target refused); resumable: by
+    #: the sweep with backoff, up to ``max_attempts`` failures in a row, unless ``refused``.
     FAILED = "failed"
 
     @property
@@ -116,6 +117,10 @@ class JobState:
         restart_requested: an operator asked for a fresh pass (``POST /api/rewrap``
             ``restart``); the next run restarts whatever the status, attempts or backoff.
         left_behind: DEKs still under versions older than the target when the job ended.
+        failures: runs in a row that stopped ``FAILED`` without checkpointing a page (one
+            making progress is not stuck); the sweep resumes it while under ``max_attempts``.
+        refused: it failed on the vault refusing the target (``RewrapTargetError``): the sweep
+            does not ask again (same answer) until a new version or a restart.
     """
 
     job_id: str
@@ -142,23 +147,28 @@ class JobState:
     next_attempt_at: datetime | None = None
     restart_requested: bool = False
     left_behind: int = 0
+    failures: int = 0
+    refused: bool = False
 
     def retry_due(self, now: datetime) -> bool:
-        """Whether a run now should restart this ended job (a retry or an asked restart)."""
+        """Whether a run now should restart this ended job, or resume this failed one (a
+        retry or an asked restart); never a refused target's, unless a restart was asked."""
         if self.restart_requested:
             return True
-        if not self.status.short_of_clean or self.attempts >= self.max_attempts:
+        failed = self.status is JobStatus.FAILED
+        if self.refused or self.gave_up or not (self.status.short_of_clean or failed):
             return False
         return self.next_attempt_at is None or self.next_attempt_at <= now
 
     @property
     def gave_up(self) -> bool:
-        """Ended short of clean with every attempt spent: only an explicit restart runs it."""
-        return (
-            self.status.short_of_clean
-            and self.attempts >= self.max_attempts
-            and not self.restart_requested
-        )
+        """Ended short of clean, or failed (not refused), with every attempt spent: only an
+        explicit restart runs it."""
+        if self.restart_requested or self.refused:
+            return False
+        if self.status is JobStatus.FAILED:
+            return self.failures >= self.max_attempts
+        return self.status.short_of_clean and self.attempts >= self.max_attempts
 
     def evolve(self, **changes: Any) -> JobState:
         """A copy with ``changes`` applied."""
@@ -200,6 +210,8 @@ class JobState:
             "next_attempt_at": _iso(self.next_attempt_at),
             "restart_requested": self.restart_requested,
             "left_behind": self.left_behind,
+            "failures": self.failures,
+            "refused": self.refused,
         }
 
     @classmethod
@@ -233,4 +245,6 @@ class JobState:
             next_attempt_at=_from_iso(data.get("next_attempt_at")),
             restart_requested=bool(data.get("restart_requested", False)),
             left_behind=int(data.get("left_behind", 0)),
+            failures=int(data.get("failures", 0)),
+            refused=bool(data.get("refused", False)),
         )

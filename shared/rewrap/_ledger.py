@@ -16,6 +16,7 @@ from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._errors import JobLeaseError
 from shared.rewrap._job_state import JobState, JobStatus, retry_delay
 from shared.rewrap._job_store import JobStore
+from shared.rewrap._outcome import failed_state
 from shared.rewrap._page import Page
 from shared.rewrap._report import ItemIssue, ItemOutcome
 from shared.rewrap._retry import CallStats, RetryPolicy, call_store
@@ -120,6 +121,7 @@ class JobLedger:
                 continuation=continuation,
                 pass_number=pass_number,
                 pages=state.pages + len(pages),
+                failures=0,  # progress: the job is not stuck
             )
         )
         self._broken = False
@@ -154,6 +156,8 @@ class JobLedger:
                 attempts=attempts,
                 left_behind=left_behind,
                 next_attempt_at=now + retry_delay(attempts) if status.short_of_clean else None,
+                failures=0,
+                refused=False,
             )
         )
         return self._state
@@ -169,12 +173,10 @@ class JobLedger:
         return self._state
 
     async def fail(self, error: Exception) -> None:
-        """Best effort: record that the job stopped on ``error`` (resumable later)."""
-        message = f"{type(error).__name__}: {error}"[:500]
+        """Best effort: record that the job stopped on ``error`` (resumable later; see
+        :func:`failed_state` for when the sweep resumes it)."""
         try:
-            await self._write(
-                self._state.evolve(status=JobStatus.FAILED, error=message, lease_expires_at=None)
-            )
+            await self._write(failed_state(self._state, error, self._now()))
         except (ServiceError, JobLeaseError, SliceDeadlineError):
             return
 

@@ -15,7 +15,8 @@ from datetime import datetime
 
 from shared.errors import ConflictError, ServiceError
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
-from shared.rewrap._job_state import JobState, JobStatus
+from shared.rewrap._errors import RewrapTargetError
+from shared.rewrap._job_state import JobState, JobStatus, retry_delay
 from shared.rewrap._job_store import JobStore
 from shared.rewrap._retry import RetryPolicy, call_store
 from shared.rewrap._target import RewrapPlan
@@ -63,6 +64,22 @@ async def count_left_behind(
     return left
 
 
+def failed_state(state: JobState, error: Exception, now: datetime) -> JobState:
+    """``state`` stopped on ``error``: one more failure in a row, which the sweep retries after
+    the backoff, unless the vault refused the target (``RewrapTargetError``: asking again
+    would get the same answer until the version changes or an operator restarts the job)."""
+    refused = isinstance(error, RewrapTargetError)
+    failures = state.failures + 1
+    return state.evolve(
+        status=JobStatus.FAILED,
+        error=f"{type(error).__name__}: {error}"[:500],
+        lease_expires_at=None,
+        failures=failures,
+        refused=refused,
+        next_attempt_at=None if refused else now + retry_delay(failures),
+    )
+
+
 async def record_refusal(
     jobs: JobStore,
     job_id: str,
@@ -73,11 +90,11 @@ async def record_refusal(
     now: datetime,
 ) -> None:
     """Best effort: mark job ``job_id`` failed with why its target was refused (``fresh`` is
-    the state to create when there is no job yet). No DEK is touched.
+    the state to create when there is no job yet). No DEK is touched. A ``RewrapTargetError``
+    is a refusal for good (the sweep does not resume the job); a vault fault is retried.
 
     A job another worker holds, or one that ended (unless a restart was asked), is left as is.
     """
-    message = f"{type(error).__name__}: {error}"[:500]
     try:
         stored = await jobs.get(job_id)
         if stored is not None and (
@@ -86,13 +103,7 @@ async def record_refusal(
         ):
             return
         base = stored.state if stored is not None else fresh
-        failed = base.evolve(
-            status=JobStatus.FAILED,
-            error=message,
-            owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        failed = failed_state(base, error, now).evolve(owner=None, updated_at=now)
         await jobs.put(failed, expected_etag=stored.etag if stored is not None else None)
     except (ServiceError, ConflictError):
         _log.warning("could not record the refusal on job %s", job_id)

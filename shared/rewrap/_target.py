@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.errors import KeywardError
+from shared.errors import KeyNotFoundError, KeywardError
 from shared.rewrap._budget import VaultBudget, vault_budget
 from shared.rewrap._errors import RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_state import rewrap_job_id
@@ -93,10 +93,17 @@ async def resolve_target(
         ServiceError: the vault could not be asked.
     """
     key_ref = normalize_key_ref(key_ref)
-    newest = (await keys.newest_enabled_version(key_ref)).lower()
-    versions = {info.version.lower(): info for info in await keys.versions(key_ref)}
     requested = requested_version.strip().lower() if requested_version else None
-    if requested is not None:
+    if requested is None:
+        newest = (await keys.newest_enabled_version(key_ref)).lower()
+        versions = await _listing(keys, key_ref)
+    else:
+        # The listing first: a request for a version the vault does not have (a stale or
+        # forged event) is refused on that one listing, not after a second one.
+        versions = await _listing(keys, key_ref)
+        if not any(info.enabled for info in versions.values()):
+            # As ``newest_enabled_version`` would have answered first.
+            raise KeyNotFoundError(f"{key_ref} has no enabled version", status=404)
         info = versions.get(requested)
         if info is None:
             raise TargetVersionNotFoundError(
@@ -114,6 +121,9 @@ async def resolve_target(
                 version=requested,
                 exists=True,
             )
+        newest = (await keys.newest_enabled_version(key_ref)).lower()
+        if newest not in versions:
+            versions = await _listing(keys, key_ref)  # rotated between the two answers
     newest_info = versions.get(newest)
     if newest_info is None or not newest_info.enabled:
         raise RewrapTargetError(
@@ -125,6 +135,11 @@ async def resolve_target(
         )
     budget = vault_budget(newest_info.key_type, newest_info.key_size)
     return RewrapPlan(key_ref, requested, newest, versions, budget)
+
+
+async def _listing(keys: KeyVersionSource, key_ref: str) -> dict[str, KeyVersionView]:
+    """The vault's versions of ``key_ref`` by lower-case version (one listing)."""
+    return {info.version.lower(): info for info in await keys.versions(key_ref)}
 
 
 class VersionBook:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.rewrap import DryRunReport, JobState, RetirementReport
+from shared.rewrap import DryRunReport, JobState, JobStatus, RetirementReport
 
 
 def job_json(state: JobState) -> dict[str, Any]:
@@ -36,13 +36,8 @@ def job_json(state: JobState) -> dict[str, Any]:
         "attempts": state.attempts,
         "max_attempts": state.max_attempts,
         "next_attempt_at": state.next_attempt_at.isoformat() if state.next_attempt_at else None,
-        "retry": (
-            "gave_up"
-            if state.gave_up
-            else "scheduled"
-            if state.status.short_of_clean or state.restart_requested
-            else None
-        ),
+        "retry": _retry(state),
+        "failures": state.failures,
         "restart_requested": state.restart_requested,
         "issues": [
             {"ref": i.ref, "outcome": i.outcome.value, "reason": i.reason, "key_id": i.key_id}
@@ -94,3 +89,16 @@ def retirement_json(report: RetirementReport) -> dict[str, Any]:
             for v in report.versions
         ],
     }
+
+
+def _retry(state: JobState) -> str | None:
+    """Whether the sweep runs the job again on its own: ``scheduled``, ``gave_up`` (attempts
+    spent), ``refused`` (the vault refused its target: a new version or a restart runs it)."""
+    if state.gave_up:
+        return "gave_up"
+    failed = state.status is JobStatus.FAILED
+    if failed and state.refused and not state.restart_requested:
+        return "refused"
+    if failed or state.status.short_of_clean or state.restart_requested:
+        return "scheduled"
+    return None

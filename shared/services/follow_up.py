@@ -13,7 +13,10 @@ retries, and is idempotent:
   account listing) is recorded with the rejected events and *acknowledged*: retrying would
   fail the same way until the message went to the poison queue. The sweep evaluates every
   account again once the refusal is fixed;
-* a transient fault raises, so the queue redelivers the message.
+* a transient fault raises, so the queue redelivers the message; on its last delivery
+  (``max_dequeue_count``) it is first recorded with the rejected events
+  (``RETRIES_EXHAUSTED``), as a shard's job records its own, so a follow-up that went to the
+  poison queue is not lost from ``GET /api/status``.
 """
 
 from __future__ import annotations
@@ -45,20 +48,33 @@ class DependentsFollowUpService:
         ledger: EventLedgerPort,
         dependents: KeyDependents,
         rotator: KeyRotator | None = None,
+        max_dequeue_count: int | None = None,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
+        """``max_dequeue_count``: the host's own limit (host.json's ``maxDequeueCount``), so
+        the last delivery is known; ``None``: not known, no delivery is taken as the last."""
         self._allow_list = allow_list
+        self._max_dequeue = max_dequeue_count
         self._ledger = ledger
         self._dependents = dependents
         self._rotator = rotator
         self._now = now
 
-    async def handle(self, body: str, *, message_id: str) -> QueueOutcome:
+    async def handle(self, body: str, *, message_id: str, dequeue_count: int = 1) -> QueueOutcome:
         """Evaluate the accounts the message names (once), then run its rotation, if any.
 
         Raises:
-            ServiceError: a transient fault; the message becomes visible again.
+            ServiceError: a transient fault; the message becomes visible again (after its
+                last delivery, recorded as rejected first: it goes to the poison queue).
         """
+        try:
+            return await self._handle(body, message_id)
+        except ServiceError as error:
+            if self._max_dequeue is not None and dequeue_count >= self._max_dequeue:
+                await self._record_poison(body, message_id, error, dequeue_count)
+            raise
+
+    async def _handle(self, body: str, message_id: str) -> QueueOutcome:
         try:
             message = DependentsFollowUp.from_json(body)
             for key_ref in message.key_refs:
@@ -99,6 +115,16 @@ class DependentsFollowUpService:
         await self._reject(body, message_id, reason, detail)
         _log.warning("follow-up %s refused for good: %s", message.event_id, error)
         return QueueOutcome("refused", "follow-up", message.event_id, detail=str(reason))
+
+    async def _record_poison(
+        self, body: str, message_id: str, error: ServiceError, attempts: int
+    ) -> None:
+        """Best effort: record that the message goes to the poison queue, and why."""
+        detail = f"poison: follow-up moved to the poison queue after {attempts} attempts: {error}"
+        try:
+            await self._reject(body, message_id, RejectionReason.RETRIES_EXHAUSTED, detail[:500])
+        except ServiceError as write_error:
+            _log.warning("could not record poison follow-up %s: %s", message_id, write_error)
 
     async def _reject(self, body: str, message_id: str, reason: str, detail: str) -> None:
         record = rejected_message_record(body, reason, detail, self._now(), message_id=message_id)

@@ -33,5 +33,7 @@ class QueueWorkerService:
             ServiceError: a transient fault; the message becomes visible again.
         """
         if queue_message_kind(body) == FOLLOW_UP_KIND:
-            return await self._follow_ups.handle(body, message_id=message_id)
+            return await self._follow_ups.handle(
+                body, message_id=message_id, dequeue_count=dequeue_count
+            )
         return await self._rewrap.handle(body, message_id=message_id, dequeue_count=dequeue_count)

@@ -6,13 +6,18 @@ event. So every few minutes the sweep:
 * lists each allowed vault's keys and, per DEK store, checks that a job for the key's newest
   enabled version exists; where none does and DEKs still use an older version (a missed
   rotation event), it starts one;
-* resumes jobs that stopped (failed, or running with a lapsed lease: a worker died);
-* retries jobs that ended short of clean (``COMPLETED_WITH_FAILURES``: items failed;
-  ``INCOMPLETE``: DEKs left under older versions) once their backoff has passed, while they
-  have attempts left (``JobState.max_attempts``; each run counts one), and reports those that
-  spent them (``POST /api/rewrap`` with ``"restart": true`` runs them again). The sweep only
-  re-queues the job's shard message: its cost is one job read per key and shard, whatever
-  the number of DEKs; the worker does the work.
+* resumes jobs running with a lapsed lease (a worker died), at once;
+* resumes jobs that failed (store down, vault faults) once their backoff has passed, while
+  they have attempts left (``JobState.failures`` in a row, up to ``max_attempts``), and
+  retries jobs that ended short of clean (``COMPLETED_WITH_FAILURES``: items failed;
+  ``INCOMPLETE``: DEKs left under older versions) the same way (each run counts one
+  ``attempts``); it reports those that spent them (``POST /api/rewrap`` with
+  ``"restart": true`` runs them again);
+* never resumes a job whose target the vault refused (``JobState.refused``: disabled,
+  expired, key_ops without unwrapKey...): the same question would get the same answer every
+  few minutes. It reports it instead; a new version is a new job, and a fixed version needs
+  the restart. The sweep only re-queues the job's shard message: its cost is one job read per
+  key and shard, whatever the number of DEKs; the worker does the work.
 
 The revocation verdicts (access lost through disable, delete, purge, expiry or a removed
 role) are the ``dependents_sweep`` timer's (:mod:`shared.services.dependents_sweep`), on a
@@ -43,6 +48,7 @@ from shared.services._ports import KeyLister, ShardQueue
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.sweep")
+_RESTART = 'POST /api/rewrap {"restart": true}'
 
 
 @dataclass
@@ -128,16 +134,24 @@ class SweepService:
             state = stored.state
             now = self._now()
             lapsed = state.lease_expires_at is None or state.lease_expires_at <= now
-            if state.status is JobStatus.FAILED or (state.status is JobStatus.RUNNING and lapsed):
-                await self._queue.send(message)
-                report.jobs_resumed.append(job_id)
-            elif state.status.ended and state.retry_due(now):
-                await self._queue.send(message)
-                report.jobs_retried.append(job_id)
-            elif state.gave_up:
+            if state.status is JobStatus.RUNNING:
+                if lapsed:
+                    await self._queue.send(message)
+                    report.jobs_resumed.append(job_id)
+            elif state.status is JobStatus.FAILED and state.refused:
                 report.problems.append(
-                    f"{job_id}: {state.status.value} after {state.attempts} attempts; "
-                    'restart it with POST /api/rewrap {"restart": true}'
+                    f"{job_id}: target refused ({state.error}); not retried until the key "
+                    f"has a new version, or it is restarted with {_RESTART}"
+                )
+            elif state.retry_due(now):
+                await self._queue.send(message)
+                failed = state.status is JobStatus.FAILED
+                (report.jobs_resumed if failed else report.jobs_retried).append(job_id)
+            elif state.gave_up:
+                spent = state.failures if state.status is JobStatus.FAILED else state.attempts
+                report.problems.append(
+                    f"{job_id}: {state.status.value} after {spent} attempts; "
+                    f"restart it with {_RESTART}"
                 )
 
     async def _alert_retired(self, key_ref: str, report: SweepReport) -> None:

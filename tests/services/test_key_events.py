@@ -26,6 +26,7 @@ from shared.rewrap import ShardMessage
 from shared.services._planner import RewrapPlanner
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import DUPLICATE, HANDLED, IGNORED, REJECTED, KeyEventService
+from shared.services.queue_worker import QueueWorkerService
 
 VAULT = "contoso-kv"
 SUBSCRIPTION = "11111111-0000-0000-0000-000000000000"
@@ -199,12 +200,19 @@ async def test_an_unknown_version_is_recorded_and_acknowledged() -> None:
 
 
 class _RefusingKeys(LocalKeyVersionSource):
+    """A vault refusing to list the key's versions (which ``newest_enabled_version`` also
+    lists, in the real adapter): whichever the target's resolution asks first refuses."""
+
     def __init__(self, error: ServiceError) -> None:
         super().__init__()
         self.error = error
         self.calls = 0
 
     async def newest_enabled_version(self, key_ref: str) -> str:
+        self.calls += 1
+        raise self.error
+
+    async def versions(self, key_ref: str) -> Any:
         self.calls += 1
         raise self.error
 
@@ -240,6 +248,38 @@ async def test_a_transient_fault_in_the_follow_up_raises_for_the_queue_to_retry(
     with pytest.raises(TransientServiceError):
         await drain(queue, failing, ledger)
     assert ledger.rejected == []
+
+
+async def test_the_last_failed_delivery_of_a_follow_up_is_recorded_as_rejected() -> None:
+    """As a shard's job records its poison: a follow-up that keeps failing transiently is
+    recorded (with a reason) on its last delivery, then raises to go to the poison queue."""
+    service, ledger, queue, _ = _service(_keys(V1, V2))
+    await service.handle(_rotation(V2))
+    (body,) = queue.follow_ups
+    failing = Face(refuse=TransientServiceError("ARM: HTTP 503", status=503))
+    worker = DependentsFollowUpService(
+        allow_list=VaultAllowList.parse(VAULT),
+        ledger=ledger,
+        dependents=failing,
+        max_dequeue_count=3,
+        now=lambda: T0,
+    )
+    for delivery in (1, 2):
+        with pytest.raises(TransientServiceError):
+            await worker.handle(body, message_id="m", dequeue_count=delivery)
+        assert ledger.rejected == []
+
+    # The last delivery, as the queue trigger hands it over (one queue, two kinds).
+    trigger = QueueWorkerService(rewrap=None, follow_ups=worker)  # type: ignore[arg-type]
+    with pytest.raises(TransientServiceError):
+        await trigger.handle(body, message_id="m", dequeue_count=3)
+
+    (record,) = ledger.rejected
+    assert record.reason == "RETRIES_EXHAUSTED"
+    assert record.detail.startswith("poison:")
+    assert "after 3 attempts" in record.detail
+    assert "HTTP 503" in record.detail
+    assert "dependents|Microsoft.KeyVault.KeyNewVersionCreated|ev-1" not in ledger.handled
 
 
 async def test_same_event_twice_changes_nothing_the_second_time() -> None:
