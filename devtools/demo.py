@@ -9,7 +9,8 @@ Grid) as subprocesses, runs ``function_app.app`` in the local Functions host, an
    completion through Event Grid, the queue and the worker;
 3. reads the retirement report, disables the old version, and shows that every record and
    every blob still decrypts (azure-storage-blob itself decrypts the blobs);
-4. disables the current key and shows the sweep flagging the Face accounts.
+4. disables the current key and shows the revocation sweep (the ``dependents_sweep`` timer)
+   flagging the Face accounts.
 
 Everything the app does, it does with its production code: DefaultAzureCredential (the
 emulator serves the App Service managed identity endpoint), the real SDK clients over HTTPS
@@ -238,6 +239,7 @@ async def start_app(world: World) -> Any:
         "KEYWARD_BLOB_CONTAINERS": CONTAINER,
         "KEYWARD_JOB_QUEUE": JOB_QUEUE,
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": "30 0 0 1 1 *",
         "KEYWARD_CA_BUNDLE": world.emulator.ca_path,
         "KEYWARD_ARM_ENDPOINT": world.emulator.url,
         "KEYWARD_FACE_SUBSCRIPTIONS": subscription if world.face else "",
@@ -441,7 +443,7 @@ async def revoke(world: World, host: Any) -> None:
         f"Version {short(current)} disabled. Key Vault emits no event for this; "
         "keyward's timer sweep is what notices."
     )
-    await run_sweep(host)
+    await run_sweep(host, REVOCATION_SWEEP)
     flags = (await status(host))["face_flags"]
     if not flags:
         say("No Face accounts are configured for this run.")
@@ -462,7 +464,7 @@ async def revoke(world: World, host: Any) -> None:
     say("Owners see the flag as an event on their topic and as a tag on the account.")
     await off_loop(world.key_client.update_key_properties, KEY, current, enabled=True)
     await off_loop(grid.clear_sunk, FLAG_TOPIC)
-    await run_sweep(host)
+    await run_sweep(host, REVOCATION_SWEEP)
     restored = [
         str(e.get("event", e).get("type")) for e in await off_loop(grid.sunk_events, FLAG_TOPIC)
     ]
@@ -473,16 +475,20 @@ async def revoke(world: World, host: Any) -> None:
     )
 
 
-async def run_sweep(host: Any) -> None:
-    """Fire the timer now, through the host's admin API (as the real host allows)."""
+#: The timer that judges key access (Face verdicts), apart from the rewrap reconciliation.
+REVOCATION_SWEEP = "dependents_sweep"
+
+
+async def run_sweep(host: Any, function: str) -> None:
+    """Fire the timer ``function`` now, through the host's admin API (as the real host allows)."""
     async with aiohttp.ClientSession() as session:
         response = await session.post(
-            f"{host.base_url}/admin/functions/sweep",
+            f"{host.base_url}/admin/functions/{function}",
             json={"input": ""},
             headers={"x-functions-key": host.keys.master},
         )
         if response.status != 202:
-            raise SystemExit(f"sweep failed: {await response.text()}")
+            raise SystemExit(f"{function} failed: {await response.text()}")
 
 
 # ----------------------------------------------------------------------------- main

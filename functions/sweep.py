@@ -1,5 +1,6 @@
-"""``sweep``: the timer that reconciles what events miss (schedule: ``KEYWARD_SWEEP_SCHEDULE``,
-NCRONTAB, every 5 minutes by default)."""
+"""``sweep``: the timer that reconciles rewrap jobs with what events miss (schedule:
+``KEYWARD_SWEEP_SCHEDULE``, NCRONTAB, every 5 minutes by default). The revocation verdicts
+are ``dependents_sweep``'s, a function of its own."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
         "on_key_vault_event": "eventGridTrigger",
         "rewrap_worker": "queueTrigger",
         "sweep": "timerTrigger",
+        "dependents_sweep": "timerTrigger",
         "admin_status": "httpTrigger",
         "admin_rewrap": "httpTrigger",
         "admin_retire": "httpTrigger",
@@ -33,6 +35,52 @@ def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, An
     for name in ("admin_status", "admin_rewrap", "admin_retire"):
         http = app_functions[name].get_trigger().get_dict_repr()
         assert str(http["authLevel"]).lower().endswith("function")
+
+
+def test_both_sweeps_are_timers_of_their_own_with_their_own_schedules(
+    app_functions: dict[str, Any],
+) -> None:
+    """Issue 12: the rewrap reconciliation and the revocation (Face) sweep are two functions,
+    each on its own setting; the defaults fire on different seconds, so they never start
+    together and neither waits for the other."""
+    from shared.settings import SPEC_BY_NAME, Ncrontab
+
+    schedules = {}
+    for name, setting in (
+        ("sweep", "KEYWARD_SWEEP_SCHEDULE"),
+        ("dependents_sweep", "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE"),
+    ):
+        timer = app_functions[name].get_trigger().get_dict_repr()
+        assert timer["type"] == "timerTrigger"
+        assert timer["schedule"] == f"%{setting}%"
+        assert timer["useMonitor"] is True
+        default = SPEC_BY_NAME[setting].default
+        assert default is not None
+        schedules[name] = Ncrontab.parse(default)
+    reconcile = datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(24):
+        reconcile = schedules["sweep"].next_after(reconcile)
+        revoke = schedules["dependents_sweep"].next_after(reconcile)
+        assert (revoke - reconcile).total_seconds() == 30, "30 s after each reconciliation"
+        assert schedules["sweep"].next_after(revoke) - reconcile == timedelta(minutes=5)
+
+
+def test_the_local_host_runs_both_timers_on_their_own_schedules() -> None:
+    """``devtools/localhost`` finds timers in the app's function metadata: both sweeps, each
+    resolving its own setting (as the real host does), from the example settings."""
+    from devtools.localhost import bindings
+    from shared.settings import Ncrontab
+    from tests.conftest import indexed_functions
+
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    timers = {
+        name: bindings.resolve_setting_reference(str(spec.binding["schedule"]), values)
+        for name, spec in bindings.discover(indexed_functions().values()).items()
+        if spec.trigger_type == bindings.TIMER_TRIGGER
+    }
+    assert timers == {"sweep": "0 */5 * * * *", "dependents_sweep": "30 */5 * * * *"}
+    for expression in timers.values():
+        Ncrontab.parse(expression)
 
 
 def test_worker_dequeue_limit_matches_host_json() -> None:

@@ -47,6 +47,7 @@ def test_defaults() -> None:
     assert s.blob_containers == ()
     assert s.job_queue == "keyward-rewrap"
     assert s.sweep_schedule == "0 */5 * * * *"
+    assert s.dependents_sweep_schedule == "30 */5 * * * *"
     assert s.dependent("face").subscriptions == ()
     assert not s.dependent("face").enabled
     assert s.dependent("face").repoint is False
@@ -69,6 +70,7 @@ def test_every_default_in_specs_matches_the_dataclass_default() -> None:
         ("KEYWARD_DEK_TABLE", s.dek_table),
         ("KEYWARD_JOB_QUEUE", s.job_queue),
         ("KEYWARD_SWEEP_SCHEDULE", s.sweep_schedule),
+        ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", s.dependents_sweep_schedule),
         ("KEYWARD_ARM_ENDPOINT", s.arm_endpoint),
         ("KEYWARD_EXPIRY_WARNING_DAYS", str(s.expiry_warning_days)),
         ("KEYWARD_REWRAP_CONCURRENCY", str(s.rewrap_concurrency)),
@@ -130,6 +132,8 @@ BAD = [
     ("KEYWARD_SWEEP_SCHEDULE", "0 */0 * * * *"),
     ("KEYWARD_SWEEP_SCHEDULE", "0 * * * FOO *"),
     ("KEYWARD_SWEEP_SCHEDULE", "0 1-2-3 * * * *"),
+    ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", "*/5 * * * *"),
+    ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", "0 60 * * * *"),
     ("KEYWARD_FACE_SUBSCRIPTIONS", "my-subscription"),
     ("KEYWARD_FACE_RESOURCE_GROUPS", "ends-with-dot."),
     ("KEYWARD_FACE_REPOINT", "maybe"),

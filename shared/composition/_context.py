@@ -38,6 +38,7 @@ from shared.rewrap import EngineSettings, KeyVersionSource
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import KeyDependents
 from shared.services.admin import AdminService
+from shared.services.dependents_sweep import DependentsSweepService
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import KeyEventService
 from shared.services.queue_worker import QueueWorkerService
@@ -148,9 +149,11 @@ class AppContext:
             stores=self.stores,
             job_store=self.job_store,
             queue=self.queue,
-            dependents=self.dependents,
             retired=self.retired(),
         )
+
+    def dependents_sweep(self) -> DependentsSweepService:
+        return DependentsSweepService(self.dependents)
 
     def admin(self) -> AdminService:
         return AdminService(

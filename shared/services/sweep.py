@@ -1,7 +1,7 @@
-"""The timer sweep: reconcile what events miss.
+"""The rewrap reconciliation sweep (the ``sweep`` timer): reconcile what events miss.
 
-Key Vault emits no event when a key is disabled, deleted or purged, nor for RBAC changes,
-and Event Grid may drop a delivery after its retries. So every few minutes the sweep:
+Event Grid may drop a delivery after its retries, so a rotation can reach keyward with no
+event. So every few minutes the sweep:
 
 * lists each allowed vault's keys and, per DEK store, checks that a job for the key's newest
   enabled version exists; where none does and DEKs still use an older version (a missed
@@ -12,9 +12,11 @@ and Event Grid may drop a delivery after its retries. So every few minutes the s
   have attempts left (``JobState.max_attempts``; each run counts one), and reports those that
   spent them (``POST /api/rewrap`` with ``"restart": true`` runs them again). The sweep only
   re-queues the job's shard message: its cost is one job read per key and shard, whatever
-  the number of DEKs; the worker does the work;
-* re-evaluates every Face account (``KeyDependents.sweep``), which flags access lost through
-  disable, delete, purge, expiry or a removed role, and clears flags when access returns.
+  the number of DEKs; the worker does the work.
+
+The revocation verdicts (access lost through disable, delete, purge, expiry or a removed
+role) are the ``dependents_sweep`` timer's (:mod:`shared.services.dependents_sweep`), on a
+schedule of their own: a slow reconciliation never delays them, nor they it.
 
 It is idempotent: with nothing changed, a sweep enqueues nothing and publishes nothing.
 """
@@ -37,7 +39,7 @@ from shared.rewrap import (
     fold_key,
     rewrap_job_id,
 )
-from shared.services._ports import KeyDependents, KeyLister, ShardQueue
+from shared.services._ports import KeyLister, ShardQueue
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.sweep")
@@ -50,7 +52,6 @@ class SweepReport:
     jobs_resumed: list[str] = field(default_factory=list)
     jobs_retried: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    dependents: object = None
 
     def log_line(self) -> str:
         return (
@@ -76,7 +77,6 @@ class SweepService:
         stores: Mapping[str, DekStore],
         job_store: Callable[[str], JobStore],
         queue: ShardQueue,
-        dependents: KeyDependents,
         now: Callable[[], datetime] = _utc_now,
         retired: RetiredVersions | None = None,
     ) -> None:
@@ -87,7 +87,6 @@ class SweepService:
         self._stores = stores
         self._job_store = job_store
         self._queue = queue
-        self._dependents = dependents
         self._now = now
 
     async def run(self) -> SweepReport:
@@ -106,7 +105,6 @@ class SweepService:
             for key_ref in key_refs:
                 report.keys_checked += 1
                 await self._reconcile_key(key_ref, report)
-        report.dependents = await self._dependents.sweep()
         _log.info(report.log_line())
         return report
 
@@ -114,7 +112,7 @@ class SweepService:
         try:
             newest = await self._keys.newest_enabled_version(key_ref)
         except (KeyNotFoundError, KeyDisabledError, AccessDeniedError) as error:
-            # No usable version: nothing to rewrap to. The Face sweep judges the access loss.
+            # No usable version: nothing to rewrap to. The dependents sweep judges the loss.
             report.problems.append(f"{key_ref}: {type(error).__name__}")
             return
         await self._alert_retired(key_ref, report)

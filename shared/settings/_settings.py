@@ -97,6 +97,7 @@ class Settings:
     blob_containers: tuple[str, ...] = _setting("KEYWARD_BLOB_CONTAINERS", list_of(container_name))
     job_queue: str = _setting("KEYWARD_JOB_QUEUE", queue_name)
     sweep_schedule: str = _setting("KEYWARD_SWEEP_SCHEDULE", ncrontab)
+    dependents_sweep_schedule: str = _setting("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", ncrontab)
     #: Each key-dependent kind's settings (``DEPENDENT_SPECS``), read at this point in order.
     dependents: Mapping[str, DependentScope] = field(
         default_factory=lambda: _dependents(Reader({})), metadata={_DEPENDENTS: True}

@@ -133,6 +133,13 @@ SPECS: tuple[SettingSpec, ...] = (
         "NCRONTAB (6 fields, seconds first) of the reconciling sweep. Set it explicitly: the "
         "timer resolves `%KEYWARD_SWEEP_SCHEDULE%`.",
     ),
+    SettingSpec(
+        "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE",
+        "30 */5 * * * *",
+        "NCRONTAB of the revocation sweep (Face verdicts), apart from the reconciling sweep "
+        "and offset from it. Set it explicitly: the timer resolves "
+        "`%KEYWARD_DEPENDENTS_SWEEP_SCHEDULE%`.",
+    ),
     *_DEPENDENT_SETTINGS,
     SettingSpec(
         "KEYWARD_AUTO_ROTATE_NEAR_EXPIRY",

@@ -56,6 +56,7 @@ async def stack(
         "KEYWARD_DEK_TABLE": f"deks{suffix}",
         "KEYWARD_JOB_QUEUE": f"keyward-{suffix}",
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": "30 0 0 1 1 *",
         "KEYWARD_CA_BUNDLE": emulator.ca_path,
         "KEYWARD_REWRAP_SLICE_SECONDS": "10",
         "IDENTITY_ENDPOINT": emulator.identity["IDENTITY_ENDPOINT"],

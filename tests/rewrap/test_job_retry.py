@@ -221,7 +221,6 @@ def _sweep(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Qu
         stores={SHARD: store},
         job_store=lambda shard: jobs,
         queue=queue,
-        dependents=NoDependents(),  # type: ignore[arg-type]
         now=clock,
     )
 

@@ -226,14 +226,10 @@ async def test_the_sweep_alerts_on_deks_under_a_retired_version() -> None:
         async def list_keys(self, vault_url: str) -> list[str]:
             return [KEY_REF]
 
-    class NoDependents:
-        async def sweep(self) -> None:
-            return None
-
     sweep = SweepService(
         allow_list=VaultAllowList.parse("contoso-kv"), lister=Lister(), keys=world.source,
         stores={SHARD: world.store}, job_store=lambda shard: world.jobs, queue=Queue(),
-        dependents=NoDependents(), retired=world.retired,  # type: ignore[arg-type]
+        retired=world.retired,
     )  # fmt: skip
     report = await sweep.run()
 
