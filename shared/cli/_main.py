@@ -1,8 +1,6 @@
 """The ``keyward`` commands: parse, build collaborators, run, render, choose an exit code.
 
-Exit codes: 0 done and clean; 3 done, but some DEKs need attention (failed, unreadable,
-conflicts); 2 bad options or configuration; 1 the job stopped on an error (it resumes from its
-checkpoint when run again). Errors print their message only: keyward's messages carry no
+Exit codes are in ``_output``. Errors print their message only: keyward's messages carry no
 key material, and no traceback is shown.
 """
 
@@ -13,15 +11,21 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 from rich.console import Console
 
 from shared.cli._args import build_parser
 from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
+from shared.cli._output import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    dry_run_dict,
+    exit_code,
+    print_json,
+    report_dict,
+)
 from shared.cli._render import (
     ProgressBar,
     job_table,
@@ -29,35 +33,21 @@ from shared.cli._render import (
     render_issues,
     render_jobs,
     render_report,
-    render_retirement,
 )
+from shared.cli._retire import run_retire, run_retirement
 from shared.composition import open_store, parse_store_spec
 from shared.errors import (
     ConfigurationError,
     InvalidInputError,
     KeywardError,
-    RetirementBlockedError,
 )
 from shared.rewrap import (
-    DryRunReport,
     EngineSettings,
     ItemIssue,
-    JobReport,
-    JobState,
-    NoRetiredVersions,
-    RetiredVersions,
     RewrapEngine,
-    SqliteJobStore,
     dry_run,
 )
-from shared.services._render import retirement_json
-from shared.services.retirement import Retirement
 from shared.stores import DekStore
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_ATTENTION = 3
 
 
 def main(
@@ -77,9 +67,9 @@ def main(
         if args.command == "rewrap":
             return asyncio.run(_rewrap(args, console, open_keys))
         if args.command == "retirement":
-            return asyncio.run(_retirement(args, console, open_keys))
+            return asyncio.run(run_retirement(args, console, open_keys))
         if args.command == "retire":
-            return asyncio.run(_retire(args, console, open_keys))
+            return asyncio.run(run_retire(args, console, open_keys))
         return asyncio.run(_status(args, console))
     except (ConfigurationError, InvalidInputError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
@@ -117,7 +107,7 @@ async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySour
                 allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
             )
             if args.json:
-                _print_json(console, _dry_run_dict(dry))
+                print_json(console, dry_run_dict(dry))
             else:
                 render_dry_run(console, dry)
             return EXIT_OK
@@ -141,8 +131,8 @@ async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySour
                 retired=jobs,
             )
             report = await engine.run(target.key_ref, args.to, restart=args.restart)
-            _print_json(console, _report_dict(report))
-            return _exit_code(report)
+            print_json(console, report_dict(report))
+            return exit_code(report)
         total = await _estimate(store, target.key_ref)
         with ProgressBar(console, total) as bar:
             engine = RewrapEngine(
@@ -156,7 +146,7 @@ async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySour
             )
             report = await engine.run(target.key_ref, args.to, restart=args.restart)
         render_report(console, report)
-        return _exit_code(report)
+        return exit_code(report)
 
 
 async def _status(args: argparse.Namespace, console: Console) -> int:
@@ -167,7 +157,7 @@ async def _status(args: argparse.Namespace, console: Console) -> int:
             if stored is None:
                 raise ConfigurationError(f"no job {args.job!r} in {args.jobs}")
             if args.json:
-                _print_json(console, stored.state.to_dict())
+                print_json(console, stored.state.to_dict())
             else:
                 console.print(job_table(stored.state, "rewrap job"))
                 render_issues(console, stored.state.issues, stored.state.issues_dropped)
@@ -175,86 +165,12 @@ async def _status(args: argparse.Namespace, console: Console) -> int:
         key_ref = key_target(args.vault, args.key).key_ref if args.vault and args.key else None
         states = await jobs.list_jobs(key_ref)
         if args.json:
-            _print_json(console, [state.to_dict() for state in states])
+            print_json(console, [state.to_dict() for state in states])
         else:
             render_jobs(console, states)
         return EXIT_OK
     finally:
         await jobs.close()
-
-
-@contextlib.asynccontextmanager
-async def _retirement_parts(
-    args: argparse.Namespace, open_keys: KeySourceOpener, *, create_jobs: bool
-) -> AsyncIterator[tuple[str, Retirement]]:
-    """The key and what retiring it needs: the store, the vault, the pins, and the job file
-    (its jobs and its retired-version record; a missing file has neither, and is created
-    only for ``retire``, which writes the record)."""
-    target = key_target(args.vault, args.key)
-    pinned = _load_pinned(args.pinned) if args.pinned else {}
-    async with contextlib.AsyncExitStack() as stack:
-        store = open_store(parse_store_spec(args.store))
-        stack.push_async_callback(store.close)
-        keys, close_keys = await open_keys(target, args.ca_bundle)
-        stack.push_async_callback(close_keys)
-        retired: RetiredVersions = NoRetiredVersions()
-        jobs: SqliteJobStore | None = None
-        if create_jobs or args.jobs.exists():
-            jobs = open_jobs(args.jobs)
-            stack.push_async_callback(jobs.close)
-            retired = jobs
-
-        async def pins(key_ref: str) -> dict[str, list[str]]:
-            return pinned
-
-        async def job_states(key_ref: str) -> Sequence[JobState]:
-            return await jobs.list_jobs(key_ref) if jobs is not None else []
-
-        yield (
-            target.key_ref,
-            Retirement(
-                stores={str(args.store): store},
-                keys=keys,
-                pinned=pins,
-                jobs=job_states,
-                retired=retired,
-                now=lambda: datetime.now(UTC),
-            ),
-        )
-
-
-async def _retirement(
-    args: argparse.Namespace, console: Console, open_keys: KeySourceOpener
-) -> int:
-    async with _retirement_parts(args, open_keys, create_jobs=False) as (key_ref, retirement):
-        report = await retirement.verdict(key_ref)
-    if args.json:
-        _print_json(console, retirement_json(report))
-    else:
-        render_retirement(console, report)
-    return EXIT_OK
-
-
-async def _retire(args: argparse.Namespace, console: Console, open_keys: KeySourceOpener) -> int:
-    async with _retirement_parts(args, open_keys, create_jobs=True) as (key_ref, retirement):
-        try:
-            result: dict[str, Any] = await retirement.retire(key_ref, args.version)
-            code = EXIT_OK
-        except RetirementBlockedError as error:
-            result = {"status": error.code_name, "message": str(error), "blockers": error.blockers}
-            code = EXIT_ATTENTION
-    if args.json:
-        _print_json(console, result)
-    elif code == EXIT_OK:
-        console.print(
-            f"retired {key_ref}/{result['version']}: {result['previous_wraps_dropped']} previous"
-            " wraps dropped; safe to disable", highlight=False,
-        )  # fmt: skip
-    else:
-        console.print(f"[red]{result['status']}:[/red] {result['message']}", highlight=False)
-        for blocker in result["blockers"]:
-            console.print(f"  - {blocker}", highlight=False, markup=False)
-    return code
 
 
 async def _estimate(store: DekStore, key_ref: str) -> int | None:
@@ -264,59 +180,6 @@ async def _estimate(store: DekStore, key_ref: str) -> int | None:
     except KeywardError:
         return None
     return sum(count.current for count in counts)
-
-
-def _load_pinned(path: Path) -> dict[str, list[str]]:
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-            raise ValueError("expected an object of lists")
-        return {str(k): [str(r) for r in v] for k, v in data.items()}
-    except (OSError, ValueError) as error:
-        raise ConfigurationError(f"--pinned {path}: {error}") from None
-
-
-def _exit_code(report: JobReport) -> int:
-    counters = report.counters
-    if counters.failed_total or counters.unreadable_total or counters.conflicts:
-        return EXIT_ATTENTION
-    if report.status.short_of_clean:
-        return EXIT_ATTENTION  # e.g. DEKs written under an old version while it ran
-    return EXIT_OK
-
-
-def _report_dict(report: JobReport) -> dict[str, Any]:
-    return {
-        **report.state.to_dict(),
-        "requested_version": report.requested_version,
-        "redirected": report.redirected,
-        "resumed": report.resumed,
-        "already_completed": report.already_completed,
-        "elapsed_seconds": report.elapsed_seconds,
-        "budget_ops_per_second": report.budget.operations_per_second,
-        "final_rate": report.final_rate,
-        "rate_decreases": report.rate_decreases,
-    }
-
-
-def _dry_run_dict(dry: DryRunReport) -> dict[str, Any]:
-    return {
-        "key_ref": dry.plan.key_ref,
-        "requested_version": dry.plan.requested_version,
-        "target_version": dry.plan.target_version,
-        "scanned": dry.scanned,
-        "would_rewrap": dry.would_rewrap,
-        "would_be_unreadable": dry.would_be_unreadable,
-        "already_current": dry.already_current,
-        "would_fail": dry.would_fail,
-        "vault_operations": dry.vault_operations,
-        "rate": dry.rate,
-        "estimated_seconds": dry.estimated_seconds,
-    }
-
-
-def _print_json(console: Console, data: Any) -> None:
-    console.file.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,13 +19,11 @@ from rich.progress import (
 from rich.table import Table
 
 from shared.rewrap import (
-    BlockerKind,
     DryRunReport,
     ItemIssue,
     JobReport,
     JobState,
     JobStatus,
-    RetirementReport,
 )
 
 #: Issues listed under a summary; the rest are counted.
@@ -179,46 +177,6 @@ def render_dry_run(console: Console, dry: DryRunReport) -> None:
         f"{dry.vault_operations} vault operations; about {dry.estimated_seconds:.1f} s at "
         f"{dry.rate:.0f} ops/s ({dry.budget.description}); nothing was written"
     )
-
-
-def render_retirement(console: Console, report: RetirementReport) -> None:
-    table = Table(title=f"retirement: {report.key_ref}")
-    columns = ("version", "enabled", "current", "previous", "unreadable", "copies", "pinned",
-               "status")  # fmt: skip
-    for column in columns:
-        table.add_column(column)
-    for entry in report.versions:
-        enabled = "?" if entry.enabled is None else ("yes" if entry.enabled else "no")
-        if entry.newest:
-            enabled += " (newest)"
-        status = {
-            "safe_to_disable": "[green]safe to disable",
-            "retired_in_use": "[red]ALERT: in use after retirement",
-        }.get(entry.status, "[red]no")
-        table.add_row(
-            entry.version,
-            enabled,
-            str(entry.current),
-            str(entry.previous),
-            str(entry.unreadable),
-            str(entry.copies),
-            str(len(entry.pinned)),
-            status,
-        )
-    console.print(table)
-    if report.jobs:
-        console.print(f"{len(report.jobs)} rewrap jobs of the key running or pending:")
-        for job in report.jobs:
-            console.print(f"  - {job}", highlight=False, markup=False)
-    for entry in report.versions:
-        for blocker in entry.blocker_list:
-            if blocker.names and blocker.kind is not BlockerKind.JOBS:
-                more = blocker.count - len(blocker.names)
-                console.print(f"{entry.version}: {blocker.describe()}", highlight=False)
-                for name in blocker.names:
-                    console.print(f"  - {name}", highlight=False, markup=False)
-                if more > 0:
-                    console.print(f"  ... and {more} more", highlight=False)
 
 
 def render_jobs(console: Console, states: Sequence[JobState]) -> None:

@@ -14,7 +14,8 @@ import time
 
 from devtools.azurite import azurite_connection
 from devtools.emulator.process import running_emulator
-from tests.campaign._run import Features, campaign
+from tests.campaign._oracle import Features
+from tests.campaign._run import campaign
 
 
 def main(argv: list[str] | None = None) -> int:
