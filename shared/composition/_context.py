@@ -147,10 +147,9 @@ class AppContext:
             allow_list=self.settings.vault_allowlist,
             lister=self.key_admin,
             keys=self.keys,
-            stores=self.stores,
+            shards=self.shards,
             job_store=self.job_store,
             queue=self.queue,
-            retired=self.retired(),
         )
 
     def dependents_sweep(self) -> DependentsSweepService:

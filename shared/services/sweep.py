@@ -4,8 +4,9 @@ Event Grid may drop a delivery after its retries, so a rotation can reach keywar
 event. So every few minutes the sweep:
 
 * lists each allowed vault's keys and, per DEK store, checks that a job for the key's newest
-  enabled version exists; where none does and DEKs still use an older version (a missed
-  rotation event), it starts one;
+  enabled version exists; where none does (a missed rotation event, or a version no event
+  told of), it queues one. Whether the store still holds DEKs under older versions is the
+  worker's question, answered paced and in slices: the timer never reads the DEKs;
 * resumes jobs running with a lapsed lease (a worker died), at once;
 * resumes jobs that failed (store down, vault faults) once their backoff has passed, while
   they have attempts left (``JobState.failures`` in a row, up to ``max_attempts``), and
@@ -16,8 +17,13 @@ event. So every few minutes the sweep:
 * never resumes a job whose target the vault refused (``JobState.refused``: disabled,
   expired, key_ops without unwrapKey...): the same question would get the same answer every
   few minutes. It reports it instead; a new version is a new job, and a fixed version needs
-  the restart. The sweep only re-queues the job's shard message: its cost is one job read per
-  key and shard, whatever the number of DEKs; the worker does the work.
+  the restart;
+* alerts when the newest job found DEKs under a version retired through keyward (counted by
+  the job as ``retired_version`` failures): keyward is not in the applications' write path,
+  so an insert under a retired version is found by the job that meets it.
+
+The sweep reads one job per key and shard and sends at most one message each: its cost is
+O(keys x stores), whatever the number of DEKs; the worker does the work.
 
 The revocation verdicts (access lost through disable, delete, purge, expiry or a removed
 role) are the ``dependents_sweep`` timer's (:mod:`shared.services.dependents_sweep`), on a
@@ -29,23 +35,22 @@ It is idempotent: with nothing changed, a sweep enqueues nothing and publishes n
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.crypto import VaultAllowList
 from shared.errors import AccessDeniedError, KeyDisabledError, KeyNotFoundError, ServiceError
 from shared.rewrap import (
+    FailureReason,
+    JobState,
     JobStatus,
     JobStore,
     KeyVersionSource,
-    RetiredVersions,
     ShardMessage,
-    fold_key,
     rewrap_job_id,
 )
 from shared.services._ports import KeyLister, ShardQueue
-from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.sweep")
 _RESTART = 'POST /api/rewrap {"restart": true}'
@@ -80,17 +85,15 @@ class SweepService:
         allow_list: VaultAllowList,
         lister: KeyLister,
         keys: KeyVersionSource,
-        stores: Mapping[str, DekStore],
+        shards: Sequence[str],
         job_store: Callable[[str], JobStore],
         queue: ShardQueue,
         now: Callable[[], datetime] = _utc_now,
-        retired: RetiredVersions | None = None,
     ) -> None:
         self._allow_list = allow_list
-        self._retired = retired
         self._lister = lister
         self._keys = keys
-        self._stores = stores
+        self._shards = tuple(shards)
         self._job_store = job_store
         self._queue = queue
         self._now = now
@@ -121,17 +124,16 @@ class SweepService:
             # No usable version: nothing to rewrap to. The dependents sweep judges the loss.
             report.problems.append(f"{key_ref}: {type(error).__name__}")
             return
-        await self._alert_retired(key_ref, report)
-        for shard, store in self._stores.items():
+        for shard in self._shards:
             job_id = rewrap_job_id(key_ref, newest, shard)
             stored = await self._job_store(shard).get(job_id)
             message = ShardMessage(job_id, key_ref, newest, shard)
             if stored is None:
-                if await self._has_older_deks(store, key_ref, newest):
-                    await self._queue.send(message)
-                    report.jobs_started.append(job_id)
+                await self._queue.send(message)
+                report.jobs_started.append(job_id)
                 continue
             state = stored.state
+            _alert_retired(shard, key_ref, state, report)
             now = self._now()
             lapsed = state.lease_expires_at is None or state.lease_expires_at <= now
             if state.status is JobStatus.RUNNING:
@@ -154,29 +156,12 @@ class SweepService:
                     f"restart it with {_RESTART}"
                 )
 
-    async def _alert_retired(self, key_ref: str, report: SweepReport) -> None:
-        """Report DEKs wrapped under a version retired through keyward: keyward is not in
-        the applications' write path, so an insert under a retired version is found here."""
-        if self._retired is None:
-            return
-        retired = await self._retired.retired_versions(key_ref)
-        if not retired:
-            return
-        folded = fold_key(key_ref)
-        for shard, store in self._stores.items():
-            for count in await store.version_counts(key_ref):
-                head, _, version = count.key_id.lower().rpartition("/")
-                if head == folded and version in retired and (count.current or count.immutable):
-                    report.problems.append(
-                        f"ALERT {shard}: {count.current} DEKs and {count.immutable} immutable "
-                        f"copies under retired version {key_ref}/{version}"
-                    )
 
-    @staticmethod
-    async def _has_older_deks(store: DekStore, key_ref: str, newest: str) -> bool:
-        prefix = key_ref.lower().rstrip("/") + "/"
-        for count in await store.version_counts(key_ref):
-            key_id = count.key_id.lower()
-            if key_id.startswith(prefix) and key_id[len(prefix) :] != newest and count.current:
-                return True
-        return False
+def _alert_retired(shard: str, key_ref: str, state: JobState, report: SweepReport) -> None:
+    """Report the DEKs the job found under a version retired through keyward."""
+    found = state.counters.failed.get(FailureReason.RETIRED_VERSION.value, 0)
+    if found:
+        report.problems.append(
+            f"ALERT {shard}: {found} DEKs under a retired version of {key_ref} "
+            f"(found by job {state.job_id}; left untouched)"
+        )

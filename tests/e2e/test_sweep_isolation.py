@@ -5,7 +5,7 @@ never keeps a missed rotation from being rewrapped.
 
 Both functions run through the app's real bindings, against Azurite and the emulator (Key
 Vault, ARM, the managed identity endpoint), at the same time. Each failure is a real one:
-the DEK table the reconciliation reads is gone; ARM names a ``nextLink`` on a foreign origin
+the queue the reconciliation sends to is gone; ARM names a ``nextLink`` on a foreign origin
 (the emulator's fault injection), which keyward's ARM clients refuse.
 """
 
@@ -17,7 +17,6 @@ import uuid
 from typing import Any
 
 import pytest
-from azure.data.tables import TableServiceClient
 
 from devtools.emulator.arm_client import ArmControl, cmk_encryption
 from devtools.emulator.state import DEFAULT_SUBSCRIPTION_ID
@@ -92,16 +91,16 @@ async def test_a_failing_reconciliation_does_not_keep_a_revocation_from_being_fl
 ) -> None:
     stack = face_stack
     store, vault_keys, _ = await _seed(stack, "unreconciled")
-    tables = TableServiceClient.from_connection_string(stack.azurite.connection_string)
+    queue = (await context_for_current_loop()).queue._queue
     try:
         healthy = await _both_sweeps()
         assert healthy == {"sweep": None, "dependents_sweep": None}
         assert await _verdicts() == ["OK"]
 
         # A rotation is missed (no subscription: no event), and the reconciliation fails: the
-        # store it must read to decide on the missed job is gone.
+        # queue it must put the missed job on is gone.
         await call(stack.key_client.rotate_key, "unreconciled")
-        await call(tables.delete_table, stack.dek_table)
+        await queue.delete_queue()
         await call(stack.key_client.update_key_properties, GUARDED_KEY, enabled=False)
         outcomes = await _both_sweeps()
 
@@ -109,7 +108,7 @@ async def test_a_failing_reconciliation_does_not_keep_a_revocation_from_being_fl
         assert outcomes["dependents_sweep"] is None
         assert await _verdicts() == ["ACCESS_LOST"], "the revocation was flagged all the same"
     finally:
-        tables.close()
+        await queue.create_queue()  # the next tests of this stack use it
         await store.close()
         await call(vault_keys.close)
 

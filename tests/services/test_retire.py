@@ -218,6 +218,8 @@ async def test_nothing_keyward_runs_writes_under_a_retired_version() -> None:
 
 
 async def test_the_sweep_alerts_on_deks_under_a_retired_version() -> None:
+    """The job that meets DEKs under a retired version counts them; the sweep reads that
+    job (never the DEKs) and raises the alert."""
     world = World()
     await world.admin.retire(KEY_REF, version=V1)
     await world.insert(V1, 2)
@@ -226,14 +228,23 @@ async def test_the_sweep_alerts_on_deks_under_a_retired_version() -> None:
         async def list_keys(self, vault_url: str) -> list[str]:
             return [KEY_REF]
 
+    queue = Queue()
     sweep = SweepService(
         allow_list=VaultAllowList.parse("contoso-kv"), lister=Lister(), keys=world.source,
-        stores={SHARD: world.store}, job_store=lambda shard: world.jobs, queue=Queue(),
-        retired=world.retired,
+        shards=(SHARD,), job_store=lambda shard: world.jobs, queue=queue,
     )  # fmt: skip
+    first = await sweep.run()
+    assert first.jobs_started == [rewrap_job_id(KEY_REF, V2, SHARD)]
+    assert not [p for p in first.problems if p.startswith("ALERT")]
+
+    await world.engine().run(KEY_REF)  # the queued job, as the worker runs it
     report = await sweep.run()
 
-    alert = f"ALERT {SHARD}: 2 DEKs and 0 immutable copies under retired version {KEY_REF}/{V1}"
+    job = rewrap_job_id(KEY_REF, V2, SHARD)
+    alert = (
+        f"ALERT {SHARD}: 2 DEKs under a retired version of {KEY_REF} "
+        f"(found by job {job}; left untouched)"
+    )
     assert alert in report.problems
 
 
