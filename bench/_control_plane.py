@@ -1,0 +1,200 @@
+"""(g) flat control plane: ``python -m bench control [--sizes 10000,1000000] [--smoke]``.
+
+One world (Azurite in memory, the emulator, one vault with ``--keys`` keys, each rotated
+once) holds a DEK table per size, the DEKs spread evenly over the keys and seeded under each
+key's newest version, and a completed job per key, version and shard, as a clean rotation
+leaves them. Then, size after size, in ``--rounds`` interleaved rounds (the same load window
+for both sizes): ``--sweeps`` sweeps (``SweepService`` from the composition root: wall time,
+Storage requests), ``GET /api/status`` ``--calls`` times through the local Functions host
+(HTTP latency) and as many times in process (``AdminService.status``: latency and Storage
+requests per call). The smallest size is also measured once before the larger tables exist.
+Last, the verification pass over one key of the largest table (``bench._cp_verify``).
+
+Raw results: ``bench/out/control-<UTC time>.json``; the Markdown section (for the
+hand-written "(g)" part of ``docs/benchmarks.md``) beside it and on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench._cp_http import status_over_http
+from bench._cp_report import render
+from bench._cp_world import ControlWorld, control_world
+from bench._env import ROOT, load_average, machine, utc_now
+
+OUT = ROOT / "bench" / "out"
+
+
+@dataclass
+class ControlConfig:
+    sizes: tuple[int, ...] = (10_000, 1_000_000)
+    keys: int = 8
+    seed_processes: int = 2
+    rounds: int = 2
+    sweeps: int = 4
+    calls: int = 50
+    verify_seconds: float = 240.0
+    http: bool = True
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def table_name(size: int) -> str:
+    return f"cpdeks{size}"
+
+
+def seed(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, Any]:
+    """Seed ``size`` DEKs over the keys (several processes), then write the jobs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table, refs = table_name(size), list(world.keys)
+    per_key = size // len(refs)
+    groups = [refs[i :: config.seed_processes] for i in range(config.seed_processes)]
+    specs = [
+        {"kind": "seed", "table": table, "per_key": per_key,
+         "keys": [[refs.index(r), r] for r in group]}
+        for group in groups if group
+    ]  # fmt: skip
+    load_before, started = load_average(), time.perf_counter()
+    with ThreadPoolExecutor(len(specs)) as pool:
+        results = list(pool.map(world.worker, specs))
+    seconds = time.perf_counter() - started
+    jobs = world.worker({"kind": "jobs", "table": table, "per_key": per_key,
+                         "versions": world.keys})  # fmt: skip
+    seeded = {
+        "count": sum(r["inserted"] for r in results),
+        "seconds": round(seconds, 1),
+        "processes": len(specs),
+        "per_process_seconds": [r["seconds"] for r in results],
+        "jobs_written": jobs["jobs"],
+        "load_before": load_before,
+        "load_after": load_average(),
+        "azurite_rss_mib": world.azurite_rss_mib(),
+    }
+    rate = seeded["count"] / seconds
+    say(
+        f"seeded {seeded['count']:,} DEKs in {seeded['seconds']} s ({rate:,.0f}/s), "
+        f"Azurite RSS {seeded['azurite_rss_mib']} MiB"
+    )
+    return seeded
+
+
+def measure(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, Any]:
+    settings = world.app_settings(table_name(size))
+    entry: dict[str, Any] = {"size": size, "load_before": load_average()}
+    entry["sweep"] = world.worker({"kind": "sweep", "settings": settings,
+                                   "repeats": config.sweeps})  # fmt: skip
+    entry["status_in_process"] = world.worker(
+        {"kind": "status", "settings": settings, "calls": config.calls}
+    )
+    if config.http:
+        entry["status_http"] = status_over_http(settings, config.calls)
+    entry["load_after"] = load_average()
+    entry["azurite_rss_mib"] = world.azurite_rss_mib()
+    warm = entry["sweep"]["runs"][1:] or entry["sweep"]["runs"]
+    http, local = entry.get("status_http", {}), entry["status_in_process"]
+    say(
+        f"{size:,}: sweep {[r['seconds'] for r in warm]} s, Storage requests "
+        f"{[r['storage_requests'] for r in warm]}; status in process median "
+        f"{local['median_ms']} ms ({local['storage_requests_per_call']} requests); HTTP "
+        f"median {http.get('median_ms')} p95 {http.get('p95_ms')} ms; "
+        f"load {entry['load_after'][0]}"
+    )
+    return entry
+
+
+def run(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
+    sizes = sorted(config.sizes)
+    results: dict[str, Any] = {"seeding": {}, "rounds": [], "keys": len(world.keys)}
+    results["seeding"][str(sizes[0])] = seed(world, sizes[0], config)
+    say(f"round 0: {sizes[0]:,} alone (before the larger tables exist)")
+    results["alone"] = measure(world, sizes[0], config)
+    for size in sizes[1:]:
+        results["seeding"][str(size)] = seed(world, size, config)
+    for index in range(config.rounds):
+        say(f"round {index + 1} of {config.rounds}")
+        results["rounds"].append({str(size): measure(world, size, config) for size in sizes})
+    key_ref = next(iter(world.keys))
+    results["verify"] = {}
+    for size in (sizes[0], sizes[-1]):
+        spec = {
+            "kind": "verify",
+            "table": table_name(size),
+            "key_ref": key_ref,
+            "seconds": config.verify_seconds,
+            "deks_of_key": size // len(world.keys),
+        }
+        load = load_average()
+        verify = world.worker(spec)
+        verify["load_before"], verify["load_after"] = load, load_average()
+        results["verify"][str(size)] = verify
+        say(
+            f"verification pass over {size:,}: {verify['deks_covered_per_second']} DEKs/s "
+            f"({verify['deks_of_key']:,} DEKs in {verify['seconds']} s, {verify['status']}; "
+            f"one page {verify['page_probe_median_ms']} ms)"
+        )
+    results["azurite_rss_mib_end"] = world.azurite_rss_mib()
+    return results
+
+
+def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m bench control", description=__doc__)
+    parser.add_argument("--sizes", help="comma-separated DEK counts (default 10000,1000000)")
+    parser.add_argument("--keys", type=int, help="keys in the vault (default 8)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
+    parser.add_argument("--sweeps", type=int, help="sweeps per measurement (default 4)")
+    parser.add_argument("--calls", type=int, help="status calls per measurement (default 50)")
+    parser.add_argument("--verify-seconds", type=float, help="verification time box (240)")
+    parser.add_argument("--no-http", action="store_true", help="status in process only")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, proves it runs")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args(argv)
+    config = ControlConfig()
+    if args.smoke:
+        config = ControlConfig(sizes=(40, 80), keys=2, seed_processes=1, rounds=1, sweeps=2,
+                               calls=5, verify_seconds=30)  # fmt: skip
+    if args.sizes:
+        config.sizes = tuple(int(s) for s in args.sizes.split(","))
+    for name in ("keys", "rounds", "sweeps", "calls", "verify_seconds"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    config.http = not args.no_http
+    return config, args
+
+
+def main(argv: list[str]) -> int:
+    config, args = parse(argv)
+    meta: dict[str, Any] = {
+        "command": " ".join([".venv/bin/python -m bench control", *map(shlex.quote, argv)]),
+        "started": utc_now(),
+        "machine": machine(),
+        "load_before": load_average(),
+        "config": asdict(config),
+    }
+    started = time.perf_counter()
+    with control_world(config.keys) as world:
+        results = run(world, config)
+    meta.update(finished=utc_now(), load_after=load_average(),
+                seconds=round(time.perf_counter() - started, 1))  # fmt: skip
+    everything = {"meta": meta, "results": results}
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    raw = OUT / f"control-{stamp}.json"
+    raw.write_text(json.dumps(everything, indent=1))
+    if args.json:
+        args.json.write_text(raw.read_text())
+    text = render(everything)
+    (OUT / f"control-{stamp}.md").write_text(text)
+    print(text)
+    print(f"raw results: {raw}", file=sys.stderr)
+    return 0

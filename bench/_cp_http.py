@@ -1,0 +1,88 @@
+"""(g) ``GET /api/status`` through HTTP: the local Functions host as ``make demo`` runs it.
+
+The host (``python -m devtools.localhost``) runs in its own process with the app settings of
+one DEK table, timers off (a sweep firing mid-measurement would share the host's loop);
+queue pollers run as in the demo. Latency is measured by this process with one aiohttp
+session (keep-alive, as a monitoring client would), one call after another, after a few
+unmeasured calls (the first builds the app's context: credential, clients).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench._cp_measure import latency_figures, warmup_calls
+from bench._cp_world import wait_for
+from bench._env import ROOT
+
+HOST_START_SECONDS = 120.0
+
+
+def status_over_http(settings: dict[str, str], calls: int) -> dict[str, Any]:
+    """Start a host with ``settings``, time ``calls`` GET /api/status, stop it."""
+    with tempfile.TemporaryDirectory(prefix="keyward-gbench-host-") as tmp:
+        settings_file, ready = Path(tmp) / "local.settings.json", Path(tmp) / "ready.json"
+        settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYWARD_", "AZURE_"))}
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        log = (Path(tmp) / "host.log").open("wb")
+        host = subprocess.Popen(
+            [sys.executable, "-m", "devtools.localhost", "--port", "0", "--no-timers",
+             "--settings", str(settings_file), "--ready-file", str(ready)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            info = wait_for(ready, HOST_START_SECONDS)
+            result = asyncio.run(_time_calls(info["url"], info["function_key"], calls))
+        except Exception as error:
+            log.flush()
+            tail = (Path(tmp) / "host.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"status over HTTP failed: {error}\n{tail}") from error
+        finally:
+            host.terminate()
+            try:
+                host.wait(15)
+            except subprocess.TimeoutExpired:
+                host.kill()
+                host.wait(15)
+            log.close()
+    return result
+
+
+async def _time_calls(base_url: str, function_key: str, calls: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    sizes: list[int] = []
+    status_codes: set[int] = set()
+    body: Any = None
+    warmup = warmup_calls(calls)
+    headers = {"x-functions-key": function_key}
+    async with aiohttp.ClientSession() as session:
+        for index in range(warmup + calls):
+            started = time.perf_counter()
+            async with session.get(f"{base_url}/api/status", headers=headers) as response:
+                raw = await response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            status_codes.add(response.status)
+            if index >= warmup:
+                latencies.append(elapsed)
+                sizes.append(len(raw))
+            if response.status != 200:
+                raise RuntimeError(f"GET /api/status answered {response.status}: {raw[:500]!r}")
+            body = json.loads(raw)
+    return {
+        **latency_figures(latencies),
+        "status_codes": sorted(status_codes),
+        "body_bytes": max(sizes) if sizes else 0,
+        "body_keys": sorted(body) if isinstance(body, dict) else [],
+        "jobs_returned": len(body.get("jobs", [])) if isinstance(body, dict) else 0,
+    }

@@ -1,0 +1,95 @@
+"""(g) the verification pass's DEKs/s: a fresh pass over one key's DEKs of a completed store.
+
+``engine`` mode (the fallback the plan names while the retention branch's pass is not on
+this branch): ``RewrapEngine.run(key, restart=True)`` with the app's default
+``EngineSettings`` over the Table store, every DEK already at the target, so the pass only
+reads (the target check is its one vault operation). The pass is time-boxed: at
+``spec["seconds"]`` it is cancelled and DEKs/s is taken over the checkpoints it made (the
+engine checkpoints after each page, the progress callback sees each one).
+
+Before the pass, one page of the key's scan is timed a few times: on Azurite a Table query
+with a filter on a non-key property evaluates the filter over every entity of the table and
+sorts the matches (``LokiTableMetadataStore.queryTableEntities``), so a page's cost grows
+with the whole table, not with the page. That explains the DEKs/s; Azure's service pages
+through a partition range instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+from typing import Any
+
+from bench._cp_measure import install_tally
+from bench._rewrap import _adapter
+from shared.adapters.dek_table import TableDekStore
+from shared.rewrap import EngineSettings, InMemoryJobStore, JobState, RewrapEngine
+
+#: Timed single-page scans before the pass.
+PAGE_PROBES = 5
+
+
+async def verify_job(spec: dict[str, Any]) -> dict[str, Any]:
+    world, key_ref = spec["world"], spec["key_ref"]
+    budget, covered = float(spec["seconds"]), int(spec["deks_of_key"])
+    tally = install_tally({int(port): name for port, name in spec["storage_ports"].items()})
+    adapter = _adapter(world, lean=True)
+    store = TableDekStore.from_connection_string(world["connection_string"], spec["table"])
+    settings = EngineSettings()
+    marks: list[tuple[float, int]] = []
+
+    def progress(state: JobState) -> None:
+        marks.append((time.perf_counter(), state.counters.scanned))
+
+    engine = RewrapEngine(
+        store=store, keys=adapter, jobs=InMemoryJobStore(), settings=settings, progress=progress
+    )
+    probes: list[float] = []
+    report = None
+    try:
+        for _ in range(PAGE_PROBES):
+            started = time.perf_counter()
+            await store.scan(key_ref, exclude_version=None, page_size=settings.page_size)
+            probes.append((time.perf_counter() - started) * 1000)
+        tally.reset()
+        started = time.perf_counter()
+        task = asyncio.ensure_future(engine.run(key_ref, restart=True))
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        if done:
+            report = task.result()
+        else:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        seconds = time.perf_counter() - started
+    finally:
+        await store.close()
+        await adapter.close()
+    scanned = report.counters.scanned if report else (marks[-1][1] if marks else 0)
+    at = (marks[-1][0] - started) if (marks and report is None) else seconds
+    return {
+        "mode": "engine",
+        "key_ref": key_ref,
+        "completed": report is not None,
+        "status": report.status.value if report else "cut at the time box",
+        "scanned": scanned,
+        "rewrapped": report.counters.rewrapped if report else None,
+        "seconds": round(at, 2),
+        "time_box_seconds": budget,
+        "deks_per_second": round(scanned / at, 1) if at > 0 else None,
+        "deks_of_key": covered,
+        "deks_covered_per_second": round(covered / at, 1) if report and at > 0 else None,
+        "storage_requests": tally.snapshot()["storage_requests"],
+        "vault_requests": tally.snapshot()["vault_requests"],
+        "checkpoints": len(marks),
+        "page_probe_ms": [round(p, 1) for p in probes],
+        "page_probe_median_ms": round(statistics.median(probes), 1),
+        "settings": {
+            "page_size": settings.page_size,
+            "pages_in_flight": settings.pages_in_flight,
+            "rate_ceiling": settings.rate_ceiling,
+            "workers": settings.workers,
+        },
+    }
