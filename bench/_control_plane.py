@@ -17,8 +17,11 @@ hand-written "(g)" part of ``docs/benchmarks.md``) beside it and on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shlex
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -31,6 +34,9 @@ from bench._cp_world import ControlWorld, control_world
 from bench._env import ROOT, load_average, machine, utc_now
 
 OUT = ROOT / "bench" / "out"
+#: Before a verification pass, one DEK in this many of the key is written under its older
+#: version (what the pass is for); at least one.
+STALE_PER = 1000
 
 
 @dataclass
@@ -43,6 +49,8 @@ class ControlConfig:
     calls: int = 50
     verify_seconds: float = 240.0
     http: bool = True
+    #: Seed a world and keep it (``--serve``): nothing measured alone before seeding.
+    serve: bool = False
 
 
 def say(message: str) -> None:
@@ -113,26 +121,36 @@ def measure(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, 
     return entry
 
 
-def run(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
+def seed_all(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
+    """Seed every size; the smallest is also measured alone first (all-in-one runs only)."""
     sizes = sorted(config.sizes)
-    results: dict[str, Any] = {"seeding": {}, "rounds": [], "keys": len(world.keys)}
-    results["seeding"][str(sizes[0])] = seed(world, sizes[0], config)
-    say(f"round 0: {sizes[0]:,} alone (before the larger tables exist)")
-    results["alone"] = measure(world, sizes[0], config)
+    seeded: dict[str, Any] = {"seeding": {}}
+    seeded["seeding"][str(sizes[0])] = seed(world, sizes[0], config)
+    if not config.serve:
+        say(f"round 0: {sizes[0]:,} alone (before the larger tables exist)")
+        seeded["alone"] = measure(world, sizes[0], config)
     for size in sizes[1:]:
-        results["seeding"][str(size)] = seed(world, size, config)
+        seeded["seeding"][str(size)] = seed(world, size, config)
+    return seeded
+
+
+def run(world: ControlWorld, config: ControlConfig, seeded: dict[str, Any]) -> dict[str, Any]:
+    sizes = sorted(config.sizes)
+    results: dict[str, Any] = {**seeded, "rounds": [], "keys": len(world.keys)}
     for index in range(config.rounds):
         say(f"round {index + 1} of {config.rounds}")
         results["rounds"].append({str(size): measure(world, size, config) for size in sizes})
     key_ref = next(iter(world.keys))
     results["verify"] = {}
-    for size in (sizes[0], sizes[-1]):
+    for size in (sizes[0], sizes[-1]) if config.verify_seconds > 0 else ():
         spec = {
             "kind": "verify",
             "table": table_name(size),
             "key_ref": key_ref,
             "seconds": config.verify_seconds,
             "deks_of_key": size // len(world.keys),
+            "stale": max(1, size // len(world.keys) // STALE_PER),
+            "older_version": world.keys[key_ref][0],
         }
         load = load_average()
         verify = world.worker(spec)
@@ -147,6 +165,21 @@ def run(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
     return results
 
 
+def serve(config: ControlConfig, path: Path) -> None:
+    """Build and seed a world, describe it in ``path``, keep it up until SIGTERM / Ctrl-C:
+    measurement runs (``--world path``) then skip seeding 1,000,000 DEKs each time."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with control_world(config.keys) as world:
+        seeded = seed_all(world, config)
+        data = {**world.to_json(), "sizes": list(config.sizes), "seeded": seeded,
+                "served_since": utc_now()}  # fmt: skip
+        path.write_text(json.dumps(data, indent=1))
+        say(f"world ready, described in {path}; stop with SIGTERM (pid {os.getpid()})")
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            while True:
+                time.sleep(3600)
+
+
 def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog="python -m bench control", description=__doc__)
     parser.add_argument("--sizes", help="comma-separated DEK counts (default 10000,1000000)")
@@ -158,6 +191,9 @@ def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
     parser.add_argument("--no-http", action="store_true", help="status in process only")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, proves it runs")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="no run: render results")
+    parser.add_argument("--serve", type=Path, metavar="FILE", help="seed a world, keep it up")
+    parser.add_argument("--world", type=Path, metavar="FILE", help="measure a served world")
     args = parser.parse_args(argv)
     config = ControlConfig()
     if args.smoke:
@@ -169,11 +205,18 @@ def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     config.http = not args.no_http
+    config.serve = args.serve is not None
     return config, args
 
 
 def main(argv: list[str]) -> int:
     config, args = parse(argv)
+    if args.serve:
+        serve(config, args.serve)
+        return 0
+    if args.render:
+        print(render(json.loads(args.render.read_text())))
+        return 0
     meta: dict[str, Any] = {
         "command": " ".join([".venv/bin/python -m bench control", *map(shlex.quote, argv)]),
         "started": utc_now(),
@@ -182,8 +225,14 @@ def main(argv: list[str]) -> int:
         "config": asdict(config),
     }
     started = time.perf_counter()
-    with control_world(config.keys) as world:
-        results = run(world, config)
+    if args.world:
+        served = json.loads(args.world.read_text())
+        config.sizes = tuple(served["sizes"])
+        meta["world"] = f"served since {served['served_since']} (seeded once, see seeding)"
+        results = run(ControlWorld.from_json(served), config, served["seeded"])
+    else:
+        with control_world(config.keys) as world:
+            results = run(world, config, seed_all(world, config))
     meta.update(finished=utc_now(), load_after=load_average(),
                 seconds=round(time.perf_counter() - started, 1))  # fmt: skip
     everything = {"meta": meta, "results": results}

@@ -57,7 +57,7 @@ def render(everything: dict[str, Any]) -> str:
     sizes = sorted(int(s) for s in results["rounds"][0])
     lo, hi = str(sizes[0]), str(sizes[-1])
     small, large = _pooled(results["rounds"], lo), _pooled(results["rounds"], hi)
-    alone = _pooled([{lo: results["alone"]}], lo)
+    alone = _pooled([{lo: results["alone"]}], lo) if results.get("alone") else None
     n = f"{int(lo):,}", f"{int(hi):,}"
     lines = [
         f"Command: `{meta['command']}`  ",
@@ -95,10 +95,13 @@ def render(everything: dict[str, Any]) -> str:
     verify = results.get("verify") or {}
     for size in sorted(verify, key=int):
         v = verify[size]
+        rate = v["deks_covered_per_second"]
         lines.append(
-            f"| verification pass ({v['mode']}), one key of the {int(size):,}-DEK table | "
-            f"{v['deks_per_second']} DEKs/s ({v['scanned']:,} DEKs in {v['seconds']} s, "
-            f"{v['status']}) | | | (reported) | |"
+            f"| verification pass ({v['mode']}), one key ({v['deks_of_key']:,} DEKs) of the "
+            f"{int(size):,}-DEK table | {rate if rate is not None else 'n/a'} DEKs/s "
+            f"({v['seconds']} s, {v['status']}; {v['storage_requests']} Storage requests; "
+            f"{v['scanned']:,} returned by the scan, {v['rewrapped']} rewrapped of "
+            f"{v['stale_inserted']} written under the older version) | | | (reported) | |"
         )
     seeding = results["seeding"]
     lines += [
@@ -107,11 +110,15 @@ def render(everything: dict[str, Any]) -> str:
         + ", ".join(f"{k} x{v}" for k, v in large["sweep_resources"].items())
         + f"; sweep log `{large['sweep_log']}`; cold (first) sweep of each process "
         f"{small['sweep_cold_seconds'] * 1000:.0f} / {large['sweep_cold_seconds'] * 1000:.0f} ms; "
-        f"{small['jobs_returned']} jobs in the status body. {n[0]} measured alone before "
-        f"the larger table existed: sweep {alone['sweep_requests']:.0f} requests, "
-        f"{alone['sweep_seconds'] * 1000:.1f} ms; status HTTP median "
-        + (f"{alone['http']['median_ms']:.1f} ms" if alone["http"] else "n/a")
-        + ". Seeding (not measured): "
+        f"{small['jobs_returned']} jobs in the status body. "
+        + (
+            f"{n[0]} measured alone before the larger table existed: sweep "
+            f"{alone['sweep_requests']:.0f} requests, {alone['sweep_seconds'] * 1000:.1f} ms; "
+            f"status HTTP median {alone['http']['median_ms'] if alone['http'] else 'n/a'} ms. "
+            if alone
+            else ""
+        )
+        + "Seeding (not measured): "
         + "; ".join(
             f"{int(k):,} DEKs in {v['seconds']} s ({v['processes']} processes, load "
             f"{v['load_before'][0]} -> {v['load_after'][0]}, Azurite RSS after "

@@ -2,8 +2,10 @@
 
 ``engine`` mode (the fallback the plan names while the retention branch's pass is not on
 this branch): ``RewrapEngine.run(key, restart=True)`` with the app's default
-``EngineSettings`` over the Table store, every DEK already at the target, so the pass only
-reads (the target check is its one vault operation). The pass is time-boxed: at
+``EngineSettings`` over the Table store. Every seeded DEK is already at the target; before
+the pass, ``spec["stale"]`` DEKs are inserted under the key's older version (an application
+writing after the job ended: what the pass is for), so the pass reads the store and
+rewraps those, paced by the engine's limiter (its vault budget). The pass is time-boxed: at
 ``spec["seconds"]`` it is cancelled and DEKs/s is taken over the checkpoints it made (the
 engine checkpoints after each page, the progress callback sees each one).
 
@@ -23,12 +25,29 @@ import time
 from typing import Any
 
 from bench._cp_measure import install_tally
+from bench._cp_seed import PARTITIONS_PER_KEY
 from bench._rewrap import _adapter
+from devtools.seed import seed_deks
 from shared.adapters.dek_table import TableDekStore
+from shared.crypto import LocalRsaWrapper
 from shared.rewrap import EngineSettings, InMemoryJobStore, JobState, RewrapEngine
 
 #: Timed single-page scans before the pass.
 PAGE_PROBES = 5
+
+
+async def insert_stale(store: TableDekStore, adapter: Any, spec: dict[str, Any]) -> int:
+    """Insert ``spec["stale"]`` DEKs of the key under its older version, with ids of their
+    own (new partitions): what an application wrote after the job ended, for the pass to
+    find. Not measured."""
+    count, key_ref = int(spec.get("stale", 0)), spec["key_ref"]
+    if count <= 0:
+        return 0
+    older = f"{key_ref}/{spec['older_version']}"
+    public = await adapter.public_key(older)
+    wrapper = LocalRsaWrapper(older, public_key=public.rsa_public_key)
+    prefix = f"stale{time.time_ns():x}"
+    return await seed_deks(store, wrapper, count, partitions=PARTITIONS_PER_KEY, prefix=prefix)
 
 
 async def verify_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +68,8 @@ async def verify_job(spec: dict[str, Any]) -> dict[str, Any]:
     probes: list[float] = []
     report = None
     try:
+        stale = await insert_stale(store, adapter, spec)
+        covered += stale
         for _ in range(PAGE_PROBES):
             started = time.perf_counter()
             await store.scan(key_ref, exclude_version=None, page_size=settings.page_size)
@@ -80,6 +101,7 @@ async def verify_job(spec: dict[str, Any]) -> dict[str, Any]:
         "time_box_seconds": budget,
         "deks_per_second": round(scanned / at, 1) if at > 0 else None,
         "deks_of_key": covered,
+        "stale_inserted": stale,
         "deks_covered_per_second": round(covered / at, 1) if report and at > 0 else None,
         "storage_requests": tally.snapshot()["storage_requests"],
         "vault_requests": tally.snapshot()["vault_requests"],

@@ -44,6 +44,25 @@ class ControlWorld:
     azurite_pid: int
     keys: dict[str, list[str]] = field(default_factory=dict)  # key_ref -> versions, oldest first
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "world": self.world.to_json(),
+            "identity": self.identity,
+            "storage_ports": self.storage_ports,
+            "azurite_pid": self.azurite_pid,
+            "keys": self.keys,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ControlWorld:
+        return cls(
+            World(**data["world"]),
+            data["identity"],
+            data["storage_ports"],
+            int(data["azurite_pid"]),
+            data["keys"],
+        )
+
     def app_settings(self, table: str) -> dict[str, str]:
         """The Function App's settings for DEK table ``table`` (no blob store, no Face)."""
         return {
