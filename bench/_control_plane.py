@@ -51,6 +51,8 @@ class ControlConfig:
     http: bool = True
     #: Seed a world and keep it (``--serve``): nothing measured alone before seeding.
     serve: bool = False
+    #: Measure the smallest size alone before the larger tables are seeded.
+    alone: bool = True
 
 
 def say(message: str) -> None:
@@ -126,7 +128,7 @@ def seed_all(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
     sizes = sorted(config.sizes)
     seeded: dict[str, Any] = {"seeding": {}}
     seeded["seeding"][str(sizes[0])] = seed(world, sizes[0], config)
-    if not config.serve:
+    if config.alone and not config.serve:
         say(f"round 0: {sizes[0]:,} alone (before the larger tables exist)")
         seeded["alone"] = measure(world, sizes[0], config)
     for size in sizes[1:]:
@@ -198,7 +200,7 @@ def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
     config = ControlConfig()
     if args.smoke:
         config = ControlConfig(sizes=(40, 80), keys=2, seed_processes=1, rounds=1, sweeps=2,
-                               calls=5, verify_seconds=30)  # fmt: skip
+                               calls=5, verify_seconds=30, alone=False)  # fmt: skip
     if args.sizes:
         config.sizes = tuple(int(s) for s in args.sizes.split(","))
     for name in ("keys", "rounds", "sweeps", "calls", "verify_seconds"):
