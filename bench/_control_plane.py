@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._cp_http import status_over_http
+from bench._cp_pass import verification_through_worker
 from bench._cp_report import render
 from bench._cp_world import ControlWorld, control_world
 from bench._env import ROOT, load_average, machine, utc_now
@@ -53,6 +54,8 @@ class ControlConfig:
     serve: bool = False
     #: Measure the smallest size alone before the larger tables are seeded.
     alone: bool = True
+    #: ``engine`` (a fresh engine pass, time-boxed) or ``worker`` (sweep, queue, worker).
+    verify_mode: str = "engine"
 
 
 def say(message: str) -> None:
@@ -155,13 +158,16 @@ def run(world: ControlWorld, config: ControlConfig, seeded: dict[str, Any]) -> d
             "older_version": world.keys[key_ref][0],
         }
         load = load_average()
-        verify = world.worker(spec)
+        if config.verify_mode == "worker":
+            verify = verification_through_worker(world, size, table_name(size), spec)
+        else:
+            verify = world.worker(spec)
         verify["load_before"], verify["load_after"] = load, load_average()
         results["verify"][str(size)] = verify
         say(
             f"verification pass over {size:,}: {verify['deks_covered_per_second']} DEKs/s "
             f"({verify['deks_of_key']:,} DEKs in {verify['seconds']} s, {verify['status']}; "
-            f"one page {verify['page_probe_median_ms']} ms)"
+            f"one page {verify.get('page_probe_median_ms')} ms)"
         )
     results["azurite_rss_mib_end"] = world.azurite_rss_mib()
     return results
@@ -190,6 +196,7 @@ def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
     parser.add_argument("--sweeps", type=int, help="sweeps per measurement (default 4)")
     parser.add_argument("--calls", type=int, help="status calls per measurement (default 50)")
     parser.add_argument("--verify-seconds", type=float, help="verification time box (240)")
+    parser.add_argument("--verify-mode", choices=("engine", "worker"), help="(engine)")
     parser.add_argument("--no-http", action="store_true", help="status in process only")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, proves it runs")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -203,7 +210,7 @@ def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
                                calls=5, verify_seconds=30, alone=False)  # fmt: skip
     if args.sizes:
         config.sizes = tuple(int(s) for s in args.sizes.split(","))
-    for name in ("keys", "rounds", "sweeps", "calls", "verify_seconds"):
+    for name in ("keys", "rounds", "sweeps", "calls", "verify_seconds", "verify_mode"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     config.http = not args.no_http

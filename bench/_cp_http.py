@@ -2,20 +2,24 @@
 
 The host (``python -m devtools.localhost``) runs in its own process with the app settings of
 one DEK table, timers off (a sweep firing mid-measurement would share the host's loop);
-queue pollers run as in the demo. Latency is measured by this process with one aiohttp
-session (keep-alive, as a monitoring client would), one call after another, after a few
-unmeasured calls (the first builds the app's context: credential, clients).
+queue pollers run as in the demo (they run the verification pass's slices). Latency is
+measured by this process with one aiohttp session (keep-alive, as a monitoring client
+would), one call after another, after a few unmeasured calls (the first builds the app's
+context: credential, clients).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,35 +32,53 @@ from bench._env import ROOT
 HOST_START_SECONDS = 120.0
 
 
-def status_over_http(settings: dict[str, str], calls: int) -> dict[str, Any]:
-    """Start a host with ``settings``, time ``calls`` GET /api/status, stop it."""
+@contextlib.contextmanager
+def local_host(settings: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """A local Functions host with ``settings`` (timers off, queue pollers on); yields its
+    ready info (``url``, ``master_key``, ``function_key``)."""
     with tempfile.TemporaryDirectory(prefix="keyward-gbench-host-") as tmp:
         settings_file, ready = Path(tmp) / "local.settings.json", Path(tmp) / "ready.json"
         settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYWARD_", "AZURE_"))}
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        log = (Path(tmp) / "host.log").open("wb")
-        host = subprocess.Popen(
-            [sys.executable, "-m", "devtools.localhost", "--port", "0", "--no-timers",
-             "--settings", str(settings_file), "--ready-file", str(ready)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            info = wait_for(ready, HOST_START_SECONDS)
-            result = asyncio.run(_time_calls(info["url"], info["function_key"], calls))
-        except Exception as error:
-            log.flush()
-            tail = (Path(tmp) / "host.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"status over HTTP failed: {error}\n{tail}") from error
-        finally:
-            host.terminate()
+        log_path = Path(tmp) / "host.log"
+        with log_path.open("wb") as log:
+            host = subprocess.Popen(
+                [sys.executable, "-m", "devtools.localhost", "--port", "0", "--no-timers",
+                 "--settings", str(settings_file), "--ready-file", str(ready)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
             try:
-                host.wait(15)
-            except subprocess.TimeoutExpired:
-                host.kill()
-                host.wait(15)
-            log.close()
-    return result
+                yield wait_for(ready, HOST_START_SECONDS)
+            except Exception as error:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"local host: {error}\n{tail}") from error
+            finally:
+                host.terminate()
+                try:
+                    host.wait(15)
+                except subprocess.TimeoutExpired:
+                    host.kill()
+                    host.wait(15)
+
+
+def status_over_http(settings: dict[str, str], calls: int) -> dict[str, Any]:
+    """Start a host with ``settings``, time ``calls`` GET /api/status, stop it."""
+    with local_host(settings) as info:
+        return asyncio.run(_time_calls(info["url"], info["function_key"], calls))
+
+
+def invoke_timer(info: dict[str, Any], name: str) -> None:
+    """Run timer function ``name`` now, through the host's admin API (master key)."""
+    request = urllib.request.Request(
+        f"{info['url']}/admin/functions/{name}",
+        data=b"{}",
+        headers={"x-functions-key": info["master_key"], "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        if response.status != 202:
+            raise RuntimeError(f"POST /admin/functions/{name} answered {response.status}")
 
 
 async def _time_calls(base_url: str, function_key: str, calls: int) -> dict[str, Any]:

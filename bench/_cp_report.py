@@ -99,8 +99,10 @@ def render(everything: dict[str, Any]) -> str:
         lines.append(
             f"| verification pass ({v['mode']}), one key ({v['deks_of_key']:,} DEKs) of the "
             f"{int(size):,}-DEK table | {rate if rate is not None else 'n/a'} DEKs/s "
-            f"({v['seconds']} s, {v['status']}; {v['storage_requests']} Storage requests; "
-            f"{v['scanned']:,} returned by the scan, {v['rewrapped']} rewrapped of "
+            f"({v['seconds']} s, {v['status']}; "
+            + (f"{v['storage_requests']} Storage requests; " if "storage_requests" in v else "")
+            + (f"{v['wall_seconds']} s from the sweep; " if "wall_seconds" in v else "")
+            + f"{v['scanned']:,} returned by the scan, {v['rewrapped']} rewrapped of "
             f"{v['stale_inserted']} written under the older version) | | | (reported) | |"
         )
     seeding = results["seeding"]
