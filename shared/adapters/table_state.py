@@ -139,7 +139,9 @@ class TableJobStore:
                 token = json.loads(continuation)
             except ValueError:
                 token = None
-            if not isinstance(token, dict) or token.get("PartitionKey") != self._partition:
+            if not isinstance(token, dict) or not all(
+                isinstance(token.get(name), str) for name in ("PartitionKey", "RowKey")
+            ):
                 raise InvalidInputError("continuation is not one keyward issued")
         with translated("list job states"):
             pages: Any = self._table.query_entities(

@@ -368,3 +368,42 @@ async def test_operations_and_status_refuse_bad_input_clearly_and_record_nothing
     assert await post("admin_verdict", {"key": unknown}) == (404, "KeyNotFound")
     assert await post("admin_retire", {"key": f"{stack.vault.url}/keys/k"}) == (400, "BadRequest")
     assert await operations_recorded() == before  # nothing was recorded for any of them
+
+
+async def test_an_operation_over_real_http_202_location_then_polling_to_the_result(
+    stack: Stack,
+) -> None:
+    """Through the local Functions host's HTTP front door (function key, routes), as a client
+    would: ``POST /api/verdict`` -> 202 + ``Location``; GET it (``Retry-After`` while it
+    runs) until it has succeeded; the host's queue worker ran it meanwhile."""
+    import aiohttp
+
+    store, vault_keys, key_ref = await _seed(stack, "polled")
+    headers = {"x-functions-key": stack.host.keys.function}
+    async with aiohttp.ClientSession(base_url=stack.host.base_url, headers=headers) as http:
+        async with http.post("/api/verdict", json={"key": key_ref}) as response:
+            assert response.status == 202
+            body = await response.json()
+            location = response.headers["Location"]
+        assert location == body["status_url"] == f"/api/operations/{body['operation_id']}"
+        for _ in range(600):
+            async with http.get(location) as polled:
+                assert polled.status == 200
+                found = await polled.json()
+                if found["status"] == "succeeded":
+                    assert "Retry-After" not in polled.headers
+                    break
+                assert found["status"] in {"accepted", "running"}
+                assert polled.headers["Retry-After"] == "2"
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the verdict did not finish")
+        (version,) = found["result"]["versions"]
+        assert version["current"] == DEK_COUNT
+        async with http.get(f"/api/operations/{'0' * 32}") as missing:
+            assert missing.status == 404
+        async with http.get("/api/status?limit=1") as status:
+            assert status.status == 200
+            assert len((await status.json())["jobs"]) <= 1
+    await store.close()
+    await call(vault_keys.close)
