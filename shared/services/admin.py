@@ -13,17 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import ConflictError, InvalidInputError
+from shared.errors import InvalidInputError
 from shared.rewrap import (
     EngineSettings,
     JobState,
-    JobStatus,
     JobStore,
     KeyVersionSource,
     RetiredVersions,
     RetirementReport,
     resolve_target,
-    rewrap_job_id,
 )
 from shared.services._operation import Operation, OperationKind, accepted_json
 from shared.services._operation_steps import OperationParts
@@ -37,6 +35,7 @@ from shared.services._operation_store import (
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
 from shared.services._render import job_json
+from shared.services._restart import request_restart
 from shared.services._status_page import check_limit, job_page
 from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
@@ -242,7 +241,9 @@ class AdminService:
         restarted: list[str] = []
         if restart:
             target = await resolve_target(self._keys, key_ref, requested)
-            restarted = await self._request_restart(key_ref, target.target_version)
+            restarted = await request_restart(
+                list(self._stores), self._job_store, key_ref, target.target_version
+            )
             requested = target.target_version
         planned = await self._planner.plan(key_ref, requested)
         return {
@@ -254,33 +255,3 @@ class AdminService:
             "jobs": [{"job_id": m.job_id, "shard": m.shard} for m in planned.messages],
             "restarted": restarted,
         }
-
-    async def _request_restart(self, key_ref: str, target_version: str) -> list[str]:
-        """Mark each shard's existing job of ``target_version`` for a fresh pass.
-
-        A job that is running now (live lease) is left alone; it is already running.
-
-        Raises:
-            ServiceError: the job store failed.
-        """
-        marked: list[str] = []
-        now = datetime.now(UTC)
-        for shard in self._stores:
-            jobs = self._job_store(shard)
-            job_id = rewrap_job_id(key_ref, target_version, shard)
-            stored = await jobs.get(job_id)
-            if stored is None:
-                continue  # no job yet: the queued message starts a fresh one
-            state = stored.state
-            live = state.lease_expires_at is not None and state.lease_expires_at > now
-            if state.status is JobStatus.RUNNING and live:
-                continue
-            try:
-                await jobs.put(
-                    state.evolve(restart_requested=True, updated_at=now),
-                    expected_etag=stored.etag,
-                )
-            except ConflictError:
-                continue  # a worker took it meanwhile
-            marked.append(job_id)
-        return marked
