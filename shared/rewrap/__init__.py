@@ -25,12 +25,19 @@ from shared.rewrap._budget import (
     vault_budget,
 )
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
-from shared.rewrap._dry_run import DryRunReport, dry_run
+from shared.rewrap._dry_run import DryRunReport, DryRunScan, DryRunTally, dry_run
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
-from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
+from shared.rewrap._job_store import (
+    MAX_JOB_PAGE,
+    InMemoryJobStore,
+    JobPage,
+    JobStore,
+    StoredJob,
+    check_job_page,
+)
 from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
 from shared.rewrap._messages import (
@@ -40,6 +47,7 @@ from shared.rewrap._messages import (
     ShardMessage,
     queue_message_kind,
 )
+from shared.rewrap._operation_message import OPERATION_KIND, OperationMessage
 from shared.rewrap._page import IssueSink
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
@@ -81,6 +89,7 @@ from shared.rewrap._verdict import (
     retirement_report,
     retirement_verdict,
     unfinished_jobs,
+    verdict_from_counts,
 )
 
 __all__ = [
@@ -90,6 +99,11 @@ __all__ = [
     "KeyVersionView",
     "JobStore",
     "StoredJob",
+    "OPERATION_KIND",
+    "OperationMessage",
+    "JobPage",
+    "MAX_JOB_PAGE",
+    "check_job_page",
     # engine
     "EngineSettings",
     "DEFAULT_WORKERS",
@@ -114,7 +128,10 @@ __all__ = [
     "CONSERVATIVE_OPERATIONS_PER_WINDOW",
     # dry-run and retirement
     "DryRunReport",
+    "DryRunScan",
+    "DryRunTally",
     "dry_run",
+    "verdict_from_counts",
     "RetirementReport",
     "VersionRetirement",
     "Blocker",
