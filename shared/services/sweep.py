@@ -28,7 +28,9 @@ event. So every few minutes the sweep:
   like any job, and rewraps what an application wrote under an older version since; the
   pass's DEKs scanned and seconds are recorded on the job
   (:mod:`shared.rewrap._verification`). Running, failed, refused and short-of-clean jobs
-  are not verified: the rules above own them.
+  are not verified: the rules above own them. A verification asked for and not claimed
+  yet is sent again only after ``VERIFICATION_RESEND`` (its message may be waiting behind
+  many: after a mass rotation every key falls due together);
 
 The sweep reads one job per key and shard, writes at most one (a verification's mark) and
 sends at most one message each: its cost is O(keys x stores), whatever the number of DEKs;
@@ -72,6 +74,10 @@ from shared.services._ports import KeyLister, ShardQueue
 
 _log = logging.getLogger("keyward.sweep")
 _RESTART = 'POST /api/rewrap {"restart": true}'
+#: A verification asked for but not claimed since is asked again (its message may have been
+#: lost) after this long; sooner, its message is only waiting behind others in the queue,
+#: and resending every sweep would grow a backlog of duplicates.
+VERIFICATION_RESEND = timedelta(hours=1)
 
 
 @dataclass
@@ -173,13 +179,16 @@ class SweepService:
                 if await self._ask_verification(shard, stored, now):
                     await self._queue.send(message)
                     report.verifications_queued.append(job_id)
+            elif state.verification and state.status is JobStatus.COMPLETED:
+                # Asked, not claimed yet: the message waits in the queue behind others (the
+                # worker is paced). Send it again only when it may have been lost.
+                if state.restart_requested and state.updated_at + VERIFICATION_RESEND <= now:
+                    await self._queue.send(message)
+                    report.verifications_queued.append(job_id)
             elif state.retry_due(now):
                 await self._queue.send(message)
                 failed = state.status is JobStatus.FAILED
-                if state.verification and state.status is JobStatus.COMPLETED:
-                    report.verifications_queued.append(job_id)  # asked, not run yet
-                else:
-                    (report.jobs_resumed if failed else report.jobs_retried).append(job_id)
+                (report.jobs_resumed if failed else report.jobs_retried).append(job_id)
             elif state.gave_up:
                 spent = state.failures if state.status is JobStatus.FAILED else state.attempts
                 report.problems.append(

@@ -34,7 +34,7 @@ from shared.rewrap import (
 )
 from shared.services._render import job_json
 from shared.services.rewrap_worker import RewrapWorkerService
-from shared.services.sweep import SweepService
+from shared.services.sweep import VERIFICATION_RESEND, SweepService
 from tests.rewrap.fakes import (
     KEY_REF,
     V1,
@@ -153,12 +153,18 @@ async def test_the_sweep_asks_for_a_verification_only_once_due(state_table: Tabl
     assert marked.verification
     assert marked.status is JobStatus.COMPLETED
 
-    # Not run yet: the next sweep sends the message again (it may have been lost), and
-    # writes nothing more.
+    # Not claimed yet: the message waits in the queue; the next sweeps write nothing and
+    # send it again only once it may have been lost.
     etag = (await _stored(jobs)).etag
-    again = await _sweep(source, jobs, queue, ended + DAY + timedelta(minutes=5)).run()
+    marked_at = marked.updated_at
+    waiting = await _sweep(source, jobs, queue, marked_at + timedelta(minutes=5)).run()
+    assert waiting.verifications_queued == []
+    assert waiting.jobs_retried == []
+    assert len(queue.sent) == 1
+    again = await _sweep(source, jobs, queue, marked_at + VERIFICATION_RESEND).run()
     assert again.verifications_queued == [JOB_ID]
     assert again.jobs_retried == []
+    assert len(queue.sent) == 2
     assert (await _stored(jobs)).etag == etag
 
 
