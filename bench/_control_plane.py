@@ -23,6 +23,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,8 +80,19 @@ def seed(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, Any
         for group in groups if group
     ]  # fmt: skip
     load_before, started = load_average(), time.perf_counter()
-    with ThreadPoolExecutor(len(specs)) as pool:
-        results = list(pool.map(world.worker, specs))
+    done = threading.Event()
+
+    def progress() -> None:  # Azurite's memory grows with the table: a sign of life
+        while not done.wait(60):
+            say(f"seeding {size:,}: Azurite RSS {world.azurite_rss_mib()} MiB, "
+                f"load {load_average()[0]}")  # fmt: skip
+
+    threading.Thread(target=progress, daemon=True).start()
+    try:
+        with ThreadPoolExecutor(len(specs)) as pool:
+            results = list(pool.map(world.worker, specs))
+    finally:
+        done.set()
     seconds = time.perf_counter() - started
     jobs = world.worker({"kind": "jobs", "table": table, "per_key": per_key,
                          "versions": world.keys})  # fmt: skip
@@ -89,6 +101,7 @@ def seed(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, Any
         "seconds": round(seconds, 1),
         "processes": len(specs),
         "per_process_seconds": [r["seconds"] for r in results],
+        "retried_transactions": sum(r["retried"] for r in results),
         "jobs_written": jobs["jobs"],
         "load_before": load_before,
         "load_after": load_average(),
