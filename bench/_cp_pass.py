@@ -95,8 +95,8 @@ def verification_through_worker(
     """Steps 1-3 for the first key of ``world`` over ``table``; the figures."""
     key_ref = spec["key_ref"]
     versions = world.keys[key_ref]
-    age = {"kind": "age", "table": table, "newest_version": versions[-1], "age_hours": 48,
-           "older_version": versions[0], **spec}  # fmt: skip
+    age = {**spec, "kind": "age", "table": table, "newest_version": versions[-1],
+           "age_hours": 48, "older_version": versions[0]}  # fmt: skip
     prepared = world.worker(age)
     with local_host(world.app_settings(table)) as info:
         started = time.time()

@@ -106,6 +106,15 @@ def render(everything: dict[str, Any]) -> str:
             f"{v['stale_inserted']} written under the older version) | | | (reported) | |"
         )
     seeding = results["seeding"]
+    for size, keys in (results.get("ranges") or {}).items():
+        lines += [
+            "",
+            f"Rows the service sends for a pass's scan of each key, {int(size):,}-DEK table "
+            "(`KeyRef` spellings range and `KeyVersion ne` the newest version; own rows kept): "
+            + ", ".join(f"{k} {v['rows_sent']:,} ({v['own']} own, {v['pages']} pages)"
+                        for k, v in keys.items())
+            + ".",
+        ]  # fmt: skip
     lines += [
         "",
         "Details: sweep Storage requests at the largest size, by `service METHOD resource`: "

@@ -115,3 +115,43 @@ async def verify_job(spec: dict[str, Any]) -> dict[str, Any]:
             "workers": settings.workers,
         },
     }
+
+
+async def ranges_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """For each key of ``spec["keys"]`` (``{key_ref: [version, ...]}``): the rows and pages
+    the service sends for the scan a pass over that key makes (the ``KeyRef`` spellings
+    range and ``KeyVersion ne`` the newest version, as ``TableDekStore.scan`` asks), and how
+    many of them are the key's own. Pages of 1,000 (the service's cap)."""
+    from shared.adapters.dek_table._entity import SCAN_COLUMNS
+    from shared.adapters.dek_table._query import (
+        MAX_QUERY_PAGE,
+        query_page,
+        quote_value,
+        spellings_filter,
+    )
+    from shared.stores._common import fold_key_ref, normalize_key_ref
+
+    world = spec["world"]
+    store = TableDekStore.from_connection_string(world["connection_string"], spec["table"])
+    table = store._table  # the bench reads the raw pages the store's scan would filter
+    found: dict[str, Any] = {}
+    try:
+        for key_ref, versions in spec["keys"].items():
+            query = spellings_filter("KeyRef", normalize_key_ref(key_ref))
+            query += f" and KeyVersion ne {quote_value(versions[-1].lower())}"
+            rows = own = pages = 0
+            token = None
+            while True:
+                entities, token = await query_page(
+                    table, query, SCAN_COLUMNS, MAX_QUERY_PAGE, token, operation="probe"
+                )
+                pages += 1
+                rows += len(entities)
+                own += sum(fold_key_ref(str(e.get("KeyRef"))) == fold_key_ref(key_ref)
+                           for e in entities)  # fmt: skip
+                if token is None:
+                    break
+            found[key_ref.rsplit("/", 1)[-1]] = {"rows_sent": rows, "own": own, "pages": pages}
+    finally:
+        await store.close()
+    return {"keys": found}

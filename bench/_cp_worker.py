@@ -34,10 +34,10 @@ async def _run(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         from bench._cp_pass import age_job, await_pass
 
         return await (age_job(spec) if kind == "age" else await_pass(spec))
-    if kind == "verify":
-        from bench._cp_verify import verify_job
+    if kind in ("verify", "ranges"):
+        from bench._cp_verify import ranges_job, verify_job
 
-        return await verify_job(spec)
+        return await (verify_job(spec) if kind == "verify" else ranges_job(spec))
     raise SystemExit(f"unknown kind {kind!r}")
 
 

@@ -26,6 +26,7 @@ from bench._wire import RESULT_MARKER
 from devtools.azurite import run_azurite
 from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.process import start_emulator, stop_emulator
+from shared.settings import SPEC_BY_NAME
 
 VAULT = "kwcontrol"
 #: The app's own permissions (as ``make demo`` grants them): nothing more.
@@ -70,6 +71,8 @@ class ControlWorld:
             "AzureWebJobsStorage": self.world.connection_string,
             "KEYWARD_VAULT_ALLOWLIST": f"{VAULT}={self.world.vault_url}",
             "KEYWARD_DEK_TABLE": table,
+            # Set all the same: the queue trigger resolves ``%KEYWARD_JOB_QUEUE%``.
+            "KEYWARD_JOB_QUEUE": str(SPEC_BY_NAME["KEYWARD_JOB_QUEUE"].default),
             "KEYWARD_SWEEP_SCHEDULE": NEVER,
             "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": NEVER,
             "KEYWARD_CA_BUNDLE": self.world.ca_path,

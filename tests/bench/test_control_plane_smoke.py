@@ -47,9 +47,11 @@ def test_control_plane_smoke_reports_every_figure(tmp_path: Path) -> None:
         assert entry["status_http"]["status_codes"] == [200]
     for size, verify in results["verify"].items():
         assert verify["completed"], verify
+        assert verify["mode"] == "worker"
+        assert verify["record"]["verification"] is True
         assert verify["stale_inserted"] == verify["rewrapped"] == 1
         assert verify["deks_of_key"] == int(size) // results["keys"] + 1
-        assert verify["storage_requests"] > 0
+        assert verify["deks_covered_per_second"] > 0
 
     text = done.stdout
     for figure in ("sweep: Storage requests", "sweep: wall time", "over HTTP, median",
