@@ -1,14 +1,19 @@
-"""(g) flat control plane: ``python -m bench control [--sizes 10000,1000000] [--smoke]``.
+"""(g) flat control plane: ``python -m bench control [options]`` (``--smoke``: tiny sizes).
 
 One world (Azurite in memory, the emulator, one vault with ``--keys`` keys, each rotated
 once) holds a DEK table per size, the DEKs spread evenly over the keys and seeded under each
 key's newest version, and a completed job per key, version and shard, as a clean rotation
-leaves them. Then, size after size, in ``--rounds`` interleaved rounds (the same load window
-for both sizes): ``--sweeps`` sweeps (``SweepService`` from the composition root: wall time,
-Storage requests), ``GET /api/status`` ``--calls`` times through the local Functions host
-(HTTP latency) and as many times in process (``AdminService.status``: latency and Storage
-requests per call). The smallest size is also measured once before the larger tables exist.
-Last, the verification pass over one key of the largest table (``bench._cp_verify``).
+leaves them. ``--serve FILE`` builds and seeds such a world and keeps it up; ``--world FILE``
+measures it (1,000,000 DEKs are then seeded once, not per run).
+
+Then, in ``--rounds`` interleaved rounds (the same load window for both sizes; the order
+alternates from round to round), per size: ``--sweeps`` sweeps (``SweepService`` from the
+composition root: wall time, Storage requests), ``GET /api/status`` ``--calls`` times
+through the local Functions host (HTTP latency) and as many times in process
+(``AdminService.status``: latency, Storage requests per call). In an all-in-one run the
+smallest size is also measured once before the larger tables exist. Last, the rows a pass's
+scan receives per key (smallest table), and the verification pass over the first key at the
+smallest and largest size (``bench._cp_pass``; ``--verify-mode engine``: ``bench._cp_verify``).
 
 Raw results: ``bench/out/control-<UTC time>.json``; the Markdown section (for the
 hand-written "(g)" part of ``docs/benchmarks.md``) beside it and on stdout.
@@ -158,7 +163,8 @@ def run(world: ControlWorld, config: ControlConfig, seeded: dict[str, Any]) -> d
     results: dict[str, Any] = {**seeded, "rounds": [], "keys": len(world.keys)}
     for index in range(config.rounds):
         say(f"round {index + 1} of {config.rounds}")
-        results["rounds"].append({str(size): measure(world, size, config) for size in sizes})
+        order = sizes if index % 2 == 0 else sizes[::-1]  # no size always measured first
+        results["rounds"].append({str(size): measure(world, size, config) for size in order})
     # What a pass over each key's scan receives (the smallest table: Azurite evaluates the
     # filter over every entity for each page, so at 1,000,000 this alone would take hours).
     results["ranges"] = {sizes[0]: world.worker(
