@@ -29,6 +29,7 @@ from shared.rewrap._dry_run import DryRunReport, DryRunScan, DryRunTally, dry_ru
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
+from shared.rewrap._job_retention import expired_jobs
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import (
     MAX_JOB_PAGE,
@@ -49,6 +50,7 @@ from shared.rewrap._messages import (
 )
 from shared.rewrap._operation_message import OPERATION_KIND, OperationMessage
 from shared.rewrap._page import IssueSink
+from shared.rewrap._passes import MAX_PASSES_KEPT, PassRecord
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
 from shared.rewrap._report import (
@@ -91,8 +93,15 @@ from shared.rewrap._verdict import (
     unfinished_jobs,
     verdict_from_counts,
 )
+from shared.rewrap._verification import pass_ended, verification_due, verification_requested
 
 __all__ = [
+    "expired_jobs",
+    "MAX_PASSES_KEPT",
+    "PassRecord",
+    "pass_ended",
+    "verification_due",
+    "verification_requested",
     # ports
     "KeyVersionInfo",
     "KeyVersionSource",
