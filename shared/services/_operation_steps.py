@@ -182,8 +182,10 @@ class Steps:
     async def _dry_run_step(self, op: Operation) -> Operation:
         settings = self._parts.engine_settings
         if self._dry_run is None:
+            # One service page per step (the count's size, not the engine's checkpoint page):
+            # the same counts, a tenth of the checkpoint writes.
             self._dry_run = await DryRunScan.start(
-                self._parts.keys, op.key_ref, op.version, page_size=settings.page_size,
+                self._parts.keys, op.key_ref, op.version, page_size=self._parts.count_page_size,
                 allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5, retry=settings.retry,
             )  # fmt: skip
         scan, shard = self._dry_run, op.pending_shard()
