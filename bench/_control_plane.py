@@ -6,11 +6,12 @@ key's newest version, and a completed job per key, version and shard, as a clean
 leaves them. ``--serve FILE`` builds and seeds such a world and keeps it up; ``--world FILE``
 measures it (1,000,000 DEKs are then seeded once, not per run).
 
-Then, in ``--rounds`` interleaved rounds (the same load window for both sizes; the order
-alternates from round to round), per size: ``--sweeps`` sweeps (``SweepService`` from the
-composition root: wall time, Storage requests), ``GET /api/status`` ``--calls`` times
-through the local Functions host (HTTP latency) and as many times in process
-(``AdminService.status``: latency, Storage requests per call). In an all-in-one run the
+Then ``--rounds`` rounds, each measuring every size side by side, alternating call by call
+(so both sizes see the same moment's load): ``--sweeps`` sweeps per size (``SweepService``
+from the composition root: wall time, Storage requests) and ``--calls`` calls of
+``AdminService.status`` per size in one process (latency, Storage requests per call), then
+``--calls`` ``GET /api/status`` per size through the local Functions host (a host per size,
+both up: HTTP latency). In an all-in-one run the
 smallest size is also measured once before the larger tables exist. Last, the rows a pass's
 scan receives per key (smallest table), and the verification pass over the first key at the
 smallest and largest size (``bench._cp_pass``; ``--verify-mode engine``: ``bench._cp_verify``).
@@ -27,6 +28,7 @@ import json
 import os
 import shlex
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -51,8 +53,8 @@ class ControlConfig:
     sizes: tuple[int, ...] = (10_000, 1_000_000)
     keys: int = 8
     seed_processes: int = 2
-    rounds: int = 2
-    sweeps: int = 4
+    rounds: int = 3
+    sweeps: int = 10
     calls: int = 50
     verify_seconds: float = 240.0
     http: bool = True
@@ -121,28 +123,32 @@ def seed(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, Any
     return seeded
 
 
-def measure(world: ControlWorld, size: int, config: ControlConfig) -> dict[str, Any]:
-    settings = world.app_settings(table_name(size))
-    entry: dict[str, Any] = {"size": size, "load_before": load_average()}
-    entry["sweep"] = world.worker({"kind": "sweep", "settings": settings,
-                                   "repeats": config.sweeps})  # fmt: skip
-    entry["status_in_process"] = world.worker(
-        {"kind": "status", "settings": settings, "calls": config.calls}
+def measure(world: ControlWorld, sizes: list[int], config: ControlConfig) -> dict[str, Any]:
+    """One round: every size measured side by side (``bench._cp_measure.paired_job``)."""
+    settings = {str(size): world.app_settings(table_name(size)) for size in sizes}
+    load_before = load_average()
+    paired = world.worker(
+        {"kind": "paired", "settings": settings, "sweeps": config.sweeps, "calls": config.calls}
     )
-    if config.http:
-        entry["status_http"] = status_over_http(settings, config.calls)
-    entry["load_after"] = load_average()
-    entry["azurite_rss_mib"] = world.azurite_rss_mib()
-    warm = entry["sweep"]["runs"][1:] or entry["sweep"]["runs"]
-    http, local = entry.get("status_http", {}), entry["status_in_process"]
-    say(
-        f"{size:,}: sweep {[r['seconds'] for r in warm]} s, Storage requests "
-        f"{[r['storage_requests'] for r in warm]}; status in process median "
-        f"{local['median_ms']} ms ({local['storage_requests_per_call']} requests); HTTP "
-        f"median {http.get('median_ms')} p95 {http.get('p95_ms')} ms; "
-        f"load {entry['load_after'][0]}"
-    )
-    return entry
+    http = status_over_http(settings, config.calls) if config.http else {}
+    load_after = load_average()
+    entries: dict[str, Any] = {}
+    for size in settings:
+        entry = entries[size] = {"size": int(size), **paired[size]}
+        entry.update(load_before=load_before, load_after=load_after)
+        if size in http:
+            entry["status_http"] = http[size]
+        warm = entry["sweep"]["runs"][1:] or entry["sweep"]["runs"]
+        median_ms = statistics.median(r["seconds"] for r in warm) * 1000
+        say(
+            f"{int(size):,}: sweep median {median_ms:.1f} ms, Storage requests "
+            f"{sorted({r['storage_requests'] for r in warm})}; status "
+            f"in process median {entry['status_in_process']['median_ms']} ms "
+            f"({entry['status_in_process']['storage_requests_per_call']} requests); HTTP median "
+            f"{http.get(size, {}).get('median_ms')} p95 {http.get(size, {}).get('p95_ms')} ms"
+        )
+    entries[str(sizes[0])]["azurite_rss_mib"] = world.azurite_rss_mib()
+    return entries
 
 
 def seed_all(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
@@ -152,7 +158,7 @@ def seed_all(world: ControlWorld, config: ControlConfig) -> dict[str, Any]:
     seeded["seeding"][str(sizes[0])] = seed(world, sizes[0], config)
     if config.alone and not config.serve:
         say(f"round 0: {sizes[0]:,} alone (before the larger tables exist)")
-        seeded["alone"] = measure(world, sizes[0], config)
+        seeded["alone"] = measure(world, sizes[:1], config)[str(sizes[0])]
     for size in sizes[1:]:
         seeded["seeding"][str(size)] = seed(world, size, config)
     return seeded
@@ -163,8 +169,7 @@ def run(world: ControlWorld, config: ControlConfig, seeded: dict[str, Any]) -> d
     results: dict[str, Any] = {**seeded, "rounds": [], "keys": len(world.keys)}
     for index in range(config.rounds):
         say(f"round {index + 1} of {config.rounds}")
-        order = sizes if index % 2 == 0 else sizes[::-1]  # no size always measured first
-        results["rounds"].append({str(size): measure(world, size, config) for size in order})
+        results["rounds"].append(measure(world, sizes, config))
     # What a pass over each key's scan receives (the smallest table: Azurite evaluates the
     # filter over every entity for each page, so at 1,000,000 this alone would take hours).
     results["ranges"] = {sizes[0]: world.worker(
@@ -215,9 +220,9 @@ def parse(argv: list[str]) -> tuple[ControlConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog="python -m bench control", description=__doc__)
     parser.add_argument("--sizes", help="comma-separated DEK counts (default 10000,1000000)")
     parser.add_argument("--keys", type=int, help="keys in the vault (default 8)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
-    parser.add_argument("--sweeps", type=int, help="sweeps per measurement (default 4)")
-    parser.add_argument("--calls", type=int, help="status calls per measurement (default 50)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3)")
+    parser.add_argument("--sweeps", type=int, help="sweeps per size and round (default 10)")
+    parser.add_argument("--calls", type=int, help="status calls per size and round (50)")
     parser.add_argument("--verify-seconds", type=float, help="verification time box (240)")
     parser.add_argument("--verify-mode", choices=("engine", "worker"), help="(worker)")
     parser.add_argument("--no-http", action="store_true", help="status in process only")

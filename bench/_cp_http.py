@@ -1,11 +1,11 @@
 """(g) ``GET /api/status`` through HTTP: the local Functions host as ``make demo`` runs it.
 
-The host (``python -m devtools.localhost``) runs in its own process with the app settings of
-one DEK table, timers off (a sweep firing mid-measurement would share the host's loop);
-queue pollers run as in the demo (they run the verification pass's slices). Latency is
-measured by this process with one aiohttp session (keep-alive, as a monitoring client
-would), one call after another, after a few unmeasured calls (the first builds the app's
-context: credential, clients).
+A host (``python -m devtools.localhost``) per DEK table (size), each in its own process with
+the app settings of that table, all up at once, timers off (a sweep firing mid-measurement
+would share the host's loop); queue pollers run as in the demo (they run the verification
+pass's slices). Latency is measured by this process with one aiohttp session (keep-alive,
+as a monitoring client would), one call after another, alternating between the hosts, after
+a few unmeasured calls (the first builds the app's context: credential, clients).
 """
 
 from __future__ import annotations
@@ -62,10 +62,12 @@ def local_host(settings: dict[str, str]) -> Iterator[dict[str, Any]]:
                     host.wait(15)
 
 
-def status_over_http(settings: dict[str, str], calls: int) -> dict[str, Any]:
-    """Start a host with ``settings``, time ``calls`` GET /api/status, stop it."""
-    with local_host(settings) as info:
-        return asyncio.run(_time_calls(info["url"], info["function_key"], calls))
+def status_over_http(settings: dict[str, dict[str, str]], calls: int) -> dict[str, Any]:
+    """A host per size of ``settings`` (``{size: app settings}``), all up at once; ``calls``
+    GET /api/status to each, alternating between them call by call; the hosts stopped."""
+    with contextlib.ExitStack() as stack:
+        hosts = {size: stack.enter_context(local_host(s)) for size, s in settings.items()}
+        return asyncio.run(_time_calls(hosts, calls))
 
 
 def invoke_timer(info: dict[str, Any], name: str) -> None:
@@ -81,30 +83,34 @@ def invoke_timer(info: dict[str, Any], name: str) -> None:
             raise RuntimeError(f"POST /admin/functions/{name} answered {response.status}")
 
 
-async def _time_calls(base_url: str, function_key: str, calls: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    sizes: list[int] = []
-    status_codes: set[int] = set()
-    body: Any = None
+async def _time_calls(hosts: dict[str, dict[str, Any]], calls: int) -> dict[str, Any]:
+    sizes = list(hosts)
+    latencies: dict[str, list[float]] = {size: [] for size in sizes}
+    sizes_seen: dict[str, int] = dict.fromkeys(sizes, 0)
+    bodies: dict[str, Any] = {}
     warmup = warmup_calls(calls)
-    headers = {"x-functions-key": function_key}
     async with aiohttp.ClientSession() as session:
         for index in range(warmup + calls):
-            started = time.perf_counter()
-            async with session.get(f"{base_url}/api/status", headers=headers) as response:
-                raw = await response.read()
-            elapsed = (time.perf_counter() - started) * 1000
-            status_codes.add(response.status)
-            if index >= warmup:
-                latencies.append(elapsed)
-                sizes.append(len(raw))
-            if response.status != 200:
-                raise RuntimeError(f"GET /api/status answered {response.status}: {raw[:500]!r}")
-            body = json.loads(raw)
+            for size in sizes if index % 2 == 0 else sizes[::-1]:
+                info = hosts[size]
+                headers = {"x-functions-key": info["function_key"]}
+                started = time.perf_counter()
+                async with session.get(f"{info['url']}/api/status", headers=headers) as response:
+                    raw = await response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status != 200:
+                    raise RuntimeError(f"GET /api/status answered {response.status}: {raw[:500]!r}")
+                if index >= warmup:
+                    latencies[size].append(elapsed)
+                    sizes_seen[size] = max(sizes_seen[size], len(raw))
+                bodies[size] = json.loads(raw)
     return {
-        **latency_figures(latencies),
-        "status_codes": sorted(status_codes),
-        "body_bytes": max(sizes) if sizes else 0,
-        "body_keys": sorted(body) if isinstance(body, dict) else [],
-        "jobs_returned": len(body.get("jobs", [])) if isinstance(body, dict) else 0,
+        size: {
+            **latency_figures(latencies[size]),
+            "status_codes": [200],
+            "body_bytes": sizes_seen[size],
+            "body_keys": sorted(bodies[size]),
+            "jobs_returned": len(bodies[size].get("jobs", [])),
+        }
+        for size in sizes
     }

@@ -1,8 +1,9 @@
-"""(g) measured jobs: a sweep and ``AdminService.status`` through the composition root.
+"""(g) measured jobs: sweeps and ``AdminService.status`` through the composition root.
 
-Each runs in a fresh ``bench._cp_worker`` process that builds keyward's ``AppContext`` from
-the same app settings the Functions host gets, so the sweep is the production ``SweepService``
-with the production clients (managed identity from the emulator, the CA bundle, Azurite).
+They run in a fresh ``bench._cp_worker`` process that builds keyward's ``AppContext`` (one
+per size) from the same app settings the Functions host gets, so the sweep is the
+production ``SweepService`` with the production clients (managed identity from the
+emulator, the CA bundle, Azurite).
 
 Requests are counted with the clients' own response hook (``devtools.traffic``): before
 the context is built, the default ``raw_response_hook`` of azure-core's ``CustomHookPolicy``
@@ -72,72 +73,75 @@ def install_tally(storage_ports: dict[int, str]) -> RequestTally:
     return tally
 
 
-async def _context(spec: dict[str, Any]) -> tuple[Any, RequestTally]:
-    settings: dict[str, str] = spec["settings"]
+async def paired_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """Per size of ``spec["settings"]`` (``{size: app settings}``), one ``AppContext`` in
+    this process; then ``spec["sweeps"]`` sweeps and ``spec["calls"]`` calls of
+    ``AdminService.status()`` (defaults: the first page) per size, alternating between the
+    sizes call by call (and which one goes first), so both see the same moment's load. The
+    first sweep of each size is cold (token, connections); status calls start after a few
+    unmeasured ones (:func:`warmup_calls`)."""
     tally = install_tally({int(port): name for port, name in spec["storage_ports"].items()})
-    os.environ.update(settings)  # DefaultAzureCredential reads IDENTITY_* from here
+    settings: dict[str, dict[str, str]] = spec["settings"]
+    os.environ.update(next(iter(settings.values())))  # IDENTITY_* for DefaultAzureCredential
     from shared.composition import AppContext
     from shared.settings import Settings
 
-    return await AppContext.build(Settings.from_env(settings)), tally
-
-
-async def sweep_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec["repeats"]`` sweeps in one process (the first one cold: tokens, connections),
-    each with its wall time and requests."""
-    context, tally = await _context(spec)
-    runs: list[dict[str, Any]] = []
+    contexts = {size: await AppContext.build(Settings.from_env(s)) for size, s in settings.items()}
+    sizes = list(contexts)
+    sweeps: dict[str, list[dict[str, Any]]] = {size: [] for size in sizes}
+    latencies: dict[str, list[float]] = {size: [] for size in sizes}
+    requests: dict[str, list[int]] = {size: [] for size in sizes}
+    bodies: dict[str, Any] = {}
+    resources: dict[str, Any] = {}
     try:
-        for _ in range(int(spec.get("repeats", 3))):
-            tally.reset()
-            sweep = context.sweep()
-            started = time.perf_counter()
-            report = await sweep.run()
-            seconds = time.perf_counter() - started
-            runs.append(
-                {
-                    "seconds": round(seconds, 4),
-                    **tally.snapshot(),
-                    "keys_checked": report.keys_checked,
-                    "jobs_started": len(report.jobs_started),
-                    "jobs_resumed": len(report.jobs_resumed),
-                    "jobs_retried": len(report.jobs_retried),
-                    "problems": report.problems[:5],
-                    "log_line": report.log_line(),
-                }
-            )
-    finally:
-        await context.aclose()
-    return {"runs": runs, "shards": list(context.shards)}
-
-
-async def status_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec["calls"]`` calls of ``AdminService.status()`` (defaults: first page), after
-    a few unmeasured ones (:func:`warmup_calls`); latency and Storage requests per call."""
-    context, tally = await _context(spec)
-    warmup = warmup_calls(int(spec["calls"]))
-    latencies: list[float] = []
-    requests: list[int] = []
-    body: Any = None
-    try:
-        admin = context.admin()
+        for index in range(int(spec["sweeps"])):
+            for size in sizes if index % 2 == 0 else sizes[::-1]:
+                sweeps[size].append(await _sweep(contexts[size], tally))
+        admins = {size: context.admin() for size, context in contexts.items()}
+        warmup = warmup_calls(int(spec["calls"]))
         for index in range(warmup + int(spec["calls"])):
-            tally.reset()
-            started = time.perf_counter()
-            body = await admin.status()
-            elapsed = time.perf_counter() - started
-            if index >= warmup:
-                latencies.append(elapsed * 1000)
-                requests.append(tally.snapshot()["storage_requests"])
-        resources = tally.snapshot()["by_resource"]
+            for size in sizes if index % 2 == 0 else sizes[::-1]:
+                tally.reset()
+                started = time.perf_counter()
+                bodies[size] = await admins[size].status()
+                elapsed = time.perf_counter() - started
+                if index >= warmup:
+                    latencies[size].append(elapsed * 1000)
+                    requests[size].append(tally.snapshot()["storage_requests"])
+                    resources[size] = tally.snapshot()["by_resource"]
     finally:
-        await context.aclose()
+        for context in contexts.values():
+            await context.aclose()
     return {
-        **latency_figures(latencies),
-        "storage_requests_per_call": statistics.median(requests),
-        "by_resource_last_call": resources,
-        "body_keys": sorted(body) if isinstance(body, dict) else [],
-        "jobs_returned": len(body.get("jobs", [])) if isinstance(body, dict) else 0,
+        size: {
+            "sweep": {"runs": sweeps[size], "shards": list(contexts[size].shards)},
+            "status_in_process": {
+                **latency_figures(latencies[size]),
+                "storage_requests_per_call": statistics.median(requests[size]),
+                "by_resource_last_call": resources[size],
+                "body_keys": sorted(bodies[size]),
+                "jobs_returned": len(bodies[size].get("jobs", [])),
+            },
+        }
+        for size in sizes
+    }
+
+
+async def _sweep(context: Any, tally: RequestTally) -> dict[str, Any]:
+    tally.reset()
+    sweep = context.sweep()
+    started = time.perf_counter()
+    report = await sweep.run()
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 4),
+        **tally.snapshot(),
+        "keys_checked": report.keys_checked,
+        "jobs_started": len(report.jobs_started),
+        "jobs_resumed": len(report.jobs_resumed),
+        "jobs_retried": len(report.jobs_retried),
+        "problems": report.problems[:5],
+        "log_line": report.log_line(),
     }
 
 

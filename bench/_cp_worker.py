@@ -2,7 +2,7 @@
 
 The (g) twin of ``bench._worker`` (which the other scenarios use): the same protocol (the
 result is one JSON line after :data:`bench._wire.RESULT_MARKER`), its own kinds: ``seed``,
-``jobs``, ``sweep``, ``status``, ``verify``, ``age``, ``await_pass``.
+``jobs``, ``paired``, ``verify``, ``ranges``, ``age``, ``await_pass``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ async def _run(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         from bench._cp_seed import write_jobs_job
 
         return await write_jobs_job(spec)
-    if kind in ("sweep", "status"):
-        from bench._cp_measure import status_job, sweep_job
+    if kind == "paired":
+        from bench._cp_measure import paired_job
 
-        return await (sweep_job(spec) if kind == "sweep" else status_job(spec))
+        return await paired_job(spec)
     if kind in ("age", "await_pass"):
         from bench._cp_pass import age_job, await_pass
 
