@@ -142,7 +142,9 @@ class RewrapEngine:
             RewrapTargetError: the target is refused (missing, not enabled, key_ops, probe);
                 recorded on the job when the version exists.
             JobLeaseError: another live worker holds the job.
-            SliceDeadlineError: the wrap-up itself overran (the lease lapses; resumable).
+            SliceDeadlineError: the wrap-up itself overran (the lease lapses; resumable), or
+                sending stayed held (joining, the budget board lost) or throttled until
+                ``deadline`` before the job was claimed.
             ServiceError: the vault, DEK store or job store failed past retries (the job is
                 marked failed and resumes from its checkpoint when run again).
         """
@@ -177,7 +179,10 @@ class RewrapEngine:
         async with vault_membership(
             self._board, plan, limiter, settings, owner=self._owner, time=(self._clock, self._sleep)
         ) as membership:
-            caller = VaultCaller(limiter, settings.retry, CallStats(), sleep=self._sleep)
+            # With the deadline: a join or a lost board may hold the limiter past the slice.
+            caller = VaultCaller(
+                limiter, settings.retry, CallStats(), sleep=self._sleep, deadline=deadline
+            )
             try:
                 await confirm_target(self._keys, plan, caller, now=self._now())
             except (RewrapTargetError, ServiceError) as error:
@@ -193,7 +198,7 @@ class RewrapEngine:
                 "resumed" if resumed else "started",
                 plan.key_ref,
                 plan.target_version,
-                ceiling,
+                limiter.ceiling,
             )
             try:
                 # Read after the lease is written: a retire either sees this job or is seen here.

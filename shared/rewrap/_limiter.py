@@ -48,7 +48,11 @@ DEFAULT_RETRY_AFTER_SECONDS = 1.0
 #: The longest self-chosen pause: one Key Vault throttling window, after which the whole
 #: budget has renewed.
 MAX_SELF_BACKOFF_SECONDS = 10.0
+#: The floor of the multiplicative decrease (or the ceiling, when that is lower).
 _MIN_RATE = 1.0
+#: The lowest ceiling: a vault's share split among many members can be below one operation
+#: a second (RSA-4096 HSM keys: 25/s published), and must still not be exceeded.
+_MIN_CEILING = 0.01
 
 
 class AimdRateLimiter:
@@ -66,8 +70,8 @@ class AimdRateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if ceiling < _MIN_RATE:
-            raise ValueError(f"rate ceiling must be at least {_MIN_RATE} per second")
+        if ceiling < _MIN_CEILING:
+            raise ValueError(f"rate ceiling must be at least {_MIN_CEILING} per second")
         if not 0 < decrease_factor < 1:
             raise ValueError("decrease_factor must be between 0 and 1")
         self._ceiling = ceiling
@@ -106,7 +110,7 @@ class AimdRateLimiter:
     def set_ceiling(self, ceiling: float) -> None:
         """Change the ceiling while running: lower at once; higher at once only if never
         throttled, else the rate climbs to it by the additive increase."""
-        ceiling = max(_MIN_RATE, ceiling)
+        ceiling = max(_MIN_CEILING, ceiling)
         if ceiling == self._ceiling:
             return
         raised = ceiling > self._ceiling
@@ -183,6 +187,7 @@ class AimdRateLimiter:
             pause = min(MAX_SELF_BACKOFF_SECONDS, doubling)
         self._blocked_until = max(self._blocked_until, now + pause)
         if new_generation:
-            self._rate = max(_MIN_RATE, self._rate * self._decrease_factor)
+            floor = min(_MIN_RATE, self._ceiling)
+            self._rate = max(floor, self._rate * self._decrease_factor)
             self._last_decrease = now
             self.decreases += 1

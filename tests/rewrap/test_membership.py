@@ -17,6 +17,7 @@ from shared.rewrap import (
     BudgetMembership,
     Deadline,
     InMemoryBudgetBoard,
+    InMemoryJobStore,
     ShareRules,
     SliceDeadlineError,
     vault_budget,
@@ -71,6 +72,17 @@ def test_after_a_429_a_higher_ceiling_is_climbed_to_additively() -> None:
     for _ in range(5000):
         limiter.on_success()
     assert limiter.rate == 300
+
+
+def test_a_part_below_one_operation_a_second_is_kept_even_after_a_429() -> None:
+    """Twenty members on an RSA-4096 HSM key (25/s published, half of it keyward's) get
+    0.61/s each: the AIMD floor of 1/s must not lift a member above its part."""
+    time = VirtualTime()
+    limiter = AimdRateLimiter(25 * 0.49 / 20, clock=time.clock, sleep=time.sleep)
+    limiter.on_throttled(time.now, retry_after=1.0)
+    assert limiter.rate <= 25 * 0.49 / 20
+    limiter.set_ceiling(0.001)
+    assert 0 < limiter.ceiling <= 0.01
 
 
 def test_a_held_limiter_sends_nothing_until_released() -> None:
@@ -228,3 +240,21 @@ def test_an_engine_on_a_board_reports_its_allotment_and_leaves() -> None:
     assert report.members == 1
     assert report.allotment == pytest.approx(WHOLE)
     assert board.rows("contoso-kv.vault.azure.net") == ()
+
+
+def test_an_engine_whose_board_is_down_claims_nothing_and_ends_at_the_deadline() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 5)
+    board = InMemoryBudgetBoard()
+    board.reachable = False
+    jobs = InMemoryJobStore()
+    engine = engine_for(store, source, jobs, rate_ceiling=None, board=board)
+
+    async def go() -> None:
+        with pytest.raises(SliceDeadlineError, match="joining"):
+            await engine.run(KEY_REF, V2, deadline=Deadline.after(0.3))
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "keyward-budget"] == []
+
+    asyncio.run(go())
+    assert asyncio.run(jobs.list_jobs()) == []  # never claimed: nothing was sent
