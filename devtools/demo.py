@@ -240,6 +240,7 @@ async def start_app(world: World) -> Any:
         "KEYWARD_JOB_QUEUE": JOB_QUEUE,
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": "30 0 0 1 1 *",
+        "KEYWARD_RETENTION_SCHEDULE": "0 30 0 1 1 *",
         "KEYWARD_CA_BUNDLE": world.emulator.ca_path,
         "KEYWARD_ARM_ENDPOINT": world.emulator.url,
         "KEYWARD_FACE_SUBSCRIPTIONS": subscription if world.face else "",

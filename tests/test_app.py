@@ -23,6 +23,7 @@ def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
         "admin_rewrap": "httpTrigger",
         "admin_retire": "httpTrigger",
         "health": "httpTrigger",
+        "retention": "timerTrigger",
     }
 
 
@@ -78,9 +79,27 @@ def test_the_local_host_runs_both_timers_on_their_own_schedules() -> None:
         for name, spec in bindings.discover(indexed_functions().values()).items()
         if spec.trigger_type == bindings.TIMER_TRIGGER
     }
-    assert timers == {"sweep": "0 */5 * * * *", "dependents_sweep": "30 */5 * * * *"}
+    assert timers == {
+        "sweep": "0 */5 * * * *",
+        "dependents_sweep": "30 */5 * * * *",
+        "retention": "0 30 3 * * *",
+    }
     for expression in timers.values():
         Ncrontab.parse(expression)
+
+
+def test_retention_is_a_timer_of_its_own(app_functions: dict[str, Any]) -> None:
+    """Issue 12: retention runs on its own schedule (daily by default), never on a sweep's."""
+    from shared.settings import SPEC_BY_NAME, Ncrontab
+
+    timer = app_functions["retention"].get_trigger().get_dict_repr()
+    assert timer["schedule"] == "%KEYWARD_RETENTION_SCHEDULE%"
+    assert timer["useMonitor"] is True
+    default = SPEC_BY_NAME["KEYWARD_RETENTION_SCHEDULE"].default
+    assert default is not None
+    first = Ncrontab.parse(default).next_after(datetime(2026, 1, 1, tzinfo=UTC))
+    second = Ncrontab.parse(default).next_after(first)
+    assert second - first == timedelta(days=1)
 
 
 def test_worker_dequeue_limit_matches_host_json() -> None:

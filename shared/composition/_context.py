@@ -23,9 +23,11 @@ from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.budget_board import TableBudgetBoard
+from shared.adapters.event_ledger import EventLedger
+from shared.adapters.job_retention import TableJobRetention
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.retired_versions import TableRetiredVersions
-from shared.adapters.table_state import EventLedger, TableJobStore
+from shared.adapters.table_state import TableJobStore
 from shared.composition._clients import arm_clients, keyvault_adapter
 from shared.composition._dependents import (
     Clock,
@@ -43,6 +45,7 @@ from shared.services.dependents_sweep import DependentsSweepService
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import KeyEventService
 from shared.services.queue_worker import QueueWorkerService
+from shared.services.retention import RetentionService
 from shared.services.rewrap_worker import RewrapWorkerService
 from shared.services.sweep import SweepService
 from shared.settings import Settings
@@ -159,6 +162,16 @@ class AppContext:
             shards=self.shards,
             job_store=self.job_store,
             queue=self.queue,
+            verify_interval=self.settings.verify_interval,
+        )
+
+    def retention(self) -> RetentionService:
+        """The retention timer's service, over the state table's ledger and job partitions."""
+        return RetentionService(
+            ledger=self.ledger,
+            jobs=TableJobRetention(self.state_table),
+            shards=self.shards,
+            retention_days=self.settings.retention_days,
         )
 
     def dependents_sweep(self) -> DependentsSweepService:

@@ -30,6 +30,7 @@ from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
+from shared.rewrap._job_retention import expired_jobs
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
 from shared.rewrap._ledger import ProgressCallback
@@ -43,6 +44,7 @@ from shared.rewrap._messages import (
     queue_message_kind,
 )
 from shared.rewrap._page import IssueSink
+from shared.rewrap._passes import MAX_PASSES_KEPT, PassRecord
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
 from shared.rewrap._report import (
@@ -94,8 +96,15 @@ from shared.rewrap._verdict import (
     retirement_verdict,
     unfinished_jobs,
 )
+from shared.rewrap._verification import pass_ended, verification_due, verification_requested
 
 __all__ = [
+    "expired_jobs",
+    "MAX_PASSES_KEPT",
+    "PassRecord",
+    "pass_ended",
+    "verification_due",
+    "verification_requested",
     # ports
     "KeyVersionInfo",
     "KeyVersionSource",

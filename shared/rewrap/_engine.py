@@ -314,11 +314,7 @@ class RewrapEngine:
         fresh = self._fresh_state(job_id, plan.key_ref, plan.target_version)
         if stored is not None:
             # A restart is a fresh pass, but the attempts (and their cap) stay with the job.
-            fresh = fresh.evolve(
-                created_at=stored.state.created_at,
-                attempts=stored.state.attempts,
-                max_attempts=stored.state.max_attempts,
-            )
+            fresh = stored.state.restarted_as(fresh)  # and the pass history
         resumed = stored is not None and not restart and stored.state.pages > 0
         base = fresh if stored is None or restart else stored.state
         claimed = base.evolve(
