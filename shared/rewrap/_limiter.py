@@ -153,19 +153,23 @@ class AimdRateLimiter:
             SliceDeadlineError: the slot is past ``deadline`` (nothing is waited for), or
                 sending is held until it.
         """
-        if not self._open.is_set():
-            await self._released(deadline)
-        now = self._clock()
-        # Credit for missed slots is kept for one tick plus the burst: a worker woken late by
-        # the tick grid keeps its place, but an idle spell does not bank a burst.
-        slot = max(self._next_slot, now - self._burst - self._tick, self._blocked_until)
-        self._next_slot = slot + 1.0 / self._rate
-        if slot <= now:
-            return now
-        wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
-        check_wait(deadline, wake - now, "the vault's rate limit")
-        await self._sleep(wake - now)
-        return slot
+        while True:
+            if not self._open.is_set():
+                await self._released(deadline)
+            now = self._clock()
+            # Credit for missed slots is kept for one tick plus the burst: a worker woken late
+            # by the tick grid keeps its place, but an idle spell does not bank a burst.
+            slot = max(self._next_slot, now - self._burst - self._tick, self._blocked_until)
+            self._next_slot = slot + 1.0 / self._rate
+            if slot <= now:
+                return now
+            wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
+            check_wait(deadline, wake - now, "the vault's rate limit")
+            await self._sleep(wake - now)
+            if self._open.is_set():
+                return slot
+            # Held while it waited: a hold stops reserved slots too (a member that lost the
+            # board sends nothing more); after the release it takes a fresh slot.
 
     def on_success(self) -> None:
         """Additive increase: ``increase_per_second`` more per second of successes."""

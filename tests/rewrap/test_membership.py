@@ -98,6 +98,33 @@ def test_a_held_limiter_sends_nothing_until_released() -> None:
     asyncio.run(go())
 
 
+def test_a_hold_stops_slots_already_reserved() -> None:
+    """Workers asleep until their reserved slot do not send once sending is held (a member
+    that lost the board must stop before the others take its part)."""
+
+    async def go() -> None:
+        limiter = AimdRateLimiter(10, burst_seconds=0)
+        issued: list[float] = []
+
+        async def worker() -> None:
+            await limiter.acquire()
+            issued.append(_time.monotonic())
+
+        first = asyncio.create_task(worker())
+        await first
+        waiters = [asyncio.create_task(worker()) for _ in range(3)]  # slots 0.1-0.3 s ahead
+        await asyncio.sleep(0.01)
+        limiter.hold("board unreachable")
+        held_at = _time.monotonic()
+        await asyncio.sleep(0.5)
+        assert len(issued) == 1
+        limiter.release()
+        await asyncio.wait_for(asyncio.gather(*waiters), 2.0)
+        assert min(issued[1:]) >= held_at + 0.5
+
+    asyncio.run(go())
+
+
 def test_a_hold_that_outlasts_the_slice_deadline_is_refused() -> None:
     async def go() -> None:
         limiter = AimdRateLimiter(1000)
