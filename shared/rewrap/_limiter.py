@@ -92,6 +92,9 @@ class AimdRateLimiter:
         self._unguided = 0
         self._open = asyncio.Event()
         self._open.set()
+        #: Bumped when the ceiling is lowered: slots reserved before at the old rate are
+        #: taken again at the new one when their time comes.
+        self._epoch = 0
         self.hold_reason = ""
 
     @property
@@ -108,8 +111,9 @@ class AimdRateLimiter:
         return not self._open.is_set()
 
     def set_ceiling(self, ceiling: float) -> None:
-        """Change the ceiling while running: lower at once; higher at once only if never
-        throttled, else the rate climbs to it by the additive increase."""
+        """Change the ceiling while running: lower at once (slots already reserved at the
+        old rate are taken again at the new one); higher at once only if never throttled,
+        else the rate climbs to it by the additive increase."""
         ceiling = max(_MIN_CEILING, ceiling)
         if ceiling == self._ceiling:
             return
@@ -117,8 +121,12 @@ class AimdRateLimiter:
         self._ceiling = ceiling
         if not self._increase_fixed:
             self._increase = ceiling * 0.1
-        if not raised or self.decreases == 0:
-            self._rate = ceiling if raised else min(self._rate, ceiling)
+        if not raised:
+            self._rate = min(self._rate, ceiling)
+            self._epoch += 1
+            self._next_slot = min(self._next_slot, self._clock())
+        elif self.decreases == 0:
+            self._rate = ceiling
 
     def hold(self, reason: str) -> None:
         """Send nothing until :meth:`release` (``reason`` is for logs and deadline errors)."""
@@ -165,11 +173,12 @@ class AimdRateLimiter:
                 return now
             wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
             check_wait(deadline, wake - now, "the vault's rate limit")
+            epoch = self._epoch
             await self._sleep(wake - now)
-            if self._open.is_set():
+            if self._open.is_set() and epoch == self._epoch:
                 return slot
-            # Held while it waited: a hold stops reserved slots too (a member that lost the
-            # board sends nothing more); after the release it takes a fresh slot.
+            # Held while it waited (a member that lost the board sends nothing more), or the
+            # ceiling was lowered (the slot was spaced at the old rate): take a fresh slot.
 
     def on_success(self) -> None:
         """Additive increase: ``increase_per_second`` more per second of successes."""

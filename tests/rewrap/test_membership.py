@@ -125,6 +125,32 @@ def test_a_hold_stops_slots_already_reserved() -> None:
     asyncio.run(go())
 
 
+def test_a_lower_ceiling_applies_to_slots_already_reserved() -> None:
+    """Forty workers hold slots up to 0.4 s ahead at 100/s; the ceiling drops to 10/s: what
+    is sent from then on is paced at 10/s, not at the rate the slots were reserved at."""
+
+    async def go() -> None:
+        limiter = AimdRateLimiter(100, burst_seconds=0)
+        issued: list[float] = []
+
+        async def worker() -> None:
+            await limiter.acquire()
+            issued.append(_time.monotonic())
+
+        waiters = [asyncio.create_task(worker()) for _ in range(40)]
+        await asyncio.sleep(0.005)
+        lowered_at = _time.monotonic()
+        limiter.set_ceiling(10)
+        await asyncio.sleep(1.0)
+        sent = [t for t in issued if t > lowered_at + 0.001]
+        assert len(sent) <= 11  # 10/s for one second (plus the slot at the start)
+        for task in waiters:
+            task.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+    asyncio.run(go())
+
+
 def test_a_hold_that_outlasts_the_slice_deadline_is_refused() -> None:
     async def go() -> None:
         limiter = AimdRateLimiter(1000)
