@@ -22,6 +22,8 @@ def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
         "admin_status": "httpTrigger",
         "admin_rewrap": "httpTrigger",
         "admin_retire": "httpTrigger",
+        "admin_verdict": "httpTrigger",
+        "admin_operation": "httpTrigger",
         "health": "httpTrigger",
         "retention": "timerTrigger",
     }
@@ -33,9 +35,13 @@ def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, An
     assert queue["connection"] == "AzureWebJobsStorage"
     timer = app_functions["sweep"].get_trigger().get_dict_repr()
     assert timer["schedule"] == "%KEYWARD_SWEEP_SCHEDULE%"
-    for name in ("admin_status", "admin_rewrap", "admin_retire"):
+    for name in ("admin_status", "admin_rewrap", "admin_retire", "admin_verdict",
+                 "admin_operation"):  # fmt: skip
         http = app_functions[name].get_trigger().get_dict_repr()
         assert str(http["authLevel"]).lower().endswith("function")
+    route = app_functions["admin_operation"].get_trigger().get_dict_repr()
+    assert route["route"] == "operations/{operation_id}"
+    assert [str(getattr(m, "value", m)) for m in route["methods"]] == ["GET"]
 
 
 def test_both_sweeps_are_timers_of_their_own_with_their_own_schedules(

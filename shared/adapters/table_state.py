@@ -32,8 +32,8 @@ from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translated
 from shared.adapters.event_ledger import EventLedger
-from shared.errors import ConflictError
-from shared.rewrap import JobState, StoredJob
+from shared.errors import ConflictError, InvalidInputError
+from shared.rewrap import JobPage, JobState, StoredJob, check_job_page
 
 #: Table string properties hold at most 64 KiB (32 Ki UTF-16 characters); JSON is chunked.
 _CHUNK_CHARS = 30_000
@@ -126,6 +126,36 @@ class TableJobStore:
                 if key_ref is None or state.key_ref.lower() == key_ref.lower():
                     states.append(state)
         return sorted(states, key=lambda s: s.created_at, reverse=True)
+
+    async def list_page(self, *, limit: int, continuation: str | None = None) -> JobPage:
+        """One query page of this shard's jobs (one request, RowKey order).
+
+        Raises:
+            InvalidInputError: ``limit`` out of range, or a token not issued here.
+        """
+        check_job_page(limit, continuation)
+        token: Any = None
+        if continuation is not None:
+            try:
+                token = json.loads(continuation)
+            except ValueError:
+                token = None
+            if not isinstance(token, dict) or not all(
+                isinstance(token.get(name), str) for name in ("PartitionKey", "RowKey")
+            ):
+                raise InvalidInputError("continuation is not one keyward issued")
+        with translated("list job states"):
+            pages: Any = self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": self._partition}, results_per_page=limit
+            ).by_page(continuation_token=token)
+            states: list[JobState] = []
+            async for page in pages:
+                states = [JobState.from_dict(json.loads(_unchunk(dict(e)))) async for e in page]
+                break  # one service page
+        following = pages.continuation_token
+        if not following or not following.get("PartitionKey"):
+            return JobPage(states, None)
+        return JobPage(states, json.dumps(following, sort_keys=True))
 
     async def close(self) -> None:
         """The table client is shared and closed by its owner."""

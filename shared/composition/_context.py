@@ -25,6 +25,7 @@ from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.budget_board import TableBudgetBoard
 from shared.adapters.event_ledger import EventLedger
 from shared.adapters.job_retention import TableJobRetention
+from shared.adapters.operation_store import TableOperationRecords
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.retired_versions import TableRetiredVersions
 from shared.adapters.table_state import TableJobStore
@@ -137,6 +138,7 @@ class AppContext:
         return QueueWorkerService(
             rewrap=self.rewrap_worker(max_dequeue_count=max_dequeue_count),
             follow_ups=self.follow_ups(max_dequeue_count=max_dequeue_count),
+            operations=self.admin(max_dequeue_count=max_dequeue_count).operations,
         )
 
     def rewrap_worker(self, *, max_dequeue_count: int) -> RewrapWorkerService:
@@ -177,7 +179,9 @@ class AppContext:
     def dependents_sweep(self) -> DependentsSweepService:
         return DependentsSweepService(self.dependents)
 
-    def admin(self) -> AdminService:
+    def admin(self, *, max_dequeue_count: int | None = None) -> AdminService:
+        """The admin API's service; its ``operations`` run on the queue (records in the
+        state table: ``shared.adapters.operation_store``)."""
         return AdminService(
             allow_list=self.settings.vault_allowlist,
             stores=self.stores,
@@ -188,6 +192,10 @@ class AppContext:
             dependents=self.dependents,
             engine_settings=self.engine_settings(),
             retired=self.retired(),
+            operation_records=TableOperationRecords(self.state_table),
+            operation_queue=self.queue,
+            slice_seconds=self.settings.rewrap_slice_seconds,
+            max_dequeue_count=max_dequeue_count,
         )
 
     @classmethod
