@@ -8,8 +8,9 @@ delivery, per job (key, version and store). Each run deletes, older than
   partitions, found by key range (the ledger needs only the last 24 hours: Event Grid's
   redelivery window, which the setting's minimum of 2 days covers);
 * rejected deliveries the same way;
-* ended rewrap jobs not updated since, except each key's newest job per store, which the
-  sweep and the retired-version alerts read (``shared.rewrap.expired_jobs`` has the rule);
+* rewrap jobs not updated since (ended, or failed), except each key's newest job per store,
+  which the sweep and the retired-version alerts read, and running or restarting ones
+  (``shared.rewrap.expired_jobs`` has the rule, and why an older failed job may go);
 * finished admin operations (succeeded or failed) not updated since: their result has
   been there to poll for the whole retention; an accepted or running one is never deleted
   (its queue message would find no record and its caller an unknown id).

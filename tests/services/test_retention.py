@@ -97,26 +97,36 @@ async def test_only_expired_jobs_go_and_each_keys_newest_stays(table: TableClien
     running = _job("b", "1" * 32, shard, T, status=JobStatus.RUNNING)
     asked = _job("b", "2" * 32, shard, T + timedelta(days=1), restart_requested=True)
     failed = _job("b", "3" * 32, shard, T + timedelta(days=2), status=JobStatus.FAILED)
+    refused = _job("b", "6" * 32, shard, T - timedelta(days=1), status=JobStatus.FAILED)
+    refused = refused.evolve(refused=True)
     fresh = _job("b", "4" * 32, shard, T + timedelta(days=3), updated_at=RECENT)
     b5 = _job("b", "5" * 32, shard, T + timedelta(days=4))
+    # A failed newest job stays (the sweep reads it); an older one asked to restart too.
+    d1 = _job("d", "1" * 32, shard, T)
+    d2 = _job("d", "2" * 32, shard, T + timedelta(days=1), restart_requested=True)
+    d2 = d2.evolve(status=JobStatus.FAILED)
+    d3 = _job("d", "3" * 32, shard, T + timedelta(days=2), status=JobStatus.FAILED)
     # The same key in the other shard: its own newest job, kept there.
     a1_other = _job("a", "1" * 32, other, T + timedelta(days=1))
     a2_other = _job("a", "2" * 32, other, T + timedelta(days=2))
     # A late write to an older job does not make it the newest: creation decides.
     a1 = a1.evolve(updated_at=OLD + timedelta(hours=1))
-    await _put(table, a1, a2, a3, lone, running, asked, failed, fresh, b5, a1_other, a2_other)
+    await _put(table, a1, a2, a3, lone, running, asked, failed, refused, fresh, b5, a1_other)
+    await _put(table, a2_other, d1, d2, d3)
 
     report = await _service(table).run()
 
-    assert report.jobs == 3
+    # a1, a2, failed, refused, d1 (this shard); a1 (the other shard).
+    assert report.jobs == 6
     assert await _job_ids(table, shard) == {
         a3.job_id,
         lone.job_id,
         running.job_id,
         asked.job_id,
-        failed.job_id,
         fresh.job_id,
         b5.job_id,
+        d2.job_id,
+        d3.job_id,
     }
     assert await _job_ids(table, other) == {a2_other.job_id}
     assert (await _service(table).run()).jobs == 0, "nothing more to delete"
