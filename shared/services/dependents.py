@@ -147,9 +147,7 @@ class DependentService:
         """At most ``limit`` flag records, JSON-ready, for ``GET /api/status``, and whether
         more exist (bounded: the sweep, not a request, reads every account).
 
-        Raises:
-            ServiceError: the flag table could not be read.
-        """
+        Raises: ServiceError: the flag table could not be read."""
         records, more = await self._journal.first(limit)
         return FlagsPage(tuple(record_to_dict(record) for record in records), more)
 
