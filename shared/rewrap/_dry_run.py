@@ -21,6 +21,7 @@ from shared.rewrap._report import UnreadableReason
 from shared.rewrap._retry import RetryPolicy, call_store
 from shared.rewrap._target import RewrapPlan, VersionBook, resolve_target
 from shared.rewrap._triage import Action, RecordTriage
+from shared.rewrap._vault_share import DEFAULT_VAULT_SHARE
 from shared.stores import DEFAULT_PAGE_SIZE, DekStore
 
 
@@ -159,9 +160,11 @@ class DryRunScan:
 
     def report(
         self, tally: DryRunTally, *, rate_ceiling: float | None = None,
-        headroom: float = DEFAULT_HEADROOM,
+        headroom: float = DEFAULT_HEADROOM, vault_share: float = DEFAULT_VAULT_SHARE,
     ) -> DryRunReport:  # fmt: skip
-        rate = throttle_ceiling(self.plan.budget, rate_ceiling, headroom)
+        """The counts, with the time keyward's whole share of the vault would take (a run
+        that shares the vault with others gets a part of it)."""
+        rate = throttle_ceiling(self.plan.budget, rate_ceiling, headroom, vault_share)
         return DryRunReport(self.plan, tally.scanned, dict(tally.rewrap), dict(tally.unreadable),
                             tally.current, dict(tally.failed), rate)  # fmt: skip
 
@@ -175,6 +178,7 @@ async def dry_run(
     page_size: int = DEFAULT_PAGE_SIZE,
     rate_ceiling: float | None = None,
     headroom: float = DEFAULT_HEADROOM,
+    vault_share: float = DEFAULT_VAULT_SHARE,
     allow_legacy_rsa1_5: bool = False,
     retry: RetryPolicy | None = None,
 ) -> DryRunReport:
@@ -191,7 +195,9 @@ async def dry_run(
     while True:
         continuation = await scan.page(store, tally, continuation)
         if continuation is None:
-            return scan.report(tally, rate_ceiling=rate_ceiling, headroom=headroom)
+            return scan.report(
+                tally, rate_ceiling=rate_ceiling, headroom=headroom, vault_share=vault_share
+            )
 
 
 def _refusal(plan: RewrapPlan, book: VersionBook, version: str) -> str | None:

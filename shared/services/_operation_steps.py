@@ -193,7 +193,8 @@ class Steps:
             reports = [
                 dry_run_json(s, scan.report(DryRunTally.from_dict(op.cursor(s)["tally"]),
                                             rate_ceiling=settings.rate_ceiling,
-                                            headroom=settings.headroom))
+                                            headroom=settings.headroom,
+                                            vault_share=settings.vault_share))
                 for s in op.shards
             ]  # fmt: skip
             return _succeed(op, {"dry_run": True, "key": scan.plan.key_ref, "shards": reports})
