@@ -141,6 +141,16 @@ def test_host_json_matches_the_functions_v4_contract() -> None:
     assert queues["maxDequeueCount"] >= 1
 
 
+def test_an_instance_runs_at_most_two_queue_messages_at_once() -> None:
+    """One budget per vault (docs/architecture.md): more slices of one vault on an instance
+    add members and memory, not throughput; the queue extension runs at most
+    ``batchSize + newBatchThreshold`` messages in parallel, so a second message (a follow-up,
+    another vault's shard) need not wait behind a slice, and no more."""
+    queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    assert queues["batchSize"] + queues["newBatchThreshold"] == 2
+    assert queues["newBatchThreshold"] >= 1  # fetch the next message while a slice runs
+
+
 def test_function_app_only_registers_blueprints() -> None:
     source = (ROOT / "function_app.py").read_text()
     assert "register_functions" in source

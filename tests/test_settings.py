@@ -60,6 +60,8 @@ def test_defaults() -> None:
     assert s.allow_legacy_rsa1_5 is False
     assert s.rewrap_concurrency == 64
     assert s.rewrap_slice_seconds == 240
+    assert s.vault_share == 0.5
+    assert s.budget_lease_seconds == 15
     assert s.storage.connection_setting == "AzureWebJobsStorage"
     assert s.storage.connection_string == "UseDevelopmentStorage=true"
 
@@ -75,6 +77,8 @@ def test_every_default_in_specs_matches_the_dataclass_default() -> None:
         ("KEYWARD_EXPIRY_WARNING_DAYS", str(s.expiry_warning_days)),
         ("KEYWARD_REWRAP_CONCURRENCY", str(s.rewrap_concurrency)),
         ("KEYWARD_REWRAP_SLICE_SECONDS", str(s.rewrap_slice_seconds)),
+        ("KEYWARD_VAULT_SHARE", str(s.vault_share)),
+        ("KEYWARD_BUDGET_LEASE_SECONDS", str(s.budget_lease_seconds)),
         ("KEYWARD_FACE_REPOINT", str(s.dependent("face").repoint).lower()),
     ]:
         assert SPEC_BY_NAME[name].default == attr
@@ -151,6 +155,14 @@ BAD = [
     ("KEYWARD_ALLOW_LEGACY_RSA1_5", "perhaps"),
     ("KEYWARD_REWRAP_CONCURRENCY", "0"),
     ("KEYWARD_REWRAP_SLICE_SECONDS", "99999"),
+    ("KEYWARD_VAULT_SHARE", "0"),
+    ("KEYWARD_VAULT_SHARE", "1.5"),
+    ("KEYWARD_VAULT_SHARE", "-0.5"),
+    ("KEYWARD_VAULT_SHARE", "half"),
+    ("KEYWARD_VAULT_SHARE", "nan"),
+    ("KEYWARD_BUDGET_LEASE_SECONDS", "4"),
+    ("KEYWARD_BUDGET_LEASE_SECONDS", "61"),
+    ("KEYWARD_BUDGET_LEASE_SECONDS", "15.5"),
     ("KEYWARD_STORAGE_ACCOUNT_URL", "https://evil.example"),
     ("KEYWARD_STORAGE_CONNECTION", "DefaultEndpointsProtocol=https;AccountName=x"),
     ("KEYWARD_FACE_REPION", "true"),
@@ -285,3 +297,17 @@ def test_a_slice_that_would_outlive_the_function_timeout_is_refused_at_start(val
 
 def test_the_longest_allowed_slice_is_accepted() -> None:
     assert settings(KEYWARD_REWRAP_SLICE_SECONDS="480").rewrap_slice_seconds == 480
+
+
+@pytest.mark.parametrize("value", ["0", "1.01", "-1", "inf", "nan"])
+def test_a_vault_share_outside_zero_to_one_is_refused_saying_what_it_is(value: str) -> None:
+    error = error_for(KEYWARD_VAULT_SHARE=value)
+    assert error.setting == "KEYWARD_VAULT_SHARE"
+    assert "(0, 1]" in str(error)
+
+
+def test_the_vault_share_and_budget_lease_are_read() -> None:
+    s = settings(KEYWARD_VAULT_SHARE="1", KEYWARD_BUDGET_LEASE_SECONDS="60")
+    assert (s.vault_share, s.budget_lease_seconds) == (1.0, 60)
+    assert settings(KEYWARD_VAULT_SHARE="0.05").vault_share == 0.05
+    assert settings(KEYWARD_BUDGET_LEASE_SECONDS="5").budget_lease_seconds == 5

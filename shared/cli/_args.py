@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="DEKs per page/checkpoint"
     )
     rewrap.add_argument(
-        "--rate", type=float, help="operations per second (default: the vault's budget)"
+        "--rate",
+        type=float,
+        help="operations per second (default: keyward's share of the vault's budget, half)",
     )
     rewrap.add_argument(
         "--allow-legacy-rsa1-5", action="store_true", help="read RSA1_5 DEKs (rewrap to OAEP)"

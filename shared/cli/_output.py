@@ -43,6 +43,8 @@ def report_dict(report: JobReport) -> dict[str, Any]:
         "budget_ops_per_second": report.budget.operations_per_second,
         "final_rate": report.final_rate,
         "rate_decreases": report.rate_decreases,
+        "allotment": report.allotment,
+        "members": report.members,
     }
 
 

@@ -22,6 +22,7 @@ from azure.storage.blob.aio import ContainerClient
 from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters._pipeline import NO_REDIRECTS
+from shared.adapters.budget_board import TableBudgetBoard
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.retired_versions import TableRetiredVersions
 from shared.adapters.table_state import EventLedger, TableJobStore
@@ -88,6 +89,11 @@ class AppContext:
         """The retired-version record, beside the job checkpoints in the state table."""
         return TableRetiredVersions(self.state_table)
 
+    def budget_board(self) -> TableBudgetBoard:
+        """Every vault's shared budget board, beside the job checkpoints in the state table:
+        each engine run of every instance is a member of its vault's budget."""
+        return TableBudgetBoard(self.state_table)
+
     def store(self, shard: str) -> DekStore:
         try:
             return self.stores[shard]
@@ -100,6 +106,8 @@ class AppContext:
         return EngineSettings(
             workers=self.settings.rewrap_concurrency,
             allow_legacy_rsa1_5=self.settings.allow_legacy_rsa1_5,
+            vault_share=self.settings.vault_share,
+            budget_lease_seconds=self.settings.budget_lease_seconds,
         )
 
     def key_events(self) -> KeyEventService:
@@ -140,6 +148,7 @@ class AppContext:
             max_dequeue_count=max_dequeue_count,
             rejections=self.ledger,
             retired=self.retired(),
+            budget_board=self.budget_board(),
         )
 
     def sweep(self) -> SweepService:

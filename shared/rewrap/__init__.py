@@ -24,6 +24,7 @@ from shared.rewrap._budget import (
     VaultBudget,
     vault_budget,
 )
+from shared.rewrap._budget_board import BoardRow, BoardView, BudgetBoard, InMemoryBudgetBoard
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._engine import RewrapEngine
@@ -33,6 +34,7 @@ from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
 from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._membership import BudgetMembership
 from shared.rewrap._messages import (
     MESSAGE_VERSION,
     REWRAP_KIND,
@@ -77,6 +79,16 @@ from shared.rewrap._settings import (
 )
 from shared.rewrap._sqlite_job_store import SqliteJobStore
 from shared.rewrap._target import RewrapPlan, resolve_target
+from shared.rewrap._vault_share import (
+    DEFAULT_BUDGET_LEASE_SECONDS,
+    DEFAULT_VAULT_SHARE,
+    MAX_BUDGET_LEASE_SECONDS,
+    MIN_BUDGET_LEASE_SECONDS,
+    Allotment,
+    MemberState,
+    ShareRules,
+    vault_host,
+)
 from shared.rewrap._verdict import (
     retirement_report,
     retirement_verdict,
@@ -112,6 +124,20 @@ __all__ = [
     "BUDGET_WINDOW_SECONDS",
     "RSA_OPERATIONS_PER_WINDOW",
     "CONSERVATIVE_OPERATIONS_PER_WINDOW",
+    # the vault's budget shared by every run on it
+    "BudgetBoard",
+    "BoardRow",
+    "BoardView",
+    "InMemoryBudgetBoard",
+    "BudgetMembership",
+    "ShareRules",
+    "MemberState",
+    "Allotment",
+    "vault_host",
+    "DEFAULT_VAULT_SHARE",
+    "DEFAULT_BUDGET_LEASE_SECONDS",
+    "MIN_BUDGET_LEASE_SECONDS",
+    "MAX_BUDGET_LEASE_SECONDS",
     # dry-run and retirement
     "DryRunReport",
     "dry_run",

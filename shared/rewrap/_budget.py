@@ -77,7 +77,11 @@ def vault_budget(key_type: str | None, key_size: int | None) -> VaultBudget:
     return VaultBudget(CONSERVATIVE_OPERATIONS_PER_WINDOW, f"RSA-{bits} (conservative)")
 
 
-def throttle_ceiling(budget: VaultBudget, rate_ceiling: float | None, headroom: float) -> float:
-    """Operations per second a run aims at: the operator's ``rate_ceiling`` when set, else
-    ``headroom`` times the published budget (the one rule the engine and dry-run share)."""
-    return rate_ceiling or budget.operations_per_second * headroom
+def throttle_ceiling(
+    budget: VaultBudget, rate_ceiling: float | None, headroom: float, share: float
+) -> float:
+    """Operations per second a run aims at when it is alone on its vault: the operator's
+    ``rate_ceiling`` when set, else keyward's whole share of the vault, ``share x headroom x``
+    the published budget (the one rule the engine and dry-run share). Runs that share a vault
+    split that share (``shared.rewrap._vault_share``)."""
+    return rate_ceiling or budget.operations_per_second * headroom * share

@@ -4,7 +4,8 @@ Streams the same scan the engine would make (flat memory), triages every record 
 engine does, and counts: DEKs to rewrap per source version, those whose version the vault no
 longer allows (they would be marked unreadable), those already current, those that would be
 reported. Each rewrap or unreadable candidate costs one vault unwrap; the estimate divides
-that by the rate the limiter would start at.
+that by the rate the limiter would start at (keyward's whole share of the vault: a run that
+shares the vault with others gets a part of it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared.rewrap._report import UnreadableReason
 from shared.rewrap._retry import RetryPolicy, call_store
 from shared.rewrap._target import RewrapPlan, VersionBook, resolve_target
 from shared.rewrap._triage import Action, RecordTriage
+from shared.rewrap._vault_share import DEFAULT_VAULT_SHARE
 from shared.stores import DEFAULT_PAGE_SIZE, DekStore
 
 
@@ -67,6 +69,7 @@ async def dry_run(
     page_size: int = DEFAULT_PAGE_SIZE,
     rate_ceiling: float | None = None,
     headroom: float = DEFAULT_HEADROOM,
+    vault_share: float = DEFAULT_VAULT_SHARE,
     allow_legacy_rsa1_5: bool = False,
     retry: RetryPolicy | None = None,
 ) -> DryRunReport:
@@ -115,7 +118,7 @@ async def dry_run(
         if page.continuation is None:
             break
         continuation = page.continuation
-    rate = throttle_ceiling(plan.budget, rate_ceiling, headroom)
+    rate = throttle_ceiling(plan.budget, rate_ceiling, headroom, vault_share)
     return DryRunReport(plan, scanned, rewrap, unreadable, current, failed, rate)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from shared.errors import ConflictError, ServiceError
 from shared.rewrap import _probe
 from shared.rewrap._budget import throttle_ceiling
+from shared.rewrap._budget_board import BudgetBoard
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._dry_run import DryRunReport, dry_run
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError
@@ -25,6 +26,7 @@ from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import JobStore, StoredJob
 from shared.rewrap._ledger import PASS_CONFLICTS, PASS_DONE, JobLedger, ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._membership import BudgetMembership, vault_membership
 from shared.rewrap._outcome import count_left_behind, record_refusal
 from shared.rewrap._page import IssueSink
 from shared.rewrap._pipeline import PassRunner
@@ -62,6 +64,7 @@ class RewrapEngine:
         probe: _probe.FaultProbe = _probe.no_probe,
         job_scope: str | None = None,
         retired: RetiredVersions | None = None,
+        board: BudgetBoard | None = None,
     ) -> None:
         """Args:
         store: where the DEKs live.
@@ -79,6 +82,8 @@ class RewrapEngine:
         retired: the retired-version record; read before the claim (a retired target is
             refused) and again after it, so a retire that missed this job's lease is seen
             (DEKs under a retired version are then reported, never rewritten).
+        board: the vaults' budget boards: the run is a member of its vault's shared budget
+            while it sends (``None``: alone, with the whole share).
 
         Raises:
             ValueError: ``page_size`` or ``workers`` below 1.
@@ -98,6 +103,7 @@ class RewrapEngine:
         self._sleep = sleep
         self._probe = probe
         self._retired: RetiredVersions = retired or NoRetiredVersions()
+        self._board = board
 
     async def plan(self, key_ref: str, requested_version: str | None = None) -> RewrapPlan:
         """Confirm the target with the vault (see :func:`resolve_target`).
@@ -151,7 +157,9 @@ class RewrapEngine:
                 )
             raise
         settings = self._settings
-        ceiling = throttle_ceiling(plan.budget, settings.rate_ceiling, settings.headroom)
+        ceiling = throttle_ceiling(
+            plan.budget, settings.rate_ceiling, settings.headroom, settings.vault_share
+        )
         limiter = AimdRateLimiter(ceiling, clock=self._clock, sleep=self._sleep)
         job_id = plan.job_id(self._scope)
         self._refuse_retired_target(plan, await self._retired.retired_versions(plan.key_ref))
@@ -166,69 +174,78 @@ class RewrapEngine:
                 job_id=job_id,
                 owner=stored.state.owner,
             )
-        caller = VaultCaller(limiter, settings.retry, CallStats(), sleep=self._sleep)
-        try:
-            await confirm_target(self._keys, plan, caller, now=self._now())
-        except (RewrapTargetError, ServiceError) as error:
-            await self._record_refusal(
-                job_id, self._fresh_state(job_id, plan.key_ref, plan.target_version), error
-            )
-            raise
-        ledger, resumed = await self._claim(plan, stored, restart=restart, deadline=deadline)
-        self._probe(_probe.JOB_CLAIMED)
-        _log.info(
-            "rewrap job %s %s: %s -> %s at %.0f ops/s",
-            job_id,
-            "resumed" if resumed else "started",
-            plan.key_ref,
-            plan.target_version,
-            ceiling,
-        )
-        try:
-            # Read after the lease is written: a retire either sees this job or is seen here.
-            retired = await self._retired.retired_versions(plan.key_ref)
-            self._refuse_retired_target(plan, retired)
+        async with vault_membership(
+            self._board, plan, limiter, settings, owner=self._owner, time=(self._clock, self._sleep)
+        ) as membership:
+            caller = VaultCaller(limiter, settings.retry, CallStats(), sleep=self._sleep)
             try:
-                finished = await self._run_passes(
-                    plan, ledger, limiter, should_stop, deadline, retired=retired
+                await confirm_target(self._keys, plan, caller, now=self._now())
+            except (RewrapTargetError, ServiceError) as error:
+                await self._record_refusal(
+                    job_id, self._fresh_state(job_id, plan.key_ref, plan.target_version), error
                 )
-                left_behind = (
-                    await count_left_behind(self._store, plan, self._settings.retry, deadline)
-                    if finished
-                    else 0
-                )
-            except SliceDeadlineError as reached:
-                _log.info("rewrap job %s: slice deadline: %s", job_id, reached)
-                finished = False
-            if not finished:
-                paused = await ledger.pause()
-                _log.info("rewrap job %s paused after %d pages", job_id, paused.pages)
-                return self._report(plan, paused, limiter, started, resumed=resumed, done=False)
-            self._probe(_probe.JOB_BEFORE_COMPLETE)
-            final = await ledger.complete(left_behind=left_behind)
-        except (JobLeaseError, SliceDeadlineError) as error:
-            _log.warning("rewrap job %s: %s; it continues later", job_id, type(error).__name__)
-            raise
-        except Exception as error:
-            _log.warning("rewrap job %s stopped: %s", job_id, type(error).__name__)
-            await ledger.fail(error)
-            raise
-        counters = final.counters
-        _log.info(
-            "rewrap job %s %s: scanned=%d rewrapped=%d current=%d unreadable=%d "
-            "failed=%d conflicts=%d throttled=%d left_behind=%d",
-            job_id,
-            final.status.value,
-            counters.scanned,
-            counters.rewrapped,
-            counters.already_current,
-            counters.unreadable_total,
-            counters.failed_total,
-            counters.conflicts,
-            counters.throttled,
-            final.left_behind,
-        )
-        return self._report(plan, final, limiter, started, resumed=resumed, done=False)
+                raise
+            ledger, resumed = await self._claim(plan, stored, restart=restart, deadline=deadline)
+            self._probe(_probe.JOB_CLAIMED)
+            _log.info(
+                "rewrap job %s %s: %s -> %s at %.0f ops/s",
+                job_id,
+                "resumed" if resumed else "started",
+                plan.key_ref,
+                plan.target_version,
+                ceiling,
+            )
+            try:
+                # Read after the lease is written: a retire either sees this job or is seen here.
+                retired = await self._retired.retired_versions(plan.key_ref)
+                self._refuse_retired_target(plan, retired)
+                try:
+                    finished = await self._run_passes(
+                        plan, ledger, limiter, should_stop, deadline, retired=retired
+                    )
+                    left_behind = (
+                        await count_left_behind(self._store, plan, self._settings.retry, deadline)
+                        if finished
+                        else 0
+                    )
+                except SliceDeadlineError as reached:
+                    _log.info("rewrap job %s: slice deadline: %s", job_id, reached)
+                    finished = False
+                if not finished:
+                    paused = await ledger.pause()
+                    _log.info("rewrap job %s paused after %d pages", job_id, paused.pages)
+                    return self._report(
+                        plan, paused, limiter, started, resumed=resumed, done=False, seat=membership
+                    )
+                self._probe(_probe.JOB_BEFORE_COMPLETE)
+                final = await ledger.complete(left_behind=left_behind)
+            except (JobLeaseError, SliceDeadlineError) as error:
+                _log.warning("rewrap job %s: %s; it continues later", job_id, type(error).__name__)
+                raise
+            except Exception as error:
+                _log.warning("rewrap job %s stopped: %s", job_id, type(error).__name__)
+                await ledger.fail(error)
+                raise
+            counters = final.counters
+            _log.info(
+                "rewrap job %s %s: scanned=%d rewrapped=%d current=%d unreadable=%d "
+                "failed=%d conflicts=%d throttled=%d left_behind=%d allotment=%.1f/s members=%d",
+                job_id,
+                final.status.value,
+                counters.scanned,
+                counters.rewrapped,
+                counters.already_current,
+                counters.unreadable_total,
+                counters.failed_total,
+                counters.conflicts,
+                counters.throttled,
+                final.left_behind,
+                membership.allotment,
+                membership.members,
+            )
+            return self._report(
+                plan, final, limiter, started, resumed=resumed, done=False, seat=membership
+            )
 
     async def dry_run(self, key_ref: str, requested_version: str | None = None) -> DryRunReport:
         """What :meth:`run` would do now; writes nothing (see :func:`dry_run`).
@@ -246,6 +263,7 @@ class RewrapEngine:
             page_size=settings.page_size,
             rate_ceiling=settings.rate_ceiling,
             headroom=settings.headroom,
+            vault_share=settings.vault_share,
             allow_legacy_rsa1_5=settings.allow_legacy_rsa1_5,
             retry=settings.retry,
         )
@@ -408,6 +426,7 @@ class RewrapEngine:
         *,
         resumed: bool,
         done: bool,
+        seat: BudgetMembership | None = None,
     ) -> JobReport:
         return JobReport(
             state=state,
@@ -419,4 +438,6 @@ class RewrapEngine:
             budget=plan.budget,
             final_rate=limiter.rate,
             rate_decreases=limiter.decreases,
+            allotment=limiter.ceiling,
+            members=seat.members if seat is not None else 0,
         )

@@ -23,6 +23,10 @@ class JobReport:
         budget: the vault budget the limiter started from.
         final_rate: the limiter's rate (operations per second) at the end of the run.
         rate_decreases: how many times the limiter backed off on 429.
+        allotment: this run's part of keyward's share of the vault at its end (operations
+            per second; the limiter's ceiling, which AIMD stays under).
+        members: runs sharing the vault's budget at the last heartbeat, this one included
+            (1: alone or no board; 0: the run sent nothing, e.g. the job had ended).
     """
 
     state: JobState
@@ -34,6 +38,8 @@ class JobReport:
     budget: VaultBudget
     final_rate: float
     rate_decreases: int
+    allotment: float = 0.0
+    members: int = 0
 
     @property
     def job_id(self) -> str:

@@ -12,6 +12,13 @@ Key Vault window), back to the start after a success. A ``Retry-After`` is cappe
 reached here, and ``acquire`` refuses (``SliceDeadlineError``) a slot past the slice deadline.
 Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
 ``increase_per_second`` per second of clean traffic, back up to the ceiling.
+
+The ceiling may change while the limiter runs (a vault's shared budget is re-split whenever a
+member joins or leaves: :mod:`shared.rewrap._membership`): a lower ceiling applies at once; a
+higher one is reached at once if this run was never throttled (nothing says the vault is
+short), otherwise by the additive increase as after a 429 (the vault said so before; climb
+back carefully). Sending can also be *held* (a joiner waiting to be counted, a member that
+lost the board): ``acquire`` then waits until :meth:`release`, or refuses at the deadline.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from shared.errors import cap_retry_after
-from shared.rewrap._deadline import Deadline, check_wait
+from shared.rewrap._deadline import Deadline, SliceDeadlineError, check_wait
 
 #: Fraction of the published budget to aim at: Key Vault counts per 10 s window, and edges
 #: of that window (clock skew, a burst at start) would otherwise cost 429s.
@@ -66,6 +73,8 @@ class AimdRateLimiter:
         self._ceiling = ceiling
         self._rate = min(ceiling, start_rate if start_rate is not None else ceiling)
         self._decrease_factor = decrease_factor
+        #: The additive increase follows the ceiling unless the caller fixed it.
+        self._increase_fixed = bool(increase_per_second)
         self._increase = increase_per_second if increase_per_second else ceiling * 0.1
         self._burst = burst_seconds
         self._tick = tick_seconds
@@ -77,6 +86,9 @@ class AimdRateLimiter:
         self.decreases = 0
         #: Throttled generations in a row without a Retry-After (reset by a success).
         self._unguided = 0
+        self._open = asyncio.Event()
+        self._open.set()
+        self.hold_reason = ""
 
     @property
     def rate(self) -> float:
@@ -87,12 +99,58 @@ class AimdRateLimiter:
     def ceiling(self) -> float:
         return self._ceiling
 
+    @property
+    def held(self) -> bool:
+        return not self._open.is_set()
+
+    def set_ceiling(self, ceiling: float) -> None:
+        """Change the ceiling while running: lower at once; higher at once only if never
+        throttled, else the rate climbs to it by the additive increase."""
+        ceiling = max(_MIN_RATE, ceiling)
+        if ceiling == self._ceiling:
+            return
+        raised = ceiling > self._ceiling
+        self._ceiling = ceiling
+        if not self._increase_fixed:
+            self._increase = ceiling * 0.1
+        if not raised or self.decreases == 0:
+            self._rate = ceiling if raised else min(self._rate, ceiling)
+
+    def hold(self, reason: str) -> None:
+        """Send nothing until :meth:`release` (``reason`` is for logs and deadline errors)."""
+        self.hold_reason = reason
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def _released(self, deadline: Deadline | None) -> None:
+        """Wait out a hold; at the deadline, refuse rather than wait on.
+
+        Raises:
+            SliceDeadlineError: the hold lasted until ``deadline``.
+        """
+        while not self._open.is_set():
+            left = None if deadline is None else deadline.remaining()
+            if left is not None and left <= 0:
+                raise SliceDeadlineError(f"sending held ({self.hold_reason}) at the deadline")
+            try:
+                async with asyncio.timeout(left):  # not wait_for: it may swallow a cancel
+                    await self._open.wait()
+            except TimeoutError:
+                raise SliceDeadlineError(
+                    f"sending held ({self.hold_reason}) until the slice deadline"
+                ) from None
+
     async def acquire(self, deadline: Deadline | None = None) -> float:
         """Wait for this operation's slot; returns the time it was issued at (for 429s).
 
         Raises:
-            SliceDeadlineError: the slot is past ``deadline`` (nothing is waited for).
+            SliceDeadlineError: the slot is past ``deadline`` (nothing is waited for), or
+                sending is held until it.
         """
+        if not self._open.is_set():
+            await self._released(deadline)
         now = self._clock()
         # Credit for missed slots is kept for one tick plus the burst: a worker woken late by
         # the tick grid keeps its place, but an idle spell does not bank a burst.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._retry import RetryPolicy
+from shared.rewrap._vault_share import DEFAULT_BUDGET_LEASE_SECONDS, DEFAULT_VAULT_SHARE
 from shared.stores import DEFAULT_PAGE_SIZE
 
 #: Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); 64 leaves
@@ -45,9 +46,14 @@ class EngineSettings:
         page_size: records per scan page (and per checkpoint).
         workers: in-flight unwraps; ~ rate x latency (400/s x 20-80 ms) with room to spare.
         pages_in_flight: pages scanned ahead of the last checkpoint (bounds memory).
-        rate_ceiling: operations per second to aim at; ``None``: the vault's published budget
-            for the key's type and size times ``headroom``.
+        rate_ceiling: operations per second to aim at; ``None``: keyward's share of the
+            vault's published budget for the key's type and size (``vault_share x headroom``),
+            split with the other runs on the vault when a budget board is given. On a board
+            it caps this run's part; alone it replaces the share (an operator's explicit rate).
         headroom: fraction of the published budget to use.
+        vault_share: fraction of the vault's budget keyward takes, every run together.
+        budget_lease_seconds: how long a run's row on the vault's budget board lasts without a
+            heartbeat (heartbeats every fifth of it).
         lease_seconds: how long a worker's claim on a job lasts without a checkpoint.
         max_issues: per-item issues kept in the job state (the rest are only counted).
         max_pending_conflicts: conflicts re-read in pass 2 (the rest are final at once).
@@ -60,6 +66,8 @@ class EngineSettings:
     pages_in_flight: int = 8
     rate_ceiling: float | None = None
     headroom: float = DEFAULT_HEADROOM
+    vault_share: float = DEFAULT_VAULT_SHARE
+    budget_lease_seconds: float = DEFAULT_BUDGET_LEASE_SECONDS
     lease_seconds: float = 300.0
     max_issues: int = 200
     max_pending_conflicts: int = 10_000

@@ -35,6 +35,7 @@ from shared.rewrap import (
     MAX_SLICE_SECONDS,
     SLICE_DRAIN_SECONDS,
     SLICE_WRAP_UP_SECONDS,
+    BudgetBoard,
     Deadline,
     EngineSettings,
     JobIdMismatchError,
@@ -97,8 +98,12 @@ class RewrapWorkerService:
         rejections: RejectionLog | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         retired: RetiredVersions | None = None,
+        budget_board: BudgetBoard | None = None,
     ) -> None:
-        """Raises:
+        """``budget_board``: where each engine run joins its vault's shared budget (``None``:
+        every run takes keyward's whole share alone).
+
+        Raises:
         ConfigurationError: ``slice_seconds`` plus the safety margin passes the timeout.
         """
         if not 0 < slice_seconds <= MAX_SLICE_SECONDS:
@@ -119,6 +124,7 @@ class RewrapWorkerService:
         self._clock = clock
         self._rejections = rejections
         self._now = now
+        self._budget_board = budget_board
 
     async def handle(self, body: str, *, message_id: str, dequeue_count: int) -> WorkerOutcome:
         """Run one slice of the shard ``body`` names.
@@ -158,6 +164,7 @@ class RewrapWorkerService:
             # The planner named the job after the shard; keep the ids identical.
             job_scope=message.shard,
             retired=self._retired,
+            board=self._budget_board,
         )
         soft_end = self._clock() + self._slice_seconds
         hard = Deadline(soft_end + SLICE_DRAIN_SECONDS, clock=self._clock)

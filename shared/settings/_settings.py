@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
+from shared.rewrap import MAX_BUDGET_LEASE_SECONDS, MIN_BUDGET_LEASE_SECONDS
 from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, DependentSpec, Reader
 from shared.settings._storage import StorageTarget, resolve_storage
 from shared.settings._values import (
@@ -28,6 +29,7 @@ from shared.settings._values import (
     resource_group,
     slice_seconds,
     table_name,
+    vault_share,
 )
 
 T = TypeVar("T")
@@ -113,6 +115,11 @@ class Settings:
     allow_legacy_rsa1_5: bool = _setting("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool)
     rewrap_concurrency: int = _setting("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512))
     rewrap_slice_seconds: int = _setting("KEYWARD_REWRAP_SLICE_SECONDS", slice_seconds)
+    vault_share: float = _setting("KEYWARD_VAULT_SHARE", vault_share)
+    budget_lease_seconds: int = _setting(
+        "KEYWARD_BUDGET_LEASE_SECONDS",
+        int_between(MIN_BUDGET_LEASE_SECONDS, MAX_BUDGET_LEASE_SECONDS),
+    )
     #: Every keyward setting present in the environment, as given, for :meth:`read`.
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

@@ -12,10 +12,14 @@ from typing import TypeVar
 
 from shared.errors import SettingError
 from shared.rewrap import (
+    DEFAULT_BUDGET_LEASE_SECONDS,
     DEFAULT_SLICE_SECONDS,
+    DEFAULT_VAULT_SHARE,
     DEFAULT_WORKERS,
     FUNCTION_TIMEOUT_SECONDS,
+    MAX_BUDGET_LEASE_SECONDS,
     MAX_SLICE_SECONDS,
+    MIN_BUDGET_LEASE_SECONDS,
     SLICE_SAFETY_MARGIN_SECONDS,
 )
 from shared.settings._values import PUBLIC_ARM_ENDPOINT, apply
@@ -189,6 +193,20 @@ SPECS: tuple[SettingSpec, ...] = (
         f"continuation; at most {MAX_SLICE_SECONDS}: plus a {SLICE_SAFETY_MARGIN_SECONDS} s "
         f"safety margin it must end before host.json's functionTimeout "
         f"({FUNCTION_TIMEOUT_SECONDS} s).",
+    ),
+    SettingSpec(
+        "KEYWARD_VAULT_SHARE",
+        str(DEFAULT_VAULT_SHARE),
+        "Fraction of each vault's published Key Vault budget keyward takes, every worker "
+        "together (the rest is left to the vault's other users); more than 0, at most 1. "
+        "Workers split it through the state table (docs/architecture.md).",
+    ),
+    SettingSpec(
+        "KEYWARD_BUDGET_LEASE_SECONDS",
+        str(DEFAULT_BUDGET_LEASE_SECONDS),
+        "Seconds a worker's seat on a vault's shared budget lasts without a heartbeat (one "
+        f"every fifth of it); {MIN_BUDGET_LEASE_SECONDS} to {MAX_BUDGET_LEASE_SECONDS}. A "
+        "dead worker's part returns to the others within this long.",
     ),
 )
 

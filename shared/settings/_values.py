@@ -78,6 +78,21 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def vault_share(raw: str) -> float:
+    """``KEYWARD_VAULT_SHARE``: a fraction of the vault's budget, more than 0, at most 1."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"{raw[:20]!r} is not a number (expected a fraction such as 0.5)"
+        ) from None
+    if not 0 < value <= 1:
+        raise ValueError(
+            f"{value} is outside (0, 1]: it is the fraction of each vault's budget keyward takes"
+        )
+    return value
+
+
 def slice_seconds(raw: str) -> int:
     """``KEYWARD_REWRAP_SLICE_SECONDS``: a slice plus its safety margin must end before the
     host's ``functionTimeout``, or the host kills the worker mid-page."""

@@ -317,7 +317,17 @@ def engine_for(
     settings.setdefault("rate_ceiling", 1_000_000)
     options = {
         k: settings.pop(k)
-        for k in ("owner", "probe", "now", "clock", "sleep", "progress", "on_issue", "job_scope")
+        for k in (
+            "owner",
+            "probe",
+            "now",
+            "clock",
+            "sleep",
+            "progress",
+            "on_issue",
+            "job_scope",
+            "board",
+        )
         if k in settings
     }
     return RewrapEngine(

@@ -1,0 +1,226 @@
+"""One engine run's seat on its vault's shared budget, kept by a background heartbeat.
+
+:class:`BudgetMembership` is an async context manager around the part of a run that sends
+vault requests. On entry it holds the run's rate limiter (a joiner sends nothing until the
+rules say so) and starts a heartbeat task; each heartbeat writes the member's row, reads the
+vault's rows, deletes rows dead for a whole lease, and applies the rules'
+:class:`~shared.rewrap._vault_share.Allotment` to the limiter (its ceiling, or a hold). On exit
+the task is cancelled and awaited, then the row deleted (best effort: a row left behind ages
+out within one lease), so the heartbeat never outlives the run. Nothing the board does can
+fail the run: every fault of a heartbeat is logged (its type, never a key) and counted as
+the board being unreachable, which the rules turn into a pause after ``lease - refresh``.
+
+Without a board (the CLI, unit tests) the member is alone: the limiter keeps the whole share
+and nothing runs in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from shared.rewrap._budget import VaultBudget
+from shared.rewrap._budget_board import BudgetBoard
+from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._settings import EngineSettings
+from shared.rewrap._target import RewrapPlan
+from shared.rewrap._vault_share import (
+    BOARD_LOST,
+    Allotment,
+    MemberState,
+    ShareRules,
+    vault_host,
+)
+
+_log = logging.getLogger("keyward.budget")
+
+#: How long leaving (deleting the row) may take at the end of a run; past it the row is left
+#: to age out (one lease), so a slow board never delays a slice's wrap-up by more.
+LEAVE_TIMEOUT_SECONDS = 2.0
+
+
+class BudgetMembership:
+    """A member of ``vault``'s budget for the duration of an ``async with`` block."""
+
+    def __init__(
+        self,
+        board: BudgetBoard | None,
+        vault: str,
+        limiter: AimdRateLimiter,
+        rules: ShareRules,
+        budget: VaultBudget,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Args:
+        board: the vault boards (``None``: alone, the whole share).
+        vault: the vault's host (``vault_host(key_ref)``).
+        limiter: the run's limiter, built at the whole share (the ceiling while alone).
+        rules: the share, headroom, lease and any operator cap.
+        budget: the published budget of the run's key type.
+        owner: the run's lease owner, written on its row for operators (host and pid).
+        clock, sleep: monotonic clock and sleep (tests inject fakes).
+        """
+        self.member = uuid.uuid4().hex
+        self._board = board
+        self._vault = vault
+        self._limiter = limiter
+        self._rules = rules
+        self._per_second = budget.operations_per_second
+        self._owner = owner
+        self._clock = clock
+        self._sleep = sleep
+        self._state = MemberState(rules, budget)
+        self._task: asyncio.Task[None] | None = None
+        self._applied: Allotment | None = None
+        self._failing = False
+        self._closing = False
+
+    @property
+    def members(self) -> int:
+        """Live members at the last good heartbeat (1 without a board; 0 before the first)."""
+        return 1 if self._board is None else self._state.current(self._clock()).members
+
+    @property
+    def allotment(self) -> float:
+        """This member's allotted rate (operations per second): the limiter's ceiling."""
+        return self._limiter.ceiling
+
+    async def __aenter__(self) -> BudgetMembership:
+        if self._board is not None:
+            self._limiter.hold("joining the vault's shared budget")
+            self._task = asyncio.create_task(self._heartbeats(), name="keyward-budget")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the heartbeat, then leave the board (best effort)."""
+        task, self._task = self._task, None
+        if task is None or self._board is None:
+            return
+        self._closing = True  # the loop ends even if a cancel were lost in a board call
+        task.cancel()
+        try:
+            await asyncio.wait({task})  # never raises the task's error; our cancel propagates
+        finally:
+            try:
+                async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
+                    await self._board.leave(self._vault, self.member)
+            except Exception as error:  # the row ages out within one lease
+                _log.warning("budget of %s: could not leave: %s", self._vault, type(error).__name__)
+
+    async def _heartbeats(self) -> None:
+        try:
+            await self._heartbeat_loop()
+        except Exception as error:  # a defect here must not leave the limiter sending
+            _log.error("budget of %s: heartbeat stopped: %s", self._vault, type(error).__name__)
+            self._limiter.hold("budget heartbeat stopped")
+
+    async def _heartbeat_loop(self) -> None:
+        refresh = self._rules.refresh_seconds
+        while not self._closing:
+            started = self._clock()
+            await self._beat(started)
+            self._apply()
+            next_beat = started + refresh
+            while (now := self._clock()) < next_beat:
+                change = self._state.next_change(now)
+                wake = next_beat if change is None else min(next_beat, change)
+                await self._sleep(wake - now)
+                self._apply()
+
+    async def _beat(self, started: float) -> None:
+        """One heartbeat; any fault counts as the board being unreachable."""
+        assert self._board is not None
+        refresh = self._rules.refresh_seconds
+        try:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # arrives as the call completes, and the heartbeat must end with the run.
+            async with asyncio.timeout(refresh):
+                view = await self._board.beat(
+                    self._vault, self.member, per_second=self._per_second, owner=self._owner
+                )
+        except Exception as error:
+            if not self._failing:
+                _log.warning(
+                    "budget of %s: board unreachable (%s); keeping %.1f ops/s for at most "
+                    "%.0f s, then pausing",
+                    self._vault,
+                    type(error).__name__,
+                    self._limiter.ceiling,
+                    self._rules.live_seconds,
+                )
+            self._failing = True
+            return
+        if self._failing:
+            _log.info("budget of %s: board reachable again", self._vault)
+        self._failing = False
+        self._state.beat(started, self._clock(), view)
+        for row in self._rules.expired(view):
+            try:
+                async with asyncio.timeout(refresh):
+                    await self._board.expire(self._vault, row)
+            except Exception as error:  # another member may delete it; it stays not live
+                _log.debug("budget of %s: expired row kept: %s", self._vault, type(error).__name__)
+
+    def _apply(self) -> None:
+        """Give the limiter what the rules allow now; log a change of state or members."""
+        allotment = self._state.current(self._clock())
+        if allotment.rate is None:
+            self._limiter.hold(allotment.state)
+        else:
+            self._limiter.set_ceiling(allotment.rate)
+            self._limiter.release()
+        last, self._applied = self._applied, allotment
+        if last is None or (last.state, last.members) != (allotment.state, allotment.members):
+            level = logging.WARNING if allotment.state == BOARD_LOST else logging.INFO
+            _log.log(
+                level,
+                "budget of %s: %s, %d member(s), %s",
+                self._vault,
+                allotment.state,
+                allotment.members,
+                "paused" if allotment.rate is None else f"{allotment.rate:.1f} ops/s",
+            )
+
+
+def vault_membership(
+    board: BudgetBoard | None,
+    plan: RewrapPlan,
+    limiter: AimdRateLimiter,
+    settings: EngineSettings,
+    *,
+    owner: str,
+    time: tuple[Callable[[], float], Callable[[float], Awaitable[None]]],
+) -> BudgetMembership:
+    """The membership of a run of ``plan`` in its vault's budget, from the engine settings
+    (``owner``: the run's lease owner; ``time``: the engine's clock and sleep)."""
+    rules = ShareRules(
+        share=settings.vault_share,
+        headroom=settings.headroom,
+        lease_seconds=settings.budget_lease_seconds,
+        rate_ceiling=settings.rate_ceiling,
+    )
+    return BudgetMembership(
+        board,
+        vault_host(plan.key_ref),
+        limiter,
+        rules,
+        plan.budget,
+        owner=owner,
+        clock=time[0],
+        sleep=time[1],
+    )

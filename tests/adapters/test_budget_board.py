@@ -1,0 +1,105 @@
+"""The vaults' budget boards in keyward's state table, against Azurite: one row per member in
+``budget:<vault host>``, the service's Timestamps, deletes conditional on the ETag read."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from devtools.azurite import AzuriteInfo
+from shared.adapters.budget_board import TableBudgetBoard, board_partition
+from shared.errors import ServiceError
+from shared.rewrap import BudgetBoard, ShareRules
+
+pytestmark = pytest.mark.azurite
+
+VAULT = "127.0.0.1:8443"
+
+
+@pytest.fixture
+async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    name = "budget" + uuid.uuid4().hex[:12]
+    client = await service.create_table(name)
+    try:
+        yield client
+    finally:
+        await service.delete_table(name)
+        await client.close()
+        await service.close()
+
+
+def test_the_partition_is_the_vault_host_made_key_safe() -> None:
+    assert board_partition("KV.vault.azure.net") == "budget:kv.vault.azure.net"
+    assert board_partition(VAULT) == "budget:127.0.0.1:8443"
+    assert board_partition("a/b\\c#d?e\x01") == "budget:a_b_c_d_e_"
+
+
+async def test_a_heartbeat_writes_its_row_and_reads_the_vaults_rows(table: TableClient) -> None:
+    board = TableBudgetBoard(table)
+    assert isinstance(board, BudgetBoard)
+    first = await board.beat(VAULT, "m1", per_second=400.0, owner="host:1")
+    assert [row.member for row in first.rows] == ["m1"]
+    assert first.own.per_second == 400.0
+    await board.beat("other.vault.azure.net", "m9", per_second=25.0, owner="host:9")
+    second = await board.beat(VAULT, "m2", per_second=25.0, owner="host:2/x")
+    assert sorted(row.member for row in second.rows) == ["m1", "m2"]
+    # The own row carries the service's time of this write: the other row is older.
+    others = [row for row in second.rows if row.member == "m1"]
+    assert ShareRules.age(second, others[0]) >= 0
+    entity = await table.get_entity("budget:127.0.0.1:8443", "m2")
+    assert entity["Owner"] == "host:2_x"
+
+
+async def test_ages_follow_the_services_timestamps(table: TableClient) -> None:
+    board = TableBudgetBoard(table)
+    await board.beat(VAULT, "old", per_second=400.0, owner="h")
+    await asyncio.sleep(1.2)
+    view = await board.beat(VAULT, "new", per_second=400.0, owner="h")
+    old = next(row for row in view.rows if row.member == "old")
+    assert 1.0 <= ShareRules.age(view, old) < 5.0
+    refreshed = await board.beat(VAULT, "old", per_second=400.0, owner="h")
+    assert refreshed.own.written_at > old.written_at
+    assert refreshed.own.etag != old.etag
+
+
+async def test_an_expired_row_is_deleted_only_if_unchanged_since_read(table: TableClient) -> None:
+    board = TableBudgetBoard(table)
+    await board.beat(VAULT, "dead", per_second=400.0, owner="h")
+    view = await board.beat(VAULT, "reader", per_second=400.0, owner="h")
+    seen = next(row for row in view.rows if row.member == "dead")
+    # The member came back in between: its fresh row survives the delete.
+    await board.beat(VAULT, "dead", per_second=400.0, owner="h")
+    await board.expire(VAULT, seen)
+    view = await board.beat(VAULT, "reader", per_second=400.0, owner="h")
+    assert sorted(row.member for row in view.rows) == ["dead", "reader"]
+    # Unchanged since read: deleted. Deleting it again (already gone) is fine.
+    current = next(row for row in view.rows if row.member == "dead")
+    await board.expire(VAULT, current)
+    await board.expire(VAULT, current)
+    view = await board.beat(VAULT, "reader", per_second=400.0, owner="h")
+    assert [row.member for row in view.rows] == ["reader"]
+
+
+async def test_leaving_deletes_the_row_and_leaving_twice_is_fine(table: TableClient) -> None:
+    board = TableBudgetBoard(table)
+    await board.beat(VAULT, "m1", per_second=400.0, owner="h")
+    await board.leave(VAULT, "m1")
+    await board.leave(VAULT, "m1")
+    view = await board.beat(VAULT, "m2", per_second=400.0, owner="h")
+    assert [row.member for row in view.rows] == ["m2"]
+
+
+async def test_an_unreachable_table_is_a_service_error(azurite: AzuriteInfo) -> None:
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    client = service.get_table_client("missing" + uuid.uuid4().hex[:10])
+    try:
+        with pytest.raises(ServiceError):
+            await TableBudgetBoard(client).beat(VAULT, "m1", per_second=400.0, owner="h")
+    finally:
+        await client.close()
+        await service.close()
