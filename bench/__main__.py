@@ -127,6 +127,7 @@ def budget_config_from(args: argparse.Namespace) -> BudgetConfig:
         ("shards", args.budget_shards),
         ("overload_seconds", args.budget_overload_seconds),
         ("job_lease_seconds", args.budget_job_lease),
+        ("repeats", args.repeats),
     ):
         if option:
             setattr(config, name, option)

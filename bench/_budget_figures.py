@@ -19,6 +19,7 @@ import bisect
 import statistics
 from typing import Any
 
+from bench._budget_stamps import max_sent_per_window
 from shared.rewrap import BUDGET_WINDOW_SECONDS
 
 SETTLE_SECONDS = 10.0
@@ -78,12 +79,13 @@ def _marks_total(workers: list[dict[str, Any]], t: float) -> float:
 
 
 def recovered_after(series: list[float], target: float) -> float | None:
-    """Seconds after the kill from which the aggregate averages ``target`` or more over
-    ``RECOVERY_AVERAGE_SECONDS``. The first ``SKIP_AFTER_KILL`` seconds are left out: they
-    still count what the killed worker had in flight (answered after it died)."""
+    """Seconds after the kill to the first whole second at ``target`` or more from which the
+    aggregate also averages ``target`` over ``RECOVERY_AVERAGE_SECONDS``. The first
+    ``SKIP_AFTER_KILL`` seconds are left out: they still count what the killed worker had in
+    flight (answered after it died)."""
     width = RECOVERY_AVERAGE_SECONDS
     for start in range(SKIP_AFTER_KILL, len(series) - width + 1):
-        if sum(series[start : start + width]) / width >= target:
+        if series[start] >= target and sum(series[start : start + width]) / width >= target:
             return float(start)
     return None
 
@@ -148,6 +150,9 @@ def figures(run: dict[str, Any], budget_per_second: float) -> dict[str, Any]:
             else None
         ),
         "max_keyward_ops_per_window": _round(max_window(samples, "k_ops", first, ended)),
+        "max_keyward_sent_per_window": max_sent_per_window(
+            {int(k): v for k, v in run.get("sent_bins", {}).items()}, BUDGET_WINDOW_SECONDS
+        ),
         "max_window_used": max(s["window_used"] for s in samples),
         "app_rate_steady": _round(rate(samples, "a_ok", steady_start, steady_end)),
         "keyward_429_emulator": samples[-1]["k_429"],

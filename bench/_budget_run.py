@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench._budget_machine import prioritize, service_cpu
+from bench._budget_stamps import read_stamps
 from bench._env import KEY, ROOT, Bench
 from bench._wire import RESULT_MARKER
 
@@ -125,6 +126,7 @@ def _worker_spec(plan: RunPlan, index: int, target: str, files: Path) -> dict[st
     return {
         "kind": "budget_worker",
         "ready_file": str(files / f"ready-{plan.label}-{index}"),
+        "stamp_file": str(files / f"stamps-{plan.label}-{index}"),
         "go_file": str(files / f"go-{plan.label}"),
         "tables": own,
         "adopt": [t for t in plan.tables if t not in own],
@@ -218,6 +220,10 @@ def run_once(bench: Bench, plan: RunPlan, say: Any) -> dict[str, Any]:
             for name in cpu_after
         },
         "samples": samples,
+        # Unwraps sent per 0.1 s bin, every worker's (the killed one's up to its last second).
+        "sent_bins": read_stamps(
+            [bench.workdir / f"stamps-{plan.label}-{i}" for i in range(plan.processes)]
+        ),
         "app": app_result,
         "workers": results,
     }

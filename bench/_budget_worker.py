@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._budget_stamps import StampedKeys, StampFile
 from devtools.emulator.credential import AsyncEmulatorCredential
 from shared.adapters.dek_table import TableDekStore
 from shared.composition import AppContext
@@ -91,6 +92,8 @@ class ShardRunner:
         self.stop_at = time.time() + float(spec["stop_after_seconds"]) if spec.get(
             "stop_after_seconds") else None  # fmt: skip
         self.stores: list[TableDekStore] = []
+        self.stamps = StampFile(spec["stamp_file"])
+        self.keys = StampedKeys(context.keys, self.stamps.bins)
         #: The vaults' budget boards in the state table, as the composition root builds them
         #: for the queue worker (``AppContext.rewrap_worker``).
         self.board = context.budget_board()
@@ -108,7 +111,7 @@ class ShardRunner:
 
         engine = RewrapEngine(
             store=store,
-            keys=self.context.keys,
+            keys=self.keys,
             jobs=self.context.job_store(store.name),
             settings=self.settings,
             owner=f"bench-{os.getpid()}-{table}",
@@ -166,6 +169,7 @@ async def budget_worker_job(spec: dict[str, Any]) -> dict[str, Any]:
     credential = AsyncEmulatorCredential(world["object_id"])
     context = await AppContext.build(settings, credential=credential)
     runner = ShardRunner(context, spec)
+    runner.stamps.start()
     ready = time.time()
     try:
         own = await asyncio.gather(*(runner.run(t) for t in spec["tables"]))
@@ -177,6 +181,7 @@ async def budget_worker_job(spec: dict[str, Any]) -> dict[str, Any]:
             else []
         )
     finally:
+        await runner.stamps.stop()
         await runner.close()
         await context.aclose()
     return {

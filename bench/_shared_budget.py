@@ -7,10 +7,10 @@ One emulated vault at Key Vault's RSA-2048 software budget (4,000 operations per
 running its shards of one rotation, and one application process (:mod:`bench._budget_app`)
 unwrapping with its own key in the same vault. Two runs, each on a fresh rotation:
 
-1. **shared**: the application at ``1 - share`` of the budget; worker 0 is SIGKILLed once
-   keyward has unwrapped ``kill_at_fraction`` of the DEKs; the survivors finish their own
-   shards, then resume the killed worker's once its job leases lapse. Then every DEK of every
-   shard is checked (:mod:`bench._budget_verify`).
+1. **shared** (``repeats`` times): the application at ``1 - share`` of the budget; worker 0
+   is SIGKILLed once keyward has unwrapped ``kill_at_fraction`` of the DEKs; the survivors
+   finish their own shards, then resume the killed worker's once its job leases lapse. Then
+   every DEK of every shard is checked (:mod:`bench._budget_verify`).
 2. **overload**: the application alone above its part (``overload_fraction`` of the budget);
    the engines are told to stop (checkpoint and pause) after ``overload_seconds``; every DEK
    is checked again (at the new version or still at the previous one, and opening to its KCV).
@@ -41,6 +41,8 @@ class BudgetConfig:
     overload_fraction: float = 0.7
     overload_seconds: float = 60.0
     app_warmup_seconds: float = 10.0
+    #: Runs of the shared shape (each a fresh rotation of every shard); one overload run.
+    repeats: int = 3
     #: Nice value for the emulator, Azurite and the application (``bench._budget_machine``).
     service_nice: int = -10
 
@@ -51,6 +53,7 @@ SMOKE = BudgetConfig(
     job_lease_seconds=5.0,
     overload_seconds=6.0,
     app_warmup_seconds=1.0,
+    repeats=1,
 )
 
 
@@ -84,15 +87,14 @@ def shared_budget(bench: Bench, config: BudgetConfig, say: Any) -> dict[str, Any
     say(f"(f) seeding {config.shards} x {config.deks_per_shard} DEKs")
     seeded = bench.worker({"kind": "budget_seed", "tables": tables, "count": config.deks_per_shard})
     runs: dict[str, Any] = {}
-    shapes = {
-        "shared": {
-            "app_rate": (1 - config.share) * per_second,
-            "kill_at_fraction": config.kill_at_fraction,
-        },
-        "overload": {
-            "app_rate": config.overload_fraction * per_second,
-            "stop_after_seconds": config.overload_seconds,
-        },
+    shared = {
+        "app_rate": (1 - config.share) * per_second,
+        "kill_at_fraction": config.kill_at_fraction,
+    }
+    shapes = {f"shared{i + 1}": shared for i in range(config.repeats)}
+    shapes["overload"] = {
+        "app_rate": config.overload_fraction * per_second,
+        "stop_after_seconds": config.overload_seconds,
     }
     for label, shape in shapes.items():
         load_before = load_average()

@@ -24,6 +24,7 @@ FIGURES = (
     "steady_rate",
     "steady_median_bin",
     "max_keyward_ops_per_window",
+    "max_keyward_sent_per_window",
     "max_window_used",
     "keyward_429_emulator",
     "app_429_emulator",
@@ -43,7 +44,7 @@ def test_budget_smoke_run_reports_every_figure(tmp_path: Path) -> None:
 
     budget = json.loads(raw.read_text())["results"]["budget"]
     seeded = budget["config"]["shards"] * budget["config"]["deks_per_shard"]
-    shared, overload = budget["runs"]["shared"], budget["runs"]["overload"]
+    shared, overload = budget["runs"]["shared1"], budget["runs"]["overload"]
 
     # One worker was killed; every DEK of every shard still ended at the new version and
     # opens to its KCV (the killed worker's shards were resumed by a survivor).
@@ -63,12 +64,14 @@ def test_budget_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     for run in (shared, overload):
         assert set(FIGURES) <= set(run["figures"])
         assert run["app"]["accepted"] > 0
+        assert run["figures"]["max_keyward_sent_per_window"] > 0  # the workers' own stamps
         assert run["samples"]
         assert len(run["load_before"]) == len(run["load_after"]) == 3
     assert "recovery_seconds" in shared["figures"]
 
     text = doc.read_text()
     assert "### (f) Shared vault budget" in text
+    assert "Summary of the 1 shared runs" in text
     assert "python -m bench budget --smoke" in text
     for row in ("application's 429s", "SIGKILL of worker 0", "every DEK of every shard",
                 "application asks 280"):  # fmt: skip
