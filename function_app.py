@@ -6,6 +6,7 @@ from functions.admin_http import bp as admin_bp
 from functions.dependents_sweep import bp as dependents_sweep_bp
 from functions.health import bp as health_bp
 from functions.key_events import bp as key_events_bp
+from functions.retention import bp as retention_bp
 from functions.rewrap_worker import bp as rewrap_worker_bp
 from functions.sweep import bp as sweep_bp
 
@@ -17,5 +18,6 @@ for blueprint in (
     dependents_sweep_bp,
     admin_bp,
     health_bp,
+    retention_bp,
 ):
     app.register_functions(blueprint)

@@ -7,7 +7,8 @@ Grid) as subprocesses, runs ``function_app.app`` in the local Functions host, an
    100 client-side encrypted blobs, and Face accounts using the key;
 2. subscribes the app to the vault's events, rotates the key, and shows the rewrap run to
    completion through Event Grid, the queue and the worker;
-3. reads the retirement report, disables the old version, and shows that every record and
+3. reads the retirement report (``POST /api/verdict``, 202, polled), retires and disables
+   the old version (``POST /api/retire``, likewise), and shows that every record and
    every blob still decrypts (azure-storage-blob itself decrypts the blobs);
 4. disables the current key and shows the revocation sweep (the ``dependents_sweep`` timer)
    flagging the Face accounts.
@@ -240,6 +241,7 @@ async def start_app(world: World) -> Any:
         "KEYWARD_JOB_QUEUE": JOB_QUEUE,
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": "30 0 0 1 1 *",
+        "KEYWARD_RETENTION_SCHEDULE": "0 30 0 1 1 *",
         "KEYWARD_CA_BUNDLE": world.emulator.ca_path,
         "KEYWARD_ARM_ENDPOINT": world.emulator.url,
         "KEYWARD_FACE_SUBSCRIPTIONS": subscription if world.face else "",
@@ -281,6 +283,33 @@ async def status(host: Any) -> dict[str, Any]:
         return body
 
 
+async def operation(host: Any, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST whole-store work (202 + ``Location``), then poll the status URL until the
+    operation ends: the asynchronous request-reply pattern the admin API follows."""
+    headers = {"x-functions-key": host.keys.function}
+    async with aiohttp.ClientSession(base_url=host.base_url, headers=headers) as session:
+        async with session.post(path, json=payload) as response:
+            if response.status != 202:
+                raise SystemExit(f"{path} refused: {await response.json()}")
+            location = response.headers["Location"]
+        while True:
+            async with session.get(location) as polled:
+                found: dict[str, Any] = await polled.json()
+                if found["status"] in {"succeeded", "failed"}:
+                    return found
+                wait = float(polled.headers.get("Retry-After", "1"))
+            await asyncio.sleep(min(wait, 0.5))  # a demo polls faster than it is told
+
+
+async def verdict(world: World, host: Any) -> dict[str, Any]:
+    """The key's retirement verdict (``POST /api/verdict``, polled to its result)."""
+    done = await operation(host, "/api/verdict", {"key": f"{world.vault_url}/keys/{KEY}"})
+    if done["status"] != "succeeded":
+        raise SystemExit(f"verdict failed: {done['error']}")
+    result: dict[str, Any] = done["result"]
+    return result
+
+
 # ----------------------------------------------------------------------------- act 3
 async def rotate(world: World, host: Any) -> None:
     act(3, "The key rotates")
@@ -302,9 +331,10 @@ async def rotate(world: World, host: Any) -> None:
             say(line)
             last = line
         # The Face follow-up (re-point, evaluate, flag) is a message on the same queue: done
-        # when no account is pinned to the old version any more.
-        followed_up = not _pinned_to(body, world.versions[0])
-        if len(jobs) == 2 and all(j["status"] == "completed" for j in jobs) and followed_up:
+        # when no account is pinned to the old version any more (asked once the jobs ended:
+        # the verdict counts every store, an operation of its own).
+        ended = len(jobs) == 2 and all(j["status"] == "completed" for j in jobs)
+        if ended and not _pinned_to(await verdict(world, host), world.versions[0]):
             break
         await asyncio.sleep(0.5)
     else:
@@ -321,15 +351,9 @@ async def rotate(world: World, host: Any) -> None:
     )
 
 
-def _pinned_to(body: dict[str, Any], version: str) -> set[str]:
-    """Ids of the dependent accounts the status shows pinned to ``version``."""
-    return {
-        p
-        for entry in body["retirement"]
-        for v in entry["versions"]
-        if v["version"] == version
-        for p in v["pinned"]
-    }
+def _pinned_to(report: dict[str, Any], version: str) -> set[str]:
+    """Ids of the dependent accounts the verdict shows pinned to ``version``."""
+    return {p for v in report["versions"] if v["version"] == version for p in v["pinned"]}
 
 
 # ----------------------------------------------------------------------------- act 4
@@ -340,28 +364,26 @@ async def retire(world: World, host: Any) -> None:
 
     act(4, "Retire the old version, and prove nothing was lost")
     old = world.versions[0]
-    body = await status(host)
-    repointed = {p.rsplit("/", 1)[-1] for p in _pinned_to(body, world.versions[1])}
+    report = await verdict(world, host)
+    repointed = {p.rsplit("/", 1)[-1] for p in _pinned_to(report, world.versions[1])}
     for name in sorted(repointed):
         say(
             f"Face account [cyan]{name}[/] was pinned to {short(old)}: keyward re-pointed it to "
             f"{short(world.versions[1])} (KEYWARD_FACE_REPOINT=true), as Azure requires."
         )
-    retirement_table(body)
-    async with aiohttp.ClientSession() as session:
-        response = await session.post(
-            f"{host.base_url}/api/retire",
-            json={"key": f"{world.vault_url}/keys/{KEY}", "version": old},
-            headers={"x-functions-key": host.keys.function},
-        )
-        answer = await response.json()
-    if response.status != 200:
-        raise SystemExit(f"retire refused: {answer}")
-    say(
-        f"POST /api/retire: version {short(old)} retired; {answer['previous_wraps_dropped']:,} "
-        "previous wraps (kept so data stayed readable under the old version) dropped."
+    retirement_table(report)
+    done = await operation(
+        host, "/api/retire", {"key": f"{world.vault_url}/keys/{KEY}", "version": old}
     )
-    retirement_table(await status(host))
+    if done["status"] != "succeeded":
+        raise SystemExit(f"retire refused: {done['error']}")
+    answer = done["result"]
+    say(
+        f"POST /api/retire (202, polled): version {short(old)} retired; "
+        f"{answer['previous_wraps_dropped']:,} previous wraps (kept so data stayed readable "
+        "under the old version) dropped."
+    )
+    retirement_table(await verdict(world, host))
     await off_loop(world.key_client.update_key_properties, KEY, old, enabled=False)
     say(f"Version {short(old)} disabled in Key Vault.")
     adapter, wrapper = await off_loop(
@@ -389,16 +411,16 @@ async def retire(world: World, host: Any) -> None:
         raise SystemExit("data was lost")
 
 
-def retirement_table(body: dict[str, Any]) -> None:
+def retirement_table(report: dict[str, Any]) -> None:
+    """One key's verdict (the result of a ``POST /api/verdict`` operation)."""
     table = Table("stores", "version", "DEKs", "previous wraps", "pinned", "safe to disable")
-    for entry in body["retirement"]:
-        for v in entry["versions"]:
-            table.add_row(
-                f"all {len(entry['shards'])}", short(v["version"]), str(v["current"]),
-                str(v["previous"]),
-                ", ".join(p.rsplit("/", 1)[-1] for p in v["pinned"]) or "-",
-                "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no"),
-            )  # fmt: skip
+    for v in report["versions"]:
+        table.add_row(
+            f"all {len(report['shards'])}", short(v["version"]), str(v["current"]),
+            str(v["previous"]),
+            ", ".join(p.rsplit("/", 1)[-1] for p in v["pinned"]) or "-",
+            "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no"),
+        )  # fmt: skip
     console.print(table)
 
 

@@ -1,7 +1,15 @@
-"""Admin HTTP API (auth level function): ``GET /api/status``, ``POST /api/rewrap``.
+"""Admin HTTP API (auth level function): status, rewrap, and the operations.
+
+``GET /api/status`` is one bounded page. ``POST /api/rewrap`` queues a rewrap (``202``).
+Whole-store work answers ``202`` with ``Location: /api/operations/<id>`` and runs in the
+background (the asynchronous request-reply pattern): ``POST /api/rewrap {"dry_run": true}``,
+``POST /api/verdict {"key"}``, ``POST /api/retire {"key", "version"?}``; input is checked
+first, and bad input gets its error at once with nothing recorded. ``GET
+/api/operations/<id>`` reports one (``Retry-After`` while it runs).
 
 Errors are JSON ``{"error": {"code", "message"}}`` with a status that says whose fault it
-is. Responses carry ids, versions, counts and reasons only, never key material.
+is (``shared.composition.error_answer``, the one mapping, which operations use too).
+Responses carry ids, versions, counts and reasons only, never key material.
 """
 
 from __future__ import annotations
@@ -12,28 +20,21 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.composition import context_for_current_loop
-from shared.errors import (
-    AccessDeniedError,
-    ConfigurationError,
-    InvalidInputError,
-    KeyNotFoundError,
-    KeywardError,
-    RetirementBlockedError,
-    ServiceError,
-    VaultNotAllowedError,
-)
-from shared.rewrap import RewrapTargetError
+from shared.composition import context_for_current_loop, error_answer
+from shared.errors import KeywardError
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.admin")
+#: Seconds a client should wait before polling an unfinished operation again.
+POLL_AFTER_SECONDS = 2
 
 
-def _json(body: Any, status: int = 200) -> func.HttpResponse:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
     return func.HttpResponse(
         json.dumps(body, sort_keys=True, default=str),
         status_code=status,
         mimetype="application/json",
+        headers=headers,
     )
 
 
@@ -42,51 +43,57 @@ def _error(status: int, code: str, message: str) -> func.HttpResponse:
 
 
 def _for_exception(error: KeywardError) -> func.HttpResponse:
-    """Map keyward's error hierarchy onto HTTP; messages never hold key material."""
-    if isinstance(error, VaultNotAllowedError):
-        return _error(403, "VaultNotAllowed", str(error))
-    if isinstance(error, RetirementBlockedError):
-        return _json(
-            {
-                "error": {"code": error.code_name, "message": str(error)},
-                "blockers": error.blockers,
-            },
-            409,
-        )
-    if isinstance(error, RewrapTargetError):
-        return _error(409, "RewrapTargetRefused", str(error))
-    if isinstance(error, InvalidInputError):
-        return _error(400, "BadRequest", str(error))
-    if isinstance(error, KeyNotFoundError):
-        return _error(404, "KeyNotFound", str(error))
-    if isinstance(error, AccessDeniedError):
-        return _error(502, "VaultAccessDenied", str(error))
-    if isinstance(error, ConfigurationError):
-        return _error(500, "Misconfigured", str(error))
-    if isinstance(error, ServiceError) and error.transient:
-        return _error(503, "Unavailable", str(error))
-    return _error(502, "UpstreamRefused", str(error))
+    status, body = error_answer(error)
+    return _json(body, status)
+
+
+def _accepted(body: dict[str, Any]) -> func.HttpResponse:
+    """``202``, the status URL in ``Location`` and in the body."""
+    return _json(body, 202, {"Location": str(body["status_url"])})
+
+
+def _body(req: func.HttpRequest, shape: str) -> dict[str, Any] | func.HttpResponse:
+    try:
+        body = req.get_json()
+    except ValueError:
+        return _error(400, "BadRequest", f"body must be JSON: {shape}")
+    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+        return _error(400, "BadRequest", "'key' (a Key Vault key id) is required")
+    return body
+
+
+def _limit(text: str | None) -> int | None:
+    """Raises: ValueError: not a decimal integer."""
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 6:
+        raise ValueError(text)
+    return int(text)
 
 
 @bp.function_name("admin_status")
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
     try:
+        limit = _limit(req.params.get("limit"))
+    except ValueError:
+        return _error(400, "BadRequest", "'limit' must be an integer 1..200")
+    try:
         context = await context_for_current_loop()
-        return _json(await context.admin().status())
+        page = await context.admin().status(
+            limit=limit, continuation=req.params.get("continuation")
+        )
     except KeywardError as error:
         return _for_exception(error)
+    return _json(page)
 
 
 @bp.function_name("admin_rewrap")
 @bp.route(route="rewrap", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        body = req.get_json()
-    except ValueError:
-        return _error(400, "BadRequest", "body must be JSON: {key, version?, dry_run?, restart?}")
-    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-        return _error(400, "BadRequest", "'key' (a Key Vault key id) is required")
+    body = _body(req, "{key, version?, dry_run?, restart?}")
+    if isinstance(body, func.HttpResponse):
+        return body
     version = body.get("version")
     dry_run = body.get("dry_run", False)
     restart = body.get("restart", False)
@@ -95,32 +102,61 @@ async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
     if not isinstance(restart, bool) or (restart and dry_run):
         return _error(400, "BadRequest", "'restart' must be a boolean, and not with 'dry_run'")
     try:
-        context = await context_for_current_loop()
-        result = await context.admin().rewrap(
-            body["key"], version=version, dry_run=dry_run, restart=restart
-        )
+        admin = (await context_for_current_loop()).admin()
+        if dry_run:
+            started = await admin.start_dry_run(body["key"], version=version)
+            _log.info("admin dry run key=%s operation=%s", started.key_ref, started.operation_id)
+            return _accepted(admin.accepted(started))
+        result = await admin.rewrap(body["key"], version=version, restart=restart)
     except KeywardError as error:
         return _for_exception(error)
-    _log.info("admin rewrap key=%s dry_run=%s restart=%s", result.get("key"), dry_run, restart)
-    return _json(result, 200 if dry_run else 202)
+    _log.info("admin rewrap key=%s restart=%s", result.get("key"), restart)
+    return _json(result, 202)
+
+
+@bp.function_name("admin_verdict")
+@bp.route(route="verdict", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_verdict(req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req, "{key}")
+    if isinstance(body, func.HttpResponse):
+        return body
+    try:
+        admin = (await context_for_current_loop()).admin()
+        started = await admin.start_verdict(body["key"])
+    except KeywardError as error:
+        return _for_exception(error)
+    _log.info("admin verdict key=%s operation=%s", started.key_ref, started.operation_id)
+    return _accepted(admin.accepted(started))
 
 
 @bp.function_name("admin_retire")
 @bp.route(route="retire", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def admin_retire(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        body = req.get_json()
-    except ValueError:
-        return _error(400, "BadRequest", "body must be JSON: {key, version?}")
-    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-        return _error(400, "BadRequest", "'key' (a Key Vault key id) is required")
+    body = _body(req, "{key, version?}")
+    if isinstance(body, func.HttpResponse):
+        return body
     version = body.get("version")
     if version is not None and not isinstance(version, str):
         return _error(400, "BadRequest", "'version' must be a string")
     try:
-        context = await context_for_current_loop()
-        result = await context.admin().retire(body["key"], version=version)
+        admin = (await context_for_current_loop()).admin()
+        started = await admin.start_retire(body["key"], version=version)
     except KeywardError as error:
         return _for_exception(error)
-    _log.info("admin retire key=%s version=%s", result["key"], result["version"])
-    return _json(result)
+    _log.info("admin retire key=%s version=%s operation=%s", started.key_ref, started.version,
+              started.operation_id)  # fmt: skip
+    return _accepted(admin.accepted(started))
+
+
+@bp.function_name("admin_operation")
+@bp.route(route="operations/{operation_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_operation(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        context = await context_for_current_loop()
+        found = await context.admin().operation(req.route_params.get("operation_id", ""))
+    except KeywardError as error:
+        return _for_exception(error)
+    if found is None:
+        return _error(404, "OperationNotFound", "no such operation")
+    running = found["status"] in {"accepted", "running"}
+    return _json(found, 200, {"Retry-After": str(POLL_AFTER_SECONDS)} if running else None)

@@ -28,9 +28,13 @@ from shared.stores._common import (
     to_record,
 )
 from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
+from shared.stores._paging import all_version_counts, forget_all_previous
 from shared.stores._protocol import (
+    DEFAULT_COUNT_PAGE_SIZE,
     DEFAULT_PAGE_SIZE,
+    CountPage,
     DekRecord,
+    ForgetPage,
     Rewrap,
     ScanPage,
     VersionCount,
@@ -71,6 +75,8 @@ class MemoryDekStore:
         self._rows: dict[tuple[str, str], MemoryRow] = {}
         self._order: list[tuple[str, str]] = []
         self._versions = itertools.count(1)
+        #: ``count_versions`` calls so far (tests check a count resumed, not restarted).
+        self.count_calls = 0
 
     @property
     def name(self) -> str:
@@ -174,12 +180,38 @@ class MemoryDekStore:
         )
         return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=self.etag_of(record.ref))
 
+    def _page(
+        self, key_ref: str, continuation: str | None, page_size: int
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """The key's rows of one page in (partition, id) order, and the next page's token."""
+        limit = check_page_size(page_size)
+        after = tuple(decode_continuation(_KIND, continuation)) if continuation else ("", "")
+        wanted, keys = fold_key_ref(key_ref), []
+        for key in self._order[bisect.bisect_right(self._order, after) :]:
+            if fold_key_ref(self._rows[key].key_ref) != wanted:
+                continue
+            if len(keys) == limit:
+                return keys, encode_continuation(_KIND, list(keys[-1]))
+            keys.append(key)
+        return keys, None
+
+    async def count_versions(
+        self,
+        key_ref: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> CountPage:
+        self.count_calls += 1
+        keys, token = self._page(key_ref, continuation, page_size)
+        tally = VersionTally(key_ref)
+        for key in keys:
+            row = self._rows[key]
+            tally.add(row.key_id, row.prev_key_id, row.unreadable is not None)
+        return CountPage(tally.result(), token)
+
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        tally, wanted = VersionTally(key_ref), fold_key_ref(key_ref)
-        for row in self._rows.values():
-            if fold_key_ref(row.key_ref) == wanted:
-                tally.add(row.key_id, row.prev_key_id, row.unreadable is not None)
-        return tally.result()
+        return await all_version_counts(self, key_ref)
 
     async def insert_batch(self, deks: Sequence[NewDek]) -> None:
         """Insert new DEKs; all or nothing.
@@ -203,10 +235,22 @@ class MemoryDekStore:
 
     async def forget_previous(self, previous_key_id: str) -> int:
         """Drop previous wraps under ``previous_key_id``, except on unreadable DEKs."""
-        if split_key_id(previous_key_id) is None:
+        return await forget_all_previous(self, previous_key_id)
+
+    async def forget_previous_page(
+        self,
+        previous_key_id: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> ForgetPage:
+        split = split_key_id(previous_key_id)
+        if split is None:
             raise InvalidInputError(f"{previous_key_id!r} is not a versioned key id")
+        keys, token = self._page(split[0], continuation, page_size)
         forgotten = 0
-        for key, row in self._rows.items():
+        for key in keys:
+            row = self._rows[key]
             same = (row.prev_key_id or "").lower() == previous_key_id.lower()
             if same and row.unreadable is None:
                 self._rows[key] = replace(
@@ -214,7 +258,7 @@ class MemoryDekStore:
                     prev_kcv=None, version=next(self._versions),
                 )  # fmt: skip
                 forgotten += 1
-        return forgotten
+        return ForgetPage(forgotten, token)
 
     async def get(self, ref: str) -> DekDetails | None:
         key = split_ref(ref)

@@ -22,7 +22,10 @@ def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
         "admin_status": "httpTrigger",
         "admin_rewrap": "httpTrigger",
         "admin_retire": "httpTrigger",
+        "admin_verdict": "httpTrigger",
+        "admin_operation": "httpTrigger",
         "health": "httpTrigger",
+        "retention": "timerTrigger",
     }
 
 
@@ -32,9 +35,13 @@ def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, An
     assert queue["connection"] == "AzureWebJobsStorage"
     timer = app_functions["sweep"].get_trigger().get_dict_repr()
     assert timer["schedule"] == "%KEYWARD_SWEEP_SCHEDULE%"
-    for name in ("admin_status", "admin_rewrap", "admin_retire"):
+    for name in ("admin_status", "admin_rewrap", "admin_retire", "admin_verdict",
+                 "admin_operation"):  # fmt: skip
         http = app_functions[name].get_trigger().get_dict_repr()
         assert str(http["authLevel"]).lower().endswith("function")
+    route = app_functions["admin_operation"].get_trigger().get_dict_repr()
+    assert route["route"] == "operations/{operation_id}"
+    assert [str(getattr(m, "value", m)) for m in route["methods"]] == ["GET"]
 
 
 def test_both_sweeps_are_timers_of_their_own_with_their_own_schedules(
@@ -78,9 +85,27 @@ def test_the_local_host_runs_both_timers_on_their_own_schedules() -> None:
         for name, spec in bindings.discover(indexed_functions().values()).items()
         if spec.trigger_type == bindings.TIMER_TRIGGER
     }
-    assert timers == {"sweep": "0 */5 * * * *", "dependents_sweep": "30 */5 * * * *"}
+    assert timers == {
+        "sweep": "0 */5 * * * *",
+        "dependents_sweep": "30 */5 * * * *",
+        "retention": "0 30 3 * * *",
+    }
     for expression in timers.values():
         Ncrontab.parse(expression)
+
+
+def test_retention_is_a_timer_of_its_own(app_functions: dict[str, Any]) -> None:
+    """Issue 12: retention runs on its own schedule (daily by default), never on a sweep's."""
+    from shared.settings import SPEC_BY_NAME, Ncrontab
+
+    timer = app_functions["retention"].get_trigger().get_dict_repr()
+    assert timer["schedule"] == "%KEYWARD_RETENTION_SCHEDULE%"
+    assert timer["useMonitor"] is True
+    default = SPEC_BY_NAME["KEYWARD_RETENTION_SCHEDULE"].default
+    assert default is not None
+    first = Ncrontab.parse(default).next_after(datetime(2026, 1, 1, tzinfo=UTC))
+    second = Ncrontab.parse(default).next_after(first)
+    assert second - first == timedelta(days=1)
 
 
 def test_worker_dequeue_limit_matches_host_json() -> None:

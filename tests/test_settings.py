@@ -73,6 +73,9 @@ def test_every_default_in_specs_matches_the_dataclass_default() -> None:
         ("KEYWARD_JOB_QUEUE", s.job_queue),
         ("KEYWARD_SWEEP_SCHEDULE", s.sweep_schedule),
         ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", s.dependents_sweep_schedule),
+        ("KEYWARD_VERIFY_INTERVAL_HOURS", str(s.verify_interval_hours)),
+        ("KEYWARD_RETENTION_DAYS", str(s.retention_days)),
+        ("KEYWARD_RETENTION_SCHEDULE", s.retention_schedule),
         ("KEYWARD_ARM_ENDPOINT", s.arm_endpoint),
         ("KEYWARD_EXPIRY_WARNING_DAYS", str(s.expiry_warning_days)),
         ("KEYWARD_REWRAP_CONCURRENCY", str(s.rewrap_concurrency)),
@@ -138,6 +141,14 @@ BAD = [
     ("KEYWARD_SWEEP_SCHEDULE", "0 1-2-3 * * * *"),
     ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", "*/5 * * * *"),
     ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", "0 60 * * * *"),
+    ("KEYWARD_VERIFY_INTERVAL_HOURS", "-1"),
+    ("KEYWARD_VERIFY_INTERVAL_HOURS", "8761"),
+    ("KEYWARD_VERIFY_INTERVAL_HOURS", "daily"),
+    ("KEYWARD_RETENTION_DAYS", "1"),
+    ("KEYWARD_RETENTION_DAYS", "3651"),
+    ("KEYWARD_RETENTION_DAYS", "1.5"),
+    ("KEYWARD_RETENTION_SCHEDULE", "30 3 * * *"),
+    ("KEYWARD_RETENTION_SCHEDULE", "0 30 25 * * *"),
     ("KEYWARD_FACE_SUBSCRIPTIONS", "my-subscription"),
     ("KEYWARD_FACE_RESOURCE_GROUPS", "ends-with-dot."),
     ("KEYWARD_FACE_REPOINT", "maybe"),
@@ -175,6 +186,22 @@ def test_bad_values_name_the_setting(name: str, value: str) -> None:
     assert error.setting == name
     assert name in str(error)
     assert isinstance(error, ConfigurationError)
+
+
+def test_verification_and_retention_settings() -> None:
+    """Issue 12: verification every 24 hours and 30 days of retention by default; 0 turns
+    verification off; a retention shorter than Event Grid's redelivery window is refused
+    with the reason."""
+    s = settings()
+    assert s.verify_interval == timedelta(hours=24)
+    assert s.retention_days == 30
+    assert s.retention_schedule == "0 30 3 * * *"
+    off = settings(KEYWARD_VERIFY_INTERVAL_HOURS="0", KEYWARD_RETENTION_DAYS="2")
+    assert off.verify_interval == timedelta(0)
+    assert off.retention_days == 2
+    assert "redelivers for up to 24 hours" in str(error_for(KEYWARD_RETENTION_DAYS="1"))
+    assert "0 turns verification off" in str(error_for(KEYWARD_VERIFY_INTERVAL_HOURS="9000"))
+    assert "not a whole number" in str(error_for(KEYWARD_RETENTION_DAYS="thirty"))
 
 
 def test_missing_allow_list_is_named() -> None:

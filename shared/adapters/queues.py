@@ -1,9 +1,10 @@
 """keyward's work queue on Azure Storage queues (azure-storage-queue).
 
-One queue carries rewrap shards (``ShardMessage``) and the key-dependent follow-ups of
-events (``DependentsFollowUp``); the one queue trigger (``rewrap_worker``) tells them apart
-by their ``kind``. Messages are base64-encoded, as the Functions host's queue trigger expects
-by default (``messageEncoding: base64``), so a message sent here is what the trigger receives.
+One queue carries rewrap shards (``ShardMessage``), the key-dependent follow-ups of events
+(``DependentsFollowUp``) and the slices of admin operations (``OperationMessage``); the one
+queue trigger (``rewrap_worker``) tells them apart by their ``kind``. Messages are
+base64-encoded, as the Functions host's queue trigger expects by default
+(``messageEncoding: base64``), so a message sent here is what the trigger receives.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from azure.storage.queue.aio import QueueClient
 from shared.adapters._azure_errors import translated
 from shared.adapters._pipeline import NO_REDIRECTS
 from shared.events import DependentsFollowUp
-from shared.rewrap import ShardMessage
+from shared.rewrap import OperationMessage, ShardMessage
 
 #: Storage queues delay a message by at most 7 days.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -83,6 +84,16 @@ class RewrapQueue:
         """
         with translated(f"send to queue {self.name}"):
             await self._queue.send_message(message.to_json())
+
+    async def send_operation(self, message: OperationMessage, *, delay_seconds: int = 0) -> None:
+        """Enqueue one slice of an admin operation, visible after ``delay_seconds``.
+
+        Raises:
+            ServiceError: the queue refused or could not be reached.
+        """
+        delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        with translated(f"send to queue {self.name}"):
+            await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
 
     async def close(self) -> None:
         await self._queue.close()

@@ -32,10 +32,12 @@ from shared.composition._stores import (
     register,
     store_kinds,
 )
+from shared.services._error_answer import error_answer
 
 __all__ = [
     "AppContext",
     "build_dependent_service",
+    "error_answer",
     "context_for_current_loop",
     "default_credential",
     "reset_contexts",

@@ -23,9 +23,12 @@ from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.budget_board import TableBudgetBoard
+from shared.adapters.event_ledger import EventLedger
+from shared.adapters.job_retention import TableJobRetention
+from shared.adapters.operation_store import TableOperationRecords
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.retired_versions import TableRetiredVersions
-from shared.adapters.table_state import EventLedger, TableJobStore
+from shared.adapters.table_state import TableJobStore
 from shared.composition._clients import arm_clients, keyvault_adapter
 from shared.composition._dependents import (
     Clock,
@@ -43,6 +46,7 @@ from shared.services.dependents_sweep import DependentsSweepService
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import KeyEventService
 from shared.services.queue_worker import QueueWorkerService
+from shared.services.retention import RetentionService
 from shared.services.rewrap_worker import RewrapWorkerService
 from shared.services.sweep import SweepService
 from shared.settings import Settings
@@ -134,6 +138,7 @@ class AppContext:
         return QueueWorkerService(
             rewrap=self.rewrap_worker(max_dequeue_count=max_dequeue_count),
             follow_ups=self.follow_ups(max_dequeue_count=max_dequeue_count),
+            operations=self.admin(max_dequeue_count=max_dequeue_count).operations,
         )
 
     def rewrap_worker(self, *, max_dequeue_count: int) -> RewrapWorkerService:
@@ -159,12 +164,24 @@ class AppContext:
             shards=self.shards,
             job_store=self.job_store,
             queue=self.queue,
+            verify_interval=self.settings.verify_interval,
+        )
+
+    def retention(self) -> RetentionService:
+        """The retention timer's service, over the state table's ledger and job partitions."""
+        return RetentionService(
+            ledger=self.ledger,
+            jobs=TableJobRetention(self.state_table),
+            shards=self.shards,
+            retention_days=self.settings.retention_days,
         )
 
     def dependents_sweep(self) -> DependentsSweepService:
         return DependentsSweepService(self.dependents)
 
-    def admin(self) -> AdminService:
+    def admin(self, *, max_dequeue_count: int | None = None) -> AdminService:
+        """The admin API's service; its ``operations`` run on the queue (records in the
+        state table: ``shared.adapters.operation_store``)."""
         return AdminService(
             allow_list=self.settings.vault_allowlist,
             stores=self.stores,
@@ -175,6 +192,10 @@ class AppContext:
             dependents=self.dependents,
             engine_settings=self.engine_settings(),
             retired=self.retired(),
+            operation_records=TableOperationRecords(self.state_table),
+            operation_queue=self.queue,
+            slice_seconds=self.settings.rewrap_slice_seconds,
+            max_dequeue_count=max_dequeue_count,
         )
 
     @classmethod

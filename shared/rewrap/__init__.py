@@ -26,12 +26,20 @@ from shared.rewrap._budget import (
 )
 from shared.rewrap._budget_board import BoardRow, BoardView, BudgetBoard, InMemoryBudgetBoard
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
-from shared.rewrap._dry_run import DryRunReport, dry_run
+from shared.rewrap._dry_run import DryRunReport, DryRunScan, DryRunTally, dry_run
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
+from shared.rewrap._job_retention import expired_jobs
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
-from shared.rewrap._job_store import InMemoryJobStore, JobStore, StoredJob
+from shared.rewrap._job_store import (
+    MAX_JOB_PAGE,
+    InMemoryJobStore,
+    JobPage,
+    JobStore,
+    StoredJob,
+    check_job_page,
+)
 from shared.rewrap._ledger import ProgressCallback
 from shared.rewrap._limiter import AimdRateLimiter
 from shared.rewrap._membership import BudgetMembership
@@ -42,7 +50,9 @@ from shared.rewrap._messages import (
     ShardMessage,
     queue_message_kind,
 )
+from shared.rewrap._operation_message import OPERATION_KIND, OperationMessage
 from shared.rewrap._page import IssueSink
+from shared.rewrap._passes import MAX_PASSES_KEPT, PassRecord
 from shared.rewrap._ports import KeyVersionInfo, KeyVersionSource, KeyVersionView
 from shared.rewrap._probe import ENGINE_POINTS, FaultProbe
 from shared.rewrap._report import (
@@ -93,15 +103,28 @@ from shared.rewrap._verdict import (
     retirement_report,
     retirement_verdict,
     unfinished_jobs,
+    verdict_from_counts,
 )
+from shared.rewrap._verification import pass_ended, verification_due, verification_requested
 
 __all__ = [
+    "expired_jobs",
+    "MAX_PASSES_KEPT",
+    "PassRecord",
+    "pass_ended",
+    "verification_due",
+    "verification_requested",
     # ports
     "KeyVersionInfo",
     "KeyVersionSource",
     "KeyVersionView",
     "JobStore",
     "StoredJob",
+    "OPERATION_KIND",
+    "OperationMessage",
+    "JobPage",
+    "MAX_JOB_PAGE",
+    "check_job_page",
     # engine
     "EngineSettings",
     "DEFAULT_WORKERS",
@@ -140,7 +163,10 @@ __all__ = [
     "MAX_BUDGET_LEASE_SECONDS",
     # dry-run and retirement
     "DryRunReport",
+    "DryRunScan",
+    "DryRunTally",
     "dry_run",
+    "verdict_from_counts",
     "RetirementReport",
     "VersionRetirement",
     "Blocker",

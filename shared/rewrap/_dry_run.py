@@ -4,14 +4,16 @@ Streams the same scan the engine would make (flat memory), triages every record 
 engine does, and counts: DEKs to rewrap per source version, those whose version the vault no
 longer allows (they would be marked unreadable), those already current, those that would be
 reported. Each rewrap or unreadable candidate costs one vault unwrap; the estimate divides
-that by the rate the limiter would start at (keyward's whole share of the vault: a run that
-shares the vault with others gets a part of it).
+that by the rate the limiter would start at.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from shared.errors import InvalidInputError
 from shared.rewrap._budget import VaultBudget, throttle_ceiling
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._ports import KeyVersionSource
@@ -60,6 +62,113 @@ class DryRunReport:
         return self.vault_operations / self.rate if self.rate > 0 else 0.0
 
 
+@dataclass
+class DryRunTally:
+    """A dry run's counts so far: what a checkpoint keeps between pages (JSON-ready)."""
+
+    scanned: int = 0
+    current: int = 0
+    rewrap: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scanned": self.scanned, "current": self.current, "rewrap": dict(self.rewrap),
+                "unreadable": dict(self.unreadable), "failed": dict(self.failed)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DryRunTally:
+        """Raises: InvalidInputError: not what :meth:`to_dict` wrote."""
+        try:
+            return cls(
+                int(data["scanned"]), int(data["current"]),
+                *({str(k): int(v) for k, v in dict(data[name]).items()}
+                  for name in ("rewrap", "unreadable", "failed")),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInputError("malformed dry-run tally") from None
+
+
+class DryRunScan:
+    """One dry run's plan over one store, page by page: :meth:`page` counts one scan page
+    into a tally and returns the next continuation, so the run can stop after any page and
+    resume from the tally and continuation it kept (nothing counted twice)."""
+
+    def __init__(self, keys: KeyVersionSource, plan: RewrapPlan, *, page_size: int,
+                 allow_legacy_rsa1_5: bool, retry: RetryPolicy | None) -> None:  # fmt: skip
+        self.plan = plan
+        self._book = VersionBook(keys, plan)
+        self._triage = RecordTriage(
+            plan.key_ref, plan.target_version, allow_legacy_rsa1_5=allow_legacy_rsa1_5
+        )
+        self._page_size = page_size
+        self._policy = retry or RetryPolicy()
+
+    @classmethod
+    async def start(
+        cls,
+        keys: KeyVersionSource,
+        key_ref: str,
+        requested_version: str | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        allow_legacy_rsa1_5: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> DryRunScan:
+        """Resolve the target (one vault read).
+
+        Raises:
+            RewrapTargetError: the requested version is missing or not enabled.
+        """
+        plan = await resolve_target(keys, key_ref, requested_version)
+        return cls(keys, plan, page_size=page_size, allow_legacy_rsa1_5=allow_legacy_rsa1_5,
+                   retry=retry)  # fmt: skip
+
+    async def page(
+        self, store: DekStore, tally: DryRunTally, continuation: str | None
+    ) -> str | None:
+        """Count one scan page into ``tally``; the next continuation (``None``: done).
+
+        Raises:
+            ServiceError: the vault or the store could not be read.
+        """
+        plan = self.plan
+        page = await call_store(
+            lambda: store.scan(
+                plan.key_ref,
+                exclude_version=plan.target_version,
+                continuation=continuation,
+                page_size=self._page_size,
+            ),
+            self._policy,
+        )
+        for record in page.records:
+            tally.scanned += 1
+            verdict = self._triage.classify(record)
+            if verdict.action is Action.CURRENT:
+                tally.current += 1
+            elif verdict.action is Action.REPORT:
+                tally.failed[verdict.reason] = tally.failed.get(verdict.reason, 0) + 1
+            elif await self._book.is_ahead_of_target(verdict.version):
+                tally.current += 1
+            else:
+                refusal = _refusal(plan, self._book, verdict.version)
+                bucket, name = (tally.rewrap, verdict.version) if refusal is None else (
+                    tally.unreadable, refusal)  # fmt: skip
+                bucket[name] = bucket.get(name, 0) + 1
+        return page.continuation
+
+    def report(
+        self, tally: DryRunTally, *, rate_ceiling: float | None = None,
+        headroom: float = DEFAULT_HEADROOM, vault_share: float = DEFAULT_VAULT_SHARE,
+    ) -> DryRunReport:  # fmt: skip
+        """The counts, with the time keyward's whole share of the vault would take (a run
+        that shares the vault with others gets a part of it)."""
+        rate = throttle_ceiling(self.plan.budget, rate_ceiling, headroom, vault_share)
+        return DryRunReport(self.plan, tally.scanned, dict(tally.rewrap), dict(tally.unreadable),
+                            tally.current, dict(tally.failed), rate)  # fmt: skip
+
+
 async def dry_run(
     store: DekStore,
     keys: KeyVersionSource,
@@ -73,53 +182,22 @@ async def dry_run(
     allow_legacy_rsa1_5: bool = False,
     retry: RetryPolicy | None = None,
 ) -> DryRunReport:
-    """Scan and count; writes nothing, unwraps nothing, creates no job.
+    """Scan and count; writes nothing, unwraps nothing, creates no job. Every page in one
+    call (the CLI's way; the admin API runs :class:`DryRunScan` pages as an operation).
 
     Raises:
         RewrapTargetError: the requested version is missing or not enabled.
         ServiceError: the vault or the store could not be read.
     """
-    plan = await resolve_target(keys, key_ref, requested_version)
-    triage = RecordTriage(
-        plan.key_ref, plan.target_version, allow_legacy_rsa1_5=allow_legacy_rsa1_5
-    )
-    book = VersionBook(keys, plan)
-    policy = retry or RetryPolicy()
-    rewrap: dict[str, int] = {}
-    unreadable: dict[str, int] = {}
-    failed: dict[str, int] = {}
-    scanned = current = 0
-    continuation: str | None = None
+    scan = await DryRunScan.start(keys, key_ref, requested_version, page_size=page_size,
+                                  allow_legacy_rsa1_5=allow_legacy_rsa1_5, retry=retry)  # fmt: skip
+    tally, continuation = DryRunTally(), None
     while True:
-        page = await call_store(
-            lambda c=continuation: store.scan(  # type: ignore[misc]
-                plan.key_ref,
-                exclude_version=plan.target_version,
-                continuation=c,
-                page_size=page_size,
-            ),
-            policy,
-        )
-        for record in page.records:
-            scanned += 1
-            verdict = triage.classify(record)
-            if verdict.action is Action.CURRENT:
-                current += 1
-            elif verdict.action is Action.REPORT:
-                failed[verdict.reason] = failed.get(verdict.reason, 0) + 1
-            elif await book.is_ahead_of_target(verdict.version):
-                current += 1
-            else:
-                refusal = _refusal(plan, book, verdict.version)
-                if refusal is None:
-                    rewrap[verdict.version] = rewrap.get(verdict.version, 0) + 1
-                else:
-                    unreadable[refusal] = unreadable.get(refusal, 0) + 1
-        if page.continuation is None:
-            break
-        continuation = page.continuation
-    rate = throttle_ceiling(plan.budget, rate_ceiling, headroom, vault_share)
-    return DryRunReport(plan, scanned, rewrap, unreadable, current, failed, rate)
+        continuation = await scan.page(store, tally, continuation)
+        if continuation is None:
+            return scan.report(
+                tally, rate_ceiling=rate_ceiling, headroom=headroom, vault_share=vault_share
+            )
 
 
 def _refusal(plan: RewrapPlan, book: VersionBook, version: str) -> str | None:

@@ -142,7 +142,9 @@ class RewrapEngine:
             RewrapTargetError: the target is refused (missing, not enabled, key_ops, probe);
                 recorded on the job when the version exists.
             JobLeaseError: another live worker holds the job.
-            SliceDeadlineError: the wrap-up itself overran (the lease lapses; resumable).
+            SliceDeadlineError: the wrap-up itself overran (the lease lapses; resumable), or
+                sending stayed held (joining, the budget board lost) or throttled until
+                ``deadline`` before the job was claimed.
             ServiceError: the vault, DEK store or job store failed past retries (the job is
                 marked failed and resumes from its checkpoint when run again).
         """
@@ -177,7 +179,10 @@ class RewrapEngine:
         async with vault_membership(
             self._board, plan, limiter, settings, owner=self._owner, time=(self._clock, self._sleep)
         ) as membership:
-            caller = VaultCaller(limiter, settings.retry, CallStats(), sleep=self._sleep)
+            # With the deadline: a join or a lost board may hold the limiter past the slice.
+            caller = VaultCaller(
+                limiter, settings.retry, CallStats(), sleep=self._sleep, deadline=deadline
+            )
             try:
                 await confirm_target(self._keys, plan, caller, now=self._now())
             except (RewrapTargetError, ServiceError) as error:
@@ -193,7 +198,7 @@ class RewrapEngine:
                 "resumed" if resumed else "started",
                 plan.key_ref,
                 plan.target_version,
-                ceiling,
+                limiter.ceiling,
             )
             try:
                 # Read after the lease is written: a retire either sees this job or is seen here.
@@ -309,11 +314,7 @@ class RewrapEngine:
         fresh = self._fresh_state(job_id, plan.key_ref, plan.target_version)
         if stored is not None:
             # A restart is a fresh pass, but the attempts (and their cap) stay with the job.
-            fresh = fresh.evolve(
-                created_at=stored.state.created_at,
-                attempts=stored.state.attempts,
-                max_attempts=stored.state.max_attempts,
-            )
+            fresh = stored.state.restarted_as(fresh)  # and the pass history
         resumed = stored is not None and not restart and stored.state.pages > 0
         base = fresh if stored is None or restart else stored.state
         claimed = base.evolve(

@@ -8,77 +8,30 @@ skips nor double-counts a page. No key material is ever part of the state.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
+from shared.rewrap._job_status import (
+    JOB_RETRY_BASE_SECONDS,
+    JOB_RETRY_MAX_SECONDS,
+    MAX_JOB_ATTEMPTS,
+    JobStatus,
+    retry_delay,
+    rewrap_job_id,
+)
+from shared.rewrap._passes import PassRecord
 from shared.rewrap._report import ItemIssue, JobCounters
 
-_JOB_ID_PREFIX = "rewrap-"
-_JOB_ID_HEX = 32
-
-
-#: Runs of a job that ended short of clean (failed items, DEKs left under older versions)
-#: the sweep makes before it stops retrying on its own (``POST /api/rewrap`` with
-#: ``"restart": true`` still restarts it). Recorded on each job as ``max_attempts``.
-MAX_JOB_ATTEMPTS = 6
-#: Wait before the sweep retries such a job: doubles per attempt (5, 10, 20, 40, 80 min...),
-#: at most ``JOB_RETRY_MAX_SECONDS``. Throttling and conflicts pass; a retry right away would
-#: meet the same vault.
-JOB_RETRY_BASE_SECONDS = 300
-JOB_RETRY_MAX_SECONDS = 6 * 3600
-
-
-class JobStatus(StrEnum):
-    RUNNING = "running"
-    #: Ended clean: every DEK is at the target (or newer, or gone); nothing is left behind.
-    COMPLETED = "completed"
-    #: Ended, but items failed (throttled out, conflicts, vault or write errors): the sweep
-    #: retries it (a fresh pass) with backoff, up to ``max_attempts`` runs.
-    COMPLETED_WITH_FAILURES = "completed_with_failures"
-    #: Ended with no failed item, but DEKs are still under older versions (unreadable ones,
-    #: or DEKs written under an old version while the job ran): retried like the above.
-    INCOMPLETE = "incomplete"
-    #: Stopped by a fault that is not one item's (store down, target refused); resumable: by
-    #: the sweep with backoff, up to ``max_attempts`` failures in a row, unless ``refused``.
-    FAILED = "failed"
-
-    @property
-    def ended(self) -> bool:
-        """Whether the job ran to its end (clean or not); a run returns it as is."""
-        return self in _ENDED
-
-    @property
-    def short_of_clean(self) -> bool:
-        """Ended, but not clean: the sweep retries it with backoff, bounded."""
-        return self in _SHORT_OF_CLEAN
-
-
-_SHORT_OF_CLEAN = frozenset({JobStatus.COMPLETED_WITH_FAILURES, JobStatus.INCOMPLETE})
-_ENDED = frozenset({JobStatus.COMPLETED, *_SHORT_OF_CLEAN})
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """How long after its ``attempts``-th run ended short of clean a job is retried."""
-    exponent = min(max(attempts, 1) - 1, 16)
-    return timedelta(seconds=min(JOB_RETRY_MAX_SECONDS, JOB_RETRY_BASE_SECONDS * 2**exponent))
-
-
-def rewrap_job_id(key_ref: str, target_version: str, scope: str = "") -> str:
-    """The id of the job that rewraps key ``key_ref`` to ``target_version`` in ``scope``.
-
-    ``scope`` names the DEK store (the engine passes ``store.name``): one key's DEKs may live
-    in several stores (a table, blob containers), each its own job with its own checkpoint.
-    Deterministic and case-insensitive (vault hosts, key names and versions are), safe as a
-    Table row key, a file name or a queue message field.
-    """
-    identity = f"{key_ref.strip().rstrip('/').lower()}|{target_version.strip().lower()}"
-    if scope:
-        identity = f"{scope}|{identity}"
-    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:_JOB_ID_HEX]
-    return _JOB_ID_PREFIX + digest
+__all__ = [
+    "JOB_RETRY_BASE_SECONDS",
+    "JOB_RETRY_MAX_SECONDS",
+    "MAX_JOB_ATTEMPTS",
+    "JobState",
+    "JobStatus",
+    "retry_delay",
+    "rewrap_job_id",
+]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -121,6 +74,12 @@ class JobState:
             making progress is not stuck); the sweep resumes it while under ``max_attempts``.
         refused: it failed on the vault refusing the target (``RewrapTargetError``): the sweep
             does not ask again (same answer) until a new version or a restart.
+        verification: the pass asked for (``restart_requested``) or running is the sweep's
+            verification of a clean job (``shared.rewrap._verification``); cleared when it
+            ends.
+        pass_started_at, pass_seconds: when the current pass began, and the time workers
+            held it so far (summed over slices); ``passes``: the ended ones
+            (:class:`~shared.rewrap._passes.PassRecord`, newest last, bounded).
     """
 
     job_id: str
@@ -149,6 +108,26 @@ class JobState:
     left_behind: int = 0
     failures: int = 0
     refused: bool = False
+    verification: bool = False
+    pass_started_at: datetime | None = None
+    pass_seconds: float = 0.0
+    passes: tuple[PassRecord, ...] = ()
+
+    def restarted_as(self, fresh: JobState) -> JobState:
+        """``fresh`` (a new pass's state) with what outlives a restart: the creation time,
+        the attempts and their cap, the pass history, and whether this pass is a verification.
+
+        A verification starts a new series of retries (its attempts count from zero): the
+        earlier passes ended clean, and a job verified daily would otherwise have spent its
+        attempts within a week. Every run stays counted in ``passes``.
+        """
+        return fresh.evolve(
+            created_at=self.created_at,
+            attempts=0 if self.verification else self.attempts,
+            max_attempts=self.max_attempts,
+            passes=self.passes,
+            verification=self.verification,
+        )
 
     def retry_due(self, now: datetime) -> bool:
         """Whether a run now should restart this ended job, or resume this failed one (a
@@ -212,6 +191,10 @@ class JobState:
             "left_behind": self.left_behind,
             "failures": self.failures,
             "refused": self.refused,
+            "verification": self.verification,
+            "pass_started_at": _iso(self.pass_started_at),
+            "pass_seconds": self.pass_seconds,
+            "passes": [record.to_dict() for record in self.passes],
         }
 
     @classmethod
@@ -247,4 +230,8 @@ class JobState:
             left_behind=int(data.get("left_behind", 0)),
             failures=int(data.get("failures", 0)),
             refused=bool(data.get("refused", False)),
+            verification=bool(data.get("verification", False)),
+            pass_started_at=_from_iso(data.get("pass_started_at")),
+            pass_seconds=float(data.get("pass_seconds", 0.0)),
+            passes=tuple(PassRecord.from_dict(item) for item in data.get("passes", ())),
         )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from shared.errors import ConflictError
+from shared.errors import ConflictError, InvalidInputError
 from shared.rewrap._job_state import JobState
 
 
@@ -24,6 +24,19 @@ class StoredJob:
 
     state: JobState
     etag: str
+
+
+#: Jobs one ``list_page`` call returns at most (the admin API's ``?limit=`` cap).
+MAX_JOB_PAGE = 200
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job listing, in job id order, and where the next page starts."""
+
+    states: Sequence[JobState]
+    #: The store's own token for the next page (opaque to callers); ``None``: no more jobs.
+    continuation: str | None = None
 
 
 @runtime_checkable
@@ -46,7 +59,17 @@ class JobStore(Protocol):
         ...
 
     async def list_jobs(self, key_ref: str | None = None) -> Sequence[JobState]:
-        """Every job (of ``key_ref`` when given), newest first."""
+        """Every job (of ``key_ref`` when given), newest first. Reads them all: for one
+        key's jobs and the CLI; a status page uses :meth:`list_page`."""
+        ...
+
+    async def list_page(self, *, limit: int, continuation: str | None = None) -> JobPage:
+        """At most ``limit`` (1..:data:`MAX_JOB_PAGE`) jobs in job id order, from where
+        ``continuation`` (a token this store issued) left off; one bounded read.
+
+        Raises:
+            InvalidInputError: ``limit`` out of range, or a token this store did not issue.
+        """
         ...
 
     async def close(self) -> None: ...
@@ -87,5 +110,20 @@ class InMemoryJobStore:
             states = [s for s in states if s.key_ref.lower() == key_ref.lower()]
         return sorted(states, key=lambda s: s.created_at, reverse=True)
 
+    async def list_page(self, *, limit: int, continuation: str | None = None) -> JobPage:
+        check_job_page(limit, continuation)
+        ids = sorted(i for i in self._rows if continuation is None or i > continuation)
+        states = [JobState.from_dict(json.loads(self._rows[i][1])) for i in ids[:limit]]
+        return JobPage(states, ids[limit - 1] if len(ids) > limit else None)
+
     async def close(self) -> None:
         return None
+
+
+def check_job_page(limit: int, continuation: str | None) -> None:
+    """Raises: InvalidInputError: ``limit`` outside 1..:data:`MAX_JOB_PAGE`, or an empty or
+    oversized token (job ids and the stores' tokens are short)."""
+    if not 1 <= limit <= MAX_JOB_PAGE:
+        raise InvalidInputError(f"limit must be 1..{MAX_JOB_PAGE}, got {limit}")
+    if continuation is not None and not 0 < len(continuation) <= 1024:
+        raise InvalidInputError("continuation is not one keyward issued")

@@ -3,6 +3,11 @@
 Only the ledger writes job state, always ETag-conditional. A checkpoint merges a run of
 consecutive finished pages and the continuation after the last of them in one write, so the
 stored counters always describe exactly the pages before the stored continuation.
+
+Each write also adds the time this worker has held the job since its previous write (or
+its claim) to the pass's ``pass_seconds``, and the end of a pass appends the pass's record
+(DEKs scanned, rewrapped, seconds, verification or not; ``shared.rewrap._verification``):
+the figures ride on writes the ledger makes anyway, so measuring a pass costs no request.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from shared.rewrap._outcome import failed_state
 from shared.rewrap._page import Page
 from shared.rewrap._report import ItemIssue, ItemOutcome
 from shared.rewrap._retry import CallStats, RetryPolicy, call_store
+from shared.rewrap._verification import pass_ended
 
 PASS_MAIN = 1
 PASS_CONFLICTS = 2
@@ -50,7 +56,11 @@ class JobLedger:
         #: Bounds the waits of job-store retries (the slice's wrap-up deadline).
         self._deadline = deadline
         self._jobs = jobs
+        if state.pass_started_at is None:  # a fresh pass: it starts at this claim
+            state = state.evolve(pass_started_at=state.updated_at)
         self._state = state
+        #: Since when this worker holds the job without the time being in ``pass_seconds``.
+        self._held_since = state.updated_at
         self._etag = etag
         self._now = now
         self._lease = lease
@@ -138,7 +148,7 @@ class JobLedger:
             JobLeaseError: another worker wrote the job since this one claimed it.
         """
         now = self._now()
-        state = self._state
+        state = self._state.evolve(pass_seconds=self._state.pass_seconds + self._held(now))
         counters = state.counters
         if counters.failed_total or counters.conflicts:
             status = JobStatus.COMPLETED_WITH_FAILURES
@@ -147,19 +157,18 @@ class JobLedger:
         else:
             status = JobStatus.COMPLETED
         attempts = state.attempts + 1
-        await self._write(
-            state.evolve(
-                status=status,
-                finished_at=now,
-                lease_expires_at=None,
-                error=None,
-                attempts=attempts,
-                left_behind=left_behind,
-                next_attempt_at=now + retry_delay(attempts) if status.short_of_clean else None,
-                failures=0,
-                refused=False,
-            )
+        ended = state.evolve(
+            status=status,
+            finished_at=now,
+            lease_expires_at=None,
+            error=None,
+            attempts=attempts,
+            left_behind=left_behind,
+            next_attempt_at=now + retry_delay(attempts) if status.short_of_clean else None,
+            failures=0,
+            refused=False,
         )
+        await self._write(pass_ended(ended, status, now))
         return self._state
 
     async def pause(self) -> JobState:
@@ -180,9 +189,14 @@ class JobLedger:
         except (ServiceError, JobLeaseError, SliceDeadlineError):
             return
 
+    def _held(self, now: datetime) -> float:
+        return max(0.0, (now - self._held_since).total_seconds())
+
     async def _write(self, state: JobState, *, keep_lease: bool = True) -> None:
         now = self._now()
         state = state.evolve(updated_at=now)
+        if state.pass_started_at is not None:  # None: the pass ended, its time is recorded
+            state = state.evolve(pass_seconds=state.pass_seconds + self._held(now))
         if state.status is JobStatus.RUNNING and keep_lease:
             state = state.evolve(lease_expires_at=now + self._lease)
         try:
@@ -197,3 +211,4 @@ class JobLedger:
                 job_id=state.job_id,
             ) from None
         self._state = state
+        self._held_since = now

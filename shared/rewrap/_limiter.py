@@ -48,7 +48,11 @@ DEFAULT_RETRY_AFTER_SECONDS = 1.0
 #: The longest self-chosen pause: one Key Vault throttling window, after which the whole
 #: budget has renewed.
 MAX_SELF_BACKOFF_SECONDS = 10.0
+#: The floor of the multiplicative decrease (or the ceiling, when that is lower).
 _MIN_RATE = 1.0
+#: The lowest ceiling: a vault's share split among many members can be below one operation
+#: a second (RSA-4096 HSM keys: 25/s published), and must still not be exceeded.
+_MIN_CEILING = 0.01
 
 
 class AimdRateLimiter:
@@ -66,8 +70,8 @@ class AimdRateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if ceiling < _MIN_RATE:
-            raise ValueError(f"rate ceiling must be at least {_MIN_RATE} per second")
+        if ceiling < _MIN_CEILING:
+            raise ValueError(f"rate ceiling must be at least {_MIN_CEILING} per second")
         if not 0 < decrease_factor < 1:
             raise ValueError("decrease_factor must be between 0 and 1")
         self._ceiling = ceiling
@@ -88,6 +92,9 @@ class AimdRateLimiter:
         self._unguided = 0
         self._open = asyncio.Event()
         self._open.set()
+        #: Bumped when the ceiling is lowered: slots reserved before at the old rate are
+        #: taken again at the new one when their time comes.
+        self._epoch = 0
         self.hold_reason = ""
 
     @property
@@ -104,17 +111,22 @@ class AimdRateLimiter:
         return not self._open.is_set()
 
     def set_ceiling(self, ceiling: float) -> None:
-        """Change the ceiling while running: lower at once; higher at once only if never
-        throttled, else the rate climbs to it by the additive increase."""
-        ceiling = max(_MIN_RATE, ceiling)
+        """Change the ceiling while running: lower at once (slots already reserved at the
+        old rate are taken again at the new one); higher at once only if never throttled,
+        else the rate climbs to it by the additive increase."""
+        ceiling = max(_MIN_CEILING, ceiling)
         if ceiling == self._ceiling:
             return
         raised = ceiling > self._ceiling
         self._ceiling = ceiling
         if not self._increase_fixed:
             self._increase = ceiling * 0.1
-        if not raised or self.decreases == 0:
-            self._rate = ceiling if raised else min(self._rate, ceiling)
+        if not raised:
+            self._rate = min(self._rate, ceiling)
+            self._epoch += 1
+            self._next_slot = min(self._next_slot, self._clock())
+        elif self.decreases == 0:
+            self._rate = ceiling
 
     def hold(self, reason: str) -> None:
         """Send nothing until :meth:`release` (``reason`` is for logs and deadline errors)."""
@@ -149,19 +161,24 @@ class AimdRateLimiter:
             SliceDeadlineError: the slot is past ``deadline`` (nothing is waited for), or
                 sending is held until it.
         """
-        if not self._open.is_set():
-            await self._released(deadline)
-        now = self._clock()
-        # Credit for missed slots is kept for one tick plus the burst: a worker woken late by
-        # the tick grid keeps its place, but an idle spell does not bank a burst.
-        slot = max(self._next_slot, now - self._burst - self._tick, self._blocked_until)
-        self._next_slot = slot + 1.0 / self._rate
-        if slot <= now:
-            return now
-        wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
-        check_wait(deadline, wake - now, "the vault's rate limit")
-        await self._sleep(wake - now)
-        return slot
+        while True:
+            if not self._open.is_set():
+                await self._released(deadline)
+            now = self._clock()
+            # Credit for missed slots is kept for one tick plus the burst: a worker woken late
+            # by the tick grid keeps its place, but an idle spell does not bank a burst.
+            slot = max(self._next_slot, now - self._burst - self._tick, self._blocked_until)
+            self._next_slot = slot + 1.0 / self._rate
+            if slot <= now:
+                return now
+            wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
+            check_wait(deadline, wake - now, "the vault's rate limit")
+            epoch = self._epoch
+            await self._sleep(wake - now)
+            if self._open.is_set() and epoch == self._epoch:
+                return slot
+            # Held while it waited (a member that lost the board sends nothing more), or the
+            # ceiling was lowered (the slot was spaced at the old rate): take a fresh slot.
 
     def on_success(self) -> None:
         """Additive increase: ``increase_per_second`` more per second of successes."""
@@ -183,6 +200,7 @@ class AimdRateLimiter:
             pause = min(MAX_SELF_BACKOFF_SECONDS, doubling)
         self._blocked_until = max(self._blocked_until, now + pause)
         if new_generation:
-            self._rate = max(_MIN_RATE, self._rate * self._decrease_factor)
+            floor = min(_MIN_RATE, self._ceiling)
+            self._rate = max(floor, self._rate * self._decrease_factor)
             self._last_decrease = now
             self.decreases += 1

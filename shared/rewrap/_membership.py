@@ -112,6 +112,12 @@ class BudgetMembership:
         if task is None or self._board is None:
             return
         self._closing = True  # the loop ends even if a cancel were lost in a board call
+        _log.info(
+            "budget of %s: leaving with %.1f ops/s, %d member(s)",
+            self._vault,
+            self.allotment,
+            self.members,
+        )
         task.cancel()
         try:
             await asyncio.wait({task})  # never raises the task's error; our cancel propagates
@@ -155,13 +161,15 @@ class BudgetMembership:
                 )
         except Exception as error:
             if not self._failing:
+                sending = self._state.current(self._clock()).rate is not None
                 _log.warning(
-                    "budget of %s: board unreachable (%s); keeping %.1f ops/s for at most "
-                    "%.0f s, then pausing",
+                    "budget of %s: board unreachable (%s); %s",
                     self._vault,
                     type(error).__name__,
-                    self._limiter.ceiling,
-                    self._rules.live_seconds,
+                    f"keeping {self._limiter.ceiling:.1f} ops/s for at most "
+                    f"{self._rules.live_seconds:.0f} s, then pausing"
+                    if sending
+                    else "sending nothing until a heartbeat succeeds",
                 )
             self._failing = True
             return

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from shared.errors import ConflictError
 from shared.rewrap._job_state import JobState
-from shared.rewrap._job_store import StoredJob
+from shared.rewrap._job_store import JobPage, StoredJob, check_job_page
 from shared.rewrap._retired import fold_key
 
 _SCHEMA = """
@@ -95,6 +95,16 @@ class SqliteJobStore:
             parameters = (key_ref.lower(),)
         rows = self._connection.execute(query + " ORDER BY created_at DESC", parameters)
         return [JobState.from_dict(json.loads(row[0])) for row in rows.fetchall()]
+
+    async def list_page(self, *, limit: int, continuation: str | None = None) -> JobPage:
+        check_job_page(limit, continuation)
+        rows = self._connection.execute(
+            "SELECT job_id, state FROM keyward_rewrap_jobs WHERE job_id > ?"
+            " ORDER BY job_id LIMIT ?",
+            (continuation or "", limit + 1),
+        ).fetchall()
+        states = [JobState.from_dict(json.loads(row[1])) for row in rows[:limit]]
+        return JobPage(states, str(rows[limit - 1][0]) if len(rows) > limit else None)
 
     async def retired_versions(self, key_ref: str) -> frozenset[str]:
         rows = self._connection.execute(

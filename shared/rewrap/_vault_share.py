@@ -57,9 +57,9 @@ MAX_BUDGET_LEASE_SECONDS = 60
 #: Heartbeats per lease. Five leaves four missed heartbeats before a member's row stops
 #: being live, so one slow Table request does not cost the member its part.
 HEARTBEATS_PER_LEASE = 5
-#: A joiner's wait beyond one refresh interval: the other members' heartbeat round trip
-#: (a Table write and read: tens of ms) and the slots their limiters already handed out at the
-#: old rate (64 workers at 100/s: 0.64 s) must be over before the joiner sends.
+#: A joiner's wait beyond one refresh interval: the other members' heartbeat round trip (a
+#: Table write and read: tens of ms, seconds when the Table is slow) and the requests they
+#: already had in flight at the old rate must be over before the joiner sends.
 JOIN_MARGIN_SECONDS = 1.0
 
 #: Allotment states (reports and logs).

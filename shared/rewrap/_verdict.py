@@ -19,7 +19,7 @@ from shared.rewrap._ports import KeyVersionSource
 from shared.rewrap._retired import fold_key
 from shared.rewrap._retirement import MAX_LISTED_NAMES, RetirementReport, VersionRetirement
 from shared.rewrap._target import normalize_key_ref
-from shared.stores import DekStore
+from shared.stores import DekStore, VersionCount
 
 
 @dataclass
@@ -73,7 +73,9 @@ async def retirement_verdict(
     retired: frozenset[str] = frozenset(),
     now: datetime | None = None,
 ) -> RetirementReport:
-    """Count what references each version of ``key_ref`` in every store.
+    """Count what references each version of ``key_ref`` in every store (a whole-store scan
+    of each: the CLI's way; the admin API counts page by page in an operation and then
+    calls :func:`verdict_from_counts`).
 
     Args:
         stores: shard name -> DEK store (its ``version_counts``).
@@ -87,12 +89,34 @@ async def retirement_verdict(
     Raises:
         ServiceError: a store or the vault could not be read.
     """
+    counts = {shard: await store.version_counts(key_ref) for shard, store in stores.items()}
+    return await verdict_from_counts(
+        counts, key_ref, keys=keys, pinned=pinned, jobs=jobs, retired=retired, now=now
+    )
+
+
+async def verdict_from_counts(
+    counts: Mapping[str, Sequence[VersionCount]],
+    key_ref: str,
+    *,
+    keys: KeyVersionSource | None = None,
+    pinned: Mapping[str, Sequence[str]] | None = None,
+    jobs: Sequence[JobState] = (),
+    retired: frozenset[str] = frozenset(),
+    now: datetime | None = None,
+) -> RetirementReport:
+    """The verdict from each store's counts (shard -> its whole ``version_counts``); the
+    other arguments as :func:`retirement_verdict`'s. No store is read here.
+
+    Raises:
+        ServiceError: the vault could not be read.
+    """
     key_ref = normalize_key_ref(key_ref)
     folded = fold_key(key_ref)
     tallies: dict[str, _Tally] = {}
-    for shard, store in stores.items():
+    for shard, store_counts in counts.items():
         seen: dict[str, list[int]] = {}
-        for count in await store.version_counts(key_ref):
+        for count in store_counts:
             version = _version_of(count.key_id, folded)
             if version is None:
                 continue
@@ -150,7 +174,7 @@ async def retirement_verdict(
         key_ref,
         newest,
         tuple(entries[v] for v in known + unknown),
-        stores=tuple(stores),
+        stores=tuple(counts),
         jobs=blocking_jobs,
         retired=retired,
     )

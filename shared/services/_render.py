@@ -39,6 +39,8 @@ def job_json(state: JobState) -> dict[str, Any]:
         "retry": _retry(state),
         "failures": state.failures,
         "restart_requested": state.restart_requested,
+        "verification": state.verification,
+        "passes": [record.to_dict() for record in state.passes],
         "issues": [
             {"ref": i.ref, "outcome": i.outcome.value, "reason": i.reason, "key_id": i.key_id}
             for i in state.issues[:20]

@@ -1,5 +1,10 @@
-"""The admin API's service: status of jobs, flags and rejected events; start or dry-run a
-rewrap. Everything it returns is ids, versions, counts and reasons, never key material."""
+"""The admin API's service: a bounded status page, starting a rewrap, and the operations
+(dry run, retirement verdict, retire) that count whole stores in the background.
+
+No method here reads a whole store or every job: status is one page, and whole-store work is
+recorded and queued as an operation (``shared.services.operations``) whose status URL the
+caller polls. Everything it returns is ids, versions, counts and reasons, never key material.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,48 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import ConflictError, InvalidInputError
+from shared.errors import InvalidInputError
 from shared.rewrap import (
     EngineSettings,
     JobState,
-    JobStatus,
     JobStore,
     KeyVersionSource,
     RetiredVersions,
     RetirementReport,
-    RewrapEngine,
     resolve_target,
-    rewrap_job_id,
+)
+from shared.services._operation import Operation, OperationKind, accepted_json
+from shared.services._operation_steps import OperationParts
+from shared.services._operation_store import (
+    InMemoryOperationRecords,
+    NoQueue,
+    OperationQueue,
+    OperationRecords,
+    OperationStore,
 )
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
-from shared.services._render import dry_run_json, job_json, retirement_json
+from shared.services._render import job_json
+from shared.services._restart import request_restart
+from shared.services._status_page import check_limit, job_page
+from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
 from shared.stores import DekStore
 
-#: Keys shown in the retirement part of ``status`` (the newest jobs' keys first).
-MAX_RETIREMENT_KEYS = 20
+#: Flag records a status page shows per kind, at most.
+MAX_STATUS_FLAGS = 200
+#: Rejected deliveries a status page shows, newest first.
+MAX_STATUS_REJECTIONS = 50
+#: Where a status page sends the reader for retirement verdicts (a whole-store count).
+VERDICT_HINT = (
+    'POST /api/verdict {"key": "<key id>"} answers 202 with a status URL; '
+    "GET it until the operation has succeeded: its result is the key's verdict"
+)
 
 
 class AdminService:
-    """The service behind ``GET /api/status`` and ``POST /api/rewrap``."""
+    """The service behind the admin API: status, rewrap, and the operations (dry run,
+    verdict, retire) that run in the background."""
 
     def __init__(
         self,
@@ -47,17 +69,18 @@ class AdminService:
         engine_settings: EngineSettings | None = None,
         retired: RetiredVersions,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        operation_records: OperationRecords | None = None,
+        operation_queue: OperationQueue | None = None,
+        slice_seconds: float = DEFAULT_OPERATION_SLICE_SECONDS,
+        max_dequeue_count: int | None = None,
     ) -> None:
         self._allow_list = allow_list
-        self._retired = retired
-        self._now = now
         self._stores = stores
         self._job_store = job_store
         self._keys = keys
         self._planner = planner
         self._ledger = ledger
         self._dependents = dependents
-        self._engine_settings = engine_settings or EngineSettings()
         self._retirement = Retirement(
             stores=stores,
             keys=keys,
@@ -66,39 +89,108 @@ class AdminService:
             retired=retired,
             now=now,
         )
+        parts = OperationParts(stores, keys, dependents.pinned_versions, self._jobs_of, retired,
+                               now, engine_settings or EngineSettings())  # fmt: skip
+        #: The operations' service (the queue worker runs its slices).
+        self.operations = OperationService(
+            parts=parts,
+            records=OperationStore(operation_records or InMemoryOperationRecords()),
+            queue=operation_queue or NoQueue(),
+            slice_seconds=slice_seconds,
+            max_dequeue_count=max_dequeue_count,
+        )
 
-    async def status(self) -> dict[str, Any]:
-        """Jobs (per shard, with progress), Face flags, rejected events, retirement.
+    async def status(
+        self, *, limit: int | None = None, continuation: str | None = None
+    ) -> dict[str, Any]:
+        """One page of jobs (per shard, with progress), flags and rejected events, all
+        bounded; no store scan and no verdict (``retirement`` says how to ask for one).
 
         Raises:
-            ServiceError: a store could not be read.
+            InvalidInputError: ``limit`` out of 1..200, or a malformed ``continuation``.
+            ServiceError: the state could not be read.
         """
-        jobs: list[dict[str, Any]] = []
-        key_refs: list[str] = []
-        for shard in self._stores:
-            for state in await self._job_store(shard).list_jobs():
-                jobs.append(job_json(state))
-                if state.key_ref not in key_refs:
-                    key_refs.append(state.key_ref)
-        jobs.sort(key=lambda job: str(job["updated_at"]), reverse=True)
-        retirement = [
-            retirement_json(await self.verdict(key_ref))
-            for key_ref in key_refs[:MAX_RETIREMENT_KEYS]
-        ]
+        page = await job_page(list(self._stores), self._job_store, limit=check_limit(limit),
+                              continuation=continuation)  # fmt: skip
+        jobs = sorted((job_json(s) for s in page.states),
+                      key=lambda job: str(job["updated_at"]), reverse=True)  # fmt: skip
+        keys = sorted({state.key_ref for state in page.states})
         return {
             "jobs": jobs,
+            "continuation": page.continuation,
             **{
-                key: [dict(flag) for flag in flags]
+                key: [dict(flag) for flag in flags][:MAX_STATUS_FLAGS]
                 for key, flags in (await self._dependents.status()).items()
             },
-            "rejected_events": await self._ledger.recent_rejections(),
-            "retirement": retirement,
+            "rejected_events": await self._ledger.recent_rejections(MAX_STATUS_REJECTIONS),
+            "retirement": {"keys": keys, "verdict": VERDICT_HINT},
             "shards": list(self._stores),
         }
 
+    @staticmethod
+    def accepted(operation: Operation) -> dict[str, Any]:
+        """The ``202`` body for a started operation: id, status URL, status."""
+        return accepted_json(operation)
+
+    async def operation(self, operation_id: str) -> dict[str, Any] | None:
+        """An operation's status, progress and result or error; ``None`` if unknown.
+
+        Raises:
+            InvalidInputError: not an operation id.
+            ServiceError: the record could not be read.
+        """
+        return await self.operations.status(operation_id)
+
+    async def start_dry_run(self, key: str, *, version: str | None) -> Operation:
+        """Validate (key id, vault, target: a few vault reads), then start a dry run.
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
+            RewrapTargetError: the requested version is missing or disabled.
+            ServiceError: the vault, the record or the queue failed.
+        """
+        key_id = self._allow_list.check_key_id(key, require_version=False)
+        target = await resolve_target(self._keys, key_id.key_ref, version or key_id.version)
+        return await self.operations.start(
+            OperationKind.DRY_RUN, target.key_ref, target.target_version
+        )
+
+    async def start_verdict(self, key: str) -> Operation:
+        """Validate (key id, vault, the key exists: one vault read), then start a verdict.
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
+            KeyNotFoundError: the vault has no such key.
+            ServiceError: the vault, the record or the queue failed.
+        """
+        key_ref = self._allow_list.check_key_id(key, require_version=False).key_ref
+        await self._keys.versions(key_ref)
+        return await self.operations.start(OperationKind.VERDICT, key_ref)
+
+    async def start_retire(self, key: str, *, version: str | None = None) -> Operation:
+        """Validate (key id, vault, a version named, the key exists), then start retiring
+        (the steps and why: ``shared.services.retirement``).
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
+            InvalidInputError: no version given.
+            KeyNotFoundError: the vault has no such key.
+            ServiceError: the vault, the record or the queue failed.
+        """
+        key_ref, target = self._retire_target(key, version)
+        await self._keys.versions(key_ref)
+        return await self.operations.start(OperationKind.RETIRE, key_ref, target)
+
+    def _retire_target(self, key: str, version: str | None) -> tuple[str, str]:
+        key_id = self._allow_list.check_key_id(key, require_version=False)
+        target = (version or key_id.version or "").lower()
+        if not target:
+            raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
+        return key_id.key_ref, target
+
     async def verdict(self, key_ref: str) -> RetirementReport:
-        """The retirement verdict of ``key_ref`` over every store, the vault, the pinned
-        resources, the key's jobs and the retired-version record.
+        """The retirement verdict of ``key_ref``, counted whole in this call (the CLI's and
+        the tests' view; the admin API runs it as an operation).
 
         Raises:
             ServiceError: a store, the job store or the vault could not be read.
@@ -112,33 +204,25 @@ class AdminService:
         return states
 
     async def retire(self, key: str, *, version: str | None = None) -> dict[str, Any]:
-        """Retire an old key version: record it as retired, drop the previous wraps kept
-        under it, then look again; "safe to disable" only if nothing appeared meanwhile
-        (the steps and why: ``shared.services.retirement``).
-
-        Previous wraps are kept after a rewrap so data stays readable under the old version
-        until an operator decides it is retired; this is that decision.
+        """Retire an old key version in this call (the retire operation's steps, run to the
+        end in process: the CLI's and the tests' way; the admin API starts an operation).
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
             InvalidInputError: no version given.
-            RetirementBlockedError: DEKs or immutable copies are still wrapped under it,
-                resources are pinned to it, a job of the key is running or pending, or it is
-                the key's newest enabled version. Nothing was changed.
-            RetirementRaceError: the version is now retired and its previous wraps are
-                dropped, but the second look found something under it (listed).
+            RetirementBlockedError: something still depends on the version; nothing changed.
+            RetirementRaceError: retired and previous wraps dropped, but the second look
+                found something under it (listed).
             ServiceError: the vault or a store failed.
         """
-        key_id = self._allow_list.check_key_id(key, require_version=False)
-        target = (version or key_id.version or "").lower()
-        if not target:
-            raise InvalidInputError("name the version to retire (a versioned key id or 'version')")
-        return await self._retirement.retire(key_id.key_ref, target)
+        key_ref, target = self._retire_target(key, version)
+        return await self._retirement.retire(key_ref, target)
 
     async def rewrap(
-        self, key: str, *, version: str | None, dry_run: bool, restart: bool = False
+        self, key: str, *, version: str | None, restart: bool = False
     ) -> dict[str, Any]:
-        """Start (or dry-run) the rewrap of ``key`` to ``version`` or its newest version.
+        """Start the rewrap of ``key`` to ``version`` or its newest version (a dry run is an
+        operation: :meth:`start_dry_run`).
 
         A job that already ended is not run again by a plain request (a duplicate is
         harmless); with ``restart`` every shard's job of the target that is not running now is
@@ -154,22 +238,12 @@ class AdminService:
         key_id = self._allow_list.check_key_id(key, require_version=False)
         requested = version or key_id.version
         key_ref = key_id.key_ref
-        if dry_run:
-            reports = []
-            for shard, store in self._stores.items():
-                engine = RewrapEngine(
-                    store=store,
-                    keys=self._keys,
-                    jobs=self._job_store(shard),
-                    settings=self._engine_settings,
-                    retired=self._retired,
-                )
-                reports.append(dry_run_json(shard, await engine.dry_run(key_ref, requested)))
-            return {"dry_run": True, "key": key_ref, "shards": reports}
         restarted: list[str] = []
         if restart:
             target = await resolve_target(self._keys, key_ref, requested)
-            restarted = await self._request_restart(key_ref, target.target_version)
+            restarted = await request_restart(
+                list(self._stores), self._job_store, key_ref, target.target_version
+            )
             requested = target.target_version
         planned = await self._planner.plan(key_ref, requested)
         return {
@@ -181,33 +255,3 @@ class AdminService:
             "jobs": [{"job_id": m.job_id, "shard": m.shard} for m in planned.messages],
             "restarted": restarted,
         }
-
-    async def _request_restart(self, key_ref: str, target_version: str) -> list[str]:
-        """Mark each shard's existing job of ``target_version`` for a fresh pass.
-
-        A job that is running now (live lease) is left alone; it is already running.
-
-        Raises:
-            ServiceError: the job store failed.
-        """
-        marked: list[str] = []
-        now = datetime.now(UTC)
-        for shard in self._stores:
-            jobs = self._job_store(shard)
-            job_id = rewrap_job_id(key_ref, target_version, shard)
-            stored = await jobs.get(job_id)
-            if stored is None:
-                continue  # no job yet: the queued message starts a fresh one
-            state = stored.state
-            live = state.lease_expires_at is not None and state.lease_expires_at > now
-            if state.status is JobStatus.RUNNING and live:
-                continue
-            try:
-                await jobs.put(
-                    state.evolve(restart_requested=True, updated_at=now),
-                    expected_etag=stored.etag,
-                )
-            except ConflictError:
-                continue  # a worker took it meanwhile
-            marked.append(job_id)
-        return marked

@@ -14,32 +14,27 @@ the races around it (issue 11 item 4):
 5. Look again. Anything found under the version now (an application wrote a DEK, a write
    raced step 4) makes the answer a race, not "done": the version stays retired (so keyward
    keeps refusing to write under it) and the blockers are listed.
+
+The steps are the phases of a *retire operation* (``shared.services._operation_steps``:
+``look``, ``record`` (steps 2 and 3), ``forget``, ``look_again``), each store read or cleared
+one page per step with its progress checkpointed, so ``POST /api/retire`` runs them in the
+background in slices. This class runs the same steps to the end in process, for the CLI.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.errors import RetirementBlockedError, RetirementRaceError
-from shared.rewrap import (
-    BlockerKind,
-    JobState,
-    KeyVersionSource,
-    RetiredVersions,
-    RetirementReport,
-    retirement_verdict,
-    unfinished_jobs,
-)
+from shared.rewrap import KeyVersionSource, RetiredVersions, RetirementReport, retirement_verdict
+from shared.services._operation import OperationKind
+from shared.services._operation_steps import JobLookup, OperationParts, PinnedLookup
+from shared.services.operations import run_to_end
 from shared.stores import DekStore
 
-#: version -> ids of key-dependent resources pinned to it, for one key.
-PinnedLookup = Callable[[str], Awaitable[Mapping[str, Sequence[str]]]]
-#: Every job state of one key, across the stores' shards.
-JobLookup = Callable[[str], Awaitable[Sequence[JobState]]]
+__all__ = ["JobLookup", "PinnedLookup", "Retirement"]
 
 
 @dataclass(frozen=True)
@@ -53,8 +48,13 @@ class Retirement:
     retired: RetiredVersions
     now: Callable[[], datetime]
 
+    def parts(self) -> OperationParts:
+        return OperationParts(self.stores, self.keys, self.pinned, self.jobs, self.retired,
+                              self.now)  # fmt: skip
+
     async def verdict(self, key_ref: str) -> RetirementReport:
-        """The key-wide verdict (see ``shared.rewrap.retirement_verdict``).
+        """The key-wide verdict (see ``shared.rewrap.retirement_verdict``), every store read
+        whole in this call (the CLI's view; the admin API runs it as an operation).
 
         Raises:
             ServiceError: a store, the job store, the record or the vault could not be read.
@@ -70,7 +70,8 @@ class Retirement:
         )
 
     async def retire(self, key_ref: str, version: str) -> dict[str, Any]:
-        """Retire ``version`` of ``key_ref`` (see the module docstring for the steps).
+        """Retire ``version`` of ``key_ref`` in process (the module docstring's steps, as a
+        retire operation's phases run to the end here).
 
         Raises:
             RetirementBlockedError: something still depends on the version, or a job of the
@@ -79,42 +80,5 @@ class Retirement:
                 but the second look found something under it.
             ServiceError: the vault, a store, the job store or the record failed.
         """
-        target = version.lower()
-        before = await self.verdict(key_ref)
-        blockers = [
-            blocker.describe()
-            for blocker in before.entry(target).blocker_list
-            if blocker.kind is not BlockerKind.PREVIOUS  # the wraps this call drops
-        ]
-        if blockers:
-            raise RetirementBlockedError(f"{key_ref}/{target} cannot be retired yet", blockers)
-        attempt = uuid.uuid4().hex
-        await self.retired.record_retired(key_ref, target, attempt=attempt)
-        started = unfinished_jobs(await self.jobs(key_ref), key_ref, before.newest_enabled,
-                                  self.now())  # fmt: skip
-        if started:
-            await self.retired.withdraw_retired(key_ref, target, attempt=attempt)
-            raise RetirementBlockedError(
-                f"{key_ref}/{target} cannot be retired yet: a rewrap job started",
-                [f"{len(started)} rewrap jobs of the key running or pending", *started],
-            )
-        dropped = 0
-        for store in self.stores.values():
-            forget = getattr(store, "forget_previous", None)
-            if forget is not None:
-                dropped += int(await forget(f"{key_ref}/{target}"))
-        after = (await self.verdict(key_ref)).entry(target)
-        if not after.safe_to_disable:
-            raise RetirementRaceError(
-                f"{key_ref}/{target} is retired, but something new depends on it; "
-                "not safe to disable",
-                after.blockers,
-                dropped=dropped,
-            )
-        return {
-            "key": key_ref,
-            "version": target,
-            "status": "retired",
-            "safe_to_disable": True,
-            "previous_wraps_dropped": dropped,
-        }
+        done = await run_to_end(self.parts(), OperationKind.RETIRE, key_ref, version.lower())
+        return dict(done.result or {})

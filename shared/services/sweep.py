@@ -21,9 +21,20 @@ event. So every few minutes the sweep:
 * alerts when the newest job found DEKs under a version retired through keyward (counted by
   the job as ``retired_version`` failures): keyward is not in the applications' write path,
   so an insert under a retired version is found by the job that meets it.
+* asks for a *verification pass* of a key's newest job that ended clean more than
+  ``KEYWARD_VERIFY_INTERVAL_HOURS`` ago (0: never): it marks the job for a fresh pass with
+  an ETag-conditional write (``restart_requested`` and ``verification``, as an operator
+  restart is written) and queues the shard's message. The worker runs that pass paced,
+  like any job, and rewraps what an application wrote under an older version since; the
+  pass's DEKs scanned and seconds are recorded on the job
+  (:mod:`shared.rewrap._verification`). Running, failed, refused and short-of-clean jobs
+  are not verified: the rules above own them. A verification asked for and not claimed
+  yet is sent again only after ``VERIFICATION_RESEND`` (its message may be waiting behind
+  many: after a mass rotation every key falls due together);
 
-The sweep reads one job per key and shard and sends at most one message each: its cost is
-O(keys x stores), whatever the number of DEKs; the worker does the work.
+The sweep reads one job per key and shard, writes at most one (a verification's mark) and
+sends at most one message each: its cost is O(keys x stores), whatever the number of DEKs;
+the worker does the work.
 
 The revocation verdicts (access lost through disable, delete, purge, expiry or a removed
 role) are the ``dependents_sweep`` timer's (:mod:`shared.services.dependents_sweep`), on a
@@ -37,10 +48,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.crypto import VaultAllowList
-from shared.errors import AccessDeniedError, KeyDisabledError, KeyNotFoundError, ServiceError
+from shared.errors import (
+    AccessDeniedError,
+    ConflictError,
+    KeyDisabledError,
+    KeyNotFoundError,
+    ServiceError,
+)
 from shared.rewrap import (
     FailureReason,
     JobState,
@@ -48,12 +65,19 @@ from shared.rewrap import (
     JobStore,
     KeyVersionSource,
     ShardMessage,
+    StoredJob,
     rewrap_job_id,
+    verification_due,
+    verification_requested,
 )
 from shared.services._ports import KeyLister, ShardQueue
 
 _log = logging.getLogger("keyward.sweep")
 _RESTART = 'POST /api/rewrap {"restart": true}'
+#: A verification asked for but not claimed since is asked again (its message may have been
+#: lost) after this long; sooner, its message is only waiting behind others in the queue,
+#: and resending every sweep would grow a backlog of duplicates.
+VERIFICATION_RESEND = timedelta(hours=1)
 
 
 @dataclass
@@ -63,12 +87,14 @@ class SweepReport:
     jobs_resumed: list[str] = field(default_factory=list)
     jobs_retried: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Jobs whose verification pass was asked for (or asked again: not run yet) and queued.
+    verifications_queued: list[str] = field(default_factory=list)
 
     def log_line(self) -> str:
         return (
             f"sweep keys={self.keys_checked} started={len(self.jobs_started)} "
             f"resumed={len(self.jobs_resumed)} retried={len(self.jobs_retried)} "
-            f"problems={len(self.problems)}"
+            f"verifications={len(self.verifications_queued)} problems={len(self.problems)}"
         )
 
 
@@ -89,7 +115,10 @@ class SweepService:
         job_store: Callable[[str], JobStore],
         queue: ShardQueue,
         now: Callable[[], datetime] = _utc_now,
+        verify_interval: timedelta = timedelta(0),
     ) -> None:
+        """``verify_interval``: how long after a job's last pass ended clean the sweep asks
+        for a verification pass (``KEYWARD_VERIFY_INTERVAL_HOURS``); zero: never."""
         self._allow_list = allow_list
         self._lister = lister
         self._keys = keys
@@ -97,6 +126,7 @@ class SweepService:
         self._job_store = job_store
         self._queue = queue
         self._now = now
+        self._verify_interval = verify_interval
 
     async def run(self) -> SweepReport:
         """One sweep. Vault-level problems are reported and the sweep goes on.
@@ -145,6 +175,16 @@ class SweepService:
                     f"{job_id}: target refused ({state.error}); not retried until the key "
                     f"has a new version, or it is restarted with {_RESTART}"
                 )
+            elif verification_due(state, now, self._verify_interval):
+                if await self._ask_verification(shard, stored, now):
+                    await self._queue.send(message)
+                    report.verifications_queued.append(job_id)
+            elif state.verification and state.status is JobStatus.COMPLETED:
+                # Asked, not claimed yet: the message waits in the queue behind others (the
+                # worker is paced). Send it again only when it may have been lost.
+                if state.restart_requested and state.updated_at + VERIFICATION_RESEND <= now:
+                    await self._queue.send(message)
+                    report.verifications_queued.append(job_id)
             elif state.retry_due(now):
                 await self._queue.send(message)
                 failed = state.status is JobStatus.FAILED
@@ -155,6 +195,22 @@ class SweepService:
                     f"{job_id}: {state.status.value} after {spent} attempts; "
                     f"restart it with {_RESTART}"
                 )
+
+    async def _ask_verification(self, shard: str, stored: StoredJob, now: datetime) -> bool:
+        """Mark the job for a verification pass, ETag-conditional; ``False`` when it changed
+        since the sweep read it (a worker or an operator got there first: the next sweep
+        looks again).
+
+        Raises:
+            ServiceError: the job store failed.
+        """
+        try:
+            await self._job_store(shard).put(
+                verification_requested(stored.state, now), expected_etag=stored.etag
+            )
+        except ConflictError:
+            return False
+        return True
 
 
 def _alert_retired(shard: str, key_ref: str, state: JobState, report: SweepReport) -> None:

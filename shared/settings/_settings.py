@@ -27,9 +27,11 @@ from shared.settings._values import (
     ncrontab,
     queue_name,
     resource_group,
+    retention_days,
     slice_seconds,
     table_name,
     vault_share,
+    verify_interval_hours,
 )
 
 T = TypeVar("T")
@@ -100,6 +102,9 @@ class Settings:
     job_queue: str = _setting("KEYWARD_JOB_QUEUE", queue_name)
     sweep_schedule: str = _setting("KEYWARD_SWEEP_SCHEDULE", ncrontab)
     dependents_sweep_schedule: str = _setting("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", ncrontab)
+    verify_interval_hours: int = _setting("KEYWARD_VERIFY_INTERVAL_HOURS", verify_interval_hours)
+    retention_days: int = _setting("KEYWARD_RETENTION_DAYS", retention_days)
+    retention_schedule: str = _setting("KEYWARD_RETENTION_SCHEDULE", ncrontab)
     #: Each key-dependent kind's settings (``DEPENDENT_SPECS``), read at this point in order.
     dependents: Mapping[str, DependentScope] = field(
         default_factory=lambda: _dependents(Reader({})), metadata={_DEPENDENTS: True}
@@ -131,6 +136,11 @@ class Settings:
             SettingError: the setting is missing (when required) or invalid.
         """
         return Reader(self.raw).get(name, parse)
+
+    @property
+    def verify_interval(self) -> timedelta:
+        """How long after a clean job's last pass the sweep verifies it (zero: never)."""
+        return timedelta(hours=self.verify_interval_hours)
 
     @property
     def expiry_warning_window(self) -> timedelta:

@@ -144,6 +144,26 @@ SPECS: tuple[SettingSpec, ...] = (
         "and offset from it. Set it explicitly: the timer resolves "
         "`%KEYWARD_DEPENDENTS_SWEEP_SCHEDULE%`.",
     ),
+    SettingSpec(
+        "KEYWARD_VERIFY_INTERVAL_HOURS",
+        "24",
+        "Hours after a key's newest rewrap job ended clean before the sweep queues a paced "
+        "verification pass of it (it rewraps DEKs applications wrote under an older version "
+        "since); 0 turns verification off; at most 8760.",
+    ),
+    SettingSpec(
+        "KEYWARD_RETENTION_DAYS",
+        "30",
+        "Days keyward keeps handled-event and rejected-event records and ended rewrap jobs "
+        "(the newest job per key and store is always kept); 2 to 3650: Event Grid "
+        "redelivers an event for up to 24 hours, and the ledger must still know it.",
+    ),
+    SettingSpec(
+        "KEYWARD_RETENTION_SCHEDULE",
+        "0 30 3 * * *",
+        "NCRONTAB of the retention timer (deletes expired records in bounded batches). Set "
+        "it explicitly: the timer resolves `%KEYWARD_RETENTION_SCHEDULE%`.",
+    ),
     *_DEPENDENT_SETTINGS,
     SettingSpec(
         "KEYWARD_AUTO_ROTATE_NEAR_EXPIRY",

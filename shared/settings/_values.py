@@ -65,6 +65,43 @@ def as_bool(raw: str) -> bool:
     raise ValueError(f"{raw[:20]!r} is not a boolean (expected true or false)")
 
 
+#: Bounds of ``KEYWARD_VERIFY_INTERVAL_HOURS`` (0: off) and ``KEYWARD_RETENTION_DAYS``.
+MAX_VERIFY_INTERVAL_HOURS = 8760
+MIN_RETENTION_DAYS = 2
+MAX_RETENTION_DAYS = 3650
+
+
+def verify_interval_hours(raw: str) -> int:
+    """Hours between verification passes of a clean job; 0 turns them off."""
+    value = _whole(raw)
+    if not 0 <= value <= MAX_VERIFY_INTERVAL_HOURS:
+        raise ValueError(
+            f"{value} is outside 0..{MAX_VERIFY_INTERVAL_HOURS} (hours; 0 turns verification off)"
+        )
+    return value
+
+
+def retention_days(raw: str) -> int:
+    """Days records are kept: at least two, since the event ledger must remember an event
+    for the 24 hours Event Grid may redeliver it, whichever day it was first handled."""
+    value = _whole(raw)
+    if value < MIN_RETENTION_DAYS:
+        raise ValueError(
+            f"{value} is below {MIN_RETENTION_DAYS} days: Event Grid redelivers for up to 24 "
+            "hours, so handled events must be remembered at least that long"
+        )
+    if value > MAX_RETENTION_DAYS:
+        raise ValueError(f"{value} is above {MAX_RETENTION_DAYS} days")
+    return value
+
+
+def _whole(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{raw[:20]!r} is not a whole number") from None
+
+
 def int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         try:

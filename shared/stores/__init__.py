@@ -6,12 +6,24 @@ and ``shared.adapters.dek_blob``; which kinds exist is the registry's business
 """
 
 from shared.stores._model import DekDetails, NewDek
+from shared.stores._paging import (
+    all_version_counts,
+    counts_from_json,
+    counts_to_json,
+    forget_all_previous,
+    merge_counts,
+    total_records,
+)
 from shared.stores._protocol import (
+    DEFAULT_COUNT_PAGE_SIZE,
     DEFAULT_PAGE_SIZE,
     MAX_LISTED_COPIES,
+    CountPage,
     DekRecord,
     DekStore,
+    ForgetPage,
     ImmutableCopy,
+    KeepsPreviousWraps,
     Rewrap,
     ScanPage,
     VersionCount,
@@ -21,11 +33,21 @@ from shared.stores._protocol import (
 from shared.stores._sqlite import SqliteDekStore
 
 __all__ = [
+    "DEFAULT_COUNT_PAGE_SIZE",
     "DEFAULT_PAGE_SIZE",
     "MAX_LISTED_COPIES",
+    "CountPage",
     "DekRecord",
     "DekStore",
+    "ForgetPage",
     "ImmutableCopy",
+    "KeepsPreviousWraps",
+    "all_version_counts",
+    "counts_from_json",
+    "counts_to_json",
+    "forget_all_previous",
+    "merge_counts",
+    "total_records",
     "Rewrap",
     "ScanPage",
     "VersionCount",

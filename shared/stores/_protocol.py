@@ -115,6 +115,9 @@ class ScanPage:
 
 #: Immutable copies a ``VersionCount`` names, at most (its ``immutable`` counts them all).
 MAX_LISTED_COPIES = 100
+#: Records (listing items) one ``count_versions`` / ``forget_previous_page`` call reads when
+#: the caller does not say: one service page (Table queries return at most 1,000 entities).
+DEFAULT_COUNT_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,56 @@ class VersionCount:
     immutable_copies: tuple[ImmutableCopy, ...] = ()
 
 
+@dataclass(frozen=True)
+class CountPage:
+    """The counts of one page of a store's records, and where the next page starts.
+
+    Pages are disjoint: merging every page's counts (``shared.stores.merge_counts``) gives
+    the whole store's, so a counting scan can stop after any page, keep the merged counts
+    and the continuation as its checkpoint, and resume without counting a record twice.
+    """
+
+    counts: Sequence[VersionCount]
+    #: Pass back to ``count_versions`` for the next page; ``None`` when the count is complete.
+    continuation: str | None = None
+
+
+@dataclass(frozen=True)
+class ForgetPage:
+    """Previous wraps one page of ``forget_previous_page`` dropped, and the next page."""
+
+    dropped: int
+    continuation: str | None = None
+
+
+@runtime_checkable
+class KeepsPreviousWraps(Protocol):
+    """A store that keeps each rewrapped DEK's previous wrap until its version is retired.
+
+    Dropping is idempotent (a dropped wrap is not there to drop again) and each drop is
+    conditional on the record's ETag, so a page may be run again after a crash; the pages
+    are positional, so a drop never moves a record out of the pages still to come.
+    """
+
+    async def forget_previous(self, previous_key_id: str) -> int:
+        """Drop every previous wrap under ``previous_key_id`` (all pages); returns how many."""
+        ...
+
+    async def forget_previous_page(
+        self,
+        previous_key_id: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> ForgetPage:
+        """Drop the previous wraps under ``previous_key_id`` in one page of records.
+
+        Raises:
+            InvalidInputError: not a versioned key id, or a continuation not issued here.
+        """
+        ...
+
+
 @runtime_checkable
 class DekStore(Protocol):
     """Where wrapped DEKs live. All methods are async; none ever sees plaintext key material."""
@@ -218,10 +271,27 @@ class DekStore(Protocol):
         """
         ...
 
+    async def count_versions(
+        self,
+        key_ref: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> CountPage:
+        """One page of :meth:`version_counts`: the counts of the records of one service
+        page (at most ``page_size`` records read), and the continuation of the next.
+
+        Raises:
+            InvalidInputError: ``page_size`` out of range, or a continuation not issued here.
+        """
+        ...
+
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
         """Per key version of ``key_ref`` (any spelling of the key id): DEKs currently wrapped
         under it, DEKs that still keep it as their previous wrap, and immutable copies that
-        need it (see :class:`VersionCount`). Feeds the retirement report and the sweep."""
+        need it (see :class:`VersionCount`). A whole-store scan: every store implements it as
+        ``shared.stores.all_version_counts(self, key_ref)``, the one loop over
+        :meth:`count_versions`; nothing on a timer or in a request may call it."""
         ...
 
     async def close(self) -> None: ...

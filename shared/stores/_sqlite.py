@@ -25,26 +25,29 @@ from shared.errors import (
 )
 from shared.stores._common import (
     StoredWrap,
-    VersionTally,
     b64_encode,
     check_page_size,
     clean_reason,
-    decode_continuation,
     encode_continuation,
     normalize_key_ref,
     split_key_id,
     to_record,
 )
 from shared.stores._model import DekDetails, NewDek, rewrap_refusal, split_ref
+from shared.stores._paging import all_version_counts, forget_all_previous
 from shared.stores._protocol import (
+    DEFAULT_COUNT_PAGE_SIZE,
     DEFAULT_PAGE_SIZE,
+    CountPage,
     DekRecord,
+    ForgetPage,
     Rewrap,
     ScanPage,
     VersionCount,
     WriteOutcome,
     WriteResult,
 )
+from shared.stores._sqlite_pages import after_row, count_page, forget_page
 from shared.stores._sqlite_schema import SCHEMA, SELECT_DEKS, UPDATE_WRAP
 
 T = TypeVar("T")
@@ -100,11 +103,7 @@ class SqliteDekStore:
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
         limit = check_page_size(page_size)
-        after = decode_continuation(_KIND, continuation) if continuation else ["", ""]
-        if not (
-            isinstance(after, list) and len(after) == 2 and all(isinstance(a, str) for a in after)
-        ):
-            raise InvalidInputError("continuation is not one keyward issued")
+        after = after_row(continuation)
         sql = SELECT_DEKS + " WHERE key_ref = ? COLLATE NOCASE AND (partition, dek_id) > (?, ?)"
         params: list[Any] = [normalize_key_ref(key_ref), *after]
         if exclude_version:
@@ -149,26 +148,17 @@ class SqliteDekStore:
 
         return await self._run(work)
 
+    async def count_versions(
+        self,
+        key_ref: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> CountPage:
+        return await self._run(lambda db: count_page(db, key_ref, continuation, page_size))
+
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        ref = normalize_key_ref(key_ref)
-        current_sql = (
-            "SELECT key_id, COUNT(*), SUM(unreadable IS NOT NULL) FROM deks"
-            " WHERE key_ref = ? COLLATE NOCASE GROUP BY key_id"
-        )
-        previous_sql = (
-            "SELECT prev_key_id, COUNT(*) FROM deks"
-            " WHERE key_ref = ? COLLATE NOCASE AND prev_key_id IS NOT NULL GROUP BY prev_key_id"
-        )
-
-        def work(db: sqlite3.Connection) -> list[VersionCount]:
-            tally = VersionTally(ref)  # merges the spellings each GROUP BY keeps apart
-            for key_id, current, unreadable in db.execute(current_sql, (ref,)):
-                tally.count(key_id, current=current, unreadable=unreadable)
-            for key_id, previous in db.execute(previous_sql, (ref,)):
-                tally.count(key_id, previous=previous)
-            return tally.result()
-
-        return await self._run(work)
+        return await all_version_counts(self, key_ref)
 
     async def insert_batch(self, deks: Sequence[NewDek]) -> None:
         """Insert new DEKs in one transaction.
@@ -203,15 +193,16 @@ class SqliteDekStore:
         Raises:
             InvalidInputError: ``previous_key_id`` is not a versioned key id.
         """
-        key_ref, _ = _require_versioned(previous_key_id)
-        sql = (
-            "UPDATE deks SET prev_key_id = NULL, prev_algorithm = NULL, prev_wrapped = NULL,"
-            " prev_kcv = NULL, updated_at = ?, row_version = row_version + 1"
-            " WHERE key_ref = ? COLLATE NOCASE AND prev_key_id = ? COLLATE NOCASE"
-            " AND unreadable IS NULL"
-        )
-        params = (_now(), key_ref, previous_key_id)
-        return await self._run(lambda db: db.execute(sql, params).rowcount)
+        return await forget_all_previous(self, previous_key_id)
+
+    async def forget_previous_page(
+        self,
+        previous_key_id: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> ForgetPage:
+        return await self._run(lambda db: forget_page(db, previous_key_id, continuation, page_size))
 
     async def get(self, ref: str) -> DekDetails | None:
         """Everything stored about one DEK, or ``None``."""

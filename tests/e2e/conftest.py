@@ -57,6 +57,7 @@ async def stack(
         "KEYWARD_JOB_QUEUE": f"keyward-{suffix}",
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": "30 0 0 1 1 *",
+        "KEYWARD_RETENTION_SCHEDULE": "0 30 0 1 1 *",
         "KEYWARD_CA_BUNDLE": emulator.ca_path,
         "KEYWARD_REWRAP_SLICE_SECONDS": "10",
         "IDENTITY_ENDPOINT": emulator.identity["IDENTITY_ENDPOINT"],

@@ -4,6 +4,7 @@ does: Event Grid (both schemas, and the published samples), queue, timer, HTTP."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,16 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     version = rotated.properties.version
     shard = f"table:{stack.dek_table}"
 
-    # HTTP: a dry run says what would happen and changes nothing.
+    # HTTP: a dry run is an operation: 202 and a status URL; its result says what would
+    # happen, and nothing changed.
     request = func.HttpRequest(
         method="POST", url="/api/rewrap", headers={"content-type": "application/json"},
         body=json.dumps({"key": key_ref, "dry_run": True}).encode(),
     )  # fmt: skip
-    response = await _function("admin_rewrap")(request)
-    assert response.status_code == 200
-    (dry,) = json.loads(response.get_body())["shards"]
+    dry_run = await _operation_result(await _function("admin_rewrap")(request))
+    assert dry_run["status"] == "succeeded"
+    assert dry_run["progress"]["stores"][shard] == {"counted": DEK_COUNT, "done": True}
+    (dry,) = dry_run["result"]["shards"]
     assert sum(dry["would_rewrap"].values()) == DEK_COUNT
     assert dry["vault_operations"] == DEK_COUNT
 
@@ -122,31 +125,40 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     )
     await _function("sweep")(timer)
 
-    # HTTP: status shows the completed job and the retirement report.
+    # HTTP: status shows the completed job, and where to ask for the retirement verdict.
     status = await _function("admin_status")(
-        func.HttpRequest(method="GET", url="/api/status", body=b"")
+        func.HttpRequest(method="GET", url="/api/status", body=b"", params={"limit": "200"})
     )
     body = json.loads(status.get_body())
     (job,) = [j for j in body["jobs"] if j["key"] == key_ref]
     assert (job["status"], job["rewrapped"]) == ("completed", DEK_COUNT)
-    (retire,) = [r for r in body["retirement"] if r["key"] == key_ref]
-    old = [v for v in retire["versions"] if not v["newest"]]
+    assert key_ref in body["retirement"]["keys"]
+    assert body["retirement"]["verdict"].startswith("POST /api/verdict")
+    assert not _long_base64_values(body), "status carries ids and counts, never key bytes"
+
+    # HTTP: the verdict is an operation; its result is the report status used to carry.
+    verdict = await _operation_result(
+        await _function("admin_verdict")(_post("/api/verdict", {"key": key_ref}))
+    )
+    assert verdict["result"]["key"] == key_ref
+    old = [v for v in verdict["result"]["versions"] if not v["newest"]]
     assert old
     assert all(v["current"] == 0 for v in old)
-    assert not _long_base64_values(body), "status carries ids and counts, never key bytes"
 
     # HTTP: the newest version cannot be retired; the old one can, dropping previous wraps.
     old_version = old[0]["version"]
-    refused = await _function("admin_retire")(
-        _post("/api/retire", {"key": key_ref, "version": version})
+    refused = await _operation_result(
+        await _function("admin_retire")(_post("/api/retire", {"key": key_ref, "version": version}))
     )
-    assert refused.status_code == 409
-    assert json.loads(refused.get_body())["error"]["code"] == "RetirementBlocked"
-    retired = await _function("admin_retire")(
-        _post("/api/retire", {"key": f"{key_ref}/{old_version}"})
+    assert (refused["status"], refused["result"]) == ("failed", None)
+    assert refused["error"]["code"] == "RetirementBlocked"
+    assert refused["error"]["blockers"]
+    retired = await _operation_result(
+        await _function("admin_retire")(_post("/api/retire", {"key": f"{key_ref}/{old_version}"}))
     )
-    assert retired.status_code == 200
-    assert json.loads(retired.get_body())["previous_wraps_dropped"] == DEK_COUNT
+    assert retired["status"] == "succeeded"
+    assert retired["result"]["previous_wraps_dropped"] == DEK_COUNT
+    assert retired["progress"]["previous_wraps_dropped"] == DEK_COUNT
 
     # HTTP: a plain request for the ended job queues nothing new to do; "restart" marks it.
     again = await _function("admin_rewrap")(_post("/api/rewrap", {"key": key_ref}))
@@ -159,6 +171,33 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     assert json.loads(restart.get_body())["restarted"] == [message.job_id]
     await store.close()
     await call(vault_keys.close)
+
+
+async def _operation_result(accepted: func.HttpResponse) -> dict[str, Any]:
+    """The operation a ``202`` started, polled through ``GET /api/operations/<id>`` (the
+    local host's queue worker runs it) until it ends."""
+    assert accepted.status_code == 202, accepted.get_body()
+    body = json.loads(accepted.get_body())
+    operation_id = body["operation_id"]
+    assert accepted.headers["Location"] == body["status_url"] == f"/api/operations/{operation_id}"
+    assert body["status"] == "accepted"
+    for _ in range(600):
+        polled = await _function("admin_operation")(
+            func.HttpRequest(
+                method="GET",
+                url=body["status_url"],
+                body=b"",
+                route_params={"operation_id": operation_id},
+            )
+        )
+        assert polled.status_code == 200
+        found: dict[str, Any] = json.loads(polled.get_body())
+        if found["status"] in {"succeeded", "failed"}:
+            assert "Retry-After" not in polled.headers
+            return found
+        assert polled.headers["Retry-After"] == "2"
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"operation {operation_id} did not end")
 
 
 @pytest.mark.parametrize(
@@ -291,3 +330,80 @@ async def _run_follow_ups() -> int:
         await context.queue._queue.delete_message(message)
         ran += 1
     return ran
+
+
+async def test_operations_and_status_refuse_bad_input_clearly_and_record_nothing(
+    stack: Stack,
+) -> None:
+    async def get(name: str, **request: Any) -> tuple[int, str]:
+        response = await _function(name)(func.HttpRequest(method="GET", body=b"", **request))
+        return response.status_code, json.loads(response.get_body())["error"]["code"]
+
+    async def post(name: str, body: dict[str, Any]) -> tuple[int, str]:
+        response = await _function(name)(_post(f"/api/{name}", body))
+        return response.status_code, json.loads(response.get_body())["error"]["code"]
+
+    context = await context_for_current_loop()
+
+    async def operations_recorded() -> int:
+        query = "PartitionKey ge 'op:' and PartitionKey lt 'op;'"
+        return len([e async for e in context.state_table.query_entities(query)])
+
+    before = await operations_recorded()
+    missing = "0" * 32
+    garbage = {"operation_id": "not-an-id"}
+    assert await get("admin_operation", url="/x", route_params=garbage) == (400, "BadRequest")
+    unknown_id = {"operation_id": missing}
+    assert await get("admin_operation", url="/0", route_params=unknown_id) == (
+        404, "OperationNotFound")  # fmt: skip
+    for limit in ("0", "201", "-1", "many"):
+        assert await get("admin_status", url="/api/status", params={"limit": limit}) == (
+            400, "BadRequest")  # fmt: skip
+    assert await get("admin_status", url="/api/status", params={"continuation": "garbage"}) == (
+        400, "BadRequest")  # fmt: skip
+    evil = "https://evil.vault.azure.net/keys/k"
+    assert await post("admin_verdict", {"key": evil}) == (403, "VaultNotAllowed")
+    assert await post("admin_verdict", {}) == (400, "BadRequest")
+    unknown = f"{stack.vault.url}/keys/no-such-key"
+    assert await post("admin_verdict", {"key": unknown}) == (404, "KeyNotFound")
+    assert await post("admin_retire", {"key": f"{stack.vault.url}/keys/k"}) == (400, "BadRequest")
+    assert await operations_recorded() == before  # nothing was recorded for any of them
+
+
+async def test_an_operation_over_real_http_202_location_then_polling_to_the_result(
+    stack: Stack,
+) -> None:
+    """Through the local Functions host's HTTP front door (function key, routes), as a client
+    would: ``POST /api/verdict`` -> 202 + ``Location``; GET it (``Retry-After`` while it
+    runs) until it has succeeded; the host's queue worker ran it meanwhile."""
+    import aiohttp
+
+    store, vault_keys, key_ref = await _seed(stack, "polled")
+    headers = {"x-functions-key": stack.host.keys.function}
+    async with aiohttp.ClientSession(base_url=stack.host.base_url, headers=headers) as http:
+        async with http.post("/api/verdict", json={"key": key_ref}) as response:
+            assert response.status == 202
+            body = await response.json()
+            location = response.headers["Location"]
+        assert location == body["status_url"] == f"/api/operations/{body['operation_id']}"
+        for _ in range(600):
+            async with http.get(location) as polled:
+                assert polled.status == 200
+                found = await polled.json()
+                if found["status"] == "succeeded":
+                    assert "Retry-After" not in polled.headers
+                    break
+                assert found["status"] in {"accepted", "running"}
+                assert polled.headers["Retry-After"] == "2"
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the verdict did not finish")
+        (version,) = found["result"]["versions"]
+        assert version["current"] == DEK_COUNT
+        async with http.get(f"/api/operations/{'0' * 32}") as missing:
+            assert missing.status == 404
+        async with http.get("/api/status?limit=1") as status:
+            assert status.status == 200
+            assert len((await status.json())["jobs"]) <= 1
+    await store.close()
+    await call(vault_keys.close)

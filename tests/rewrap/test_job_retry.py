@@ -280,11 +280,11 @@ def test_post_rewrap_restart_runs_an_ended_job_again_whatever_its_attempts() -> 
         retired=InMemoryRetiredVersions(),
     )
     # A plain request for an ended job queues a message that does nothing.
-    plain = asyncio.run(admin.rewrap(KEY_REF, version=None, dry_run=False))
+    plain = asyncio.run(admin.rewrap(KEY_REF, version=None))
     assert plain["restarted"] == []
     assert asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2)).already_completed
 
-    answer = asyncio.run(admin.rewrap(KEY_REF, version=None, dry_run=False, restart=True))
+    answer = asyncio.run(admin.rewrap(KEY_REF, version=None, restart=True))
     assert answer["restarted"] == [job_id]
     assert queue.sent[-1].job_id == job_id
     marked = asyncio.run(jobs.get(job_id))
@@ -322,7 +322,7 @@ def _admin(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Qu
 def _restart(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Queue) -> Any:
     """``POST /api/rewrap`` with ``"restart": true`` for the key."""
     admin = _admin(store, source, jobs, queue)
-    return asyncio.run(admin.rewrap(KEY_REF, version=None, dry_run=False, restart=True))
+    return asyncio.run(admin.rewrap(KEY_REF, version=None, restart=True))
 
 
 def test_a_refused_target_is_not_resumed_by_the_sweep_until_a_restart() -> None:

@@ -17,6 +17,7 @@ from shared.rewrap import (
     BudgetMembership,
     Deadline,
     InMemoryBudgetBoard,
+    InMemoryJobStore,
     ShareRules,
     SliceDeadlineError,
     vault_budget,
@@ -73,6 +74,17 @@ def test_after_a_429_a_higher_ceiling_is_climbed_to_additively() -> None:
     assert limiter.rate == 300
 
 
+def test_a_part_below_one_operation_a_second_is_kept_even_after_a_429() -> None:
+    """Twenty members on an RSA-4096 HSM key (25/s published, half of it keyward's) get
+    0.61/s each: the AIMD floor of 1/s must not lift a member above its part."""
+    time = VirtualTime()
+    limiter = AimdRateLimiter(25 * 0.49 / 20, clock=time.clock, sleep=time.sleep)
+    limiter.on_throttled(time.now, retry_after=1.0)
+    assert limiter.rate <= 25 * 0.49 / 20
+    limiter.set_ceiling(0.001)
+    assert 0 < limiter.ceiling <= 0.01
+
+
 def test_a_held_limiter_sends_nothing_until_released() -> None:
     async def go() -> None:
         limiter = AimdRateLimiter(1000)
@@ -82,6 +94,59 @@ def test_a_held_limiter_sends_nothing_until_released() -> None:
         assert not waiter.done()
         limiter.release()
         await asyncio.wait_for(waiter, 1.0)
+
+    asyncio.run(go())
+
+
+def test_a_hold_stops_slots_already_reserved() -> None:
+    """Workers asleep until their reserved slot do not send once sending is held (a member
+    that lost the board must stop before the others take its part)."""
+
+    async def go() -> None:
+        limiter = AimdRateLimiter(10, burst_seconds=0)
+        issued: list[float] = []
+
+        async def worker() -> None:
+            await limiter.acquire()
+            issued.append(_time.monotonic())
+
+        first = asyncio.create_task(worker())
+        await first
+        waiters = [asyncio.create_task(worker()) for _ in range(3)]  # slots 0.1-0.3 s ahead
+        await asyncio.sleep(0.01)
+        limiter.hold("board unreachable")
+        held_at = _time.monotonic()
+        await asyncio.sleep(0.5)
+        assert len(issued) == 1
+        limiter.release()
+        await asyncio.wait_for(asyncio.gather(*waiters), 2.0)
+        assert min(issued[1:]) >= held_at + 0.5
+
+    asyncio.run(go())
+
+
+def test_a_lower_ceiling_applies_to_slots_already_reserved() -> None:
+    """Forty workers hold slots up to 0.4 s ahead at 100/s; the ceiling drops to 10/s: what
+    is sent from then on is paced at 10/s, not at the rate the slots were reserved at."""
+
+    async def go() -> None:
+        limiter = AimdRateLimiter(100, burst_seconds=0)
+        issued: list[float] = []
+
+        async def worker() -> None:
+            await limiter.acquire()
+            issued.append(_time.monotonic())
+
+        waiters = [asyncio.create_task(worker()) for _ in range(40)]
+        await asyncio.sleep(0.005)
+        lowered_at = _time.monotonic()
+        limiter.set_ceiling(10)
+        await asyncio.sleep(1.0)
+        sent = [t for t in issued if t > lowered_at + 0.001]
+        assert len(sent) <= 11  # 10/s for one second (plus the slot at the start)
+        for task in waiters:
+            task.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
     asyncio.run(go())
 
@@ -228,3 +293,21 @@ def test_an_engine_on_a_board_reports_its_allotment_and_leaves() -> None:
     assert report.members == 1
     assert report.allotment == pytest.approx(WHOLE)
     assert board.rows("contoso-kv.vault.azure.net") == ()
+
+
+def test_an_engine_whose_board_is_down_claims_nothing_and_ends_at_the_deadline() -> None:
+    source = key_source(V1, V2)
+    store = MemoryDekStore()
+    populate(store, source, [V1], 5)
+    board = InMemoryBudgetBoard()
+    board.reachable = False
+    jobs = InMemoryJobStore()
+    engine = engine_for(store, source, jobs, rate_ceiling=None, board=board)
+
+    async def go() -> None:
+        with pytest.raises(SliceDeadlineError, match="joining"):
+            await engine.run(KEY_REF, V2, deadline=Deadline.after(0.3))
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "keyward-budget"] == []
+
+    asyncio.run(go())
+    assert asyncio.run(jobs.list_jobs()) == []  # never claimed: nothing was sent

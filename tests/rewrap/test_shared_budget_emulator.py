@@ -125,8 +125,11 @@ def test_three_engines_on_one_vault_stay_within_keywards_share(
     assert steady >= KEYWARD_RATE * 0.6, steady
     for report in reports:
         assert report.counters.rewrapped > 0
-        assert report.members == ENGINES
-        assert report.allotment == pytest.approx(KEYWARD_RATE / ENGINES)
+        # Each run's part is the share split among the members it counted last (the first
+        # to finish may have left before the others' last heartbeat).
+        assert 1 <= report.members <= ENGINES
+        assert report.allotment == pytest.approx(KEYWARD_RATE / report.members)
+    assert max(report.members for report in reports) == ENGINES
 
 
 def _unwraps(client: Any, vault: str) -> int:

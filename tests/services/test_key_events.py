@@ -270,7 +270,7 @@ async def test_the_last_failed_delivery_of_a_follow_up_is_recorded_as_rejected()
         assert ledger.rejected == []
 
     # The last delivery, as the queue trigger hands it over (one queue, two kinds).
-    trigger = QueueWorkerService(rewrap=None, follow_ups=worker)  # type: ignore[arg-type]
+    trigger = QueueWorkerService(rewrap=None, follow_ups=worker, operations=None)  # type: ignore[arg-type]
     with pytest.raises(TransientServiceError):
         await trigger.handle(body, message_id="m", dequeue_count=3)
 

@@ -31,7 +31,14 @@ from shared.rewrap import (
 from shared.services._planner import RewrapPlanner
 from shared.services.admin import AdminService
 from shared.services.sweep import SweepService
-from shared.stores import ImmutableCopy, NewDek, SqliteDekStore, VersionCount
+from shared.stores import (
+    CountPage,
+    ForgetPage,
+    ImmutableCopy,
+    NewDek,
+    SqliteDekStore,
+    VersionCount,
+)
 from tests.rewrap.fakes import KEY_REF, V1, V2, V3, key_source
 
 SHARD = "sqlite:deks"
@@ -178,17 +185,23 @@ async def test_a_job_claimed_after_the_first_look_makes_retire_withdraw_and_refu
     assert await world.retired.retired_versions(KEY_REF) == frozenset()
 
 
+def _app_writes_during_forget(world: World) -> None:
+    """Each page of step 4 lets an application write one DEK under the stale version."""
+    forget = world.store.forget_previous_page
+    written = iter(range(50, 10_000))
+
+    async def forget_then_app_writes(key_id: str, **page: Any) -> ForgetPage:
+        dropped = await forget(key_id, **page)
+        await world.insert(V1, 1, start=next(written))  # an application with a stale key id
+        return dropped
+
+    world.store.forget_previous_page = forget_then_app_writes  # type: ignore[method-assign]
+
+
 async def test_a_write_that_lands_during_retire_is_reported_as_a_race() -> None:
     world = World()
     await world.insert(V2, 2)
-    forget = world.store.forget_previous
-
-    async def forget_then_app_writes(key_id: str) -> int:
-        dropped = await forget(key_id)
-        await world.insert(V1, 1, start=50)  # an application with a stale key id
-        return dropped
-
-    world.store.forget_previous = forget_then_app_writes  # type: ignore[method-assign]
+    _app_writes_during_forget(world)
     with pytest.raises(RetirementRaceError) as race:
         await world.admin.retire(KEY_REF, version=V1)
 
@@ -252,6 +265,9 @@ class StoreWithCopies(SqliteDekStore):
     """A store that also has immutable copies (as blob versions and snapshots are)."""
 
     counts: list[VersionCount]
+
+    async def count_versions(self, key_ref: str, **page: Any) -> CountPage:
+        return CountPage(self.counts)
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
         return self.counts

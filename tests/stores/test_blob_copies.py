@@ -23,7 +23,13 @@ from shared.adapters.dek_blob import BlobDekStore
 from shared.adapters.dek_blob._format import MAX_METADATA_BYTES, metadata_size
 from shared.adapters.dek_blob._records import immutable_copy
 from shared.crypto import LocalRsaWrapper
-from shared.stores import MAX_LISTED_COPIES, ImmutableCopy, WriteOutcome
+from shared.stores import (
+    MAX_LISTED_COPIES,
+    ImmutableCopy,
+    VersionCount,
+    WriteOutcome,
+    merge_counts,
+)
 from shared.stores._common import VersionTally
 from tests.stores.blob_support import download_with, metadata_of, upload_sdk, upload_v21
 from tests.stores.conftest import KEY_REF, V1, V2, V3, Keys
@@ -173,6 +179,19 @@ def test_snapshots_are_counted_by_name_never_rewrapped(azurite: AzuriteInfo, key
             ImmutableCopy(gone_ref, keys.v1.key_id, snapshot=gone_snapshot),
         }
         assert f"{ref}?snapshot={first}" in {c.name for c in v1.immutable_copies}
+
+        # Counted as an operation counts (count_versions, merged): the same counts. One
+        # page here: Azurite 3.37's NextMarker names a blob only, so a page boundary inside
+        # a blob's snapshots skips the rest of them (Azure's marker is opaque and resumes
+        # inside them; live blobs page across boundaries in test_blob_store).
+        merged: tuple[VersionCount, ...] = ()
+        continuation = None
+        while True:
+            page = await store.count_versions(KEY_REF, continuation=continuation)
+            merged, continuation = merge_counts(merged, page.counts), page.continuation
+            if continuation is None:
+                break
+        assert {c.key_id: c for c in merged} == counts
         # The snapshot still needs v1, and opens with it only.
         assert download_snapshot(container, "live", first, keys.v1) == b"live" * 100
         with pytest.raises(HttpResponseError):

@@ -19,7 +19,7 @@ from azure.storage.blob.aio import ContainerClient
 from devtools.azurite import AzuriteInfo
 from devtools.seed import seed_blobs
 from shared.adapters.dek_blob import BlobDekStore
-from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome
+from shared.stores import DekRecord, DekStore, Rewrap, WriteOutcome, merge_counts
 from tests.stores.blob_support import (
     EXTRA_METADATA,
     download_resolved,
@@ -204,6 +204,16 @@ def test_version_counts_and_other_keys(azurite: AzuriteInfo, keys: Keys) -> None
         assert len(await scan_all(store, exclude=None, page_size=1)) == 8
         counts = {c.key_id: (c.current, c.previous) for c in await store.version_counts(KEY_REF)}
         assert counts == {keys.v1.key_id: (5, 0), keys.v2.key_id: (3, 0)}
+        first = await store.count_versions(KEY_REF, page_size=2)  # one listing page
+        assert list(first.counts) == []  # "other" and "plain": nothing of ours, still moves on
+        assert first.continuation is not None
+        merged, continuation, pages = merge_counts(first.counts), first.continuation, 1
+        while continuation is not None:
+            page = await store.count_versions(KEY_REF, continuation=continuation, page_size=2)
+            merged, continuation = merge_counts(merged, page.counts), page.continuation
+            pages += 1
+        assert pages == 5  # ten blobs, two a page
+        assert {c.key_id: (c.current, c.previous) for c in merged} == counts
 
     run(azurite, body)
 

@@ -42,8 +42,16 @@ from shared.adapters.dek_blob._records import (
     rewrapped_metadata,
     same_etag,
 )
-from shared.adapters.dek_blob._upkeep import count_versions, forget_previous
-from shared.stores import DEFAULT_PAGE_SIZE
+from shared.adapters.dek_blob._upkeep import count_page, forget_page
+from shared.errors import InvalidInputError
+from shared.stores import (
+    DEFAULT_COUNT_PAGE_SIZE,
+    DEFAULT_PAGE_SIZE,
+    CountPage,
+    ForgetPage,
+    all_version_counts,
+    forget_all_previous,
+)
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     aenumerate,
@@ -231,8 +239,22 @@ class BlobDekStore:
             updated[UNREADABLE_METADATA] = clean_reason(reason)
             return await self._write(record, updated, "mark blob unreadable")
 
+    async def count_versions(
+        self,
+        key_ref: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> CountPage:
+        """One listing page of every copy (one request; see ``_upkeep``)."""
+        counts, token = await count_page(
+            self._container, self._prefix, key_ref, _marker(continuation),
+            check_page_size(page_size),
+        )  # fmt: skip
+        return CountPage(counts, encode_continuation(_KIND, token) if token else None)
+
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
-        return await count_versions(self._container, self._prefix, key_ref)
+        return await all_version_counts(self, key_ref)
 
     async def forget_previous(self, previous_key_id: str) -> int:
         """Drop the previous wraps kept under ``previous_key_id`` (that version is being
@@ -241,7 +263,20 @@ class BlobDekStore:
         Raises:
             InvalidInputError: ``previous_key_id`` is not a versioned key id.
         """
-        return await forget_previous(self._container, self._prefix, self._gate, previous_key_id)
+        return await forget_all_previous(self, previous_key_id)
+
+    async def forget_previous_page(
+        self,
+        previous_key_id: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> ForgetPage:
+        dropped, token = await forget_page(
+            self._container, self._prefix, self._gate, previous_key_id,
+            token=_marker(continuation), top=check_page_size(page_size),
+        )  # fmt: skip
+        return ForgetPage(dropped, encode_continuation(_KIND, token) if token else None)
 
     async def close(self) -> None:
         self._seen.clear()
@@ -249,3 +284,15 @@ class BlobDekStore:
 
     def __repr__(self) -> str:
         return f"BlobDekStore({self._container.container_name!r}, prefix={self._prefix!r})"
+
+
+def _marker(continuation: str | None) -> str | None:
+    """The listing marker inside a continuation this store issued.
+
+    Raises:
+        InvalidInputError: not a continuation a Blob store issued.
+    """
+    token = decode_continuation(_KIND, continuation) if continuation else None
+    if token is not None and not isinstance(token, str):
+        raise InvalidInputError("continuation is not one keyward issued")
+    return token

@@ -48,43 +48,59 @@ from shared.stores._protocol import VersionCount
 EVERY_COPY = ["metadata", "snapshots", "versions", "deleted"]
 
 
-async def count_versions(
-    container: ContainerClient, prefix: str | None, key_ref: str
-) -> list[VersionCount]:
-    """Per version of ``key_ref``: live current and previous wraps, and immutable copies."""
+async def count_page(
+    container: ContainerClient, prefix: str | None, key_ref: str, token: str | None, top: int
+) -> tuple[list[VersionCount], str | None]:
+    """One listing page (one request): live current and previous wraps of ``key_ref`` per
+    version, and immutable copies; and the next page's marker."""
     tally, wanted = VersionTally(key_ref), fold_key_ref(key_ref)
-    blobs = container.list_blobs(name_starts_with=prefix, include=EVERY_COPY)
+    pager: Any = container.list_blobs(
+        name_starts_with=prefix, include=EVERY_COPY, results_per_page=top
+    ).by_page(continuation_token=token)
     with translated("count blob versions"):
-        async for blob in blobs:  # streamed page by page
-            metadata = blob.metadata or {}
-            entry = find_entry(metadata, ENCRYPTION_METADATA)
-            wrap = parse_encryption_data(metadata[entry]) if entry else None
-            if wrap is None or not wrap.key_id or not claims(wrap, wanted):
-                continue
-            copy = immutable_copy(
-                f"{container.container_name}/{blob.name}",
-                wrap.key_id,
-                snapshot=blob.snapshot,
-                version_id=blob.version_id,
-                is_current_version=blob.is_current_version,
-                deleted=blob.deleted,
-            )
-            if copy is not None:
-                tally.add_copy(copy)
-                continue
-            previous = find_entry(metadata, PREVIOUS_WRAP_METADATA)
-            tally.add(
-                wrap.key_id,
-                previous_key_id(metadata[previous]) if previous else None,
-                find_entry(metadata, UNREADABLE_METADATA) is not None,
-            )
-    return tally.result()
+        async for page in pager:
+            async for blob in page:
+                _count(container, tally, wanted, blob)
+            break  # one service page per call
+    return tally.result(), pager.continuation_token or None
 
 
-async def forget_previous(
-    container: ContainerClient, prefix: str | None, gate: asyncio.Semaphore, key_id: str
-) -> int:
-    """Drop previous wraps under ``key_id`` (any spelling) from live blobs; returns how many.
+def _count(container: ContainerClient, tally: VersionTally, wanted: str, blob: Any) -> None:
+    metadata = blob.metadata or {}
+    entry = find_entry(metadata, ENCRYPTION_METADATA)
+    wrap = parse_encryption_data(metadata[entry]) if entry else None
+    if wrap is None or not wrap.key_id or not claims(wrap, wanted):
+        return
+    copy = immutable_copy(
+        f"{container.container_name}/{blob.name}",
+        wrap.key_id,
+        snapshot=blob.snapshot,
+        version_id=blob.version_id,
+        is_current_version=blob.is_current_version,
+        deleted=blob.deleted,
+    )
+    if copy is not None:
+        tally.add_copy(copy)
+        return
+    previous = find_entry(metadata, PREVIOUS_WRAP_METADATA)
+    tally.add(
+        wrap.key_id,
+        previous_key_id(metadata[previous]) if previous else None,
+        find_entry(metadata, UNREADABLE_METADATA) is not None,
+    )
+
+
+async def forget_page(
+    container: ContainerClient,
+    prefix: str | None,
+    gate: asyncio.Semaphore,
+    key_id: str,
+    *,
+    token: str | None,
+    top: int,
+) -> tuple[int, str | None]:
+    """Drop previous wraps under ``key_id`` (any spelling) from the live blobs of one listing
+    page; returns how many and the next page's marker (by name: a drop moves no blob).
 
     Raises:
         InvalidInputError: ``key_id`` is not a versioned key id.
@@ -93,17 +109,21 @@ async def forget_previous(
         raise InvalidInputError(f"{key_id!r} is not a versioned key id")
     wanted = key_id.lower()
     pending = []
-    blobs = container.list_blobs(name_starts_with=prefix, include=["metadata"])
+    pager: Any = container.list_blobs(
+        name_starts_with=prefix, include=["metadata"], results_per_page=top
+    ).by_page(continuation_token=token)
     with translated("find previous blob wraps"):
-        async for blob in blobs:
-            metadata = dict(blob.metadata or {})
-            entry = find_entry(metadata, PREVIOUS_WRAP_METADATA)
-            if entry is None or find_entry(metadata, UNREADABLE_METADATA) is not None:
-                continue
-            if (previous_key_id(metadata[entry]) or "").lower() == wanted:
-                del metadata[entry]
-                pending.append(_drop(container, gate, blob, metadata))
-    return sum(await asyncio.gather(*pending))
+        async for page in pager:
+            async for blob in page:
+                metadata = dict(blob.metadata or {})
+                entry = find_entry(metadata, PREVIOUS_WRAP_METADATA)
+                if entry is None or find_entry(metadata, UNREADABLE_METADATA) is not None:
+                    continue
+                if (previous_key_id(metadata[entry]) or "").lower() == wanted:
+                    del metadata[entry]
+                    pending.append(_drop(container, gate, blob, metadata))
+            break  # one service page per call
+    return sum(await asyncio.gather(*pending)), pager.continuation_token or None
 
 
 async def _drop(

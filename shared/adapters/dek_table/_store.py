@@ -54,18 +54,24 @@ from shared.adapters.dek_table._entity import (
     to_stored,
 )
 from shared.adapters.dek_table._query import (
-    query_all,
     query_page,
     quote_value,
     spellings_filter,
 )
 from shared.adapters.dek_table._upkeep import (
     MAX_TRANSACTION_OPERATIONS,
-    forget_previous,
+    forget_page,
     insert_deks,
 )
 from shared.errors import InvalidInputError
-from shared.stores import DEFAULT_PAGE_SIZE
+from shared.stores import (
+    DEFAULT_COUNT_PAGE_SIZE,
+    DEFAULT_PAGE_SIZE,
+    CountPage,
+    ForgetPage,
+    all_version_counts,
+    forget_all_previous,
+)
 from shared.stores._common import (
     MAX_LISTING_PAGES_PER_SCAN,
     VersionTally,
@@ -119,9 +125,7 @@ class TableDekStore:
         continuation: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> ScanPage:
-        token = decode_continuation(_KIND, continuation) if continuation else None
-        if token is not None and not (isinstance(token, dict) and "PartitionKey" in token):
-            raise InvalidInputError("continuation is not one keyward issued")
+        token = _native(continuation)
         query, wanted = (
             spellings_filter("KeyRef", normalize_key_ref(key_ref)),
             fold_key_ref(key_ref),
@@ -188,20 +192,31 @@ class TableDekStore:
     async def mark_unreadable(self, record: DekRecord, reason: str) -> Result:
         return await mark_unreadable(self._table, record, reason)
 
-    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+    async def count_versions(
+        self,
+        key_ref: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> CountPage:
+        """One query page (one request; it may hold no row of the key, and still moves on)."""
         tally, wanted = VersionTally(key_ref), fold_key_ref(key_ref)
         query = spellings_filter("KeyRef", normalize_key_ref(key_ref))
-        entities = query_all(self._table, query, COUNT_COLUMNS, "count versions")
-        with translated("count versions"):
-            async for entity in entities:  # streamed page by page, one entity at a time
-                if _folded_ref(entity) != wanted:
-                    continue
+        entities, token = await query_page(
+            self._table, query, COUNT_COLUMNS, check_page_size(page_size),
+            _native(continuation), operation="count versions",
+        )  # fmt: skip
+        for entity in entities:
+            if _folded_ref(entity) == wanted:
                 tally.add(
                     str(entity.get("KeyId") or ""),
                     entity.get("PrevKeyId") or None,
                     bool(entity.get("Unreadable")),
                 )
-        return tally.result()
+        return CountPage(tally.result(), encode_continuation(_KIND, token) if token else None)
+
+    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+        return await all_version_counts(self, key_ref)
 
     async def insert_batch(self, deks: Sequence[NewDek]) -> None:
         """Insert new DEKs (transactions of up to 100 per partition, several in flight).
@@ -219,7 +234,20 @@ class TableDekStore:
         Raises:
             InvalidInputError: ``previous_key_id`` is not a versioned key id.
         """
-        return await forget_previous(self._table, self._gate, previous_key_id)
+        return await forget_all_previous(self, previous_key_id)
+
+    async def forget_previous_page(
+        self,
+        previous_key_id: str,
+        *,
+        continuation: str | None = None,
+        page_size: int = DEFAULT_COUNT_PAGE_SIZE,
+    ) -> ForgetPage:
+        dropped, token = await forget_page(
+            self._table, self._gate, previous_key_id, _native(continuation),
+            check_page_size(page_size),
+        )  # fmt: skip
+        return ForgetPage(dropped, encode_continuation(_KIND, token) if token else None)
 
     async def get(self, ref: str) -> DekDetails | None:
         """Everything stored about one DEK, or ``None``."""
@@ -238,6 +266,18 @@ class TableDekStore:
 
     def __repr__(self) -> str:
         return f"TableDekStore({self._table.table_name!r})"
+
+
+def _native(continuation: str | None) -> dict[str, str] | None:
+    """The service's token inside a continuation this store issued.
+
+    Raises:
+        InvalidInputError: not a continuation a Table store issued.
+    """
+    token = decode_continuation(_KIND, continuation) if continuation else None
+    if token is not None and not (isinstance(token, dict) and "PartitionKey" in token):
+        raise InvalidInputError("continuation is not one keyward issued")
+    return token
 
 
 def _folded_ref(entity: Any) -> str:

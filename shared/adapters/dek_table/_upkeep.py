@@ -8,14 +8,14 @@ keeps the wrap it replaced, and the retirement report counts those as blockers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import from_status, is_item_fault, translated
 from shared.adapters.dek_table._batch import BatchAnswer, BatchOperation, send_changeset
 from shared.adapters.dek_table._entity import new_entity, now
-from shared.adapters.dek_table._query import query_all, spellings_filter
+from shared.adapters.dek_table._query import query_page, spellings_filter
 from shared.errors import InvalidInputError
 from shared.stores._common import fold_key_ref, split_key_id
 from shared.stores._model import NewDek
@@ -64,10 +64,18 @@ async def insert_deks(table: TableClient, gate: asyncio.Semaphore, deks: Sequenc
     await asyncio.gather(*(create(chunk) for chunk in chunks))
 
 
-async def forget_previous(table: TableClient, gate: asyncio.Semaphore, previous_key_id: str) -> int:
-    """Clear previous wraps under ``previous_key_id``, each conditional on its ETag; returns
-    how many were cleared. DEKs marked unreadable keep theirs (it may be the only wrap that
-    still opens them); a DEK changed meanwhile is skipped (run again to catch it).
+async def forget_page(
+    table: TableClient,
+    gate: asyncio.Semaphore,
+    previous_key_id: str,
+    token: Mapping[str, str] | None,
+    top: int,
+) -> tuple[int, dict[str, str] | None]:
+    """Clear previous wraps under ``previous_key_id`` in one query page, each conditional on
+    its ETag; returns how many were cleared and the next page's token. DEKs marked
+    unreadable keep theirs (it may be the only wrap that still opens them); a DEK changed
+    meanwhile is skipped (run again to catch it). The token is positional, so a cleared row
+    (which no longer matches the filter) never shifts the pages still to come.
 
     Raises:
         InvalidInputError: ``previous_key_id`` is not a versioned key id.
@@ -81,23 +89,27 @@ async def forget_previous(table: TableClient, gate: asyncio.Semaphore, previous_
     query = " and ".join(ranges)
     wanted, previous = fold_key_ref(split[0]), previous_key_id.lower()
     select = ["PartitionKey", "RowKey", "KeyRef", "PrevKeyId", "Unreadable"]
-    entities = query_all(table, query, select, "find previous wraps")
-    pending: dict[str, list[BatchOperation]] = {}
-    flushes = []
-    with translated("find previous wraps"):
-        async for entity in entities:
-            if entity.get("Unreadable") or str(entity.get("PrevKeyId") or "").lower() != previous:
-                continue
-            if fold_key_ref(str(entity.get("KeyRef") or "")) != wanted:
-                continue
-            changes = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
-                       **_FORGOTTEN, "UpdatedAt": now()}  # fmt: skip
-            group = pending.setdefault(entity["PartitionKey"], [])
-            group.append(BatchOperation("merge", changes, entity["odata.etag"]))
-            if len(group) == MAX_TRANSACTION_OPERATIONS:
-                flushes.append(_clear(table, gate, pending.pop(entity["PartitionKey"])))
-    flushes.extend(_clear(table, gate, group) for group in pending.values())
-    return sum(await asyncio.gather(*flushes))
+    entities, next_token = await query_page(
+        table, query, select, top, token, operation="find previous wraps"
+    )
+    groups: dict[str, list[BatchOperation]] = {}
+    for entity in entities:
+        if entity.get("Unreadable") or str(entity.get("PrevKeyId") or "").lower() != previous:
+            continue
+        if fold_key_ref(str(entity.get("KeyRef") or "")) != wanted:
+            continue
+        changes = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
+                   **_FORGOTTEN, "UpdatedAt": now()}  # fmt: skip
+        groups.setdefault(entity["PartitionKey"], []).append(
+            BatchOperation("merge", changes, entity["odata.etag"])
+        )
+    chunks = [
+        group[i : i + MAX_TRANSACTION_OPERATIONS]
+        for group in groups.values()
+        for i in range(0, len(group), MAX_TRANSACTION_OPERATIONS)
+    ]
+    cleared = await asyncio.gather(*(_clear(table, gate, chunk) for chunk in chunks))
+    return sum(cleared), next_token
 
 
 async def _clear(table: TableClient, gate: asyncio.Semaphore, group: list[BatchOperation]) -> int:
