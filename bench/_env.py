@@ -24,14 +24,16 @@ from devtools.azurite import run_azurite
 from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.client import EmulatorClient
 from devtools.emulator.process import start_emulator, stop_emulator
-from shared.rewrap import BUDGET_WINDOW_SECONDS, vault_budget
+from shared.rewrap import BUDGET_WINDOW_SECONDS, DEFAULT_VAULT_SHARE, vault_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 VAULT = "kwbench"
 KEY = "bench-kek"
 #: Key Vault's published budget for the bench key (software RSA-2048, created below).
 BUDGET = vault_budget("RSA", 2048)
-CEILING_PER_SECOND = BUDGET.operations_per_second
+#: What (a) measures against: keyward's share of that budget (``KEYWARD_VAULT_SHARE``, default
+#: 0.5; the rest is the vault's other users'). The engine aims at 0.98 of it (headroom).
+CEILING_PER_SECOND = BUDGET.operations_per_second * DEFAULT_VAULT_SHARE
 LATENCY_MS = 20.0
 
 

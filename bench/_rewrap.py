@@ -86,13 +86,13 @@ async def rewrap_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Rewrap every DEK of table ``spec["table"]`` to the key's newest version, measured.
 
     Spec: ``table``, ``lean`` (bool), optional ``rate_ceiling``, ``workers``, ``page_size``,
-    ``pages_in_flight``, ``profile`` (a path: profile with pyinstrument; its CPU figure is
-    then not representative).
+    ``pages_in_flight``, ``vault_share``, ``profile`` (a path: profile with pyinstrument; its
+    CPU figure is then not representative).
     """
     world = spec["world"]
     overrides = {
         name: spec[name]
-        for name in ("rate_ceiling", "workers", "page_size", "pages_in_flight")
+        for name in ("rate_ceiling", "workers", "page_size", "pages_in_flight", "vault_share")
         if spec.get(name) is not None
     }
     settings = EngineSettings(**overrides)

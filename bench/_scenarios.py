@@ -86,6 +86,7 @@ class Runner:
         variant_runs: list[dict[str, Any]] = []
         burst_runs: list[dict[str, Any]] = []
         naive_runs: list[dict[str, Any]] = []
+        whole_vault_runs: list[dict[str, Any]] = []
         load_before = load_average()
         for index in range(config.repeats):
             if big is not None:
@@ -96,6 +97,11 @@ class Runner:
                 if config.also_workers:
                     label = f"(a) workers={config.also_workers} #{index + 1}"
                     variant_runs.append(self._paced_run(big, label, workers=config.also_workers))
+            if big is not None and small is not None:
+                # (b) compares the engine's design with a naive loop, not keyward's share of
+                # the vault: the engine takes the whole vault here, as it did when (b) was set.
+                label = f"(b) engine at share 1.0 #{index + 1}"
+                whole_vault_runs.append(self._paced_run(big, label, vault_share=1.0))
             if small is not None:
                 self.bench.rotate()
                 self.bench.throttled()
@@ -116,6 +122,7 @@ class Runner:
             "variant": variant_runs,
             "burst": burst_runs,
             "naive": naive_runs,
+            "engine_whole_vault": whole_vault_runs,
             "load_before": load_before,
             "load_after": load_average(),
         }
