@@ -1,5 +1,7 @@
 """``python -m bench [SCENARIO ...] [--quick | --smoke] [options]``; see ``bench/__init__.py``.
 
+``python -m bench control [options]`` runs (g), the flat control plane (``bench._cp_cli``).
+
 With every scenario and neither ``--quick`` nor ``--smoke``, the figures are written to
 ``docs/benchmarks.md`` (``--output`` to write elsewhere, ``--no-write`` to skip). Raw results
 always go to ``bench/out/results-<UTC time>.json``.
@@ -138,6 +140,10 @@ def budget_config_from(args: argparse.Namespace) -> BudgetConfig:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["control"]:  # (g) flat control plane: its own world and options
+        from bench._cp_cli import main as control_main
+
+        return control_main(argv[1:])
     args = parse_args(argv)
     if args.render:
         text = render(json.loads(args.render.read_text()))
