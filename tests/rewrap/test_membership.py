@@ -27,7 +27,7 @@ from tests.rewrap.test_throttling import VirtualTime
 
 RSA_2048 = vault_budget("RSA", 2048)
 RULES = ShareRules(share=0.5, headroom=0.98, lease_seconds=0.5)
-WHOLE = 400 * 0.5 * 0.98
+WHOLE = 400 * (0.5 - 0.02)
 VAULT = "kv.vault.azure.net"
 
 
