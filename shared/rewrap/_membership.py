@@ -21,13 +21,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
 
 from shared.rewrap._budget import VaultBudget
-from shared.rewrap._budget_board import BoardRow, BudgetBoard
+from shared.rewrap._budget_board import BudgetBoard
 from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._scoped_board import ScopedBoard
 from shared.rewrap._settings import EngineSettings
 from shared.rewrap._subscription_groups import DEFAULT_SUBSCRIPTION_GROUP
 from shared.rewrap._target import RewrapPlan
@@ -41,7 +41,6 @@ from shared.rewrap._vault_share import (
 )
 
 _log = logging.getLogger("keyward.budget")
-T = TypeVar("T")
 
 #: How long leaving (deleting the row) may take at the end of a run; past it the row is left
 #: to age out (one lease), so a slow board never delays a slice's wrap-up by more.
@@ -75,16 +74,17 @@ class BudgetMembership:
         clock, sleep: monotonic clock and sleep (tests inject fakes).
         """
         self.member = uuid.uuid4().hex
-        self._board = board
         self._vault = vault
         self._limiter = limiter
         self._rules = rules
-        self._per_second = budget.operations_per_second
-        self._owner = owner
         self._clock = clock
         self._sleep = sleep
-        self._scopes = member_scopes(vault, group)
-        self._state = MemberState(rules, budget, self._scopes)
+        self._scopes = scopes = member_scopes(vault, group)
+        self._state = MemberState(rules, budget, scopes)
+        per_second = budget.operations_per_second
+        self._rows: ScopedBoard | None = None
+        if board is not None:
+            self._rows = ScopedBoard(board, scopes, self.member, per_second=per_second, owner=owner)
         self._task: asyncio.Task[None] | None = None
         self._applied: Allotment | None = None
         self._failing = False
@@ -93,15 +93,14 @@ class BudgetMembership:
     @property
     def members(self) -> int:
         """Live members at the last good heartbeat (1 without a board; 0 before the first)."""
-        return 1 if self._board is None else self._state.current(self._clock()).members
+        return 1 if self._rows is None else self._state.current(self._clock()).members
 
     @property
     def binding_scope(self) -> str:
         """Which scope's part is the allotment (``vault``, ``subscription``; ``""`` without
         a board or before the first heartbeat)."""
-        if self._board is None or self._applied is None or not self._applied.members:
-            return ""
-        return self._applied.binding
+        applied = self._applied
+        return applied.binding if self._rows is not None and applied and applied.members else ""
 
     @property
     def allotment(self) -> float:
@@ -109,7 +108,7 @@ class BudgetMembership:
         return self._limiter.ceiling
 
     async def __aenter__(self) -> BudgetMembership:
-        if self._board is not None:
+        if self._rows is not None:
             self._limiter.hold("joining the vault's shared budget")
             self._task = asyncio.create_task(self._heartbeats(), name="keyward-budget")
         return self
@@ -125,7 +124,7 @@ class BudgetMembership:
     async def close(self) -> None:
         """Stop the heartbeat, then leave the board (best effort)."""
         task, self._task = self._task, None
-        if task is None or self._board is None:
+        if task is None or self._rows is None:
             return
         self._closing = True  # the loop ends even if a cancel were lost in a board call
         _log.info(
@@ -140,9 +139,7 @@ class BudgetMembership:
         finally:
             try:
                 async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
-                    await _at_once(
-                        self._board.leave(scope.name, self.member) for scope in self._scopes
-                    )
+                    await self._rows.leave()
             except Exception as error:  # the row ages out within one lease
                 _log.warning("budget of %s: could not leave: %s", self._vault, type(error).__name__)
 
@@ -168,17 +165,12 @@ class BudgetMembership:
 
     async def _beat(self, started: float) -> None:
         """One heartbeat; any fault counts as the board being unreachable."""
-        assert self._board is not None
-        refresh = self._rules.refresh_seconds
-        per_second, owner = self._per_second, self._owner
+        assert self._rows is not None
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
             # arrives as the call completes, and the heartbeat must end with the run.
-            async with asyncio.timeout(refresh):
-                views = await _at_once(
-                    self._board.beat(scope.name, self.member, per_second=per_second, owner=owner)
-                    for scope in self._scopes
-                )
+            async with asyncio.timeout(self._rules.refresh_seconds):
+                views = await self._rows.beat()
         except Exception as error:
             if not self._failing:
                 sending = self._state.current(self._clock()).rate is not None
@@ -197,17 +189,7 @@ class BudgetMembership:
             _log.info("budget of %s: board reachable again", self._vault)
         self._failing = False
         self._state.beat(started, self._clock(), *views)
-        for scope, view in zip(self._scopes, views, strict=True):
-            for row in self._rules.expired(view):
-                await self._expire(scope.name, row)
-
-    async def _expire(self, scope: str, row: BoardRow) -> None:
-        assert self._board is not None
-        try:
-            async with asyncio.timeout(self._rules.refresh_seconds):
-                await self._board.expire(scope, row)
-        except Exception as error:  # another member may delete it; it stays not live
-            _log.debug("budget of %s: expired row kept: %s", scope, type(error).__name__)
+        await self._rows.expire(self._rules, views)
 
     def _apply(self) -> None:
         """Give the limiter what the rules allow now; log a change of state or members."""
@@ -231,17 +213,6 @@ class BudgetMembership:
                 allotment.binding,
                 "paused" if allotment.rate is None else f"{allotment.rate:.1f} ops/s",
             )
-
-
-async def _at_once(calls: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run ``calls`` concurrently; the first failure cancels the others (no board call
-    outlives the heartbeat) and is raised as itself (logs name its type)."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(call) for call in calls]
-    except ExceptionGroup as errors:
-        raise errors.exceptions[0] from None
-    return [task.result() for task in tasks]
 
 
 def _shown(allotment: Allotment) -> tuple[str, int, int, str]:

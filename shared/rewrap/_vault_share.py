@@ -33,12 +33,10 @@ The rules, and why each keeps the sum of the members' rates within the share:
   within one lease. Rows older than a whole lease are deleted by whoever reads them (only if
   unchanged since: the ETag they were read with). A member that leaves deletes its row.
 
-Two *scopes*, the same rules in each: a member counts on its vault's board and on its
-subscription group's (:mod:`shared.rewrap._subscription_groups`), whose members split
-``share x SUBSCRIPTION_BUDGET_FACTOR x`` the budget (Key Vault's subscription-wide limit).
-One heartbeat writes and reads both; the member's rate is the smaller of its two parts (the
-*binding* scope), it waits to be counted unless both showed it alone, and a heartbeat counts
-as good only if both boards answered.
+Two *scopes*, the same rules in each: its vault's board, and its subscription group's
+(:mod:`shared.rewrap._subscription_groups`), whose members split ``share x 5 x`` the budget.
+A heartbeat is good only if both answered; the rate is the smaller part (the *binding*
+scope); a joiner waits unless both showed it alone.
 """
 
 from __future__ import annotations
@@ -86,14 +84,9 @@ def vault_host(key_ref: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """One board a member counts on.
-
-    Attributes:
-        kind: :data:`VAULT` or :data:`SUBSCRIPTION`.
-        name: the board's name for it: the vault's host, or ``subscription:<group>``.
-        budgets: how many of a vault's budgets its members split (1, or the subscription's
-            :data:`~shared.rewrap._budget.SUBSCRIPTION_BUDGET_FACTOR`).
-    """
+    """One board a member counts on: its ``kind`` (:data:`VAULT`, :data:`SUBSCRIPTION`), its
+    ``name`` on the board (a vault host, ``subscription:<group>``), and how many of a vault's
+    ``budgets`` its members split (1, or ``SUBSCRIPTION_BUDGET_FACTOR``)."""
 
     kind: str
     name: str
@@ -204,8 +197,7 @@ class MemberState:
         budget: VaultBudget,
         scopes: tuple[Scope, ...] = (Scope(VAULT, ""),),
     ) -> None:
-        """``budget``: the published budget of the member's key type; ``scopes``: the boards
-        it counts on, in the order :meth:`beat` is given their views (the vault first)."""
+        """``budget``: the member's key type's; ``scopes``: in :meth:`beat`'s order."""
         self._rules = rules
         self._budget = budget
         self._scopes = scopes
@@ -216,9 +208,8 @@ class MemberState:
         self._binding = scopes[0].kind
 
     def beat(self, started: float, ended: float, *views: BoardView) -> None:
-        """A heartbeat that started at ``started`` and read ``views`` (one per scope, all
-        answered) by ``ended``."""
-        rules = self._rules
+        """A heartbeat that started at ``started`` and read ``views`` by ``ended``."""
+        rules = self._rules  # views: one per scope, every board answered
         if len(views) != len(self._scopes):
             raise ValueError(f"{len(views)} board views for {len(self._scopes)} scopes")
         members = tuple(len(rules.live(view)) for view in views)
