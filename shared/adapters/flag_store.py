@@ -34,6 +34,9 @@ from shared.adapters._azure_errors import translated
 from shared.dependents import FlagRecord, PendingEffects, record_from_dict, record_to_dict
 from shared.errors import ConflictError
 
+#: The Table service's largest query page.
+_MAX_PAGE = 1000
+
 
 def _row(account_id: str) -> str:
     return hashlib.sha256(account_id.lower().encode("utf-8")).hexdigest()
@@ -163,8 +166,10 @@ class TableFlagStore:
                 ) from None
         self._etags[row] = str(result["etag"])
 
-    async def all(self) -> Sequence[FlagRecord]:
-        """Every stored record, by account id.
+    async def first(self, limit: int) -> tuple[Sequence[FlagRecord], bool]:
+        """At most ``limit`` records (the partition's first, in row key order: by the hash of
+        the account id), sorted by account id, and whether more exist. One query that reads
+        at most ``limit + 1`` entities, whatever the number of accounts: the status page's.
 
         Raises:
             ServiceError: the table refused or failed the query.
@@ -173,8 +178,14 @@ class TableFlagStore:
         records: list[FlagRecord] = []
         with translated(f"list {self._partition} flags"):
             pages = self._table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": self._partition}, select=["Record"]
+                "PartitionKey eq @pk",
+                parameters={"pk": self._partition},
+                select=["Record"],
+                results_per_page=min(limit + 1, _MAX_PAGE),
             )
             async for entity in pages:
                 records.append(record_from_dict(json.loads(entity["Record"])))
-        return sorted(records, key=lambda r: r.account_id.lower())
+                if len(records) > limit:
+                    break
+        shown = sorted(records[:limit], key=lambda r: r.account_id.lower())
+        return shown, len(records) > limit

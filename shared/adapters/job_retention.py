@@ -1,8 +1,9 @@
-"""Retention of ended rewrap jobs in keyward's state table (partition ``job:{shard}``).
+"""Retention of old rewrap jobs in keyward's state table (partition ``job:{shard}``).
 
 Which jobs may go is the domain's rule (``shared.rewrap.expired_jobs``: never a key's
-newest job in the shard, never one that has not ended or is asked to run again, only
-those not updated within the retention). This adapter finds them cheaply:
+newest job in the shard, never a running one or one asked to run again, only those not
+updated within the retention; an older version's failed job may go). This adapter finds
+them cheaply:
 
 1. one projection query of the shard's partition (row key, key id, status, the Table's own
    ``Timestamp``: a few hundred bytes a job, never the state) tells which keys hold more
@@ -26,7 +27,7 @@ from azure.data.tables.aio import TableClient
 from shared.adapters._azure_errors import translated
 from shared.adapters._table_expiry import RowRef, delete_rows
 from shared.adapters.table_state import TableJobStore
-from shared.rewrap import JobStatus, StoredJob, expired_jobs, fold_key
+from shared.rewrap import JobStatus, StoredJob, expired_jobs, fold_key, may_expire
 
 
 class TableJobRetention:
@@ -59,8 +60,8 @@ class TableJobRetention:
         return await delete_rows(self._table, refs[:limit], "expire rewrap jobs")
 
     async def _keys_to_judge(self, partition: str, updated_before: datetime) -> list[list[str]]:
-        """Row keys of each key with more than one job, one of them ended and not updated
-        since ``updated_before`` (by the Table's ``Timestamp``)."""
+        """Row keys of each key with more than one job, one of them not running and not
+        updated since ``updated_before`` (by the Table's ``Timestamp``)."""
         by_key: dict[str, list[str]] = defaultdict(list)
         old: set[str] = set()
         with translated("list rewrap jobs"):
@@ -73,14 +74,14 @@ class TableJobRetention:
             async for entity in pages:
                 key = fold_key(str(entity.get("KeyRef", "")))
                 by_key[key].append(str(entity["RowKey"]))
-                if _ended(entity) and _timestamp(entity) < updated_before:
+                if _may_expire(entity) and _timestamp(entity) < updated_before:
                     old.add(key)
         return [rows for key, rows in by_key.items() if key in old and len(rows) > 1]
 
 
-def _ended(entity: Any) -> bool:
+def _may_expire(entity: Any) -> bool:
     try:
-        return JobStatus(str(entity.get("Status"))).ended
+        return may_expire(JobStatus(str(entity.get("Status"))))
     except ValueError:
         return False
 

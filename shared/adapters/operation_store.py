@@ -6,12 +6,16 @@ per month would need the month in the id, or a query across months to find it), 
 id, the record as JSON (chunked like a job's: a verdict's counts can pass one property's
 64 KiB). Writes are ``create_entity`` (new) or ``update_entity(IfNotModified)`` (each step),
 so two deliveries of one operation can never both save a step.
+
+Retention (:class:`TableOperationRetention`) deletes finished records once their last
+update (the Table's own ``Timestamp``) is older than ``KEYWARD_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -20,6 +24,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translated
+from shared.adapters._table_expiry import RowRef, delete_rows
 from shared.adapters.table_state import _chunks, _unchunk
 from shared.errors import ConflictError
 
@@ -78,3 +83,50 @@ class TableOperationRecords:
                     match_condition=MatchConditions.IfNotModified,
                 )
         return str(result["etag"])
+
+
+#: The operation partitions, ``op:00`` to ``op:ff``, as one key range (``;`` follows ``:``).
+_OPERATION_RANGE = "PartitionKey ge 'op:' and PartitionKey lt 'op;'"
+_PAGE = 1000
+
+
+class TableOperationRetention:
+    """Deletes finished operation records not updated within the retention, at most
+    ``limit`` a call. One filtered query over the 256 ``op:`` partitions (the server
+    filters on ``Status`` and ``Timestamp``; only keys and ETags come back), then batched
+    deletes, each conditional on the ETag the query saw: a record written meanwhile stays.
+    Its cost is O(operation records), which the retention itself bounds; never O(DEKs)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    async def expire_operations(
+        self, updated_before: datetime, finished: Collection[str], limit: int
+    ) -> int:
+        """Delete at most ``limit`` records whose ``Status`` is one of ``finished`` and
+        whose last update is before ``updated_before``; returns how many went.
+
+        Raises:
+            ServiceError: the state table could not be read or written.
+        """
+        if limit <= 0 or not finished:
+            return 0
+        statuses = " or ".join(f"Status eq @s{i}" for i in range(len(finished)))
+        parameters: dict[str, Any] = {f"s{i}": s for i, s in enumerate(sorted(finished))}
+        parameters["before"] = updated_before
+        # the SDK substitutes parameters between spaces: none may touch a parenthesis
+        query = f"{_OPERATION_RANGE} and Timestamp lt @before and ( {statuses} )"
+        refs: list[RowRef] = []
+        with translated("list expired operations"):
+            pages = self._table.query_entities(
+                query,
+                parameters=parameters,
+                select=["PartitionKey", "RowKey"],
+                results_per_page=min(limit, _PAGE),
+            )
+            async for entity in pages:
+                etag = str(entity.metadata["etag"])
+                refs.append(RowRef(str(entity["PartitionKey"]), str(entity["RowKey"]), etag))
+                if len(refs) >= limit:
+                    break
+        return await delete_rows(self._table, refs, "expire operations")

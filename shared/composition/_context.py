@@ -25,7 +25,7 @@ from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.budget_board import TableBudgetBoard
 from shared.adapters.event_ledger import EventLedger
 from shared.adapters.job_retention import TableJobRetention
-from shared.adapters.operation_store import TableOperationRecords
+from shared.adapters.operation_store import TableOperationRecords, TableOperationRetention
 from shared.adapters.queues import RewrapQueue
 from shared.adapters.retired_versions import TableRetiredVersions
 from shared.adapters.table_state import TableJobStore
@@ -173,6 +173,7 @@ class AppContext:
         return RetentionService(
             ledger=self.ledger,
             jobs=TableJobRetention(self.state_table),
+            operations=TableOperationRetention(self.state_table),
             shards=self.shards,
             retention_days=self.settings.retention_days,
         )

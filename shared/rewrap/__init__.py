@@ -31,7 +31,7 @@ from shared.rewrap._dry_run import DryRunReport, DryRunScan, DryRunTally, dry_ru
 from shared.rewrap._engine import RewrapEngine
 from shared.rewrap._errors import JobLeaseError, RewrapTargetError, TargetVersionNotFoundError
 from shared.rewrap._job_report import JobReport
-from shared.rewrap._job_retention import expired_jobs
+from shared.rewrap._job_retention import expired_jobs, may_expire
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import (
     MAX_JOB_PAGE,
@@ -113,6 +113,7 @@ from shared.rewrap._verification import pass_ended, verification_due, verificati
 
 __all__ = [
     "expired_jobs",
+    "may_expire",
     "MAX_PASSES_KEPT",
     "PassRecord",
     "pass_ended",

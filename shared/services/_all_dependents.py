@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from shared.events import AccessScope, FollowUpRotation
+from shared.services._ports import FlagsPage
 from shared.services.dependents import DependentService, DependentSummary
 
 
@@ -51,15 +51,16 @@ class AllDependents:
         """
         return {s.kind.name: await s.sweep() for s in self._services}
 
-    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
-        """Flag records per kind, under the kind's status key (``face_flags``).
+    async def status(self, limit: int) -> Mapping[str, FlagsPage]:
+        """At most ``limit`` flag records per kind, under the kind's status key
+        (``face_flags``); an unconfigured kind's page is empty.
 
         Raises:
             ServiceError: a flag table could not be read.
         """
-        shown: dict[str, Sequence[Mapping[str, Any]]] = dict.fromkeys(self._status_keys, ())
+        shown = dict.fromkeys(self._status_keys, FlagsPage())
         for service in self._services:
-            shown[service.kind.labels.status_key] = await service.status()
+            shown[service.kind.labels.status_key] = await service.status(limit)
         return shown
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:

@@ -56,7 +56,9 @@ class FlagJournal(Protocol):
 
     async def put_pending(self, current: FlagRecord | None, pending: PendingEffects) -> None: ...
 
-    async def all(self) -> Sequence[FlagRecord]: ...
+    async def first(self, limit: int) -> tuple[Sequence[FlagRecord], bool]:
+        """At most ``limit`` records, reading at most ``limit + 1``, and whether more exist."""
+        ...
 
 
 class IdempotentPublisher(Protocol):

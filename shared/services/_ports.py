@@ -8,6 +8,7 @@ Azurite and the local emulator. No Azure import here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.events import AccessScope, DependentsFollowUp, FollowUpRotation, RejectedEventRecord
@@ -45,6 +46,14 @@ class FollowUpQueue(Protocol):
     async def send_follow_up(self, message: DependentsFollowUp) -> None: ...
 
 
+@dataclass(frozen=True)
+class FlagsPage:
+    """A status page's flag records of one kind (JSON-ready), and whether it left some out."""
+
+    flags: Sequence[Mapping[str, Any]] = ()
+    more: bool = False
+
+
 class KeyDependents(Protocol):
     """Resources that depend on a customer-managed key, of every registered kind
     (``shared.services._all_dependents.AllDependents``)."""
@@ -57,8 +66,9 @@ class KeyDependents(Protocol):
 
     async def sweep(self) -> object: ...
 
-    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
-        """Flag records per kind, keyed by the kind's status key (``face_flags``)."""
+    async def status(self, limit: int) -> Mapping[str, FlagsPage]:
+        """At most ``limit`` flag records per kind, keyed by the kind's status key
+        (``face_flags``)."""
         ...
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]: ...

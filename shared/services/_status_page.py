@@ -1,10 +1,13 @@
-"""One page of ``GET /api/status``'s jobs, across the shards' job stores. Bounded.
+"""One page of ``GET /api/status``: jobs, flags, rejected events, all bounded.
 
 Jobs live per shard (``job:{shard}`` in the state table); a page reads the shards in their
 configured order, each through ``JobStore.list_page`` (one bounded read), until it holds
 ``limit`` jobs or the shards end. The continuation says which shard and where in it: an opaque
 token (base64 of JSON) the caller hands back. So a status call costs at most one read per
-configured shard, whatever the number of jobs or DEKs.
+configured shard, whatever the number of jobs or DEKs. Beside the jobs, each page shows at
+most :data:`MAX_STATUS_FLAGS` flag records per key-dependent kind (one query reading at most
+one more, so the page says whether it left some out: ``<status key>_more``) and the newest
+:data:`MAX_STATUS_REJECTIONS` rejected deliveries; never a verdict (a whole-store count).
 """
 
 from __future__ import annotations
@@ -12,15 +15,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidInputError
 from shared.rewrap import MAX_JOB_PAGE, JobState, JobStore
+from shared.services._ports import EventLedgerPort, FlagsPage, KeyDependents
+from shared.services._render import job_json
 
 #: Jobs per status page when the caller does not say.
 DEFAULT_STATUS_LIMIT = 50
+#: Flag records a status page shows per kind, at most (it reads one more, to say if more exist).
+MAX_STATUS_FLAGS = 200
+#: Rejected deliveries a status page shows, newest first.
+MAX_STATUS_REJECTIONS = 50
+#: Where a status page sends the reader for retirement verdicts (a whole-store count).
+VERDICT_HINT = (
+    'POST /api/verdict {"key": "<key id>"} answers 202 with a status URL; '
+    "GET it until the operation has succeeded: its result is the key's verdict"
+)
 #: The token's format version.
 _FORMAT = 1
 
@@ -91,3 +105,45 @@ async def job_page(
             more = following < len(shards)
             return StatusPage(states, encode_token(shards[following], None) if more else None)
     return StatusPage(states, None)
+
+
+async def status_json(
+    shards: Sequence[str],
+    job_store: Callable[[str], JobStore],
+    dependents: KeyDependents,
+    ledger: EventLedgerPort,
+    *,
+    limit: int | None,
+    continuation: str | None,
+) -> dict[str, Any]:
+    """The status page's JSON: one page of jobs (newest update first), each kind's first
+    flags and whether more exist, the newest rejections, and how to ask for a verdict.
+
+    Raises:
+        InvalidInputError: ``limit`` out of 1..200, or a malformed ``continuation``.
+        ServiceError: the state could not be read.
+    """
+    page = await job_page(shards, job_store, limit=check_limit(limit), continuation=continuation)
+    jobs = sorted((job_json(s) for s in page.states),
+                  key=lambda job: str(job["updated_at"]), reverse=True)  # fmt: skip
+    return {
+        "jobs": jobs,
+        "continuation": page.continuation,
+        **_flags_json(await dependents.status(MAX_STATUS_FLAGS)),
+        "rejected_events": await ledger.recent_rejections(MAX_STATUS_REJECTIONS),
+        "retirement": {
+            "keys": sorted({state.key_ref for state in page.states}),
+            "verdict": VERDICT_HINT,
+        },
+        "shards": list(shards),
+    }
+
+
+def _flags_json(pages: Mapping[str, FlagsPage]) -> dict[str, Any]:
+    """Each kind's flags under its status key, and ``<status key>_more``: ``true`` when the
+    page left records out (the flags of every account: the dependents sweep's log)."""
+    shown: dict[str, Any] = {}
+    for key, page in pages.items():
+        shown[key] = [dict(flag) for flag in page.flags]
+        shown[f"{key}_more"] = page.more
+    return shown

@@ -34,22 +34,11 @@ from shared.services._operation_store import (
 )
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
-from shared.services._render import job_json
 from shared.services._restart import request_restart
-from shared.services._status_page import check_limit, job_page
+from shared.services._status_page import status_json
 from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
 from shared.stores import DekStore
-
-#: Flag records a status page shows per kind, at most.
-MAX_STATUS_FLAGS = 200
-#: Rejected deliveries a status page shows, newest first.
-MAX_STATUS_REJECTIONS = 50
-#: Where a status page sends the reader for retirement verdicts (a whole-store count).
-VERDICT_HINT = (
-    'POST /api/verdict {"key": "<key id>"} answers 202 with a status URL; '
-    "GET it until the operation has succeeded: its result is the key's verdict"
-)
 
 
 class AdminService:
@@ -104,28 +93,14 @@ class AdminService:
         self, *, limit: int | None = None, continuation: str | None = None
     ) -> dict[str, Any]:
         """One page of jobs (per shard, with progress), flags and rejected events, all
-        bounded; no store scan and no verdict (``retirement`` says how to ask for one).
+        bounded; no store scan and no verdict (``shared.services._status_page``).
 
         Raises:
             InvalidInputError: ``limit`` out of 1..200, or a malformed ``continuation``.
             ServiceError: the state could not be read.
         """
-        page = await job_page(list(self._stores), self._job_store, limit=check_limit(limit),
-                              continuation=continuation)  # fmt: skip
-        jobs = sorted((job_json(s) for s in page.states),
-                      key=lambda job: str(job["updated_at"]), reverse=True)  # fmt: skip
-        keys = sorted({state.key_ref for state in page.states})
-        return {
-            "jobs": jobs,
-            "continuation": page.continuation,
-            **{
-                key: [dict(flag) for flag in flags][:MAX_STATUS_FLAGS]
-                for key, flags in (await self._dependents.status()).items()
-            },
-            "rejected_events": await self._ledger.recent_rejections(MAX_STATUS_REJECTIONS),
-            "retirement": {"keys": keys, "verdict": VERDICT_HINT},
-            "shards": list(self._stores),
-        }
+        return await status_json(list(self._stores), self._job_store, self._dependents,
+                                 self._ledger, limit=limit, continuation=continuation)  # fmt: skip
 
     @staticmethod
     def accepted(operation: Operation) -> dict[str, Any]:

@@ -26,7 +26,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from shared.crypto import VaultAllowList
 from shared.dependents import (
@@ -46,6 +45,7 @@ from shared.dependents import (
 from shared.errors import ConflictError, KeywardError
 from shared.events import AccessScope, FollowUpRotation
 from shared.services._dependent_effects import DependentSummary, EffectRunner, FlagJournal
+from shared.services._ports import FlagsPage
 
 __all__ = ["DependentService", "DependentSummary"]
 
@@ -143,13 +143,13 @@ class DependentService:
         """Evaluate the accounts an access change may affect."""
         return await self.on_key_event([], [scope])
 
-    async def status(self) -> Sequence[Mapping[str, Any]]:
-        """Every flag record, JSON-ready, for ``GET /api/status``.
+    async def status(self, limit: int) -> FlagsPage:
+        """At most ``limit`` flag records, JSON-ready, for ``GET /api/status``, and whether
+        more exist (bounded: the sweep, not a request, reads every account).
 
-        Raises:
-            ServiceError: the flag table could not be read.
-        """
-        return [record_to_dict(record) for record in await self._journal.all()]
+        Raises: ServiceError: the flag table could not be read."""
+        records, more = await self._journal.first(limit)
+        return FlagsPage(tuple(record_to_dict(record) for record in records), more)
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
         """Version -> ids of the accounts pinned to it ("safe to disable" needs none)."""

@@ -8,22 +8,29 @@ delivery, per job (key, version and store). Each run deletes, older than
   partitions, found by key range (the ledger needs only the last 24 hours: Event Grid's
   redelivery window, which the setting's minimum of 2 days covers);
 * rejected deliveries the same way;
-* ended rewrap jobs not updated since, except each key's newest job per store, which the
-  sweep and the retired-version alerts read (``shared.rewrap.expired_jobs`` has the rule).
+* rewrap jobs not updated since (ended, or failed), except each key's newest job per store,
+  which the sweep and the retired-version alerts read, and running or restarting ones
+  (``shared.rewrap.expired_jobs`` has the rule, and why an older failed job may go);
+* finished admin operations (succeeded or failed) not updated since: their result has
+  been there to poll for the whole retention; an accepted or running one is never deleted
+  (its queue message would find no record and its caller an unknown id).
 
 Each run deletes at most ``max_deletes`` rows (in Table batches of up to 100 per
 partition), kinds in that order, and logs what it did; whatever is left goes on the next
 run, since rows once deleted are not found again. Its cost is O(expired rows) (plus one
-projection of the job partitions, O(jobs)), never O(DEKs): it never reads a DEK store.
+projection of the job partitions, O(jobs), and one filtered query of the operation
+partitions), never O(DEKs): it never reads a DEK store.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+
+from shared.services._operation import OperationStatus
 
 _log = logging.getLogger("keyward.retention")
 
@@ -45,23 +52,38 @@ class ExpiringJobs(Protocol):
     async def expire_jobs(self, shard: str, updated_before: datetime, limit: int) -> int: ...
 
 
+class ExpiringOperations(Protocol):
+    """Finished operations' retention (``shared.adapters.operation_store``
+    ``TableOperationRetention``): deletes only records whose status is in ``finished``."""
+
+    async def expire_operations(
+        self, updated_before: datetime, finished: Collection[str], limit: int
+    ) -> int: ...
+
+
+#: The statuses an operation record may be deleted in (never accepted or running).
+FINISHED_OPERATIONS = frozenset(s.value for s in OperationStatus if s.finished)
+
+
 @dataclass
 class RetentionReport:
     cutoff: datetime
     events: int = 0
     rejections: int = 0
     jobs: int = 0
+    operations: int = 0
     #: The run stopped at its cap: more expired rows wait for the next run.
     capped: bool = False
 
     @property
     def deleted(self) -> int:
-        return self.events + self.rejections + self.jobs
+        return self.events + self.rejections + self.jobs + self.operations
 
     def log_line(self) -> str:
         return (
             f"retention cutoff={self.cutoff.isoformat()} events={self.events} "
-            f"rejections={self.rejections} jobs={self.jobs} capped={self.capped}"
+            f"rejections={self.rejections} jobs={self.jobs} "
+            f"operations={self.operations} capped={self.capped}"
         )
 
 
@@ -77,6 +99,7 @@ class RetentionService:
         *,
         ledger: ExpiringLedger,
         jobs: ExpiringJobs,
+        operations: ExpiringOperations,
         shards: Sequence[str],
         retention_days: int,
         max_deletes: int = MAX_DELETES_PER_RUN,
@@ -90,6 +113,7 @@ class RetentionService:
             raise ValueError("retention_days and max_deletes must be at least 1")
         self._ledger = ledger
         self._jobs = jobs
+        self._operations = operations
         self._shards = tuple(shards)
         self._retention = timedelta(days=retention_days)
         self._max_deletes = max_deletes
@@ -110,6 +134,9 @@ class RetentionService:
             if not self._room(report):
                 break
             report.jobs += await self._jobs.expire_jobs(shard, cutoff, self._room(report))
+        report.operations = await self._operations.expire_operations(
+            cutoff, FINISHED_OPERATIONS, self._room(report)
+        )
         report.capped = report.deleted >= self._max_deletes
         _log.info(report.log_line())
         return report

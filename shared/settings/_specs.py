@@ -156,9 +156,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "KEYWARD_RETENTION_DAYS",
         "30",
-        "Days keyward keeps handled-event and rejected-event records and ended rewrap jobs "
-        "(the newest job per key and store is always kept); 2 to 3650: Event Grid "
-        "redelivers an event for up to 24 hours, and the ledger must still know it.",
+        "Days keyward keeps handled-event and rejected-event records, ended rewrap jobs "
+        "(the newest job per key and store is always kept) and finished admin operations; "
+        "2 to 3650: Event Grid redelivers an event for up to 24 hours, and the ledger must "
+        "still know it.",
     ),
     SettingSpec(
         "KEYWARD_RETENTION_SCHEDULE",

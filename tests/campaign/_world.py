@@ -17,7 +17,6 @@ import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -31,6 +30,7 @@ from shared.adapters.table_state import EventLedger, TableJobStore
 from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
 from shared.rewrap import EngineSettings, ShardMessage
 from shared.services._planner import RewrapPlanner
+from shared.services._ports import FlagsPage
 from shared.services.admin import AdminService
 from shared.services.rewrap_worker import RewrapWorkerService
 from shared.stores import DekStore, NewDek
@@ -70,7 +70,7 @@ class Dependents:
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
         return {version: list(ids) for version, ids in self.pinned.items() if ids}
 
-    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+    async def status(self, limit: int) -> Mapping[str, FlagsPage]:
         return {}
 
 

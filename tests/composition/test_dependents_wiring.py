@@ -15,6 +15,7 @@ import pytest
 
 from devtools.azurite import AzuriteInfo
 from shared.composition import AppContext
+from shared.services._ports import FlagsPage
 from shared.settings import Settings
 
 pytestmark = pytest.mark.azurite
@@ -79,7 +80,8 @@ async def test_without_face_the_status_keeps_its_face_flags_key(azurite: Azurite
     context = await AppContext.build(_settings(azurite), credential=_Credential())  # type: ignore[arg-type]
     try:
         assert _private(context.dependents, "services") == ()
-        assert await context.dependents.status() == {"face_flags": ()}
-        assert (await context.admin().status())["face_flags"] == []
+        assert await context.dependents.status(10) == {"face_flags": FlagsPage()}
+        page = await context.admin().status()
+        assert (page["face_flags"], page["face_flags_more"]) == ([], False)
     finally:
         await context.aclose()

@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,35 @@ async def stack(
     emulator_vault: EmulatorVault,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Stack]:
+    """The stack with the host's queue pollers on: queued work runs as it would in Azure."""
+    async with _running_stack(azurite, emulator, emulator_vault, monkeypatch, queues=True) as s:
+        yield s
+
+
+@pytest.fixture
+async def quiet_stack(
+    azurite: AzuriteInfo,
+    emulator: RunningEmulator,
+    emulator_vault: EmulatorVault,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Stack]:
+    """The stack whose host polls no queue: for tests that look at (peek, receive) keyward's
+    job queue. With a poller on, the host takes the very messages such a test looks for, and
+    the test fails or passes by a race; here the queue holds exactly what the app put on it
+    until the test takes it."""
+    async with _running_stack(azurite, emulator, emulator_vault, monkeypatch, queues=False) as s:
+        yield s
+
+
+@asynccontextmanager
+async def _running_stack(
+    azurite: AzuriteInfo,
+    emulator: RunningEmulator,
+    emulator_vault: EmulatorVault,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    queues: bool,
+) -> AsyncIterator[Stack]:
     app_identity = emulator.identity["object_id"]
     await asyncio.to_thread(
         emulator.client.set_access_policy, emulator_vault.name, app_identity, APP_KEY_PERMISSIONS
@@ -70,7 +100,11 @@ async def stack(
     reset_contexts()
     host_json = json.loads((ROOT / "host.json").read_text())
     host = LocalFunctionsHost(
-        indexed_functions().values(), settings=settings, host_json=host_json, run_timers=False
+        indexed_functions().values(),
+        settings=settings,
+        host_json=host_json,
+        run_timers=False,
+        run_queues=queues,
     )
     await host.start()
     key_client = emulator_vault.key_client()

@@ -40,7 +40,7 @@ def _sample_events(path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
 async def test_published_samples_go_through_the_converter_and_change_nothing(
-    stack: Stack, sample: Path
+    quiet_stack: Stack, sample: Path
 ) -> None:
     events = _sample_events(sample)
     if not events:
@@ -56,7 +56,10 @@ async def test_published_samples_go_through_the_converter_and_change_nothing(
 
 
 @pytest.mark.parametrize("schema", ["EventGridSchema", "CloudEventSchemaV1_0"])
-async def test_rotation_event_in_either_schema_plans_the_job(stack: Stack, schema: str) -> None:
+async def test_rotation_event_in_either_schema_plans_the_job(
+    quiet_stack: Stack, schema: str
+) -> None:
+    stack = quiet_stack
     key = await call(stack.key_client.create_rsa_key, f"k-{schema[:5].lower()}", size=2048)
     rotated = await call(stack.key_client.rotate_key, key.name)
     data = {
@@ -73,13 +76,14 @@ async def test_rotation_event_in_either_schema_plans_the_job(stack: Stack, schem
                "subject": key.name, "type": "Microsoft.KeyVault.KeyNewVersionCreated",
                "time": "2026-11-29T03:00:00Z", "data": data}  # fmt: skip
     context = await context_for_current_loop()
-    # Peek sees the first 32 messages only, and earlier tests of this stack leave theirs on
-    # the shared queue: start from an empty queue so the event's messages are the ones seen.
-    await context.queue._queue.clear_messages()
+    # The quiet stack's queue is the test's own and no poller takes from it: the peek sees
+    # exactly the event's messages, all of them.
+    assert await context.queue._queue.peek_messages(max_messages=1) == []
     await _function("on_key_vault_event")(bindings.event_grid_input(raw))
     peeked = await context.queue._queue.peek_messages(max_messages=32)
     import base64
 
+    assert len(peeked) < 32, "a peek sees at most 32 messages"
     bodies = [base64.b64decode(m.content).decode() for m in peeked]
     messages = [ShardMessage.from_json(b) for b in bodies if queue_message_kind(b) == "rewrap"]
     key_ref = rotated.id.rsplit("/", 1)[0]
@@ -266,9 +270,11 @@ async def test_concurrent_first_invocations_share_one_context(stack: Stack) -> N
 
 
 async def test_near_expiry_rotates_once_when_auto_rotation_is_enabled(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    quiet_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shared.composition import reset_contexts
+
+    stack = quiet_stack
 
     app_identity = stack.emulator.identity["object_id"]
     await call(
@@ -292,9 +298,8 @@ async def test_near_expiry_rotates_once_when_auto_rotation_is_enabled(
             "dataVersion": "1", "metadataVersion": "1",
         }  # fmt: skip
 
-    # _run_follow_ups receives at most 32 messages, and earlier tests of this stack leave
-    # theirs on the shared queue: start from an empty queue.
-    await (await context_for_current_loop()).queue._queue.clear_messages()
+    # The quiet stack's host polls no queue, so the follow-ups wait for _run_follow_ups.
+    assert await (await context_for_current_loop()).queue._queue.peek_messages() == []
     await _function("on_key_vault_event")(bindings.event_grid_input(near_expiry("ne-1")))
     # The rotation follows the key-dependent evaluation, in the queued follow-up (issue 11).
     assert await _run_follow_ups() == 1

@@ -82,7 +82,7 @@ async def _both_sweeps() -> dict[str, BaseException | None]:
 
 async def _verdicts() -> list[str]:
     context = await context_for_current_loop()
-    flags = (await context.dependents.status())["face_flags"]
+    flags = (await context.dependents.status(10))["face_flags"].flags
     return [str(flag["status"]) for flag in flags]
 
 

@@ -51,7 +51,7 @@ async def test_tag_refused_mid_change_is_finished_by_the_next_sweep(lab: FaceLab
 
     assert interrupted.events == 1
     assert interrupted.conflicts == 1
-    (record,) = await service.status()
+    (record,) = (await service.status(50)).flags
     assert record["status"] == "OK"  # the change is pending, not recorded yet
     assert lab.event_types(account) == ["KeyAccessLost"]
 
@@ -61,7 +61,7 @@ async def test_tag_refused_mid_change_is_finished_by_the_next_sweep(lab: FaceLab
     assert resumed.tag_writes == 1
     assert lab.event_types(account) == ["KeyAccessLost"]
     assert lab.arm_account(account).tags == {"owner": "team-faces", STATUS_TAG: "ACCESS_LOST"}
-    (record,) = await service.status()
+    (record,) = (await service.status(50)).flags
     assert record["status"] == "ACCESS_LOST"
 
 

@@ -37,7 +37,7 @@ async def test_first_sweep_tags_healthy_account_and_repeats_are_silent(lab: Face
     service = lab.service()
 
     summary = await service.sweep()
-    assert summary.statuses == {"OK": 1}, await service.status()
+    assert summary.statuses == {"OK": 1}, (await service.status(50)).flags
     await service.sweep()
     await service.sweep()
 
@@ -45,7 +45,7 @@ async def test_first_sweep_tags_healthy_account_and_repeats_are_silent(lab: Face
     assert lab.arm_writes(account) == 1
     tags = lab.arm_account(account).tags
     assert tags == {"owner": "team-vision", "cost-center": "42", STATUS_TAG: "OK"}
-    record = flag(await service.status(), account)
+    record = flag((await service.status(50)).flags, account)
     assert record["status"] == "OK"
     assert record["key_id"].endswith(f"/keys/cmk/{version}")
     assert await service.pinned_versions(f"{vault.url}/keys/cmk") == {version: (account["id"],)}

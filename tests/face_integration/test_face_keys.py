@@ -49,7 +49,7 @@ async def test_key_deleted_then_purged(lab: FaceLab) -> None:
         keys.purge_deleted_key("cmk")
     await service.sweep()
     assert lab.event_types(account) == ["KeyAtRisk", "KeyAccessLost"]  # same status
-    (record,) = await service.status()
+    (record,) = (await service.status(50)).flags
     assert [r[0] for r in record["reasons"]] == ["KEY_PURGED", "PURGE_PROTECTION_OFF"]
 
 

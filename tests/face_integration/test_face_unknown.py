@@ -25,13 +25,13 @@ async def test_throttled_vault_is_unknown_and_keeps_the_flag(lab: FaceLab) -> No
     finally:
         lab.client.set_throttle(vault.name, enabled=False)
     assert summary.statuses == {"UNKNOWN": 1}
-    (record,) = await service.status()
+    (record,) = (await service.status(50)).flags
     assert record["status"] == "OK"
     assert record["unknown_since"] is not None
     assert [r[0] for r in record["unknown_reasons"]] == ["THROTTLED"]
 
     await service.sweep()
-    (record,) = await service.status()
+    (record,) = (await service.status(50)).flags
     assert record["unknown_since"] is None
     assert lab.events(account) == []
     assert lab.arm_writes(account) == 1
@@ -54,7 +54,7 @@ async def test_unreachable_vault_does_not_flap_a_lost_flag(lab: FaceLab) -> None
         finally:
             lab.client.set_faults(vault.name, error_rate=0.0, drop_rate=0.0)
         assert summary.statuses == {"UNKNOWN": 1}, faults
-        (record,) = await service.status()
+        (record,) = (await service.status(50)).flags
         assert [r[0] for r in record["unknown_reasons"]] == ["VAULT_UNREACHABLE"]
         assert record["status"] == "ACCESS_LOST"
 
@@ -73,7 +73,7 @@ async def test_vault_in_an_unwatched_subscription_is_unknown_not_gone(lab: FaceL
     first = await service.sweep()
     second = await service.sweep()
     assert first.statuses == second.statuses == {"UNKNOWN": 1}
-    (record,) = await service.status()
+    (record,) = (await service.status(50)).flags
     assert [r[0] for r in record["unknown_reasons"]] == ["FACTS_INCOMPLETE"]
     assert lab.events(account) == []
     assert lab.arm_writes(account) == 0

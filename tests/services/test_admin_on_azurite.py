@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,8 @@ from shared.crypto import LocalRsaWrapper, VaultAllowList
 from shared.errors import ConflictError, InvalidInputError
 from shared.rewrap import InMemoryRetiredVersions, JobState, JobStatus, rewrap_job_id
 from shared.services._planner import RewrapPlanner
+from shared.services._ports import FlagsPage
+from shared.services._status_page import MAX_STATUS_FLAGS
 from shared.services.admin import AdminService
 from tests.rewrap.fakes import KEY_REF, V1, key_source
 
@@ -40,11 +42,15 @@ REJECTION_READS = 2
 
 @dataclass
 class Dependents:
+    page: FlagsPage = field(default_factory=FlagsPage)
+    limits: list[int] = field(default_factory=list)
+
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
         return {}
 
-    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
-        return {"face_flags": []}
+    async def status(self, limit: int) -> Mapping[str, FlagsPage]:
+        self.limits.append(limit)
+        return {"face_flags": self.page}
 
 
 class Queue:
@@ -91,6 +97,7 @@ class World:
             connection, tables[1], raw_response_hook=self.counter
         )
         self.source = key_source(V1)
+        self.dependents = Dependents()
         self.admin = AdminService(
             allow_list=VaultAllowList.parse("contoso-kv"),
             stores={SHARDS[0]: self.dek_store, SHARDS[1]: self.dek_store},
@@ -98,7 +105,7 @@ class World:
             keys=self.source,
             planner=RewrapPlanner(self.source, Queue(), SHARDS),
             ledger=EventLedger(self.state),
-            dependents=Dependents(),  # type: ignore[arg-type]
+            dependents=self.dependents,  # type: ignore[arg-type]
             retired=InMemoryRetiredVersions(),
             operation_records=TableOperationRecords(self.state),
             operation_queue=Queue(),
@@ -153,6 +160,24 @@ async def test_a_status_page_costs_the_same_requests_at_any_number_of_deks_or_jo
         for bad in ({"limit": 0}, {"limit": 201}, {"continuation": "not-a-token"}):
             with pytest.raises(InvalidInputError):
                 await world.admin.status(**bad)
+    finally:
+        await world.close()
+
+
+async def test_a_status_page_asks_for_bounded_flags_and_says_when_it_left_some_out(
+    azurite: AzuriteInfo, tables: tuple[str, str]
+) -> None:
+    world = World(azurite, tables)
+    try:
+        _, page = await world.status_requests()
+        assert (page["face_flags"], page["face_flags_more"]) == ([], False)
+        shown = ({"account_id": "a", "status": "OK"}, {"account_id": "b", "status": "OK"})
+        world.dependents.page = FlagsPage(shown, more=True)
+        _, page = await world.status_requests(limit=1)
+        assert (page["face_flags"], page["face_flags_more"]) == (list(shown), True)
+        assert world.dependents.limits == [MAX_STATUS_FLAGS, MAX_STATUS_FLAGS]
+        assert list(page) == ["jobs", "continuation", "face_flags", "face_flags_more",
+                              "rejected_events", "retirement", "shards"]  # fmt: skip
     finally:
         await world.close()
 

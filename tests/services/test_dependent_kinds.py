@@ -86,9 +86,10 @@ async def test_each_kind_speaks_with_its_own_labels_and_rules() -> None:
     assert sorted(publisher.sent) == [
         ("Keyward.FaceAccount.KeyAtRisk", "/keyward/face-accounts", "face-1"),
     ]  # RSA 3072 is unsupported for Face only; widgets accept it
-    status = await both.status()
+    status = await both.status(10)
     assert list(status) == ["face_flags", "widget_flags"]
-    (face_flag,) = status["face_flags"]
+    (face_flag,) = status["face_flags"].flags
     assert face_flag["status"] == Status.AT_RISK.value
     assert face_flag["reasons"][0][0] == Reason.UNSUPPORTED_KEY_TYPE.value
-    assert [f["status"] for f in status["widget_flags"]] == [Status.OK.value]
+    assert [f["status"] for f in status["widget_flags"].flags] == [Status.OK.value]
+    assert not status["face_flags"].more

@@ -96,8 +96,9 @@ class Journal:
     async def put_pending(self, current: FlagRecord | None, pending: PendingEffects) -> None:
         return None
 
-    async def all(self) -> Sequence[FlagRecord]:
-        return list(self.records.values())
+    async def first(self, limit: int) -> tuple[Sequence[FlagRecord], bool]:
+        records = list(self.records.values())
+        return records[:limit], len(records) > limit
 
 
 class Rotator:

@@ -24,6 +24,7 @@ from shared.errors import AccessDeniedError, ServiceError, TransientServiceError
 from shared.events import AccessScope, DependentsFollowUp, FollowUpRotation, RejectedEventRecord
 from shared.rewrap import ShardMessage
 from shared.services._planner import RewrapPlanner
+from shared.services._ports import FlagsPage
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import DUPLICATE, HANDLED, IGNORED, REJECTED, KeyEventService
 from shared.services.queue_worker import QueueWorkerService
@@ -100,7 +101,7 @@ class Face:
     async def sweep(self) -> object:
         return None
 
-    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+    async def status(self, limit: int) -> Mapping[str, FlagsPage]:
         return {}
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:

@@ -29,6 +29,7 @@ from shared.rewrap import (
     rewrap_job_id,
 )
 from shared.services._planner import RewrapPlanner
+from shared.services._ports import FlagsPage
 from shared.services.admin import AdminService
 from shared.services.sweep import SweepService
 from shared.stores import (
@@ -65,7 +66,7 @@ class Dependents:
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
         return self.pinned
 
-    async def status(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+    async def status(self, limit: int) -> Mapping[str, FlagsPage]:
         return {}
 
 
