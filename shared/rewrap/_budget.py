@@ -12,6 +12,12 @@ row: Managed HSM publishes no transaction limit for cryptographic operations (it
 guidance says it does not throttle them and gives only measured hardware throughput), so they
 get the lowest published figure, as do RSA keys larger than 4,096 bits. The rewrap engine's
 rate limiter starts from this figure and adapts (AIMD).
+
+Key Vault also counts a whole subscription: "the subscription-wide limit for all transaction
+types is five times the individual key vault limit" (Azure Key Vault throttling guidance, "How
+to throttle your app in response to service limits",
+https://learn.microsoft.com/azure/key-vault/general/overview-throttling):
+:data:`SUBSCRIPTION_BUDGET_FACTOR`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ RSA_OPERATIONS_PER_WINDOW: Mapping[int, tuple[int, int]] = MappingProxyType(
         4096: (500, 250),
     }
 )
+#: A subscription's budget in vault budgets: every vault of one subscription together may use
+#: this many times one vault's figure (the throttling guidance cited above).
+SUBSCRIPTION_BUDGET_FACTOR = 5
 #: The lowest published figure: for key types and sizes the table does not list (``oct-HSM``).
 CONSERVATIVE_OPERATIONS_PER_WINDOW = min(
     ops for pair in RSA_OPERATIONS_PER_WINDOW.values() for ops in pair
