@@ -22,10 +22,12 @@ Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
 
 The ceiling may change while the limiter runs (a vault's shared budget is re-split whenever a
 member joins or leaves: :mod:`shared.rewrap._membership`): a lower ceiling applies at once; a
-higher one is reached at once if this run was never throttled (nothing says the vault is
-short), otherwise by the additive increase as after a 429 (the vault said so before; climb
-back carefully). Sending can also be *held* (a joiner waiting to be counted, a member that
-lost the board): ``acquire`` then waits until :meth:`release`, or refuses at the deadline.
+higher one is reached at once unless this run was throttled within the last Key Vault window
+(nothing says the vault is short: bench (f) saw a dead member's part take 1 to 3 s more to
+come back when survivors climbed to it), otherwise by the additive increase as after a 429
+(the vault said so just now; climb back carefully). Sending can also be *held* (a joiner
+waiting to be counted, a member that lost the board): ``acquire`` then waits until
+:meth:`release`, or refuses at the deadline.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ class AimdRateLimiter:
 
     def set_ceiling(self, ceiling: float) -> None:
         """Change the ceiling while running: lower at once (slots already reserved at the
-        old rate are taken again at the new one); higher at once only if never throttled,
-        else the rate climbs to it by the additive increase."""
+        old rate are taken again at the new one); higher at once unless throttled within the
+        last Key Vault window (10 s), else the rate climbs to it by the additive increase."""
         ceiling = max(_MIN_CEILING, ceiling)
         if ceiling == self._ceiling:
             return
@@ -144,7 +146,9 @@ class AimdRateLimiter:
             self._rate = min(self._rate, ceiling)
             self._epoch += 1
             self._next_slot = min(self._next_slot, self._clock())
-        elif self.decreases == 0:
+        elif self._clock() - self._last_decrease >= MAX_SELF_BACKOFF_SECONDS:
+            # No 429 within one Key Vault window: nothing says the vault is fuller than the
+            # board does, so a part handed back (a member left or died) is taken at once.
             self._rate = ceiling
 
     def hold(self, reason: str) -> None:

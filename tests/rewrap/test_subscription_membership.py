@@ -24,7 +24,7 @@ from tests.rewrap.test_membership import _until
 
 RSA_2048 = vault_budget("RSA", 2048)
 RULES = ShareRules(share=0.5, headroom=0.98, lease_seconds=0.5)
-WHOLE = 400 * 0.5 * 0.98  # one vault's share
+WHOLE = 400 * (0.5 - 0.02)  # one vault's share, less the vault's headroom
 
 
 def _member(board: InMemoryBudgetBoard, vault: str, group: str) -> BudgetMembership:

@@ -32,7 +32,7 @@ from shared.rewrap._vault_share import ALONE, JOINING, SHARED, SUBSCRIPTION, VAU
 
 RSA_2048 = vault_budget("RSA", 2048)  # 400/s
 RULES = ShareRules(share=0.5, headroom=0.98, lease_seconds=15)
-SHARE = 0.5 * 0.98  # of one vault's budget
+SHARE = 0.5 - (1 - 0.98)  # of one vault's budget: the headroom comes off the share
 GROUP_SHARE = SUBSCRIPTION_BUDGET_FACTOR * SHARE  # of one vault's budget
 
 

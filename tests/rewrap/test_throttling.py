@@ -237,3 +237,18 @@ def test_a_stall_does_not_release_its_slots_at_once() -> None:
     assert _busiest_second(sent) <= 33 * 1.1 + 1
     # The guard costs the stall, not the pace: 320 at 33/s is 9.7 s, plus the 2-second stall.
     assert max(sent) - 100.0 < 320 / 33 + 2.0 + 1.0
+
+
+def test_a_raised_ceiling_is_taken_at_once_unless_throttled_within_a_window() -> None:
+    """A part handed back (a member left or died) is taken at once when the vault has said
+    nothing for a whole 10-second window; after a recent 429 the rate climbs to it."""
+    time = VirtualTime()
+    limiter = AimdRateLimiter(50, clock=time.clock, sleep=time.sleep)
+    limiter.on_throttled(time.now, retry_after=1.0)
+    cut = limiter.rate
+    limiter.set_ceiling(100)
+    assert limiter.ceiling == 100
+    assert limiter.rate == cut  # 429 just now: climb
+    time.now += 10.0
+    limiter.set_ceiling(150)
+    assert limiter.rate == 150  # a whole window without a 429: at once
