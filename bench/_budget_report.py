@@ -10,9 +10,7 @@ import statistics
 from typing import Any
 
 from bench._budget_figures import TARGET_FRACTION
-
-#: A dead member's part must be back within one budget lease.
-HEADROOM = 0.98
+from shared.rewrap import DEFAULT_HEADROOM, share_fraction
 
 
 def _verdict(ok: bool) -> str:
@@ -55,7 +53,7 @@ def _machine_row(run: dict[str, Any]) -> str:
 def _shared(run: dict[str, Any], expected: int, share: float, per_second: float) -> list[str]:
     fig, app = run["figures"], run["app"]
     share_rate, target = fig["share_rate"], fig["target_rate"]
-    ceiling = share_rate * HEADROOM
+    ceiling = per_second * share_fraction(share, DEFAULT_HEADROOM)
     steady = fig["steady_rate"] or 0.0
     lease = run["plan"]["budget_lease_seconds"]
     recovery = fig.get("recovery_seconds")
@@ -68,8 +66,9 @@ def _shared(run: dict[str, Any], expected: int, share: float, per_second: float)
         f"{app['throttled']} | 0 | {_verdict(app_429 == 0)} |",
         f"| keyward's aggregate unwraps/s, steady window {window[0]}-{window[1]} s, before the "
         f"kill (emulator) | {steady:.1f} = {steady / share_rate:.3f} of its share "
-        f"({share} x {per_second:.0f} = {share_rate:.0f}/s; ceiling with headroom "
-        f"{ceiling:.0f}/s = {HEADROOM}) | >= {TARGET_FRACTION} ({target:.0f}/s) | "
+        f"({share} x {per_second:.0f} = {share_rate:.0f}/s; keyward's ceiling, the vault's "
+        f"headroom taken off, {ceiling:.0f}/s = {ceiling / share_rate:.2f}) | "
+        f">= {TARGET_FRACTION} ({target:.0f}/s) | "
         f"{_verdict(steady >= target)} |",
         f"| same window: median / lowest 1-s bin; all keyward operations/s; from the workers' "
         f"own checkpoints | {_fmt(fig['steady_median_bin'])} / {_fmt(fig['steady_min_bin'])}; "

@@ -23,6 +23,7 @@ from shared.rewrap._budget import (
     RSA_OPERATIONS_PER_WINDOW,
     SUBSCRIPTION_BUDGET_FACTOR,
     VaultBudget,
+    share_fraction,
     vault_budget,
 )
 from shared.rewrap._budget_board import BoardRow, BoardView, BudgetBoard, InMemoryBudgetBoard
@@ -42,7 +43,7 @@ from shared.rewrap._job_store import (
     check_job_page,
 )
 from shared.rewrap._ledger import ProgressCallback
-from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._limiter import DEFAULT_HEADROOM, AimdRateLimiter
 from shared.rewrap._membership import BudgetMembership
 from shared.rewrap._messages import (
     MESSAGE_VERSION,
@@ -146,6 +147,8 @@ __all__ = [
     "resolve_target",
     "default_owner",
     "AimdRateLimiter",
+    "DEFAULT_HEADROOM",
+    "share_fraction",
     "RetryPolicy",
     "VaultBudget",
     "vault_budget",
