@@ -15,6 +15,10 @@
 * ``memory`` (d): peak RSS of the rewrap process at two sizes (streaming).
 * ``blob`` (e): Storage bytes per blob for a client-side encrypted blob, keyward's metadata
   rewrap versus a download and re-upload.
+* ``budget`` (f), only when named (``python -m bench budget``; not part of "all"): several
+  keyward worker processes sharing one vault's budget beside the vault's own application,
+  one of them killed mid-run; then the application alone above its part
+  (``bench/_shared_budget.py``).
 
 Azurite and the emulator run as subprocesses, and every measured rewrap runs in a fresh
 worker subprocess (``bench._worker``), so CPU time and peak memory are keyward's alone.

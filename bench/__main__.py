@@ -1,5 +1,7 @@
 """``python -m bench [SCENARIO ...] [--quick | --smoke] [options]``; see ``bench/__init__.py``.
 
+``python -m bench control [options]`` runs (g), the flat control plane (``bench._cp_cli``).
+
 With every scenario and neither ``--quick`` nor ``--smoke``, the figures are written to
 ``docs/benchmarks.md`` (``--output`` to write elsewhere, ``--no-write`` to skip). Raw results
 always go to ``bench/out/results-<UTC time>.json``.
@@ -15,10 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._budget_report import render_budget
 from bench._env import ROOT, load_average, machine, running_world, utc_now
 from bench._report import BEGIN, END, render, write_doc
 from bench._scenarios import SCENARIOS, Config, run_scenarios
+from bench._shared_budget import SMOKE, BudgetConfig, shared_budget
 
+#: Scenarios run only when named (not part of "all").
+EXTRA = ("budget",)
 DOC = ROOT / "docs" / "benchmarks.md"
 OUT = ROOT / "bench" / "out"
 SKELETON = f"""# keyward benchmarks
@@ -33,7 +39,10 @@ Issue 4's figures, written by `make bench` (`.venv/bin/python -m bench`).
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "scenarios", nargs="*", metavar="SCENARIO", help=f"{', '.join(SCENARIOS)} or all (default)"
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"{', '.join(SCENARIOS)} or all (default); {', '.join(EXTRA)} only when named",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (< 3 minutes)")
     parser.add_argument(
@@ -55,6 +64,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--pages-in-flight", type=int, help="EngineSettings.pages_in_flight")
     parser.add_argument("--profile", action="store_true", help="also profile (c) (pyinstrument)")
+    parser.add_argument("--budget-deks", type=int, help="(f) DEKs per shard (default 3000)")
+    parser.add_argument("--budget-processes", type=int, help="(f) worker processes (default 3)")
+    parser.add_argument("--budget-shards", type=int, help="(f) shards, Table stores (default 6)")
+    parser.add_argument(
+        "--budget-overload-seconds", type=float, help="(f) length of the overload run (60)"
+    )
+    parser.add_argument(
+        "--budget-job-lease", type=float, help="(f) the engines' job lease in s (default 30)"
+    )
+    parser.add_argument(
+        "--budget-nice",
+        type=int,
+        help="(f) nice value of the emulator, Azurite and the application (default -10; 0: none)",
+    )
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
     parser.add_argument("--no-write", action="store_true", help="write no Markdown report")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -62,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--render", type=Path, metavar="RESULTS_JSON", help="no run: render saved raw results"
     )
     args = parser.parse_args(argv)
-    unknown = set(args.scenarios) - {*SCENARIOS, "all"}
+    unknown = set(args.scenarios) - {*SCENARIOS, *EXTRA, "all"}
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     return args
@@ -98,8 +121,29 @@ def config_from(args: argparse.Namespace) -> Config:
     return config
 
 
+def budget_config_from(args: argparse.Namespace) -> BudgetConfig:
+    config = BudgetConfig(**vars(SMOKE)) if args.smoke else BudgetConfig()
+    for name, option in (
+        ("deks_per_shard", args.budget_deks),
+        ("processes", args.budget_processes),
+        ("shards", args.budget_shards),
+        ("overload_seconds", args.budget_overload_seconds),
+        ("job_lease_seconds", args.budget_job_lease),
+        ("repeats", args.repeats),
+    ):
+        if option:
+            setattr(config, name, option)
+    if args.budget_nice is not None:
+        config.service_nice = args.budget_nice
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["control"]:  # (g) flat control plane: its own world and options
+        from bench._cp_cli import main as control_main
+
+        return control_main(argv[1:])
     args = parse_args(argv)
     if args.render:
         text = render(json.loads(args.render.read_text()))
@@ -109,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = [s for s in SCENARIOS if not args.scenarios or "all" in args.scenarios
               or s in args.scenarios]  # fmt: skip
+    extra = [s for s in EXTRA if s in args.scenarios]
     config = config_from(args)
     command = " ".join([".venv/bin/python -m bench", *map(shlex.quote, argv)])
     meta: dict[str, Any] = {
@@ -129,11 +174,14 @@ def main(argv: list[str] | None = None) -> int:
             "also_workers": config.also_workers,
             "also_burst": config.also_burst,
         },
-        "scenarios": chosen,
+        "scenarios": chosen + extra,
     }
+    budget_config = budget_config_from(args) if "budget" in extra else None
     started = time.perf_counter()
     with running_world() as bench:
-        results = run_scenarios(bench, config, chosen)
+        results = run_scenarios(bench, config, chosen) if chosen else {}
+        if budget_config is not None:
+            results["budget"] = shared_budget(bench, budget_config, config.say)
     meta["load_after"] = load_average()
     meta["finished"] = utc_now()
     meta["seconds"] = round(time.perf_counter() - started, 1)
@@ -143,12 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     raw.write_text(json.dumps(everything, indent=1))
     if args.json:
         args.json.write_text(raw.read_text())
-    text = render(everything)
+    text = render(everything) if chosen else ""
+    if budget_config is not None:
+        section = render_budget(everything)
+        (OUT / raw.name.replace("results-", "budget-").replace(".json", ".md")).write_text(section)
+        text += section
+        if args.output and not chosen:
+            args.output.write_text(section)
     print(text)
     target = args.output
     if target is None and not (args.no_write or args.quick or args.smoke):
         target = DOC if set(chosen) == set(SCENARIOS) else None
-    if target is not None and not args.no_write:
+    if target is not None and not args.no_write and chosen:
         write_doc(target, text, SKELETON)
         print(f"wrote {target}", file=sys.stderr)
     print(f"raw results: {raw}", file=sys.stderr)
