@@ -338,3 +338,49 @@ def test_the_vault_share_and_budget_lease_are_read() -> None:
     assert (s.vault_share, s.budget_lease_seconds) == (1.0, 60)
     assert settings(KEYWARD_VAULT_SHARE="0.05").vault_share == 0.05
     assert settings(KEYWARD_BUDGET_LEASE_SECONDS="5").budget_lease_seconds == 5
+
+
+def test_vault_subscriptions_default_to_one_group_for_every_vault() -> None:
+    s = settings(KEYWARD_VAULT_ALLOWLIST="kv-a,kv-b")
+    assert s.vault_subscriptions.group_of("kv-a.vault.azure.net") == "default"
+    assert s.vault_subscriptions.group_of("kv-b.vault.azure.net") == "default"
+
+
+def test_vault_subscriptions_map_allow_listed_vaults_to_groups() -> None:
+    s = settings(
+        KEYWARD_VAULT_ALLOWLIST="kv-a,kv-b,kv-c,kv-d,local=https://127.0.0.1:8443",
+        KEYWARD_VAULT_SUBSCRIPTIONS=" kv-a=sub1; KV-B = Sub1 ;kv-c=sub2;local=dev;",
+    )
+    groups = s.vault_subscriptions
+    assert groups.group_of("kv-a.vault.azure.net") == "sub1"
+    assert groups.group_of("KV-B.vault.azure.net") == "sub1"
+    assert groups.group_of("kv-c.vault.azure.net") == "sub2"
+    assert groups.group_of("127.0.0.1:8443") == "dev"  # a development entry: by its origin
+    assert groups.group_of("kv-d.vault.azure.net") == "default"  # unnamed
+    engine = Settings.from_env({**BASE, "KEYWARD_VAULT_ALLOWLIST": "kv-a"})
+    assert (
+        engine.vault_subscriptions
+        == Settings(
+            vault_allowlist=engine.vault_allowlist, storage=engine.storage
+        ).vault_subscriptions
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("kv-a", "is not vault=group"),
+        ("kv-a=", "is not vault=group"),
+        ("=sub1", "is not vault=group"),
+        ("kv-a:sub1", "is not vault=group"),
+        ("kv_a=sub1", "is not a vault name"),
+        ("kv-a=sub/1", "group 'sub/1' must be"),
+        ("kv-a=-sub", "group '-sub' must be"),
+        ("kv-zz=sub1", "'kv-zz' is not on KEYWARD_VAULT_ALLOWLIST"),
+        ("kv-a=sub1;kv-a=sub2", "'kv-a' is named twice"),
+    ],
+)
+def test_a_malformed_vault_subscriptions_value_is_refused_saying_why(value: str, says: str) -> None:
+    error = error_for(KEYWARD_VAULT_ALLOWLIST="kv-a,kv-b", KEYWARD_VAULT_SUBSCRIPTIONS=value)
+    assert error.setting == "KEYWARD_VAULT_SUBSCRIPTIONS"
+    assert says in str(error)

@@ -6,12 +6,16 @@ share (the rules: ``shared.rewrap._vault_share``). The state table is already sh
 instance, strongly consistent within a partition, and stamps each write with the service's
 own ``Timestamp``, which the rules use as the one clock all members agree on.
 
-=======================  ==============  =============================================
-PartitionKey             RowKey          properties
-=======================  ==============  =============================================
-``budget:{vault host}``  member id       ``PerSecond`` (its key type's published
-                                         budget), ``Owner`` (host:pid: for operators)
-=======================  ==============  =============================================
+==================================  ==============  ===================================
+PartitionKey                        RowKey          properties
+==================================  ==============  ===================================
+``budget:{vault host}``             member id       ``PerSecond`` (its key type's
+``budget:subscription:{group}``                     published budget), ``Owner``
+                                                    (host:pid: for operators)
+==================================  ==============  ===================================
+
+The second partition is a member's subscription group (``shared.rewrap.member_scopes``): the
+same rows, written by the same heartbeat, for Key Vault's subscription-wide limit.
 
 A partition holds one row per running engine of that vault (a handful to a few dozen), so a
 heartbeat's read is small and costs nothing per DEK.

@@ -45,6 +45,7 @@ def report_dict(report: JobReport) -> dict[str, Any]:
         "rate_decreases": report.rate_decreases,
         "allotment": report.allotment,
         "members": report.members,
+        "binding_scope": report.binding_scope,
     }
 
 

@@ -112,6 +112,7 @@ class AppContext:
             allow_legacy_rsa1_5=self.settings.allow_legacy_rsa1_5,
             vault_share=self.settings.vault_share,
             budget_lease_seconds=self.settings.budget_lease_seconds,
+            subscription_groups=self.settings.vault_subscriptions,
         )
 
     def key_events(self) -> KeyEventService:

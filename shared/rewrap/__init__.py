@@ -21,6 +21,7 @@ from shared.rewrap._budget import (
     BUDGET_WINDOW_SECONDS,
     CONSERVATIVE_OPERATIONS_PER_WINDOW,
     RSA_OPERATIONS_PER_WINDOW,
+    SUBSCRIPTION_BUDGET_FACTOR,
     VaultBudget,
     vault_budget,
 )
@@ -88,6 +89,7 @@ from shared.rewrap._settings import (
     default_owner,
 )
 from shared.rewrap._sqlite_job_store import SqliteJobStore
+from shared.rewrap._subscription_groups import DEFAULT_SUBSCRIPTION_GROUP, SubscriptionGroups
 from shared.rewrap._target import RewrapPlan, resolve_target
 from shared.rewrap._vault_share import (
     DEFAULT_BUDGET_LEASE_SECONDS,
@@ -96,7 +98,9 @@ from shared.rewrap._vault_share import (
     MIN_BUDGET_LEASE_SECONDS,
     Allotment,
     MemberState,
+    Scope,
     ShareRules,
+    member_scopes,
     vault_host,
 )
 from shared.rewrap._verdict import (
@@ -158,6 +162,11 @@ __all__ = [
     "MemberState",
     "Allotment",
     "vault_host",
+    "Scope",
+    "member_scopes",
+    "SubscriptionGroups",
+    "DEFAULT_SUBSCRIPTION_GROUP",
+    "SUBSCRIPTION_BUDGET_FACTOR",
     "DEFAULT_VAULT_SHARE",
     "DEFAULT_BUDGET_LEASE_SECONDS",
     "MIN_BUDGET_LEASE_SECONDS",

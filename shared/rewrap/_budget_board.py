@@ -51,8 +51,9 @@ class BudgetBoard(Protocol):
     """Where the members of each vault's budget keep their rows (the state table)."""
 
     async def beat(self, vault: str, member: str, *, per_second: float, owner: str) -> BoardView:
-        """Write ``member``'s row for ``vault`` (a vault host), then read all of the vault's
-        rows; the own row in the answer carries the service's time of this write.
+        """Write ``member``'s row for ``vault`` (a scope's name: a vault host, or
+        ``subscription:<group>``), then read all of its rows; the own row in the answer
+        carries the service's time of this write.
 
         Raises:
             ServiceError: the board could not be written or read.

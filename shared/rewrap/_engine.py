@@ -440,4 +440,5 @@ class RewrapEngine:
             rate_decreases=limiter.decreases,
             allotment=limiter.ceiling,
             members=seat.members if seat is not None else 0,
+            binding_scope=seat.binding_scope if seat is not None else "",
         )

@@ -27,6 +27,8 @@ class JobReport:
             per second; the limiter's ceiling, which AIMD stays under).
         members: runs sharing the vault's budget at the last heartbeat, this one included
             (1: alone or no board; 0: the run sent nothing, e.g. the job had ended).
+        binding_scope: whose part the allotment is: ``vault`` (its vault's members) or
+            ``subscription`` (its subscription group's); ``""``: no board or no heartbeat.
     """
 
     state: JobState
@@ -40,6 +42,7 @@ class JobReport:
     rate_decreases: int
     allotment: float = 0.0
     members: int = 0
+    binding_scope: str = ""
 
     @property
     def job_id(self) -> str:

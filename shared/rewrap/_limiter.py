@@ -10,15 +10,24 @@ doubles with each generation that is throttled again (1, 2, 4, 8 s, at most one 
 Key Vault window), back to the start after a success. A ``Retry-After`` is capped by
 :func:`shared.errors.cap_retry_after` (finite, at most ``MAX_RETRY_AFTER_SECONDS``) however it
 reached here, and ``acquire`` refuses (``SliceDeadlineError``) a slot past the slice deadline.
+GCRA alone lets a worker that wakes late (a stalled event loop, a starved process) send on
+its old slot, so after a stall every slot that fell inside it goes out at once: bench (f)
+measured bursts of 500-690/s from members paced at 33/s, and the vault's other users got the
+429s. So a second guard counts what was sent over the last :data:`SEND_WINDOW_SECONDS`: a slot
+that would take the window past ``rate x window`` (plus one) waits until the oldest send in it
+ages out. Any one-second window holding at most the rate, every ten-second Key Vault window
+does too.
 Each success adds ``increase_per_second / rate``, i.e. the rate climbs by
 ``increase_per_second`` per second of clean traffic, back up to the ceiling.
 
 The ceiling may change while the limiter runs (a vault's shared budget is re-split whenever a
 member joins or leaves: :mod:`shared.rewrap._membership`): a lower ceiling applies at once; a
-higher one is reached at once if this run was never throttled (nothing says the vault is
-short), otherwise by the additive increase as after a 429 (the vault said so before; climb
-back carefully). Sending can also be *held* (a joiner waiting to be counted, a member that
-lost the board): ``acquire`` then waits until :meth:`release`, or refuses at the deadline.
+higher one is reached at once unless this run was throttled within the last Key Vault window
+(nothing says the vault is short: bench (f) saw a dead member's part take 1 to 3 s more to
+come back when survivors climbed to it), otherwise by the additive increase as after a 429
+(the vault said so just now; climb back carefully). Sending can also be *held* (a joiner
+waiting to be counted, a member that lost the board): ``acquire`` then waits until
+:meth:`release`, or refuses at the deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from shared.errors import cap_retry_after
@@ -50,6 +60,13 @@ DEFAULT_RETRY_AFTER_SECONDS = 1.0
 MAX_SELF_BACKOFF_SECONDS = 10.0
 #: The floor of the multiplicative decrease (or the ceiling, when that is lower).
 _MIN_RATE = 1.0
+#: The trailing window the stall guard counts sends over (see the module docstring): short
+#: enough that a burst after a stall is cut within it, long enough to hold several slots at
+#: the lowest parts (a member at 1 op/s may still send one).
+SEND_WINDOW_SECONDS = 1.0
+#: Buckets the window is counted in: a one-second window holds at most one bucket (0.1 s) of
+#: sends more than the rate.
+_WINDOW_BUCKETS = 10
 #: The lowest ceiling: a vault's share split among many members can be below one operation
 #: a second (RSA-4096 HSM keys: 25/s published), and must still not be exceeded.
 _MIN_CEILING = 0.01
@@ -96,6 +113,10 @@ class AimdRateLimiter:
         #: taken again at the new one when their time comes.
         self._epoch = 0
         self.hold_reason = ""
+        #: Sends within the last :data:`SEND_WINDOW_SECONDS`, as ``[bucket, count]`` pairs
+        #: (the stall guard), and their total.
+        self._sent: deque[list[int]] = deque()
+        self._sent_total = 0
 
     @property
     def rate(self) -> float:
@@ -112,8 +133,8 @@ class AimdRateLimiter:
 
     def set_ceiling(self, ceiling: float) -> None:
         """Change the ceiling while running: lower at once (slots already reserved at the
-        old rate are taken again at the new one); higher at once only if never throttled,
-        else the rate climbs to it by the additive increase."""
+        old rate are taken again at the new one); higher at once unless throttled within the
+        last Key Vault window (10 s), else the rate climbs to it by the additive increase."""
         ceiling = max(_MIN_CEILING, ceiling)
         if ceiling == self._ceiling:
             return
@@ -125,7 +146,9 @@ class AimdRateLimiter:
             self._rate = min(self._rate, ceiling)
             self._epoch += 1
             self._next_slot = min(self._next_slot, self._clock())
-        elif self.decreases == 0:
+        elif self._clock() - self._last_decrease >= MAX_SELF_BACKOFF_SECONDS:
+            # No 429 within one Key Vault window: nothing says the vault is fuller than the
+            # board does, so a part handed back (a member left or died) is taken at once.
             self._rate = ceiling
 
     def hold(self, reason: str) -> None:
@@ -169,14 +192,43 @@ class AimdRateLimiter:
             # by the tick grid keeps its place, but an idle spell does not bank a burst.
             slot = max(self._next_slot, now - self._burst - self._tick, self._blocked_until)
             self._next_slot = slot + 1.0 / self._rate
-            if slot <= now:
-                return now
-            wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
-            check_wait(deadline, wake - now, "the vault's rate limit")
             epoch = self._epoch
-            await self._sleep(wake - now)
-            if self._open.is_set() and epoch == self._epoch:
-                return slot
+            if slot > now:
+                wake = math.ceil(slot / self._tick) * self._tick if self._tick > 0 else slot
+                check_wait(deadline, wake - now, "the vault's rate limit")
+                await self._sleep(wake - now)
+                if not (self._open.is_set() and epoch == self._epoch):
+                    continue
+            sent_at = await self._window_allows(deadline, epoch)
+            if sent_at is not None:
+                return sent_at
+
+    async def _window_allows(self, deadline: Deadline | None, epoch: int) -> float | None:
+        """Wait while the last :data:`SEND_WINDOW_SECONDS` already hold ``rate x window``
+        (plus one) sends, then count this one and return its time; ``None`` if a hold or a
+        lowered ceiling came meanwhile (the caller books its slot again).
+
+        Sends are counted in :data:`_WINDOW_BUCKETS` buckets of the window, so the guard's
+        memory stays constant at any rate (an unpaced run sends a million a second)."""
+        width = SEND_WINDOW_SECONDS / _WINDOW_BUCKETS
+        buckets = self._sent
+        while True:
+            now = self._clock()
+            current = math.floor(now / width)
+            while buckets and buckets[0][0] <= current - _WINDOW_BUCKETS:
+                self._sent_total -= buckets.popleft()[1]
+            if self._sent_total < int(self._rate * SEND_WINDOW_SECONDS) + 1:
+                if buckets and buckets[-1][0] == current:
+                    buckets[-1][1] += 1
+                else:
+                    buckets.append([current, 1])
+                self._sent_total += 1
+                return now
+            wait = (buckets[0][0] + _WINDOW_BUCKETS) * width - now
+            check_wait(deadline, wait, "the vault's rate limit")
+            await self._sleep(wait)
+            if not (self._open.is_set() and epoch == self._epoch):
+                return None
             # Held while it waited (a member that lost the board sends nothing more), or the
             # ceiling was lowered (the slot was spaced at the old rate): take a fresh slot.
 

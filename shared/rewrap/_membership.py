@@ -2,8 +2,9 @@
 
 :class:`BudgetMembership` is an async context manager around the part of a run that sends
 vault requests. On entry it holds the run's rate limiter (a joiner sends nothing until the
-rules say so) and starts a heartbeat task; each heartbeat writes the member's row, reads the
-vault's rows, deletes rows dead for a whole lease, and applies the rules'
+rules say so) and starts a heartbeat task; each heartbeat writes the member's row and reads
+the rows of each of its scopes (its vault's board and its subscription group's, at once: two
+upserts and two one-partition reads), deletes rows dead for a whole lease, and applies the rules'
 :class:`~shared.rewrap._vault_share.Allotment` to the limiter (its ceiling, or a hold). On exit
 the task is cancelled and awaited, then the row deleted (best effort: a row left behind ages
 out within one lease), so the heartbeat never outlives the run. Nothing the board does can
@@ -26,13 +27,16 @@ from types import TracebackType
 from shared.rewrap._budget import VaultBudget
 from shared.rewrap._budget_board import BudgetBoard
 from shared.rewrap._limiter import AimdRateLimiter
+from shared.rewrap._scoped_board import ScopedBoard
 from shared.rewrap._settings import EngineSettings
+from shared.rewrap._subscription_groups import DEFAULT_SUBSCRIPTION_GROUP
 from shared.rewrap._target import RewrapPlan
 from shared.rewrap._vault_share import (
     BOARD_LOST,
     Allotment,
     MemberState,
     ShareRules,
+    member_scopes,
     vault_host,
 )
 
@@ -55,6 +59,7 @@ class BudgetMembership:
         budget: VaultBudget,
         *,
         owner: str,
+        group: str = DEFAULT_SUBSCRIPTION_GROUP,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -65,18 +70,21 @@ class BudgetMembership:
         rules: the share, headroom, lease and any operator cap.
         budget: the published budget of the run's key type.
         owner: the run's lease owner, written on its row for operators (host and pid).
+        group: the vault's subscription group (the second scope).
         clock, sleep: monotonic clock and sleep (tests inject fakes).
         """
         self.member = uuid.uuid4().hex
-        self._board = board
         self._vault = vault
         self._limiter = limiter
         self._rules = rules
-        self._per_second = budget.operations_per_second
-        self._owner = owner
         self._clock = clock
         self._sleep = sleep
-        self._state = MemberState(rules, budget)
+        self._scopes = scopes = member_scopes(vault, group)
+        self._state = MemberState(rules, budget, scopes)
+        per_second = budget.operations_per_second
+        self._rows: ScopedBoard | None = None
+        if board is not None:
+            self._rows = ScopedBoard(board, scopes, self.member, per_second=per_second, owner=owner)
         self._task: asyncio.Task[None] | None = None
         self._applied: Allotment | None = None
         self._failing = False
@@ -85,7 +93,14 @@ class BudgetMembership:
     @property
     def members(self) -> int:
         """Live members at the last good heartbeat (1 without a board; 0 before the first)."""
-        return 1 if self._board is None else self._state.current(self._clock()).members
+        return 1 if self._rows is None else self._state.current(self._clock()).members
+
+    @property
+    def binding_scope(self) -> str:
+        """Which scope's part is the allotment (``vault``, ``subscription``; ``""`` without
+        a board or before the first heartbeat)."""
+        applied = self._applied
+        return applied.binding if self._rows is not None and applied and applied.members else ""
 
     @property
     def allotment(self) -> float:
@@ -93,7 +108,7 @@ class BudgetMembership:
         return self._limiter.ceiling
 
     async def __aenter__(self) -> BudgetMembership:
-        if self._board is not None:
+        if self._rows is not None:
             self._limiter.hold("joining the vault's shared budget")
             self._task = asyncio.create_task(self._heartbeats(), name="keyward-budget")
         return self
@@ -109,7 +124,7 @@ class BudgetMembership:
     async def close(self) -> None:
         """Stop the heartbeat, then leave the board (best effort)."""
         task, self._task = self._task, None
-        if task is None or self._board is None:
+        if task is None or self._rows is None:
             return
         self._closing = True  # the loop ends even if a cancel were lost in a board call
         _log.info(
@@ -124,7 +139,7 @@ class BudgetMembership:
         finally:
             try:
                 async with asyncio.timeout(LEAVE_TIMEOUT_SECONDS):
-                    await self._board.leave(self._vault, self.member)
+                    await self._rows.leave()
             except Exception as error:  # the row ages out within one lease
                 _log.warning("budget of %s: could not leave: %s", self._vault, type(error).__name__)
 
@@ -150,15 +165,12 @@ class BudgetMembership:
 
     async def _beat(self, started: float) -> None:
         """One heartbeat; any fault counts as the board being unreachable."""
-        assert self._board is not None
-        refresh = self._rules.refresh_seconds
+        assert self._rows is not None
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
             # arrives as the call completes, and the heartbeat must end with the run.
-            async with asyncio.timeout(refresh):
-                view = await self._board.beat(
-                    self._vault, self.member, per_second=self._per_second, owner=self._owner
-                )
+            async with asyncio.timeout(self._rules.refresh_seconds):
+                views = await self._rows.beat()
         except Exception as error:
             if not self._failing:
                 sending = self._state.current(self._clock()).rate is not None
@@ -176,13 +188,8 @@ class BudgetMembership:
         if self._failing:
             _log.info("budget of %s: board reachable again", self._vault)
         self._failing = False
-        self._state.beat(started, self._clock(), view)
-        for row in self._rules.expired(view):
-            try:
-                async with asyncio.timeout(refresh):
-                    await self._board.expire(self._vault, row)
-            except Exception as error:  # another member may delete it; it stays not live
-                _log.debug("budget of %s: expired row kept: %s", self._vault, type(error).__name__)
+        self._state.beat(started, self._clock(), *views)
+        await self._rows.expire(self._rules, views)
 
     def _apply(self) -> None:
         """Give the limiter what the rules allow now; log a change of state or members."""
@@ -193,16 +200,24 @@ class BudgetMembership:
             self._limiter.set_ceiling(allotment.rate)
             self._limiter.release()
         last, self._applied = self._applied, allotment
-        if last is None or (last.state, last.members) != (allotment.state, allotment.members):
+        if last is None or _shown(last) != _shown(allotment):
             level = logging.WARNING if allotment.state == BOARD_LOST else logging.INFO
             _log.log(
                 level,
-                "budget of %s: %s, %d member(s), %s",
+                "budget of %s: %s, %d member(s), %s: %d member(s), %s binds, %s",
                 self._vault,
                 allotment.state,
                 allotment.members,
+                self._scopes[1].name,
+                allotment.group_members,
+                allotment.binding,
                 "paused" if allotment.rate is None else f"{allotment.rate:.1f} ops/s",
             )
+
+
+def _shown(allotment: Allotment) -> tuple[str, int, int, str]:
+    """What the heartbeat's log line says: a change of any of it is logged."""
+    return (allotment.state, allotment.members, allotment.group_members, allotment.binding)
 
 
 def vault_membership(
@@ -229,6 +244,7 @@ def vault_membership(
         rules,
         plan.budget,
         owner=owner,
+        group=settings.subscription_groups.group_of(vault_host(plan.key_ref)),
         clock=time[0],
         sleep=time[1],
     )

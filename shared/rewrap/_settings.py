@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._retry import RetryPolicy
+from shared.rewrap._subscription_groups import SubscriptionGroups
 from shared.rewrap._vault_share import DEFAULT_BUDGET_LEASE_SECONDS, DEFAULT_VAULT_SHARE
 from shared.stores import DEFAULT_COUNT_PAGE_SIZE, DEFAULT_PAGE_SIZE
 
@@ -54,6 +55,8 @@ class EngineSettings:
         vault_share: fraction of the vault's budget keyward takes, every run together.
         budget_lease_seconds: how long a run's row on the vault's budget board lasts without a
             heartbeat (heartbeats every fifth of it).
+        subscription_groups: which vaults share a subscription's budget (the second scope of
+            the board; unnamed vaults are all in one group).
         lease_seconds: how long a worker's claim on a job lasts without a checkpoint.
         max_issues: per-item issues kept in the job state (the rest are only counted).
         max_pending_conflicts: conflicts re-read in pass 2 (the rest are final at once).
@@ -70,6 +73,7 @@ class EngineSettings:
     headroom: float = DEFAULT_HEADROOM
     vault_share: float = DEFAULT_VAULT_SHARE
     budget_lease_seconds: float = DEFAULT_BUDGET_LEASE_SECONDS
+    subscription_groups: SubscriptionGroups = field(default_factory=SubscriptionGroups)
     lease_seconds: float = 300.0
     max_issues: int = 200
     max_pending_conflicts: int = 10_000

@@ -32,6 +32,11 @@ The rules, and why each keeps the sum of the members' rates within the share:
   other member notices at its next heartbeat, at most ``refresh`` later: its part returns
   within one lease. Rows older than a whole lease are deleted by whoever reads them (only if
   unchanged since: the ETag they were read with). A member that leaves deletes its row.
+
+Two *scopes*, the same rules in each: its vault's board, and its subscription group's
+(:mod:`shared.rewrap._subscription_groups`), whose members split ``share x 5 x`` the budget.
+A heartbeat is good only if both answered; the rate is the smaller part (the *binding*
+scope); a joiner waits unless both showed it alone.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from shared.rewrap._budget import VaultBudget, throttle_ceiling
+from shared.rewrap._budget import SUBSCRIPTION_BUDGET_FACTOR, VaultBudget, throttle_ceiling
 from shared.rewrap._budget_board import BoardRow, BoardView
 from shared.rewrap._limiter import DEFAULT_HEADROOM
 
@@ -67,6 +72,9 @@ ALONE = "alone"
 SHARED = "shared"
 JOINING = "joining"
 BOARD_LOST = "board unreachable"
+#: Scope kinds: what a board partition stands for (reports say which one binds).
+VAULT = "vault"
+SUBSCRIPTION = "subscription"
 
 
 def vault_host(key_ref: str) -> str:
@@ -75,18 +83,43 @@ def vault_host(key_ref: str) -> str:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """One board a member counts on: its ``kind`` (:data:`VAULT`, :data:`SUBSCRIPTION`), its
+    ``name`` on the board (a vault host, ``subscription:<group>``), and how many of a vault's
+    ``budgets`` its members split (1, or ``SUBSCRIPTION_BUDGET_FACTOR``)."""
+
+    kind: str
+    name: str
+    budgets: int = 1
+
+
+def member_scopes(vault: str, group: str) -> tuple[Scope, Scope]:
+    """The scopes of a member on ``vault`` (a host) whose subscription group is ``group``."""
+    return (
+        Scope(VAULT, vault),
+        Scope(SUBSCRIPTION, f"{SUBSCRIPTION}:{group}", SUBSCRIPTION_BUDGET_FACTOR),
+    )
+
+
+@dataclass(frozen=True)
 class Allotment:
     """What a member may send now.
 
     Attributes:
         rate: operations per second; ``None``: send nothing (joining, or the board is lost).
-        members: live members at the last good heartbeat (this one included; 0: none yet).
-        state: :data:`ALONE`, :data:`SHARED`, :data:`JOINING` or :data:`BOARD_LOST`.
+        members: live members at the last good heartbeat (this one included; 0: none yet),
+            on the first scope (the vault).
+        state: :data:`ALONE` (alone on every scope), :data:`SHARED`, :data:`JOINING` or
+            :data:`BOARD_LOST`.
+        binding: the kind of the scope whose part is the smallest (the vault on a tie).
+        group_members: live members on the second scope (the subscription group), if any.
     """
 
     rate: float | None
     members: int
     state: str
+    binding: str = VAULT
+    group_members: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,10 +158,11 @@ class ShareRules:
     def join_wait_seconds(self) -> float:
         return self.refresh_seconds + JOIN_MARGIN_SECONDS
 
-    def part(self, budget: VaultBudget, members: int) -> float:
-        """One member's rate: its equal part of the share of its key type's ``budget``, no
-        more than the operator's cap."""
-        part = throttle_ceiling(budget, None, self.headroom, self.share) / max(1, members)
+    def part(self, budget: VaultBudget, members: int, budgets: int = 1) -> float:
+        """One member's rate: its equal part of the share of ``budgets`` times its key type's
+        ``budget``, no more than the operator's cap."""
+        whole = throttle_ceiling(budget, None, self.headroom, self.share) * budgets
+        part = whole / max(1, members)
         return min(part, self.rate_ceiling) if self.rate_ceiling else part
 
     @staticmethod
@@ -157,37 +191,52 @@ class ShareRules:
 class MemberState:
     """One member's standing, from its heartbeats and its own (monotonic) clock."""
 
-    def __init__(self, rules: ShareRules, budget: VaultBudget) -> None:
-        """``budget``: the published budget of the member's key type."""
+    def __init__(
+        self,
+        rules: ShareRules,
+        budget: VaultBudget,
+        scopes: tuple[Scope, ...] = (Scope(VAULT, ""),),
+    ) -> None:
+        """``budget``: the member's key type's; ``scopes``: in :meth:`beat`'s order."""
         self._rules = rules
         self._budget = budget
+        self._scopes = scopes
         self._last_ok: float | None = None
         self._join_until: float | None = None
-        self._members = 0
+        self._members: tuple[int, ...] = (0,) * len(scopes)
         self._rate = rules.part(budget, 1)
+        self._binding = scopes[0].kind
 
-    def beat(self, started: float, ended: float, view: BoardView) -> None:
-        """A heartbeat that started at ``started`` and read ``view`` by ``ended``."""
-        rules = self._rules
-        members = len(rules.live(view))
+    def beat(self, started: float, ended: float, *views: BoardView) -> None:
+        """A heartbeat that started at ``started`` and read ``views`` by ``ended``."""
+        rules = self._rules  # views: one per scope, every board answered
+        if len(views) != len(self._scopes):
+            raise ValueError(f"{len(views)} board views for {len(self._scopes)} scopes")
+        members = tuple(len(rules.live(view)) for view in views)
         counted = self._last_ok is not None and ended - self._last_ok < rules.live_seconds
-        if members == 1:
-            self._join_until = None  # nobody else to wait for
+        if all(count == 1 for count in members):
+            self._join_until = None  # nobody else to wait for, on any scope
         elif not counted:
             self._join_until = ended + rules.join_wait_seconds  # a join (or a rejoin)
         self._last_ok = started
         self._members = members
-        self._rate = rules.part(self._budget, members)
+        parts = [
+            (rules.part(self._budget, count, scope.budgets), scope.kind)
+            for scope, count in zip(self._scopes, members, strict=True)
+        ]
+        self._rate, self._binding = min(parts, key=lambda part: part[0])  # first on a tie
 
     def current(self, now: float) -> Allotment:
         """What the member may send at ``now``."""
+        vault, group = self._members[0], sum(self._members[1:])
         if self._last_ok is None:
             return Allotment(None, 0, JOINING)
         if now - self._last_ok >= self._rules.live_seconds:
-            return Allotment(None, self._members, BOARD_LOST)
+            return Allotment(None, vault, BOARD_LOST, self._binding, group)
         if self._join_until is not None and now < self._join_until:
-            return Allotment(None, self._members, JOINING)
-        return Allotment(self._rate, self._members, ALONE if self._members == 1 else SHARED)
+            return Allotment(None, vault, JOINING, self._binding, group)
+        alone = all(count == 1 for count in self._members)
+        return Allotment(self._rate, vault, ALONE if alone else SHARED, self._binding, group)
 
     def next_change(self, now: float) -> float | None:
         """The next instant after ``now`` at which :meth:`current` changes without a

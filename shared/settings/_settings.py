@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
-from shared.rewrap import MAX_BUDGET_LEASE_SECONDS, MIN_BUDGET_LEASE_SECONDS
+from shared.rewrap import MAX_BUDGET_LEASE_SECONDS, MIN_BUDGET_LEASE_SECONDS, SubscriptionGroups
 from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, DependentSpec, Reader
 from shared.settings._storage import StorageTarget, resolve_storage
 from shared.settings._values import (
@@ -125,6 +125,8 @@ class Settings:
         "KEYWARD_BUDGET_LEASE_SECONDS",
         int_between(MIN_BUDGET_LEASE_SECONDS, MAX_BUDGET_LEASE_SECONDS),
     )
+    #: ``KEYWARD_VAULT_SUBSCRIPTIONS``, read in ``from_env`` (its names need the allow-list).
+    vault_subscriptions: SubscriptionGroups = field(default_factory=SubscriptionGroups)
     #: Every keyward setting present in the environment, as given, for :meth:`read`.
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -164,6 +166,10 @@ class Settings:
         _refuse_unknown_and_secret(env)
         r = Reader(env)
         vault_allowlist = r.get("KEYWARD_VAULT_ALLOWLIST", allow_list)
+        subscriptions = r.get(
+            "KEYWARD_VAULT_SUBSCRIPTIONS",
+            lambda raw: SubscriptionGroups.parse(raw, vault_allowlist),
+        )
         storage = resolve_storage(env)
         values: dict[str, Any] = {}
         for spec in fields(cls):
@@ -175,6 +181,7 @@ class Settings:
         return cls(
             vault_allowlist=vault_allowlist,
             storage=storage,
+            vault_subscriptions=subscriptions,
             raw={name: env[name] for name in SPEC_BY_NAME if name in env},
             **values,
         )

@@ -14,6 +14,7 @@ from shared.errors import SettingError
 from shared.rewrap import (
     DEFAULT_BUDGET_LEASE_SECONDS,
     DEFAULT_SLICE_SECONDS,
+    DEFAULT_SUBSCRIPTION_GROUP,
     DEFAULT_VAULT_SHARE,
     DEFAULT_WORKERS,
     FUNCTION_TIMEOUT_SECONDS,
@@ -21,6 +22,7 @@ from shared.rewrap import (
     MAX_SLICE_SECONDS,
     MIN_BUDGET_LEASE_SECONDS,
     SLICE_SAFETY_MARGIN_SECONDS,
+    SUBSCRIPTION_BUDGET_FACTOR,
 )
 from shared.settings._values import PUBLIC_ARM_ENDPOINT, apply
 
@@ -228,6 +230,15 @@ SPECS: tuple[SettingSpec, ...] = (
         "Seconds a worker's seat on a vault's shared budget lasts without a heartbeat (one "
         f"every fifth of it); {MIN_BUDGET_LEASE_SECONDS} to {MAX_BUDGET_LEASE_SECONDS}. A "
         "dead worker's part returns to the others within this long.",
+    ),
+    SettingSpec(
+        "KEYWARD_VAULT_SUBSCRIPTIONS",
+        None,
+        "Which allow-listed vaults share an Azure subscription, as `vault=group` pairs separated "
+        "by `;` (e.g. `kv-a=sub1;kv-b=sub1;kv-c=sub2`). Each group's workers together also stay "
+        f"within the share of {SUBSCRIPTION_BUDGET_FACTOR}x a vault's budget (Key Vault's "
+        f"subscription-wide limit); unnamed vaults are all in group "
+        f"`{DEFAULT_SUBSCRIPTION_GROUP}`.",
     ),
 )
 

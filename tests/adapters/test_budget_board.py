@@ -13,7 +13,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from devtools.azurite import AzuriteInfo
 from shared.adapters.budget_board import TableBudgetBoard, board_partition
 from shared.errors import ServiceError
-from shared.rewrap import BudgetBoard, ShareRules
+from shared.rewrap import BudgetBoard, ShareRules, member_scopes
 
 pytestmark = pytest.mark.azurite
 
@@ -103,3 +103,31 @@ async def test_an_unreachable_table_is_a_service_error(azurite: AzuriteInfo) -> 
     finally:
         await client.close()
         await service.close()
+
+
+async def test_a_subscription_group_is_a_partition_of_its_own(table: TableClient) -> None:
+    """The second scope (``member_scopes``): one row per member in
+    ``budget:subscription:<group>``, beside (never mixed with) its vault's partition."""
+    board = TableBudgetBoard(table)
+    vault_scope, group_scope = member_scopes(VAULT, "sub1")
+    assert board_partition(group_scope.name) == "budget:subscription:sub1"
+    await board.beat(vault_scope.name, "m1", per_second=400.0, owner="h:1")
+    await board.beat(group_scope.name, "m1", per_second=400.0, owner="h:1")
+    other_vault, same_group = member_scopes("kv-b.vault.azure.net", "sub1")
+    await board.beat(other_vault.name, "m2", per_second=400.0, owner="h:2")
+    group = await board.beat(same_group.name, "m2", per_second=400.0, owner="h:2")
+    assert sorted(row.member for row in group.rows) == ["m1", "m2"]
+    _, elsewhere = member_scopes("kv-c.vault.azure.net", "sub2")
+    alone = await board.beat(elsewhere.name, "m3", per_second=400.0, owner="h:3")
+    assert [row.member for row in alone.rows] == ["m3"]
+    entity = await table.get_entity("budget:subscription:sub1", "m2")
+    assert entity["PerSecond"] == 400.0
+    vault_rows = [
+        e async for e in table.query_entities(f"PartitionKey eq '{board_partition(VAULT)}'")
+    ]
+    assert [e["RowKey"] for e in vault_rows] == ["m1"]
+    await board.leave(group_scope.name, "m1")
+    assert [
+        row.member
+        for row in (await board.beat(same_group.name, "m2", per_second=400.0, owner="h:2")).rows
+    ] == ["m2"]

@@ -27,7 +27,7 @@ from tests.rewrap.test_throttling import VirtualTime
 
 RSA_2048 = vault_budget("RSA", 2048)
 RULES = ShareRules(share=0.5, headroom=0.98, lease_seconds=0.5)
-WHOLE = 400 * 0.5 * 0.98
+WHOLE = 400 * (0.5 - 0.02)
 VAULT = "kv.vault.azure.net"
 
 
@@ -288,11 +288,13 @@ def test_an_engine_on_a_board_reports_its_allotment_and_leaves() -> None:
 
     report = asyncio.run(engine.run(KEY_REF, V2))
 
-    assert left == ["contoso-kv.vault.azure.net"]
+    assert sorted(left) == ["contoso-kv.vault.azure.net", "subscription:default"]
     assert report.counters.rewrapped == 20
     assert report.members == 1
     assert report.allotment == pytest.approx(WHOLE)
+    assert report.binding_scope == "vault"
     assert board.rows("contoso-kv.vault.azure.net") == ()
+    assert board.rows("subscription:default") == ()
 
 
 def test_an_engine_whose_board_is_down_claims_nothing_and_ends_at_the_deadline() -> None:

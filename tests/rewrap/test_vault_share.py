@@ -35,7 +35,7 @@ RSA_2048 = vault_budget("RSA", 2048)  # 400/s
 RSA_4096_HSM = vault_budget("RSA-HSM", 4096)  # 25/s
 VAULT = "kv.vault.azure.net"
 RULES = ShareRules(share=0.5, headroom=0.98, lease_seconds=15)
-SHARE = 0.5 * 0.98
+SHARE = 0.5 - (1 - 0.98)  # the headroom is the vault's: 0.48 of the budget
 
 
 class World:
