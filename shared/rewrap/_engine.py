@@ -25,9 +25,10 @@ from shared.rewrap._job_report import JobReport
 from shared.rewrap._job_state import JobState, JobStatus, rewrap_job_id
 from shared.rewrap._job_store import JobStore, StoredJob
 from shared.rewrap._ledger import PASS_CONFLICTS, PASS_DONE, JobLedger, ProgressCallback
+from shared.rewrap._left_behind import count_left_behind
 from shared.rewrap._limiter import AimdRateLimiter
 from shared.rewrap._membership import BudgetMembership, vault_membership
-from shared.rewrap._outcome import count_left_behind, record_refusal
+from shared.rewrap._outcome import record_refusal
 from shared.rewrap._page import IssueSink
 from shared.rewrap._pipeline import PassRunner
 from shared.rewrap._ports import KeyVersionSource
@@ -205,18 +206,16 @@ class RewrapEngine:
                 retired = await self._retired.retired_versions(plan.key_ref)
                 self._refuse_retired_target(plan, retired)
                 try:
-                    finished = await self._run_passes(
+                    left_behind = None  # stays None if the slice ends in the passes or the count
+                    if await self._run_passes(
                         plan, ledger, limiter, should_stop, deadline, retired=retired
-                    )
-                    left_behind = (
-                        await count_left_behind(self._store, plan, self._settings.retry, deadline)
-                        if finished
-                        else 0
-                    )
+                    ):
+                        left_behind = await count_left_behind(
+                            self._store, plan, ledger, settings, stop=should_stop, deadline=deadline
+                        )
                 except SliceDeadlineError as reached:
                     _log.info("rewrap job %s: slice deadline: %s", job_id, reached)
-                    finished = False
-                if not finished:
+                if left_behind is None:
                     paused = await ledger.pause()
                     _log.info("rewrap job %s paused after %d pages", job_id, paused.pages)
                     return self._report(

@@ -20,7 +20,7 @@ from shared.rewrap._job_status import (
     retry_delay,
     rewrap_job_id,
 )
-from shared.rewrap._passes import PassRecord
+from shared.rewrap._passes import LeftBehindCount, PassRecord
 from shared.rewrap._report import ItemIssue, JobCounters
 
 __all__ = [
@@ -80,6 +80,8 @@ class JobState:
         pass_started_at, pass_seconds: when the current pass began, and the time workers
             held it so far (summed over slices); ``passes``: the ended ones
             (:class:`~shared.rewrap._passes.PassRecord`, newest last, bounded).
+        left_behind_count: the current pass's count of DEKs left behind, as far as it got
+            (its checkpoint; :class:`~shared.rewrap._passes.LeftBehindCount`).
     """
 
     job_id: str
@@ -112,6 +114,7 @@ class JobState:
     pass_started_at: datetime | None = None
     pass_seconds: float = 0.0
     passes: tuple[PassRecord, ...] = ()
+    left_behind_count: LeftBehindCount = field(default_factory=LeftBehindCount)
 
     def restarted_as(self, fresh: JobState) -> JobState:
         """``fresh`` (a new pass's state) with what outlives a restart: the creation time,
@@ -195,6 +198,7 @@ class JobState:
             "pass_started_at": _iso(self.pass_started_at),
             "pass_seconds": self.pass_seconds,
             "passes": [record.to_dict() for record in self.passes],
+            "left_behind_count": self.left_behind_count.to_dict(),
         }
 
     @classmethod
@@ -234,4 +238,5 @@ class JobState:
             pass_started_at=_from_iso(data.get("pass_started_at")),
             pass_seconds=float(data.get("pass_seconds", 0.0)),
             passes=tuple(PassRecord.from_dict(item) for item in data.get("passes", ())),
+            left_behind_count=LeftBehindCount.from_dict(data.get("left_behind_count")),
         )

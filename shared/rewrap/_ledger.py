@@ -23,6 +23,7 @@ from shared.rewrap._job_state import JobState, JobStatus, retry_delay
 from shared.rewrap._job_store import JobStore
 from shared.rewrap._outcome import failed_state
 from shared.rewrap._page import Page
+from shared.rewrap._passes import LeftBehindCount
 from shared.rewrap._report import ItemIssue, ItemOutcome
 from shared.rewrap._retry import CallStats, RetryPolicy, call_store
 from shared.rewrap._verification import pass_ended
@@ -138,6 +139,17 @@ class JobLedger:
         self._probe(_probe.CHECKPOINT_AFTER)
         if self._progress is not None:
             self._progress(self._state)
+
+    async def checkpoint_count(self, count: LeftBehindCount) -> None:
+        """Persist how far the count of DEKs left behind got (one write per count page, as
+        the scan writes one per page), so the next slice or worker resumes it there.
+
+        Raises:
+            JobLeaseError: another worker wrote the job since this one claimed it.
+            ServiceError: the job store failed past the retry policy.
+        """
+        await self._write(self._state.evolve(left_behind_count=count, failures=0))
+        self._probe(_probe.COUNT_CHECKPOINT_AFTER)  # no progress call: no DEK was decided
 
     async def complete(self, *, left_behind: int = 0) -> JobState:
         """Mark the job ended: ``COMPLETED`` when clean, else ``COMPLETED_WITH_FAILURES``

@@ -1,67 +1,23 @@
-"""How a run of a job ends, beyond its counters: what it left behind, and refusals recorded.
+"""How a run of a job ends short of its passes: failures and refusals recorded.
 
-A job's status must say whether it is done: after the passes, DEKs may still be wrapped under
-versions older than the target (unreadable ones; DEKs an application wrote under an old version
-behind the scan), and :func:`count_left_behind` counts them so the job ends ``INCOMPLETE``
-rather than ``COMPLETED``. A refused target (:mod:`._target_proof`) is written on the job by
-:func:`record_refusal`, so ``GET /api/status`` says why nothing moved.
+A run that stops on an error leaves the job ``FAILED`` (:func:`failed_state`), resumable
+from its checkpoint after a backoff unless the vault refused the target. A refused target
+(:mod:`._target_proof`) is written on the job by :func:`record_refusal`, so
+``GET /api/status`` says why nothing moved. (What a finished pass left behind is counted by
+:mod:`._left_behind`.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
 from shared.errors import ConflictError, ServiceError
-from shared.rewrap._deadline import Deadline, SliceDeadlineError
 from shared.rewrap._errors import RewrapTargetError
 from shared.rewrap._job_state import JobState, JobStatus, retry_delay
 from shared.rewrap._job_store import JobStore
-from shared.rewrap._retry import RetryPolicy, call_store
-from shared.rewrap._target import RewrapPlan
-from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.rewrap")
-
-
-async def count_left_behind(
-    store: DekStore, plan: RewrapPlan, retry: RetryPolicy, deadline: Deadline | None
-) -> int:
-    """DEKs still wrapped under versions older than the target once the passes are done.
-
-    One ``version_counts`` call (a scan of the key's DEKs in the store, no vault call),
-    bounded by the slice deadline: past it, the job pauses and the next slice counts again.
-    Versions newer than the target (a rotation during the job) are ahead, not behind; a
-    version the plan does not know counts as behind (the next run's plan will know it).
-
-    Raises:
-        SliceDeadlineError: the count did not finish before the deadline.
-        ServiceError: the store failed past retries.
-    """
-    count = call_store(lambda: store.version_counts(plan.key_ref), retry)
-    if deadline is None:
-        counts = await count
-    else:
-        try:
-            counts = await asyncio.wait_for(count, max(0.0, deadline.remaining()))
-        except TimeoutError:
-            raise SliceDeadlineError("counting the DEKs left behind passed the deadline") from None
-    prefix = plan.key_ref.lower() + "/"
-    target_created = plan.target.created
-    left = 0
-    for entry in counts:
-        key_id = entry.key_id.lower()
-        if not key_id.startswith(prefix) or not entry.current:
-            continue
-        version = key_id[len(prefix) :]
-        if version == plan.target_version:
-            continue
-        known = plan.versions.get(version)
-        if known is not None and known.created > target_created:
-            continue
-        left += entry.current
-    return left
 
 
 def failed_state(state: JobState, error: Exception, now: datetime) -> JobState:

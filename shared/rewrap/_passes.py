@@ -11,6 +11,10 @@ verification's DEKs/s from the job itself, with no extra bookkeeping store.
 over its slices), not the wall time from start to end: the queue's wait between slices is
 not throughput. The history is bounded (``MAX_PASSES_KEPT``, newest last), so a job that
 is verified daily for years keeps a state of constant size.
+
+A pass ends with a count of the DEKs it left behind (``shared.rewrap._left_behind``); at
+10 million DEKs that count outlasts a slice, so it checkpoints like the scan does: a
+:class:`LeftBehindCount` on the job, reset with every fresh pass.
 """
 
 from __future__ import annotations
@@ -74,6 +78,52 @@ class PassRecord:
             ended_at=datetime.fromisoformat(data["ended_at"]),
             verification=bool(data.get("verification", False)),
             status=str(data.get("status", "")),
+        )
+
+
+@dataclass(frozen=True)
+class LeftBehindCount:
+    """How far the current pass's count of DEKs left behind got: its checkpoint.
+
+    The count pages the store (``DekStore.count_versions``) after the passes' scans; the
+    job keeps where the next page starts and the total of the pages before it, written
+    together (like the scan's continuation and counters), so a slice or a crash resumes the
+    count without counting a page twice or starting over.
+
+    Attributes:
+        continuation: the store's continuation after the last counted page (``None``: the
+            count has not started, or it is done: ``pages`` tells which).
+        pages: count pages checkpointed so far.
+        behind: DEKs left behind in those pages.
+    """
+
+    continuation: str | None = None
+    pages: int = 0
+    behind: int = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether the last page is counted (``behind`` is the pass's whole total)."""
+        return self.pages > 0 and self.continuation is None
+
+    def after(self, behind: int, continuation: str | None) -> LeftBehindCount:
+        """This count with one more page: ``behind`` more DEKs, the next page's start."""
+        return LeftBehindCount(continuation, self.pages + 1, self.behind + behind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"continuation": self.continuation, "pages": self.pages, "behind": self.behind}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> LeftBehindCount:
+        """The count :meth:`to_dict` wrote; a record written before counts were paged has
+        none (``None``): the count starts from the beginning."""
+        if not data:
+            return cls()
+        continuation = data.get("continuation")
+        return cls(
+            str(continuation) if continuation is not None else None,
+            int(data.get("pages", 0)),
+            int(data.get("behind", 0)),
         )
 
 

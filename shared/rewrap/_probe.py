@@ -24,6 +24,7 @@ BATCH_AFTER_WRITE = "batch.after_write"
 PAGE_BEFORE_CHECKPOINT = "page.before_checkpoint"
 CHECKPOINT_AFTER = "checkpoint.after"
 CONFLICT_REREAD_START = "conflict_reread.start"
+COUNT_CHECKPOINT_AFTER = "count.after_checkpoint"
 JOB_BEFORE_COMPLETE = "job.before_complete"
 
 #: Every point the engine itself instruments, in pipeline order.
@@ -40,6 +41,7 @@ ENGINE_POINTS = (
     PAGE_BEFORE_CHECKPOINT,
     CHECKPOINT_AFTER,
     CONFLICT_REREAD_START,
+    COUNT_CHECKPOINT_AFTER,
     JOB_BEFORE_COMPLETE,
 )
 

@@ -10,7 +10,7 @@ from shared.rewrap._limiter import DEFAULT_HEADROOM
 from shared.rewrap._retry import RetryPolicy
 from shared.rewrap._subscription_groups import SubscriptionGroups
 from shared.rewrap._vault_share import DEFAULT_BUDGET_LEASE_SECONDS, DEFAULT_VAULT_SHARE
-from shared.stores import DEFAULT_PAGE_SIZE
+from shared.stores import DEFAULT_COUNT_PAGE_SIZE, DEFAULT_PAGE_SIZE
 
 #: Unwraps in flight per worker: at least rate x latency (400/s x 20-80 ms = 8-32); 64 leaves
 #: room for a slow or contended host (docs/benchmarks.md). The one default for the engine,
@@ -62,6 +62,8 @@ class EngineSettings:
         max_pending_conflicts: conflicts re-read in pass 2 (the rest are final at once).
         allow_legacy_rsa1_5: unwrap RSA1_5 DEKs (rewrapped with RSA-OAEP-256).
         retry: retry bounds for vault and store calls.
+        count_page_size: records per page (and per checkpoint) of the count of DEKs left
+            behind that ends a pass: one service page, as the stores count by default.
     """
 
     page_size: int = DEFAULT_PAGE_SIZE
@@ -77,6 +79,7 @@ class EngineSettings:
     max_pending_conflicts: int = 10_000
     allow_legacy_rsa1_5: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    count_page_size: int = DEFAULT_COUNT_PAGE_SIZE
 
 
 def default_owner() -> str:

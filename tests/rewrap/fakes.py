@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.local_keys import LocalKeyVersionSource
 from shared.crypto import AsyncKeyWrapper, DataKey, LocalRsaWrapper, WrapAlgorithm
+from shared.errors import InvalidInputError
 from shared.rewrap import (
     EngineSettings,
     InMemoryJobStore,
@@ -26,6 +27,7 @@ from shared.rewrap import (
     RewrapEngine,
 )
 from shared.stores import (
+    CountPage,
     DekRecord,
     DekStore,
     Rewrap,
@@ -33,6 +35,7 @@ from shared.stores import (
     VersionCount,
     WriteOutcome,
     WriteResult,
+    all_version_counts,
 )
 
 KEY_REF = "https://contoso-kv.vault.azure.net/keys/payments"
@@ -91,6 +94,8 @@ class MemoryDekStore:
         self.scans = 0
         self.batches: list[int] = []
         self.written_refs: list[str] = []
+        #: ``count_versions`` calls so far (tests check a count resumed, not restarted).
+        self.count_pages = 0
 
     @property
     def name(self) -> str:
@@ -168,10 +173,18 @@ class MemoryDekStore:
         self.rows[row.ref] = replace(row, unreadable_reason=reason, etag=row.etag + 1)
         return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=str(row.etag + 1))
 
-    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+    async def count_versions(
+        self, key_ref: str, *, continuation: str | None = None, page_size: int = 1000
+    ) -> CountPage:
+        """Counts of the next ``page_size`` rows in ref order (any key's: a listing page)."""
+        if page_size < 1:
+            raise InvalidInputError("page_size must be at least 1")
+        self.count_pages += 1
+        refs = sorted(ref for ref in self.rows if continuation is None or ref > continuation)
         counts: dict[str, VersionCount] = {}
         prefix = key_ref.lower() + "/"
-        for row in self.rows.values():
+        for ref in refs[:page_size]:
+            row = self.rows[ref]
             if row.problem is None and row.key_id.lower().startswith(prefix):
                 entry = counts.setdefault(row.key_id, VersionCount(row.key_id))
                 counts[row.key_id] = replace(
@@ -182,7 +195,12 @@ class MemoryDekStore:
             if row.previous_key_id and row.previous_key_id.lower().startswith(prefix):
                 entry = counts.setdefault(row.previous_key_id, VersionCount(row.previous_key_id))
                 counts[row.previous_key_id] = replace(entry, previous=entry.previous + 1)
-        return sorted(counts.values(), key=lambda c: c.key_id)
+        more = len(refs) > page_size
+        return CountPage(sorted(counts.values(), key=lambda c: c.key_id),
+                         refs[page_size - 1] if more else None)  # fmt: skip
+
+    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+        return await all_version_counts(self, key_ref)
 
     async def close(self) -> None:
         return None

@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 from shared.crypto import WrapAlgorithm, key_check_value
 from shared.rewrap import AimdRateLimiter, ItemIssue, ItemOutcome, JobCounters, JobState, JobStatus
 from shared.rewrap._triage import Action, RecordTriage
-from shared.stores import DekRecord, Rewrap, ScanPage, VersionCount, WriteOutcome, WriteResult
+from shared.stores import (
+    CountPage,
+    DekRecord,
+    Rewrap,
+    ScanPage,
+    VersionCount,
+    WriteOutcome,
+    WriteResult,
+)
 from tests.rewrap.fakes import KEY_REF, OTHER_KEY_REF, V1, V2, engine_for
 from tests.rewrap.test_streaming import XorKeySource
 
@@ -141,6 +149,9 @@ class SyntheticStore:
 
     async def mark_unreadable(self, record: DekRecord, reason: str) -> WriteResult:
         raise AssertionError("no DEK is unreadable here")
+
+    async def count_versions(self, key_ref: str, **page: object) -> CountPage:
+        return CountPage(())  # every DEK is at the target once the pass ends
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
         return []
