@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from bench._budget_report import render_budget
-from bench._env import ROOT, load_average, machine, running_world, utc_now
+from bench._env import load_average, machine, running_world, utc_now
 from bench._report import BEGIN, END, render, write_doc
 from bench._scenarios import SCENARIOS, Config, run_scenarios
 from bench._shared_budget import SMOKE, BudgetConfig, shared_budget
+from bench._wire import ROOT
 
 #: Scenarios run only when named (not part of "all").
 EXTRA = ("budget",)

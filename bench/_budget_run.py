@@ -26,8 +26,8 @@ from typing import Any, TextIO
 
 from bench._budget_machine import prioritize, service_cpu
 from bench._budget_stamps import read_stamps
-from bench._env import KEY, ROOT, Bench
-from bench._wire import RESULT_MARKER
+from bench._env import KEY, Bench
+from bench._wire import ROOT, result_from, worker_env
 
 APP_KEY = "app-kek"
 POLL_SECONDS = 0.5
@@ -60,8 +60,7 @@ class Proc:
         self.name = name
         self.out_path = bench.workdir / f"{name}.out"
         self.err_path = bench.workdir / f"{name}.err"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env = worker_env()
         payload = json.dumps({"world": bench.world.to_json(), **spec})
         self._out: TextIO = self.out_path.open("w")
         self._err: TextIO = self.err_path.open("w")
@@ -88,12 +87,10 @@ class Proc:
         self.popen.wait(timeout=timeout)
         self._out.close()
         self._err.close()
-        for line in reversed(self.out_path.read_text().splitlines()):
-            if line.startswith(RESULT_MARKER):
-                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
-                return result
-        tail = "\n".join(self.err_path.read_text().splitlines()[-30:])
-        raise RuntimeError(f"{self.name} failed (rc={self.popen.returncode}):\n{tail}")
+        return result_from(
+            self.out_path.read_text(), self.err_path.read_text(),
+            what=self.name, returncode=self.popen.returncode,
+        )  # fmt: skip
 
     def close(self) -> None:
         if self.alive():

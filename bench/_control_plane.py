@@ -32,7 +32,8 @@ from typing import Any
 from bench._cp_http import status_over_http
 from bench._cp_pass import verification_through_worker
 from bench._cp_world import ControlWorld
-from bench._env import ROOT, load_average
+from bench._env import load_average
+from bench._wire import ROOT
 
 OUT = ROOT / "bench" / "out"
 #: Before a verification pass, one DEK in this many of the key is written under its older

@@ -27,7 +27,7 @@ import aiohttp
 
 from bench._cp_measure import latency_figures, warmup_calls
 from bench._cp_world import wait_for
-from bench._env import ROOT
+from bench._wire import ROOT
 
 HOST_START_SECONDS = 120.0
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench._env import ROOT, World
-from bench._wire import RESULT_MARKER
+from bench._env import World
+from bench._wire import run_worker_module
 from devtools.azurite import run_azurite
 from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.process import start_emulator, stop_emulator
@@ -110,24 +108,10 @@ def _group_pids(pgid: int) -> list[int]:
 
 
 def run_worker(payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench._cp_worker"],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(RESULT_MARKER):
-            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
-            return result
-    tail = "\n".join(done.stderr.splitlines()[-30:])
-    raise RuntimeError(f"(g) worker {payload.get('kind')} failed (rc={done.returncode}):\n{tail}")
+    return run_worker_module(
+        "bench._cp_worker", json.dumps(payload), timeout=timeout,
+        what=f"(g) worker {payload.get('kind')}",
+    )  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -10,8 +10,6 @@ import contextlib
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,14 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench._wire import RESULT_MARKER
+from bench._wire import run_worker_module
 from devtools.azurite import run_azurite
 from devtools.emulator.auth import ALL_KEY_PERMISSIONS
 from devtools.emulator.client import EmulatorClient
 from devtools.emulator.process import start_emulator, stop_emulator
 from shared.rewrap import BUDGET_WINDOW_SECONDS, DEFAULT_VAULT_SHARE, vault_budget
 
-ROOT = Path(__file__).resolve().parent.parent
 VAULT = "kwbench"
 KEY = "bench-kek"
 #: Key Vault's published budget for the bench key (software RSA-2048, created below).
@@ -96,24 +93,9 @@ class Bench:
     def worker(self, spec: dict[str, Any], *, timeout: float = 1800.0) -> dict[str, Any]:
         """Run ``python -m bench._worker`` with ``spec``; its result (a dict)."""
         payload = json.dumps({"world": self.world.to_json(), **spec})
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        done = subprocess.run(
-            [sys.executable, "-m", "bench._worker"],
-            input=payload,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=timeout,
-            check=False,
+        return run_worker_module(
+            "bench._worker", payload, timeout=timeout, what=f"worker {spec.get('kind')}"
         )
-        for line in reversed(done.stdout.splitlines()):
-            if line.startswith(RESULT_MARKER):
-                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
-                return result
-        tail = "\n".join(done.stderr.splitlines()[-30:])
-        raise RuntimeError(f"worker {spec.get('kind')} failed (rc={done.returncode}):\n{tail}")
 
 
 @contextlib.contextmanager
