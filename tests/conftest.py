@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+if TYPE_CHECKING:  # a plugin (pytest_plugins below): importing it here defeats its rewrite
+    from devtools.azurite import AzuriteInfo
 
 pytest_plugins = ["devtools.emulator.pytest_plugin", "devtools.azurite"]
 
@@ -40,3 +46,18 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.fail(f"the team's reference folder {REFERENCE} is missing beside the checkout")
     return REFERENCE
+
+
+@pytest.fixture
+async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
+    """A new, empty table on Azurite for one test, deleted after it (a module that needs
+    another shape defines its own ``table``)."""
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    name = "t" + uuid.uuid4().hex[:16]
+    client = await service.create_table(name)
+    try:
+        yield client
+    finally:
+        await service.delete_table(name)
+        await client.close()
+        await service.close()

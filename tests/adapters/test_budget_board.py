@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from azure.data.tables.aio import TableClient, TableServiceClient
@@ -18,19 +17,6 @@ from shared.rewrap import BudgetBoard, ShareRules, member_scopes
 pytestmark = pytest.mark.azurite
 
 VAULT = "127.0.0.1:8443"
-
-
-@pytest.fixture
-async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "budget" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 def test_the_partition_is_the_vault_host_made_key_safe() -> None:

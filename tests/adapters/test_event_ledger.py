@@ -3,14 +3,11 @@ newest first and bounded, legacy rows honoured, expiry by whole old days in batc
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
-from devtools.azurite import AzuriteInfo
 from shared.adapters._table_expiry import RowRef, delete_rows
 from shared.adapters.event_ledger import EventLedger, handled_partition, rejected_partition
 from shared.errors import EventRejectedError
@@ -32,19 +29,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "ledger" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 async def _rows(table: TableClient) -> list[tuple[str, str]]:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import pytest
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
-from devtools.azurite import AzuriteInfo
 from shared.adapters.retired_versions import TableRetiredVersions
 
 pytestmark = pytest.mark.azurite
 
 KEY_REF = "https://kv.vault.azure.net/keys/Orders-KEK"
 V1 = "a" * 32
-
-
-@pytest.fixture
-async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "retired" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 async def test_a_retired_version_is_seen_under_every_spelling(table: TableClient) -> None:

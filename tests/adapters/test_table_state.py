@@ -3,14 +3,10 @@ large states, per-shard isolation) and the event ledger (dedup, rejected events)
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from azure.data.tables.aio import TableServiceClient
 
-from devtools.azurite import AzuriteInfo
 from shared.adapters.table_state import EventLedger, TableJobStore
 from shared.errors import ConflictError, EventRejectedError
 from shared.events import rejected_event_record
@@ -35,19 +31,6 @@ def _state(**changes: object) -> JobState:
         updated_at=NOW,
     )
     return state.evolve(**changes)
-
-
-@pytest.fixture
-async def table(azurite: AzuriteInfo) -> AsyncIterator[object]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "state" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 async def test_job_state_compare_and_set(table: object) -> None:

@@ -3,14 +3,11 @@ event ledger (dated partitions) on Azurite, with its clock at 23:59 and then 00:
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
-from devtools.azurite import AzuriteInfo
 from shared.adapters.event_ledger import EventLedger
 from shared.crypto import VaultAllowList
 from shared.services._planner import RewrapPlanner
@@ -26,19 +23,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "dedup" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 async def test_a_redelivery_after_midnight_plans_nothing_twice(table: TableClient) -> None:

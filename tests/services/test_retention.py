@@ -4,14 +4,11 @@ again, stops at its cap and continues on the next run."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
-from devtools.azurite import AzuriteInfo
 from shared.adapters.event_ledger import EventLedger
 from shared.adapters.job_retention import TableJobRetention
 from shared.adapters.operation_store import TableOperationRecords, TableOperationRetention
@@ -36,19 +33,6 @@ REAL_NOW = datetime.now(UTC)
 LATER = REAL_NOW + timedelta(days=40)
 OLD = REAL_NOW - timedelta(days=1)  # a job's last update, long before LATER's cutoff
 RECENT = LATER - timedelta(days=3)  # within the retention at LATER
-
-
-@pytest.fixture
-async def table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "retention" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 def _job(key: str, version: str, shard: str, created: datetime, **changes: object) -> JobState:

@@ -10,15 +10,12 @@ scan (a store may drop those at the target server-side: then ``scanned`` counts 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
-from devtools.azurite import AzuriteInfo
 from functions.rewrap_worker import MAX_DEQUEUE_COUNT
 from shared.adapters.table_state import TableJobStore
 from shared.crypto import VaultAllowList
@@ -66,19 +63,6 @@ class Queue:
 class Lister:
     async def list_keys(self, vault_url: str) -> list[str]:
         return [KEY_REF]
-
-
-@pytest.fixture
-async def state_table(azurite: AzuriteInfo) -> AsyncIterator[TableClient]:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    name = "verify" + uuid.uuid4().hex[:12]
-    client = await service.create_table(name)
-    try:
-        yield client
-    finally:
-        await service.delete_table(name)
-        await client.close()
-        await service.close()
 
 
 def _sweep(source: Any, jobs: TableJobStore, queue: Queue, now: datetime, **kw: Any) -> Any:
@@ -129,9 +113,9 @@ async def _complete_first_pass(
     return state
 
 
-async def test_the_sweep_asks_for_a_verification_only_once_due(state_table: TableClient) -> None:
+async def test_the_sweep_asks_for_a_verification_only_once_due(table: TableClient) -> None:
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(state_table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), Queue()
     first = await _complete_first_pass(store, source, jobs)
     assert first.finished_at is not None
     ended = first.finished_at
@@ -168,9 +152,9 @@ async def test_the_sweep_asks_for_a_verification_only_once_due(state_table: Tabl
     assert (await _stored(jobs)).etag == etag
 
 
-async def test_a_mark_lost_to_a_concurrent_write_is_not_queued(state_table: TableClient) -> None:
+async def test_a_mark_lost_to_a_concurrent_write_is_not_queued(table: TableClient) -> None:
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(state_table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), Queue()
     first = await _complete_first_pass(store, source, jobs)
     assert first.finished_at is not None
     sweep = _sweep(source, jobs, queue, first.finished_at + 2 * DAY)
@@ -181,10 +165,10 @@ async def test_a_mark_lost_to_a_concurrent_write_is_not_queued(state_table: Tabl
     assert (await _stored(jobs)).state.verification is False
 
 
-async def test_only_clean_completed_jobs_are_verified(state_table: TableClient) -> None:
+async def test_only_clean_completed_jobs_are_verified(table: TableClient) -> None:
     """A job that ended short of clean, or failed, or runs, follows the existing rules."""
     source = key_source(V1, V2)
-    jobs, queue = TableJobStore(state_table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), Queue()
     store = MemoryDekStore()
     populate(store, source, [V1], 6)
     broken = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
@@ -226,10 +210,10 @@ def _settings(retry: RetryPolicy) -> Any:
 
 
 async def test_the_verification_pass_rewraps_a_dek_written_under_an_older_version(
-    state_table: TableClient,
+    table: TableClient,
 ) -> None:
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(state_table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), Queue()
     first = await _complete_first_pass(store, source, jobs, count=12)
     assert first.finished_at is not None
     assert [(p.scanned, p.rewrapped, p.verification) for p in first.passes] == [(12, 12, False)]
@@ -275,12 +259,12 @@ async def test_the_verification_pass_rewraps_a_dek_written_under_an_older_versio
     assert shown["deks_per_second"] > 0
 
 
-async def test_a_verification_pass_in_progress_blocks_retirement(state_table: TableClient) -> None:
+async def test_a_verification_pass_in_progress_blocks_retirement(table: TableClient) -> None:
     """While the verification runs (a slice ended mid-pass), the verdict counts the job as
     unfinished: the safe side, it may be about to move a DEK under the version an operator
     wants to retire. The pass's time adds up over its slices."""
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(state_table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), Queue()
     first = await _complete_first_pass(store, source, jobs, count=30)
     assert unfinished_jobs([first], KEY_REF, V2, datetime.now(UTC)) == ()
     await _sweep(source, jobs, queue, datetime.now(UTC) + DAY).run()
