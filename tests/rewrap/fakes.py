@@ -7,6 +7,7 @@ continuation. Hooks let a test act as a concurrent writer or crash the store mid
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from shared.rewrap import (
     KeyVersionInfo,
     KeyVersionSource,
     RewrapEngine,
+    ShardMessage,
 )
 from shared.stores import (
     CountPage,
@@ -378,3 +380,37 @@ def populate(
         store.add(row)
         plaintexts[row.ref] = plain
     return plaintexts
+
+
+class VirtualTime:
+    """A monotonic clock that only moves when someone sleeps on it (each sleep yields once,
+    so concurrent workers interleave as on a real loop)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class RecordingQueue:
+    """The sweep's and planner's shard queue, keeping what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[ShardMessage] = []
+
+    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
+        self.sent.append(message)
+
+
+class OneKeyLister:
+    """A vault that lists one key, :data:`KEY_REF`."""
+
+    async def list_keys(self, vault_url: str) -> list[str]:
+        return [KEY_REF]

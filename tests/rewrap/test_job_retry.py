@@ -38,6 +38,8 @@ from tests.rewrap.fakes import (
     V3,
     FaultyKeySource,
     MemoryDekStore,
+    OneKeyLister,
+    RecordingQueue,
     engine_for,
     key_source,
     make_dek,
@@ -56,19 +58,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class Queue:
-    def __init__(self) -> None:
-        self.sent: list[ShardMessage] = []
-
-    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
-        self.sent.append(message)
-
-
-class Lister:
-    async def list_keys(self, vault_url: str) -> list[str]:
-        return [KEY_REF]
 
 
 class NoDependents:
@@ -202,11 +191,13 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert max(delays) == 6 * 3600
 
 
-def _sweep(source: Any, jobs: InMemoryJobStore, queue: Queue, clock: Clock) -> SweepService:
+def _sweep(
+    source: Any, jobs: InMemoryJobStore, queue: RecordingQueue, clock: Clock
+) -> SweepService:
     """The sweep sees shard names and job stores, never a DEK store: it cannot read DEKs."""
     return SweepService(
         allow_list=VaultAllowList.parse("contoso-kv"),
-        lister=Lister(),
+        lister=OneKeyLister(),
         keys=source,
         shards=(SHARD,),
         job_store=lambda shard: jobs,
@@ -220,7 +211,7 @@ def test_the_sweep_requeues_a_due_job_once_per_sweep() -> None:
     store = MemoryDekStore()
     populate(store, source, [V1], 4)
     faulty = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
 
@@ -238,7 +229,7 @@ def test_the_sweep_reports_a_job_that_spent_its_attempts_and_leaves_it() -> None
     source = key_source(V1, V2)
     store = MemoryDekStore()
     populate(store, source, [V1], 1)
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
     faulty = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
     asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
@@ -262,7 +253,7 @@ def test_post_rewrap_restart_runs_an_ended_job_again_whatever_its_attempts() -> 
     faulty = FaultyKeySource(
         source, lambda key_id: TransientServiceError("timeout") if key_id in broken else None
     )
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
     asyncio.run(_engine(store, faulty, jobs, clock).run(KEY_REF, V2))
     stored = asyncio.run(jobs.get(job_id))
@@ -306,7 +297,9 @@ def _problems_about(report: Any, job_id: str) -> list[str]:
     return [problem for problem in report.problems if job_id in problem]
 
 
-def _admin(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Queue) -> Any:
+def _admin(
+    store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: RecordingQueue
+) -> Any:
     return AdminService(
         allow_list=VaultAllowList.parse("contoso-kv"),
         stores={SHARD: store},
@@ -319,7 +312,9 @@ def _admin(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Qu
     )
 
 
-def _restart(store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: Queue) -> Any:
+def _restart(
+    store: MemoryDekStore, source: Any, jobs: InMemoryJobStore, queue: RecordingQueue
+) -> Any:
     """``POST /api/rewrap`` with ``"restart": true`` for the key."""
     admin = _admin(store, source, jobs, queue)
     return asyncio.run(admin.rewrap(KEY_REF, version=None, restart=True))
@@ -330,7 +325,7 @@ def test_a_refused_target_is_not_resumed_by_the_sweep_until_a_restart() -> None:
     source.add_version(KEY_REF, V2, rsa_key(1), key_ops=("wrapKey", "encrypt", "verify"))
     store = MemoryDekStore()
     plaintexts = populate(store, source, [V1], 3)
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
 
     with pytest.raises(RewrapTargetError, match="without unwrapKey"):
@@ -374,7 +369,7 @@ def test_a_refused_target_is_left_behind_when_the_key_gets_a_new_version() -> No
     source.add_version(KEY_REF, V2, rsa_key(1), key_ops=("wrapKey", "encrypt", "verify"))
     store = MemoryDekStore()
     populate(store, source, [V1], 2)
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     with pytest.raises(RewrapTargetError):
         asyncio.run(_engine(store, source, jobs, clock).run(KEY_REF, V2))
 
@@ -397,7 +392,7 @@ def test_a_failing_job_is_resumed_with_backoff_and_capped() -> None:
         lambda key_id: TransientServiceError("timeout", status=503) if down[0] else None,
         fault_probe=True,
     )
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
     message = ShardMessage(job_id, KEY_REF, V2, SHARD)
 
@@ -480,7 +475,7 @@ def test_a_running_job_whose_lease_lapsed_is_resumed_at_once_every_sweep() -> No
     source = key_source(V1, V2)
     store = MemoryDekStore()
     populate(store, source, [V1], 2)
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
     asyncio.run(_engine(store, source, jobs, clock).run(KEY_REF, V2))
     stored = asyncio.run(jobs.get(job_id))
@@ -500,7 +495,7 @@ def test_a_failed_job_recorded_before_the_cap_existed_is_resumed_at_once() -> No
     source = key_source(V1, V2)
     store = MemoryDekStore()
     populate(store, source, [V1], 2)
-    jobs, clock, queue = InMemoryJobStore(), Clock(), Queue()
+    jobs, clock, queue = InMemoryJobStore(), Clock(), RecordingQueue()
     job_id = rewrap_job_id(KEY_REF, V2, SHARD)
     asyncio.run(_engine(store, source, jobs, clock).run(KEY_REF, V2))
     stored = asyncio.run(jobs.get(job_id))

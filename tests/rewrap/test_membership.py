@@ -22,8 +22,16 @@ from shared.rewrap import (
     SliceDeadlineError,
     vault_budget,
 )
-from tests.rewrap.fakes import KEY_REF, V1, V2, MemoryDekStore, engine_for, key_source, populate
-from tests.rewrap.test_throttling import VirtualTime
+from tests.rewrap.fakes import (
+    KEY_REF,
+    V1,
+    V2,
+    MemoryDekStore,
+    VirtualTime,
+    engine_for,
+    key_source,
+    populate,
+)
 
 RSA_2048 = vault_budget("RSA", 2048)
 RULES = ShareRules(share=0.5, headroom=0.98, lease_seconds=0.5)

@@ -15,26 +15,11 @@ from tests.rewrap.fakes import (
     V2,
     FaultyKeySource,
     MemoryDekStore,
+    VirtualTime,
     engine_for,
     key_source,
     populate,
 )
-
-
-class VirtualTime:
-    """A clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,8 @@ from tests.rewrap.fakes import (
     V2,
     FaultyKeySource,
     MemoryDekStore,
+    OneKeyLister,
+    RecordingQueue,
     engine_for,
     key_source,
     make_dek,
@@ -52,23 +54,12 @@ JOB_ID = rewrap_job_id(KEY_REF, V2, SHARD)
 DAY = timedelta(hours=24)
 
 
-class Queue:
-    def __init__(self) -> None:
-        self.sent: list[ShardMessage] = []
-
-    async def send(self, message: ShardMessage, *, delay_seconds: int = 0) -> None:
-        self.sent.append(message)
-
-
-class Lister:
-    async def list_keys(self, vault_url: str) -> list[str]:
-        return [KEY_REF]
-
-
-def _sweep(source: Any, jobs: TableJobStore, queue: Queue, now: datetime, **kw: Any) -> Any:
+def _sweep(
+    source: Any, jobs: TableJobStore, queue: RecordingQueue, now: datetime, **kw: Any
+) -> Any:
     return SweepService(
         allow_list=VaultAllowList.parse("contoso-kv"),
-        lister=Lister(),
+        lister=OneKeyLister(),
         keys=source,
         shards=(SHARD,),
         job_store=lambda shard: jobs,
@@ -84,7 +75,7 @@ def _worker(store: MemoryDekStore, source: Any, jobs: TableJobStore, **kw: Any) 
         stores={SHARD: store},
         job_store=lambda shard: jobs,
         keys=source,
-        queue=Queue(),
+        queue=RecordingQueue(),
         max_dequeue_count=MAX_DEQUEUE_COUNT,
         **kw,
     )
@@ -115,7 +106,7 @@ async def _complete_first_pass(
 
 async def test_the_sweep_asks_for_a_verification_only_once_due(table: TableClient) -> None:
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), RecordingQueue()
     first = await _complete_first_pass(store, source, jobs)
     assert first.finished_at is not None
     ended = first.finished_at
@@ -154,7 +145,7 @@ async def test_the_sweep_asks_for_a_verification_only_once_due(table: TableClien
 
 async def test_a_mark_lost_to_a_concurrent_write_is_not_queued(table: TableClient) -> None:
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), RecordingQueue()
     first = await _complete_first_pass(store, source, jobs)
     assert first.finished_at is not None
     sweep = _sweep(source, jobs, queue, first.finished_at + 2 * DAY)
@@ -168,7 +159,7 @@ async def test_a_mark_lost_to_a_concurrent_write_is_not_queued(table: TableClien
 async def test_only_clean_completed_jobs_are_verified(table: TableClient) -> None:
     """A job that ended short of clean, or failed, or runs, follows the existing rules."""
     source = key_source(V1, V2)
-    jobs, queue = TableJobStore(table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), RecordingQueue()
     store = MemoryDekStore()
     populate(store, source, [V1], 6)
     broken = FaultyKeySource(source, lambda key_id: TransientServiceError("timeout"))
@@ -213,7 +204,7 @@ async def test_the_verification_pass_rewraps_a_dek_written_under_an_older_versio
     table: TableClient,
 ) -> None:
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), RecordingQueue()
     first = await _complete_first_pass(store, source, jobs, count=12)
     assert first.finished_at is not None
     assert [(p.scanned, p.rewrapped, p.verification) for p in first.passes] == [(12, 12, False)]
@@ -264,7 +255,7 @@ async def test_a_verification_pass_in_progress_blocks_retirement(table: TableCli
     unfinished: the safe side, it may be about to move a DEK under the version an operator
     wants to retire. The pass's time adds up over its slices."""
     source, store = key_source(V1, V2), MemoryDekStore(filter_current=False)
-    jobs, queue = TableJobStore(table, SHARD), Queue()
+    jobs, queue = TableJobStore(table, SHARD), RecordingQueue()
     first = await _complete_first_pass(store, source, jobs, count=30)
     assert unfinished_jobs([first], KEY_REF, V2, datetime.now(UTC)) == ()
     await _sweep(source, jobs, queue, datetime.now(UTC) + DAY).run()
