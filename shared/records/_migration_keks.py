@@ -1,0 +1,171 @@
+"""The intermediate keys a job works with, one partition at a time, each unwrapped once.
+
+Jobs (migration, KEK rotation) read records in key order, partition by partition, so they
+hold the KEKs of one partition only: entering another partition wipes the previous one's.
+That bounds the plaintext held to one tenant's KEK versions, and still costs one vault
+unwrap per KEK version a job touches (a partition's rows are contiguous in the scan; a
+resumed job pays at most one more per KEK).
+
+Vault calls go through an injected :data:`VaultUnwrap`, so the service paces them under the
+vault's budget (this floor may not import the rewrap engine's limiter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from shared.crypto import AsyncKeyWrapper, DataKey
+from shared.errors import ConflictError, IntegrityError, KeywardError
+from shared.records._kek_ids import FIRST_KEK_VERSION, kek_version_time, new_kek_version
+from shared.records._model import StoredKek
+from shared.records._ports import KekStore, VaultKeys
+from shared.stores import NewDek
+
+#: Unwraps ``wrapped`` with a vault wrapper (the service's paced call; tests count them).
+VaultUnwrap = Callable[[AsyncKeyWrapper, bytes], Awaitable[DataKey]]
+
+
+async def direct_unwrap(wrapper: AsyncKeyWrapper, wrapped: bytes) -> DataKey:
+    """Unpaced: for tests and for callers that pace elsewhere."""
+    return await wrapper.unwrap(wrapped)
+
+
+class KekMissingError(KeywardError):
+    """A record names a KEK version its partition does not have (nothing can open it)."""
+
+
+def kek_created_at(kek: StoredKek) -> datetime | None:
+    """When ``kek`` was made: the time in its version id (written by the job's own clock),
+    else the stored time; ``None`` when neither says (a partition's first KEK has a fixed
+    id: treat it as older than any dated one)."""
+    try:
+        made = kek_version_time(kek.version)
+    except KeywardError:
+        made = None
+    return made if made is not None else kek.created_at
+
+
+class JobKeks:
+    """KEKs of the partition a job is in, unwrapped on first use and wiped on leaving it."""
+
+    def __init__(
+        self,
+        keks: KekStore,
+        vault: VaultKeys,
+        key_ref: str,
+        *,
+        unwrap: VaultUnwrap = direct_unwrap,
+    ) -> None:
+        self._keks = keks
+        self._vault = vault
+        self._key_ref = key_ref
+        self._unwrap = unwrap
+        self._partition: str | None = None
+        self._plain: dict[str, DataKey] = {}
+        #: Rows of a partition are converted concurrently: one of them unwraps a KEK, the
+        #: others wait for it (exactly one vault call per KEK version).
+        self._lock = asyncio.Lock()
+        #: Vault unwraps so far (one per KEK version touched, per partition visit).
+        self.vault_unwraps = 0
+        self.created = 0
+
+    def enter(self, partition: str) -> None:
+        """Work on ``partition`` now: the previous partition's KEKs are wiped."""
+        if partition != self._partition:
+            self.clear()
+            self._partition = partition
+
+    def clear(self) -> None:
+        for key in self._plain.values():
+            key.wipe()
+        self._plain.clear()
+        self._partition = None
+
+    async def key(self, kek: StoredKek) -> DataKey:
+        """``kek`` unwrapped (the cached instance: do not wipe it; valid until ``enter``
+        moves on or ``clear``).
+
+        Raises:
+            IntegrityError: the unwrapped KEK does not match its row's KCV.
+        """
+        async with self._lock:
+            self.enter(kek.partition)
+            cached = self._plain.get(kek.version)
+            if cached is not None:
+                return cached
+            return await self._unwrap_kek(kek)
+
+    async def _unwrap_kek(self, kek: StoredKek) -> DataKey:
+        wrapper = await self._vault.version(kek.key_id)
+        self.vault_unwraps += 1
+        plain = await self._unwrap(wrapper, kek.wrapped)
+        if plain.kcv != kek.kcv:
+            plain.wipe()
+            raise IntegrityError(f"KEK {kek.ref} does not match its key check value")
+        self._plain[kek.version] = plain
+        return plain
+
+    async def version(self, partition: str, version: str) -> tuple[StoredKek, DataKey]:
+        """The stored KEK ``version`` of ``partition`` and its key.
+
+        Raises:
+            KekMissingError: the partition has no such version.
+        """
+        self.enter(partition)
+        stored = await self._keks.read_kek(partition, version)
+        if stored is None:
+            raise KekMissingError(f"KEK {partition}/{version} does not exist")
+        return stored, await self.key(stored)
+
+    async def current(self, partition: str) -> StoredKek:
+        """The partition's current (newest) KEK, made first when it has none (unwrapped
+        later, by :meth:`key`, only if a row needs it). The first version has a fixed id, so
+        of writers and jobs racing to make it one wins and the others read the winner
+        (``ConflictError`` on insert)."""
+        self.enter(partition)
+        versions = await self._keks.list_keks(partition)
+        if versions:
+            return versions[0]
+        try:
+            return await self.create(partition, FIRST_KEK_VERSION)
+        except ConflictError:
+            versions = await self._keks.list_keks(partition)
+            if not versions:
+                raise
+            return versions[0]
+
+    async def create(
+        self, partition: str, version: str | None = None, *, now: datetime | None = None
+    ) -> StoredKek:
+        """A new KEK version of ``partition`` (dated ``now`` unless ``version`` is given),
+        wrapped locally under the newest enabled version of the job's key, then inserted.
+
+        Raises:
+            ConflictError: that version exists.
+        """
+        self.enter(partition)
+        if version is None:
+            if now is None:
+                raise ValueError("a dated KEK version needs the time")
+            version = new_kek_version(now)
+        wrapper = await self._vault.newest(self._key_ref)
+        plain = DataKey.generate()
+        try:
+            stored = await self._keks.insert_kek(
+                NewDek(
+                    partition,
+                    version,
+                    wrapper.key_id,
+                    wrapper.algorithm,
+                    await wrapper.wrap(plain),
+                    plain.kcv,
+                )
+            )
+        except BaseException:
+            plain.wipe()
+            raise
+        self.created += 1
+        self._plain[version] = plain
+        return stored

@@ -1,0 +1,237 @@
+"""The migration, both ways, over the in-memory ports: every record still opens, the mode
+follows, vault calls are what the design says, and a second runner is refused clearly."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devtools.local_keys import LocalKeyVersionSource
+from shared.errors import ConfigurationError
+from shared.records import RecordFormat, StoreMode
+from shared.records._migration_state import Checkpoint, JobBusyError, Phase
+from shared.services.migration import JobRun, StoreJobs
+from tests.records.memory import (
+    LocalVaultKeys,
+    MemoryKekStore,
+    MemoryModeStore,
+    MemoryRecordStore,
+    open_record,
+    write_direct,
+)
+from tests.rewrap.fakes import KEY_REF, V1, V2, key_source
+
+MODE_TTL = 30.0
+
+
+@dataclass
+class FakeTime:
+    """Wall and monotonic clocks that move only when someone sleeps."""
+
+    wall: datetime = field(default_factory=lambda: datetime(2026, 6, 1, tzinfo=UTC))
+    mono: float = 1000.0
+    slept: float = 0.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+        self.slept += seconds
+
+
+@dataclass
+class World:
+    source: LocalKeyVersionSource
+    records: MemoryRecordStore = field(default_factory=MemoryRecordStore)
+    keks: MemoryKekStore = field(default_factory=MemoryKekStore)
+    modes: MemoryModeStore = field(default_factory=MemoryModeStore)
+    time: FakeTime = field(default_factory=FakeTime)
+    plaintexts: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.vault = LocalVaultKeys(self.source)
+
+    def jobs(self, owner: str = "runner-a", **options: object) -> StoreJobs:
+        options.setdefault("page_size", 7)
+        return StoreJobs(
+            self.records,
+            self.keks,
+            self.modes,
+            self.vault,
+            owner=owner,
+            now=self.time.now,
+            sleep=self.time.sleep,
+            monotonic=self.time.monotonic,
+            **options,  # type: ignore[arg-type]
+        )
+
+    async def seed(self, count: int, partitions: int = 4) -> None:
+        for index in range(count):
+            key = (f"t{index % partitions}", f"r{index:03}")
+            self.plaintexts[key] = f"secret {index}".encode()
+            await write_direct(self.records, self.vault, KEY_REF, *key, self.plaintexts[key])
+
+    def check_all_open(self) -> None:
+        for (partition, record_id), plain in self.plaintexts.items():
+            assert open_record(self.records, self.keks, self.source, partition, record_id) == plain
+
+    def formats(self) -> set[RecordFormat]:
+        return {row.format for row in self.records.rows.values()}
+
+
+def world() -> World:
+    return World(key_source(V1, V2))
+
+
+def run(coro: object) -> JobRun:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_direct_to_hierarchy_and_back_keeps_every_record() -> None:
+    w = world()
+    asyncio.run(w.seed(40))
+    unwraps = w.vault.counts.unwraps
+    done = run(w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert done.started
+    assert done.mode is StoreMode.HIERARCHY
+    assert done.checkpoint is not None
+    assert done.checkpoint.phase is Phase.DONE
+    assert w.formats() == {RecordFormat.HIERARCHY}
+    # One vault unwrap per DEK, none per KEK (the job made them and held them).
+    assert w.vault.counts.unwraps - unwraps == 40
+    assert done.checkpoint.tally.converted == 40
+    assert done.checkpoint.tally.keks_created == 4
+    assert w.time.slept >= MODE_TTL  # the writers' mode TTL was waited out
+    w.check_all_open()
+
+    unwraps = w.vault.counts.unwraps
+    back = run(w.jobs().migrate(StoreMode.DIRECT, KEY_REF))
+    assert back.mode is StoreMode.DIRECT
+    assert back.checkpoint is not None
+    assert back.checkpoint.phase is Phase.DONE
+    assert w.formats() == {RecordFormat.DIRECT}
+    # One vault unwrap per KEK, plus the round trip that proved the target version.
+    assert w.vault.counts.unwraps - unwraps == 4 + 1
+    assert not w.keks.rows  # nothing references them: deleted
+    assert back.checkpoint.tally.keks_deleted == 4
+    w.check_all_open()
+
+
+def test_migrating_to_the_mode_a_store_has_does_nothing() -> None:
+    w = world()
+    asyncio.run(w.seed(3))
+    nothing = run(w.jobs().migrate(StoreMode.DIRECT, KEY_REF))
+    assert not nothing.started
+    assert nothing.mode is StoreMode.DIRECT
+    assert w.modes.writes == 0
+
+
+def test_a_second_runner_is_refused_while_the_first_is_live_then_takes_over() -> None:
+    w = world()
+    asyncio.run(w.seed(10))
+
+    class Stop(BaseException):
+        pass
+
+    def stop_after_first_page(point: str) -> None:
+        if point == "page.before_checkpoint":
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(w.jobs("runner-a", probe=stop_after_first_page).migrate(StoreMode.HIERARCHY, KEY_REF))
+    with pytest.raises(JobBusyError) as busy:
+        run(w.jobs("runner-b").migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert busy.value.owner == "runner-a"
+    assert "runner-a" in str(busy.value)
+    assert "lease ends" in str(busy.value)
+    w.time.advance(120)  # runner-a's lease runs out
+    done = run(w.jobs("runner-b").migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert done.mode is StoreMode.HIERARCHY
+    assert done.checkpoint is not None
+    assert done.checkpoint.owner == "runner-b"
+    w.check_all_open()
+
+
+def test_a_writer_changing_a_row_mid_conversion_is_retried_not_overwritten() -> None:
+    w = world()
+    asyncio.run(w.seed(6, partitions=1))
+    touched: list[tuple[str, str]] = []
+
+    def writer(key: tuple[str, str]) -> None:
+        if not touched:
+            touched.append(key)
+            w.records.touch(*key)
+            w.records.rows[key] = replace(w.records.rows[key], app_column="changed by the app")
+
+    w.records.before_replace = writer
+    done = run(w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert done.checkpoint is not None
+    assert done.checkpoint.tally.conflicts == 1
+    assert w.records.rows[touched[0]].app_column == "changed by the app"
+    assert w.formats() == {RecordFormat.HIERARCHY}
+    w.check_all_open()
+
+
+def test_a_row_that_cannot_be_converted_blocks_the_mode_change_and_is_named() -> None:
+    w = world()
+    asyncio.run(w.seed(5, partitions=1))
+    key = ("t0", "r002")
+    w.records.rows[key] = replace(w.records.rows[key], kcv="00" * 8)
+    blocked = run(w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert blocked.mode is StoreMode.TO_HIERARCHY
+    assert blocked.checkpoint is not None
+    assert blocked.checkpoint.phase is Phase.BLOCKED
+    assert blocked.checkpoint.problem_refs == ("t0/r002",)
+    assert "t0/r002" in blocked.checkpoint.detail
+    assert w.records.rows[key].format is RecordFormat.DIRECT  # left exactly as it was
+
+
+def test_an_unfinished_migration_under_another_key_is_refused() -> None:
+    w = world()
+    asyncio.run(w.seed(3))
+
+    class Stop(BaseException):
+        pass
+
+    def stop(point: str) -> None:
+        if point == "job.mode_set":
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(w.jobs(probe=stop).migrate(StoreMode.HIERARCHY, KEY_REF))
+    w.time.advance(120)
+    with pytest.raises(ConfigurationError, match="wraps under"):
+        run(w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF + "-other"))
+
+
+def test_the_checkpoint_round_trips_through_json() -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    from shared.records._migration_state import JobKind, Tally
+
+    checkpoint = Checkpoint(
+        kind=JobKind.ROTATE_KEKS,
+        target="",
+        key_ref=KEY_REF,
+        owner="o",
+        lease_until=now,
+        started_at=now,
+        phase=Phase.COUNT,
+        version_counts={"k1": 2},
+        partition="t1",
+        tally=Tally(converted=3),
+        problem_refs=("a/b",),
+        older_than_days=90.0,
+    )
+    assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
