@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared.errors import ConfigurationError
+from shared.records._kek_ids import is_kek_version, kek_version_time
 from shared.records._migration_job import JobParts, StoreJob, tally_of, with_tally
 from shared.records._migration_keks import kek_created_at
 from shared.records._migration_probe import (
@@ -44,7 +45,7 @@ from shared.records._migration_state import (
     Tally,
     refuse_if_busy,
 )
-from shared.records._model import RecordFormat, StoreMode
+from shared.records._model import RecordFormat, StoredKek, StoreMode
 from shared.stores import WriteOutcome
 
 #: The key a count uses for rows it could not read (their KEK version is unknown).
@@ -147,9 +148,9 @@ class KekRotation(StoreJob):
             versions = await parts.keks.list_keks(name)
             if not versions:
                 continue
+            if self._made_by_job(versions[0]):
+                continue  # before a crash
             made = kek_created_at(versions[0])
-            if made is not None and made >= checkpoint.started_at:
-                continue  # this job made it before a crash
             limit = checkpoint.older_than_days
             if limit is not None and made is not None and made > now - timedelta(days=limit):
                 continue  # still within its crypto-period
@@ -168,8 +169,13 @@ class KekRotation(StoreJob):
         """Whether the job rotated ``partition`` (its current KEK is dated after the start)
         and older versions remain."""
         versions = await self.parts.keks.list_keks(partition)
-        made = kek_created_at(versions[0]) if versions else None
-        return len(versions) > 1 and made is not None and made >= self.checkpoint.started_at
+        return len(versions) > 1 and self._made_by_job(versions[0])
+
+    def _made_by_job(self, kek: StoredKek) -> bool:
+        """Whether this job made ``kek``: its id is dated at or after the job's start (the
+        job dates its versions by its own clock; a partition's first KEK has no date)."""
+        made = kek_version_time(kek.version) if is_kek_version(kek.version) else None
+        return made is not None and made >= self.checkpoint.started_at
 
     async def _advance(self, checkpoint: Checkpoint) -> None:
         """Move to the next selected partition after ``checkpoint.partition``, or finish."""

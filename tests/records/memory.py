@@ -11,10 +11,11 @@ rewrap engine rotates the Key Vault key over it unchanged. ``VaultKeys`` over a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from devtools.local_keys import LocalKeyVersionSource
 from shared.crypto import (
@@ -37,6 +38,7 @@ from shared.records import (
     StoredRecord,
     kek_version_time,
 )
+from shared.services.migration import StoreJobs
 from shared.stores import (
     CountPage,
     DekRecord,
@@ -48,9 +50,11 @@ from shared.stores import (
     WriteResult,
     all_version_counts,
 )
+from tests.rewrap.fakes import KEY_REF, V1, V2, key_source
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-Probe = Callable[[str], None]
+#: A probe point hook (the jobs' and the stores' crash points).
+JobProbe = Probe = Callable[[str], None]
 
 
 def _noop(point: str) -> None:
@@ -126,6 +130,9 @@ class MemoryRecordStore:
         self.rows[key] = self._row(write, sealed=write.sealed, app_column=None)
         return self._record(key, self.rows[key])
 
+    def new_row(self, write: RecordWrite) -> RecordRow:
+        return self._row(write, sealed=write.sealed, app_column=None)
+
     def _row(
         self, write: RecordWrite, *, sealed: bytes | None, app_column: str | None
     ) -> RecordRow:
@@ -194,8 +201,11 @@ class KekRow:
 class MemoryKekStore:
     """``KekStore`` and, over the same rows, the rewrap engine's ``DekStore``."""
 
-    def __init__(self, name: str = "memory-keks") -> None:
+    def __init__(
+        self, name: str = "memory-keks", *, now: Callable[[], datetime] = lambda: _EPOCH
+    ) -> None:
         self._name = name
+        self._now = now
         self.rows: dict[tuple[str, str], KekRow] = {}
         self._etags = itertools.count(2)
         self.probe: Probe = _noop
@@ -228,7 +238,7 @@ class MemoryKekStore:
         key = (kek.partition, kek.dek_id)
         if key in self.rows:
             raise ConflictError(f"KEK {kek.ref} exists", status=409)
-        made = kek_version_time(kek.dek_id) or _EPOCH
+        made = kek_version_time(kek.dek_id) or self._now()
         self.rows[key] = KekRow(
             kek.key_id, kek.algorithm, kek.wrapped, kek.kcv, made, etag=next(self._etags)
         )
@@ -478,3 +488,98 @@ def open_record(
 
 def _rsa(source: LocalKeyVersionSource, key_id: str, algorithm: WrapAlgorithm) -> LocalRsaWrapper:
     return LocalRsaWrapper(key_id, private_key=source.private_key(key_id), algorithm=algorithm)
+
+
+# ---- a world for the jobs' tests -----------------------------------------------------------
+
+MODE_TTL = 30.0
+
+
+@dataclass
+class FakeTime:
+    """Wall and monotonic clocks that move only when someone sleeps."""
+
+    wall: datetime = field(default_factory=lambda: datetime(2026, 6, 1, tzinfo=UTC))
+    mono: float = 1000.0
+    slept: float = 0.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+        self.slept += seconds
+
+
+@dataclass
+class World:
+    source: LocalKeyVersionSource
+    records: MemoryRecordStore = field(default_factory=MemoryRecordStore)
+    keks: MemoryKekStore = field(default_factory=MemoryKekStore)
+    modes: MemoryModeStore = field(default_factory=MemoryModeStore)
+    time: FakeTime = field(default_factory=FakeTime)
+    plaintexts: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.vault = LocalVaultKeys(self.source)
+        self.keks = MemoryKekStore(now=self.time.now)
+
+    def jobs(self, owner: str = "runner-a", **options: object) -> StoreJobs:
+        options.setdefault("page_size", 7)
+        return StoreJobs(
+            self.records,
+            self.keks,
+            self.modes,
+            self.vault,
+            owner=owner,
+            now=self.time.now,
+            sleep=self.time.sleep,
+            monotonic=self.time.monotonic,
+            **options,  # type: ignore[arg-type]
+        )
+
+    async def seed(self, count: int, partitions: int = 4) -> None:
+        for index in range(count):
+            key = (f"t{index % partitions}", f"r{index:03}")
+            self.plaintexts[key] = f"secret {index}".encode()
+            await write_direct(self.records, self.vault, KEY_REF, *key, self.plaintexts[key])
+
+    def check_all_open(self) -> None:
+        for (partition, record_id), plain in self.plaintexts.items():
+            assert open_record(self.records, self.keks, self.source, partition, record_id) == plain
+
+    def formats(self) -> set[RecordFormat]:
+        return {row.format for row in self.records.rows.values()}
+
+
+def world() -> World:
+    """Two versions of :data:`KEY_REF` (the newest wraps), empty stores, direct mode."""
+    return World(key_source(V1, V2))
+
+
+def write_under_kek(
+    w: World, partition: str, record_id: str, plaintext: bytes, kek_version: str
+) -> None:
+    """Insert a format-2 record under a given KEK version at once, as a (late) hierarchy
+    writer does (synchronous, so a probe can act as that writer mid-job)."""
+    kek_row = w.keks.rows[(partition, kek_version)]
+    with (
+        _rsa(w.source, kek_row.key_id, kek_row.algorithm).unwrap(kek_row.wrapped) as kek,
+        DataKey.generate() as dek,
+    ):
+        write = RecordWrite(
+            partition, record_id, RecordFormat.HIERARCHY, WrapAlgorithm.A256KW,
+            LocalAesKeyWrapper(kek_version, kek).wrap(dek), dek.kcv, kek_version=kek_version,
+            sealed=seal(dek, plaintext, dek_id=f"{partition}/{record_id}"),
+        )  # fmt: skip
+    assert (partition, record_id) not in w.records.rows
+    w.records.rows[(partition, record_id)] = w.records.new_row(write)
+    w.plaintexts[(partition, record_id)] = plaintext

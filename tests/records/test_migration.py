@@ -4,95 +4,17 @@ follows, vault calls are what the design says, and a second runner is refused cl
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
-from devtools.local_keys import LocalKeyVersionSource
 from shared.errors import ConfigurationError
 from shared.records import RecordFormat, StoreMode
 from shared.records._migration_state import Checkpoint, JobBusyError, Phase
-from shared.services.migration import JobRun, StoreJobs
-from tests.records.memory import (
-    LocalVaultKeys,
-    MemoryKekStore,
-    MemoryModeStore,
-    MemoryRecordStore,
-    open_record,
-    write_direct,
-)
-from tests.rewrap.fakes import KEY_REF, V1, V2, key_source
-
-MODE_TTL = 30.0
-
-
-@dataclass
-class FakeTime:
-    """Wall and monotonic clocks that move only when someone sleeps."""
-
-    wall: datetime = field(default_factory=lambda: datetime(2026, 6, 1, tzinfo=UTC))
-    mono: float = 1000.0
-    slept: float = 0.0
-
-    def now(self) -> datetime:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
-
-    def advance(self, seconds: float) -> None:
-        self.wall += timedelta(seconds=seconds)
-        self.mono += seconds
-        self.slept += seconds
-
-
-@dataclass
-class World:
-    source: LocalKeyVersionSource
-    records: MemoryRecordStore = field(default_factory=MemoryRecordStore)
-    keks: MemoryKekStore = field(default_factory=MemoryKekStore)
-    modes: MemoryModeStore = field(default_factory=MemoryModeStore)
-    time: FakeTime = field(default_factory=FakeTime)
-    plaintexts: dict[tuple[str, str], bytes] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.vault = LocalVaultKeys(self.source)
-
-    def jobs(self, owner: str = "runner-a", **options: object) -> StoreJobs:
-        options.setdefault("page_size", 7)
-        return StoreJobs(
-            self.records,
-            self.keks,
-            self.modes,
-            self.vault,
-            owner=owner,
-            now=self.time.now,
-            sleep=self.time.sleep,
-            monotonic=self.time.monotonic,
-            **options,  # type: ignore[arg-type]
-        )
-
-    async def seed(self, count: int, partitions: int = 4) -> None:
-        for index in range(count):
-            key = (f"t{index % partitions}", f"r{index:03}")
-            self.plaintexts[key] = f"secret {index}".encode()
-            await write_direct(self.records, self.vault, KEY_REF, *key, self.plaintexts[key])
-
-    def check_all_open(self) -> None:
-        for (partition, record_id), plain in self.plaintexts.items():
-            assert open_record(self.records, self.keks, self.source, partition, record_id) == plain
-
-    def formats(self) -> set[RecordFormat]:
-        return {row.format for row in self.records.rows.values()}
-
-
-def world() -> World:
-    return World(key_source(V1, V2))
+from shared.services.migration import JobRun
+from tests.records.memory import MODE_TTL, world
+from tests.rewrap.fakes import KEY_REF
 
 
 def run(coro: object) -> JobRun:
