@@ -203,7 +203,7 @@ class Migration(StoreJob):
                 wrapped = await target.wrap(probe_key)
                 self.keks.vault_unwraps += 1
                 unwrapper = await self.parts.vault.version(target.key_id)
-                with await self.parts.unwrap(unwrapper, wrapped) as back:
+                with await unwrapper.unwrap(wrapped) as back:
                     if not back.matches(probe_key):
                         raise IntegrityError(f"{target.key_id} did not unwrap its own wrap")
             self._proved = target.key_id

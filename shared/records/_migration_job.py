@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.errors import ConflictError
-from shared.records._migration_keks import JobKeks, VaultUnwrap, direct_unwrap
+from shared.records._migration_keks import JobKeks
 from shared.records._migration_probe import CHECKPOINT_AFTER, JobProbe, no_probe
 from shared.records._migration_rows import DEFAULT_JOB_WORKERS, RowConverter, RowOutcome, RowResult
 from shared.records._migration_state import (
@@ -32,14 +32,16 @@ DEFAULT_JOB_PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class JobParts:
-    """Everything a job works over, injected (the service builds it; tests use memory)."""
+    """Everything a job works over, injected (the service builds it; tests use memory).
+
+    ``vault`` is the one every vault call goes through: the service gives a paced one.
+    """
 
     records: RecordStore
     keks: KekStore
     modes: ModeStore
     vault: VaultKeys
     now: Callable[[], datetime]
-    unwrap: VaultUnwrap = direct_unwrap
     probe: JobProbe = no_probe
     page_size: int = DEFAULT_JOB_PAGE_SIZE
     workers: int = DEFAULT_JOB_WORKERS
@@ -55,10 +57,8 @@ class StoreJob:
         self.key_ref = key_ref
         self.row = ModeRecord()
         self._checkpoint: Checkpoint | None = None
-        self.keks = JobKeks(parts.keks, parts.vault, key_ref, unwrap=parts.unwrap)
-        self.rows = RowConverter(
-            parts.records, parts.vault, self.keks, unwrap=parts.unwrap, probe=parts.probe
-        )
+        self.keks = JobKeks(parts.keks, parts.vault, key_ref)
+        self.rows = RowConverter(parts.records, parts.vault, self.keks, probe=parts.probe)
 
     @property
     def checkpoint(self) -> Checkpoint:

@@ -6,30 +6,21 @@ That bounds the plaintext held to one tenant's KEK versions, and still costs one
 unwrap per KEK version a job touches (a partition's rows are contiguous in the scan; a
 resumed job pays at most one more per KEK).
 
-Vault calls go through an injected :data:`VaultUnwrap`, so the service paces them under the
-vault's budget (this floor may not import the rewrap engine's limiter).
+Vault calls go through ``VaultKeys``; the service hands the job a paced one (the rewrap
+engine's limiter, which this floor may not import).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from shared.crypto import AsyncKeyWrapper, DataKey
+from shared.crypto import DataKey
 from shared.errors import ConflictError, IntegrityError, KeywardError
 from shared.records._kek_ids import FIRST_KEK_VERSION, kek_version_time, new_kek_version
 from shared.records._model import StoredKek
 from shared.records._ports import KekStore, VaultKeys
 from shared.stores import NewDek
-
-#: Unwraps ``wrapped`` with a vault wrapper (the service's paced call; tests count them).
-VaultUnwrap = Callable[[AsyncKeyWrapper, bytes], Awaitable[DataKey]]
-
-
-async def direct_unwrap(wrapper: AsyncKeyWrapper, wrapped: bytes) -> DataKey:
-    """Unpaced: for tests and for callers that pace elsewhere."""
-    return await wrapper.unwrap(wrapped)
 
 
 class KekMissingError(KeywardError):
@@ -55,13 +46,10 @@ class JobKeks:
         keks: KekStore,
         vault: VaultKeys,
         key_ref: str,
-        *,
-        unwrap: VaultUnwrap = direct_unwrap,
     ) -> None:
         self._keks = keks
         self._vault = vault
         self._key_ref = key_ref
-        self._unwrap = unwrap
         self._partition: str | None = None
         self._plain: dict[str, DataKey] = {}
         #: Rows of a partition are converted concurrently: one of them unwraps a KEK, the
@@ -100,7 +88,7 @@ class JobKeks:
     async def _unwrap_kek(self, kek: StoredKek) -> DataKey:
         wrapper = await self._vault.version(kek.key_id)
         self.vault_unwraps += 1
-        plain = await self._unwrap(wrapper, kek.wrapped)
+        plain = await wrapper.unwrap(kek.wrapped)
         if plain.kcv != kek.kcv:
             plain.wipe()
             raise IntegrityError(f"KEK {kek.ref} does not match its key check value")

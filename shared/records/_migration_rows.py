@@ -22,7 +22,7 @@ from shared.errors import (
     KeyDisabledError,
     KeyNotFoundError,
 )
-from shared.records._migration_keks import JobKeks, KekMissingError, VaultUnwrap
+from shared.records._migration_keks import JobKeks, KekMissingError
 from shared.records._migration_probe import (
     ROW_AFTER_UNWRAP,
     ROW_AFTER_WRAP,
@@ -96,13 +96,11 @@ class RowConverter:
         vault: VaultKeys,
         keks: JobKeks,
         *,
-        unwrap: VaultUnwrap,
         probe: JobProbe,
     ) -> None:
         self._records = records
         self._vault = vault
         self._keks = keks
-        self._unwrap = unwrap
         self._probe = probe
         self.vault_unwraps = 0
 
@@ -117,7 +115,7 @@ class RowConverter:
                 f"unwraps {wrapper.algorithm.value}"
             )
         self.vault_unwraps += 1
-        with _checked(await self._unwrap(wrapper, row.wrapped), row) as dek:
+        with _checked(await wrapper.unwrap(row.wrapped), row) as dek:
             self._probe(ROW_AFTER_UNWRAP)
             kek_key = await self._keks.key(kek)
             wrapped = _kw_wrap_verified(kek.version, kek_key, dek)

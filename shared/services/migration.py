@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.crypto import AsyncKeyWrapper, DataKey
+from shared.crypto import AsyncKeyWrapper, DataKey, WrapAlgorithm
 from shared.errors import ThrottledError
 from shared.records import EnvelopeSettings, KekStore, ModeStore, RecordStore, StoreMode, VaultKeys
 from shared.records._kek_rotation import KekRotation
@@ -51,24 +51,49 @@ class JobRun:
     seconds: float
 
 
-class PacedUnwrap:
-    """Vault unwraps at the limiter's pace; a 429 slows the limiter and the unwrap retries."""
+class PacedVaultKeys:
+    """``VaultKeys`` whose unwraps wait for the limiter's slot; a 429 slows the limiter and
+    the unwrap is sent again (wraps are local with the public key: not paced)."""
 
-    def __init__(self, limiter: AimdRateLimiter) -> None:
+    def __init__(self, inner: VaultKeys, limiter: AimdRateLimiter) -> None:
+        self._inner = inner
         self.limiter = limiter
 
-    async def __call__(self, wrapper: AsyncKeyWrapper, wrapped: bytes) -> DataKey:
+    async def newest(self, key_ref: str) -> AsyncKeyWrapper:
+        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter)
+
+    async def version(self, key_id: str) -> AsyncKeyWrapper:
+        return _PacedWrapper(await self._inner.version(key_id), self.limiter)
+
+
+class _PacedWrapper:
+    def __init__(self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter) -> None:
+        self._inner = inner
+        self._limiter = limiter
+
+    @property
+    def key_id(self) -> str:
+        return self._inner.key_id
+
+    @property
+    def algorithm(self) -> WrapAlgorithm:
+        return self._inner.algorithm
+
+    async def wrap(self, dek: DataKey) -> bytes:
+        return await self._inner.wrap(dek)
+
+    async def unwrap(self, wrapped: bytes) -> DataKey:
         for _ in range(MAX_THROTTLED_ATTEMPTS - 1):
-            issued = await self.limiter.acquire()
+            issued = await self._limiter.acquire()
             try:
-                key = await wrapper.unwrap(wrapped)
+                key = await self._inner.unwrap(wrapped)
             except ThrottledError as error:
-                self.limiter.on_throttled(issued, error.retry_after)
+                self._limiter.on_throttled(issued, error.retry_after)
                 continue
-            self.limiter.on_success()
+            self._limiter.on_success()
             return key
-        await self.limiter.acquire()
-        return await wrapper.unwrap(wrapped)
+        await self._limiter.acquire()
+        return await self._inner.unwrap(wrapped)
 
 
 class StoreJobs:
@@ -104,9 +129,8 @@ class StoreJobs:
             records=records,
             keks=keks,
             modes=modes,
-            vault=vault,
+            vault=PacedVaultKeys(vault, self.limiter),
             now=now,
-            unwrap=PacedUnwrap(self.limiter),
             probe=probe,
             page_size=page_size,
             workers=workers,

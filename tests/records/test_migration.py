@@ -157,3 +157,33 @@ def test_the_checkpoint_round_trips_through_json() -> None:
         older_than_days=90.0,
     )
     assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
+
+
+def test_vault_unwraps_are_paced_and_a_429_is_waited_out() -> None:
+    from shared.errors import ThrottledError
+
+    w = world()
+    asyncio.run(w.seed(40))
+    throttled = [3]
+    inner_version = w.vault.version
+
+    async def throttling_version(key_id: str) -> object:
+        wrapper = await inner_version(key_id)
+        real_unwrap = wrapper.unwrap
+
+        async def unwrap(wrapped: bytes) -> object:
+            if throttled[0]:
+                throttled[0] -= 1
+                raise ThrottledError("429", retry_after=2)
+            return await real_unwrap(wrapped)
+
+        wrapper.unwrap = unwrap  # type: ignore[method-assign]
+        return wrapper
+
+    w.vault.version = throttling_version  # type: ignore[method-assign]
+    before = w.time.mono
+    done = run(w.jobs(rate=10.0).migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert done.mode is StoreMode.HIERARCHY
+    # 40 unwraps at no more than 10/s, after the mode TTL, plus the 429's pause.
+    assert w.time.mono - before >= MODE_TTL + 40 / 10 + 2 - 1
+    w.check_all_open()
