@@ -9,8 +9,8 @@ KEK and conditionally replaced. A full count of format-1 rows follows; zero make
 
 Back to direct: the mirror (KEK unwrapped by the vault once per version, DEKs unwrapped
 locally, wrapped under the newest enabled vault version with its public key after a round
-trip proved that version), a count of format-2 rows, mode ``direct``, then the KEK rows
-(nothing references them any more) are deleted page by page.
+trip proved that version), a count of format-2 rows, mode ``direct``, then, after the
+writers' KEK TTL, the KEK rows (nothing references them any more) are deleted page by page.
 
 Every step ends with a checkpoint in the mode row; a crash anywhere resumes from the last
 one, and a page done twice is harmless (converted rows are skipped).
@@ -58,7 +58,8 @@ class Migration(StoreJob):
     """The migration of one store to ``target`` (``StoreMode.HIERARCHY`` or ``DIRECT``).
 
     ``key_ref`` is the Key Vault key new wraps go under: the KEKs' (to hierarchy) or the
-    DEKs' (to direct). ``mode_ttl_seconds`` is how long writers cache the mode row.
+    DEKs' (to direct). ``mode_ttl_seconds`` is how long writers cache the mode row,
+    ``kek_ttl_seconds`` how long they remember a partition's current KEK.
     """
 
     def __init__(
@@ -69,12 +70,14 @@ class Migration(StoreJob):
         key_ref: str,
         target: StoreMode,
         mode_ttl_seconds: float,
+        kek_ttl_seconds: float = 0.0,
     ) -> None:
         if target not in _MIGRATING:
             raise ConfigurationError(f"a migration ends in direct or hierarchy, not {target}")
         super().__init__(parts, owner, key_ref)
         self.target = target
         self.mode_ttl_seconds = mode_ttl_seconds
+        self.kek_ttl_seconds = kek_ttl_seconds
         self._proved: str | None = None
 
     @property
@@ -142,10 +145,10 @@ class Migration(StoreJob):
     async def step(self) -> None:
         """One bounded piece of work (a page, or the end of the wait), then a checkpoint."""
         phase = self.checkpoint.phase
+        if self.wait_seconds() > 0:
+            await self.heartbeat()
+            return
         if phase is Phase.WAIT:
-            if self.wait_seconds() > 0:
-                await self.heartbeat()
-                return
             self.parts.probe(WAIT_OVER)
             await self.save(replace(self.checkpoint, phase=Phase.CONVERT, wait_until=None))
         elif phase is Phase.CONVERT:
@@ -254,7 +257,12 @@ class Migration(StoreJob):
         if self.target is StoreMode.HIERARCHY:
             await self.save(replace(checkpoint, phase=Phase.DONE), mode=StoreMode.HIERARCHY)
         else:
-            await self.save(replace(checkpoint, phase=Phase.CLEANUP), mode=StoreMode.DIRECT)
+            # The KEK rows go only once no writer can still remember one as its partition's
+            # current KEK: a partition's first KEK has a fixed id, and a KEK made again under
+            # that id after a later migration must never be mistaken for the deleted one.
+            wait_until = self.parts.now() + timedelta(seconds=self.kek_ttl_seconds)
+            cleanup = replace(checkpoint, phase=Phase.CLEANUP, wait_until=wait_until)
+            await self.save(cleanup, mode=StoreMode.DIRECT)
         self.parts.probe(FINAL_MODE_WRITTEN)
 
     async def _cleanup_page(self) -> None:

@@ -153,6 +153,7 @@ class StoreJobs:
             key_ref=key_ref,
             target=target,
             mode_ttl_seconds=self.settings.mode_ttl_seconds,
+            kek_ttl_seconds=self.settings.kek_cache_seconds,
         )
         return await self._run(job, job.claim)
 

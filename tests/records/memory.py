@@ -185,6 +185,90 @@ class MemoryRecordStore:
         )
 
 
+class DirectRowsView:
+    """The record store as the rewrap engine sees it: its format-1 rows only (format-2 rows
+    have no ``KeyRef``, so no vault-key scan meets them), as Table and SQLite do."""
+
+    def __init__(self, records: MemoryRecordStore) -> None:
+        self._records = records
+
+    @property
+    def name(self) -> str:
+        return self._records.name
+
+    def _direct(self, key_ref: str) -> list[tuple[str, str]]:
+        prefix = key_ref.lower() + "/"
+        return sorted(
+            key for key, row in self._records.rows.items()
+            if row.format is RecordFormat.DIRECT and row.problem is None
+            and (row.key_id or "").lower().startswith(prefix)
+        )  # fmt: skip
+
+    def _dek(self, key: tuple[str, str]) -> DekRecord:
+        row = self._records.rows[key]
+        return DekRecord("/".join(key), key[0], str(row.etag), row.key_id or "", row.algorithm,
+                         row.wrapped, row.kcv)  # fmt: skip
+
+    async def scan(
+        self,
+        key_ref: str,
+        *,
+        exclude_version: str | None,
+        continuation: str | None = None,
+        page_size: int = 100,
+    ) -> ScanPage:
+        keys = [
+            k for k in self._direct(key_ref) if continuation is None or "/".join(k) > continuation
+        ]
+        page = keys[:page_size]
+        return ScanPage([self._dek(k) for k in page],
+                        "/".join(page[-1]) if len(keys) > page_size else None)  # fmt: skip
+
+    async def replace_batch(self, rewraps: Sequence[Rewrap]) -> Sequence[WriteResult]:
+        results = []
+        for rewrap in rewraps:
+            partition, record_id = rewrap.record.ref.split("/", 1)
+            row = self._records.rows.get((partition, record_id))
+            if row is None:
+                results.append(WriteResult(rewrap.record.ref, WriteOutcome.NOT_FOUND))
+            elif str(row.etag) != rewrap.record.etag or row.format is not RecordFormat.DIRECT:
+                results.append(WriteResult(rewrap.record.ref, WriteOutcome.CONFLICT))
+            elif rewrap.kcv != row.kcv:
+                results.append(WriteResult(rewrap.record.ref, WriteOutcome.FAILED, "kcv"))
+            else:
+                write = RecordWrite(partition, record_id, RecordFormat.DIRECT, rewrap.algorithm,
+                                    rewrap.wrapped, rewrap.kcv, key_id=rewrap.key_id)  # fmt: skip
+                new = replace(self._records.new_row(write), sealed=row.sealed,
+                              app_column=row.app_column)  # fmt: skip
+                self._records.rows[(partition, record_id)] = new
+                results.append(WriteResult(rewrap.record.ref, WriteOutcome.WRITTEN,
+                                           new_etag=str(new.etag)))  # fmt: skip
+        return results
+
+    async def mark_unreadable(self, record: DekRecord, reason: str) -> WriteResult:
+        return WriteResult(record.ref, WriteOutcome.FAILED, "not kept in memory")
+
+    async def count_versions(
+        self, key_ref: str, *, continuation: str | None = None, page_size: int = 1000
+    ) -> CountPage:
+        keys = [
+            k for k in self._direct(key_ref) if continuation is None or "/".join(k) > continuation
+        ]
+        counts: dict[str, VersionCount] = {}
+        for key in keys[:page_size]:
+            key_id = (self._records.rows[key].key_id or "").lower()
+            entry = counts.setdefault(key_id, VersionCount(key_id))
+            counts[key_id] = replace(entry, current=entry.current + 1)
+        more = len(keys) > page_size
+        return CountPage(list(counts.values()), "/".join(keys[page_size - 1]) if more else None)
+
+    async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
+        return await all_version_counts(self, key_ref)
+
+    async def close(self) -> None:
+        return None
+
+
 @dataclass
 class KekRow:
     key_id: str
@@ -465,6 +549,8 @@ def open_record(
     source: LocalKeyVersionSource,
     partition: str,
     record_id: str,
+    *,
+    context: bytes = b"",
 ) -> bytes:
     """The plaintext of a record, read with the private keys alone (whatever its format):
     the oracle the tests check every job against."""
@@ -483,7 +569,7 @@ def open_record(
             dek = LocalAesKeyWrapper(row.kek_version, kek).unwrap(row.wrapped)
     with dek:
         assert dek.kcv == row.kcv
-        return open_envelope(dek, row.sealed, dek_id=f"{partition}/{record_id}")
+        return open_envelope(dek, row.sealed, dek_id=f"{partition}/{record_id}", context=context)
 
 
 def _rsa(source: LocalKeyVersionSource, key_id: str, algorithm: WrapAlgorithm) -> LocalRsaWrapper:
