@@ -13,13 +13,17 @@ engine's limiter, which this floor may not import).
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
 from shared.crypto import DataKey
-from shared.errors import ConflictError, IntegrityError, KeywardError
-from shared.records._kek_ids import FIRST_KEK_VERSION, kek_version_time, new_kek_version
+from shared.errors import IntegrityError, KeywardError
+from shared.records._cache import KeyCache
+from shared.records._kek_ids import kek_version_time, new_kek_version
+from shared.records._kek_ring import KekRing
 from shared.records._model import StoredKek
 from shared.records._ports import KekStore, VaultKeys
+from shared.records._stats import EnvelopeStats
 from shared.stores import NewDek
 
 
@@ -55,6 +59,14 @@ class JobKeks:
         #: Rows of a partition are converted concurrently: one of them unwraps a KEK, the
         #: others wait for it (exactly one vault call per KEK version).
         self._lock = asyncio.Lock()
+        #: The envelope's own KEK maker (first KEK of a partition), with a cache that holds
+        #: nothing: the job keeps what it needs in ``_plain``.
+        self._stats = EnvelopeStats()
+        self._counted_unwraps = 0
+        self._ring = KekRing(
+            keks, vault, key_ref, KeyCache(0), self._stats,
+            kek_seconds=0, clock=time.monotonic, wall_clock=lambda: datetime.now(UTC),
+        )  # fmt: skip
         #: Vault unwraps so far (one per KEK version touched, per partition visit).
         self.vault_unwraps = 0
         self.created = 0
@@ -108,36 +120,37 @@ class JobKeks:
         return stored, await self.key(stored)
 
     async def current(self, partition: str) -> StoredKek:
-        """The partition's current (newest) KEK, made first when it has none (unwrapped
-        later, by :meth:`key`, only if a row needs it). The first version has a fixed id, so
-        of writers and jobs racing to make it one wins and the others read the winner
-        (``ConflictError`` on insert)."""
+        """The partition's current (newest) KEK, unwrapped later, by :meth:`key`, only if a
+        row needs it. A partition without one gets its first KEK exactly as the envelope
+        makes it (``KekRing``: a fixed first version id, so of writers and jobs racing to
+        make it one wins and the others use the winner's)."""
         self.enter(partition)
         versions = await self._keks.list_keks(partition)
         if versions:
             return versions[0]
-        try:
-            return await self.create(partition, FIRST_KEK_VERSION)
-        except ConflictError:
-            versions = await self._keks.list_keks(partition)
-            if not versions:
-                raise
-            return versions[0]
+        opened = await self._ring.current(partition)
+        stored = await self._keks.read_kek(partition, opened.version)
+        if stored is None:
+            opened.key.wipe()
+            raise KekMissingError(f"KEK {partition}/{opened.version} vanished once made")
+        async with self._lock:
+            self.enter(partition)
+            self._plain.setdefault(stored.version, opened.key)
+        self.vault_unwraps += self._stats.vault_unwraps - self._counted_unwraps
+        self._counted_unwraps = self._stats.vault_unwraps
+        self.created = self._stats.keks_created
+        return stored
 
-    async def create(
-        self, partition: str, version: str | None = None, *, now: datetime | None = None
-    ) -> StoredKek:
-        """A new KEK version of ``partition`` (dated ``now`` unless ``version`` is given),
-        wrapped locally under the newest enabled version of the job's key, then inserted.
+    async def create(self, partition: str, *, now: datetime) -> StoredKek:
+        """A new KEK version of ``partition`` dated ``now`` (the KEK rotation's: it becomes
+        the partition's current KEK), wrapped locally under the newest enabled version of
+        the job's key, then inserted.
 
         Raises:
-            ConflictError: that version exists.
+            ConflictError: that version exists (two rotations in one microsecond).
         """
         self.enter(partition)
-        if version is None:
-            if now is None:
-                raise ValueError("a dated KEK version needs the time")
-            version = new_kek_version(now)
+        version = new_kek_version(now)
         wrapper = await self._vault.newest(self._key_ref)
         plain = DataKey.generate()
         try:

@@ -38,8 +38,10 @@ def test_direct_to_hierarchy_and_back_keeps_every_record() -> None:
     assert w.time.slept >= MODE_TTL  # the writers' mode TTL was waited out
     w.check_all_open()
 
-    unwraps = w.vault.counts.unwraps
+    unwraps, slept = w.vault.counts.unwraps, w.time.slept
     back = run(w.jobs().migrate(StoreMode.DIRECT, KEY_REF))
+    # The mode TTL before converting; the KEK TTL before the KEK rows go.
+    assert w.time.slept - slept >= MODE_TTL + w.jobs().settings.kek_cache_seconds
     assert back.mode is StoreMode.DIRECT
     assert back.checkpoint is not None
     assert back.checkpoint.phase is Phase.DONE
