@@ -4,6 +4,14 @@ Formats, the store's mode, intermediate key-encryption keys, the key cache, the 
 service and the migration between modes live here; adapters implement ``_ports``.
 """
 
+from shared.records._cache import CacheStats, KeyCache
+from shared.records._kek_ids import (
+    FIRST_KEK_VERSION,
+    is_kek_version,
+    kek_version_time,
+    new_kek_version,
+    newest_kek_version,
+)
 from shared.records._model import (
     KNOWN_FORMATS,
     ModeRecord,
@@ -21,9 +29,14 @@ from shared.records._ports import (
     RecordStore,
     VaultKeys,
 )
+from shared.records._settings import EnvelopeSettings
 
 __all__ = [
+    "FIRST_KEK_VERSION",
     "KNOWN_FORMATS",
+    "CacheStats",
+    "EnvelopeSettings",
+    "KeyCache",
     "KekStore",
     "ModeRecord",
     "ModeStore",
@@ -36,4 +49,8 @@ __all__ = [
     "StoredKek",
     "StoredRecord",
     "VaultKeys",
+    "is_kek_version",
+    "kek_version_time",
+    "new_kek_version",
+    "newest_kek_version",
 ]
