@@ -7,15 +7,13 @@ CLI rotate.
 """
 
 from shared.adapters.dek_table._keks import TableKekStore
-from shared.adapters.dek_table._mode import MODE_PARTITION, MODE_ROW, TableModeStore
+from shared.adapters.dek_table._mode import TableModeStore
 from shared.adapters.dek_table._records import TableRecordStore
 from shared.adapters.dek_table._shards import KEK_SHARD_MODE, KekTableShard, ModeAwareTableStore
 from shared.adapters.dek_table._store import TableDekStore
 
 __all__ = [
     "KEK_SHARD_MODE",
-    "MODE_PARTITION",
-    "MODE_ROW",
     "KekTableShard",
     "ModeAwareTableStore",
     "TableDekStore",

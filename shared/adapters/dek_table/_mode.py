@@ -23,9 +23,8 @@ from shared.adapters._azure_errors import translate, translated
 from shared.adapters.dek_table._missing import creating_table
 from shared.errors import InvalidInputError
 from shared.records import ModeRecord, StoreMode
+from shared.records._format import CHANGED_AT, MIGRATION, MODE, MODE_PARTITION, MODE_ROW
 
-#: Where the mode row lives in the data table.
-MODE_PARTITION, MODE_ROW = "~keyward", "mode"
 _IF_MATCH = MatchConditions.IfNotModified
 
 
@@ -58,11 +57,11 @@ class TableModeStore:
         entity: dict[str, Any] = {
             "PartitionKey": MODE_PARTITION,
             "RowKey": MODE_ROW,
-            "Mode": record.mode.value,
-            "ChangedAt": record.changed_at or datetime.now(UTC),
+            MODE: record.mode.value,
+            CHANGED_AT: record.changed_at or datetime.now(UTC),
         }
         if record.migration is not None:
-            entity["Migration"] = record.migration
+            entity[MIGRATION] = record.migration
         if record.etag:
             with translated("write mode"):  # 412 -> ConflictError, 404 -> ServiceError
                 answer = await self._table.update_entity(
@@ -79,7 +78,7 @@ class TableModeStore:
 
 
 def _record(entity: Mapping[str, Any], etag: str) -> ModeRecord:
-    value = str(entity.get("Mode") or "")
+    value = str(entity.get(MODE) or "")
     try:
         mode = StoreMode(value)
     except ValueError:
@@ -87,8 +86,8 @@ def _record(entity: Mapping[str, Any], etag: str) -> ModeRecord:
         raise InvalidInputError(
             f"store mode {value!r} is not one this keyward knows ({known}): upgrade keyward"
         ) from None
-    changed = entity.get("ChangedAt")
-    migration = entity.get("Migration")
+    changed = entity.get(CHANGED_AT)
+    migration = entity.get(MIGRATION)
     return ModeRecord(
         mode=mode,
         etag=etag,

@@ -1,8 +1,9 @@
-"""A record's Table entity in either format, and back (interim: moves to shared.records).
+"""A record's Table entity in either format, and back.
 
-Format 1 is the DEK row of ``_entity``; format 2 carries ``Format``=2, ``KekVersion`` and
-the locally wrapped DEK (A256KW, 40 bytes). A ``Format`` this keyward does not know is
-refused (point read) or reported as the record's ``problem`` (scan), never guessed at.
+The property names, which format owns which, how ``Format`` is read and which partitions are
+reserved are ``shared.records._format``'s (one home for Table and SQLite); this module only
+maps them onto entities. Format 1 is the DEK row of ``_entity`` (its validation is reused);
+format 2 carries ``Format``=2, ``KekVersion`` and the locally wrapped DEK (A256KW, 40 bytes).
 """
 
 from __future__ import annotations
@@ -11,30 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.adapters.dek_table._entity import to_stored
-from shared.crypto import WrapAlgorithm
 from shared.errors import InvalidInputError
-from shared.records import KNOWN_FORMATS, RecordFormat, RecordWrite, StoredRecord
+from shared.records import RecordFormat, RecordWrite, StoredRecord
+from shared.records import _format as f
 from shared.stores._common import b64_encode, split_key_id, strict_b64_decode
 
-#: Properties only a format-1 (direct) row carries.
-DIRECT_ONLY = ("KeyRef", "KeyVersion", "KeyId", "PrevKeyId", "PrevAlgorithm", "PrevWrappedKey",
-               "PrevKcv", "Unreadable", "UnreadableAt")  # fmt: skip
-#: Properties only a format-2 (hierarchy) row carries.
-HIERARCHY_ONLY = ("Format", "KekVersion")
-#: Properties both formats carry.
-COMMON = ("Algorithm", "WrappedKey", "Kcv", "Sealed", "CreatedAt", "UpdatedAt")
-#: The reserved partition prefix (keyward's own rows, e.g. the mode row).
-RESERVED_PREFIX = "~"
-_WRAPPED_KEK_BYTES = 40
+#: A 32-byte DEK wrapped with RFC 3394 AES key wrap.
+_WRAPPED_DEK_BYTES = 40
 
 
 def record_columns() -> tuple[str, ...]:
-    """Every property a record's format defines (anything else is the application's)."""
-    return (*DIRECT_ONLY, *HIERARCHY_ONLY, *COMMON)
-
-
-def is_reserved_partition(partition: str) -> bool:
-    return partition.startswith(RESERVED_PREFIX)
+    """Every property a record's formats define (anything else is the application's)."""
+    return tuple(dict.fromkeys((*f.FORMAT_1_PROPERTIES, *f.FORMAT_2_PROPERTIES, "UnreadableAt")))
 
 
 def format_properties(write: RecordWrite) -> dict[str, Any]:
@@ -47,29 +36,16 @@ def format_properties(write: RecordWrite) -> dict[str, Any]:
         split = split_key_id(write.key_id or "")
         if split is None or write.kek_version is not None:
             raise InvalidInputError(f"a direct record needs a versioned key id, not {write!r}")
-        return {"KeyRef": split[0], "KeyVersion": split[1], "KeyId": write.key_id,
-                "Algorithm": write.algorithm.value, "WrappedKey": b64_encode(write.wrapped),
-                "Kcv": write.kcv}  # fmt: skip
+        return {f.KEY_REF: split[0], f.KEY_VERSION: split[1], f.KEY_ID: write.key_id,
+                f.ALGORITHM: write.algorithm.value, f.WRAPPED_KEY: b64_encode(write.wrapped),
+                f.KCV: write.kcv}  # fmt: skip
     if not write.kek_version or write.key_id is not None:
         raise InvalidInputError(f"a hierarchy record needs a KEK version, not {write!r}")
-    if write.algorithm is not WrapAlgorithm.A256KW:
-        raise InvalidInputError("a hierarchy record is wrapped with A256KW")
-    return {"Format": int(RecordFormat.HIERARCHY), "KekVersion": write.kek_version,
-            "Algorithm": write.algorithm.value, "WrappedKey": b64_encode(write.wrapped),
-            "Kcv": write.kcv}  # fmt: skip
-
-
-def _format_of(row: Mapping[str, Any]) -> RecordFormat:
-    value = row.get("Format")
-    if value is None:
-        return RecordFormat.DIRECT
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if number is None or number not in KNOWN_FORMATS:
-        known = ", ".join(str(int(f)) for f in sorted(KNOWN_FORMATS))
-        raise InvalidInputError(
-            f"record format {value!r} is newer than this keyward (reads {known}): upgrade keyward"
-        )
-    return RecordFormat(number)
+    if write.algorithm is not f.HIERARCHY_ALGORITHM:
+        raise InvalidInputError(f"a hierarchy record is wrapped with {f.HIERARCHY_ALGORITHM}")
+    return {f.FORMAT: int(RecordFormat.HIERARCHY), f.KEK_VERSION: write.kek_version,
+            f.ALGORITHM: write.algorithm.value, f.WRAPPED_KEY: b64_encode(write.wrapped),
+            f.KCV: write.kcv}  # fmt: skip
 
 
 def parse_record(row: Mapping[str, Any], *, strict: bool) -> StoredRecord:
@@ -79,12 +55,12 @@ def parse_record(row: Mapping[str, Any], *, strict: bool) -> StoredRecord:
         InvalidInputError: (``strict`` only) an unknown format or a corrupted row; a scan
             (``strict=False``) gets the record back with ``problem`` set instead.
     """
-    partition, record_id = str(row.get("PartitionKey") or ""), str(row.get("RowKey") or "")
+    partition, record_id = str(row.get(f.PARTITION_KEY) or ""), str(row.get(f.ROW_KEY) or "")
     etag = str(row.get("odata.etag") or "")
-    sealed = row.get("Sealed")
+    sealed = row.get(f.SEALED)
     sealed = bytes(sealed) if isinstance(sealed, bytes | bytearray) else None
     try:
-        record_format = _format_of(row)
+        record_format = f.parse_format(row.get(f.FORMAT))
         if record_format is RecordFormat.DIRECT:
             dek = to_stored(row)
             if dek.problem is not None:
@@ -103,18 +79,15 @@ def parse_record(row: Mapping[str, Any], *, strict: bool) -> StoredRecord:
 def _hierarchy(
     row: Mapping[str, Any], partition: str, record_id: str, etag: str, sealed: bytes | None
 ) -> StoredRecord:
-    if row.get("Algorithm") != WrapAlgorithm.A256KW.value:
-        raise InvalidInputError(
-            f"a format-2 record is wrapped with A256KW, not {row.get('Algorithm')!r}"
-        )
-    wrapped = strict_b64_decode(str(row.get("WrappedKey") or ""))
-    if len(wrapped) != _WRAPPED_KEK_BYTES:
-        raise InvalidInputError(
-            f"a format-2 wrapped DEK is {_WRAPPED_KEK_BYTES} bytes, not {len(wrapped)}"
-        )
-    kek_version = str(row.get("KekVersion") or "")
+    algorithm = row.get(f.ALGORITHM)
+    if algorithm != f.HIERARCHY_ALGORITHM.value:
+        raise InvalidInputError(f"a format-2 record is wrapped with A256KW, not {algorithm!r}")
+    wrapped = strict_b64_decode(str(row.get(f.WRAPPED_KEY) or ""))
+    if len(wrapped) != _WRAPPED_DEK_BYTES:
+        raise InvalidInputError(f"a format-2 wrapped DEK is 40 bytes, not {len(wrapped)}")
+    kek_version = str(row.get(f.KEK_VERSION) or "")
     if not kek_version:
         raise InvalidInputError("a format-2 record names no KEK version")
-    return StoredRecord(partition, record_id, etag, RecordFormat.HIERARCHY, WrapAlgorithm.A256KW,
-                        wrapped, str(row.get("Kcv") or ""), kek_version=kek_version,
-                        sealed=sealed)  # fmt: skip
+    return StoredRecord(partition, record_id, etag, RecordFormat.HIERARCHY,
+                        f.HIERARCHY_ALGORITHM, wrapped, str(row.get(f.KCV) or ""),
+                        kek_version=kek_version, sealed=sealed)  # fmt: skip

@@ -33,12 +33,12 @@ from shared.adapters.dek_table._missing import creating_table, is_missing_table
 from shared.adapters.dek_table._query import query_page, quote_value
 from shared.adapters.dek_table._record_entity import (
     format_properties,
-    is_reserved_partition,
     parse_record,
     record_columns,
 )
 from shared.errors import InvalidInputError, ServiceError
 from shared.records import RecordPage, RecordWrite, StoredRecord
+from shared.records._format import check_record_keys, is_reserved_partition
 from shared.stores import WriteOutcome, WriteResult
 from shared.stores._common import check_page_size, decode_continuation, encode_continuation
 
@@ -66,7 +66,7 @@ class TableRecordStore:
         return parse_record(_row(entity), strict=True)
 
     async def insert_record(self, write: RecordWrite) -> StoredRecord:
-        _check_writable(write.partition, write.record_id)
+        check_record_keys(write.partition, write.record_id)
         created = now()
         entity = {"PartitionKey": write.partition, "RowKey": write.record_id,
                   **format_properties(write), "CreatedAt": created,
@@ -156,12 +156,6 @@ class TableRecordStore:
 
 #: A scan reads the key columns and every wrap property, never the sealed payload.
 _SCAN_COLUMNS = ["PartitionKey", "RowKey", *(c for c in record_columns() if c != "Sealed")]
-
-
-def _check_writable(partition: str, record_id: str) -> None:
-    check_keys(partition, record_id)
-    if is_reserved_partition(partition):
-        raise InvalidInputError(f"partition {partition!r} is reserved for keyward (starts with ~)")
 
 
 def _row(entity: Mapping[str, Any]) -> dict[str, Any]:
