@@ -20,6 +20,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from azure.data.tables.aio import TableClient
+
+from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.dek_table._missing import is_missing_table
 from shared.adapters.dek_table._mode import TableModeStore
 from shared.adapters.dek_table._store import TableDekStore
@@ -59,6 +62,14 @@ class ModeAwareTableStore:
         self._ttl, self._monotonic = mode_ttl, monotonic
         self._mode: ModeRecord | None = None
         self._read_at = 0.0
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, table_name: str, *, mode_ttl: float
+    ) -> ModeAwareTableStore:
+        """The view over ``table_name`` (one client for the rows and the mode row)."""
+        table = TableClient.from_connection_string(connection_string, table_name, **NO_REDIRECTS)
+        return cls(TableDekStore(table), TableModeStore(table), mode_ttl=mode_ttl)
 
     @property
     def name(self) -> str:
