@@ -139,12 +139,7 @@ class Settings:
     @property
     def envelope(self) -> EnvelopeSettings:
         """The application envelope's caches and mode TTL, from these settings."""
-        return EnvelopeSettings(
-            cache_size=self.cache_size,
-            dek_cache_seconds=float(self.dek_cache_seconds),
-            kek_cache_seconds=float(self.kek_cache_seconds),
-            mode_ttl_seconds=float(self.mode_ttl),
-        )
+        return _envelope({name: getattr(self, name) for name in _ENVELOPE_FIELDS})
 
     def read(self, name: str, parse: Callable[[str], T]) -> T:
         """A setting no field above holds (a registered DEK-store kind's own; see
@@ -201,6 +196,37 @@ class Settings:
             raw={name: env[name] for name in SPEC_BY_NAME if name in env},
             **values,
         )
+
+
+#: The ``Settings`` fields an application's envelope reads (``envelope_from_env``).
+_ENVELOPE_FIELDS = ("cache_size", "dek_cache_seconds", "kek_cache_seconds", "mode_ttl")
+
+
+def envelope_from_env(environ: Mapping[str, str] | None = None) -> EnvelopeSettings:
+    """The application envelope's settings (``KEYWARD_CACHE_SIZE``,
+    ``KEYWARD_DEK_CACHE_SECONDS``, ``KEYWARD_KEK_CACHE_SECONDS``, ``KEYWARD_MODE_TTL``) alone,
+    with the same parsers and defaults as :class:`Settings`: an application has none of the
+    Function App's other settings.
+
+    Raises:
+        SettingError: one of the four is invalid, by name.
+    """
+    r = Reader(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        if spec.name in _ENVELOPE_FIELDS:
+            name, parse, _ = spec.metadata[_SETTING]
+            values[spec.name] = r.get(name, parse)
+    return _envelope(values)
+
+
+def _envelope(values: Mapping[str, int]) -> EnvelopeSettings:
+    return EnvelopeSettings(
+        cache_size=values["cache_size"],
+        dek_cache_seconds=float(values["dek_cache_seconds"]),
+        kek_cache_seconds=float(values["kek_cache_seconds"]),
+        mode_ttl_seconds=float(values["mode_ttl"]),
+    )
 
 
 def _refuse_unknown_and_secret(env: Mapping[str, str]) -> None:
