@@ -5,6 +5,7 @@ service and the migration between modes live here; adapters implement ``_ports``
 """
 
 from shared.records._cache import CacheStats, KeyCache
+from shared.records._envelope import Envelope, RecordNotFoundError
 from shared.records._kek_ids import (
     FIRST_KEK_VERSION,
     is_kek_version,
@@ -29,19 +30,33 @@ from shared.records._ports import (
     RecordStore,
     VaultKeys,
 )
-from shared.records._settings import EnvelopeSettings
+from shared.records._settings import (
+    DEFAULT_CACHE_SIZE,
+    DEFAULT_DEK_CACHE_SECONDS,
+    DEFAULT_KEK_CACHE_SECONDS,
+    DEFAULT_MODE_TTL_SECONDS,
+    EnvelopeSettings,
+)
+from shared.records._stats import EnvelopeStats
 
 __all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "DEFAULT_DEK_CACHE_SECONDS",
+    "DEFAULT_KEK_CACHE_SECONDS",
+    "DEFAULT_MODE_TTL_SECONDS",
     "FIRST_KEK_VERSION",
     "KNOWN_FORMATS",
     "CacheStats",
+    "Envelope",
     "EnvelopeSettings",
+    "EnvelopeStats",
     "KeyCache",
     "KekStore",
     "ModeRecord",
     "ModeStore",
     "PartitionPage",
     "RecordFormat",
+    "RecordNotFoundError",
     "RecordPage",
     "RecordStore",
     "RecordWrite",
