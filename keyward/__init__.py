@@ -14,7 +14,13 @@ from shared.errors import (
     KeywardError,
     ServiceError,
 )
-from shared.records import Envelope, EnvelopeSettings, StoredRecord, StoreMode
+from shared.records import (
+    Envelope,
+    EnvelopeSettings,
+    RecordNotFoundError,
+    StoredRecord,
+    StoreMode,
+)
 
 __all__ = [
     "ConfigurationError",
@@ -24,6 +30,7 @@ __all__ = [
     "InvalidInputError",
     "KeyDisabledError",
     "KeywardError",
+    "RecordNotFoundError",
     "ServiceError",
     "StoreMode",
     "StoredRecord",

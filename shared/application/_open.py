@@ -169,9 +169,7 @@ def _table_ports(
 
 
 def _sqlite_ports(path: str) -> _Ports:
-    from shared.adapters.sqlite_records import SqliteKekStore, SqliteModeStore, SqliteRecordStore
+    from shared.adapters.sqlite_records import SqliteRecords
 
-    records = SqliteRecordStore(path)
-    keks = SqliteKekStore(path)
-    modes = SqliteModeStore(path)
-    return _Ports(records, keks, modes, (records.close, keks.close))
+    opened = SqliteRecords.open(path)
+    return _Ports(opened.records, opened.keks, opened.modes, (opened.aclose,))

@@ -16,6 +16,9 @@ from devtools.azurite import AzuriteInfo
 from devtools.emulator.pytest_plugin import EmulatorVault
 
 KEY_NAME = "app-key"
+#: The rewrap engine proves its target with one wrap/unwrap round trip through the vault per
+#: run, before its first write (``shared/rewrap/_target_proof.py``).
+PROOF_UNWRAPS_PER_RUN = 1
 
 
 @dataclass
