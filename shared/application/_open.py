@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.crypto import VaultAllowList, parse_key_id
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, InvalidInputError
 from shared.records import Envelope, EnvelopeSettings, KekStore, ModeStore, RecordStore, StoreMode
 from shared.settings import envelope_from_env
 
@@ -114,7 +114,7 @@ async def open_envelope(
             modes=ports.modes,
             vault=VaultKeysAdapter(vault),
             key_ref=key,
-            mode=StoreMode(mode) if mode is not None else None,
+            mode=_mode(mode),
             settings=settings or envelope_from_env(),
         )
         stack.push_async_callback(envelope.aclose)
@@ -134,6 +134,15 @@ def _allow_list(key: str, given: VaultAllowList | str | None) -> VaultAllowList:
             f"{error}; for a development vault pass allow_list='name=https://127.0.0.1:PORT'"
         ) from None
     return VaultAllowList.parse([vault_url])
+
+
+def _mode(mode: StoreMode | str | None) -> StoreMode | None:
+    if mode is None or isinstance(mode, StoreMode):
+        return mode
+    try:
+        return StoreMode(mode)
+    except ValueError:
+        raise InvalidInputError(f"mode must be 'direct' or 'hierarchy', not {mode!r}") from None
 
 
 async def _default_credential(stack: AsyncExitStack) -> AsyncTokenCredential:

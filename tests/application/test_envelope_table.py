@@ -109,6 +109,9 @@ async def test_exactly_one_store_and_an_allowed_vault_are_required(world: AppWor
     with pytest.raises(ConfigurationError, match="allow_list"):
         async with open_envelope(world.key_ref, **world.options(allow_list="")):
             pass
+    with pytest.raises(ValueError, match="'direct' or 'hierarchy'"):
+        async with open_envelope(world.key_ref, **world.options(mode="sharded")):
+            pass
 
 
 def test_settings_come_from_the_keyward_settings(monkeypatch: pytest.MonkeyPatch) -> None:
