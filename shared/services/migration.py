@@ -19,23 +19,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.crypto import AsyncKeyWrapper, DataKey, WrapAlgorithm
+from shared.crypto import DEFAULT_WRAP_ALGORITHM, AsyncKeyWrapper, DataKey, WrapAlgorithm
 from shared.errors import ThrottledError
-from shared.records import EnvelopeSettings, KekStore, ModeStore, RecordStore, StoreMode, VaultKeys
-from shared.records._kek_rotation import KekRotation
-from shared.records._migration import Migration
-from shared.records._migration_job import DEFAULT_JOB_PAGE_SIZE, JobParts, StoreJob
-from shared.records._migration_probe import JobProbe, no_probe
-from shared.records._migration_rows import DEFAULT_JOB_WORKERS
-from shared.records._migration_state import Checkpoint
+from shared.records import (
+    DEFAULT_JOB_PAGE_SIZE,
+    DEFAULT_JOB_WORKERS,
+    Checkpoint,
+    EnvelopeSettings,
+    JobParts,
+    JobProbe,
+    KekRotation,
+    KekStore,
+    Migration,
+    ModeStore,
+    RecordStore,
+    StoreJob,
+    StoreMode,
+    VaultKeys,
+    no_probe,
+)
 from shared.rewrap import (
     DEFAULT_HEADROOM,
     DEFAULT_VAULT_SHARE,
     AimdRateLimiter,
+    KeyVersionSource,
     default_owner,
+    throttle_ceiling,
     vault_budget,
 )
-from shared.rewrap._budget import throttle_ceiling
 
 #: 429s in a row on one unwrap before the job stops (it resumes from its checkpoint).
 MAX_THROTTLED_ATTEMPTS = 8
@@ -94,6 +105,21 @@ class _PacedWrapper:
             return key
         await self._limiter.acquire()
         return await self._inner.unwrap(wrapped)
+
+
+class KeySourceVaultKeys:
+    """``VaultKeys`` over the rewrap engine's ``KeyVersionSource`` (what the CLI opens: the
+    Key Vault adapter, or local keys in development): wraps with RSA-OAEP-256."""
+
+    def __init__(self, source: KeyVersionSource) -> None:
+        self._source = source
+
+    async def newest(self, key_ref: str) -> AsyncKeyWrapper:
+        version = await self._source.newest_enabled_version(key_ref)
+        return await self.version(f"{key_ref.rstrip('/')}/{version}")
+
+    async def version(self, key_id: str) -> AsyncKeyWrapper:
+        return await self._source.wrapper(key_id, DEFAULT_WRAP_ALGORITHM)
 
 
 class StoreJobs:
