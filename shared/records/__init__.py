@@ -13,6 +13,7 @@ from shared.records._kek_ids import (
     new_kek_version,
     newest_kek_version,
 )
+from shared.records._kek_ring import KekRing, OpenKek
 
 # The store jobs (migration between modes, KEK rotation): steps here, driven by
 # ``shared.services.migration``.
@@ -82,9 +83,11 @@ __all__ = [
     "EnvelopeSettings",
     "EnvelopeStats",
     "KeyCache",
+    "KekRing",
     "KekStore",
     "ModeRecord",
     "ModeStore",
+    "OpenKek",
     "PartitionPage",
     "RecordFormat",
     "RecordNotFoundError",
