@@ -13,6 +13,7 @@ from shared.records._kek_ids import (
     new_kek_version,
     newest_kek_version,
 )
+from shared.records._kek_ring import KekRing, OpenKek
 from shared.records._model import (
     KNOWN_FORMATS,
     ModeRecord,
@@ -51,9 +52,11 @@ __all__ = [
     "EnvelopeSettings",
     "EnvelopeStats",
     "KeyCache",
+    "KekRing",
     "KekStore",
     "ModeRecord",
     "ModeStore",
+    "OpenKek",
     "PartitionPage",
     "RecordFormat",
     "RecordNotFoundError",

@@ -70,19 +70,8 @@ MODE: Final = "Mode"
 CHANGED_AT: Final = "ChangedAt"
 MIGRATION: Final = "Migration"
 
-# ---- SQLite (same file as SqliteDekStore) --------------------------------------------------
-
-#: The records table (``SqliteDekStore``'s) and the columns it gains for formats.
-SQLITE_RECORD_TABLE: Final = "deks"
-SQLITE_FORMAT_COLUMN: Final = "format"
-SQLITE_KEK_VERSION_COLUMN: Final = "kek_version"
-#: The KEK table: the ``deks`` layout, so ``SqliteDekStore(path, table="keks")`` reads it.
-SQLITE_KEK_TABLE: Final = "keks"
-#: One row per setting (``name`` = ``"mode"``): mode, changed_at, migration, row_version.
-SQLITE_META_TABLE: Final = "keyward_meta"
-#: Format-2 rows fill the NOT NULL ``key_ref``/``key_version``/``key_id`` columns with this:
-#: no vault key ref is empty, so the key scans and counts never match a format-2 row.
-SQLITE_NO_KEY: Final = ""
+# SQLite: the schema (``deks`` with ``format``/``kek_version`` columns, ``keks``,
+# ``keyward_meta``) lives in ``shared/stores/_sqlite_schema.py``, the one home of its names.
 
 # ---- the rules -----------------------------------------------------------------------------
 
