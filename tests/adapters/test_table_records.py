@@ -29,6 +29,7 @@ pytestmark = pytest.mark.azurite
 VAULT_KEY = "https://unit.vault.azure.net/keys/app-key"
 KEY_ID = f"{VAULT_KEY}/{'a' * 32}"
 KCV = "0123456789abcdef"
+VERSION = "k20261206T000000000000Z-0badcafe"
 
 
 def direct(partition: str, record_id: str, *, sealed: bytes | None = b"data") -> RecordWrite:
@@ -238,7 +239,7 @@ async def test_the_mode_row_is_etag_guarded(missing_table: TableClient) -> None:
 
 async def test_an_unknown_mode_is_refused(table: TableClient) -> None:
     await table.create_entity({"PartitionKey": "~keyward", "RowKey": "mode", "Mode": "sharded"})
-    with pytest.raises(InvalidInputError, match="'sharded' is not one this keyward knows"):
+    with pytest.raises(InvalidInputError, match="'sharded' is unknown to this keyward"):
         await TableModeStore(table).read_mode()
 
 
@@ -267,7 +268,9 @@ async def test_the_kek_shard_reads_a_missing_table_as_empty(missing_table: Table
     assert (await shard.scan(VAULT_KEY, exclude_version=None)).records == []
     assert await shard.version_counts(VAULT_KEY) == []
     assert await shard.forget_previous(KEY_ID) == 0
-    await TableKekStore(missing_table).insert_kek(kek("t", "k1"))
+    with pytest.raises(InvalidInputError, match="not a KEK version id"):
+        await TableKekStore(missing_table).insert_kek(kek("t", "k1"))
+    await TableKekStore(missing_table).insert_kek(kek("t", VERSION))
     (record,) = (await shard.scan(VAULT_KEY, exclude_version=None)).records
-    assert record.ref == "t/k1"
+    assert record.ref == f"t/{VERSION}"
     assert record.key_id == KEY_ID

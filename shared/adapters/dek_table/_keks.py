@@ -21,11 +21,23 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translate
-from shared.adapters.dek_table._entity import check_keys, new_entity, to_stored
+from shared.adapters.dek_table._entity import check_keys, new_entity
 from shared.adapters.dek_table._missing import create_table, creating_table, is_missing_table
 from shared.adapters.dek_table._query import query_page, quote_value
 from shared.errors import InvalidInputError, ServiceError
 from shared.records import PartitionPage, StoredKek
+from shared.records._format import (
+    ALGORITHM,
+    CREATED_AT,
+    KCV,
+    KEY_ID,
+    KEY_REF,
+    PARTITION_KEY,
+    ROW_KEY,
+    WRAPPED_KEY,
+)
+from shared.records._kek_ids import require_kek_version
+from shared.records._rows import kek_from_row
 from shared.stores import NewDek, WriteOutcome, WriteResult
 from shared.stores._common import (
     check_page_size,
@@ -35,8 +47,7 @@ from shared.stores._common import (
 
 _IF_MATCH = MatchConditions.IfNotModified
 _KIND = "table-keks"
-_COLUMNS = ["PartitionKey", "RowKey", "KeyRef", "KeyId", "Algorithm", "WrappedKey", "Kcv",
-            "CreatedAt"]  # fmt: skip
+_COLUMNS = [PARTITION_KEY, ROW_KEY, KEY_REF, KEY_ID, ALGORITHM, WRAPPED_KEY, KCV, CREATED_AT]
 
 
 class TableKekStore:
@@ -80,6 +91,7 @@ class TableKekStore:
         return _kek({**entity, "odata.etag": metadata.get("etag")})
 
     async def insert_kek(self, kek: NewDek) -> StoredKek:
+        require_kek_version(kek.dek_id)
         entity = new_entity(kek)
         answer = await creating_table(
             self._table, "insert KEK", lambda: self._table.create_entity(entity)
@@ -155,17 +167,12 @@ def _kek(entity: Mapping[str, Any]) -> StoredKek:
     Raises:
         InvalidInputError: the row is corrupted (a KEK row is never half usable).
     """
-    record = to_stored(entity)
-    if record.problem is not None or record.algorithm is None:
-        raise InvalidInputError(f"KEK {record.ref}: {record.problem}")
-    created = entity.get("CreatedAt")
-    return StoredKek(
-        partition=record.partition,
-        version=record.ref.split("/", 1)[1],
-        etag=record.etag,
-        key_id=record.key_id,
-        algorithm=record.algorithm,
-        wrapped=record.wrapped,
-        kcv=record.kcv or "",
+    created = entity.get(CREATED_AT)
+    return kek_from_row(
+        str(entity.get(PARTITION_KEY) or ""), str(entity.get(ROW_KEY) or ""),
+        str(entity.get("odata.etag") or ""),
+        key_ref=str(entity.get(KEY_REF) or ""), key_id=str(entity.get(KEY_ID) or ""),
+        algorithm=str(entity.get(ALGORITHM) or ""), wrapped=str(entity.get(WRAPPED_KEY) or ""),
+        kcv=entity.get(KCV) if isinstance(entity.get(KCV), str) else None,
         created_at=created if isinstance(created, datetime) else None,
-    )
+    )  # fmt: skip

@@ -21,9 +21,9 @@ from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translate, translated
 from shared.adapters.dek_table._missing import creating_table
-from shared.errors import InvalidInputError
-from shared.records import ModeRecord, StoreMode
+from shared.records import ModeRecord
 from shared.records._format import CHANGED_AT, MIGRATION, MODE, MODE_PARTITION, MODE_ROW
+from shared.records._rows import parse_mode
 
 _IF_MATCH = MatchConditions.IfNotModified
 
@@ -78,18 +78,15 @@ class TableModeStore:
 
 
 def _record(entity: Mapping[str, Any], etag: str) -> ModeRecord:
-    value = str(entity.get(MODE) or "")
-    try:
-        mode = StoreMode(value)
-    except ValueError:
-        known = ", ".join(m.value for m in StoreMode)
-        raise InvalidInputError(
-            f"store mode {value!r} is not one this keyward knows ({known}): upgrade keyward"
-        ) from None
+    """The mode row as read.
+
+    Raises:
+        InvalidInputError: a mode this keyward does not know (says to upgrade).
+    """
     changed = entity.get(CHANGED_AT)
     migration = entity.get(MIGRATION)
     return ModeRecord(
-        mode=mode,
+        mode=parse_mode(entity.get(MODE)),
         etag=etag,
         changed_at=changed if isinstance(changed, datetime) else None,
         migration=str(migration) if migration else None,

@@ -80,8 +80,11 @@ class TableRecordStore:
 
     async def replace_record(self, current: StoredRecord, write: RecordWrite) -> WriteResult:
         ref = current.ref
-        if (write.partition, write.record_id) != (current.partition, current.record_id):
-            raise InvalidInputError(f"a replace of {ref} must write {ref}, not {write.ref}")
+        properties = format_properties(write)  # checks the write before any I/O
+        if write.ref != ref:
+            return WriteResult(ref, WriteOutcome.FAILED, "write is for another record")
+        if current.kcv and write.kcv != current.kcv:
+            return WriteResult(ref, WriteOutcome.FAILED, "kcv differs: not the same DEK")
         with translated("read record"):
             try:
                 entity = await self._table.get_entity(current.partition, current.record_id)
@@ -92,7 +95,7 @@ class TableRecordStore:
         modelled = set(record_columns())
         kept = {name: value for name, value in entity.items() if name not in modelled}
         replacement = {**kept, "PartitionKey": current.partition, "RowKey": current.record_id,
-                       **format_properties(write), "UpdatedAt": now()}  # fmt: skip
+                       **properties, "UpdatedAt": now()}  # fmt: skip
         for name in ("CreatedAt", "Sealed"):
             if entity.get(name) is not None:
                 replacement[name] = entity[name]
