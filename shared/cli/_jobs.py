@@ -59,6 +59,9 @@ async def _run(
             if not args.json and (not last or last[-1] is not checkpoint.phase):
                 last.append(checkpoint.phase)
                 where = f" ({checkpoint.partition})" if checkpoint.partition else ""
+                if checkpoint.wait_until is not None:
+                    until = checkpoint.wait_until.isoformat(timespec="seconds")
+                    where = f": the writers' cache TTL, until {until}"
                 console.print(f"  {checkpoint.phase.value}{where}", highlight=False)
 
         jobs = StoreJobs(
@@ -102,6 +105,8 @@ def _report(console: Console, as_json: bool, store: str, run: JobRun) -> int:
             console.print(f"needs attention: {checkpoint.detail or ''}", highlight=False)
             for ref in checkpoint.problem_refs:
                 console.print(f"  {ref}", highlight=False)
+    if not run.started:
+        return EXIT_OK
     return EXIT_ATTENTION if blocked or (checkpoint and checkpoint.detail) else EXIT_OK
 
 
