@@ -31,7 +31,6 @@ from shared.records._migration_probe import (
     CLAIMED,
     COUNT_PAGE,
     KEK_AFTER_CREATE,
-    KEK_AFTER_DELETE,
     PAGE_BEFORE_CHECKPOINT,
     PAGE_SCANNED,
     WAIT_OVER,
@@ -46,7 +45,6 @@ from shared.records._migration_state import (
     refuse_if_busy,
 )
 from shared.records._model import RecordFormat, StoredKek, StoreMode
-from shared.stores import WriteOutcome
 
 #: The key a count uses for rows it could not read (their KEK version is unknown).
 _UNREADABLE = "?"
@@ -283,11 +281,6 @@ class KekRotation(StoreJob):
                 if counts.get(kek.version, 0):
                     detail = f"{checkpoint.partition}: {kek.version} still has records"
                     continue
-                result = await parts.keks.delete_kek(kek)
-                if result.outcome is WriteOutcome.CONFLICT:
-                    fresh = await parts.keks.read_kek(kek.partition, kek.version)
-                    result = await parts.keks.delete_kek(fresh) if fresh else result
-                deleted += result.outcome is WriteOutcome.WRITTEN
-                parts.probe(KEK_AFTER_DELETE)
+                deleted += await self.delete_kek(kek)
         after = with_tally(checkpoint, Tally(keks_deleted=deleted), ())
         await self._advance(replace(after, detail=detail))

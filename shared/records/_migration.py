@@ -30,7 +30,6 @@ from shared.records._migration_probe import (
     CLAIMED,
     COUNT_PAGE,
     FINAL_MODE_WRITTEN,
-    KEK_AFTER_DELETE,
     MODE_SET,
     PAGE_BEFORE_CHECKPOINT,
     PAGE_SCANNED,
@@ -47,7 +46,6 @@ from shared.records._migration_state import (
     refuse_if_busy,
 )
 from shared.records._model import RecordFormat, StoredRecord, StoreMode
-from shared.stores import WriteOutcome
 
 _MIGRATING = {StoreMode.HIERARCHY: StoreMode.TO_HIERARCHY, StoreMode.DIRECT: StoreMode.TO_DIRECT}
 #: Claims retried when the mode row changed between read and write (a first writer made it).
@@ -282,13 +280,7 @@ class Migration(StoreJob):
         deleted = 0
         for partition in page.partitions:
             for kek in await parts.keks.list_keks(partition):
-                result = await parts.keks.delete_kek(kek)
-                if result.outcome is WriteOutcome.CONFLICT:
-                    # A Key Vault rotation rewrapped it since the listing: delete that.
-                    fresh = await parts.keks.read_kek(kek.partition, kek.version)
-                    result = await parts.keks.delete_kek(fresh) if fresh else result
-                deleted += result.outcome is WriteOutcome.WRITTEN
-                parts.probe(KEK_AFTER_DELETE)
+                deleted += await self.delete_kek(kek)
         after = with_tally(checkpoint, Tally(keks_deleted=deleted), ())
         after = replace(after, continuation=page.continuation)
         if page.continuation is None:

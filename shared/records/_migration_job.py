@@ -14,7 +14,7 @@ from datetime import datetime
 
 from shared.errors import ConflictError
 from shared.records._migration_keks import JobKeks
-from shared.records._migration_probe import CHECKPOINT_AFTER, JobProbe, no_probe
+from shared.records._migration_probe import CHECKPOINT_AFTER, KEK_AFTER_DELETE, JobProbe, no_probe
 from shared.records._migration_rows import DEFAULT_JOB_WORKERS, RowConverter, RowOutcome, RowResult
 from shared.records._migration_state import (
     DEFAULT_LEASE_SECONDS,
@@ -23,8 +23,9 @@ from shared.records._migration_state import (
     Tally,
     read_checkpoint,
 )
-from shared.records._model import ModeRecord, StoreMode
+from shared.records._model import ModeRecord, StoredKek, StoreMode
 from shared.records._ports import KekStore, ModeStore, RecordStore, VaultKeys
+from shared.stores import WriteOutcome
 
 #: Records per scan page (and per checkpoint) when the caller does not say.
 DEFAULT_JOB_PAGE_SIZE = 100
@@ -112,6 +113,20 @@ class StoreJob:
     async def step(self) -> None:
         """One bounded piece of work (a page, or the end of a wait), then a checkpoint."""
         raise NotImplementedError
+
+    async def delete_kek(self, kek: StoredKek) -> bool:
+        """Delete a KEK version nothing references any more; ``True`` when this call did.
+
+        A Key Vault rotation may have rewrapped it since it was listed (a new ETag): the
+        row is read again and that one deleted.
+        """
+        keks = self.parts.keks
+        result = await keks.delete_kek(kek)
+        if result.outcome is WriteOutcome.CONFLICT:
+            fresh = await keks.read_kek(kek.partition, kek.version)
+            result = await keks.delete_kek(fresh) if fresh else result
+        self.parts.probe(KEK_AFTER_DELETE)
+        return result.outcome is WriteOutcome.WRITTEN
 
     async def heartbeat(self) -> None:
         """Renew the lease (while waiting out a TTL)."""
