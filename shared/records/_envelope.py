@@ -94,6 +94,7 @@ class Envelope:
         )  # fmt: skip
         self._locks = KeyedLocks()
         self._mode: StoreMode | None = None
+        self._mode_identity: tuple[StoreMode, datetime | None] | None = None
         self._mode_until = float("-inf")
         self._closed = False
 
@@ -283,12 +284,26 @@ class Envelope:
                 return self._mode
             record = await self._modes.read_mode()
             self._stats.mode_reads += 1
+            self._note_mode_change(record)
             mode = await self._reconcile(record, create=create)
             if mode is not None:
                 self._mode = mode
                 self._mode_until = self._clock() + self._settings.mode_ttl_seconds
                 return mode
             return StoreMode.HIERARCHY  # empty store, declared hierarchy, nothing written yet
+
+    def _note_mode_change(self, record: ModeRecord) -> None:
+        """Drop every cached key and current-KEK pointer when the mode row changed since it
+        was last read. Why: a migration back to direct mode deletes the KEKs, and one back
+        to hierarchy mode creates them again under the same first version id with other
+        keys; a writer must never wrap a new DEK under a KEK from before (its record would
+        be unreadable once the cache expired). ``changed_at`` catches a round trip that
+        ends in the mode this envelope last saw."""
+        identity = (record.mode, record.changed_at)
+        if self._mode_identity is not None and identity != self._mode_identity:
+            self._ring.clear()
+            self._cache.clear()
+        self._mode_identity = identity
 
     async def _reconcile(self, record: ModeRecord, *, create: bool) -> StoreMode | None:
         """The mode to use given the row and the declaration (``None``: hierarchy, but the
@@ -321,6 +336,7 @@ class Envelope:
             self._stats.mode_reads += 1
             if written.mode is not StoreMode.HIERARCHY:
                 return await self._reconcile(written, create=False)
+        self._mode_identity = (written.mode, written.changed_at)
         return written.mode
 
     async def _store_is_empty(self) -> bool:

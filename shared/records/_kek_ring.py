@@ -70,8 +70,9 @@ class KekRing:
         self._clock = clock
         self._wall_clock = wall_clock
         self._locks = KeyedLocks()
-        #: partition -> (current version, until when that is trusted); bounded like the cache.
-        self._current: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        #: partition -> (current version, its KCV, until when that is trusted); bounded like
+        #: the cache. Not secret: a KCV identifies a key without revealing it.
+        self._current: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
 
     def _entry(self, partition: str, version: str) -> tuple[str, str, str, str]:
         return ("kek", self._keks.name, partition, version)
@@ -85,18 +86,24 @@ class KekRing:
         self._stats.kek_cache_hits += 1
         return OpenKek(partition, version, key, self._cache.expires_at(entry))
 
-    def _current_version(self, partition: str) -> str | None:
+    def _remembered(self, partition: str) -> OpenKek | None:
+        """The current KEK as last seen, if that is still trusted and the cached key is the
+        one the KEK row held (same KCV)."""
         remembered = self._current.get(partition)
-        if remembered is None or remembered[1] <= self._clock():
+        if remembered is None or remembered[2] <= self._clock():
             return None
         self._current.move_to_end(partition)
-        return remembered[0]
+        hit = self._cached(partition, remembered[0])
+        if hit is not None and hit.key.kcv != remembered[1]:
+            hit.key.wipe()
+            return None
+        return hit
 
-    def _remember_current(self, partition: str, version: str) -> None:
+    def _remember_current(self, kek: StoredKek) -> None:
         if self._ttl <= 0 or self._cache.max_entries == 0:
             return
-        self._current[partition] = (version, self._clock() + self._ttl)
-        self._current.move_to_end(partition)
+        self._current[kek.partition] = (kek.version, kek.kcv, self._clock() + self._ttl)
+        self._current.move_to_end(kek.partition)
         while len(self._current) > self._cache.max_entries:
             self._current.popitem(last=False)
 
@@ -108,17 +115,29 @@ class KekRing:
             ServiceError: the vault or the store failed (a refused unwrap included).
             IntegrityError: a KEK row unwrapped to a key whose KCV differs from the row's.
         """
-        version = self._current_version(partition)
-        if version is not None and (hit := self._cached(partition, version)) is not None:
+        if (hit := self._remembered(partition)) is not None:
             return hit
         async with self._locks.hold(("current", partition)):
-            version = self._current_version(partition)
-            if version is not None and (hit := self._cached(partition, version)) is not None:
+            if (hit := self._remembered(partition)) is not None:
                 return hit
-            stored = await self._keks.list_keks(partition)
-            opened = await (self._unwrap(stored[0]) if stored else self._create(partition))
-            self._remember_current(partition, opened.version)
+            listed = await self._keks.list_keks(partition)
+            if not listed:
+                opened, stored = await self._create(partition)
+            else:
+                stored = listed[0]
+                opened = self._cached_as(stored) or await self._unwrap(stored)
+            self._remember_current(stored)
             return opened
+
+    def _cached_as(self, stored: StoredKek) -> OpenKek | None:
+        """The cached key of ``stored`` if it is the key the row holds now (a KEK deleted and
+        re-created under the first version id has the same version and another key)."""
+        hit = self._cached(stored.partition, stored.version)
+        if hit is not None and stored.kcv and hit.key.kcv != stored.kcv:
+            hit.key.wipe()
+            self._cache.discard(self._entry(stored.partition, stored.version))
+            return None
+        return hit
 
     async def open(self, partition: str, version: str) -> OpenKek:
         """One version of the partition's KEK, from the cache or one vault unwrap.
@@ -147,6 +166,7 @@ class KekRing:
         self._current.pop(partition, None)
 
     def clear(self) -> None:
+        """Forget which versions are current (the cached keys are the cache's business)."""
         self._current.clear()
 
     async def _unwrap(self, stored: StoredKek) -> OpenKek:
@@ -163,7 +183,7 @@ class KekRing:
         )
         return OpenKek(stored.partition, stored.version, key, expires_at)
 
-    async def _create(self, partition: str) -> OpenKek:
+    async def _create(self, partition: str) -> tuple[OpenKek, StoredKek]:
         """Make the partition's first KEK. Its version id is fixed, so writers racing in
         other processes conflict on insert; the loser wipes its key and uses the winner's."""
         key = DataKey.generate()
@@ -174,16 +194,16 @@ class KekRing:
             new = NewDek(
                 partition, FIRST_KEK_VERSION, wrapper.key_id, wrapper.algorithm, wrapped, key.kcv
             )
-            await self._keks.insert_kek(new)
+            inserted = await self._keks.insert_kek(new)
         except ConflictError:
             key.wipe()
-            stored = await self._keks.list_keks(partition)
-            if not stored:
+            listed = await self._keks.list_keks(partition)
+            if not listed:
                 raise
-            return await self._unwrap(stored[0])
+            return await self._unwrap(listed[0]), listed[0]
         except BaseException:
             key.wipe()
             raise
         self._stats.keks_created += 1
         expires_at = self._cache.put(self._entry(partition, FIRST_KEK_VERSION), key, ttl=self._ttl)
-        return OpenKek(partition, FIRST_KEK_VERSION, key, expires_at)
+        return OpenKek(partition, FIRST_KEK_VERSION, key, expires_at), inserted

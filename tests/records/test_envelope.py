@@ -366,3 +366,22 @@ def test_envelope_is_never_pickled_and_its_repr_holds_no_secret(
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(envelope)
     assert "KeyCache(entries=0" in repr(envelope)
+
+
+async def test_two_first_hierarchy_writers_race_for_the_mode_row(
+    make_envelope: EnvelopeFactory, sqlite: SqliteRecords
+) -> None:
+    first, second = make_envelope(HIERARCHY), make_envelope(HIERARCHY)
+    stored = await asyncio.gather(first.encrypt("a", "r", b"1"), second.encrypt("b", "r", b"2"))
+    assert {s.format for s in stored} == {RecordFormat.HIERARCHY}
+    row = await sqlite.modes.read_mode()
+    assert (row.mode, row.etag) == (HIERARCHY, "1")  # written once
+
+
+async def test_a_row_wrapped_with_another_algorithm_is_refused_clearly(
+    make_envelope: EnvelopeFactory, sqlite: SqliteRecords
+) -> None:
+    await make_envelope(DIRECT).encrypt("t", "r", b"x")
+    sqlite.database.execute("UPDATE deks SET algorithm = 'RSA-OAEP'")
+    with pytest.raises(InvalidInputError, match="wrapped with RSA-OAEP; the vault wrapper"):
+        await make_envelope(DIRECT).decrypt("t", "r")
