@@ -13,7 +13,6 @@ every read of a missing table reads as empty.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -26,6 +25,7 @@ from shared.adapters.dek_table._missing import create_table, creating_table, is_
 from shared.adapters.dek_table._query import query_page, quote_value
 from shared.errors import InvalidInputError, ServiceError
 from shared.records import PartitionPage, StoredKek
+from shared.records._entities import kek_from_entity
 from shared.records._format import (
     ALGORITHM,
     CREATED_AT,
@@ -37,7 +37,6 @@ from shared.records._format import (
     WRAPPED_KEY,
 )
 from shared.records._kek_ids import require_kek_version
-from shared.records._rows import kek_from_row
 from shared.stores import NewDek, WriteOutcome, WriteResult
 from shared.stores._common import (
     check_page_size,
@@ -87,8 +86,7 @@ class TableKekStore:
             return None  # no such row, or no table yet
         except AzureError as error:
             raise translate(error, "read KEK") from None
-        metadata = getattr(entity, "metadata", None) or {}
-        return _kek({**entity, "odata.etag": metadata.get("etag")})
+        return _kek(entity)
 
     async def insert_kek(self, kek: NewDek) -> StoredKek:
         require_kek_version(kek.dek_id)
@@ -162,17 +160,6 @@ class TableKekStore:
 
 
 def _kek(entity: Mapping[str, Any]) -> StoredKek:
-    """A KEK row as the envelope sees it.
-
-    Raises:
-        InvalidInputError: the row is corrupted (a KEK row is never half usable).
-    """
-    created = entity.get(CREATED_AT)
-    return kek_from_row(
-        str(entity.get(PARTITION_KEY) or ""), str(entity.get(ROW_KEY) or ""),
-        str(entity.get("odata.etag") or ""),
-        key_ref=str(entity.get(KEY_REF) or ""), key_id=str(entity.get(KEY_ID) or ""),
-        algorithm=str(entity.get(ALGORITHM) or ""), wrapped=str(entity.get(WRAPPED_KEY) or ""),
-        kcv=entity.get(KCV) if isinstance(entity.get(KCV), str) else None,
-        created_at=created if isinstance(created, datetime) else None,
-    )  # fmt: skip
+    """A KEK row as the envelope sees it (a corrupted one raises ``InvalidInputError``)."""
+    metadata = getattr(entity, "metadata", None) or {}
+    return kek_from_entity(entity, str(metadata.get("etag") or entity.get("odata.etag") or ""))

@@ -10,9 +10,7 @@ two jobs racing to change the mode get a ``ConflictError``, never a lost update.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -22,8 +20,8 @@ from azure.data.tables.aio import TableClient
 from shared.adapters._azure_errors import translate, translated
 from shared.adapters.dek_table._missing import creating_table
 from shared.records import ModeRecord
-from shared.records._format import CHANGED_AT, MIGRATION, MODE, MODE_PARTITION, MODE_ROW
-from shared.records._rows import parse_mode
+from shared.records._entities import mode_entity, mode_from_entity
+from shared.records._format import MODE_PARTITION, MODE_ROW
 
 _IF_MATCH = MatchConditions.IfNotModified
 
@@ -51,17 +49,10 @@ class TableModeStore:
         except AzureError as error:
             raise translate(error, "read mode") from None
         metadata = getattr(entity, "metadata", None) or {}
-        return _record(entity, str(metadata.get("etag") or ""))
+        return mode_from_entity(entity, str(metadata.get("etag") or ""))
 
     async def write_mode(self, record: ModeRecord) -> ModeRecord:
-        entity: dict[str, Any] = {
-            "PartitionKey": MODE_PARTITION,
-            "RowKey": MODE_ROW,
-            MODE: record.mode.value,
-            CHANGED_AT: record.changed_at or datetime.now(UTC),
-        }
-        if record.migration is not None:
-            entity[MIGRATION] = record.migration
+        entity = mode_entity(record, datetime.now(UTC))
         if record.etag:
             with translated("write mode"):  # 412 -> ConflictError, 404 -> ServiceError
                 answer = await self._table.update_entity(
@@ -71,23 +62,7 @@ class TableModeStore:
             answer = await creating_table(  # 409 (exists) -> ConflictError
                 self._table, "create mode", lambda: self._table.create_entity(entity)
             )
-        return _record(entity, str(answer.get("etag") or ""))
+        return mode_from_entity(entity, str(answer.get("etag") or ""))
 
     def __repr__(self) -> str:
         return f"TableModeStore({self._table.table_name!r})"
-
-
-def _record(entity: Mapping[str, Any], etag: str) -> ModeRecord:
-    """The mode row as read.
-
-    Raises:
-        InvalidInputError: a mode this keyward does not know (says to upgrade).
-    """
-    changed = entity.get(CHANGED_AT)
-    migration = entity.get(MIGRATION)
-    return ModeRecord(
-        mode=parse_mode(entity.get(MODE)),
-        etag=etag,
-        changed_at=changed if isinstance(changed, datetime) else None,
-        migration=str(migration) if migration else None,
-    )

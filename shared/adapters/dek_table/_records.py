@@ -19,7 +19,6 @@ write there is refused and a scan skips them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from azure.core import MatchConditions
@@ -31,14 +30,24 @@ from shared.adapters._azure_errors import translate, translated
 from shared.adapters.dek_table._entity import check_keys, now
 from shared.adapters.dek_table._missing import creating_table, is_missing_table
 from shared.adapters.dek_table._query import query_page, quote_value
-from shared.adapters.dek_table._record_entity import (
-    format_properties,
-    parse_record,
-    record_columns,
-)
 from shared.errors import InvalidInputError, ServiceError
 from shared.records import RecordPage, RecordWrite, StoredRecord
-from shared.records._format import check_record_keys, is_reserved_partition
+from shared.records._entities import new_record_entity, record_from_entity, replaced_entity
+from shared.records._format import (
+    CREATED_AT,
+    FORMAT_1_PROPERTIES,
+    FORMAT_2_PROPERTIES,
+    PARTITION_KEY,
+    PREV_ALGORITHM,
+    PREV_KCV,
+    PREV_KEY_ID,
+    PREV_WRAPPED_KEY,
+    ROW_KEY,
+    SEALED,
+    UPDATED_AT,
+    is_reserved_partition,
+)
+from shared.records._rows import check_write, require_usable
 from shared.stores import WriteOutcome, WriteResult
 from shared.stores._common import check_page_size, decode_continuation, encode_continuation
 
@@ -63,24 +72,18 @@ class TableRecordStore:
                 entity = await self._table.get_entity(partition, record_id)
             except ResourceNotFoundError:
                 return None
-        return parse_record(_row(entity), strict=True)
+        return require_usable(record_from_entity(entity, _etag(entity)))
 
     async def insert_record(self, write: RecordWrite) -> StoredRecord:
-        check_record_keys(write.partition, write.record_id)
-        created = now()
-        entity = {"PartitionKey": write.partition, "RowKey": write.record_id,
-                  **format_properties(write), "CreatedAt": created,
-                  "UpdatedAt": created}  # fmt: skip
-        if write.sealed is not None:
-            entity["Sealed"] = write.sealed
+        entity = new_record_entity(write, now())  # checks the write before any I/O
         answer = await creating_table(
             self._table, "insert record", lambda: self._table.create_entity(entity)
         )
-        return parse_record({**entity, "odata.etag": answer.get("etag") or ""}, strict=True)
+        return require_usable(record_from_entity(entity, str(answer.get("etag") or "")))
 
     async def replace_record(self, current: StoredRecord, write: RecordWrite) -> WriteResult:
         ref = current.ref
-        properties = format_properties(write)  # checks the write before any I/O
+        check_write(write)
         if write.ref != ref:
             return WriteResult(ref, WriteOutcome.FAILED, "write is for another record")
         if current.kcv and write.kcv != current.kcv:
@@ -90,17 +93,9 @@ class TableRecordStore:
                 entity = await self._table.get_entity(current.partition, current.record_id)
             except ResourceNotFoundError:
                 return WriteResult(ref, WriteOutcome.NOT_FOUND, "no such record")
-        if str(entity.metadata.get("etag") or "") != current.etag:
+        if _etag(entity) != current.etag:
             return WriteResult(ref, WriteOutcome.CONFLICT, "etag no longer matches")
-        modelled = set(record_columns())
-        kept = {name: value for name, value in entity.items() if name not in modelled}
-        replacement = {**kept, "PartitionKey": current.partition, "RowKey": current.record_id,
-                       **properties, "UpdatedAt": now()}  # fmt: skip
-        for name in ("CreatedAt", "Sealed"):
-            if entity.get(name) is not None:
-                replacement[name] = entity[name]
-        if write.sealed is not None:
-            replacement["Sealed"] = write.sealed
+        replacement = replaced_entity(entity, write, now())
         try:
             answer = await self._table.update_entity(
                 replacement, mode=UpdateMode.REPLACE, etag=current.etag, match_condition=_IF_MATCH
@@ -144,9 +139,9 @@ class TableRecordStore:
                 raise
             return RecordPage([], None)
         records = [
-            parse_record(entity, strict=False)
+            record_from_entity(entity, str(entity.get("odata.etag") or ""))
             for entity in entities
-            if not is_reserved_partition(str(entity.get("PartitionKey") or ""))
+            if not is_reserved_partition(str(entity.get(PARTITION_KEY) or ""))
         ]
         return RecordPage(records, encode_continuation(_KIND, token) if token else None)
 
@@ -157,10 +152,18 @@ class TableRecordStore:
         return f"TableRecordStore({self._table.table_name!r})"
 
 
-#: A scan reads the key columns and every wrap property, never the sealed payload.
-_SCAN_COLUMNS = ["PartitionKey", "RowKey", *(c for c in record_columns() if c != "Sealed")]
+_NOT_SCANNED = frozenset({SEALED, CREATED_AT, UPDATED_AT, PREV_KEY_ID, PREV_ALGORITHM,
+                          PREV_WRAPPED_KEY, PREV_KCV})  # fmt: skip
+#: A scan reads the key columns and every wrap property of both formats, never the sealed
+#: payload (nor the timestamps and previous wraps, which no record of a scan carries).
+_SCAN_COLUMNS = [
+    PARTITION_KEY, ROW_KEY,
+    *dict.fromkeys(c for c in (*FORMAT_1_PROPERTIES, *FORMAT_2_PROPERTIES)
+                   if c not in _NOT_SCANNED),
+]  # fmt: skip
 
 
-def _row(entity: Mapping[str, Any]) -> dict[str, Any]:
+def _etag(entity: Any) -> str:
+    """The ETag of an SDK ``TableEntity`` (kept in its ``metadata``)."""
     metadata = getattr(entity, "metadata", None) or {}
-    return {**entity, "odata.etag": str(metadata.get("etag") or "")}
+    return str(metadata.get("etag") or "")
