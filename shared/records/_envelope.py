@@ -70,7 +70,7 @@ class Envelope:
 
         ``mode`` is the mode the application declares: ``None`` follows the store,
         ``DIRECT`` or ``HIERARCHY`` is checked against the store's mode row at every mode
-        refresh. ``clock`` (monotonic seconds) drives every TTL; ``wall_clock`` dates KEKs.
+        refresh. ``clock`` (monotonic seconds) drives every TTL; ``wall_clock`` dates mode changes.
 
         Raises:
             InvalidInputError: a declared migration mode (only steady modes are declared).
@@ -90,7 +90,7 @@ class Envelope:
         self._cache = KeyCache(self._settings.cache_size, clock=clock)
         self._ring = KekRing(
             keks, vault, key_ref, self._cache, self._stats,
-            kek_seconds=self._settings.kek_cache_seconds, clock=clock, wall_clock=wall_clock,
+            kek_seconds=self._settings.kek_cache_seconds, clock=clock,
         )  # fmt: skip
         self._locks = KeyedLocks()
         self._mode: StoreMode | None = None

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from shared.crypto import DataKey
 from shared.errors import ConflictError, IntegrityError, KeyNotFoundError
@@ -59,7 +58,6 @@ class KekRing:
         *,
         kek_seconds: float,
         clock: Callable[[], float],
-        wall_clock: Callable[[], datetime],
     ) -> None:
         self._keks = keks
         self._vault = vault
@@ -68,7 +66,6 @@ class KekRing:
         self._stats = stats
         self._ttl = kek_seconds
         self._clock = clock
-        self._wall_clock = wall_clock
         self._locks = KeyedLocks()
         #: partition -> (current version, its KCV, until when that is trusted); bounded like
         #: the cache. Not secret: a KCV identifies a key without revealing it.

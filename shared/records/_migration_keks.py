@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared.crypto import DataKey
 from shared.errors import IntegrityError, KeywardError
@@ -65,7 +65,7 @@ class JobKeks:
         self._counted_unwraps = 0
         self._ring = KekRing(
             keks, vault, key_ref, KeyCache(0), self._stats,
-            kek_seconds=0, clock=time.monotonic, wall_clock=lambda: datetime.now(UTC),
+            kek_seconds=0, clock=time.monotonic,
         )  # fmt: skip
         #: Vault unwraps so far (one per KEK version touched, per partition visit).
         self.vault_unwraps = 0
