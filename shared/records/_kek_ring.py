@@ -23,7 +23,7 @@ from shared.records._cache import KeyCache
 from shared.records._kek_ids import FIRST_KEK_VERSION
 from shared.records._locks import KeyedLocks
 from shared.records._model import StoredKek
-from shared.records._ports import KekStore, VaultKeys
+from shared.records._ports import KekStore, VaultKeys, unwrapper_for
 from shared.records._stats import EnvelopeStats
 from shared.stores import NewDek
 
@@ -167,7 +167,9 @@ class KekRing:
         self._current.clear()
 
     async def _unwrap(self, stored: StoredKek) -> OpenKek:
-        wrapper = await self._vault.version(stored.key_id)
+        wrapper = await unwrapper_for(
+            self._vault, f"KEK {stored.ref}", stored.key_id, stored.algorithm
+        )
         self._stats.vault_unwraps += 1
         key = await wrapper.unwrap(stored.wrapped)
         if stored.kcv and key.kcv != stored.kcv:

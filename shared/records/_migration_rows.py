@@ -31,7 +31,7 @@ from shared.records._migration_probe import (
     JobProbe,
 )
 from shared.records._model import RecordFormat, RecordWrite, StoredKek, StoredRecord
-from shared.records._ports import RecordStore, VaultKeys
+from shared.records._ports import RecordStore, VaultKeys, unwrapper_for
 from shared.stores import WriteOutcome
 
 #: Times one row is read again after an ETag conflict before the pass leaves it to the next.
@@ -108,12 +108,7 @@ class RowConverter:
         """Format 1 → 2 under ``kek`` (the partition's current KEK): one vault unwrap."""
         if row.format is not RecordFormat.DIRECT or not row.key_id:
             return None
-        wrapper = await self._vault.version(row.key_id)
-        if row.algorithm is not None and row.algorithm is not wrapper.algorithm:
-            raise InvalidInputError(
-                f"record {row.ref} is wrapped with {row.algorithm.value}; the vault wrapper "
-                f"unwraps {wrapper.algorithm.value}"
-            )
+        wrapper = await unwrapper_for(self._vault, f"record {row.ref}", row.key_id, row.algorithm)
         self.vault_unwraps += 1
         with _checked(await wrapper.unwrap(row.wrapped), row) as dek:
             self._probe(ROW_AFTER_UNWRAP)
