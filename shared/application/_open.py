@@ -67,7 +67,9 @@ async def open_envelope(
         kek_table: the table of intermediate keys (hierarchy mode).
         mode: the mode the application expects (``"direct"`` or ``"hierarchy"``); checked
             against the store's mode row, which an empty store takes from the first write.
-            ``None`` follows the store.
+            While the store migrates either way it is served (reads follow each record's
+            format, writes the store's mode); once the store is in the other mode it is
+            refused, reads included. ``None`` follows the store.
         credential: an async Azure credential for Key Vault (and Storage with
             ``account_url``); ``DefaultAzureCredential`` when omitted (closed on exit).
         allow_list: the vaults keyward may call (``VaultAllowList`` or the setting's text);

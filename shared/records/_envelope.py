@@ -11,7 +11,12 @@ bound to ``partition/record_id`` and the caller's context, the same in both form
 A read follows the row's own format, whatever the store's mode: during a migration both
 exist. A write follows the store's mode row (``ModeStore``), trusted for the mode TTL.
 The application may *declare* the mode it expects; a store in the other steady mode is
-refused (ConfigurationError) instead of silently writing the format nobody planned for.
+refused (ConfigurationError) instead of silently writing the format nobody planned for. A
+store between modes (a migration either way) serves either declaration: reads follow each
+row's format (a declared-direct reader keeps reading the rows a migration to hierarchy has
+converted), writes follow the mode row. Once the store reaches the other steady mode the
+declaration contradicts it and is refused, reads included: declare the target (or no)
+mode before the migration ends.
 
 Every unwrap is checked against the row's KCV. Every plaintext key is wiped after use;
 the cache keeps its own copies (``KeyCache``). Revocation: a DEK cached in direct mode
@@ -72,7 +77,8 @@ class Envelope:
 
         ``mode`` is the mode the application declares: ``None`` follows the store,
         ``DIRECT`` or ``HIERARCHY`` is checked against the store's mode row at every mode
-        refresh. ``clock`` (monotonic seconds) drives every TTL; ``wall_clock`` dates mode changes.
+        refresh (served while the store migrates either way; see the module). ``clock``
+        (monotonic seconds) drives every TTL; ``wall_clock`` dates mode changes.
 
         Raises:
             InvalidInputError: a declared migration mode (only steady modes are declared).
