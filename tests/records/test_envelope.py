@@ -6,10 +6,9 @@ import asyncio
 import pickle
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import padding
 
 from shared.adapters.sqlite_records import SqliteRecords
-from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm, seal
+from shared.crypto import DataKey, WrapAlgorithm, seal
 from shared.errors import (
     ConfigurationError,
     ConflictError,
@@ -28,7 +27,7 @@ from shared.records import (
     StoreMode,
 )
 from tests.records.conftest import EnvelopeFactory, FakeClock
-from tests.records.vault import LocalVaultKeys
+from tests.records.vault import LocalVaultKeys, wrap_as
 
 DIRECT, HIERARCHY = StoreMode.DIRECT, StoreMode.HIERARCHY
 
@@ -388,11 +387,7 @@ async def _insert_direct(
     """A format-1 row as another writer (an older keyward, an oct-HSM setup) made it."""
     key_id = vault.versions[0].key_id
     with DataKey.generate() as dek:
-        private = vault.private_key(key_id)
-        if algorithm is WrapAlgorithm.RSA1_5:  # keyward never wraps with it: made by hand
-            wrapped = private.public_key().encrypt(dek.reveal(), padding.PKCS1v15())
-        else:
-            wrapped = LocalRsaWrapper(key_id, private_key=private, algorithm=algorithm).wrap(dek)
+        wrapped = wrap_as(vault.private_key(key_id), key_id, algorithm, dek)
         await sqlite.records.insert_record(
             RecordWrite("t", "r", RecordFormat.DIRECT, algorithm, wrapped, dek.kcv,
                         key_id=key_id, sealed=seal(dek, plaintext, dek_id="t/r"))

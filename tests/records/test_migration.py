@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import padding
 
 from shared.crypto import LocalRsaWrapper, WrapAlgorithm
 from shared.errors import ConfigurationError, UnsupportedAlgorithmError
@@ -16,6 +15,7 @@ from shared.records import RecordFormat, StoreMode
 from shared.records._migration_state import Checkpoint, JobBusyError, Phase
 from shared.services.migration import JobRun, KeySourceVaultKeys
 from tests.records.memory import MODE_TTL, World, world
+from tests.records.vault import wrap_as
 from tests.rewrap.fakes import KEY_REF, V1, V2, key_source
 
 
@@ -130,12 +130,7 @@ def _rewrap_by_hand(w: World, key: tuple[str, str], algorithm: WrapAlgorithm) ->
     assert row.key_id is not None
     private = w.source.private_key(row.key_id)
     with LocalRsaWrapper(row.key_id, private_key=private).unwrap(row.wrapped) as dek:
-        if algorithm is WrapAlgorithm.RSA1_5:  # keyward never wraps with it
-            wrapped = private.public_key().encrypt(dek.reveal(), padding.PKCS1v15())
-        else:
-            wrapped = LocalRsaWrapper(row.key_id, private_key=private, algorithm=algorithm).wrap(
-                dek
-            )
+        wrapped = wrap_as(private, row.key_id, algorithm, dek)
     w.records.rows[key] = replace(row, algorithm=algorithm, wrapped=wrapped)
 
 

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm, require_unwrap_allowed
 from shared.errors import KeyDisabledError, KeyNotFoundError
 
 VAULT = "https://records-test.vault.azure.net"
 KEY_REF = f"{VAULT}/keys/records-kek"
+
+
+def wrap_as(
+    private_key: rsa.RSAPrivateKey, key_id: str, algorithm: WrapAlgorithm, dek: DataKey
+) -> bytes:
+    """``dek`` wrapped as another writer did (RSA-OAEP from an older keyward, or RSA1_5,
+    which keyward never wraps with: made with the public key by hand)."""
+    if algorithm is WrapAlgorithm.RSA1_5:
+        return private_key.public_key().encrypt(dek.reveal(), padding.PKCS1v15())
+    return LocalRsaWrapper(key_id, private_key=private_key, algorithm=algorithm).wrap(dek)
 
 
 class FakeVaultWrapper:
