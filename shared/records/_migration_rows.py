@@ -110,21 +110,7 @@ class RowConverter:
             return None
         wrapper = await unwrapper_for(self._vault, f"record {row.ref}", row.key_id, row.algorithm)
         self.vault_unwraps += 1
-        with _checked(await wrapper.unwrap(row.wrapped), row) as dek:
-            self._probe(ROW_AFTER_UNWRAP)
-            kek_key = await self._keks.key(kek)
-            wrapped = _kw_wrap_verified(kek.version, kek_key, dek)
-            kcv = dek.kcv
-        self._probe(ROW_AFTER_WRAP)
-        return RecordWrite(
-            row.partition,
-            row.record_id,
-            RecordFormat.HIERARCHY,
-            WrapAlgorithm.A256KW,
-            wrapped,
-            kcv,
-            kek_version=kek.version,
-        )
+        return await self._under_kek(row, _checked(await wrapper.unwrap(row.wrapped), row), kek)
 
     async def kek_to_direct(self, row: StoredRecord, target: AsyncKeyWrapper) -> RecordWrite | None:
         """Format 2 → 1 under ``target`` (wrap is local with the public key)."""
@@ -149,7 +135,11 @@ class RowConverter:
         """Format 2 under an older KEK version → under ``kek``: no vault call per row."""
         if row.format is not RecordFormat.HIERARCHY or row.kek_version in (None, kek.version):
             return None
-        with await self._open_local(row) as dek:
+        return await self._under_kek(row, await self._open_local(row), kek)
+
+    async def _under_kek(self, row: StoredRecord, dek: DataKey, kek: StoredKek) -> RecordWrite:
+        """``row``'s replacement holding ``dek`` (wiped here) wrapped, verified, under ``kek``."""
+        with dek:
             self._probe(ROW_AFTER_UNWRAP)
             wrapped = _kw_wrap_verified(kek.version, await self._keks.key(kek), dek)
             kcv = dek.kcv
