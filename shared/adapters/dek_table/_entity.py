@@ -64,8 +64,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def _etag(entity: Any) -> str:
-    """The ETag of an SDK ``TableEntity`` (``metadata``) or of a raw query row (``odata.etag``)."""
+def etag_of(entity: Any) -> str:
+    """The ETag of an SDK ``TableEntity`` (``metadata``) or of a raw query row (``odata.etag``):
+    the one reading every Table port uses."""
     metadata = getattr(entity, "metadata", None) or {}
     return str(metadata.get("etag") or entity.get("odata.etag") or "")
 
@@ -77,7 +78,7 @@ def to_stored(entity: Mapping[str, Any]) -> DekRecord:
         StoredWrap(
             ref=f"{partition}/{_text(entity.get(ROW_KEY))}",
             partition=partition,
-            etag=_etag(entity),
+            etag=etag_of(entity),
             key_ref=_text(entity.get(KEY_REF)),
             key_id=_text(entity.get(KEY_ID)),
             algorithm=_text(entity.get(ALGORITHM)),
