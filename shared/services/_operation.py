@@ -29,6 +29,10 @@ class OperationKind(enum.Enum):
     DRY_RUN = "dry_run"
     VERDICT = "verdict"
     RETIRE = "retire"
+    #: A store's migration between modes (``data``: ``store``, ``to``).
+    MIGRATE = "migrate"
+    #: A store's KEK rotation (``data``: ``store``, ``partition``?, ``older_than_days``?).
+    ROTATE_KEKS = "rotate_keks"
 
 
 class OperationStatus(enum.Enum):
@@ -44,7 +48,9 @@ class OperationStatus(enum.Enum):
 
 class Phase(enum.Enum):
     """Where an operation is. A dry run scans; a verdict counts; a retirement goes through
-    every step of ``shared.services.retirement`` in order (its docstring says why)."""
+    every step of ``shared.services.retirement`` in order (its docstring says why); a store
+    job is in ``JOB`` (its own phases are in the store's mode row, ``data["job"]`` mirrors
+    them)."""
 
     SCAN = "scan"
     COUNT = "count"
@@ -52,6 +58,7 @@ class Phase(enum.Enum):
     RECORD = "record"
     FORGET = "forget"
     LOOK_AGAIN = "look_again"
+    JOB = "job"
     DONE = "done"
 
 
@@ -149,6 +156,9 @@ def operation_json(operation: Operation) -> dict[str, Any]:
     }
     if "dropped" in operation.data:
         progress["previous_wraps_dropped"] = operation.data["dropped"]
+    if "store" in operation.data:  # a store job: its own progress, from its checkpoint
+        progress["store"] = operation.data["store"]
+        progress["job"] = operation.data.get("job")
     return {
         "operation_id": operation.operation_id,
         "kind": operation.kind.value,

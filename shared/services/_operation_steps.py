@@ -32,6 +32,7 @@ from shared.rewrap import (
 from shared.services._operation import Operation, OperationKind, OperationStatus, Phase
 from shared.services._operation import fresh_cursors as _fresh
 from shared.services._render import dry_run_json, retirement_json
+from shared.services._store_jobs import STORE_JOB_KINDS, StoreJobParts, StoreJobSteps
 from shared.stores import (
     DEFAULT_COUNT_PAGE_SIZE,
     DekStore,
@@ -60,6 +61,9 @@ class OperationParts:
     now: Callable[[], datetime]
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     count_page_size: int = DEFAULT_COUNT_PAGE_SIZE
+    #: The stores that hold application records, for migrations and KEK rotations (``None``:
+    #: none configured; those operations are refused at start).
+    store_jobs: StoreJobParts | None = None
 
 
 class Steps:
@@ -68,6 +72,12 @@ class Steps:
     def __init__(self, parts: OperationParts) -> None:
         self._parts = parts
         self._dry_run: DryRunScan | None = None
+        self._store_job: StoreJobSteps | None = None
+
+    def close(self) -> None:
+        """The slice ends: wipe what its store job still holds."""
+        if self._store_job is not None:
+            self._store_job.close()
 
     def _store(self, shard: str) -> DekStore:
         try:
@@ -82,6 +92,12 @@ class Steps:
             KeywardError: the operation fails with it (the caller records which); a
                 transient ``ServiceError`` is retried by the queue instead.
         """
+        if op.kind in STORE_JOB_KINDS:
+            if self._store_job is None:
+                if self._parts.store_jobs is None:
+                    raise ConfigurationError("no store with application records is configured")
+                self._store_job = StoreJobSteps(self._parts.store_jobs, self._parts.now)
+            return await self._store_job.step(op)
         op = op.evolve(status=OperationStatus.RUNNING, steps=op.steps + 1)
         if op.kind is OperationKind.DRY_RUN:
             return await self._dry_run_step(op)
