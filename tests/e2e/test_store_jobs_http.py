@@ -101,7 +101,8 @@ async def test_migration_and_kek_rotation_run_as_queued_operations(
         shown = (await _status())["store_jobs"].get(shard)
         await asyncio.sleep(0.2)
     assert shown is not None
-    assert shown["kind"] == "migrate" and shown["direction"] == "hierarchy"
+    assert shown["kind"] == "migrate"
+    assert shown["direction"] == "hierarchy"
     assert shown["phase"] in {"wait", "convert", "count"}
 
     done = await _operation_result(accepted)
@@ -134,11 +135,13 @@ async def test_migration_and_kek_rotation_run_as_queued_operations(
     timer = bindings.timer_input(past_due=False, last=None, next_=datetime.now())
     await _function("sweep")(timer)
     started = read_checkpoint((await modes.read_mode()).migration)
-    assert started is not None and started.kind.value == "rotate-keks"
+    assert started is not None
+    assert started.kind.value == "rotate-keks"
     assert started.owner.startswith("operation:")
     await _function("sweep")(timer)
     following = read_checkpoint((await modes.read_mode()).migration)
-    assert following is not None and following.owner == started.owner
+    assert following is not None
+    assert following.owner == started.owner
     busy = await _function("admin_rotate_keks")(
         _post("/api/rotate-keks", {"store": shard, "key": key_ref})
     )
@@ -156,14 +159,16 @@ async def test_migration_and_kek_rotation_run_as_queued_operations(
     assert polled["status"] == "succeeded", polled
     assert polled["kind"] == "rotate_keks"
     job = polled["result"]["job"]
-    assert job["keks_created"] == PARTITIONS and job["keks_deleted"] == PARTITIONS
+    assert job["keks_created"] == PARTITIONS
+    assert job["keks_deleted"] == PARTITIONS
     kek_store = TableKekStore(
         TableClient.from_connection_string(stack.azurite.connection_string, stack.kek_table)
     )
     try:
         for partition in {r.partition for r in records}:
             versions = [k.version for k in await kek_store.list_keks(partition)]
-            assert len(versions) == 1 and versions[0] != FIRST_KEK_VERSION
+            assert len(versions) == 1
+            assert versions[0] != FIRST_KEK_VERSION
     finally:
         await kek_store.close()
     rotated = await _records(stack)
