@@ -208,12 +208,14 @@ class AppContext:
 
     def store_job_parts(self) -> StoreJobParts:
         """What the store-job operations run over: the record stores, the vault (wraps
-        under the newest enabled version, RSA-OAEP-256), the writers' TTLs, the share."""
+        under the newest enabled version, RSA-OAEP-256), the writers' TTLs, and the vaults'
+        budget boards their unwraps take a seat on (as every rewrap run does)."""
         return StoreJobParts(
             ports=self.job_ports,
             vault=KeySourceVaultKeys(self.keys),
             envelope=self.settings.envelope,
-            vault_share=self.settings.vault_share,
+            engine=self.engine_settings(),
+            board=self.budget_board(),
         )
 
     @classmethod

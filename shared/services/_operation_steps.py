@@ -19,6 +19,7 @@ from typing import Any
 from shared.errors import ConfigurationError, RetirementBlockedError, RetirementRaceError
 from shared.rewrap import (
     BlockerKind,
+    Deadline,
     DryRunScan,
     DryRunTally,
     EngineSettings,
@@ -69,15 +70,17 @@ class OperationParts:
 class Steps:
     """Runs steps for one slice (it caches the dry run's resolved plan for the slice)."""
 
-    def __init__(self, parts: OperationParts) -> None:
+    def __init__(self, parts: OperationParts, *, deadline: Deadline | None = None) -> None:
+        """``deadline``: the slice's end (a store job's vault pacing waits no longer)."""
         self._parts = parts
+        self._deadline = deadline
         self._dry_run: DryRunScan | None = None
         self._store_job: StoreJobSteps | None = None
 
-    def close(self) -> None:
-        """The slice ends: wipe what its store job still holds."""
+    async def aclose(self) -> None:
+        """The slice ends: wipe what its store job still holds, leave the vault's budget."""
         if self._store_job is not None:
-            self._store_job.close()
+            await self._store_job.aclose()
 
     def _store(self, shard: str) -> DekStore:
         try:
@@ -96,7 +99,9 @@ class Steps:
             if self._store_job is None:
                 if self._parts.store_jobs is None:
                     raise ConfigurationError("no store with application records is configured")
-                self._store_job = StoreJobSteps(self._parts.store_jobs, self._parts.now)
+                self._store_job = StoreJobSteps(
+                    self._parts.store_jobs, self._parts.now, self._deadline
+                )
             return await self._store_job.step(op)
         op = op.evolve(status=OperationStatus.RUNNING, steps=op.steps + 1)
         if op.kind is OperationKind.DRY_RUN:

@@ -16,11 +16,13 @@ step (a page, or the end of a wait), and the operation's owner name
 * **Waits** (the writers' mode TTL, their KEK TTL) never sleep inside an invocation: the
   slice ends and its message is sent again with a visibility delay of at most a third of the
   lease, so the next slice renews the lease before it runs out.
-* **Vault pacing**: each slice paces its vault unwraps with the rewrap engine's limiter at
-  keyward's configured share of the vault's published budget (``KEYWARD_VAULT_SHARE``),
-  backing off on 429s. It does not take a seat on the vault's budget board (the board's
-  members are rewrap runs): a migration beside a large rewrap of the same vault takes its
-  own share on top. Migrations are rare operator work; docs/store-jobs.md says so.
+* **Vault pacing**: each slice takes a seat on the budget board of the vault of the job's
+  key (``shared.rewrap.BudgetMembership``, as every rewrap run does), so its vault unwraps
+  share keyward's configured part of that vault's published budget (``KEYWARD_VAULT_SHARE``)
+  with every rewrap and every other job running, backing off on 429s. The budget assumed is
+  RSA-2048 software's (the job's unwraps may be under several keys' versions). A hold of the
+  board (joining, the board lost) that lasts to the slice's end ends the slice; the next one
+  continues from the checkpoint.
 """
 
 from __future__ import annotations
@@ -51,11 +53,16 @@ from shared.records import (
 )
 from shared.records import Phase as JobPhase
 from shared.rewrap import (
-    DEFAULT_HEADROOM,
-    DEFAULT_VAULT_SHARE,
     AimdRateLimiter,
+    BudgetBoard,
+    BudgetMembership,
+    Deadline,
+    EngineSettings,
+    ShareRules,
+    SliceDeadlineError,
     throttle_ceiling,
     vault_budget,
+    vault_host,
 )
 from shared.services._operation import Operation, OperationKind, OperationStatus, Phase
 from shared.services.migration import PacedVaultKeys
@@ -64,6 +71,8 @@ from shared.services.migration import PacedVaultKeys
 OWNER_PREFIX = "operation:"
 #: The two store-job kinds of operation.
 STORE_JOB_KINDS = frozenset({OperationKind.MIGRATE, OperationKind.ROTATE_KEKS})
+#: Seconds before a slice held by the vault's budget to its end is followed by the next.
+_HELD_RESUME_SECONDS = 5.0
 #: Migration targets the API takes.
 TARGETS = {"hierarchy": StoreMode.HIERARCHY, "direct": StoreMode.DIRECT}
 
@@ -74,6 +83,11 @@ class StoreJobBlockedError(KeywardError):
     def __init__(self, message: str, problem_refs: tuple[str, ...]) -> None:
         super().__init__(message)
         self.problem_refs = problem_refs
+
+
+class SliceSuperseded(KeywardError):
+    """Another delivery of the same operation wrote the store's job first (a duplicate
+    queue message): this slice stops without recording anything; that one carries on."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,10 @@ class StoreJobParts:
     ports: Mapping[str, JobPorts]
     vault: VaultKeys
     envelope: EnvelopeSettings = field(default_factory=EnvelopeSettings)
-    vault_share: float = DEFAULT_VAULT_SHARE
+    #: The share, headroom, lease and subscription groups of the vaults' budgets.
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    #: The vaults' budget boards (``None``: alone, the whole share).
+    board: BudgetBoard | None = None
     page_size: int = DEFAULT_JOB_PAGE_SIZE
     workers: int = DEFAULT_JOB_WORKERS
 
@@ -152,14 +169,13 @@ def job_json(checkpoint: Checkpoint | None) -> dict[str, Any] | None:
 
 
 def build_job(
-    parts: StoreJobParts, op: Operation, now: Callable[[], datetime]
+    parts: StoreJobParts, op: Operation, now: Callable[[], datetime], vault: VaultKeys
 ) -> Migration | KekRotation:
-    """The job ``op`` runs, owned by the operation (every slice resumes the same one)."""
+    """The job ``op`` runs, owned by the operation (every slice resumes the same one), its
+    vault calls through ``vault``."""
     ports = parts.store(str(op.data["store"]))
-    ceiling = throttle_ceiling(vault_budget(None, None), None, DEFAULT_HEADROOM, parts.vault_share)
     job_parts = JobParts(
-        records=ports.records, keks=ports.keks, modes=ports.modes,
-        vault=PacedVaultKeys(parts.vault, AimdRateLimiter(ceiling)), now=now,
+        records=ports.records, keks=ports.keks, modes=ports.modes, vault=vault, now=now,
         page_size=parts.page_size, workers=parts.workers,
     )  # fmt: skip
     owner = owner_of(op.operation_id)
@@ -177,6 +193,22 @@ def build_job(
     )  # fmt: skip
 
 
+def budget_seat(
+    parts: StoreJobParts, key_ref: str, owner: str
+) -> tuple[AimdRateLimiter, BudgetMembership]:
+    """A limiter at keyward's share of the vault of ``key_ref``, and its seat on that
+    vault's budget board (the rewrap engine's rules: ``shared.rewrap._vault_share``)."""
+    engine, budget, host = parts.engine, vault_budget(None, None), vault_host(key_ref)
+    ceiling = throttle_ceiling(budget, engine.rate_ceiling, engine.headroom, engine.vault_share)
+    limiter = AimdRateLimiter(ceiling)
+    rules = ShareRules(share=engine.vault_share, headroom=engine.headroom,
+                       lease_seconds=engine.budget_lease_seconds,
+                       rate_ceiling=engine.rate_ceiling)  # fmt: skip
+    seat = BudgetMembership(parts.board, host, limiter, rules, budget, owner=owner,
+                            group=engine.subscription_groups.group_of(host))  # fmt: skip
+    return limiter, seat
+
+
 async def claim(job: Migration | KekRotation) -> bool:
     """Start or resume ``job``; ``False``: nothing to do.
 
@@ -192,12 +224,17 @@ async def claim(job: Migration | KekRotation) -> bool:
 
 
 class StoreJobSteps:
-    """One slice's hold on an operation's store job (claimed at its first step)."""
+    """One slice's hold on an operation's store job (claimed at its first step) and its
+    seat on the vault's budget (taken then, left at :meth:`aclose`)."""
 
-    def __init__(self, parts: StoreJobParts, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, parts: StoreJobParts, now: Callable[[], datetime], deadline: Deadline | None
+    ) -> None:
         self._parts = parts
         self._now = now
+        self._deadline = deadline
         self._job: Migration | KekRotation | None = None
+        self._seat: BudgetMembership | None = None
 
     async def step(self, op: Operation) -> Operation:
         """The operation one job step on; ``data["wait_seconds"]`` > 0 ends the slice (the
@@ -207,25 +244,44 @@ class StoreJobSteps:
             KeywardError: the operation fails with it (``JobBusyError``: another runner took
                 the store's job over; a transient ``ServiceError`` is retried by the queue).
         """
+        try:
+            return await self._step(op)
+        except JobBusyError as error:
+            if error.owner == owner_of(op.operation_id):
+                raise SliceSuperseded(str(error)) from None
+            raise
+
+    async def _step(self, op: Operation) -> Operation:
         op = op.evolve(status=OperationStatus.RUNNING, steps=op.steps + 1, phase=Phase.JOB)
         if self._job is None:
-            self._job = build_job(self._parts, op, self._now)
+            limiter, self._seat = budget_seat(self._parts, op.key_ref, owner_of(op.operation_id))
+            await self._seat.__aenter__()
+            paced = PacedVaultKeys(self._parts.vault, limiter, deadline=self._deadline)
+            self._job = build_job(self._parts, op, self._now, paced)
             if not await claim(self._job):
                 return self._nothing_to_do(op, self._job)
             return self._progress(op, self._job)
         job = self._job
         if job.wait_seconds() <= 0:
-            await job.step()
+            try:
+                await job.step()
+            except SliceDeadlineError:
+                # The vault's budget held us to the slice's end: the page is done again by
+                # the next slice (converted rows are skipped), after a short pause.
+                return self._progress(op, job, resume_after=_HELD_RESUME_SECONDS)
         return self._progress(op, job)
 
-    def close(self) -> None:
-        """Wipe every KEK the slice's job still holds."""
+    async def aclose(self) -> None:
+        """Wipe every KEK the slice's job still holds; leave the vault's budget."""
         if self._job is not None:
             self._job.close()
+        if self._seat is not None:
+            await self._seat.close()
 
-    def _progress(self, op: Operation, job: StoreJob) -> Operation:
+    @staticmethod
+    def _progress(op: Operation, job: StoreJob, *, resume_after: float = 0.0) -> Operation:
         checkpoint = job.checkpoint
-        wait = job.wait_seconds()
+        wait = max(job.wait_seconds(), resume_after)
         resume = math.ceil(min(wait, job.parts.lease_seconds / 3)) if wait > 0 else 0
         data = {**op.data, "job": job_json(checkpoint), "mode": job.row.mode.value,
                 "wait_seconds": resume}  # fmt: skip

@@ -236,7 +236,7 @@ class AdminService:
         operation_id = new_operation_id()
         draft = Operation(operation_id, kind, key_ref, None, (str(data["store"]),),
                           self._now(), self._now(), data=data)  # fmt: skip
-        job = build_job(self._store_jobs, draft, self._now)
+        job = build_job(self._store_jobs, draft, self._now, self._store_jobs.vault)
         try:
             await claim(job)
         finally:

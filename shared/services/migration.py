@@ -42,6 +42,7 @@ from shared.rewrap import (
     DEFAULT_HEADROOM,
     DEFAULT_VAULT_SHARE,
     AimdRateLimiter,
+    Deadline,
     KeyVersionSource,
     default_owner,
     throttle_ceiling,
@@ -66,21 +67,29 @@ class PacedVaultKeys:
     """``VaultKeys`` whose unwraps wait for the limiter's slot; a 429 slows the limiter and
     the unwrap is sent again (wraps are local with the public key: not paced)."""
 
-    def __init__(self, inner: VaultKeys, limiter: AimdRateLimiter) -> None:
+    def __init__(
+        self, inner: VaultKeys, limiter: AimdRateLimiter, *, deadline: Deadline | None = None
+    ) -> None:
+        """``deadline``: a slice's end; a slot (or a budget hold) past it raises
+        ``SliceDeadlineError`` instead of waiting on (the admin operations' slices)."""
         self._inner = inner
         self.limiter = limiter
+        self._deadline = deadline
 
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter)
+        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter, self._deadline)
 
     async def version(self, key_id: str) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.version(key_id), self.limiter)
+        return _PacedWrapper(await self._inner.version(key_id), self.limiter, self._deadline)
 
 
 class _PacedWrapper:
-    def __init__(self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter) -> None:
+    def __init__(
+        self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter, deadline: Deadline | None
+    ) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._deadline = deadline
 
     @property
     def key_id(self) -> str:
@@ -95,7 +104,7 @@ class _PacedWrapper:
 
     async def unwrap(self, wrapped: bytes) -> DataKey:
         for _ in range(MAX_THROTTLED_ATTEMPTS - 1):
-            issued = await self._limiter.acquire()
+            issued = await self._limiter.acquire(self._deadline)
             try:
                 key = await self._inner.unwrap(wrapped)
             except ThrottledError as error:
@@ -103,7 +112,7 @@ class _PacedWrapper:
                 continue
             self._limiter.on_success()
             return key
-        await self._limiter.acquire()
+        await self._limiter.acquire(self._deadline)
         return await self._inner.unwrap(wrapped)
 
 

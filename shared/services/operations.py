@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInputError, KeywardError, ServiceError
-from shared.rewrap import OPERATION_KIND, OperationMessage
+from shared.rewrap import OPERATION_KIND, Deadline, OperationMessage
 from shared.services._error_answer import error_json
 from shared.services._operation import (
     Operation,
@@ -38,6 +38,7 @@ from shared.services._operation_store import (
     OperationStore,
 )
 from shared.services._queue_outcome import QueueOutcome
+from shared.services._store_jobs import SliceSuperseded
 
 _log = logging.getLogger("keyward.operations")
 #: Where each kind starts.
@@ -150,7 +151,8 @@ class OperationService:
         if stored is None:
             return None
         op, etag = stored.operation, stored.etag
-        steps, deadline = Steps(self._parts), self._clock() + self._slice_seconds
+        deadline = self._clock() + self._slice_seconds
+        steps = Steps(self._parts, deadline=Deadline(deadline, clock=self._clock))
         taken = 0
         try:
             while not op.status.finished:
@@ -160,6 +162,8 @@ class OperationService:
                     break  # a store job waits: the message comes back after the wait
                 try:
                     moved = await steps.step(op)
+                except SliceSuperseded:
+                    return None  # another delivery of this operation runs its store job
                 except KeywardError as error:
                     if raise_errors or (isinstance(error, ServiceError) and error.transient):
                         raise
@@ -171,7 +175,7 @@ class OperationService:
                     return None  # another delivery saved first; it carries on
                 op, taken = moved, taken + 1
         finally:
-            steps.close()
+            await steps.aclose()
         return op
 
     async def _fail(self, operation_id: str, error: KeywardError) -> Operation | None:
