@@ -176,3 +176,57 @@ async def test_migration_and_kek_rotation_run_as_queued_operations(
     assert all(r.format is RecordFormat.HIERARCHY and r.problem is None for r in rotated)
     assert all(r.kek_version != FIRST_KEK_VERSION for r in rotated)
     await data.close()
+
+
+async def test_migration_there_and_back_over_the_hosts_http_front_door(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a client would (function key, routes, ``Location``, ``Retry-After``): migrate to
+    hierarchy and back to direct; every record is a format-1 row again and the KEKs are
+    gone. Errors answer with the API's codes and record nothing."""
+    import aiohttp
+
+    await _small_ttls(monkeypatch)
+    _, _, key_ref = await _seed(stack, "there-and-back")
+    shard = f"table:{stack.dek_table}"
+    headers = {"x-functions-key": stack.host.keys.function}
+
+    async def run(http: aiohttp.ClientSession, to: str) -> dict[str, Any]:
+        async with http.post("/api/migrate", json={"store": shard, "key": key_ref, "to": to}) as r:
+            assert r.status == 202, await r.text()
+            location = r.headers["Location"]
+        for _ in range(1200):
+            async with http.get(location) as polled:
+                found: dict[str, Any] = await polled.json()
+                if found["status"] in {"succeeded", "failed"}:
+                    return found
+                assert polled.headers["Retry-After"] == "2"
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the migration to {to} did not finish")
+
+    async with aiohttp.ClientSession(base_url=stack.host.base_url, headers=headers) as http:
+        evil = {"store": shard, "key": "https://evil.vault.azure.net/keys/k", "to": "direct"}
+        async with http.post("/api/migrate", json=evil) as refused:
+            assert refused.status == 403
+            assert (await refused.json())["error"]["code"] == "VaultNotAllowed"
+        unknown = {"store": shard, "key": f"{stack.vault.url}/keys/nope", "to": "hierarchy"}
+        async with http.post("/api/migrate", json=unknown) as missing:
+            assert missing.status == 404
+        async with http.post("/api/rotate-keks", json={"store": shard}) as no_key:
+            assert no_key.status == 400
+
+        there = await run(http, "hierarchy")
+        assert there["status"] == "succeeded", there
+        assert there["result"]["job"]["rows_converted"] == DEK_COUNT
+        back = await run(http, "direct")
+        assert back["status"] == "succeeded", back
+        assert back["result"]["mode"] == "direct"
+        assert back["result"]["job"]["rows_converted"] == DEK_COUNT
+        assert back["result"]["job"]["keks_deleted"] == PARTITIONS
+
+    records = await _records(stack)
+    assert len(records) == DEK_COUNT
+    assert all(r.format is RecordFormat.DIRECT and r.problem is None for r in records)
+    keks = TableClient.from_connection_string(stack.azurite.connection_string, stack.kek_table)
+    async with keks:
+        assert [row async for row in keks.list_entities()] == []
