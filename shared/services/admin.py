@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import InvalidInputError, VaultNotAllowedError
-from shared.records import JobBusyError, StoreMode, read_checkpoint
+from shared.errors import InvalidInputError, KeywardError
 from shared.records import Phase as JobPhase
+from shared.records import StoreMode, read_checkpoint
 from shared.rewrap import (
     EngineSettings,
     JobState,
@@ -250,8 +250,11 @@ class AdminService:
         one mode-row read and at most one KEK-table query (``CreatedAt`` filter, top 1);
         never a scan of the records. ``0``: off.
 
+        A store whose rotation cannot start (its job taken in between, the key gone) is
+        logged and asked again at the next run.
+
         Raises:
-            ServiceError: a store could not be read, or the operation not started.
+            ServiceError: a store's mode row or KEK table could not be read.
         """
         if max_age_days <= 0 or self._store_jobs is None:
             return []
@@ -272,7 +275,7 @@ class AdminService:
             try:
                 started.append(await self.start_rotate_keks(
                     old.key_ref, store=store, older_than_days=float(max_age_days)))  # fmt: skip
-            except (JobBusyError, VaultNotAllowedError) as error:
+            except KeywardError as error:  # the next timer run asks again
                 _log.warning("KEK rotation of %s not started: %s", store, error)
         return started
 
