@@ -23,7 +23,7 @@ from shared.errors import (
 )
 from shared.records import JobBusyError
 from shared.rewrap import RewrapTargetError
-from shared.services._store_jobs import StoreJobBlockedError
+from shared.services._store_job_errors import StoreJobBlockedError
 
 
 def error_status(error: KeywardError) -> tuple[int, str]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.errors import ConfigurationError, InvalidInputError, KeywardError
+from shared.errors import ConfigurationError, InvalidInputError
 from shared.records import (
     DEFAULT_JOB_PAGE_SIZE,
     DEFAULT_JOB_WORKERS,
@@ -64,7 +64,9 @@ from shared.rewrap import (
     vault_budget,
     vault_host,
 )
+from shared.services._error_answer import error_json
 from shared.services._operation import Operation, OperationKind, OperationStatus, Phase
+from shared.services._store_job_errors import SliceSuperseded, StoreJobBlockedError
 from shared.services.migration import PacedVaultKeys
 
 #: The lease owner an operation's slices share (``operation:<id>``).
@@ -75,19 +77,6 @@ STORE_JOB_KINDS = frozenset({OperationKind.MIGRATE, OperationKind.ROTATE_KEKS})
 _HELD_RESUME_SECONDS = 5.0
 #: Migration targets the API takes.
 TARGETS = {"hierarchy": StoreMode.HIERARCHY, "direct": StoreMode.DIRECT}
-
-
-class StoreJobBlockedError(KeywardError):
-    """The job stopped on records it cannot convert (named); it resumes when started again."""
-
-    def __init__(self, message: str, problem_refs: tuple[str, ...]) -> None:
-        super().__init__(message)
-        self.problem_refs = problem_refs
-
-
-class SliceSuperseded(KeywardError):
-    """Another delivery of the same operation wrote the store's job first (a duplicate
-    queue message): this slice stops without recording anything; that one carries on."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +224,7 @@ class StoreJobSteps:
         self._deadline = deadline
         self._job: Migration | KekRotation | None = None
         self._seat: BudgetMembership | None = None
+        self._seated = False
 
     async def step(self, op: Operation) -> Operation:
         """The operation one job step on; ``data["wait_seconds"]`` > 0 ends the slice (the
@@ -255,7 +245,6 @@ class StoreJobSteps:
         op = op.evolve(status=OperationStatus.RUNNING, steps=op.steps + 1, phase=Phase.JOB)
         if self._job is None:
             limiter, self._seat = budget_seat(self._parts, op.key_ref, owner_of(op.operation_id))
-            await self._seat.__aenter__()
             paced = PacedVaultKeys(self._parts.vault, limiter, deadline=self._deadline)
             self._job = build_job(self._parts, op, self._now, paced)
             if not await claim(self._job):
@@ -263,6 +252,12 @@ class StoreJobSteps:
             return self._progress(op, self._job)
         job = self._job
         if job.wait_seconds() <= 0:
+            if not self._seated:
+                # The seat is taken only by a slice that steps on (a slice that only renews
+                # the lease through a wait costs the board nothing).
+                assert self._seat is not None
+                await self._seat.__aenter__()
+                self._seated = True
             try:
                 await job.step()
             except SliceDeadlineError:
@@ -275,7 +270,7 @@ class StoreJobSteps:
         """Wipe every KEK the slice's job still holds; leave the vault's budget."""
         if self._job is not None:
             self._job.close()
-        if self._seat is not None:
+        if self._seat is not None and self._seated:
             await self._seat.close()
 
     @staticmethod
@@ -283,14 +278,13 @@ class StoreJobSteps:
         checkpoint = job.checkpoint
         wait = max(job.wait_seconds(), resume_after)
         resume = math.ceil(min(wait, job.parts.lease_seconds / 3)) if wait > 0 else 0
-        data = {**op.data, "job": job_json(checkpoint), "mode": job.row.mode.value,
-                "wait_seconds": resume}  # fmt: skip
-        op = op.evolve(data=data)
+        op = op.evolve(data={**op.data, "job": job_json(checkpoint), "wait_seconds": resume})
         if checkpoint.phase is JobPhase.BLOCKED:
-            raise StoreJobBlockedError(
+            blocked = StoreJobBlockedError(
                 f"the store's {checkpoint.kind.value} job is blocked: {checkpoint.detail}",
                 checkpoint.problem_refs,
             )
+            return op.evolve(status=OperationStatus.FAILED, error=error_json(blocked))
         if checkpoint.phase is JobPhase.DONE:
             return op.evolve(
                 status=OperationStatus.SUCCEEDED, phase=Phase.DONE,
@@ -300,11 +294,8 @@ class StoreJobSteps:
         return op
 
     @staticmethod
-    def _nothing_to_do(op: Operation, job: StoreJob) -> Operation:
-        try:
-            last = job_json(job.checkpoint)
-        except AssertionError:
-            last = None
+    def _nothing_to_do(op: Operation, job: Migration | KekRotation) -> Operation:
+        last = None if job.row.migration is None else job_json(read_checkpoint(job.row.migration))
         result = {"store": op.data["store"], "started": False, "mode": job.row.mode.value,
                   "job": last}  # fmt: skip
         return op.evolve(status=OperationStatus.SUCCEEDED, phase=Phase.DONE, result=result)

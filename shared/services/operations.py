@@ -38,7 +38,7 @@ from shared.services._operation_store import (
     OperationStore,
 )
 from shared.services._queue_outcome import QueueOutcome
-from shared.services._store_jobs import SliceSuperseded
+from shared.services._store_job_errors import SliceSuperseded
 
 _log = logging.getLogger("keyward.operations")
 #: Where each kind starts.

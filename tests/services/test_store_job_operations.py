@@ -17,7 +17,8 @@ from shared.rewrap import InMemoryJobStore, InMemoryRetiredVersions, OperationMe
 from shared.services._error_answer import error_answer, error_status
 from shared.services._operation_store import InMemoryOperationRecords
 from shared.services._planner import RewrapPlanner
-from shared.services._store_jobs import JobPorts, OldKek, StoreJobBlockedError, StoreJobParts
+from shared.services._store_job_errors import StoreJobBlockedError
+from shared.services._store_jobs import JobPorts, OldKek, StoreJobParts
 from shared.services.admin import AdminService
 from shared.stores import SqliteDekStore
 from tests.records.memory import World, world
@@ -193,6 +194,7 @@ async def test_a_blocked_migration_fails_its_operation_naming_the_rows() -> None
     assert status["status"] == "failed"
     assert status["error"]["code"] == "StoreJobBlocked"
     assert status["error"]["problem_refs"] == ["t0/r002"]
+    assert status["progress"]["job"]["phase"] == "blocked"
     assert status["progress"]["job"]["blocked_rows"] >= 1
     assert error_answer(StoreJobBlockedError("x", ("a/b",)))[0] == 409
     # Blocked is finished: a new start resumes it (a fresh pass), as the CLI would.
@@ -233,3 +235,39 @@ async def test_the_crypto_period_rule_starts_one_rotation_of_due_keks_only() -> 
     r.w.check_all_open()
     assert await r.admin.start_due_kek_rotations(90) == []  # the new KEKs are young
     assert r.age_queries[-1] == r.w.time.now() - timedelta(days=90)
+
+
+async def test_a_duplicate_delivery_that_loses_the_mode_row_stops_without_recording() -> None:
+    """Two deliveries of one message run the same job (one owner): the one whose checkpoint
+    write loses records nothing on the operation and sends nothing; the other carries on."""
+    r = rig()
+    await r.w.seed(10)
+    started = await r.admin.start_migrate(KEY_REF, store=STORE, to="hierarchy")
+    r.w.time.advance(60)  # the mode TTL is over
+    writes = r.records.writes
+    seen: list[str] = []
+
+    def other_delivery_writes_first(point: str) -> None:
+        if point != "mode.before_write":
+            return
+        seen.append(point)
+        if len(seen) == 2 and r.w.modes.row is not None:  # the step after the claim
+            r.w.modes.row = replace(r.w.modes.row, etag="written-by-the-other-delivery")
+
+    r.w.modes.probe = other_delivery_writes_first
+    r.queue.sent = []
+    outcome = await r.admin.operations.handle(
+        OperationMessage(started.operation_id).to_json(), message_id="m", dequeue_count=1
+    )
+    assert outcome.status == "dropped"
+    assert r.queue.sent == []  # no second chain of messages
+    assert r.records.writes == writes + 1  # the claim's step only; the lost one recorded nothing
+    status = await r.admin.operation(started.operation_id)
+    assert status is not None
+    assert (status["status"], status["error"]) == ("running", None)
+
+    r.w.modes.probe = lambda point: None
+    r.queue.sent = [(OperationMessage(started.operation_id), 0)]  # the other one's message
+    done, _ = await r.deliver_all()
+    assert done["status"] == "succeeded", done
+    r.w.check_all_open()
