@@ -144,21 +144,20 @@ def fresh_cursors(shards: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 def operation_json(operation: Operation) -> dict[str, Any]:
     """What ``GET /api/operations/<id>`` answers: status, progress, result or error."""
-    progress: dict[str, Any] = {
-        "phase": operation.phase.value,
-        "stores": {
+    progress: dict[str, Any] = {"phase": operation.phase.value}
+    if "store" in operation.data:  # a store job: its own progress, from its checkpoint
+        progress["store"] = operation.data["store"]
+        progress["job"] = operation.data.get("job")
+    else:
+        progress["stores"] = {
             shard: {
                 "counted": int(operation.cursor(shard).get("counted") or 0),
                 "done": bool(operation.cursor(shard).get("done")),
             }
             for shard in operation.shards
-        },
-    }
+        }
     if "dropped" in operation.data:
         progress["previous_wraps_dropped"] = operation.data["dropped"]
-    if "store" in operation.data:  # a store job: its own progress, from its checkpoint
-        progress["store"] = operation.data["store"]
-        progress["job"] = operation.data.get("job")
     return {
         "operation_id": operation.operation_id,
         "kind": operation.kind.value,
