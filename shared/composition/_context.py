@@ -212,7 +212,9 @@ class AppContext:
         budget boards their unwraps take a seat on (as every rewrap run does)."""
         return StoreJobParts(
             ports=self.job_ports,
-            vault=KeySourceVaultKeys(self.keys),
+            vault=KeySourceVaultKeys(
+                self.keys, allow_legacy_rsa1_5=self.settings.allow_legacy_rsa1_5
+            ),
             envelope=self.settings.envelope,
             engine=self.engine_settings(),
             board=self.budget_board(),

@@ -4,7 +4,9 @@ Only the Table kind holds application records in the Function App: its data tabl
 and the mode row) and its KEK table. They are opened here from the context's one
 ``TableServiceClient`` under the data shard's name (``table:<KEYWARD_DEK_TABLE>``, the name
 ``GET /api/status`` lists), with the one bounded KEK-age query the sweep's crypto-period
-rule asks. The CLI opens its ``--store`` through ``_record_ports`` instead.
+rule asks. The CLI and applications open theirs through ``_record_ports`` (clients of their
+own, from a connection string or an account URL); here the ports share the context's one
+connection pool, as every other client of the Function App does.
 """
 
 from __future__ import annotations

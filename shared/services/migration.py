@@ -19,7 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.crypto import DEFAULT_WRAP_ALGORITHM, AsyncKeyWrapper, DataKey, WrapAlgorithm
+from shared.crypto import (
+    DEFAULT_WRAP_ALGORITHM,
+    AsyncKeyWrapper,
+    DataKey,
+    WrapAlgorithm,
+    require_unwrap_allowed,
+)
 from shared.errors import ThrottledError
 from shared.records import (
     DEFAULT_JOB_PAGE_SIZE,
@@ -79,8 +85,9 @@ class PacedVaultKeys:
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
         return _PacedWrapper(await self._inner.newest(key_ref), self.limiter, self._deadline)
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.version(key_id), self.limiter, self._deadline)
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        inner = await self._inner.version(key_id, algorithm)
+        return _PacedWrapper(inner, self.limiter, self._deadline)
 
 
 class _PacedWrapper:
@@ -118,17 +125,26 @@ class _PacedWrapper:
 
 class KeySourceVaultKeys:
     """``VaultKeys`` over the rewrap engine's ``KeyVersionSource`` (what the CLI opens: the
-    Key Vault adapter, or local keys in development): wraps with RSA-OAEP-256."""
+    Key Vault adapter, or local keys in development): wraps with RSA-OAEP-256, unwraps with
+    the row's algorithm; RSA1_5 only with ``allow_legacy_rsa1_5`` (as a rewrap)."""
 
-    def __init__(self, source: KeyVersionSource) -> None:
+    def __init__(self, source: KeyVersionSource, *, allow_legacy_rsa1_5: bool = False) -> None:
         self._source = source
+        self._allow_legacy = allow_legacy_rsa1_5
 
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
         version = await self._source.newest_enabled_version(key_ref)
         return await self.version(f"{key_ref.rstrip('/')}/{version}")
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        return await self._source.wrapper(key_id, DEFAULT_WRAP_ALGORITHM)
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        """A wrapper for ``key_id`` that unwraps with ``algorithm`` (``None``: RSA-OAEP-256).
+
+        Raises:
+            UnsupportedAlgorithmError: RSA1_5 without ``allow_legacy_rsa1_5`` (no call made).
+        """
+        algorithm = algorithm or DEFAULT_WRAP_ALGORITHM
+        require_unwrap_allowed(algorithm, allow_legacy_rsa1_5=self._allow_legacy)
+        return await self._source.wrapper(key_id, algorithm)
 
 
 class StoreJobs:
