@@ -48,6 +48,7 @@ from shared.rewrap import (
     DEFAULT_HEADROOM,
     DEFAULT_VAULT_SHARE,
     AimdRateLimiter,
+    Deadline,
     KeyVersionSource,
     default_owner,
     throttle_ceiling,
@@ -72,21 +73,30 @@ class PacedVaultKeys:
     """``VaultKeys`` whose unwraps wait for the limiter's slot; a 429 slows the limiter and
     the unwrap is sent again (wraps are local with the public key: not paced)."""
 
-    def __init__(self, inner: VaultKeys, limiter: AimdRateLimiter) -> None:
+    def __init__(
+        self, inner: VaultKeys, limiter: AimdRateLimiter, *, deadline: Deadline | None = None
+    ) -> None:
+        """``deadline``: a slice's end; a slot (or a budget hold) past it raises
+        ``SliceDeadlineError`` instead of waiting on (the admin operations' slices)."""
         self._inner = inner
         self.limiter = limiter
+        self._deadline = deadline
 
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter)
+        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter, self._deadline)
 
     async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.version(key_id, algorithm), self.limiter)
+        inner = await self._inner.version(key_id, algorithm)
+        return _PacedWrapper(inner, self.limiter, self._deadline)
 
 
 class _PacedWrapper:
-    def __init__(self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter) -> None:
+    def __init__(
+        self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter, deadline: Deadline | None
+    ) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._deadline = deadline
 
     @property
     def key_id(self) -> str:
@@ -101,7 +111,7 @@ class _PacedWrapper:
 
     async def unwrap(self, wrapped: bytes) -> DataKey:
         for _ in range(MAX_THROTTLED_ATTEMPTS - 1):
-            issued = await self._limiter.acquire()
+            issued = await self._limiter.acquire(self._deadline)
             try:
                 key = await self._inner.unwrap(wrapped)
             except ThrottledError as error:
@@ -109,7 +119,7 @@ class _PacedWrapper:
                 continue
             self._limiter.on_success()
             return key
-        await self._limiter.acquire()
+        await self._limiter.acquire(self._deadline)
         return await self._inner.unwrap(wrapped)
 
 

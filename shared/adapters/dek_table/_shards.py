@@ -12,7 +12,8 @@ direct rows may still exist. Every other mode delegates to ``TableDekStore``.
 DEK rows) whose table may not exist yet (a store that never used hierarchy mode): a missing
 table reads as empty instead of failing every rotation of a direct-mode deployment.
 
-Both say their mode (:meth:`store_mode`) for the status page, from the same cache: O(1).
+Both say their mode (:meth:`store_mode`) for the status page, from the same cache: O(1);
+the data table's also its store job's checkpoint (:meth:`store_job`).
 """
 
 from __future__ import annotations
@@ -165,6 +166,10 @@ class ModeAwareTableStore(_TableShard):
     async def store_mode(self) -> str:
         """The mode row's mode (cached for ``mode_ttl`` seconds)."""
         return (await self._current()).mode.value
+
+    async def store_job(self) -> str | None:
+        """The mode row's store-job checkpoint (opaque JSON), from the same cache."""
+        return (await self._current()).migration
 
     async def _current(self) -> ModeRecord:
         now = self._monotonic()
