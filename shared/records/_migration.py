@@ -141,9 +141,14 @@ class Migration(StoreJob):
         )
         await self.save(fresh, mode=_MIGRATING[self.target])
         self.parts.probe(MODE_SET)
-        # Dated now that the mode row's write has returned: a writer that read the old mode
-        # before it landed writes the old format for up to the mode TTL more.
-        await self.save(replace(self.checkpoint, settle_until=self._settle_after_mode()))
+        # Dated now that the mode row's write has returned: a writer (or the data shard's
+        # mode cache) that read the old mode before it landed trusts it for up to the mode
+        # TTL more, and a late write lands within MAX_WRITE_SECONDS after that.
+        wait_until = self.parts.now() + timedelta(seconds=self.mode_ttl_seconds)
+        settled = replace(
+            self.checkpoint, wait_until=wait_until, settle_until=self._settle_after_mode()
+        )
+        await self.save(settled)
         return True
 
     async def step(self) -> None:

@@ -28,14 +28,10 @@ from shared.records import (
     EnvelopeSettings,
     ModeRecord,
     RecordFormat,
-    RecordPage,
-    RecordWrite,
-    StoredRecord,
     StoreMode,
 )
 from shared.records._write_bound import SERVICE_GRACE_SECONDS
-from shared.stores import WriteResult
-from tests.records.memory import MODE_TTL, MemoryRecordStore, World, world
+from tests.records.memory import MODE_TTL, HeldInserts, World, world
 from tests.rewrap.fakes import KEY_REF
 
 KEK_TTL = EnvelopeSettings().kek_cache_seconds
@@ -43,45 +39,7 @@ KEK_TTL = EnvelopeSettings().kek_cache_seconds
 LATE = WRITE_DEADLINE_SECONDS + SERVICE_GRACE_SECONDS / 3
 
 
-class LateRecords:
-    """The writer's view of the store: its inserts land at ``land_at`` on the fake clock
-    (or when the test lets them), as a request held in the network or retried does."""
-
-    def __init__(self, inner: MemoryRecordStore, w: World) -> None:
-        self.inner, self.w = inner, w
-        self.land_at: datetime | None = None
-        self.landed: list[StoredRecord] = []
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def read_record(self, partition: str, record_id: str) -> StoredRecord | None:
-        return await self.inner.read_record(partition, record_id)
-
-    async def insert_record(self, write: RecordWrite) -> StoredRecord:
-        while self.land_at is not None and self.w.time.now() < self.land_at:
-            await asyncio.sleep(0)
-        stored = await self.inner.insert_record(write)
-        self.landed.append(stored)
-        return stored
-
-    async def replace_record(self, current: StoredRecord, write: RecordWrite) -> WriteResult:
-        return await self.inner.replace_record(current, write)
-
-    async def scan_records(
-        self,
-        *,
-        partition: str | None = None,
-        continuation: str | None = None,
-        page_size: int = 100,
-    ) -> RecordPage:
-        return await self.inner.scan_records(
-            partition=partition, continuation=continuation, page_size=page_size
-        )
-
-
-def writer(w: World, records: LateRecords) -> Envelope:
+def writer(w: World, records: HeldInserts) -> Envelope:
     return Envelope(
         records, w.keks, w.modes, w.vault, KEY_REF,
         settings=EnvelopeSettings(mode_ttl_seconds=MODE_TTL, kek_cache_seconds=KEK_TTL),
@@ -90,15 +48,16 @@ def writer(w: World, records: LateRecords) -> Envelope:
 
 
 async def _late_write_during(
-    w: World, envelope: Envelope, late: LateRecords, ttl: float, job: asyncio.Task[object]
+    w: World, envelope: Envelope, late: HeldInserts, ttl: float, job: asyncio.Task[object]
 ) -> None:
     """The writer's insert, decided now (its cached decision trusted ``ttl`` more), lands
     ``LATE`` after that TTL; if the job ended first, the test lets time reach it then."""
-    late.land_at = w.time.now() + timedelta(seconds=ttl + LATE)
+    land_at = w.time.now() + timedelta(seconds=ttl + LATE)
+    late.holds["t0/late"] = land_at
     write = asyncio.create_task(envelope.encrypt("t0", "late", b"late record"))
     await job
-    if w.time.now() < late.land_at:
-        w.time.advance((late.land_at - w.time.now()).total_seconds())
+    if w.time.now() < land_at:
+        w.time.advance((land_at - w.time.now()).total_seconds())
     await write
     w.plaintexts[("t0", "late")] = b"late record"
 
@@ -115,7 +74,7 @@ def w() -> World:
 def test_a_late_direct_write_is_converted_before_the_store_becomes_hierarchy(w: World) -> None:
     async def scenario() -> None:
         await w.seed(12)
-        late = LateRecords(w.records, w)
+        late = HeldInserts(w)
         envelope = writer(w, late)
         assert await envelope.mode() is StoreMode.DIRECT  # cached for the mode TTL
         switch = w.time.now()
@@ -138,7 +97,7 @@ def test_a_late_hierarchy_write_is_converted_before_the_kek_rows_go(w: World) ->
     async def scenario() -> None:
         await w.seed(12)
         await w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF)
-        late = LateRecords(w.records, w)
+        late = HeldInserts(w)
         envelope = writer(w, late)
         await envelope.encrypt("t0", "warm", b"warm")  # mode and t0's KEK cached
         w.plaintexts[("t0", "warm")] = b"warm"
@@ -160,7 +119,7 @@ def test_a_late_write_under_the_old_kek_keeps_it_until_rewrapped(w: World) -> No
     async def scenario() -> None:
         await w.seed(12)
         await w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF)
-        late = LateRecords(w.records, w)
+        late = HeldInserts(w)
         envelope = writer(w, late)
         await envelope.encrypt("t0", "warm", b"warm")  # t0's current KEK remembered
         w.plaintexts[("t0", "warm")] = b"warm"
@@ -253,8 +212,8 @@ def test_an_insert_is_abandoned_at_its_deadline_and_none_starts_past_it(
     monkeypatch.setattr("shared.records._envelope.WRITE_DEADLINE_SECONDS", 0.05)
 
     async def scenario() -> None:
-        late = LateRecords(w.records, w)
-        late.land_at = w.time.now() + timedelta(days=1)  # never, in this test
+        late = HeldInserts(w)
+        late.holds["t0/a"] = w.time.now() + timedelta(days=1)  # never, in this test
         settings = EnvelopeSettings(mode_ttl_seconds=0.0, kek_cache_seconds=0.0)
         envelope = Envelope(
             late, w.keks, w.modes, w.vault, KEY_REF, settings=settings, clock=time.monotonic
