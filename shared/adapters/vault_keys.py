@@ -3,10 +3,12 @@
 ``newest(key_ref)`` is what every new record (direct mode) or new intermediate key
 (hierarchy mode) is wrapped under. Asking the vault for the newest enabled version on every
 write would cost one list call per write, so the answer is kept for ``newest_seconds``
-(one list per key per period, concurrent writers share one call). The price: for up to that
-long after a rotation, writes still wrap under the version before it, which is still enabled
-(a rotation never disables the old version; the rewrap job and its verification pass move
-those rows on). Errors are never cached.
+(``NEWEST_VERSION_SECONDS``, one list per key per period, concurrent writers share one call),
+counted from when the list was *sent*. The price: for up to that long after a rotation,
+writes still wrap under the version before it, which is still enabled (a rotation never
+disables the old version; the rewrap job and its verification pass move those rows on), and
+the retirement verdict refuses to answer for that version until such writes have landed
+(``shared.records._write_bound.superseded_wait_seconds``). Errors are never cached.
 
 The allow-list is checked before any call: ``AsyncKeyVaultAdapter`` refuses a vault that is
 not on it (``VaultNotAllowedError``) before a token is requested; ``newest`` checks the key
@@ -21,9 +23,8 @@ from collections.abc import Callable
 
 from shared.adapters._keyvault_aio import AsyncKeyVaultAdapter
 from shared.crypto import DEFAULT_WRAP_ALGORITHM, AsyncKeyWrapper, WrapAlgorithm
-
-#: How long the newest enabled version of a key is trusted before the vault is asked again.
-DEFAULT_NEWEST_VERSION_SECONDS = 60.0
+from shared.errors import ConfigurationError
+from shared.records import NEWEST_VERSION_SECONDS
 
 
 class VaultKeysAdapter:
@@ -33,9 +34,15 @@ class VaultKeysAdapter:
         self,
         adapter: AsyncKeyVaultAdapter,
         *,
-        newest_seconds: float = DEFAULT_NEWEST_VERSION_SECONDS,
+        newest_seconds: float = NEWEST_VERSION_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not 0 <= newest_seconds <= NEWEST_VERSION_SECONDS:
+            # The retirement verdict waits out NEWEST_VERSION_SECONDS after a rotation; a
+            # writer trusting its answer longer could land wraps after the verdict's count.
+            raise ConfigurationError(
+                f"newest_seconds must be between 0 and {NEWEST_VERSION_SECONDS:g}"
+            )
         self._adapter = adapter
         self._ttl, self._monotonic = newest_seconds, monotonic
         self._newest: dict[str, tuple[str, float]] = {}
@@ -56,9 +63,12 @@ class VaultKeysAdapter:
             async with lock:  # one list call per key, whoever asks meanwhile
                 key_id = self._fresh(ref)
                 if key_id is None:
+                    # Trusted from when the list was sent: the vault may have answered just
+                    # before a rotation, however late the answer arrived.
+                    sent = self._monotonic()
                     version = await self._adapter.newest_enabled_version(ref)
                     key_id = f"{ref}/{version}"
-                    self._newest[ref] = (key_id, self._monotonic())
+                    self._newest[ref] = (key_id, sent)
         return await self._adapter.wrapper(key_id)
 
     def _fresh(self, ref: str) -> str | None:

@@ -33,7 +33,8 @@ from shared.rewrap import (
     SqliteJobStore,
 )
 from shared.services._render import retirement_json
-from shared.services.retirement import Retirement
+from shared.services.retirement import Retirement, superseded_wait
+from shared.settings import envelope_from_env
 
 
 @contextlib.asynccontextmanager
@@ -72,6 +73,8 @@ async def _retirement_parts(
                 jobs=job_states,
                 retired=retired,
                 now=lambda: datetime.now(UTC),
+                # Writers' wraps under a just-superseded version may still land until then.
+                superseded_wait=superseded_wait(envelope_from_env().mode_ttl_seconds),
             ),
         )
 
@@ -134,6 +137,8 @@ def render_retirement(console: Console, report: RetirementReport) -> None:
             "safe_to_disable": "[green]safe to disable",
             "retired_in_use": "[red]ALERT: in use after retirement",
         }.get(entry.status, "[red]no")
+        if entry.too_soon and entry.answerable_at is not None and entry.status == "blocked":
+            status = f"[yellow]not yet (from {entry.answerable_at.isoformat(timespec='seconds')})"
         table.add_row(
             entry.version,
             enabled,
@@ -151,6 +156,8 @@ def render_retirement(console: Console, report: RetirementReport) -> None:
             console.print(f"  - {job}", highlight=False, markup=False)
     for entry in report.versions:
         for blocker in entry.blocker_list:
+            if blocker.kind is BlockerKind.LATE_WRITERS:
+                console.print(f"{entry.version}: {blocker.describe()}", highlight=False)
             if blocker.names and blocker.kind is not BlockerKind.JOBS:
                 more = blocker.count - len(blocker.names)
                 console.print(f"{entry.version}: {blocker.describe()}", highlight=False)

@@ -57,8 +57,10 @@ from shared.records._settings import (
 from shared.records._stats import EnvelopeStats
 from shared.records._write_bound import (
     MAX_WRITE_SECONDS,
+    NEWEST_VERSION_SECONDS,
     TABLE_WRITE_CLIENT_OPTIONS,
     WRITE_DEADLINE_SECONDS,
+    superseded_wait_seconds,
 )
 
 __all__ = [
@@ -82,6 +84,8 @@ __all__ = [
     "DEFAULT_KEK_CACHE_SECONDS",
     "DEFAULT_MODE_TTL_SECONDS",
     "MAX_WRITE_SECONDS",
+    "NEWEST_VERSION_SECONDS",
+    "superseded_wait_seconds",
     "TABLE_WRITE_CLIENT_OPTIONS",
     "WRITE_DEADLINE_SECONDS",
     "FIRST_KEK_VERSION",

@@ -42,6 +42,22 @@ coroutine was cancelled (the write runs in a thread).
 
 The assumption: every writer of the store is keyward's envelope, or honours the mode row,
 its TTL and this bound the same way.
+
+**Wraps under a superseded vault version** (what the retirement verdict waits out,
+:func:`superseded_wait_seconds`). A direct-mode writer wraps a new DEK (a hierarchy-mode
+writer, a partition's new KEK) under the newest vault version it has cached, trusted for
+:data:`NEWEST_VERSION_SECONDS` from when the vault's version list was *sent*
+(``shared.adapters.vault_keys``). A version is chosen only from a list sent before the next
+newer version was usable (its ``created``, or its ``nbf`` if later). The write's own deadline
+is anchored to its mode decision, which precedes the choice by up to the mode TTL, so the
+write lands within the mode TTL plus :data:`MAX_WRITE_SECONDS` of the choice. Hence every
+wrap under a version lands by
+
+    superseded + NEWEST_VERSION_SECONDS + mode TTL + MAX_WRITE_SECONDS + VAULT_CLOCK_SLACK_SECONDS
+
+(defaults 60 + 30 + 60 + 5 = 155 s). :data:`VAULT_CLOCK_SLACK_SECONDS` covers the vault's
+whole-second ``created`` (the version may be up to a second younger than it says) and the
+skew between the vault's clock and keyward's.
 """
 
 from __future__ import annotations
@@ -64,6 +80,25 @@ WRITE_DEADLINE_SECONDS: Final = (WRITE_RETRIES + 1) * (
 SERVICE_GRACE_SECONDS: Final = 30.0
 #: A decided write lands within this long after its decision's TTL ran out, or never.
 MAX_WRITE_SECONDS: Final = WRITE_DEADLINE_SECONDS + SERVICE_GRACE_SECONDS
+
+#: How long a writer trusts the vault's answer to "which version is newest" (from when the
+#: list was sent) before asking again: the application's ``VaultKeysAdapter`` uses it.
+NEWEST_VERSION_SECONDS: Final = 60.0
+#: The vault's whole-second ``created`` plus clock skew between the vault and keyward.
+VAULT_CLOCK_SLACK_SECONDS: Final = 5.0
+
+
+def superseded_wait_seconds(mode_ttl_seconds: float) -> float:
+    """How long after a vault version was superseded writers may still land wraps under it
+    (the module's last section), for writers that cache the mode ``mode_ttl_seconds``.
+    Never less than ``NEWEST_VERSION_SECONDS + MAX_WRITE_SECONDS``."""
+    return (
+        NEWEST_VERSION_SECONDS
+        + max(0.0, mode_ttl_seconds)
+        + MAX_WRITE_SECONDS
+        + VAULT_CLOCK_SLACK_SECONDS
+    )
+
 
 #: The azure-core keyword arguments of every Table client that writes records.
 TABLE_WRITE_CLIENT_OPTIONS: Final[dict[str, Any]] = {

@@ -10,7 +10,9 @@ every place keyward can see says nothing needs it:
 * no immutable copy holds a wrap under it (blob versions, snapshots, soft-deleted blobs: they
   cannot be rewrapped, only deleted or left to expire; listed by name so an owner can act);
 * no store-specific count is non-zero, no key-dependent resource is pinned to it;
-* no job of the key is running or pending (it may be writing wraps as we count).
+* no job of the key is running or pending (it may be writing wraps as we count);
+* it was not superseded so recently that writers may still land wraps under it after the
+  count began (``_superseded``: the count is "not yet" answerable, and says from when).
 
 Where the version was retired through keyward and DEKs are found under it anyway (an
 application wrote them after the retirement), the entry also carries an alert.
@@ -19,6 +21,7 @@ application wrote them after the retirement), the entry also carries an alert.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 #: Names listed per blocker (immutable copies, jobs, resources); the count is always whole.
@@ -33,6 +36,7 @@ class BlockerKind(StrEnum):
     STORE = "store_specific"
     PINNED = "pinned_resources"
     JOBS = "unfinished_jobs"
+    LATE_WRITERS = "late_writers"
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,10 @@ class Blocker:
             BlockerKind.STORE: f"{self.count} {self.detail}",
             BlockerKind.PINNED: f"{self.count} resources pinned to it",
             BlockerKind.JOBS: f"{self.count} rewrap jobs of the key running or pending",
+            BlockerKind.LATE_WRITERS: "superseded too recently: writers may still land wraps "
+            f"under it; not yet answerable, ask again from {self.detail}",
         }[self.kind]
-        if self.kind is not BlockerKind.STORE and self.detail:
+        if self.kind not in (BlockerKind.STORE, BlockerKind.LATE_WRITERS) and self.detail:
             text += f" ({self.detail})"
         return text
 
@@ -93,6 +99,9 @@ class VersionRetirement:
         jobs: unfinished jobs of the key (they block every version of it).
         retired: recorded as retired through keyward.
         by_store: per store, ``(store, current, previous, copies)`` where any is non-zero.
+        superseded_at: when the next newer enabled version became usable (``None``: none).
+        answerable_at: from when a count of it can be trusted (``_superseded``).
+        too_soon: the count began before ``answerable_at`` (a blocker: ask again then).
     """
 
     version: str
@@ -108,6 +117,9 @@ class VersionRetirement:
     jobs: tuple[str, ...] = ()
     retired: bool = False
     by_store: tuple[tuple[str, int, int, int], ...] = ()
+    superseded_at: datetime | None = None
+    answerable_at: datetime | None = None
+    too_soon: bool = False
 
     def _where(self, column: int) -> str:
         parts = [f"{entry[0]}: {entry[column]}" for entry in self.by_store if entry[column]]
@@ -138,6 +150,9 @@ class VersionRetirement:
         if self.jobs:
             jobs = self.jobs
             found.append(Blocker(BlockerKind.JOBS, len(jobs), "", jobs[:MAX_LISTED_NAMES]))
+        if self.too_soon and self.answerable_at is not None:
+            until = self.answerable_at.isoformat(timespec="seconds")
+            found.append(Blocker(BlockerKind.LATE_WRITERS, 1, until))
         return found
 
     @property

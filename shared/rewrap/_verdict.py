@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.errors import KeyNotFoundError
 from shared.rewrap._job_state import JobState, JobStatus
-from shared.rewrap._ports import KeyVersionSource
+from shared.rewrap._ports import KeyVersionSource, KeyVersionView
 from shared.rewrap._retired import fold_key
 from shared.rewrap._retirement import MAX_LISTED_NAMES, RetirementReport, VersionRetirement
+from shared.rewrap._superseded import answerable_at, superseded_at
 from shared.rewrap._target import normalize_key_ref
 from shared.stores import DekStore, VersionCount
 
@@ -72,6 +73,7 @@ async def retirement_verdict(
     jobs: Sequence[JobState] = (),
     retired: frozenset[str] = frozenset(),
     now: datetime | None = None,
+    superseded_wait: timedelta,
 ) -> RetirementReport:
     """Count what references each version of ``key_ref`` in every store (a whole-store scan
     of each: the CLI's way; the admin API counts page by page in an operation and then
@@ -85,14 +87,20 @@ async def retirement_verdict(
         pinned: version -> ids of resources pinned to it.
         jobs: job states of the key's shards (unfinished ones block every version).
         retired: versions recorded as retired (their in-use counts become alerts).
+        now: before the counts begin (the default: taken here, before them).
+        superseded_wait: how long after a version was superseded writers may still land
+            wraps under it (``shared.records.superseded_wait_seconds``); a count that began
+            sooner does not judge it (``_superseded``).
 
     Raises:
         ServiceError: a store or the vault could not be read.
     """
+    now = now or datetime.now(UTC)
     counts = {shard: await store.version_counts(key_ref) for shard, store in stores.items()}
     return await verdict_from_counts(
-        counts, key_ref, keys=keys, pinned=pinned, jobs=jobs, retired=retired, now=now
-    )
+        counts, key_ref, keys=keys, pinned=pinned, jobs=jobs, retired=retired, now=now,
+        counted_from=now, superseded_wait=superseded_wait,
+    )  # fmt: skip
 
 
 async def verdict_from_counts(
@@ -104,9 +112,15 @@ async def verdict_from_counts(
     jobs: Sequence[JobState] = (),
     retired: frozenset[str] = frozenset(),
     now: datetime | None = None,
+    counted_from: datetime | None = None,
+    superseded_wait: timedelta,
 ) -> RetirementReport:
     """The verdict from each store's counts (shard -> its whole ``version_counts``); the
     other arguments as :func:`retirement_verdict`'s. No store is read here.
+
+    ``counted_from``: no later than when the first of those counts began (default ``now``,
+    which is then the caller's word that it is); a version whose count began before it was
+    answerable (``_superseded``) gets the late-writers blocker instead of a judgement.
 
     Raises:
         ServiceError: the vault could not be read.
@@ -139,20 +153,25 @@ async def verdict_from_counts(
     newest: str | None = None
     created: dict[str, datetime] = {}
     enabled: dict[str, bool] = {}
+    listed: Sequence[KeyVersionView] = ()
     if keys is not None:
         try:
             newest = (await keys.newest_enabled_version(key_ref)).lower()
         except KeyNotFoundError:
             newest = None
-        for info in await keys.versions(key_ref):
+        listed = await keys.versions(key_ref)
+        for info in listed:
             created[info.version.lower()] = info.created
             enabled[info.version.lower()] = info.enabled
     pinned_by = {v.lower(): tuple(r) for v, r in (pinned or {}).items()}
-    blocking_jobs = unfinished_jobs(jobs, key_ref, newest, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    counted_from = counted_from or now
+    blocking_jobs = unfinished_jobs(jobs, key_ref, newest, now)
     retired = frozenset(v.lower() for v in retired)
     entries: dict[str, VersionRetirement] = {}
     for version in {*tallies, *created, *pinned_by}:
         tally = tallies.get(version, _Tally())
+        answerable = answerable_at(version, listed, superseded_wait)
         entries[version] = VersionRetirement(
             version,
             current=tally.current,
@@ -167,6 +186,9 @@ async def verdict_from_counts(
             jobs=blocking_jobs,
             retired=version in retired,
             by_store=tuple(tally.by_store),
+            superseded_at=superseded_at(version, listed),
+            answerable_at=answerable,
+            too_soon=answerable is not None and counted_from < answerable,
         )
     known = sorted((v for v in entries if v in created), key=lambda v: created[v])
     unknown = sorted(v for v in entries if v not in created)
@@ -186,11 +208,14 @@ async def retirement_report(
     *,
     keys: KeyVersionSource | None = None,
     pinned: Mapping[str, Sequence[str]] | None = None,
+    superseded_wait: timedelta,
 ) -> RetirementReport:
-    """The verdict over one store (the CLI's and the engine tests' view; see
-    :func:`retirement_verdict` for the key-wide one).
+    """The verdict over one store (the engine tests' view; see :func:`retirement_verdict`
+    for the key-wide one).
 
     Raises:
         ServiceError: the store or the vault could not be read.
     """
-    return await retirement_verdict({store.name: store}, key_ref, keys=keys, pinned=pinned)
+    return await retirement_verdict(
+        {store.name: store}, key_ref, keys=keys, pinned=pinned, superseded_wait=superseded_wait
+    )

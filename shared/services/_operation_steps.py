@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import ConfigurationError, RetirementBlockedError, RetirementRaceError
+from shared.records import DEFAULT_MODE_TTL_SECONDS, superseded_wait_seconds
 from shared.rewrap import (
     BlockerKind,
     Deadline,
@@ -50,6 +51,12 @@ PinnedLookup = Callable[[str], Awaitable[Mapping[str, Sequence[str]]]]
 JobLookup = Callable[[str], Awaitable[Sequence[JobState]]]
 
 
+def superseded_wait(mode_ttl_seconds: float = DEFAULT_MODE_TTL_SECONDS) -> timedelta:
+    """How long the verdict waits after a rotation before it judges the superseded version,
+    for writers caching the mode ``mode_ttl_seconds`` (``shared.records._write_bound``)."""
+    return timedelta(seconds=superseded_wait_seconds(mode_ttl_seconds))
+
+
 @dataclass(frozen=True)
 class OperationParts:
     """What the steps read and write: the stores, the vault, pins, jobs and the record."""
@@ -65,6 +72,8 @@ class OperationParts:
     #: The stores that hold application records, for migrations and KEK rotations (``None``:
     #: none configured; those operations are refused at start).
     store_jobs: StoreJobParts | None = None
+    #: How long after a rotation the superseded version is "not yet" answerable.
+    superseded_wait: timedelta = field(default_factory=superseded_wait)
 
 
 class Steps:
@@ -137,7 +146,8 @@ class Steps:
         return await verdict_from_counts(
             counts, key_ref, keys=parts.keys, pinned=await parts.pinned(key_ref),
             jobs=await parts.jobs(key_ref), retired=await parts.retired.retired_versions(key_ref),
-            now=parts.now(),
+            # The operation began before its first count page: a safe "counted from".
+            now=parts.now(), counted_from=op.created_at, superseded_wait=parts.superseded_wait,
         )  # fmt: skip
 
     def _after_first_look(self, op: Operation, before: RetirementReport) -> Operation:

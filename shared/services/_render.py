@@ -7,6 +7,7 @@ added to a domain type later does not leak into a response by accident.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from shared.rewrap import DryRunReport, JobState, JobStatus, RetirementReport
@@ -87,10 +88,16 @@ def retirement_json(report: RetirementReport) -> dict[str, Any]:
                 "blockers": v.blockers,
                 "blocker_kinds": [blocker.to_dict() for blocker in v.blocker_list],
                 "alerts": v.alerts,
+                "superseded_at": _iso(v.superseded_at),
+                "answerable_at": _iso(v.answerable_at),
             }
             for v in report.versions
         ],
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
 def _retry(state: JobState) -> str | None:

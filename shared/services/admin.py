@@ -33,6 +33,7 @@ from shared.services._operation import (
     new_operation_id,
 )
 from shared.services._operation_steps import OperationParts
+from shared.services._operation_steps import superseded_wait as default_superseded_wait
 from shared.services._operation_store import (
     InMemoryOperationRecords,
     NoQueue,
@@ -80,7 +81,11 @@ class AdminService:
         slice_seconds: float = DEFAULT_OPERATION_SLICE_SECONDS,
         max_dequeue_count: int | None = None,
         store_jobs: StoreJobParts | None = None,
+        superseded_wait: timedelta | None = None,
     ) -> None:
+        # How long after a rotation the verdict says "not yet" (the composition passes the
+        # writers' mode TTL from the settings; the default assumes the default TTL).
+        wait = default_superseded_wait() if superseded_wait is None else superseded_wait
         self._allow_list = allow_list
         self._store_jobs = store_jobs
         self._now = now
@@ -97,10 +102,11 @@ class AdminService:
             jobs=self._jobs_of,
             retired=retired,
             now=now,
+            superseded_wait=wait,
         )
         parts = OperationParts(stores, keys, dependents.pinned_versions, self._jobs_of, retired,
                                now, engine_settings or EngineSettings(),
-                               store_jobs=store_jobs)  # fmt: skip
+                               store_jobs=store_jobs, superseded_wait=wait)  # fmt: skip
         #: The operations' service (the queue worker runs its slices).
         self.operations = OperationService(
             parts=parts,

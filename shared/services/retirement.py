@@ -24,17 +24,22 @@ background in slices. This class runs the same steps to the end in process, for 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.rewrap import KeyVersionSource, RetiredVersions, RetirementReport, retirement_verdict
 from shared.services._operation import OperationKind
-from shared.services._operation_steps import JobLookup, OperationParts, PinnedLookup
+from shared.services._operation_steps import (
+    JobLookup,
+    OperationParts,
+    PinnedLookup,
+    superseded_wait,
+)
 from shared.services.operations import run_to_end
 from shared.stores import DekStore
 
-__all__ = ["JobLookup", "PinnedLookup", "Retirement"]
+__all__ = ["JobLookup", "PinnedLookup", "Retirement", "superseded_wait"]
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,12 @@ class Retirement:
     jobs: JobLookup
     retired: RetiredVersions
     now: Callable[[], datetime]
+    #: How long after a rotation the superseded version is "not yet" answerable.
+    superseded_wait: timedelta = field(default_factory=superseded_wait)
 
     def parts(self) -> OperationParts:
         return OperationParts(self.stores, self.keys, self.pinned, self.jobs, self.retired,
-                              self.now)  # fmt: skip
+                              self.now, superseded_wait=self.superseded_wait)  # fmt: skip
 
     async def verdict(self, key_ref: str) -> RetirementReport:
         """The key-wide verdict (see ``shared.rewrap.retirement_verdict``), every store read
@@ -67,6 +74,7 @@ class Retirement:
             jobs=await self.jobs(key_ref),
             retired=await self.retired.retired_versions(key_ref),
             now=self.now(),
+            superseded_wait=self.superseded_wait,
         )
 
     async def retire(self, key_ref: str, version: str) -> dict[str, Any]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
+from shared.records import superseded_wait_seconds
 from shared.rewrap import FailureReason, InMemoryJobStore, retirement_report
 from tests.rewrap.fakes import (
     KEY_REF,
@@ -21,6 +23,8 @@ from tests.rewrap.fakes import (
 )
 
 V_GONE = "5" * 32
+#: The local key source dates its versions days apart, long ago: the wait never bites here.
+WAIT = timedelta(seconds=superseded_wait_seconds(30))
 
 
 def _world() -> tuple[MemoryDekStore, object]:
@@ -59,7 +63,13 @@ def test_retirement_safe_only_when_nothing_references_the_version() -> None:
     asyncio.run(engine_for(store, source).run(KEY_REF))
 
     report = asyncio.run(
-        retirement_report(store, KEY_REF, keys=source, pinned={V2: ["/subscriptions/s/face-1"]})
+        retirement_report(
+            store,
+            KEY_REF,
+            keys=source,
+            pinned={V2: ["/subscriptions/s/face-1"]},
+            superseded_wait=WAIT,
+        )
     )
 
     assert report.newest_enabled == V3
@@ -80,10 +90,12 @@ def test_retirement_marks_a_version_safe_at_zero() -> None:
     populate(store, source, [V2], 3)
     asyncio.run(engine_for(store, source).run(KEY_REF))
 
-    report = asyncio.run(retirement_report(store, KEY_REF, keys=source))
+    report = asyncio.run(retirement_report(store, KEY_REF, keys=source, superseded_wait=WAIT))
 
     assert report.version(V1).safe_to_disable
     assert report.version(V1).blockers == []
     assert not report.version(V2).safe_to_disable
-    pinned = asyncio.run(retirement_report(store, KEY_REF, keys=source, pinned={V1: ["face"]}))
+    pinned = asyncio.run(
+        retirement_report(store, KEY_REF, keys=source, pinned={V1: ["face"]}, superseded_wait=WAIT)
+    )
     assert not pinned.version(V1).safe_to_disable
