@@ -404,3 +404,23 @@ def test_a_malformed_vault_subscriptions_value_is_refused_saying_why(value: str,
     error = error_for(KEYWARD_VAULT_ALLOWLIST="kv-a,kv-b", KEYWARD_VAULT_SUBSCRIPTIONS=value)
     assert error.setting == "KEYWARD_VAULT_SUBSCRIPTIONS"
     assert says in str(error)
+
+
+def test_the_verdict_s_wait_after_a_rotation_is_the_writers_bound_and_never_shorter() -> None:
+    assert settings().superseded_wait == timedelta(seconds=155)  # 60 + 30 + 60 + 5
+    assert settings(KEYWARD_MODE_TTL="0").superseded_wait == timedelta(seconds=125)
+    longer = settings(KEYWARD_SUPERSEDED_WAIT_SECONDS="600")
+    assert longer.superseded_wait == timedelta(seconds=600)
+    with pytest.raises(SettingError, match="KEYWARD_SUPERSEDED_WAIT_SECONDS.*shorter"):
+        _ = settings(KEYWARD_SUPERSEDED_WAIT_SECONDS="0").superseded_wait
+    # Only the emulator's tests may shorten it: every allow-listed vault a development one.
+    dev = settings(
+        KEYWARD_VAULT_ALLOWLIST="emu=https://127.0.0.1:8443", KEYWARD_SUPERSEDED_WAIT_SECONDS="0"
+    )
+    assert dev.superseded_wait == timedelta(0)
+    mixed = settings(
+        KEYWARD_VAULT_ALLOWLIST="emu=https://127.0.0.1:8443,contoso-kv",
+        KEYWARD_SUPERSEDED_WAIT_SECONDS="0",
+    )
+    with pytest.raises(SettingError):
+        _ = mixed.superseded_wait

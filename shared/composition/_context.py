@@ -50,7 +50,6 @@ from shared.services.key_events import KeyEventService
 from shared.services.migration import KeySourceVaultKeys
 from shared.services.queue_worker import QueueWorkerService
 from shared.services.retention import RetentionService
-from shared.services.retirement import superseded_wait
 from shared.services.rewrap_worker import RewrapWorkerService
 from shared.services.sweep import SweepService
 from shared.settings import Settings
@@ -205,7 +204,7 @@ class AppContext:
             slice_seconds=self.settings.rewrap_slice_seconds,
             max_dequeue_count=max_dequeue_count,
             store_jobs=self.store_job_parts(),
-            superseded_wait=superseded_wait(self.settings.envelope.mode_ttl_seconds),
+            superseded_wait=self.settings.superseded_wait,
         )
 
     def store_job_parts(self) -> StoreJobParts:

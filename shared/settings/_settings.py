@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
-from shared.records import EnvelopeSettings
+from shared.records import EnvelopeSettings, superseded_wait_seconds
 from shared.rewrap import MAX_BUDGET_LEASE_SECONDS, MIN_BUDGET_LEASE_SECONDS, SubscriptionGroups
 from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, DependentSpec, Reader
 from shared.settings._storage import StorageTarget, resolve_storage
@@ -131,6 +131,9 @@ class Settings:
     dek_cache_seconds: int = _setting("KEYWARD_DEK_CACHE_SECONDS", int_between(0, 86_400))
     kek_cache_seconds: int = _setting("KEYWARD_KEK_CACHE_SECONDS", int_between(0, 86_400))
     mode_ttl: int = _setting("KEYWARD_MODE_TTL", int_between(0, 3_600))
+    superseded_wait_seconds: int | None = _optional(
+        "KEYWARD_SUPERSEDED_WAIT_SECONDS", int_between(0, 86_400)
+    )
     kek_max_age_days: int = _setting("KEYWARD_KEK_MAX_AGE_DAYS", int_between(0, 36_500))
     #: ``KEYWARD_VAULT_SUBSCRIPTIONS``, read in ``from_env`` (its names need the allow-list).
     vault_subscriptions: SubscriptionGroups = field(default_factory=SubscriptionGroups)
@@ -141,6 +144,30 @@ class Settings:
     def envelope(self) -> EnvelopeSettings:
         """The application envelope's caches and mode TTL, from these settings."""
         return _envelope({name: getattr(self, name) for name in _ENVELOPE_FIELDS})
+
+    @property
+    def superseded_wait(self) -> timedelta:
+        """How long after a rotation the retirement verdict says "not yet" for the version it
+        superseded: the writers' bound for ``KEYWARD_MODE_TTL``
+        (``shared.records.superseded_wait_seconds``), or ``KEYWARD_SUPERSEDED_WAIT_SECONDS``.
+
+        Raises:
+            SettingError: a wait shorter than the writers' bound while a real vault is on the
+                allow-list (only the emulator's tests may shorten it).
+        """
+        floor = superseded_wait_seconds(self.mode_ttl)
+        given = self.superseded_wait_seconds
+        if given is None:
+            return timedelta(seconds=floor)
+        dev_only = len(self.vault_allowlist.dev_origins) == len(self.vault_allowlist.vaults)
+        if given < floor and not dev_only:
+            raise SettingError(
+                "KEYWARD_SUPERSEDED_WAIT_SECONDS",
+                f"{given} is shorter than the writers' bound "
+                f"({floor:g} s for KEYWARD_MODE_TTL={self.mode_ttl}); a retirement verdict could "
+                "call a version safe while wraps under it are still landing",
+            )
+        return timedelta(seconds=given)
 
     def read(self, name: str, parse: Callable[[str], T]) -> T:
         """A setting no field above holds (a registered DEK-store kind's own; see

@@ -131,6 +131,14 @@ _ENVELOPE_SETTINGS = (
         "shards); a migration waits this long after changing the mode.",
     ),
     SettingSpec(
+        "KEYWARD_SUPERSEDED_WAIT_SECONDS",
+        None,
+        "Seconds after a Key Vault rotation before the retirement verdict judges the version "
+        "it superseded (writers may still land wraps under it until then). Unset: the writers' "
+        "bound, 95 s + KEYWARD_MODE_TTL. A longer wait is allowed; a shorter one only when "
+        "every allow-listed vault is a development endpoint (the emulator).",
+    ),
+    SettingSpec(
         "KEYWARD_KEK_MAX_AGE_DAYS",
         "90",
         "Crypto-period of a hierarchy-mode store's intermediate keys: the sweep timer starts a "
