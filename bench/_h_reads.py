@@ -1,0 +1,1 @@
+"""(i) placeholder until the application API lands."""

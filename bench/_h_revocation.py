@@ -1,0 +1,1 @@
+"""(j) placeholder until the application API lands."""
