@@ -31,6 +31,7 @@ from shared.stores._protocol import (
     WriteResult,
 )
 from shared.stores._sqlite import SqliteDekStore
+from shared.stores._sqlite_db import SqliteDatabase
 
 __all__ = [
     "DEFAULT_COUNT_PAGE_SIZE",
@@ -55,5 +56,6 @@ __all__ = [
     "WriteResult",
     "DekDetails",
     "NewDek",
+    "SqliteDatabase",
     "SqliteDekStore",
 ]

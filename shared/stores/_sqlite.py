@@ -9,20 +9,13 @@ behind one lock; each is a single short statement or transaction.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.errors import (
-    ConflictError,
-    InvalidInputError,
-    ServiceError,
-    TransientServiceError,
-)
+from shared.errors import ConflictError, InvalidInputError
 from shared.stores._common import (
     StoredWrap,
     b64_encode,
@@ -47,12 +40,21 @@ from shared.stores._protocol import (
     WriteOutcome,
     WriteResult,
 )
+from shared.stores._sqlite_db import BUSY_TIMEOUT_SECONDS, SqliteDatabase
 from shared.stores._sqlite_pages import after_row, count_page, forget_page
-from shared.stores._sqlite_schema import SCHEMA, SELECT_DEKS, UPDATE_WRAP
+from shared.stores._sqlite_schema import (
+    CURRENT_WRAP,
+    INSERT_DEKS,
+    MARK_UNREADABLE,
+    RECORD_TABLE,
+    check_table,
+    ensure_table,
+    for_table,
+    select_deks,
+    update_wrap,
+)
 
 T = TypeVar("T")
-#: How long a writer waits for another process's lock before SQLite reports "busy".
-BUSY_TIMEOUT_SECONDS = 30.0
 _KIND = "sqlite"
 
 
@@ -60,39 +62,54 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def store_name(database: SqliteDatabase, table: str) -> str:
+    """A store's name: ``sqlite:FILE`` for the records table, ``sqlite:FILE:TABLE`` else."""
+    base = f"sqlite:{database.file_name}"
+    return base if table == RECORD_TABLE else f"{base}:{table}"
+
+
 class SqliteDekStore:
-    """A DekStore in one SQLite file (``":memory:"`` for a private in-process database)."""
+    """A DekStore in one SQLite file (``":memory:"`` for a private in-process database).
+
+    ``table`` picks the DEK-layout table: ``deks`` (the records, the default) or ``keks``
+    (intermediate keys, the vault-facing side of key hierarchy mode). ``path`` may be an
+    open :class:`SqliteDatabase` shared with the records adapters; the store then leaves
+    closing it to its owner.
+    """
 
     def __init__(
-        self, path: str | Path = ":memory:", *, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+        self,
+        path: str | Path | SqliteDatabase = ":memory:",
+        *,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        table: str = RECORD_TABLE,
     ) -> None:
-        self._path = str(path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._table = check_table(table)
+        self._owns_database = not isinstance(path, SqliteDatabase)
+        self._database = (
+            path if isinstance(path, SqliteDatabase)
+            else SqliteDatabase(path, busy_timeout=busy_timeout)
+        )  # fmt: skip
+        self._path = self._database.path
+        self._database.run_now(lambda db: ensure_table(db, self._table))
+        self._select = select_deks(self._table)
+        self._update = update_wrap(self._table)
 
     @property
     def name(self) -> str:
-        return f"sqlite:{Path(self._path).name}"
+        return store_name(self._database, self._table)
+
+    @property
+    def database(self) -> SqliteDatabase:
+        return self._database
+
+    @property
+    def table(self) -> str:
+        return self._table
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in a worker thread; sqlite3 errors leave as keyward errors."""
-
-        def locked() -> T:
-            with self._lock:
-                return work(self._db)
-
-        try:
-            return await asyncio.to_thread(locked)
-        except sqlite3.OperationalError as error:
-            # "database is locked" after the busy timeout: another process holds the lock.
-            raise TransientServiceError(f"sqlite {self.name}: {error}") from None
-        except sqlite3.Error as error:
-            raise ServiceError(f"sqlite {self.name}: {type(error).__name__}: {error}") from None
+        return await self._database.run(work)
 
     async def scan(
         self,
@@ -104,7 +121,7 @@ class SqliteDekStore:
     ) -> ScanPage:
         limit = check_page_size(page_size)
         after = after_row(continuation)
-        sql = SELECT_DEKS + " WHERE key_ref = ? COLLATE NOCASE AND (partition, dek_id) > (?, ?)"
+        sql = self._select + " WHERE key_ref = ? COLLATE NOCASE AND (partition, dek_id) > (?, ?)"
         params: list[Any] = [normalize_key_ref(key_ref), *after]
         if exclude_version:
             sql += " AND key_version != ?"
@@ -124,7 +141,7 @@ class SqliteDekStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 for rewrap in rewraps:
-                    results.append(_replace_one(db, rewrap))
+                    results.append(_replace_one(db, rewrap, self._table, self._update))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -135,16 +152,13 @@ class SqliteDekStore:
 
     async def mark_unreadable(self, record: DekRecord, reason: str) -> WriteResult:
         partition, dek_id = split_ref(record.ref)
-        sql = (
-            "UPDATE deks SET unreadable = ?, updated_at = ?, row_version = row_version + 1"
-            " WHERE partition = ? AND dek_id = ? AND row_version = ?"
-        )
+        sql = for_table(MARK_UNREADABLE, self._table)
         params = (clean_reason(reason), _now(), partition, dek_id, _version_of(record.etag))
 
         def work(db: sqlite3.Connection) -> WriteResult:
             if db.execute(sql, params).rowcount:
                 return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=str(params[-1] + 1))
-            return _missed(db, record.ref)
+            return _missed(db, record.ref, self._table)
 
         return await self._run(work)
 
@@ -155,7 +169,9 @@ class SqliteDekStore:
         continuation: str | None = None,
         page_size: int = DEFAULT_COUNT_PAGE_SIZE,
     ) -> CountPage:
-        return await self._run(lambda db: count_page(db, key_ref, continuation, page_size))
+        return await self._run(
+            lambda db: count_page(db, key_ref, continuation, page_size, self._table)
+        )
 
     async def version_counts(self, key_ref: str) -> Sequence[VersionCount]:
         return await all_version_counts(self, key_ref)
@@ -169,10 +185,7 @@ class SqliteDekStore:
         """
         now = _now()
         rows = [_insert_row(dek, now) for dek in deks]
-        sql = (
-            "INSERT INTO deks (partition, dek_id, key_ref, key_version, key_id, algorithm,"
-            " wrapped, kcv, sealed, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-        )
+        sql = for_table(INSERT_DEKS, self._table)
 
         def work(db: sqlite3.Connection) -> None:
             try:
@@ -202,25 +215,27 @@ class SqliteDekStore:
         continuation: str | None = None,
         page_size: int = DEFAULT_COUNT_PAGE_SIZE,
     ) -> ForgetPage:
-        return await self._run(lambda db: forget_page(db, previous_key_id, continuation, page_size))
+        return await self._run(
+            lambda db: forget_page(db, previous_key_id, continuation, page_size, self._table)
+        )
 
     async def get(self, ref: str) -> DekDetails | None:
         """Everything stored about one DEK, or ``None``."""
-        sql = SELECT_DEKS + " WHERE partition = ? AND dek_id = ?"
+        sql = self._select + " WHERE partition = ? AND dek_id = ?"
         row = await self._run(lambda db: db.execute(sql, split_ref(ref)).fetchone())
         return _details(row) if row else None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one raw statement (tests, migrations); returns the affected row count."""
-        with self._lock:
-            return self._db.execute(sql, params).rowcount
+        return self._database.execute(sql, params)
 
     async def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if self._owns_database:
+            self._database.close()
 
     def __repr__(self) -> str:
-        return f"SqliteDekStore({self._path!r})"
+        table = "" if self._table == RECORD_TABLE else f", table={self._table!r}"
+        return f"SqliteDekStore({self._path!r}{table})"
 
 
 def _version_of(etag: str) -> int:
@@ -274,7 +289,7 @@ def _details(row: Sequence[Any]) -> DekDetails:
     )
 
 
-def _replace_one(db: sqlite3.Connection, rewrap: Rewrap) -> WriteResult:
+def _replace_one(db: sqlite3.Connection, rewrap: Rewrap, table: str, update: str) -> WriteResult:
     record = rewrap.record
     refusal = rewrap_refusal(rewrap)
     split = split_key_id(rewrap.key_id)
@@ -286,15 +301,17 @@ def _replace_one(db: sqlite3.Connection, rewrap: Rewrap) -> WriteResult:
         split[0], rewrap.key_id, split[1], rewrap.algorithm.value, b64_encode(rewrap.wrapped),
         rewrap.kcv, _now(), partition, dek_id, version,
     )  # fmt: skip
-    if db.execute(UPDATE_WRAP, params).rowcount:
+    if db.execute(update, params).rowcount:
         return WriteResult(record.ref, WriteOutcome.WRITTEN, new_etag=str(version + 1))
-    return _missed(db, record.ref, rewrap)
+    return _missed(db, record.ref, table, rewrap)
 
 
-def _missed(db: sqlite3.Connection, ref: str, rewrap: Rewrap | None = None) -> WriteResult:
+def _missed(
+    db: sqlite3.Connection, ref: str, table: str, rewrap: Rewrap | None = None
+) -> WriteResult:
     """Why a conditional update touched no row: it is gone, it changed, or (a replayed
     rewrap) it already holds exactly the wrap being written, which counts as written."""
-    sql = "SELECT key_id, wrapped, row_version FROM deks WHERE partition = ? AND dek_id = ?"
+    sql = for_table(CURRENT_WRAP, table)
     row = db.execute(sql, split_ref(ref)).fetchone()
     if row is None:
         return WriteResult(ref, WriteOutcome.NOT_FOUND, detail="no such DEK")

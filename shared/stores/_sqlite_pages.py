@@ -22,15 +22,16 @@ from shared.stores._common import (
     split_key_id,
 )
 from shared.stores._protocol import CountPage, ForgetPage
+from shared.stores._sqlite_schema import RECORD_TABLE, check_table
 
 _KIND = "sqlite"
 _PAGE = (
-    "SELECT partition, dek_id, key_id, prev_key_id, unreadable IS NOT NULL FROM deks"
+    "SELECT partition, dek_id, key_id, prev_key_id, unreadable IS NOT NULL FROM {table}"
     " WHERE key_ref = ? COLLATE NOCASE AND (partition, dek_id) > (?, ?)"
     " ORDER BY partition, dek_id LIMIT ?"
 )
 _FORGET = (
-    "UPDATE deks SET prev_key_id = NULL, prev_algorithm = NULL, prev_wrapped = NULL,"
+    "UPDATE {table} SET prev_key_id = NULL, prev_algorithm = NULL, prev_wrapped = NULL,"
     " prev_kcv = NULL, updated_at = ?, row_version = row_version + 1"
     " WHERE partition = ? AND dek_id = ? AND prev_key_id = ? COLLATE NOCASE"
     " AND unreadable IS NULL"
@@ -50,10 +51,10 @@ def after_row(continuation: str | None) -> list[str]:
 
 
 def _page(db: sqlite3.Connection, key_ref: str, continuation: str | None,
-          page_size: int) -> tuple[list[Any], str | None]:  # fmt: skip
+          page_size: int, table: str) -> tuple[list[Any], str | None]:  # fmt: skip
     limit = check_page_size(page_size)
     params = (normalize_key_ref(key_ref), *after_row(continuation), limit + 1)
-    rows = db.execute(_PAGE, params).fetchall()
+    rows = db.execute(_PAGE.format(table=check_table(table)), params).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     token = encode_continuation(_KIND, [rows[-1][0], rows[-1][1]]) if more else None
@@ -61,10 +62,14 @@ def _page(db: sqlite3.Connection, key_ref: str, continuation: str | None,
 
 
 def count_page(
-    db: sqlite3.Connection, key_ref: str, continuation: str | None, page_size: int
+    db: sqlite3.Connection,
+    key_ref: str,
+    continuation: str | None,
+    page_size: int,
+    table: str = RECORD_TABLE,
 ) -> CountPage:
     """Counts of one page of the key's rows (see ``DekStore.count_versions``)."""
-    rows, token = _page(db, key_ref, continuation, page_size)
+    rows, token = _page(db, key_ref, continuation, page_size, table)
     tally = VersionTally(key_ref)
     for _partition, _dek, key_id, previous, unreadable in rows:
         tally.add(key_id, previous, bool(unreadable))
@@ -72,7 +77,11 @@ def count_page(
 
 
 def forget_page(
-    db: sqlite3.Connection, previous_key_id: str, continuation: str | None, page_size: int
+    db: sqlite3.Connection,
+    previous_key_id: str,
+    continuation: str | None,
+    page_size: int,
+    table: str = RECORD_TABLE,
 ) -> ForgetPage:
     """Drop previous wraps under ``previous_key_id`` in one page of the key's rows, in one
     transaction; unreadable rows keep theirs (it may be the only wrap that opens them).
@@ -83,7 +92,8 @@ def forget_page(
     split = split_key_id(previous_key_id)
     if split is None:
         raise InvalidInputError(f"{previous_key_id!r} is not a versioned key id")
-    rows, token = _page(db, split[0], continuation, page_size)
+    rows, token = _page(db, split[0], continuation, page_size, table)
+    forget = _FORGET.format(table=check_table(table))
     wanted, now = previous_key_id.lower(), datetime.now(UTC).isoformat()
     dropped = 0
     db.execute("BEGIN IMMEDIATE")
@@ -91,7 +101,7 @@ def forget_page(
         for partition, dek_id, _key_id, previous, unreadable in rows:
             if unreadable or (previous or "").lower() != wanted:
                 continue
-            dropped += db.execute(_FORGET, (now, partition, dek_id, previous_key_id)).rowcount
+            dropped += db.execute(forget, (now, partition, dek_id, previous_key_id)).rowcount
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
