@@ -90,8 +90,11 @@ def main(figure: str, argv: list[str]) -> int:
     }
     started = time.perf_counter()
     result, render = _run(figure, args)
-    meta.update(finished=utc_now(), load_after=load_average(),
-                seconds=round(time.perf_counter() - started, 1))  # fmt: skip
+    meta.update(
+        finished=utc_now(),
+        load_after=load_average(),
+        seconds=round(time.perf_counter() - started, 1),
+    )
     everything = {"meta": meta, "results": result}
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -1,31 +1,27 @@
 """The bench's writer of hierarchy-mode rows: format-2 records and the KEK rows above them.
 
-Seeding 1,000,000 records through the application API would cost a vault call per
-partition and the envelope's bookkeeping per record; (h) measures the rotation, not the
-writes, so the bench writes the rows the envelope writes directly, in bulk: the entity
-layout is the product's (``docs/record-format.md``), the transport is the Table store's lean
-insert transaction (``shared.adapters.dek_table._batch``). A KEK row is an ordinary format-1
-DEK row of the KEK table (PartitionKey = data partition, RowKey = KEK version), inserted with
-``TableDekStore.insert_batch``, so its layout is the product's by construction.
+Seeding 1,000,000 records through the application API would cost the envelope's
+bookkeeping per record; (h) measures the rotation, not the writes, so the bench builds the
+rows the envelope writes, in bulk: each entity comes from the product's one layout
+(``shared.records._entities.new_record_entity``, pinned by ``docs/record-format.md``'s
+test), the transport is the Table store's lean insert transaction
+(``shared.adapters.dek_table._batch``). A KEK row is an ordinary format-1 DEK row of the
+KEK table (PartitionKey = data partition, RowKey = KEK version), inserted with
+``TableDekStore.insert_batch``; a partition's first KEK has the fixed first version id, as
+the envelope gives it.
 """
 
 from __future__ import annotations
 
-import base64
-import os
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.crypto import DataKey, LocalAesKeyWrapper, seal
+from shared.records import FIRST_KEK_VERSION, RecordFormat, RecordWrite
+from shared.records._entities import new_record_entity
+from shared.records._format import HIERARCHY_ALGORITHM
 
-#: ``Format`` of a hierarchy-mode row (``shared.records.RecordFormat.HIERARCHY``).
-HIERARCHY_FORMAT = 2
-
-
-def kek_version(now: datetime | None = None) -> str:
-    """A KEK version id that sorts by creation: ``k`` + UTC time + ``-`` + 8 random hex."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"k{stamp}-{os.urandom(4).hex()}"
+__all__ = ["FIRST_KEK_VERSION", "record_entity"]
 
 
 def record_entity(
@@ -36,20 +32,18 @@ def record_entity(
     plaintext: bytes | None,
     created: datetime,
 ) -> dict[str, Any]:
-    """A new format-2 record: a fresh DEK sealing ``plaintext``, wrapped by the partition's
-    KEK (A256KW, 40 bytes); the DEK is wiped before this returns."""
+    """A new format-2 record: a fresh DEK sealing ``plaintext`` (bound to the record's ref),
+    wrapped by the partition's KEK (A256KW, 40 bytes); the DEK is wiped before this returns."""
     with DataKey.generate() as dek:
-        entity: dict[str, Any] = {
-            "PartitionKey": partition,
-            "RowKey": record_id,
-            "Format": HIERARCHY_FORMAT,
-            "KekVersion": version,
-            "Algorithm": kek.algorithm.value,
-            "WrappedKey": base64.b64encode(kek.wrap(dek)).decode("ascii"),
-            "Kcv": dek.kcv,
-            "CreatedAt": created,
-            "UpdatedAt": created,
-        }
-        if plaintext is not None:
-            entity["Sealed"] = seal(dek, plaintext, dek_id=f"{partition}/{record_id}")
-    return entity
+        ref = f"{partition}/{record_id}"
+        write = RecordWrite(
+            partition=partition,
+            record_id=record_id,
+            format=RecordFormat.HIERARCHY,
+            algorithm=HIERARCHY_ALGORITHM,
+            wrapped=kek.wrap(dek),
+            kcv=dek.kcv,
+            kek_version=version,
+            sealed=seal(dek, plaintext, dek_id=ref) if plaintext is not None else None,
+        )
+    return new_record_entity(write, created)

@@ -96,7 +96,8 @@ async def _wait_for_jobs(
             if stored is not None and stored.state.status.ended:
                 ended[shard] = (stored.state, time.time())
         if time.monotonic() > deadline:
-            raise TimeoutError(f"jobs not ended after {timeout} s: {sorted(set(shards) - set(ended))}")
+            missing = sorted(set(shards) - set(ended))
+            raise TimeoutError(f"jobs not ended after {timeout} s: {missing}")
         await asyncio.sleep(POLL_SECONDS)
     return ended
 
@@ -134,15 +135,18 @@ async def rotate_job(spec: dict[str, Any]) -> dict[str, Any]:
         await context.queue.ensure_exists()
         vault = await asyncio.to_thread(control.get_vault, world["vault"])
         await asyncio.to_thread(
-            grid.subscribe, "keyward-bench", topic=vault["arm_id"],
+            grid.subscribe,
+            "keyward-bench",
+            topic=vault["arm_id"],
             endpoint=host.event_grid_webhook_url("on_key_vault_event"),
             included_event_types=EVENT_TYPES,
-        )  # fmt: skip
+        )
         if spec.get("reset_counters", True):
             await asyncio.to_thread(control.reset_counters, world["vault"])
         cpu_before = time.process_time()
         rotated_at = time.time()
-        bundle = await asyncio.to_thread(control.rotate_key, world["vault"], world["key_ref"].rsplit("/", 1)[1])
+        key_name = world["key_ref"].rsplit("/", 1)[1]
+        bundle = await asyncio.to_thread(control.rotate_key, world["vault"], key_name)
         version = str(bundle["key"]["kid"]).rstrip("/").rsplit("/", 1)[1]
         try:
             ended = await _wait_for_jobs(

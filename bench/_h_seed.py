@@ -21,7 +21,7 @@ from typing import Any
 from azure.core.exceptions import AzureError
 from azure.data.tables.aio import TableClient
 
-from bench._h_format import kek_version, record_entity
+from bench._h_format import FIRST_KEK_VERSION, record_entity
 from bench._rewrap import _adapter
 from devtools.seed._deks import seed_layout
 from shared.adapters.dek_table import TableDekStore
@@ -47,9 +47,7 @@ def record_indexes(partition: int, partitions: int, per_partition: int) -> list[
     return [partition + partitions * j for j in range(per_partition)]
 
 
-def _work(
-    own: list[int], partitions: int, per_partition: int
-) -> Iterator[tuple[int, list[int]]]:
+def _work(own: list[int], partitions: int, per_partition: int) -> Iterator[tuple[int, list[int]]]:
     for partition in own:
         indexes = record_indexes(partition, partitions, per_partition)
         for first in range(0, len(indexes), MAX_TRANSACTION_OPERATIONS):
@@ -98,10 +96,11 @@ async def hier_seed_job(spec: dict[str, Any]) -> dict[str, Any]:
         for partition in own:
             name = seed_layout(partition, partitions, "")[0]
             kek = DataKey.generate()
-            kek_id = kek_version()
+            kek_id = FIRST_KEK_VERSION
             keks[partition] = (kek_id, LocalAesKeyWrapper(f"{name}/{kek_id}", kek), kek)
-            rows.append(NewDek(name, kek_id, kid, vault_key.algorithm, vault_key.wrap(kek),
-                               kek.kcv))  # fmt: skip
+            rows.append(
+                NewDek(name, kek_id, kid, vault_key.algorithm, vault_key.wrap(kek), kek.kcv)
+            )
         await kek_store.insert_batch(rows)
         created = datetime.now(UTC)
         pending = _work(own, partitions, per_partition)
@@ -113,8 +112,9 @@ async def hier_seed_job(spec: dict[str, Any]) -> dict[str, Any]:
                 operations = [
                     BatchOperation(
                         "insert",
-                        record_entity(wrapper, kek_id, *seed_layout(i, partitions, ""),
-                                      payload(i), created),  # fmt: skip
+                        record_entity(
+                            wrapper, kek_id, *seed_layout(i, partitions, ""), payload(i), created
+                        ),
                     )
                     for i in chunk
                 ]

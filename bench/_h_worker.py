@@ -2,9 +2,10 @@
 
 The twin of ``bench._worker`` for issue 13's figures: the same protocol (the result is one
 JSON line after :data:`bench._wire.RESULT_MARKER`), its own kinds: ``seed`` (hierarchy rows
-in bulk), ``mode`` (the store's mode row), ``verify`` (every KEK, a record per partition), ``rotate`` (a rotation through keyward's pipeline in the local Functions host),
-``reads`` (decrypts through the application API) and ``revocation`` (a reader while the key
-is disabled).
+in bulk), ``mode`` (the store's mode row), ``verify`` (every KEK, a record per partition),
+``rotate`` (a rotation through keyward's pipeline in the local Functions host), ``reads``
+(decrypts through the application API) and ``revocation`` (a reader while the key is
+disabled).
 """
 
 from __future__ import annotations

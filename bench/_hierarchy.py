@@ -54,8 +54,9 @@ def h_worker(bench: Bench, spec: dict[str, Any], *, timeout: float = 3600.0) -> 
     import json
 
     payload = json.dumps({"world": bench.world.to_json(), **spec})
-    return run_worker_module("bench._h_worker", payload, timeout=timeout,
-                             what=f"(h) worker {spec.get('kind')}")  # fmt: skip
+    return run_worker_module(
+        "bench._h_worker", payload, timeout=timeout, what=f"(h) worker {spec.get('kind')}"
+    )
 
 
 def vault_ops(bench: Bench) -> dict[str, Any]:
@@ -74,7 +75,10 @@ def create_tables(bench: Bench, names: list[str]) -> None:
         service.close()
 
 
-def seed_hierarchy(bench: Bench, config: HierarchyConfig, say: Callable[[str], None]) -> dict[str, Any]:
+Say = Callable[[str], None]
+
+
+def seed_hierarchy(bench: Bench, config: HierarchyConfig, say: Say) -> dict[str, Any]:
     """Write the hierarchy store; returns its timing (not part of any figure)."""
     if config.records % config.partitions:
         raise ValueError("records must be a multiple of partitions")
@@ -83,18 +87,34 @@ def seed_hierarchy(bench: Bench, config: HierarchyConfig, say: Callable[[str], N
     shares = [list(range(i, config.partitions, SEED_PROCESSES)) for i in range(SEED_PROCESSES)]
     load_before = load_average()
     started = time.perf_counter()
-    say(f"(h) seeding {config.records:,} records in {config.partitions:,} partitions "
-        f"({SEED_PROCESSES} processes)")  # fmt: skip
+    say(
+        f"(h) seeding {config.records:,} records in {config.partitions:,} partitions "
+        f"({SEED_PROCESSES} processes)"
+    )
     with ThreadPoolExecutor(SEED_PROCESSES) as pool:
-        results = list(pool.map(lambda own: h_worker(bench, {
-            "kind": "seed", "data_table": DATA_TABLE, "kek_table": KEK_TABLE,
-            "partitions": config.partitions, "per_partition": per_partition, "own": own,
-        }), shares))  # fmt: skip
+        results = list(
+            pool.map(
+                lambda own: h_worker(
+                    bench,
+                    {
+                        "kind": "seed",
+                        "data_table": DATA_TABLE,
+                        "kek_table": KEK_TABLE,
+                        "partitions": config.partitions,
+                        "per_partition": per_partition,
+                        "own": own,
+                    },
+                ),
+                shares,
+            )
+        )
     mode = h_worker(bench, {"kind": "mode", "table": DATA_TABLE, "mode": "hierarchy"})
     seconds = time.perf_counter() - started
     inserted = sum(r["inserted"] for r in results)
-    say(f"(h) seeded {inserted:,} records and {sum(r['keks'] for r in results):,} KEKs in "
-        f"{seconds:.1f} s ({inserted / seconds:,.0f} records/s), load {load_average()[0]}")  # fmt: skip
+    say(
+        f"(h) seeded {inserted:,} records and {sum(r['keks'] for r in results):,} KEKs in "
+        f"{seconds:.1f} s ({inserted / seconds:,.0f} records/s), load {load_average()[0]}"
+    )
     return {
         "records": inserted,
         "keks": sum(r["keks"] for r in results),
@@ -106,8 +126,9 @@ def seed_hierarchy(bench: Bench, config: HierarchyConfig, say: Callable[[str], N
     }
 
 
-def rotate(bench: Bench, settings: dict[str, str], label: str,
-           say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def rotate(
+    bench: Bench, settings: dict[str, str], label: str, say: Callable[[str], None]
+) -> dict[str, Any]:
     """One rotation through the pipeline, at the budget with 20 ms latency, counted."""
     bench.throttled()
     bench.client.reset_counters()
@@ -116,10 +137,12 @@ def rotate(bench: Bench, settings: dict[str, str], label: str,
     run["vault"] = vault_ops(bench)
     run["load_before"], run["load_after"] = load_before, load_average()
     rewrapped = {s: j["rewrapped"] for s, j in run["shards"].items()}
-    say(f"{label}: completed {run['completed_seconds']} s after the rotation "
+    say(
+        f"{label}: completed {run['completed_seconds']} s after the rotation "
         f"({run['completed_after_event_seconds']} s after the event reached keyward); vault "
         f"ops {run['vault']['total']} ({run['vault']['ops']}), 429s {run['vault']['throttled']}; "
-        f"rewrapped {rewrapped}; load {load_before[0]} -> {run['load_after'][0]}")  # fmt: skip
+        f"rewrapped {rewrapped}; load {load_before[0]} -> {run['load_after'][0]}"
+    )
     return run
 
 
@@ -132,15 +155,30 @@ def seed_direct(bench: Bench, count: int, say: Callable[[str], None]) -> tuple[s
 
 def hierarchy(bench: Bench, config: HierarchyConfig, say: Callable[[str], None]) -> dict[str, Any]:
     seeding = seed_hierarchy(bench, config, say)
-    runs = [rotate(bench, store_settings(DATA_TABLE, KEK_TABLE), f"(h) hierarchy #{i + 1}", say)
-            for i in range(config.repeats)]  # fmt: skip
-    verified = h_worker(bench, {"kind": "verify", "data_table": DATA_TABLE,
-                                "kek_table": KEK_TABLE, "partitions": config.partitions})  # fmt: skip
+    runs = [
+        rotate(bench, store_settings(DATA_TABLE, KEK_TABLE), f"(h) hierarchy #{i + 1}", say)
+        for i in range(config.repeats)
+    ]
+    verified = h_worker(
+        bench,
+        {
+            "kind": "verify",
+            "data_table": DATA_TABLE,
+            "kek_table": KEK_TABLE,
+            "partitions": config.partitions,
+        },
+    )
     say(f"(h) verified: {verified}")
     direct_table, direct_seed = seed_direct(bench, config.direct_records, say)
-    direct = [rotate(bench, store_settings(direct_table, f"{direct_table}keks"),
-                     f"(h) direct {config.direct_records:,} #{i + 1}", say)
-              for i in range(config.direct_repeats)]  # fmt: skip
+    direct = [
+        rotate(
+            bench,
+            store_settings(direct_table, f"{direct_table}keks"),
+            f"(h) direct {config.direct_records:,} #{i + 1}",
+            say,
+        )
+        for i in range(config.direct_repeats)
+    ]
     return {
         "config": vars(config),
         "seeding": seeding,
@@ -151,8 +189,9 @@ def hierarchy(bench: Bench, config: HierarchyConfig, say: Callable[[str], None])
     }
 
 
-def summarize(config: HierarchyConfig, runs: list[dict[str, Any]],
-              direct: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def summarize(
+    config: HierarchyConfig, runs: list[dict[str, Any]], direct: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Medians, the direct-mode extrapolation and the verdicts."""
     seconds = statistics.median(r["completed_seconds"] for r in runs)
     unwraps = statistics.median(r["vault"]["ops"].get("unwrapKey", 0) for r in runs)
