@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench._cp_world import kek_table_for
 from bench._rewrap import _adapter
 from devtools.seed import new_dek
 from devtools.seed._deks import seed_layout
@@ -111,40 +112,51 @@ async def seed_keys_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def write_jobs_job(spec: dict[str, Any]) -> dict[str, Any]:
     """One ``COMPLETED`` job per key and version of ``spec["versions"]`` (``{key_ref:
-    [version, ...]}``, oldest first) for shard ``table:<spec["table"]>``, as a clean
-    rotation leaves it: the newest version's job scanned and rewrapped the key's DEKs."""
+    [version, ...]}``, oldest first) for each of the Table kind's two shards (the DEK table
+    ``table:<spec["table"]>`` and its KEK table, ``kek_table_for``), as a clean rotation
+    leaves them: the newest version's job scanned and rewrapped the key's DEKs (the KEK
+    table of a direct-mode store is empty, but it is a shard all the same)."""
     from azure.data.tables.aio import TableServiceClient
 
     world, per_key = spec["world"], int(spec["per_key"])
-    shard = f"table:{spec['table']}"
+    shards = (f"table:{spec['table']}", f"table:{kek_table_for(spec['table'])}")
     service = TableServiceClient.from_connection_string(world["connection_string"])
     written = 0
     try:
         await service.create_table_if_not_exists(STATE_TABLE)
-        jobs = TableJobStore(service.get_table_client(STATE_TABLE), shard)
-        base = datetime.now(UTC) - timedelta(hours=1)
-        for key_ref, versions in spec["versions"].items():
-            for age, version in enumerate(reversed(versions)):
-                created = base - timedelta(days=30 * age)
-                finished = created + timedelta(seconds=max(1.0, per_key / 380))
-                counters = JobCounters(scanned=per_key, rewrapped=per_key if age == 0 else 0)
-                state = JobState(
-                    job_id=rewrap_job_id(key_ref, version, shard),
-                    key_ref=key_ref,
-                    target_version=version,
-                    target_key_id=f"{key_ref}/{version}",
-                    status=JobStatus.COMPLETED,
-                    created_at=created,
-                    updated_at=finished,
-                    scope=shard,
-                    pass_number=2,
-                    counters=counters,
-                    pages=-(-per_key // 100),
-                    finished_at=finished,
-                    attempts=1,
-                )
-                await jobs.put(state, expected_etag=None)
-                written += 1
+        for shard in shards:
+            written += await _write_jobs(service, shard, spec["versions"], per_key)
     finally:
         await service.close()
     return {"jobs": written}
+
+
+async def _write_jobs(
+    service: Any, shard: str, versions_by_key: dict[str, list[str]], per_key: int
+) -> int:
+    written = 0
+    jobs = TableJobStore(service.get_table_client(STATE_TABLE), shard)
+    base = datetime.now(UTC) - timedelta(hours=1)
+    for key_ref, versions in versions_by_key.items():
+        for age, version in enumerate(reversed(versions)):
+            created = base - timedelta(days=30 * age)
+            finished = created + timedelta(seconds=max(1.0, per_key / 380))
+            counters = JobCounters(scanned=per_key, rewrapped=per_key if age == 0 else 0)
+            state = JobState(
+                job_id=rewrap_job_id(key_ref, version, shard),
+                key_ref=key_ref,
+                target_version=version,
+                target_key_id=f"{key_ref}/{version}",
+                status=JobStatus.COMPLETED,
+                created_at=created,
+                updated_at=finished,
+                scope=shard,
+                pass_number=2,
+                counters=counters,
+                pages=-(-per_key // 100),
+                finished_at=finished,
+                attempts=1,
+            )
+            await jobs.put(state, expected_etag=None)
+            written += 1
+    return written

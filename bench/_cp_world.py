@@ -35,6 +35,11 @@ AZURITE_HEAP_MIB = 12288
 NEVER = "0 0 0 1 1 *"
 
 
+def kek_table_for(table: str) -> str:
+    """The KEK table the bench's Function App pairs with DEK table ``table`` (one per run)."""
+    return f"{table}keks"
+
+
 @dataclass
 class ControlWorld:
     world: World
@@ -69,6 +74,7 @@ class ControlWorld:
             "AzureWebJobsStorage": self.world.connection_string,
             "KEYWARD_VAULT_ALLOWLIST": f"{VAULT}={self.world.vault_url}",
             "KEYWARD_DEK_TABLE": table,
+            "KEYWARD_KEK_TABLE": kek_table_for(table),
             # Set all the same: the queue trigger resolves ``%KEYWARD_JOB_QUEUE%``.
             "KEYWARD_JOB_QUEUE": str(SPEC_BY_NAME["KEYWARD_JOB_QUEUE"].default),
             "KEYWARD_SWEEP_SCHEDULE": NEVER,

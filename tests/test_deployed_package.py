@@ -100,7 +100,27 @@ def test_every_deployed_module_is_imported_by_the_function_app() -> None:
     )
 
 
+def _product_modules() -> dict[str, Path]:
+    """Module name -> file for every module of the product (deployed or not)."""
+    modules: dict[str, Path] = {ENTRY: ROOT / f"{ENTRY}.py"}
+    for top in ("shared", "functions", "keyward"):
+        for path in (ROOT / top).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+def test_every_module_the_function_app_imports_is_deployed() -> None:
+    """The converse: a ``.funcignore`` entry that catches a module the app imports would
+    deploy a Function App that fails at start-up."""
+    deployed = _deployed_modules()
+    missing = sorted(set(_reachable(_product_modules())) - set(deployed))
+    assert not missing, f"function_app imports these, but .funcignore leaves them out: {missing}"
+
+
 def test_development_code_is_not_deployed() -> None:
     modules = _deployed_modules()
-    for prefix in ("devtools", "bench", "tests", "shared.cli"):
+    for prefix in ("devtools", "bench", "tests", "shared.cli", "shared.application", "keyward"):
         assert not [m for m in modules if m == prefix or m.startswith(f"{prefix}.")], prefix

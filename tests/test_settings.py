@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigurationError, SettingError
+from shared.records import EnvelopeSettings
 from shared.settings import (
     HOST_SETTINGS,
     SPEC_BY_NAME,
@@ -44,6 +45,14 @@ def test_defaults() -> None:
     s = settings()
     assert s.vault_allowlist.allows_name("contoso-kv")
     assert s.dek_table == "keywarddeks"
+    assert s.kek_table == "keywardkeks"
+    assert (s.cache_size, s.dek_cache_seconds, s.kek_cache_seconds, s.mode_ttl) == (
+        10_000,
+        300,
+        300,
+        30,
+    )
+    assert s.envelope == EnvelopeSettings()
     assert s.blob_containers == ()
     assert s.job_queue == "keyward-rewrap"
     assert s.sweep_schedule == "0 */5 * * * *"
@@ -70,6 +79,11 @@ def test_every_default_in_specs_matches_the_dataclass_default() -> None:
     s = settings()
     for name, attr in [
         ("KEYWARD_DEK_TABLE", s.dek_table),
+        ("KEYWARD_KEK_TABLE", s.kek_table),
+        ("KEYWARD_CACHE_SIZE", str(s.cache_size)),
+        ("KEYWARD_DEK_CACHE_SECONDS", str(s.dek_cache_seconds)),
+        ("KEYWARD_KEK_CACHE_SECONDS", str(s.kek_cache_seconds)),
+        ("KEYWARD_MODE_TTL", str(s.mode_ttl)),
         ("KEYWARD_JOB_QUEUE", s.job_queue),
         ("KEYWARD_SWEEP_SCHEDULE", s.sweep_schedule),
         ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", s.dependents_sweep_schedule),
@@ -132,6 +146,11 @@ BAD = [
     ("KEYWARD_VAULT_ALLOWLIST", "not a vault!"),
     ("KEYWARD_VAULT_ALLOWLIST", "emu=http://127.0.0.1:8443"),
     ("KEYWARD_DEK_TABLE", "dek-table"),
+    ("KEYWARD_KEK_TABLE", "kek_table"),
+    ("KEYWARD_CACHE_SIZE", "-1"),
+    ("KEYWARD_DEK_CACHE_SECONDS", "five"),
+    ("KEYWARD_KEK_CACHE_SECONDS", "86401"),
+    ("KEYWARD_MODE_TTL", "3601"),
     ("KEYWARD_BLOB_CONTAINERS", "Docs"),
     ("KEYWARD_JOB_QUEUE", "a--b"),
     ("KEYWARD_SWEEP_SCHEDULE", "*/5 * * * *"),

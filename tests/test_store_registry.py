@@ -86,7 +86,12 @@ def test_a_registered_kind_is_built_opened_and_a_valid_shard(cosmos: StoreKind) 
     )
     # Built, not called: no network I/O happens here.
     built = build_app_stores(clients)
-    assert sorted(built) == ["blob:invoices", "cosmos:deks-q", "table:keywarddeks"]
+    assert sorted(built) == [
+        "blob:invoices",
+        "cosmos:deks-q",
+        "table:keywarddeks",
+        "table:keywardkeks",
+    ]
     spec = parse_store_spec("cosmos:AccountEndpoint=https://x:443/;:deks")
     assert (spec.kind, spec.location, str(spec)) == ("cosmos", "deks", "cosmos:deks")
     assert open_store(spec).name == "cosmos:deks"
@@ -97,7 +102,9 @@ def test_a_registered_kind_is_built_opened_and_a_valid_shard(cosmos: StoreKind) 
 def test_the_cli_parses_through_the_registry(tmp_path: Path) -> None:
     store = open_store(parse_store_spec(f"sqlite:{tmp_path / 'a' / 'deks.sqlite'}"))
     assert isinstance(store, SqliteDekStore)
-    with pytest.raises(ConfigurationError, match="sqlite:PATH, table:CONNSTR:TABLE or blob:"):
+    with pytest.raises(
+        ConfigurationError, match=r"sqlite:PATH\[:keks\], table:CONNSTR:TABLE or blob:"
+    ):
         parse_store_spec("ftp:somewhere")
     with pytest.raises(ConfigurationError, match="expected table:CONNSTR:NAME"):
         parse_store_spec("table:")

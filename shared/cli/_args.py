@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from shared.composition import CONNECTION_STRING_ENV, store_kinds
+from shared.records import DEFAULT_JOB_PAGE_SIZE
 from shared.rewrap import DEFAULT_WORKERS
 from shared.stores import DEFAULT_PAGE_SIZE
 
@@ -130,4 +131,69 @@ def build_parser() -> argparse.ArgumentParser:
     retire.add_argument("--json", action="store_true", help="print as JSON")
     _add_sources(retire)
     _add_jobs(retire)
+    _add_store_jobs(commands)
     return parser
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _add_store_job_options(parser: argparse.ArgumentParser) -> None:
+    _add_key(parser)
+    parser.add_argument(
+        "--kek-table",
+        help="Table stores: the table of intermediate keys (default: KEYWARD_KEK_TABLE or its "
+        "default)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive,
+        help="vault unwraps per second (default: keyward's share of the vault's budget, half)",
+    )
+    parser.add_argument(
+        "--page-size", type=int, default=DEFAULT_JOB_PAGE_SIZE, help="records per checkpoint"
+    )
+    parser.add_argument(
+        "--kek-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="how long the store's writers keep a KEK (default: KEYWARD_KEK_CACHE_SECONDS)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_sources(parser)
+
+
+def _add_store_jobs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = commands.add_parser(
+        "migrate",
+        help="move a store between direct and hierarchy mode (start or resume; resumable)",
+    )
+    migrate.add_argument(
+        "--to", required=True, choices=["hierarchy", "direct"], help="the mode to end in"
+    )
+    migrate.add_argument(
+        "--mode-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="how long the store's writers trust its mode (default: KEYWARD_MODE_TTL)",
+    )
+    _add_store_job_options(migrate)
+
+    rotate = commands.add_parser(
+        "rotate-keks",
+        help="give a hierarchy-mode store's partitions new intermediate keys, rewrap their "
+        "records locally, delete the old keys (resumable)",
+    )
+    rotate.add_argument("--partition", help="only this partition (tenant)")
+    rotate.add_argument(
+        "--older-than",
+        type=_positive,
+        metavar="DAYS",
+        help="only partitions whose current KEK is at least DAYS old (the crypto-period)",
+    )
+    rotate.set_defaults(mode_ttl=None)
+    _add_store_job_options(rotate)

@@ -1,7 +1,7 @@
 """Building the CLI's collaborators from its options; SDK-backed ones are imported lazily.
 
 * DEK stores: ``--store kind:...`` is parsed and opened by the DEK-store registry
-  (``shared.composition``: ``sqlite:PATH``, ``table:CONNSTR:TABLE``,
+  (``shared.composition``: ``sqlite:PATH[:keks]``, ``table:CONNSTR:TABLE``,
   ``blob:CONNSTR:CONTAINER``, and whatever kind is registered there). No connection string
   is ever echoed: errors name the kind and the table or container.
 * Key source: :func:`open_vault_keys`, ``shared.adapters.keyvault.AsyncKeyVaultAdapter`` with

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from shared.cli._args import build_parser
 from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
+from shared.cli._jobs import run_migrate, run_rotate_keks
 from shared.cli._output import (
     EXIT_ERROR,
     EXIT_OK,
@@ -70,6 +71,10 @@ def main(
             return asyncio.run(run_retirement(args, console, open_keys))
         if args.command == "retire":
             return asyncio.run(run_retire(args, console, open_keys))
+        if args.command == "migrate":
+            return asyncio.run(run_migrate(args, console, open_keys))
+        if args.command == "rotate-keks":
+            return asyncio.run(run_rotate_keks(args, console, open_keys))
         return asyncio.run(_status(args, console))
     except (ConfigurationError, InvalidInputError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)

@@ -19,6 +19,7 @@ from shared.composition._context import (
     reset_contexts,
 )
 from shared.composition._dependents import build_dependent_service
+from shared.composition._record_ports import RecordPorts, default_kek_table, open_record_ports
 from shared.composition._stores import (
     CONNECTION_STRING_ENV,
     StorageClients,
@@ -36,6 +37,9 @@ from shared.services._error_answer import error_answer
 
 __all__ = [
     "AppContext",
+    "RecordPorts",
+    "default_kek_table",
+    "open_record_ports",
     "build_dependent_service",
     "error_answer",
     "context_for_current_loop",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigurationError
+from shared.records import EnvelopeSettings
 from shared.settings import Settings
 from shared.stores import DekStore
 
@@ -55,6 +56,10 @@ class StoreSpec:
     kind: str
     location: str
     connection_string: str = field(default="", repr=False)
+    #: The table inside the location, when the kind has several (``sqlite:PATH:keks``).
+    table: str = ""
+    #: The file or account part of ``location`` when ``table`` is given.
+    path: str = ""
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.location}"
@@ -159,23 +164,59 @@ def parse_connection(kind: str, rest: str) -> StoreSpec:
 # ---- the registrations ---------------------------------------------------------------------
 
 
+#: The SQLite file's tables in the DEK layout: the records and the intermediate keys.
+SQLITE_TABLES = ("deks", "keks")
+
+
+def parse_sqlite(kind: str, rest: str) -> StoreSpec:
+    """``sqlite:PATH`` (the records) or ``sqlite:PATH:keks`` (the same file's intermediate
+    keys; the store's own name has that shape). Only a known table name after the last ``:``
+    counts as one, so a path holding ``:`` still works."""
+    spec = parse_path(kind, rest)
+    path, _, table = rest.rpartition(":")
+    if path and table in SQLITE_TABLES:
+        return StoreSpec(kind, rest, table=table, path=path)
+    return spec
+
+
 def _open_sqlite(spec: StoreSpec) -> DekStore:
     from shared.stores import SqliteDekStore
 
-    Path(spec.location).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteDekStore(spec.location)
+    path = spec.path or spec.location
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if spec.table and spec.table != SQLITE_TABLES[0]:
+        return SqliteDekStore(path, table=spec.table)
+    return SqliteDekStore(path)
 
 
 def _open_table(spec: StoreSpec) -> DekStore:
-    from shared.adapters.dek_table import TableDekStore
+    """Any table of the account (the data table, the KEK table): a mode-aware view, since
+    only the data table holds a mode row (absent reads as direct: every page delegates)."""
+    from shared.adapters.dek_table import ModeAwareTableStore
 
-    return TableDekStore.from_connection_string(spec.connection_string, spec.location)
+    return ModeAwareTableStore.from_connection_string(
+        spec.connection_string, spec.location, mode_ttl=EnvelopeSettings().mode_ttl_seconds
+    )
 
 
 def _build_table(clients: StorageClients) -> Sequence[DekStore]:
-    from shared.adapters.dek_table import TableDekStore
+    """Two shards: the data table, empty to the engine once its mode row says hierarchy,
+    and the KEK table, which a vault rotation rewraps (a missing one reads as empty)."""
+    from shared.adapters.dek_table import (
+        KekTableShard,
+        ModeAwareTableStore,
+        TableDekStore,
+        TableModeStore,
+    )
 
-    return [TableDekStore(clients.tables.get_table_client(clients.settings.dek_table))]
+    settings = clients.settings
+    data = clients.tables.get_table_client(settings.dek_table)
+    keks = clients.tables.get_table_client(settings.kek_table)
+    return [
+        ModeAwareTableStore(TableDekStore(data), TableModeStore(data),
+                            mode_ttl=float(settings.mode_ttl)),
+        KekTableShard(TableDekStore(keks)),
+    ]  # fmt: skip
 
 
 def _open_blob(spec: StoreSpec) -> DekStore:
@@ -190,7 +231,7 @@ def _build_blob(clients: StorageClients) -> Sequence[DekStore]:
     return [BlobDekStore(clients.container(name)) for name in clients.settings.blob_containers]
 
 
-register(StoreKind("sqlite", "sqlite:PATH", _open_sqlite, parse_path))
+register(StoreKind("sqlite", "sqlite:PATH[:keks]", _open_sqlite, parse_sqlite))
 register(
     StoreKind("table", "table:CONNSTR:TABLE", _open_table, parse_connection,
               setting="KEYWARD_DEK_TABLE", build=_build_table)

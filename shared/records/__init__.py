@@ -14,6 +14,22 @@ from shared.records._kek_ids import (
     newest_kek_version,
 )
 from shared.records._kek_ring import KekRing, OpenKek
+
+# The store jobs (migration between modes, KEK rotation): steps here, driven by
+# ``shared.services.migration``.
+from shared.records._kek_rotation import KekRotation
+from shared.records._migration import Migration
+from shared.records._migration_job import DEFAULT_JOB_PAGE_SIZE, JobParts, StoreJob
+from shared.records._migration_probe import JOB_POINTS, JobProbe, no_probe
+from shared.records._migration_rows import DEFAULT_JOB_WORKERS
+from shared.records._migration_state import (
+    Checkpoint,
+    JobBusyError,
+    JobKind,
+    Phase,
+    Tally,
+    read_checkpoint,
+)
 from shared.records._model import (
     KNOWN_FORMATS,
     ModeRecord,
@@ -41,6 +57,21 @@ from shared.records._settings import (
 from shared.records._stats import EnvelopeStats
 
 __all__ = [
+    "DEFAULT_JOB_PAGE_SIZE",
+    "DEFAULT_JOB_WORKERS",
+    "JOB_POINTS",
+    "Checkpoint",
+    "JobBusyError",
+    "JobKind",
+    "JobParts",
+    "JobProbe",
+    "KekRotation",
+    "Migration",
+    "Phase",
+    "StoreJob",
+    "Tally",
+    "no_probe",
+    "read_checkpoint",
     "DEFAULT_CACHE_SIZE",
     "DEFAULT_DEK_CACHE_SECONDS",
     "DEFAULT_KEK_CACHE_SECONDS",

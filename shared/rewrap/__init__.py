@@ -24,6 +24,7 @@ from shared.rewrap._budget import (
     SUBSCRIPTION_BUDGET_FACTOR,
     VaultBudget,
     share_fraction,
+    throttle_ceiling,
     vault_budget,
 )
 from shared.rewrap._budget_board import BoardRow, BoardView, BudgetBoard, InMemoryBudgetBoard
@@ -149,6 +150,7 @@ __all__ = [
     "AimdRateLimiter",
     "DEFAULT_HEADROOM",
     "share_fraction",
+    "throttle_ceiling",
     "RetryPolicy",
     "VaultBudget",
     "vault_budget",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shared.events import AccessScope, DependentsFollowUp, FollowUpRotation, RejectedEventRecord
 from shared.rewrap import ShardMessage
@@ -87,3 +87,11 @@ class KeyLister(Protocol):
     """Lists the keys of an allowed vault (the sweep's way to find missed rotations)."""
 
     async def list_keys(self, vault_url: str) -> list[str]: ...
+
+
+@runtime_checkable
+class ReportsMode(Protocol):
+    """A DEK store that knows its mode (``shared.records.StoreMode`` value, or what the shard
+    holds, such as intermediate keys): the status page shows it. Cached by the store: O(1)."""
+
+    async def store_mode(self) -> str: ...

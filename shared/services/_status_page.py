@@ -19,10 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import InvalidInputError
+from shared.errors import InvalidInputError, KeywardError
 from shared.rewrap import MAX_JOB_PAGE, JobState, JobStore
-from shared.services._ports import EventLedgerPort, FlagsPage, KeyDependents
+from shared.services._ports import EventLedgerPort, FlagsPage, KeyDependents, ReportsMode
 from shared.services._render import job_json
+from shared.stores import DekStore
 
 #: Jobs per status page when the caller does not say.
 DEFAULT_STATUS_LIMIT = 50
@@ -107,6 +108,26 @@ async def job_page(
     return StatusPage(states, None)
 
 
+#: A store that does not say its mode holds directly wrapped DEKs (blob, SQLite).
+DEFAULT_STORE_MODE = "direct"
+#: Shown when a store's mode row could not be read (the page still answers).
+UNKNOWN_STORE_MODE = "unknown"
+
+
+async def store_modes(stores: Mapping[str, DekStore]) -> dict[str, str]:
+    """Each store's mode: its own word when it reports one (a cached row: O(1) per store)."""
+    modes: dict[str, str] = {}
+    for shard, store in stores.items():
+        if not isinstance(store, ReportsMode):
+            modes[shard] = DEFAULT_STORE_MODE
+            continue
+        try:
+            modes[shard] = await store.store_mode()
+        except KeywardError:
+            modes[shard] = UNKNOWN_STORE_MODE
+    return modes
+
+
 async def status_json(
     shards: Sequence[str],
     job_store: Callable[[str], JobStore],
@@ -115,9 +136,11 @@ async def status_json(
     *,
     limit: int | None,
     continuation: str | None,
+    modes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The status page's JSON: one page of jobs (newest update first), each kind's first
-    flags and whether more exist, the newest rejections, and how to ask for a verdict.
+    flags and whether more exist, the newest rejections, how to ask for a verdict, the
+    shards and each one's mode (``direct``, ``hierarchy``, a migration, ``intermediate-keys``).
 
     Raises:
         InvalidInputError: ``limit`` out of 1..200, or a malformed ``continuation``.
@@ -136,6 +159,7 @@ async def status_json(
             "verdict": VERDICT_HINT,
         },
         "shards": list(shards),
+        "modes": {shard: (modes or {}).get(shard, DEFAULT_STORE_MODE) for shard in shards},
     }
 
 

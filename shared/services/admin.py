@@ -35,7 +35,7 @@ from shared.services._operation_store import (
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
 from shared.services._restart import request_restart
-from shared.services._status_page import status_json
+from shared.services._status_page import status_json, store_modes
 from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
 from shared.stores import DekStore
@@ -100,7 +100,8 @@ class AdminService:
             ServiceError: the state could not be read.
         """
         return await status_json(list(self._stores), self._job_store, self._dependents,
-                                 self._ledger, limit=limit, continuation=continuation)  # fmt: skip
+                                 self._ledger, limit=limit, continuation=continuation,
+                                 modes=await store_modes(self._stores))  # fmt: skip
 
     @staticmethod
     def accepted(operation: Operation) -> dict[str, Any]:

@@ -22,7 +22,7 @@ the local Functions host in ``devtools`` fires timers with it too.
 """
 
 from shared.settings._ncrontab import Ncrontab
-from shared.settings._settings import DependentScope, Settings
+from shared.settings._settings import DependentScope, Settings, envelope_from_env
 from shared.settings._specs import (
     HOST_SETTINGS,
     SPEC_BY_NAME,
@@ -34,6 +34,7 @@ from shared.settings._storage import StorageTarget
 from shared.settings._values import PUBLIC_ARM_ENDPOINT
 
 __all__ = [
+    "envelope_from_env",
     "HOST_SETTINGS",
     "PUBLIC_ARM_ENDPOINT",
     "Ncrontab",

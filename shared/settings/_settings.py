@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from shared.crypto import VaultAllowList
 from shared.errors import SettingError
+from shared.records import EnvelopeSettings
 from shared.rewrap import MAX_BUDGET_LEASE_SECONDS, MIN_BUDGET_LEASE_SECONDS, SubscriptionGroups
 from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, DependentSpec, Reader
 from shared.settings._storage import StorageTarget, resolve_storage
@@ -98,6 +99,7 @@ class Settings:
     vault_allowlist: VaultAllowList
     storage: StorageTarget
     dek_table: str = _setting("KEYWARD_DEK_TABLE", table_name)
+    kek_table: str = _setting("KEYWARD_KEK_TABLE", table_name)
     blob_containers: tuple[str, ...] = _setting("KEYWARD_BLOB_CONTAINERS", list_of(container_name))
     job_queue: str = _setting("KEYWARD_JOB_QUEUE", queue_name)
     sweep_schedule: str = _setting("KEYWARD_SWEEP_SCHEDULE", ncrontab)
@@ -125,10 +127,19 @@ class Settings:
         "KEYWARD_BUDGET_LEASE_SECONDS",
         int_between(MIN_BUDGET_LEASE_SECONDS, MAX_BUDGET_LEASE_SECONDS),
     )
+    cache_size: int = _setting("KEYWARD_CACHE_SIZE", int_between(0, 10_000_000))
+    dek_cache_seconds: int = _setting("KEYWARD_DEK_CACHE_SECONDS", int_between(0, 86_400))
+    kek_cache_seconds: int = _setting("KEYWARD_KEK_CACHE_SECONDS", int_between(0, 86_400))
+    mode_ttl: int = _setting("KEYWARD_MODE_TTL", int_between(0, 3_600))
     #: ``KEYWARD_VAULT_SUBSCRIPTIONS``, read in ``from_env`` (its names need the allow-list).
     vault_subscriptions: SubscriptionGroups = field(default_factory=SubscriptionGroups)
     #: Every keyward setting present in the environment, as given, for :meth:`read`.
     raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def envelope(self) -> EnvelopeSettings:
+        """The application envelope's caches and mode TTL, from these settings."""
+        return _envelope({name: getattr(self, name) for name in _ENVELOPE_FIELDS})
 
     def read(self, name: str, parse: Callable[[str], T]) -> T:
         """A setting no field above holds (a registered DEK-store kind's own; see
@@ -185,6 +196,37 @@ class Settings:
             raw={name: env[name] for name in SPEC_BY_NAME if name in env},
             **values,
         )
+
+
+#: The ``Settings`` fields an application's envelope reads (``envelope_from_env``).
+_ENVELOPE_FIELDS = ("cache_size", "dek_cache_seconds", "kek_cache_seconds", "mode_ttl")
+
+
+def envelope_from_env(environ: Mapping[str, str] | None = None) -> EnvelopeSettings:
+    """The application envelope's settings (``KEYWARD_CACHE_SIZE``,
+    ``KEYWARD_DEK_CACHE_SECONDS``, ``KEYWARD_KEK_CACHE_SECONDS``, ``KEYWARD_MODE_TTL``) alone,
+    with the same parsers and defaults as :class:`Settings`: an application has none of the
+    Function App's other settings.
+
+    Raises:
+        SettingError: one of the four is invalid, by name.
+    """
+    r = Reader(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        if spec.name in _ENVELOPE_FIELDS:
+            name, parse, _ = spec.metadata[_SETTING]
+            values[spec.name] = r.get(name, parse)
+    return _envelope(values)
+
+
+def _envelope(values: Mapping[str, int]) -> EnvelopeSettings:
+    return EnvelopeSettings(
+        cache_size=values["cache_size"],
+        dek_cache_seconds=float(values["dek_cache_seconds"]),
+        kek_cache_seconds=float(values["kek_cache_seconds"]),
+        mode_ttl_seconds=float(values["mode_ttl"]),
+    )
 
 
 def _refuse_unknown_and_secret(env: Mapping[str, str]) -> None:

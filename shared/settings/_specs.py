@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shared.errors import SettingError
+from shared.records import EnvelopeSettings
 from shared.rewrap import (
     DEFAULT_BUDGET_LEASE_SECONDS,
     DEFAULT_SLICE_SECONDS,
@@ -100,6 +101,36 @@ DEPENDENT_SPECS: tuple[DependentSpec, ...] = (
 )
 _DEPENDENT_SETTINGS = tuple(spec for kind in DEPENDENT_SPECS for spec in kind.specs())
 
+#: The application envelope's defaults live in ``shared.records.EnvelopeSettings``.
+_ENVELOPE = EnvelopeSettings()
+#: The application envelope's caches and the mode row's TTL.
+_ENVELOPE_SETTINGS = (
+    SettingSpec(
+        "KEYWARD_CACHE_SIZE",
+        str(_ENVELOPE.cache_size),
+        "Application envelope: unwrapped keys (DEKs and intermediate keys together) kept in "
+        "memory, wiped on eviction; 0 caches nothing.",
+    ),
+    SettingSpec(
+        "KEYWARD_DEK_CACHE_SECONDS",
+        str(int(_ENVELOPE.dek_cache_seconds)),
+        "Application envelope: seconds an unwrapped DEK is cached. In direct mode, how long "
+        "cached records stay readable after the Key Vault key is revoked.",
+    ),
+    SettingSpec(
+        "KEYWARD_KEK_CACHE_SECONDS",
+        str(int(_ENVELOPE.kek_cache_seconds)),
+        "Application envelope: seconds an unwrapped intermediate key is cached (DEKs it opened "
+        "expire no later). In hierarchy mode, the revocation latency: reads stop within it "
+        "once the Key Vault key is disabled or deleted.",
+    ),
+    SettingSpec(
+        "KEYWARD_MODE_TTL",
+        str(int(_ENVELOPE.mode_ttl_seconds)),
+        "Seconds a store's mode row is trusted before it is read again (writers, the rewrap "
+        "shards); a migration waits this long after changing the mode.",
+    ),
+)
 SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "KEYWARD_VAULT_ALLOWLIST",
@@ -110,6 +141,13 @@ SPECS: tuple[SettingSpec, ...] = (
         required=True,
     ),
     SettingSpec("KEYWARD_DEK_TABLE", "keywarddeks", "Azure Table holding keyward's wrapped DEKs."),
+    SettingSpec(
+        "KEYWARD_KEK_TABLE",
+        "keywardkeks",
+        "Azure Table holding the intermediate keys of stores in hierarchy mode (one per data "
+        "partition, wrapped by the Key Vault key); rotated like a DEK table. A missing table "
+        "reads as empty.",
+    ),
     SettingSpec(
         "KEYWARD_BLOB_CONTAINERS",
         None,
@@ -240,7 +278,9 @@ SPECS: tuple[SettingSpec, ...] = (
         f"subscription-wide limit); unnamed vaults are all in group "
         f"`{DEFAULT_SUBSCRIPTION_GROUP}`.",
     ),
+    *_ENVELOPE_SETTINGS,
 )
+
 
 SPEC_BY_NAME: Mapping[str, SettingSpec] = {spec.name: spec for spec in SPECS}
 

@@ -31,7 +31,8 @@ def test_control_plane_smoke_reports_every_figure(tmp_path: Path) -> None:
     results = json.loads(raw.read_text())["results"]
     assert {int(s) for s in results["seeding"]} == {40, 80}
     assert all(s["count"] == int(size) for size, s in results["seeding"].items())
-    assert all(s["jobs_written"] == 2 * results["keys"] for s in results["seeding"].values())
+    # Two versions per key, on each of the Table kind's two shards (DEK table, KEK table).
+    assert all(s["jobs_written"] == 4 * results["keys"] for s in results["seeding"].values())
     for size, entry in results["rounds"][0].items():
         assert entry["size"] == int(size)
         for run in entry["sweep"]["runs"]:

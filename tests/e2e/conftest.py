@@ -38,6 +38,11 @@ class Stack:
     def dek_table(self) -> str:
         return self.settings["KEYWARD_DEK_TABLE"]
 
+    @property
+    def kek_table(self) -> str:
+        """The KEK table's name (never created here: a direct-mode store reads it as empty)."""
+        return self.settings["KEYWARD_KEK_TABLE"]
+
 
 @pytest.fixture
 async def stack(
@@ -84,6 +89,7 @@ async def _running_stack(
         "KEYWARD_VAULT_ALLOWLIST": f"{emulator_vault.name}={emulator_vault.url}",
         "AzureWebJobsStorage": azurite.connection_string,
         "KEYWARD_DEK_TABLE": f"deks{suffix}",
+        "KEYWARD_KEK_TABLE": f"keks{suffix}",
         "KEYWARD_JOB_QUEUE": f"keyward-{suffix}",
         "KEYWARD_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "KEYWARD_DEPENDENTS_SWEEP_SCHEDULE": "30 0 0 1 1 *",

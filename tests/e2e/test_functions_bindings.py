@@ -110,7 +110,11 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     dry_run = await _operation_result(await _function("admin_rewrap")(request))
     assert dry_run["status"] == "succeeded"
     assert dry_run["progress"]["stores"][shard] == {"counted": DEK_COUNT, "done": True}
-    (dry,) = dry_run["result"]["shards"]
+    # The Table kind's two shards: the DEK table and the (empty) KEK table.
+    shards = {s["shard"]: s for s in dry_run["result"]["shards"]}
+    assert sorted(shards) == sorted([shard, f"table:{stack.kek_table}"])
+    assert shards[f"table:{stack.kek_table}"]["vault_operations"] == 0
+    dry = shards[shard]
     assert sum(dry["would_rewrap"].values()) == DEK_COUNT
     assert dry["vault_operations"] == DEK_COUNT
 
@@ -172,7 +176,8 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
         _post("/api/rewrap", {"key": key_ref, "restart": True})
     )
     assert restart.status_code == 202
-    assert json.loads(restart.get_body())["restarted"] == [message.job_id]
+    kek_job = rewrap_job_id(key_ref, version, f"table:{stack.kek_table}")
+    assert sorted(json.loads(restart.get_body())["restarted"]) == sorted([message.job_id, kek_job])
     await store.close()
     await call(vault_keys.close)
 

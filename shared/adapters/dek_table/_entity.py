@@ -97,14 +97,14 @@ def holds_wrap(entity: Mapping[str, Any], rewrap: Rewrap) -> bool:
     )
 
 
-def _check_keys(partition: str, dek_id: str) -> None:
+def check_keys(partition: str, dek_id: str) -> None:
     for name, value in (("partition", partition), ("DEK id", dek_id)):
         if not value or _FORBIDDEN_KEY_CHARACTERS & set(value):
             raise InvalidInputError(f"{name} {value!r} is empty or holds one of / \\ # ?")
 
 
 def new_entity(dek: NewDek) -> dict[str, Any]:
-    _check_keys(dek.partition, dek.dek_id)
+    check_keys(dek.partition, dek.dek_id)
     split = split_key_id(dek.key_id)
     if split is None:
         raise InvalidInputError(f"{dek.key_id!r} is not a versioned key id")
