@@ -1,59 +1,50 @@
 """(h)'s store: table names, the Function App's store settings, the mode row, the check.
 
-Which shards the Function App rotates comes from the product's registry: with the key
-hierarchy (``KEYWARD_KEK_TABLE`` known to the settings) the Table kind builds the mode-aware
-data shard and the KEK shard; a tree without it has only ``KEYWARD_DEK_TABLE``, and then the
-bench points that at the KEK table (the KEK rows are format-1 DEK rows, so their rotation is
-the same engine run) and says so in the result.
+Which shards the Function App rotates comes from the product's registry: the Table kind
+builds the mode-aware data shard (``table:<KEYWARD_DEK_TABLE>``: empty at once in hierarchy
+mode) and the KEK shard (``table:<KEYWARD_KEK_TABLE>``: a missing table reads as empty).
 """
 
 from __future__ import annotations
 
 import base64
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.data.tables.aio import TableClient
 
 from bench._rewrap import _adapter
 from shared.crypto import LocalAesKeyWrapper, open_envelope
-from shared.settings import SPEC_BY_NAME
 
 DATA_TABLE = "hierdeks"
 KEK_TABLE = "hierkeks"
 KEK_SETTING = "KEYWARD_KEK_TABLE"
 
 
-def hierarchy_known() -> bool:
-    """Whether this tree's settings know the KEK table (the key hierarchy landed)."""
-    return KEK_SETTING in SPEC_BY_NAME
-
-
 def store_settings(data_table: str, kek_table: str) -> dict[str, str]:
     """The Function App's store settings for a data table and its KEK table."""
-    if hierarchy_known():
-        return {"KEYWARD_DEK_TABLE": data_table, KEK_SETTING: kek_table}
-    if data_table.startswith("direct"):
-        return {"KEYWARD_DEK_TABLE": data_table}
-    return {"KEYWARD_DEK_TABLE": kek_table}
+    return {"KEYWARD_DEK_TABLE": data_table, KEK_SETTING: kek_table}
 
 
 async def mode_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """Write the store's mode row through the product's Table mode store."""
-    try:
-        from shared.adapters.dek_table import TableModeStore  # type: ignore[attr-defined]
-        from shared.records import ModeRecord, StoreMode
-    except ImportError as error:
-        return {"written": False, "why": f"no Table mode store in this tree ({error})"}
+    """Write the store's mode row through the product's Table mode store (as the last step
+    of a migration to hierarchy mode leaves it)."""
+    from shared.adapters.dek_table import TableModeStore
+    from shared.records import ModeRecord, StoreMode
+
     world = spec["world"]
-    store = TableModeStore.from_connection_string(world["connection_string"], spec["table"])
+    table = TableClient.from_connection_string(world["connection_string"], spec["table"])
     try:
+        store = TableModeStore(table)
         current = await store.read_mode()
         written = await store.write_mode(
-            ModeRecord(mode=StoreMode(spec["mode"]), etag=current.etag)
+            ModeRecord(
+                mode=StoreMode(spec["mode"]), etag=current.etag, changed_at=datetime.now(UTC)
+            )
         )
     finally:
-        await store.close()
+        await table.close()
     return {"written": True, "mode": written.mode.value}
 
 
