@@ -41,6 +41,7 @@ def parse_args(figure: str, argv: list[str]) -> argparse.Namespace:
     if figure == "revocation":
         parser.add_argument("--ttl", type=float, help="KEK cache TTL in s (default 5)")
     parser.add_argument("--output", type=Path, help="also write the Markdown section here")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser.parse_args(argv)
 
 
@@ -104,6 +105,8 @@ def main(figure: str, argv: list[str]) -> int:
     (OUT / f"{figure}-{stamp}.md").write_text(text)
     if args.output:
         args.output.write_text(text)
+    if args.json:
+        args.json.write_text(raw.read_text())
     print(text)
     print(f"raw results: {raw}", file=sys.stderr)
     return 0

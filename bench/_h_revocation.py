@@ -65,6 +65,13 @@ def _key_client(world: dict[str, Any]) -> Any:
     )
 
 
+def _settled(calls: list[tuple[float, bool, str]], at: float, quiet: float = 2.0) -> bool:
+    """Whether every call of the last ``quiet`` seconds was refused, after the disable."""
+    now = time.time()
+    recent = [ok for t, ok, _ in calls if t >= max(at, now - quiet)]
+    return now - at > quiet and bool(recent) and not any(recent)
+
+
 async def revocation_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Spec: ``world``, ``ttl``, ``records``, ``partitions``, ``period``, ``warmup``,
     ``write`` (create the records first)."""
@@ -104,14 +111,10 @@ async def revocation_job(spec: dict[str, Any]) -> dict[str, Any]:
                     calls.append((time.time(), True, ""))
                 except KeywardError as error:
                     calls.append((time.time(), False, type(error).__name__))
-                if "at" in disabled:
-                    refused = [t for t, ok, _ in calls if not ok and t >= disabled["at"]]
-                    good = [t for t, ok, _ in calls if ok]
-                    settled = not good or good[-1] < refused[0] if refused else False
-                    if refused and refused[0] < time.time() - 2.0 and settled:
-                        break
-                    if time.time() - disabled["at"] > ttl + 30:
-                        break
+                if "at" in disabled and _settled(calls, disabled["at"]):
+                    break
+                if "at" in disabled and time.time() - disabled["at"] > ttl + 30:
+                    break
                 await asyncio.sleep(period)
         finally:
             await task
@@ -163,6 +166,8 @@ def revocation(bench: Bench, config: RevocationConfig, say: Say) -> dict[str, An
             "each": firsts,
             "median": statistics.median(firsts),
             "max": max(firsts),
+            "last_success_each": [r["last_success"] for r in runs],
+            "last_success_median": statistics.median(r["last_success"] for r in runs),
             "last_success_max": max(r["last_success"] for r in runs),
         },
     }
