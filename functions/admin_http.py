@@ -3,7 +3,10 @@
 ``GET /api/status`` is one bounded page. ``POST /api/rewrap`` queues a rewrap (``202``).
 Whole-store work answers ``202`` with ``Location: /api/operations/<id>`` and runs in the
 background (the asynchronous request-reply pattern): ``POST /api/rewrap {"dry_run": true}``,
-``POST /api/verdict {"key"}``, ``POST /api/retire {"key", "version"?}``; input is checked
+``POST /api/verdict {"key"}``, ``POST /api/retire {"key", "version"?}``, a store's jobs
+``POST /api/migrate {"store", "key", "to"}`` and ``POST /api/rotate-keks {"store", "key",
+"partition"?, "older_than_days"?}`` (``409 StoreJobBusy`` while the store's job runs:
+docs/store-jobs.md); input is checked
 first, and bad input gets its error at once with nothing recorded. ``GET
 /api/operations/<id>`` reports one (``Retry-After`` while it runs).
 
@@ -145,6 +148,60 @@ async def admin_retire(req: func.HttpRequest) -> func.HttpResponse:
         return _for_exception(error)
     _log.info("admin retire key=%s version=%s operation=%s", started.key_ref, started.version,
               started.operation_id)  # fmt: skip
+    return _accepted(admin.accepted(started))
+
+
+def _store(body: dict[str, Any]) -> str | func.HttpResponse:
+    store = body.get("store")
+    if not isinstance(store, str) or not store:
+        return _error(400, "BadRequest", "'store' (a shard listed by GET /api/status) is required")
+    return store
+
+
+@bp.function_name("admin_migrate")
+@bp.route(route="migrate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_migrate(req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req, "{store, key, to}")
+    if isinstance(body, func.HttpResponse):
+        return body
+    store = _store(body)
+    if isinstance(store, func.HttpResponse):
+        return store
+    to = body.get("to")
+    if not isinstance(to, str):
+        return _error(400, "BadRequest", "'to' must be 'hierarchy' or 'direct'")
+    try:
+        admin = (await context_for_current_loop()).admin()
+        started = await admin.start_migrate(body["key"], store=store, to=to)
+    except KeywardError as error:
+        return _for_exception(error)
+    _log.info("admin migrate store=%s to=%s operation=%s", store, to, started.operation_id)
+    return _accepted(admin.accepted(started))
+
+
+@bp.function_name("admin_rotate_keks")
+@bp.route(route="rotate-keks", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_rotate_keks(req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req, "{store, key, partition?, older_than_days?}")
+    if isinstance(body, func.HttpResponse):
+        return body
+    store = _store(body)
+    if isinstance(store, func.HttpResponse):
+        return store
+    partition, older = body.get("partition"), body.get("older_than_days")
+    if partition is not None and not isinstance(partition, str):
+        return _error(400, "BadRequest", "'partition' must be a string")
+    if older is not None and (isinstance(older, bool) or not isinstance(older, int | float)):
+        return _error(400, "BadRequest", "'older_than_days' must be a number")
+    try:
+        admin = (await context_for_current_loop()).admin()
+        started = await admin.start_rotate_keks(
+            body["key"], store=store, partition=partition,
+            older_than_days=None if older is None else float(older),
+        )  # fmt: skip
+    except KeywardError as error:
+        return _for_exception(error)
+    _log.info("admin rotate-keks store=%s operation=%s", store, started.operation_id)
     return _accepted(admin.accepted(started))
 
 

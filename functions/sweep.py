@@ -1,6 +1,8 @@
 """``sweep``: the timer that reconciles rewrap jobs with what events miss (schedule:
-``KEYWARD_SWEEP_SCHEDULE``, NCRONTAB, every 5 minutes by default). The revocation verdicts
-are ``dependents_sweep``'s, a function of its own."""
+``KEYWARD_SWEEP_SCHEDULE``, NCRONTAB, every 5 minutes by default), and starts the KEK
+rotation of a hierarchy-mode store whose intermediate keys outlived their crypto-period
+(``KEYWARD_KEK_MAX_AGE_DAYS``; bounded: one mode-row read and one KEK-table query per
+store). The revocation verdicts are ``dependents_sweep``'s, a function of its own."""
 
 from __future__ import annotations
 
@@ -20,3 +22,7 @@ async def sweep(timer: func.TimerRequest) -> None:
     context = await context_for_current_loop()
     report = await context.sweep().run()
     _log.info("%s past_due=%s", report.log_line(), timer.past_due)
+    due = await context.admin().start_due_kek_rotations(context.settings.kek_max_age_days)
+    for started in due:
+        _log.info("KEK rotation started: store=%s operation=%s", started.shards[0],
+                  started.operation_id)  # fmt: skip

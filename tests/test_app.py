@@ -24,6 +24,8 @@ def test_app_indexes_every_blueprint(app_functions: dict[str, Any]) -> None:
         "admin_retire": "httpTrigger",
         "admin_verdict": "httpTrigger",
         "admin_operation": "httpTrigger",
+        "admin_migrate": "httpTrigger",
+        "admin_rotate_keks": "httpTrigger",
         "health": "httpTrigger",
         "retention": "timerTrigger",
     }
@@ -36,7 +38,7 @@ def test_bindings_read_their_names_from_app_settings(app_functions: dict[str, An
     timer = app_functions["sweep"].get_trigger().get_dict_repr()
     assert timer["schedule"] == "%KEYWARD_SWEEP_SCHEDULE%"
     for name in ("admin_status", "admin_rewrap", "admin_retire", "admin_verdict",
-                 "admin_operation"):  # fmt: skip
+                 "admin_operation", "admin_migrate", "admin_rotate_keks"):  # fmt: skip
         http = app_functions[name].get_trigger().get_dict_repr()
         assert str(http["authLevel"]).lower().endswith("function")
     route = app_functions["admin_operation"].get_trigger().get_dict_repr()

@@ -84,6 +84,7 @@ def test_every_default_in_specs_matches_the_dataclass_default() -> None:
         ("KEYWARD_DEK_CACHE_SECONDS", str(s.dek_cache_seconds)),
         ("KEYWARD_KEK_CACHE_SECONDS", str(s.kek_cache_seconds)),
         ("KEYWARD_MODE_TTL", str(s.mode_ttl)),
+        ("KEYWARD_KEK_MAX_AGE_DAYS", str(s.kek_max_age_days)),
         ("KEYWARD_JOB_QUEUE", s.job_queue),
         ("KEYWARD_SWEEP_SCHEDULE", s.sweep_schedule),
         ("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", s.dependents_sweep_schedule),

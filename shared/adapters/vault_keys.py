@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from shared.adapters._keyvault_aio import AsyncKeyVaultAdapter
-from shared.crypto import AsyncKeyWrapper
+from shared.crypto import DEFAULT_WRAP_ALGORITHM, AsyncKeyWrapper, WrapAlgorithm
 
 #: How long the newest enabled version of a key is trusted before the vault is asked again.
 DEFAULT_NEWEST_VERSION_SECONDS = 60.0
@@ -67,13 +67,15 @@ class VaultKeysAdapter:
             return None
         return cached[0]
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        """A wrapper for exactly ``key_id`` (versioned), after the allow-list check.
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        """A wrapper for exactly ``key_id`` (versioned), after the allow-list check, that
+        unwraps with ``algorithm`` (the row's; ``None`` = RSA-OAEP-256).
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed, unversioned or not allowed.
+            UnsupportedAlgorithmError: RSA1_5 unless the adapter allows legacy reads.
         """
-        return await self._adapter.wrapper(key_id)
+        return await self._adapter.wrapper(key_id, algorithm or DEFAULT_WRAP_ALGORITHM)
 
     def forget(self, key_ref: str | None = None) -> None:
         """Drop the cached newest version of ``key_ref`` (all keys when ``None``)."""

@@ -16,32 +16,23 @@ vault; an application that reads records wrapped in other vaults lists them (sam
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.crypto import VaultAllowList, parse_key_id
 from shared.errors import ConfigurationError, InvalidInputError
-from shared.records import Envelope, EnvelopeSettings, KekStore, ModeStore, RecordStore, StoreMode
-from shared.settings import envelope_from_env
+from shared.records import Envelope, EnvelopeSettings, StoreMode
+from shared.settings import SPEC_BY_NAME, envelope_from_env
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
 #: The data table and KEK table an application uses unless told otherwise: the Function
 #: App's defaults (``KEYWARD_DEK_TABLE``, ``KEYWARD_KEK_TABLE``), so both see one store.
-DEFAULT_TABLE = "keywarddeks"
-DEFAULT_KEK_TABLE = "keywardkeks"
+DEFAULT_TABLE = SPEC_BY_NAME["KEYWARD_DEK_TABLE"].default or ""
+DEFAULT_KEK_TABLE = SPEC_BY_NAME["KEYWARD_KEK_TABLE"].default or ""
 ALLOWLIST_SETTING = "KEYWARD_VAULT_ALLOWLIST"
-
-
-@dataclass(frozen=True)
-class _Ports:
-    records: RecordStore
-    keks: KekStore
-    modes: ModeStore
-    closers: tuple[Callable[[], Any], ...]
 
 
 @asynccontextmanager
@@ -76,7 +67,9 @@ async def open_envelope(
         kek_table: the table of intermediate keys (hierarchy mode).
         mode: the mode the application expects (``"direct"`` or ``"hierarchy"``); checked
             against the store's mode row, which an empty store takes from the first write.
-            ``None`` follows the store.
+            While the store migrates either way it is served (reads follow each record's
+            format, writes the store's mode); once the store is in the other mode it is
+            refused, reads included. ``None`` follows the store.
         credential: an async Azure credential for Key Vault (and Storage with
             ``account_url``); ``DefaultAzureCredential`` when omitted (closed on exit).
         allow_list: the vaults keyward may call (``VaultAllowList`` or the setting's text);
@@ -99,15 +92,18 @@ async def open_envelope(
             credential = await _default_credential(stack)
         from shared.adapters.keyvault import AsyncKeyVaultAdapter
         from shared.adapters.vault_keys import VaultKeysAdapter
+        from shared.composition._record_ports import sqlite_record_ports, table_record_ports
 
         vault = AsyncKeyVaultAdapter(credential, allowed, ca_bundle=ca_bundle)
         stack.push_async_callback(vault.close)
         if sqlite_path:
-            ports = _sqlite_ports(sqlite_path)
+            ports = sqlite_record_ports(sqlite_path)
         else:
-            ports = _table_ports(connection_string, account_url, credential, table, kek_table)
-        for closer in ports.closers:
-            stack.push_async_callback(closer)
+            ports = table_record_ports(
+                table, kek_table, connection_string=connection_string,
+                account_url=account_url, credential=credential,
+            )  # fmt: skip
+        stack.push_async_callback(ports.aclose)
         envelope = Envelope(
             records=ports.records,
             keks=ports.keks,
@@ -152,33 +148,3 @@ async def _default_credential(stack: AsyncExitStack) -> AsyncTokenCredential:
     credential = DefaultAzureCredential(managed_identity_client_id=client_id)
     stack.push_async_callback(credential.close)
     return credential
-
-
-def _table_ports(
-    connection_string: str | None,
-    account_url: str | None,
-    credential: AsyncTokenCredential,
-    table: str,
-    kek_table: str,
-) -> _Ports:
-    from azure.data.tables.aio import TableClient
-
-    from shared.adapters._pipeline import NO_REDIRECTS
-    from shared.adapters.dek_table import TableKekStore, TableModeStore, TableRecordStore
-
-    def client(name: str) -> TableClient:
-        if connection_string:
-            return TableClient.from_connection_string(connection_string, name, **NO_REDIRECTS)
-        assert account_url is not None
-        return TableClient(account_url, name, credential=credential, **NO_REDIRECTS)
-
-    data, keks = client(table), client(kek_table)
-    return _Ports(TableRecordStore(data), TableKekStore(keks), TableModeStore(data),
-                  (data.close, keks.close))  # fmt: skip
-
-
-def _sqlite_ports(path: str) -> _Ports:
-    from shared.adapters.sqlite_records import SqliteRecords
-
-    opened = SqliteRecords.open(path)
-    return _Ports(opened.records, opened.keks, opened.modes, (opened.aclose,))

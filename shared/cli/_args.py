@@ -181,6 +181,11 @@ def _add_store_jobs(commands: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="SECONDS",
         help="how long the store's writers trust its mode (default: KEYWARD_MODE_TTL)",
     )
+    migrate.add_argument(
+        "--allow-legacy-rsa1-5",
+        action="store_true",
+        help="convert records wrapped with RSA1_5 (refused otherwise)",
+    )
     _add_store_job_options(migrate)
 
     rotate = commands.add_parser(
@@ -195,5 +200,5 @@ def _add_store_jobs(commands: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="DAYS",
         help="only partitions whose current KEK is at least DAYS old (the crypto-period)",
     )
-    rotate.set_defaults(mode_ttl=None)
+    rotate.set_defaults(mode_ttl=None, allow_legacy_rsa1_5=False)
     _add_store_job_options(rotate)

@@ -64,8 +64,9 @@ async def _run(
                     where = f": the writers' cache TTL, until {until}"
                 console.print(f"  {checkpoint.phase.value}{where}", highlight=False)
 
+        vault = KeySourceVaultKeys(keys, allow_legacy_rsa1_5=args.allow_legacy_rsa1_5)
         jobs = StoreJobs(
-            ports.records, ports.keks, ports.modes, KeySourceVaultKeys(keys),
+            ports.records, ports.keks, ports.modes, vault,
             settings=settings, rate=args.rate, page_size=args.page_size, progress=progress,
         )  # fmt: skip
         if not args.json:

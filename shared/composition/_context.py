@@ -36,15 +36,18 @@ from shared.composition._dependents import (
     SharedClients,
     build_dependents,
 )
+from shared.composition._store_job_ports import build_job_ports
 from shared.composition._stores import StorageClients, app_store_settings, build_app_stores
 from shared.errors import ConfigurationError
 from shared.rewrap import EngineSettings, KeyVersionSource
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import KeyDependents
+from shared.services._store_jobs import JobPorts, StoreJobParts
 from shared.services.admin import AdminService
 from shared.services.dependents_sweep import DependentsSweepService
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import KeyEventService
+from shared.services.migration import KeySourceVaultKeys
 from shared.services.queue_worker import QueueWorkerService
 from shared.services.retention import RetentionService
 from shared.services.rewrap_worker import RewrapWorkerService
@@ -77,6 +80,8 @@ class AppContext:
     stores: dict[str, DekStore]
     dependents: KeyDependents
     key_admin: KeyVaultAdmin
+    #: The stores holding application records (migrations, KEK rotations), by shard name.
+    job_ports: dict[str, JobPorts] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -198,6 +203,21 @@ class AppContext:
             operation_queue=self.queue,
             slice_seconds=self.settings.rewrap_slice_seconds,
             max_dequeue_count=max_dequeue_count,
+            store_jobs=self.store_job_parts(),
+        )
+
+    def store_job_parts(self) -> StoreJobParts:
+        """What the store-job operations run over: the record stores, the vault (wraps
+        under the newest enabled version, RSA-OAEP-256), the writers' TTLs, and the vaults'
+        budget boards their unwraps take a seat on (as every rewrap run does)."""
+        return StoreJobParts(
+            ports=self.job_ports,
+            vault=KeySourceVaultKeys(
+                self.keys, allow_legacy_rsa1_5=self.settings.allow_legacy_rsa1_5
+            ),
+            envelope=self.settings.envelope,
+            engine=self.engine_settings(),
+            board=self.budget_board(),
         )
 
     @classmethod
@@ -261,6 +281,8 @@ class AppContext:
         state_table = tables.get_table_client(STATE_TABLE)
         stores = build_app_stores(StorageClients(settings, credential, tables, container))
         closers.extend(stores.values())
+        job_ports, job_clients = build_job_ports(settings, tables)
+        closers.extend(job_clients)
         keys = keyvault_adapter(settings, credential)  # also the key-access reader's
         closers.append(keys)
         key_admin = KeyVaultAdmin(keys)  # the same Key Vault clients, no second set
@@ -286,6 +308,7 @@ class AppContext:
             stores=stores,
             dependents=dependents,
             key_admin=key_admin,
+            job_ports=job_ports,
             _closers=closers,
         )
 

@@ -1,10 +1,12 @@
-"""The application envelope's three ports (records, KEKs, mode row) of one ``--store``.
+"""The application envelope's three ports (records, KEKs, mode row) of one store: one home.
 
-The operator's store jobs (``keyward migrate``, ``keyward rotate-keks``) name a store the way
-every CLI command does (``sqlite:PATH``, ``table:CONNSTR:TABLE``) and need its record, KEK
-and mode ports, not the rewrap engine's ``DekStore``: this opens them. Table: the data table
-holds the records and the mode row, the KEK table (``KEYWARD_KEK_TABLE`` unless told) the
-intermediate keys. SQLite: one file holds all three. Other kinds hold no records.
+Two callers open them: an application (``shared.application.open_envelope``: a connection
+string, or an account URL with a credential, or a SQLite file) and the operator's store jobs
+(``keyward migrate``, ``keyward rotate-keks``), which name a store the way every CLI command
+does (``sqlite:PATH``, ``table:CONNSTR:TABLE``). Both come here, so a store is opened the
+same way (no redirects followed, the same names, the same closing) whoever asks. Table: the
+data table holds the records and the mode row, the KEK table (``KEYWARD_KEK_TABLE`` unless
+told) the intermediate keys. SQLite: one file holds all three. Other kinds hold no records.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.errors import ConfigurationError
 from shared.records import KekStore, ModeStore, RecordStore
-from shared.settings import SPECS
+from shared.settings import SPEC_BY_NAME
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
 
 _KEK_TABLE_SETTING = "KEYWARD_KEK_TABLE"
 
 
 def default_kek_table() -> str:
     """``KEYWARD_KEK_TABLE`` when set, else its documented default."""
-    default = next(spec.default for spec in SPECS if spec.name == _KEK_TABLE_SETTING)
-    return os.environ.get(_KEK_TABLE_SETTING) or default or ""
+    return os.environ.get(_KEK_TABLE_SETTING) or SPEC_BY_NAME[_KEK_TABLE_SETTING].default or ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,54 @@ class RecordPorts:
             await close()
 
 
+def table_record_ports(
+    table: str,
+    kek_table: str,
+    *,
+    connection_string: str | None = None,
+    account_url: str | None = None,
+    credential: AsyncTokenCredential | None = None,
+) -> RecordPorts:
+    """The ports of data table ``table`` and KEK table ``kek_table`` of one storage account,
+    reached by ``connection_string``, or by ``account_url`` with ``credential``. No I/O.
+
+    Raises:
+        ConfigurationError: not exactly one way to the account.
+    """
+    from azure.data.tables.aio import TableClient
+
+    from shared.adapters._pipeline import NO_REDIRECTS
+    from shared.adapters.dek_table import TableKekStore, TableModeStore, TableRecordStore
+
+    if bool(connection_string) == bool(account_url) or (account_url and credential is None):
+        raise ConfigurationError(
+            "a Table store needs a connection string, or an account URL with a credential"
+        )
+
+    def client(name: str) -> TableClient:
+        if connection_string:
+            return TableClient.from_connection_string(connection_string, name, **NO_REDIRECTS)
+        assert account_url is not None
+        return TableClient(account_url, name, credential=credential, **NO_REDIRECTS)
+
+    data, keks = client(table), client(kek_table)
+    return RecordPorts(
+        f"table:{table} (KEKs in {kek_table})",
+        TableRecordStore(data), TableKekStore(keks), TableModeStore(data),
+        (data.close, keks.close),
+    )  # fmt: skip
+
+
+def sqlite_record_ports(path: str | Path) -> RecordPorts:
+    """The ports of the SQLite file ``path`` (created when missing)."""
+    from shared.adapters.sqlite_records import SqliteRecords
+
+    opened = SqliteRecords.open(path)
+    return RecordPorts(
+        f"sqlite:{path}", opened.records, opened.keks, opened.modes, (opened.aclose,)
+    )
+
+
 def open_record_ports(spec_text: str, *, kek_table: str | None = None) -> RecordPorts:
     """The ports of the store ``spec_text`` names (the connection string is never echoed).
 
@@ -51,27 +105,13 @@ def open_record_ports(spec_text: str, *, kek_table: str | None = None) -> Record
 
     spec = parse_store_spec(spec_text)
     if spec.kind == "sqlite":
-        from shared.adapters.sqlite_records import SqliteRecords
-
         if spec.table and spec.table != "deks":
             raise ConfigurationError(f"{spec}: name the records file, not its {spec.table} table")
-        opened = SqliteRecords.open(spec.path or spec.location)
-        return RecordPorts(str(spec), opened.records, opened.keks, opened.modes, (opened.aclose,))
+        return sqlite_record_ports(spec.path or spec.location)
     if spec.kind == "table":
-        from azure.data.tables.aio import TableClient
-
-        from shared.adapters._pipeline import NO_REDIRECTS
-        from shared.adapters.dek_table import TableKekStore, TableModeStore, TableRecordStore
-
-        kek_name = kek_table or default_kek_table()
-        data = TableClient.from_connection_string(
-            spec.connection_string, spec.location, **NO_REDIRECTS
-        )
-        keks = TableClient.from_connection_string(spec.connection_string, kek_name, **NO_REDIRECTS)
-        return RecordPorts(
-            f"table:{spec.location} (KEKs in {kek_name})",
-            TableRecordStore(data), TableKekStore(keks), TableModeStore(data),
-            (data.close, keks.close),
+        return table_record_ports(
+            spec.location, kek_table or default_kek_table(),
+            connection_string=spec.connection_string,
         )  # fmt: skip
     raise ConfigurationError(
         f"{spec.kind} stores hold no application records: migrate and rotate-keks work on "

@@ -1,7 +1,9 @@
 """The application envelope: ``encrypt`` a record under a fresh DEK, ``decrypt`` it again.
 
 Direct mode (format 1): the DEK is wrapped under the newest enabled version of the vault
-key; a read unwraps it in the vault (``VaultKeys.version(row.key_id)``). Hierarchy mode
+key; a read unwraps it in the vault with the version and algorithm the row names
+(``VaultKeys.version(row.key_id, row.algorithm)``: RSA-OAEP-256, RSA-OAEP, or A256KW under
+an oct-HSM key; RSA1_5 only where the vault adapter allows legacy reads). Hierarchy mode
 (format 2): the DEK is wrapped locally (A256KW) under the partition's KEK, and only KEKs
 are wrapped by the vault key (``_kek_ring``). Data is sealed by ``shared.crypto.seal``
 bound to ``partition/record_id`` and the caller's context, the same in both formats.
@@ -9,7 +11,12 @@ bound to ``partition/record_id`` and the caller's context, the same in both form
 A read follows the row's own format, whatever the store's mode: during a migration both
 exist. A write follows the store's mode row (``ModeStore``), trusted for the mode TTL.
 The application may *declare* the mode it expects; a store in the other steady mode is
-refused (ConfigurationError) instead of silently writing the format nobody planned for.
+refused (ConfigurationError) instead of silently writing the format nobody planned for. A
+store between modes (a migration either way) serves either declaration: reads follow each
+row's format (a declared-direct reader keeps reading the rows a migration to hierarchy has
+converted), writes follow the mode row. Once the store reaches the other steady mode the
+declaration contradicts it and is refused, reads included: declare the target (or no)
+mode before the migration ends.
 
 Every unwrap is checked against the row's KCV. Every plaintext key is wiped after use;
 the cache keeps its own copies (``KeyCache``). Revocation: a DEK cached in direct mode
@@ -25,7 +32,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import NoReturn
 
-from shared.crypto import DataKey, LocalAesKeyWrapper, WrapAlgorithm, open_envelope, seal
+from shared.crypto import DataKey, LocalAesKeyWrapper, open_envelope, seal
 from shared.errors import (
     ConfigurationError,
     ConflictError,
@@ -38,7 +45,7 @@ from shared.records._format import HIERARCHY_ALGORITHM, check_record_keys, recor
 from shared.records._kek_ring import KekRing, OpenKek
 from shared.records._locks import KeyedLocks
 from shared.records._model import ModeRecord, RecordFormat, RecordWrite, StoredRecord, StoreMode
-from shared.records._ports import KekStore, ModeStore, RecordStore, VaultKeys
+from shared.records._ports import KekStore, ModeStore, RecordStore, VaultKeys, unwrapper_for
 from shared.records._settings import EnvelopeSettings
 from shared.records._stats import EnvelopeStats
 
@@ -70,7 +77,8 @@ class Envelope:
 
         ``mode`` is the mode the application declares: ``None`` follows the store,
         ``DIRECT`` or ``HIERARCHY`` is checked against the store's mode row at every mode
-        refresh. ``clock`` (monotonic seconds) drives every TTL; ``wall_clock`` dates KEKs.
+        refresh (served while the store migrates either way; see the module). ``clock``
+        (monotonic seconds) drives every TTL; ``wall_clock`` dates mode changes.
 
         Raises:
             InvalidInputError: a declared migration mode (only steady modes are declared).
@@ -90,7 +98,7 @@ class Envelope:
         self._cache = KeyCache(self._settings.cache_size, clock=clock)
         self._ring = KekRing(
             keks, vault, key_ref, self._cache, self._stats,
-            kek_seconds=self._settings.kek_cache_seconds, clock=clock, wall_clock=wall_clock,
+            kek_seconds=self._settings.kek_cache_seconds, clock=clock,
         )  # fmt: skip
         self._locks = KeyedLocks()
         self._mode: StoreMode | None = None
@@ -250,9 +258,7 @@ class Envelope:
 
     async def _unwrap_in_vault(self, row: StoredRecord) -> DataKey:
         assert row.key_id is not None  # a format-1 row without problem has a key id
-        wrapper = await self._vault.version(row.key_id)
-        if row.algorithm is not None and wrapper.algorithm is not row.algorithm:
-            _refuse_algorithm(row, wrapper.algorithm)
+        wrapper = await unwrapper_for(self._vault, f"record {row.ref}", row.key_id, row.algorithm)
         self._stats.vault_unwraps += 1
         return await wrapper.unwrap(row.wrapped)
 
@@ -367,11 +373,3 @@ class Envelope:
 def _kek_label(kek: OpenKek) -> str:
     """What a local KEK wrapper is called in error messages (never secret)."""
     return f"kek:{kek.partition}/{kek.version}"
-
-
-def _refuse_algorithm(row: StoredRecord, offered: WrapAlgorithm) -> NoReturn:
-    assert row.algorithm is not None
-    raise InvalidInputError(
-        f"record {row.ref} is wrapped with {row.algorithm.value}; the vault wrapper for "
-        f"{row.key_id} unwraps {offered.value}"
-    )

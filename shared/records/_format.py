@@ -34,16 +34,19 @@ PREV_ALGORITHM: Final = "PrevAlgorithm"
 PREV_WRAPPED_KEY: Final = "PrevWrappedKey"
 PREV_KCV: Final = "PrevKcv"
 UNREADABLE: Final = "Unreadable"
+#: When the rewrap engine marked the row unreadable (Table only; SQLite keeps no time).
+UNREADABLE_AT: Final = "UnreadableAt"
 SEALED: Final = "Sealed"
 CREATED_AT: Final = "CreatedAt"
 UPDATED_AT: Final = "UpdatedAt"
 
-#: Properties keyward writes on a format-1 (direct) record row, besides the keys. ``Prev*``
-#: and ``Unreadable`` appear only after a rewrap / a failed unwrap; ``Sealed`` only when
-#: data is stored.
+#: Properties keyward writes on a format-1 (direct) record row, besides the keys: every one
+#: the rewrap engine's Table store writes too (``dek_table/_entity.py``, ``_conditional.py``
+#: name them from here). ``Prev*`` and ``Unreadable``/``UnreadableAt`` appear only after a
+#: rewrap / a failed unwrap; ``Sealed`` only when data is stored.
 FORMAT_1_PROPERTIES: Final = (
     KEY_REF, KEY_VERSION, KEY_ID, ALGORITHM, WRAPPED_KEY, KCV, PREV_KEY_ID, PREV_ALGORITHM,
-    PREV_WRAPPED_KEY, PREV_KCV, UNREADABLE, SEALED, CREATED_AT, UPDATED_AT,
+    PREV_WRAPPED_KEY, PREV_KCV, UNREADABLE, UNREADABLE_AT, SEALED, CREATED_AT, UPDATED_AT,
 )  # fmt: skip
 #: Properties of a format-2 (hierarchy) record row, besides the keys. No ``KeyRef`` (so the
 #: vault-key scans, a ``KeyRef`` range, never meet a format-2 row), no ``KeyId``, no ``Prev*``.

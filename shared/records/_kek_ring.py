@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from shared.crypto import DataKey
 from shared.errors import ConflictError, IntegrityError, KeyNotFoundError
@@ -24,7 +23,7 @@ from shared.records._cache import KeyCache
 from shared.records._kek_ids import FIRST_KEK_VERSION
 from shared.records._locks import KeyedLocks
 from shared.records._model import StoredKek
-from shared.records._ports import KekStore, VaultKeys
+from shared.records._ports import KekStore, VaultKeys, unwrapper_for
 from shared.records._stats import EnvelopeStats
 from shared.stores import NewDek
 
@@ -59,7 +58,6 @@ class KekRing:
         *,
         kek_seconds: float,
         clock: Callable[[], float],
-        wall_clock: Callable[[], datetime],
     ) -> None:
         self._keks = keks
         self._vault = vault
@@ -68,7 +66,6 @@ class KekRing:
         self._stats = stats
         self._ttl = kek_seconds
         self._clock = clock
-        self._wall_clock = wall_clock
         self._locks = KeyedLocks()
         #: partition -> (current version, its KCV, until when that is trusted); bounded like
         #: the cache. Not secret: a KCV identifies a key without revealing it.
@@ -170,7 +167,9 @@ class KekRing:
         self._current.clear()
 
     async def _unwrap(self, stored: StoredKek) -> OpenKek:
-        wrapper = await self._vault.version(stored.key_id)
+        wrapper = await unwrapper_for(
+            self._vault, f"KEK {stored.ref}", stored.key_id, stored.algorithm
+        )
         self._stats.vault_unwraps += 1
         key = await wrapper.unwrap(stored.wrapped)
         if stored.kcv and key.kcv != stored.kcv:

@@ -203,7 +203,7 @@ class Migration(StoreJob):
             with DataKey.generate() as probe_key:
                 wrapped = await target.wrap(probe_key)
                 self.keks.vault_unwraps += 1
-                unwrapper = await self.parts.vault.version(target.key_id)
+                unwrapper = await self.parts.vault.version(target.key_id, target.algorithm)
                 with await unwrapper.unwrap(wrapped) as back:
                     if not back.matches(probe_key):
                         raise IntegrityError(f"{target.key_id} did not unwrap its own wrap")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared.crypto import DataKey
 from shared.errors import IntegrityError, KeywardError
@@ -22,7 +22,7 @@ from shared.records._cache import KeyCache
 from shared.records._kek_ids import kek_version_time, new_kek_version
 from shared.records._kek_ring import KekRing
 from shared.records._model import StoredKek
-from shared.records._ports import KekStore, VaultKeys
+from shared.records._ports import KekStore, VaultKeys, unwrapper_for
 from shared.records._stats import EnvelopeStats
 from shared.stores import NewDek
 
@@ -65,7 +65,7 @@ class JobKeks:
         self._counted_unwraps = 0
         self._ring = KekRing(
             keks, vault, key_ref, KeyCache(0), self._stats,
-            kek_seconds=0, clock=time.monotonic, wall_clock=lambda: datetime.now(UTC),
+            kek_seconds=0, clock=time.monotonic,
         )  # fmt: skip
         #: Vault unwraps so far (one per KEK version touched, per partition visit).
         self.vault_unwraps = 0
@@ -98,7 +98,7 @@ class JobKeks:
             return await self._unwrap_kek(kek)
 
     async def _unwrap_kek(self, kek: StoredKek) -> DataKey:
-        wrapper = await self._vault.version(kek.key_id)
+        wrapper = await unwrapper_for(self._vault, f"KEK {kek.ref}", kek.key_id, kek.algorithm)
         self.vault_unwraps += 1
         plain = await wrapper.unwrap(kek.wrapped)
         if plain.kcv != kek.kcv:

@@ -31,7 +31,7 @@ from shared.records._migration_probe import (
     JobProbe,
 )
 from shared.records._model import RecordFormat, RecordWrite, StoredKek, StoredRecord
-from shared.records._ports import RecordStore, VaultKeys
+from shared.records._ports import RecordStore, VaultKeys, unwrapper_for
 from shared.stores import WriteOutcome
 
 #: Times one row is read again after an ETag conflict before the pass leaves it to the next.
@@ -108,28 +108,9 @@ class RowConverter:
         """Format 1 → 2 under ``kek`` (the partition's current KEK): one vault unwrap."""
         if row.format is not RecordFormat.DIRECT or not row.key_id:
             return None
-        wrapper = await self._vault.version(row.key_id)
-        if row.algorithm is not None and row.algorithm is not wrapper.algorithm:
-            raise InvalidInputError(
-                f"record {row.ref} is wrapped with {row.algorithm.value}; the vault wrapper "
-                f"unwraps {wrapper.algorithm.value}"
-            )
+        wrapper = await unwrapper_for(self._vault, f"record {row.ref}", row.key_id, row.algorithm)
         self.vault_unwraps += 1
-        with _checked(await wrapper.unwrap(row.wrapped), row) as dek:
-            self._probe(ROW_AFTER_UNWRAP)
-            kek_key = await self._keks.key(kek)
-            wrapped = _kw_wrap_verified(kek.version, kek_key, dek)
-            kcv = dek.kcv
-        self._probe(ROW_AFTER_WRAP)
-        return RecordWrite(
-            row.partition,
-            row.record_id,
-            RecordFormat.HIERARCHY,
-            WrapAlgorithm.A256KW,
-            wrapped,
-            kcv,
-            kek_version=kek.version,
-        )
+        return await self._under_kek(row, _checked(await wrapper.unwrap(row.wrapped), row), kek)
 
     async def kek_to_direct(self, row: StoredRecord, target: AsyncKeyWrapper) -> RecordWrite | None:
         """Format 2 → 1 under ``target`` (wrap is local with the public key)."""
@@ -154,7 +135,11 @@ class RowConverter:
         """Format 2 under an older KEK version → under ``kek``: no vault call per row."""
         if row.format is not RecordFormat.HIERARCHY or row.kek_version in (None, kek.version):
             return None
-        with await self._open_local(row) as dek:
+        return await self._under_kek(row, await self._open_local(row), kek)
+
+    async def _under_kek(self, row: StoredRecord, dek: DataKey, kek: StoredKek) -> RecordWrite:
+        """``row``'s replacement holding ``dek`` (wiped here) wrapped, verified, under ``kek``."""
+        with dek:
             self._probe(ROW_AFTER_UNWRAP)
             wrapped = _kw_wrap_verified(kek.version, await self._keks.key(kek), dek)
             kcv = dek.kcv

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.crypto import AsyncKeyWrapper
+from shared.crypto import AsyncKeyWrapper, WrapAlgorithm
+from shared.errors import InvalidInputError
 from shared.records._model import ModeRecord, RecordWrite, StoredKek, StoredRecord
 from shared.stores import NewDek, WriteResult
 
@@ -129,6 +130,33 @@ class VaultKeys(Protocol):
         public key for RSA; unwrap is a vault call)."""
         ...
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        """A wrapper for exactly ``key_id`` (a versioned key id), after the allow-list check."""
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        """A wrapper for exactly ``key_id`` (a versioned key id), after the allow-list check,
+        that unwraps with ``algorithm``: the one the row names (a format-1 row may be wrapped
+        with RSA-OAEP, or A256KW under an oct-HSM key); ``None`` = RSA-OAEP-256.
+
+        Raises:
+            UnsupportedAlgorithmError: RSA1_5, unless the implementation was opened to read
+                legacy RSA1_5 wraps (``shared.crypto.require_unwrap_allowed``).
+        """
         ...
+
+
+async def unwrapper_for(
+    vault: VaultKeys, what: str, key_id: str, algorithm: WrapAlgorithm | None
+) -> AsyncKeyWrapper:
+    """The vault wrapper that unwraps ``what`` (a record's or KEK's ref): the version and the
+    algorithm its row names. Every vault unwrap of a stored row asks here, so a wrapper that
+    would unwrap with another algorithm is refused clearly instead of failing as tampering.
+
+    Raises:
+        UnsupportedAlgorithmError: RSA1_5 not allowed (see ``VaultKeys.version``).
+        InvalidInputError: the wrapper unwraps another algorithm than the row's.
+    """
+    wrapper = await vault.version(key_id, algorithm)
+    if algorithm is not None and wrapper.algorithm is not algorithm:
+        raise InvalidInputError(
+            f"{what} is wrapped with {algorithm.value}; the vault wrapper for {key_id} "
+            f"unwraps {wrapper.algorithm.value}"
+        )
+    return wrapper

@@ -21,7 +21,9 @@ from shared.errors import (
     ServiceError,
     VaultNotAllowedError,
 )
+from shared.records import JobBusyError
 from shared.rewrap import RewrapTargetError
+from shared.services._store_job_errors import StoreJobBlockedError
 
 
 def error_status(error: KeywardError) -> tuple[int, str]:
@@ -32,6 +34,10 @@ def error_status(error: KeywardError) -> tuple[int, str]:
         return 409, error.code_name
     if isinstance(error, RewrapTargetError):
         return 409, "RewrapTargetRefused"
+    if isinstance(error, JobBusyError):
+        return 409, "StoreJobBusy"
+    if isinstance(error, StoreJobBlockedError):
+        return 409, "StoreJobBlocked"
     if isinstance(error, InvalidInputError):
         return 400, "BadRequest"
     if isinstance(error, KeyNotFoundError):
@@ -54,6 +60,8 @@ def error_json(error: KeywardError) -> dict[str, Any]:
         body["blockers"] = list(error.blockers)
     if isinstance(error, RetirementRaceError):
         body["previous_wraps_dropped"] = error.dropped
+    if isinstance(error, StoreJobBlockedError):
+        body["problem_refs"] = list(error.problem_refs)
     return body
 
 

@@ -29,6 +29,10 @@ class OperationKind(enum.Enum):
     DRY_RUN = "dry_run"
     VERDICT = "verdict"
     RETIRE = "retire"
+    #: A store's migration between modes (``data``: ``store``, ``to``).
+    MIGRATE = "migrate"
+    #: A store's KEK rotation (``data``: ``store``, ``partition``?, ``older_than_days``?).
+    ROTATE_KEKS = "rotate_keks"
 
 
 class OperationStatus(enum.Enum):
@@ -44,7 +48,9 @@ class OperationStatus(enum.Enum):
 
 class Phase(enum.Enum):
     """Where an operation is. A dry run scans; a verdict counts; a retirement goes through
-    every step of ``shared.services.retirement`` in order (its docstring says why)."""
+    every step of ``shared.services.retirement`` in order (its docstring says why); a store
+    job is in ``JOB`` (its own phases are in the store's mode row, ``data["job"]`` mirrors
+    them)."""
 
     SCAN = "scan"
     COUNT = "count"
@@ -52,6 +58,7 @@ class Phase(enum.Enum):
     RECORD = "record"
     FORGET = "forget"
     LOOK_AGAIN = "look_again"
+    JOB = "job"
     DONE = "done"
 
 
@@ -137,16 +144,18 @@ def fresh_cursors(shards: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 def operation_json(operation: Operation) -> dict[str, Any]:
     """What ``GET /api/operations/<id>`` answers: status, progress, result or error."""
-    progress: dict[str, Any] = {
-        "phase": operation.phase.value,
-        "stores": {
+    progress: dict[str, Any] = {"phase": operation.phase.value}
+    if "store" in operation.data:  # a store job: its own progress, from its checkpoint
+        progress["store"] = operation.data["store"]
+        progress["job"] = operation.data.get("job")
+    else:
+        progress["stores"] = {
             shard: {
                 "counted": int(operation.cursor(shard).get("counted") or 0),
                 "done": bool(operation.cursor(shard).get("done")),
             }
             for shard in operation.shards
-        },
-    }
+        }
     if "dropped" in operation.data:
         progress["previous_wraps_dropped"] = operation.data["dropped"]
     return {

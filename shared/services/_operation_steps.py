@@ -19,6 +19,7 @@ from typing import Any
 from shared.errors import ConfigurationError, RetirementBlockedError, RetirementRaceError
 from shared.rewrap import (
     BlockerKind,
+    Deadline,
     DryRunScan,
     DryRunTally,
     EngineSettings,
@@ -32,6 +33,7 @@ from shared.rewrap import (
 from shared.services._operation import Operation, OperationKind, OperationStatus, Phase
 from shared.services._operation import fresh_cursors as _fresh
 from shared.services._render import dry_run_json, retirement_json
+from shared.services._store_jobs import STORE_JOB_KINDS, StoreJobParts, StoreJobSteps
 from shared.stores import (
     DEFAULT_COUNT_PAGE_SIZE,
     DekStore,
@@ -60,14 +62,25 @@ class OperationParts:
     now: Callable[[], datetime]
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     count_page_size: int = DEFAULT_COUNT_PAGE_SIZE
+    #: The stores that hold application records, for migrations and KEK rotations (``None``:
+    #: none configured; those operations are refused at start).
+    store_jobs: StoreJobParts | None = None
 
 
 class Steps:
     """Runs steps for one slice (it caches the dry run's resolved plan for the slice)."""
 
-    def __init__(self, parts: OperationParts) -> None:
+    def __init__(self, parts: OperationParts, *, deadline: Deadline | None = None) -> None:
+        """``deadline``: the slice's end (a store job's vault pacing waits no longer)."""
         self._parts = parts
+        self._deadline = deadline
         self._dry_run: DryRunScan | None = None
+        self._store_job: StoreJobSteps | None = None
+
+    async def aclose(self) -> None:
+        """The slice ends: wipe what its store job still holds, leave the vault's budget."""
+        if self._store_job is not None:
+            await self._store_job.aclose()
 
     def _store(self, shard: str) -> DekStore:
         try:
@@ -82,6 +95,14 @@ class Steps:
             KeywardError: the operation fails with it (the caller records which); a
                 transient ``ServiceError`` is retried by the queue instead.
         """
+        if op.kind in STORE_JOB_KINDS:
+            if self._store_job is None:
+                if self._parts.store_jobs is None:
+                    raise ConfigurationError("no store with application records is configured")
+                self._store_job = StoreJobSteps(
+                    self._parts.store_jobs, self._parts.now, self._deadline
+                )
+            return await self._store_job.step(op)
         op = op.evolve(status=OperationStatus.RUNNING, steps=op.steps + 1)
         if op.kind is OperationKind.DRY_RUN:
             return await self._dry_run_step(op)

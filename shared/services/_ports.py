@@ -95,3 +95,11 @@ class ReportsMode(Protocol):
     holds, such as intermediate keys): the status page shows it. Cached by the store: O(1)."""
 
     async def store_mode(self) -> str: ...
+
+
+@runtime_checkable
+class ReportsJob(Protocol):
+    """A DEK store whose mode row carries its store job's checkpoint (the data table): the
+    status page shows a running or blocked job. From the same cached row as the mode: O(1)."""
+
+    async def store_job(self) -> str | None: ...

@@ -21,8 +21,15 @@ from typing import Any
 
 from shared.errors import InvalidInputError, KeywardError
 from shared.rewrap import MAX_JOB_PAGE, JobState, JobStore
-from shared.services._ports import EventLedgerPort, FlagsPage, KeyDependents, ReportsMode
+from shared.services._ports import (
+    EventLedgerPort,
+    FlagsPage,
+    KeyDependents,
+    ReportsJob,
+    ReportsMode,
+)
 from shared.services._render import job_json
+from shared.services._store_jobs import running_job_json
 from shared.stores import DekStore
 
 #: Jobs per status page when the caller does not say.
@@ -128,6 +135,20 @@ async def store_modes(stores: Mapping[str, DekStore]) -> dict[str, str]:
     return modes
 
 
+async def store_jobs(stores: Mapping[str, DekStore]) -> dict[str, Any]:
+    """Each store's running or blocked migration or KEK rotation, from its mode row's
+    checkpoint (the same cached row as its mode: O(1) per store); ``None``: none."""
+    jobs: dict[str, Any] = {}
+    for shard, store in stores.items():
+        if not isinstance(store, ReportsJob):
+            continue
+        try:
+            jobs[shard] = running_job_json(await store.store_job())
+        except KeywardError as error:
+            jobs[shard] = {"error": str(error)}
+    return jobs
+
+
 async def status_json(
     shards: Sequence[str],
     job_store: Callable[[str], JobStore],
@@ -137,10 +158,13 @@ async def status_json(
     limit: int | None,
     continuation: str | None,
     modes: Mapping[str, str] | None = None,
+    store_jobs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The status page's JSON: one page of jobs (newest update first), each kind's first
     flags and whether more exist, the newest rejections, how to ask for a verdict, the
-    shards and each one's mode (``direct``, ``hierarchy``, a migration, ``intermediate-keys``).
+    shards and each one's mode (``direct``, ``hierarchy``, a migration, ``intermediate-keys``),
+    and each record store's running or blocked store job (kind, direction, phase, rows
+    converted, blocked rows: ``shared.services._store_jobs.job_json``).
 
     Raises:
         InvalidInputError: ``limit`` out of 1..200, or a malformed ``continuation``.
@@ -160,6 +184,7 @@ async def status_json(
         },
         "shards": list(shards),
         "modes": {shard: (modes or {}).get(shard, DEFAULT_STORE_MODE) for shard in shards},
+        "store_jobs": dict(store_jobs or {}),
     }
 
 

@@ -8,12 +8,15 @@ caller polls. Everything it returns is ids, versions, counts and reasons, never 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.crypto import VaultAllowList
-from shared.errors import InvalidInputError
+from shared.errors import InvalidInputError, KeywardError
+from shared.records import Phase as JobPhase
+from shared.records import StoreMode, read_checkpoint
 from shared.rewrap import (
     EngineSettings,
     JobState,
@@ -23,7 +26,12 @@ from shared.rewrap import (
     RetirementReport,
     resolve_target,
 )
-from shared.services._operation import Operation, OperationKind, accepted_json
+from shared.services._operation import (
+    Operation,
+    OperationKind,
+    accepted_json,
+    new_operation_id,
+)
 from shared.services._operation_steps import OperationParts
 from shared.services._operation_store import (
     InMemoryOperationRecords,
@@ -35,10 +43,19 @@ from shared.services._operation_store import (
 from shared.services._planner import RewrapPlanner
 from shared.services._ports import EventLedgerPort, KeyDependents
 from shared.services._restart import request_restart
-from shared.services._status_page import status_json, store_modes
+from shared.services._status_page import status_json, store_jobs, store_modes
+from shared.services._store_jobs import (
+    TARGETS,
+    StoreJobParts,
+    build_job,
+    claim,
+    refuse_if_running,
+)
 from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
 from shared.stores import DekStore
+
+_log = logging.getLogger("keyward.admin")
 
 
 class AdminService:
@@ -62,8 +79,11 @@ class AdminService:
         operation_queue: OperationQueue | None = None,
         slice_seconds: float = DEFAULT_OPERATION_SLICE_SECONDS,
         max_dequeue_count: int | None = None,
+        store_jobs: StoreJobParts | None = None,
     ) -> None:
         self._allow_list = allow_list
+        self._store_jobs = store_jobs
+        self._now = now
         self._stores = stores
         self._job_store = job_store
         self._keys = keys
@@ -79,7 +99,8 @@ class AdminService:
             now=now,
         )
         parts = OperationParts(stores, keys, dependents.pinned_versions, self._jobs_of, retired,
-                               now, engine_settings or EngineSettings())  # fmt: skip
+                               now, engine_settings or EngineSettings(),
+                               store_jobs=store_jobs)  # fmt: skip
         #: The operations' service (the queue worker runs its slices).
         self.operations = OperationService(
             parts=parts,
@@ -101,7 +122,8 @@ class AdminService:
         """
         return await status_json(list(self._stores), self._job_store, self._dependents,
                                  self._ledger, limit=limit, continuation=continuation,
-                                 modes=await store_modes(self._stores))  # fmt: skip
+                                 modes=await store_modes(self._stores),
+                                 store_jobs=await store_jobs(self._stores))  # fmt: skip
 
     @staticmethod
     def accepted(operation: Operation) -> dict[str, Any]:
@@ -156,6 +178,113 @@ class AdminService:
         key_ref, target = self._retire_target(key, version)
         await self._keys.versions(key_ref)
         return await self.operations.start(OperationKind.RETIRE, key_ref, target)
+
+    async def start_migrate(self, key: str, *, store: str, to: str) -> Operation:
+        """Validate, claim the store's job (one conditional write of its mode row), then
+        start the migration's operation (``docs/store-jobs.md``).
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
+            InvalidInputError: ``to`` is not hierarchy/direct, or ``store`` holds no records.
+            KeyNotFoundError: the vault has no such key.
+            JobBusyError: the store's job is held by another runner or operation (409).
+            ServiceError: the vault, the store, the record or the queue failed.
+        """
+        if to not in TARGETS:
+            raise InvalidInputError("'to' must be 'hierarchy' or 'direct'")
+        return await self._start_store_job(OperationKind.MIGRATE, key, {"store": store, "to": to})
+
+    async def start_rotate_keks(
+        self,
+        key: str,
+        *,
+        store: str,
+        partition: str | None = None,
+        older_than_days: float | None = None,
+    ) -> Operation:
+        """Validate, claim the store's job, then start its KEK rotation (of ``partition``,
+        or of the partitions whose current KEK is ``older_than_days`` old, or all).
+
+        Raises:
+            KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
+            InvalidInputError: a reserved or empty partition, a negative age, or ``store``
+                holds no records.
+            KeyNotFoundError: the vault has no such key.
+            JobBusyError: the store's job is held, or the store is between modes (409).
+            ServiceError: the vault, the store, the record or the queue failed.
+        """
+        if partition is not None and (not partition or partition.startswith("~")):
+            raise InvalidInputError("'partition' must be a non-empty name not starting with '~'")
+        if older_than_days is not None and not 0 <= older_than_days <= 36_500:
+            raise InvalidInputError("'older_than_days' must be a number of days 0..36500")
+        data: dict[str, Any] = {"store": store}
+        if partition is not None:
+            data["partition"] = partition
+        if older_than_days is not None:
+            data["older_than_days"] = older_than_days
+        return await self._start_store_job(OperationKind.ROTATE_KEKS, key, data)
+
+    async def _start_store_job(
+        self, kind: OperationKind, key: str, data: dict[str, Any]
+    ) -> Operation:
+        if self._store_jobs is None:
+            raise InvalidInputError("no store with application records is configured")
+        key_ref = self._allow_list.check_key_id(key, require_version=False).key_ref
+        ports = self._store_jobs.store(str(data["store"]))
+        await self._keys.versions(key_ref)
+        await refuse_if_running(ports, self._operation_running, self._now())
+        operation_id = new_operation_id()
+        draft = Operation(operation_id, kind, key_ref, None, (str(data["store"]),),
+                          self._now(), self._now(), data=data)  # fmt: skip
+        job = build_job(self._store_jobs, draft, self._now, self._store_jobs.vault)
+        try:
+            await claim(job)
+        finally:
+            job.close()
+        return await self.operations.start(kind, key_ref, operation_id=operation_id, data=data)
+
+    async def start_due_kek_rotations(self, max_age_days: int) -> list[Operation]:
+        """The intermediate keys' crypto-period (the sweep timer): for each hierarchy-mode
+        store with no job running whose KEK table holds a KEK created more than
+        ``max_age_days`` ago, start a KEK rotation of the partitions that old. Per store:
+        one mode-row read and at most one KEK-table query (``CreatedAt`` filter, top 1);
+        never a scan of the records. ``0``: off.
+
+        A store whose rotation cannot start (its job taken in between, the key gone) is
+        logged and asked again at the next run.
+
+        Raises:
+            ServiceError: a store's mode row or KEK table could not be read.
+        """
+        if max_age_days <= 0 or self._store_jobs is None:
+            return []
+        started: list[Operation] = []
+        now = self._now()
+        for store, ports in self._store_jobs.ports.items():
+            row = await ports.modes.read_mode()
+            if row.mode is not StoreMode.HIERARCHY:
+                continue
+            last = read_checkpoint(row.migration)
+            if last is not None and not last.finished:
+                continue  # a job runs (or waits to be resumed): never a second one
+            if last is not None and last.phase is JobPhase.BLOCKED:
+                continue  # blocked on records an operator must look at: not every sweep
+            old = await ports.kek_older_than(now - timedelta(days=max_age_days))
+            if old is None:
+                continue
+            try:
+                started.append(await self.start_rotate_keks(
+                    old.key_ref, store=store, older_than_days=float(max_age_days)))  # fmt: skip
+            except KeywardError as error:  # the next timer run asks again
+                _log.warning("KEK rotation of %s not started: %s", store, error)
+        return started
+
+    async def _operation_running(self, operation_id: str) -> bool:
+        try:
+            found = await self.operations.status(operation_id)
+        except InvalidInputError:
+            return False
+        return found is not None and found["status"] in {"accepted", "running"}
 
     def _retire_target(self, key: str, version: str | None) -> tuple[str, str]:
         key_id = self._allow_list.check_key_id(key, require_version=False)

@@ -19,7 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.crypto import DEFAULT_WRAP_ALGORITHM, AsyncKeyWrapper, DataKey, WrapAlgorithm
+from shared.crypto import (
+    DEFAULT_WRAP_ALGORITHM,
+    AsyncKeyWrapper,
+    DataKey,
+    WrapAlgorithm,
+    require_unwrap_allowed,
+)
 from shared.errors import ThrottledError
 from shared.records import (
     DEFAULT_JOB_PAGE_SIZE,
@@ -42,6 +48,7 @@ from shared.rewrap import (
     DEFAULT_HEADROOM,
     DEFAULT_VAULT_SHARE,
     AimdRateLimiter,
+    Deadline,
     KeyVersionSource,
     default_owner,
     throttle_ceiling,
@@ -66,21 +73,30 @@ class PacedVaultKeys:
     """``VaultKeys`` whose unwraps wait for the limiter's slot; a 429 slows the limiter and
     the unwrap is sent again (wraps are local with the public key: not paced)."""
 
-    def __init__(self, inner: VaultKeys, limiter: AimdRateLimiter) -> None:
+    def __init__(
+        self, inner: VaultKeys, limiter: AimdRateLimiter, *, deadline: Deadline | None = None
+    ) -> None:
+        """``deadline``: a slice's end; a slot (or a budget hold) past it raises
+        ``SliceDeadlineError`` instead of waiting on (the admin operations' slices)."""
         self._inner = inner
         self.limiter = limiter
+        self._deadline = deadline
 
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter)
+        return _PacedWrapper(await self._inner.newest(key_ref), self.limiter, self._deadline)
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        return _PacedWrapper(await self._inner.version(key_id), self.limiter)
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        inner = await self._inner.version(key_id, algorithm)
+        return _PacedWrapper(inner, self.limiter, self._deadline)
 
 
 class _PacedWrapper:
-    def __init__(self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter) -> None:
+    def __init__(
+        self, inner: AsyncKeyWrapper, limiter: AimdRateLimiter, deadline: Deadline | None
+    ) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._deadline = deadline
 
     @property
     def key_id(self) -> str:
@@ -95,7 +111,7 @@ class _PacedWrapper:
 
     async def unwrap(self, wrapped: bytes) -> DataKey:
         for _ in range(MAX_THROTTLED_ATTEMPTS - 1):
-            issued = await self._limiter.acquire()
+            issued = await self._limiter.acquire(self._deadline)
             try:
                 key = await self._inner.unwrap(wrapped)
             except ThrottledError as error:
@@ -103,23 +119,32 @@ class _PacedWrapper:
                 continue
             self._limiter.on_success()
             return key
-        await self._limiter.acquire()
+        await self._limiter.acquire(self._deadline)
         return await self._inner.unwrap(wrapped)
 
 
 class KeySourceVaultKeys:
     """``VaultKeys`` over the rewrap engine's ``KeyVersionSource`` (what the CLI opens: the
-    Key Vault adapter, or local keys in development): wraps with RSA-OAEP-256."""
+    Key Vault adapter, or local keys in development): wraps with RSA-OAEP-256, unwraps with
+    the row's algorithm; RSA1_5 only with ``allow_legacy_rsa1_5`` (as a rewrap)."""
 
-    def __init__(self, source: KeyVersionSource) -> None:
+    def __init__(self, source: KeyVersionSource, *, allow_legacy_rsa1_5: bool = False) -> None:
         self._source = source
+        self._allow_legacy = allow_legacy_rsa1_5
 
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
         version = await self._source.newest_enabled_version(key_ref)
         return await self.version(f"{key_ref.rstrip('/')}/{version}")
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        return await self._source.wrapper(key_id, DEFAULT_WRAP_ALGORITHM)
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        """A wrapper for ``key_id`` that unwraps with ``algorithm`` (``None``: RSA-OAEP-256).
+
+        Raises:
+            UnsupportedAlgorithmError: RSA1_5 without ``allow_legacy_rsa1_5`` (no call made).
+        """
+        algorithm = algorithm or DEFAULT_WRAP_ALGORITHM
+        require_unwrap_allowed(algorithm, allow_legacy_rsa1_5=self._allow_legacy)
+        return await self._source.wrapper(key_id, algorithm)
 
 
 class StoreJobs:

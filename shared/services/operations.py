@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInputError, KeywardError, ServiceError
-from shared.rewrap import OPERATION_KIND, OperationMessage
+from shared.rewrap import OPERATION_KIND, Deadline, OperationMessage
 from shared.services._error_answer import error_json
 from shared.services._operation import (
     Operation,
@@ -38,11 +38,13 @@ from shared.services._operation_store import (
     OperationStore,
 )
 from shared.services._queue_outcome import QueueOutcome
+from shared.services._store_job_errors import SliceSuperseded
 
 _log = logging.getLogger("keyward.operations")
 #: Where each kind starts.
 _FIRST_PHASE = {OperationKind.DRY_RUN: Phase.SCAN, OperationKind.VERDICT: Phase.COUNT,
-                OperationKind.RETIRE: Phase.LOOK}  # fmt: skip
+                OperationKind.RETIRE: Phase.LOOK, OperationKind.MIGRATE: Phase.JOB,
+                OperationKind.ROTATE_KEKS: Phase.JOB}  # fmt: skip
 #: Seconds of steps per slice when the caller does not say (each step is one store page).
 DEFAULT_OPERATION_SLICE_SECONDS = 60.0
 
@@ -68,18 +70,28 @@ class OperationService:
         self._clock = clock
 
     async def start(
-        self, kind: OperationKind, key_ref: str, version: str | None = None
+        self,
+        kind: OperationKind,
+        key_ref: str,
+        version: str | None = None,
+        *,
+        operation_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> Operation:
         """Record a new operation and enqueue its first slice (input already validated).
+        ``operation_id``: an id chosen before (a store job is claimed under it first);
+        ``data``: the kind's own input (a store job's ``store``, ``to``, ...).
 
         Raises:
             ServiceError: the record or the queue could not be written.
         """
         now = self._parts.now()
-        shards = tuple(self._parts.stores)
-        data = {"attempt": new_operation_id()} if kind is OperationKind.RETIRE else {}
+        store = (data or {}).get("store")
+        shards = (str(store),) if store is not None else tuple(self._parts.stores)
+        initial = {"attempt": new_operation_id()} if kind is OperationKind.RETIRE else {}
+        data = {**initial, **(data or {})}
         op = Operation(
-            new_operation_id(), kind, key_ref, version, shards, now, now,
+            operation_id or new_operation_id(), kind, key_ref, version, shards, now, now,
             phase=_FIRST_PHASE[kind], cursors=fresh_cursors(shards), data=data,
         )  # fmt: skip
         await self._records.put(op, expected_etag=None)
@@ -116,7 +128,10 @@ class OperationService:
         if op is None:
             return QueueOutcome("dropped", OPERATION_KIND, message.operation_id, "not running")
         if not op.status.finished:
-            await self._queue.send_operation(message.next_slice())
+            # A store job waiting out a writers' TTL comes back after (at most a third of its
+            # lease): no invocation sleeps through it.
+            delay = int(op.data.get("wait_seconds") or 0)
+            await self._queue.send_operation(message.next_slice(), delay_seconds=delay)
             return QueueOutcome("continued", OPERATION_KIND, op.operation_id, op.phase.value)
         return QueueOutcome(op.status.value, OPERATION_KIND, op.operation_id, op.kind.value)
 
@@ -136,23 +151,31 @@ class OperationService:
         if stored is None:
             return None
         op, etag = stored.operation, stored.etag
-        steps, deadline = Steps(self._parts), self._clock() + self._slice_seconds
+        deadline = self._clock() + self._slice_seconds
+        steps = Steps(self._parts, deadline=Deadline(deadline, clock=self._clock))
         taken = 0
-        while not op.status.finished:
-            if self._clock() >= deadline or (max_steps is not None and taken >= max_steps):
-                break
-            try:
-                moved = await steps.step(op)
-            except KeywardError as error:
-                if raise_errors or (isinstance(error, ServiceError) and error.transient):
-                    raise
-                moved = _failed(op, error)
-            moved = moved.evolve(updated_at=self._parts.now())
-            try:
-                etag = await self._records.put(moved, expected_etag=etag)
-            except ConflictError:
-                return None  # another delivery saved first; it carries on
-            op, taken = moved, taken + 1
+        try:
+            while not op.status.finished:
+                if self._clock() >= deadline or (max_steps is not None and taken >= max_steps):
+                    break
+                if taken and op.data.get("wait_seconds"):
+                    break  # a store job waits: the message comes back after the wait
+                try:
+                    moved = await steps.step(op)
+                except SliceSuperseded:
+                    return None  # another delivery of this operation runs its store job
+                except KeywardError as error:
+                    if raise_errors or (isinstance(error, ServiceError) and error.transient):
+                        raise
+                    moved = _failed(op, error)
+                moved = moved.evolve(updated_at=self._parts.now())
+                try:
+                    etag = await self._records.put(moved, expected_etag=etag)
+                except ConflictError:
+                    return None  # another delivery saved first; it carries on
+                op, taken = moved, taken + 1
+        finally:
+            await steps.aclose()
         return op
 
     async def _fail(self, operation_id: str, error: KeywardError) -> Operation | None:

@@ -131,6 +131,7 @@ class Settings:
     dek_cache_seconds: int = _setting("KEYWARD_DEK_CACHE_SECONDS", int_between(0, 86_400))
     kek_cache_seconds: int = _setting("KEYWARD_KEK_CACHE_SECONDS", int_between(0, 86_400))
     mode_ttl: int = _setting("KEYWARD_MODE_TTL", int_between(0, 3_600))
+    kek_max_age_days: int = _setting("KEYWARD_KEK_MAX_AGE_DAYS", int_between(0, 36_500))
     #: ``KEYWARD_VAULT_SUBSCRIPTIONS``, read in ``from_env`` (its names need the allow-list).
     vault_subscriptions: SubscriptionGroups = field(default_factory=SubscriptionGroups)
     #: Every keyward setting present in the environment, as given, for :meth:`read`.

@@ -130,6 +130,12 @@ _ENVELOPE_SETTINGS = (
         "Seconds a store's mode row is trusted before it is read again (writers, the rewrap "
         "shards); a migration waits this long after changing the mode.",
     ),
+    SettingSpec(
+        "KEYWARD_KEK_MAX_AGE_DAYS",
+        "90",
+        "Crypto-period of a hierarchy-mode store's intermediate keys: the sweep timer starts a "
+        "KEK rotation (an admin operation) once the oldest current one is older; 0 = never.",
+    ),
 )
 SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(

@@ -22,7 +22,8 @@ from shared.adapters.dek_table import (
 from shared.crypto import WrapAlgorithm
 from shared.errors import ConflictError, InvalidInputError
 from shared.records import ModeRecord, RecordFormat, RecordWrite, StoreMode
-from shared.stores import NewDek, WriteOutcome
+from shared.records._format import FORMAT_1_PROPERTIES, FORMAT_2_PROPERTIES
+from shared.stores import NewDek, Rewrap, WriteOutcome
 
 pytestmark = pytest.mark.azurite
 
@@ -111,6 +112,29 @@ async def test_replace_swaps_formats_and_keeps_application_columns(table: TableC
     assert entity["KeyId"] == KEY_ID
     assert entity["Owner"] == "app"
     assert bytes(entity["Sealed"]) == b"sealed data"
+
+
+async def test_replace_removes_everything_the_rewrap_engine_wrote(table: TableClient) -> None:
+    """A format-1 row the engine rewrapped (``Prev*``) and marked unreadable (``Unreadable``,
+    ``UnreadableAt``) converts to a format-2 row holding the format-2 properties alone."""
+    records = TableRecordStore(table)
+    await records.insert_record(direct("tenant", "r"))
+    engine = TableDekStore(table)
+    (row,) = (await engine.scan(VAULT_KEY, exclude_version=None)).records
+    newer = f"{VAULT_KEY}/{'b' * 32}"
+    rewrap = Rewrap(row, newer, WrapAlgorithm.RSA_OAEP_256, os.urandom(256), KCV)
+    assert [r.outcome for r in await engine.replace_batch([rewrap])] == [WriteOutcome.WRITTEN]
+    (row,) = (await engine.scan(VAULT_KEY, exclude_version=None)).records
+    assert (await engine.mark_unreadable(row, "key_disabled")).outcome is WriteOutcome.WRITTEN
+    written = set(await table.get_entity("tenant", "r"))
+    assert {"PrevKeyId", "Unreadable", "UnreadableAt"} <= written
+    assert written - {"PartitionKey", "RowKey"} <= set(FORMAT_1_PROPERTIES)
+    current = await records.read_record("tenant", "r")
+    assert current is not None
+    result = await records.replace_record(current, hierarchy("tenant", "r"))
+    assert result.outcome is WriteOutcome.WRITTEN
+    left = set(await table.get_entity("tenant", "r")) - {"PartitionKey", "RowKey"}
+    assert left <= set(FORMAT_2_PROPERTIES)
 
 
 async def test_replace_is_conditional_on_the_etag_read(table: TableClient) -> None:

@@ -8,11 +8,11 @@ import asyncio
 
 import pytest
 
-from devtools.emulator.pytest_plugin import EmulatorVault
+from devtools.emulator.pytest_plugin import EmulatorVault, VaultFactory
 from shared.adapters import AsyncKeyVaultAdapter
 from shared.adapters.vault_keys import VaultKeysAdapter
-from shared.crypto import DataKey, VaultAllowList
-from shared.errors import VaultNotAllowedError
+from shared.crypto import DataKey, VaultAllowList, WrapAlgorithm
+from shared.errors import UnsupportedAlgorithmError, VaultNotAllowedError
 
 pytestmark = pytest.mark.emulator
 
@@ -65,5 +65,38 @@ async def test_a_vault_off_the_allow_list_is_refused_before_any_call(
             await keys.newest("https://fabrikam-kv.vault.azure.net/keys/k")
         with pytest.raises(VaultNotAllowedError):
             await keys.version(f"https://fabrikam-kv.vault.azure.net/keys/k/{'a' * 32}")
+    finally:
+        await adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("managed_hsm", "kty", "size", "algorithm"),
+    [(False, "RSA", 2048, WrapAlgorithm.RSA_OAEP), (True, "oct-HSM", 256, WrapAlgorithm.A256KW)],
+)
+async def test_version_unwraps_with_the_rows_algorithm(
+    emulator_vault_factory: VaultFactory,
+    managed_hsm: bool,
+    kty: str,
+    size: int,
+    algorithm: WrapAlgorithm,
+) -> None:
+    """A format-1 row names its algorithm (RSA-OAEP from an older writer, A256KW under an
+    oct-HSM key); ``version`` unwraps with it. RSA1_5 stays refused (no legacy opt-in)."""
+    vault = emulator_vault_factory(managed_hsm=managed_hsm)
+    kid = vault.client.create_key(vault.name, "k", kty=kty, size=size)["key"]["kid"]
+    adapter = AsyncKeyVaultAdapter(vault.async_credential(),
+                                   VaultAllowList.parse(f"{vault.name}={vault.url}"),
+                                   ca_bundle=vault.emulator.ca_path)  # fmt: skip
+    keys = VaultKeysAdapter(adapter)
+    try:
+        with DataKey.generate() as dek:
+            wrapped = await (await adapter.wrapper(kid, algorithm)).wrap(dek)
+            wrapper = await keys.version(kid, algorithm)
+            assert wrapper.algorithm is algorithm
+            with await wrapper.unwrap(wrapped) as opened:
+                assert opened.matches(dek)
+        assert (await keys.version(kid)).algorithm is WrapAlgorithm.RSA_OAEP_256
+        with pytest.raises(UnsupportedAlgorithmError, match="RSA1_5"):
+            await keys.version(kid, WrapAlgorithm.RSA1_5)
     finally:
         await adapter.close()

@@ -25,6 +25,7 @@ from shared.crypto import (
     LocalRsaWrapper,
     WrapAlgorithm,
     open_envelope,
+    require_unwrap_allowed,
     seal,
 )
 from shared.errors import ConflictError, InvalidInputError
@@ -479,16 +480,20 @@ class VaultCounts:
 class LocalVaultKeys:
     """``VaultKeys`` over local RSA key versions; unwraps are the "vault calls" counted."""
 
-    def __init__(self, source: LocalKeyVersionSource) -> None:
+    def __init__(self, source: LocalKeyVersionSource, *, allow_legacy_rsa1_5: bool = False) -> None:
         self.source = source
         self.counts = VaultCounts()
+        self.allow_legacy_rsa1_5 = allow_legacy_rsa1_5
 
     async def newest(self, key_ref: str) -> AsyncKeyWrapper:
         version = await self.source.newest_enabled_version(key_ref)
         return await self.version(f"{key_ref}/{version}")
 
-    async def version(self, key_id: str) -> AsyncKeyWrapper:
-        inner = await self.source.wrapper(key_id, WrapAlgorithm.RSA_OAEP_256)
+    async def version(self, key_id: str, algorithm: WrapAlgorithm | None = None) -> AsyncKeyWrapper:
+        """As the Key Vault adapter: the row's algorithm, RSA1_5 refused unless allowed."""
+        algorithm = algorithm or WrapAlgorithm.RSA_OAEP_256
+        require_unwrap_allowed(algorithm, allow_legacy_rsa1_5=self.allow_legacy_rsa1_5)
+        inner = await self.source.wrapper(key_id, algorithm)
         return _Counted(inner, self.counts)
 
 

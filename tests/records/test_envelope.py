@@ -8,12 +8,14 @@ import pickle
 import pytest
 
 from shared.adapters.sqlite_records import SqliteRecords
+from shared.crypto import DataKey, WrapAlgorithm, seal
 from shared.errors import (
     ConfigurationError,
     ConflictError,
     IntegrityError,
     InvalidInputError,
     KeyDisabledError,
+    UnsupportedAlgorithmError,
 )
 from shared.records import (
     FIRST_KEK_VERSION,
@@ -21,10 +23,11 @@ from shared.records import (
     ModeRecord,
     RecordFormat,
     RecordNotFoundError,
+    RecordWrite,
     StoreMode,
 )
 from tests.records.conftest import EnvelopeFactory, FakeClock
-from tests.records.vault import LocalVaultKeys
+from tests.records.vault import LocalVaultKeys, wrap_as
 
 DIRECT, HIERARCHY = StoreMode.DIRECT, StoreMode.HIERARCHY
 
@@ -378,10 +381,46 @@ async def test_two_first_hierarchy_writers_race_for_the_mode_row(
     assert (row.mode, row.etag) == (HIERARCHY, "1")  # written once
 
 
-async def test_a_row_wrapped_with_another_algorithm_is_refused_clearly(
-    make_envelope: EnvelopeFactory, sqlite: SqliteRecords
+async def _insert_direct(
+    sqlite: SqliteRecords, vault: LocalVaultKeys, algorithm: WrapAlgorithm, plaintext: bytes
 ) -> None:
-    await make_envelope(DIRECT).encrypt("t", "r", b"x")
-    sqlite.database.execute("UPDATE deks SET algorithm = 'RSA-OAEP'")
-    with pytest.raises(InvalidInputError, match="wrapped with RSA-OAEP; the vault wrapper"):
+    """A format-1 row as another writer (an older keyward, an oct-HSM setup) made it."""
+    key_id = vault.versions[0].key_id
+    with DataKey.generate() as dek:
+        wrapped = wrap_as(vault.private_key(key_id), key_id, algorithm, dek)
+        await sqlite.records.insert_record(
+            RecordWrite("t", "r", RecordFormat.DIRECT, algorithm, wrapped, dek.kcv,
+                        key_id=key_id, sealed=seal(dek, plaintext, dek_id="t/r"))
+        )  # fmt: skip
+
+
+async def test_a_direct_row_wrapped_with_rsa_oaep_is_read_with_its_algorithm(
+    make_envelope: EnvelopeFactory, sqlite: SqliteRecords, vault: LocalVaultKeys
+) -> None:
+    await _insert_direct(sqlite, vault, WrapAlgorithm.RSA_OAEP, b"sha-1 era")
+    reader = make_envelope(DIRECT)
+    assert await reader.decrypt("t", "r") == b"sha-1 era"
+    assert reader.stats.vault_unwraps == 1
+
+
+async def test_a_direct_row_wrapped_with_rsa1_5_is_refused_without_legacy_reads(
+    make_envelope: EnvelopeFactory, sqlite: SqliteRecords, vault: LocalVaultKeys
+) -> None:
+    await _insert_direct(sqlite, vault, WrapAlgorithm.RSA1_5, b"legacy")
+    with pytest.raises(UnsupportedAlgorithmError, match="RSA1_5 unwrap is disabled"):
+        await make_envelope(DIRECT).decrypt("t", "r")
+
+
+async def test_a_vault_wrapper_of_another_algorithm_is_refused_clearly(
+    make_envelope: EnvelopeFactory, sqlite: SqliteRecords, vault: LocalVaultKeys
+) -> None:
+    """A ``VaultKeys`` that ignores the row's algorithm never unwraps with the wrong one."""
+    await _insert_direct(sqlite, vault, WrapAlgorithm.RSA_OAEP, b"x")
+    real = vault.version
+
+    async def default_only(key_id: str, algorithm: WrapAlgorithm | None = None) -> object:
+        return await real(key_id)
+
+    vault.version = default_only  # type: ignore[method-assign,assignment]
+    with pytest.raises(InvalidInputError, match="wrapped with RSA-OAEP; the vault wrapper for"):
         await make_envelope(DIRECT).decrypt("t", "r")

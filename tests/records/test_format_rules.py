@@ -37,7 +37,7 @@ def test_formats_never_share_their_authority() -> None:
     assert f.KEY_REF not in f.FORMAT_2_PROPERTIES
     assert set(f.ONLY_FORMAT_1) == {
         "KeyRef", "KeyVersion", "KeyId", "PrevKeyId", "PrevAlgorithm", "PrevWrappedKey",
-        "PrevKcv", "Unreadable",
+        "PrevKcv", "Unreadable", "UnreadableAt",
     }  # fmt: skip
     assert set(f.ONLY_FORMAT_2) == {"Format", "KekVersion"}
 

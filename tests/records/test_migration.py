@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.errors import ConfigurationError
+from shared.crypto import LocalRsaWrapper, WrapAlgorithm
+from shared.errors import ConfigurationError, UnsupportedAlgorithmError
 from shared.records import RecordFormat, StoreMode
 from shared.records._migration_state import Checkpoint, JobBusyError, Phase
-from shared.services.migration import JobRun
-from tests.records.memory import MODE_TTL, world
-from tests.rewrap.fakes import KEY_REF
+from shared.services.migration import JobRun, KeySourceVaultKeys
+from tests.records.memory import MODE_TTL, World, world
+from tests.records.vault import wrap_as
+from tests.rewrap.fakes import KEY_REF, V1, V2, key_source
 
 
 def run(coro: object) -> JobRun:
@@ -122,6 +124,33 @@ def test_a_row_that_cannot_be_converted_blocks_the_mode_change_and_is_named() ->
     assert w.records.rows[key].format is RecordFormat.DIRECT  # left exactly as it was
 
 
+def _rewrap_by_hand(w: World, key: tuple[str, str], algorithm: WrapAlgorithm) -> None:
+    """Make a row as an older writer did: the same DEK, wrapped with ``algorithm``."""
+    row = w.records.rows[key]
+    assert row.key_id is not None
+    private = w.source.private_key(row.key_id)
+    with LocalRsaWrapper(row.key_id, private_key=private).unwrap(row.wrapped) as dek:
+        wrapped = wrap_as(private, row.key_id, algorithm, dek)
+    w.records.rows[key] = replace(row, algorithm=algorithm, wrapped=wrapped)
+
+
+def test_rows_convert_with_their_own_algorithm_and_rsa1_5_only_when_allowed() -> None:
+    w = world()
+    asyncio.run(w.seed(6, partitions=1))
+    _rewrap_by_hand(w, ("t0", "r001"), WrapAlgorithm.RSA_OAEP)
+    _rewrap_by_hand(w, ("t0", "r004"), WrapAlgorithm.RSA1_5)
+    blocked = run(w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert blocked.checkpoint is not None
+    assert blocked.checkpoint.phase is Phase.BLOCKED
+    assert blocked.checkpoint.problem_refs == ("t0/r004",)
+    assert w.records.rows[("t0", "r001")].format is RecordFormat.HIERARCHY
+    w.vault.allow_legacy_rsa1_5 = True  # the operator's explicit opt-in
+    done = run(w.jobs().migrate(StoreMode.HIERARCHY, KEY_REF))
+    assert done.mode is StoreMode.HIERARCHY
+    assert w.formats() == {RecordFormat.HIERARCHY}
+    w.check_all_open()
+
+
 def test_an_unfinished_migration_under_another_key_is_refused() -> None:
     w = world()
     asyncio.run(w.seed(3))
@@ -169,8 +198,8 @@ def test_vault_unwraps_are_paced_and_a_429_is_waited_out() -> None:
     throttled = [3]
     inner_version = w.vault.version
 
-    async def throttling_version(key_id: str) -> object:
-        wrapper = await inner_version(key_id)
+    async def throttling_version(key_id: str, algorithm: WrapAlgorithm | None = None) -> object:
+        wrapper = await inner_version(key_id, algorithm)
         real_unwrap = wrapper.unwrap
 
         async def unwrap(wrapped: bytes) -> object:
@@ -189,3 +218,17 @@ def test_vault_unwraps_are_paced_and_a_429_is_waited_out() -> None:
     # 40 unwraps at no more than 10/s, after the mode TTL, plus the 429's pause.
     assert w.time.mono - before >= MODE_TTL + 40 / 10 + 2 - 1
     w.check_all_open()
+
+
+async def test_the_clis_vault_keys_use_the_rows_algorithm_rsa1_5_if_allowed() -> None:
+    source = key_source(V1, V2)
+    key_id = f"{KEY_REF}/{V1}"
+    strict = KeySourceVaultKeys(source)
+    assert (await strict.version(key_id, WrapAlgorithm.RSA_OAEP)).algorithm is (
+        WrapAlgorithm.RSA_OAEP
+    )
+    assert (await strict.version(key_id)).algorithm is WrapAlgorithm.RSA_OAEP_256
+    with pytest.raises(UnsupportedAlgorithmError, match="RSA1_5"):
+        await strict.version(key_id, WrapAlgorithm.RSA1_5)
+    legacy = KeySourceVaultKeys(source, allow_legacy_rsa1_5=True)
+    assert (await legacy.version(key_id, WrapAlgorithm.RSA1_5)).algorithm is WrapAlgorithm.RSA1_5

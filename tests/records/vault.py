@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm
+from shared.crypto import DataKey, LocalRsaWrapper, WrapAlgorithm, require_unwrap_allowed
 from shared.errors import KeyDisabledError, KeyNotFoundError
 
 VAULT = "https://records-test.vault.azure.net"
 KEY_REF = f"{VAULT}/keys/records-kek"
+
+
+def wrap_as(
+    private_key: rsa.RSAPrivateKey, key_id: str, algorithm: WrapAlgorithm, dek: DataKey
+) -> bytes:
+    """``dek`` wrapped as another writer did (RSA-OAEP from an older keyward, or RSA1_5,
+    which keyward never wraps with: made with the public key by hand)."""
+    if algorithm is WrapAlgorithm.RSA1_5:
+        return private_key.public_key().encrypt(dek.reveal(), padding.PKCS1v15())
+    return LocalRsaWrapper(key_id, private_key=private_key, algorithm=algorithm).wrap(dek)
 
 
 class FakeVaultWrapper:
@@ -51,6 +61,7 @@ class LocalVaultKeys:
         self.key_ref = key_ref
         self._spare = list(private_keys)
         self.versions: list[LocalRsaWrapper] = []
+        self._private: dict[str, rsa.RSAPrivateKey] = {}
         self.disabled: set[str] = set()
         self.calls: Counter[str] = Counter()
         self.rotate()
@@ -59,8 +70,13 @@ class LocalVaultKeys:
         """A new newest version (from the spare private keys); returns its key id."""
         number = len(self.versions) + 1
         key_id = f"{self.key_ref}/{str(number) * 32}"
-        self.versions.append(LocalRsaWrapper(key_id, private_key=self._spare.pop(0)))
+        self._private[key_id] = self._spare.pop(0)
+        self.versions.append(LocalRsaWrapper(key_id, private_key=self._private[key_id]))
         return key_id
+
+    def private_key(self, key_id: str) -> rsa.RSAPrivateKey:
+        """One version's private key (to write rows as other writers did)."""
+        return self._private[key_id]
 
     def disable(self, key_id: str | None = None) -> None:
         """Disable one version, or every version (the whole key)."""
@@ -74,9 +90,16 @@ class LocalVaultKeys:
             raise KeyDisabledError(f"{key_ref} has no enabled version", status=403)
         return FakeVaultWrapper(self, enabled[-1])
 
-    async def version(self, key_id: str) -> FakeVaultWrapper:
+    async def version(
+        self, key_id: str, algorithm: WrapAlgorithm | None = None
+    ) -> FakeVaultWrapper:
+        """As the Key Vault adapter: unwraps with the row's algorithm (default RSA-OAEP-256);
+        RSA1_5 is refused (no legacy reads allowed here)."""
         self.calls["version"] += 1
-        for wrapper in self.versions:
-            if wrapper.key_id == key_id:
-                return FakeVaultWrapper(self, wrapper)
-        raise KeyNotFoundError(f"{key_id} not found", status=404)
+        if key_id not in self._private:
+            raise KeyNotFoundError(f"{key_id} not found", status=404)
+        algorithm = algorithm or WrapAlgorithm.RSA_OAEP_256
+        require_unwrap_allowed(algorithm, allow_legacy_rsa1_5=False)
+        return FakeVaultWrapper(
+            self, LocalRsaWrapper(key_id, private_key=self._private[key_id], algorithm=algorithm)
+        )

@@ -177,7 +177,8 @@ async def test_a_status_page_asks_for_bounded_flags_and_says_when_it_left_some_o
         assert (page["face_flags"], page["face_flags_more"]) == (list(shown), True)
         assert world.dependents.limits == [MAX_STATUS_FLAGS, MAX_STATUS_FLAGS]
         assert list(page) == ["jobs", "continuation", "face_flags", "face_flags_more",
-                              "rejected_events", "retirement", "shards", "modes"]  # fmt: skip
+                              "rejected_events", "retirement", "shards", "modes",
+                              "store_jobs"]  # fmt: skip
     finally:
         await world.close()
 

@@ -6,6 +6,7 @@ tables; ``ModeAwareTableStore`` and ``KekTableShard`` are the shards the Functio
 CLI rotate.
 """
 
+from shared.adapters.dek_table._kek_age import kek_older_than
 from shared.adapters.dek_table._keks import TableKekStore
 from shared.adapters.dek_table._mode import TableModeStore
 from shared.adapters.dek_table._records import TableRecordStore
@@ -20,4 +21,5 @@ __all__ = [
     "TableKekStore",
     "TableModeStore",
     "TableRecordStore",
+    "kek_older_than",
 ]

@@ -17,6 +17,12 @@ from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import item_fault, translate, translated
 from shared.adapters.dek_table._entity import SCAN_COLUMNS, holds_wrap, now, rewrap_entity
+from shared.records._format import (
+    PARTITION_KEY,
+    ROW_KEY,
+    UNREADABLE,
+    UNREADABLE_AT,
+)
 from shared.stores._common import clean_reason
 from shared.stores._model import split_ref
 from shared.stores._protocol import DekRecord, Rewrap, WriteOutcome
@@ -69,8 +75,8 @@ async def _after_conflict(table: TableClient, rewrap: Rewrap) -> Result:
 async def mark_unreadable(table: TableClient, record: DekRecord, reason: str) -> Result:
     """Mark ``record`` unreadable (with a cleaned reason), conditional on its ETag."""
     partition, dek_id = split_ref(record.ref)
-    entity = {"PartitionKey": partition, "RowKey": dek_id,
-              "Unreadable": clean_reason(reason), "UnreadableAt": now()}  # fmt: skip
+    entity = {PARTITION_KEY: partition, ROW_KEY: dek_id,
+              UNREADABLE: clean_reason(reason), UNREADABLE_AT: now()}  # fmt: skip
     try:
         answer = await table.update_entity(
             entity, mode=UpdateMode.MERGE, etag=record.etag, match_condition=_IF_MATCH

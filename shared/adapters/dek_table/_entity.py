@@ -15,6 +15,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import InvalidInputError
+from shared.records._format import (
+    ALGORITHM,
+    CREATED_AT,
+    KCV,
+    KEY_ID,
+    KEY_REF,
+    KEY_VERSION,
+    PARTITION_KEY,
+    PREV_ALGORITHM,
+    PREV_KCV,
+    PREV_KEY_ID,
+    PREV_WRAPPED_KEY,
+    ROW_KEY,
+    SEALED,
+    UNREADABLE,
+    UPDATED_AT,
+    WRAPPED_KEY,
+)
 from shared.stores._common import (
     StoredWrap,
     b64_encode,
@@ -27,10 +45,10 @@ from shared.stores._protocol import DekRecord, Rewrap
 
 #: What a scan reads: the wrap and nothing else (no sealed payload).
 SCAN_COLUMNS = [
-    "PartitionKey", "RowKey", "KeyRef", "KeyId", "Algorithm", "WrappedKey", "Kcv", "PrevKeyId",
+    PARTITION_KEY, ROW_KEY, KEY_REF, KEY_ID, ALGORITHM, WRAPPED_KEY, KCV, PREV_KEY_ID,
 ]  # fmt: skip
 #: What the retirement counts read.
-COUNT_COLUMNS = ["KeyRef", "KeyId", "PrevKeyId", "Unreadable"]
+COUNT_COLUMNS = [KEY_REF, KEY_ID, PREV_KEY_ID, UNREADABLE]
 #: Azure Tables refuses these characters in PartitionKey and RowKey.
 _FORBIDDEN_KEY_CHARACTERS = frozenset("/\\#?")
 
@@ -46,44 +64,45 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def _etag(entity: Any) -> str:
-    """The ETag of an SDK ``TableEntity`` (``metadata``) or of a raw query row (``odata.etag``)."""
+def etag_of(entity: Any) -> str:
+    """The ETag of an SDK ``TableEntity`` (``metadata``) or of a raw query row (``odata.etag``):
+    the one reading every Table port uses."""
     metadata = getattr(entity, "metadata", None) or {}
     return str(metadata.get("etag") or entity.get("odata.etag") or "")
 
 
 def to_stored(entity: Mapping[str, Any]) -> DekRecord:
-    partition = _text(entity.get("PartitionKey"))
-    kcv = entity.get("Kcv")
+    partition = _text(entity.get(PARTITION_KEY))
+    kcv = entity.get(KCV)
     return to_record(
         StoredWrap(
-            ref=f"{partition}/{_text(entity.get('RowKey'))}",
+            ref=f"{partition}/{_text(entity.get(ROW_KEY))}",
             partition=partition,
-            etag=_etag(entity),
-            key_ref=_text(entity.get("KeyRef")),
-            key_id=_text(entity.get("KeyId")),
-            algorithm=_text(entity.get("Algorithm")),
-            wrapped=_text(entity.get("WrappedKey")),
+            etag=etag_of(entity),
+            key_ref=_text(entity.get(KEY_REF)),
+            key_id=_text(entity.get(KEY_ID)),
+            algorithm=_text(entity.get(ALGORITHM)),
+            wrapped=_text(entity.get(WRAPPED_KEY)),
             kcv=_text(kcv) if kcv is not None else None,
-            previous_key_id=_text(entity.get("PrevKeyId")) or None,
+            previous_key_id=_text(entity.get(PREV_KEY_ID)) or None,
         )
     )
 
 
 def details(entity: Mapping[str, Any]) -> DekDetails:
     previous: bytes | None = None
-    if entity.get("PrevWrappedKey"):
+    if entity.get(PREV_WRAPPED_KEY):
         try:
-            previous = strict_b64_decode(_text(entity.get("PrevWrappedKey")))
+            previous = strict_b64_decode(_text(entity.get(PREV_WRAPPED_KEY)))
         except InvalidInputError:
             previous = None
-    sealed = entity.get("Sealed")
+    sealed = entity.get(SEALED)
     return DekDetails(
         record=to_stored(entity),
-        previous_algorithm=entity.get("PrevAlgorithm") or None,
+        previous_algorithm=entity.get(PREV_ALGORITHM) or None,
         previous_wrapped=previous,
-        previous_kcv=entity.get("PrevKcv") or None,
-        unreadable=entity.get("Unreadable") or None,
+        previous_kcv=entity.get(PREV_KCV) or None,
+        unreadable=entity.get(UNREADABLE) or None,
         sealed=bytes(sealed) if isinstance(sealed, bytes | bytearray) else None,
     )
 
@@ -91,9 +110,9 @@ def details(entity: Mapping[str, Any]) -> DekDetails:
 def holds_wrap(entity: Mapping[str, Any], rewrap: Rewrap) -> bool:
     """Whether the entity already carries exactly the wrap ``rewrap`` would write."""
     return (
-        entity.get("KeyId") == rewrap.key_id
-        and entity.get("Algorithm") == rewrap.algorithm.value
-        and entity.get("WrappedKey") == b64_encode(rewrap.wrapped)
+        entity.get(KEY_ID) == rewrap.key_id
+        and entity.get(ALGORITHM) == rewrap.algorithm.value
+        and entity.get(WRAPPED_KEY) == b64_encode(rewrap.wrapped)
     )
 
 
@@ -110,19 +129,19 @@ def new_entity(dek: NewDek) -> dict[str, Any]:
         raise InvalidInputError(f"{dek.key_id!r} is not a versioned key id")
     created = now()
     entity: dict[str, Any] = {
-        "PartitionKey": dek.partition,
-        "RowKey": dek.dek_id,
-        "KeyRef": split[0],
-        "KeyVersion": split[1],
-        "KeyId": dek.key_id,
-        "Algorithm": dek.algorithm.value,
-        "WrappedKey": b64_encode(dek.wrapped),
-        "Kcv": dek.kcv,
-        "CreatedAt": created,
-        "UpdatedAt": created,
+        PARTITION_KEY: dek.partition,
+        ROW_KEY: dek.dek_id,
+        KEY_REF: split[0],
+        KEY_VERSION: split[1],
+        KEY_ID: dek.key_id,
+        ALGORITHM: dek.algorithm.value,
+        WRAPPED_KEY: b64_encode(dek.wrapped),
+        KCV: dek.kcv,
+        CREATED_AT: created,
+        UPDATED_AT: created,
     }
     if dek.sealed is not None:
-        entity["Sealed"] = dek.sealed
+        entity[SEALED] = dek.sealed
     return entity
 
 
@@ -134,21 +153,21 @@ def rewrap_entity(rewrap: Rewrap) -> dict[str, Any]:
     assert split is not None  # rewrap_refusal() has checked it
     assert record.algorithm is not None
     return {
-        "PartitionKey": partition,
-        "RowKey": dek_id,
+        PARTITION_KEY: partition,
+        ROW_KEY: dek_id,
         # The new wrap's spelling of the key, so KeyRef and KeyId agree again on a row an
         # application wrote under another spelling.
-        "KeyRef": split[0],
-        "KeyVersion": split[1],
-        "KeyId": rewrap.key_id,
-        "Algorithm": rewrap.algorithm.value,
-        "WrappedKey": b64_encode(rewrap.wrapped),
-        "Kcv": rewrap.kcv,
-        "PrevKeyId": record.key_id,
-        "PrevAlgorithm": record.algorithm.value,
-        "PrevWrappedKey": b64_encode(record.wrapped),
-        "PrevKcv": record.kcv or "",
+        KEY_REF: split[0],
+        KEY_VERSION: split[1],
+        KEY_ID: rewrap.key_id,
+        ALGORITHM: rewrap.algorithm.value,
+        WRAPPED_KEY: b64_encode(rewrap.wrapped),
+        KCV: rewrap.kcv,
+        PREV_KEY_ID: record.key_id,
+        PREV_ALGORITHM: record.algorithm.value,
+        PREV_WRAPPED_KEY: b64_encode(record.wrapped),
+        PREV_KCV: record.kcv or "",
         # MERGE cannot remove a property; an empty reason means "readable" everywhere.
-        "Unreadable": "",
-        "UpdatedAt": now(),
+        UNREADABLE: "",
+        UPDATED_AT: now(),
     }

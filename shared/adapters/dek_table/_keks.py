@@ -20,7 +20,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translate
-from shared.adapters.dek_table._entity import check_keys, new_entity
+from shared.adapters.dek_table._entity import check_keys, etag_of, new_entity
 from shared.adapters.dek_table._missing import create_table, creating_table, is_missing_table
 from shared.adapters.dek_table._query import query_page, quote_value
 from shared.errors import InvalidInputError, ServiceError
@@ -161,5 +161,4 @@ class TableKekStore:
 
 def _kek(entity: Mapping[str, Any]) -> StoredKek:
     """A KEK row as the envelope sees it (a corrupted one raises ``InvalidInputError``)."""
-    metadata = getattr(entity, "metadata", None) or {}
-    return kek_from_entity(entity, str(metadata.get("etag") or entity.get("odata.etag") or ""))
+    return kek_from_entity(entity, etag_of(entity))

@@ -18,6 +18,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translate, translated
+from shared.adapters.dek_table._entity import etag_of
 from shared.adapters.dek_table._missing import creating_table
 from shared.records import ModeRecord
 from shared.records._entities import mode_entity, mode_from_entity
@@ -48,8 +49,7 @@ class TableModeStore:
             return ModeRecord()
         except AzureError as error:
             raise translate(error, "read mode") from None
-        metadata = getattr(entity, "metadata", None) or {}
-        return mode_from_entity(entity, str(metadata.get("etag") or ""))
+        return mode_from_entity(entity, etag_of(entity))
 
     async def write_mode(self, record: ModeRecord) -> ModeRecord:
         entity = mode_entity(record, datetime.now(UTC))

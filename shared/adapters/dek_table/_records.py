@@ -19,15 +19,13 @@ write there is refused and a scan skips them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.adapters._azure_errors import translate, translated
-from shared.adapters.dek_table._entity import check_keys, now
+from shared.adapters.dek_table._entity import check_keys, etag_of, now
 from shared.adapters.dek_table._missing import creating_table, is_missing_table
 from shared.adapters.dek_table._query import query_page, quote_value
 from shared.errors import InvalidInputError, ServiceError
@@ -72,7 +70,7 @@ class TableRecordStore:
                 entity = await self._table.get_entity(partition, record_id)
             except ResourceNotFoundError:
                 return None
-        return require_usable(record_from_entity(entity, _etag(entity)))
+        return require_usable(record_from_entity(entity, etag_of(entity)))
 
     async def insert_record(self, write: RecordWrite) -> StoredRecord:
         entity = new_record_entity(write, now())  # checks the write before any I/O
@@ -93,7 +91,7 @@ class TableRecordStore:
                 entity = await self._table.get_entity(current.partition, current.record_id)
             except ResourceNotFoundError:
                 return WriteResult(ref, WriteOutcome.NOT_FOUND, "no such record")
-        if _etag(entity) != current.etag:
+        if etag_of(entity) != current.etag:
             return WriteResult(ref, WriteOutcome.CONFLICT, "etag no longer matches")
         replacement = replaced_entity(entity, write, now())
         try:
@@ -139,7 +137,7 @@ class TableRecordStore:
                 raise
             return RecordPage([], None)
         records = [
-            record_from_entity(entity, str(entity.get("odata.etag") or ""))
+            record_from_entity(entity, etag_of(entity))
             for entity in entities
             if not is_reserved_partition(str(entity.get(PARTITION_KEY) or ""))
         ]
@@ -161,9 +159,3 @@ _SCAN_COLUMNS = [
     *dict.fromkeys(c for c in (*FORMAT_1_PROPERTIES, *FORMAT_2_PROPERTIES)
                    if c not in _NOT_SCANNED),
 ]  # fmt: skip
-
-
-def _etag(entity: Any) -> str:
-    """The ETag of an SDK ``TableEntity`` (kept in its ``metadata``)."""
-    metadata = getattr(entity, "metadata", None) or {}
-    return str(metadata.get("etag") or "")
