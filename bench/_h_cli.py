@@ -12,6 +12,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,10 @@ def parse_args(figure: str, argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _run(figure: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+Render = Callable[[dict[str, Any]], str]
+
+
+def _run(figure: str, args: argparse.Namespace) -> tuple[dict[str, Any], Render]:
     if figure == "hierarchy":
         from bench._h_report import render_hierarchy
         from bench._hierarchy import HEAP_MIB, SMOKE, HierarchyConfig, hierarchy
@@ -101,7 +105,7 @@ def main(figure: str, argv: list[str]) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     raw = OUT / f"{figure}-{stamp}.json"
     raw.write_text(json.dumps(everything, indent=1, default=str))
-    text = render(everything)  # type: ignore[operator]
+    text = render(everything)
     (OUT / f"{figure}-{stamp}.md").write_text(text)
     if args.output:
         args.output.write_text(text)

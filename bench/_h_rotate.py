@@ -141,8 +141,7 @@ async def rotate_job(spec: dict[str, Any]) -> dict[str, Any]:
             endpoint=host.event_grid_webhook_url("on_key_vault_event"),
             included_event_types=EVENT_TYPES,
         )
-        if spec.get("reset_counters", True):
-            await asyncio.to_thread(control.reset_counters, world["vault"])
+        await asyncio.to_thread(control.reset_counters, world["vault"])
         cpu_before = time.process_time()
         rotated_at = time.time()
         key_name = world["key_ref"].rsplit("/", 1)[1]
