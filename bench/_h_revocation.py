@@ -8,10 +8,12 @@ RSA-2048 software budget with 20 ms latency):
 2. a fresh reader envelope with ``KEYWARD_KEK_CACHE_SECONDS`` = ``ttl`` (DEK entries expire
    no later than the KEK that unwrapped them) decrypts records round-robin, one call every
    ``period`` seconds, and logs each call's end time and outcome;
-3. after a warm-up drawn uniformly from [1, ``ttl`` + 1] s (so the disable lands anywhere in
-   the KEKs' cache lifetimes), the key's current version is disabled through the Key Vault
-   SDK (``KeyClient.update_key_properties(enabled=False)``, the operator's principal) off
-   the reader's loop; the time its answer arrives is the revocation time;
+3. after a warm-up of 1 s plus a stratified draw over one TTL (repeat ``i`` of ``n``: uniform
+   in [``i``, ``i`` + 1) x ``ttl`` / ``n``; so the disables cover the KEKs' whole cache
+   lifetime, its worst moment, just after they were fetched, included), the key's current
+   version is disabled through the Key Vault SDK (``KeyClient.update_key_properties(
+   enabled=False)``, the operator's principal) off the reader's loop; the time its answer
+   arrives is the revocation time;
 4. the reader runs until every call has been refused for 2 s, then the key is re-enabled.
 
 Figures per repeat: the first refused ``decrypt`` and the last successful one, in seconds
@@ -38,7 +40,7 @@ TABLE, KEK_TABLE = "revocation", "revocationkeks"
 @dataclass
 class RevocationConfig:
     ttl: float = 5.0
-    repeats: int = 5
+    repeats: int = 10
     records: int = 100
     partitions: int = 10
     period: float = 0.025
@@ -146,7 +148,8 @@ def revocation(bench: Bench, config: RevocationConfig, say: Say) -> dict[str, An
     rng = random.Random(13)
     runs = []
     for repeat in range(config.repeats):
-        warmup = round(rng.uniform(1.0, config.ttl + 1.0), 2)
+        step = config.ttl / config.repeats
+        warmup = round(1.0 + (repeat + rng.random()) * step, 2)
         spec = {"kind": "revocation", **vars(config), "warmup": warmup, "write": repeat == 0}
         load_before = load_average()
         payload = json.dumps({"world": bench.world.to_json(), **spec})
