@@ -61,7 +61,7 @@ async def _run(
                 where = f" ({checkpoint.partition})" if checkpoint.partition else ""
                 if checkpoint.wait_until is not None:
                     until = checkpoint.wait_until.isoformat(timespec="seconds")
-                    where = f": the writers' cache TTL, until {until}"
+                    where = f": waiting out the writers' TTL and write bound, until {until}"
                 console.print(f"  {checkpoint.phase.value}{where}", highlight=False)
 
         vault = KeySourceVaultKeys(keys, allow_legacy_rsa1_5=args.allow_legacy_rsa1_5)

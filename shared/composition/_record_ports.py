@@ -65,6 +65,11 @@ def table_record_ports(
 
     from shared.adapters._pipeline import NO_REDIRECTS
     from shared.adapters.dek_table import TableKekStore, TableModeStore, TableRecordStore
+    from shared.records import TABLE_WRITE_CLIENT_OPTIONS
+
+    # Bounded attempts and retries: a record write lands within MAX_WRITE_SECONDS or never
+    # (shared/records/_write_bound.py), which the store jobs' counts rely on.
+    options = {**NO_REDIRECTS, **TABLE_WRITE_CLIENT_OPTIONS}
 
     if bool(connection_string) == bool(account_url) or (account_url and credential is None):
         raise ConfigurationError(
@@ -73,9 +78,9 @@ def table_record_ports(
 
     def client(name: str) -> TableClient:
         if connection_string:
-            return TableClient.from_connection_string(connection_string, name, **NO_REDIRECTS)
+            return TableClient.from_connection_string(connection_string, name, **options)
         assert account_url is not None
-        return TableClient(account_url, name, credential=credential, **NO_REDIRECTS)
+        return TableClient(account_url, name, credential=credential, **options)
 
     data, keks = client(table), client(kek_table)
     return RecordPorts(

@@ -6,7 +6,9 @@ and the mode row) and its KEK table. They are opened here from the context's one
 ``GET /api/status`` lists), with the one bounded KEK-age query the sweep's crypto-period
 rule asks. The CLI and applications open theirs through ``_record_ports`` (clients of their
 own, from a connection string or an account URL); here the ports share the context's one
-connection pool, as every other client of the Function App does.
+connection pool, as every other client of the Function App does. They need no write bound
+(``shared.records._write_bound``, which the application's clients carry): every write of a
+job is conditional on an ETag and moves toward its target, so a late one changes no count.
 """
 
 from __future__ import annotations

@@ -55,6 +55,11 @@ from shared.records._settings import (
     EnvelopeSettings,
 )
 from shared.records._stats import EnvelopeStats
+from shared.records._write_bound import (
+    MAX_WRITE_SECONDS,
+    TABLE_WRITE_CLIENT_OPTIONS,
+    WRITE_DEADLINE_SECONDS,
+)
 
 __all__ = [
     "DEFAULT_JOB_PAGE_SIZE",
@@ -76,6 +81,9 @@ __all__ = [
     "DEFAULT_DEK_CACHE_SECONDS",
     "DEFAULT_KEK_CACHE_SECONDS",
     "DEFAULT_MODE_TTL_SECONDS",
+    "MAX_WRITE_SECONDS",
+    "TABLE_WRITE_CLIENT_OPTIONS",
+    "WRITE_DEADLINE_SECONDS",
     "FIRST_KEK_VERSION",
     "KNOWN_FORMATS",
     "CacheStats",

@@ -9,7 +9,10 @@ are wrapped by the vault key (``_kek_ring``). Data is sealed by ``shared.crypto.
 bound to ``partition/record_id`` and the caller's context, the same in both formats.
 
 A read follows the row's own format, whatever the store's mode: during a migration both
-exist. A write follows the store's mode row (``ModeStore``), trusted for the mode TTL.
+exist. A write follows the store's mode row (``ModeStore``), trusted for the mode TTL from
+when its read was sent; the insert starts within that TTL (and the current KEK's) and is
+abandoned ``WRITE_DEADLINE_SECONDS`` after it, so it lands within ``MAX_WRITE_SECONDS`` of
+the TTL or never: the store jobs count only after that (``_write_bound``).
 The application may *declare* the mode it expects; a store in the other steady mode is
 refused (ConfigurationError) instead of silently writing the format nobody planned for. A
 store between modes (a migration either way) serves either declaration: reads follow each
@@ -26,8 +29,10 @@ lives ``dek_cache_seconds``; in hierarchy mode no longer than the KEK that unwra
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import NoReturn
@@ -39,6 +44,7 @@ from shared.errors import (
     IntegrityError,
     InvalidInputError,
     KeywardError,
+    TransientServiceError,
 )
 from shared.records._cache import KeyCache
 from shared.records._format import HIERARCHY_ALGORITHM, check_record_keys, record_ref
@@ -48,9 +54,13 @@ from shared.records._model import ModeRecord, RecordFormat, RecordWrite, StoredR
 from shared.records._ports import KekStore, ModeStore, RecordStore, VaultKeys, unwrapper_for
 from shared.records._settings import EnvelopeSettings
 from shared.records._stats import EnvelopeStats
+from shared.records._write_bound import SERVICE_GRACE_SECONDS, WRITE_DEADLINE_SECONDS
 
 #: Pages an emptiness check reads before it decides a sparse store is not empty.
 _EMPTY_CHECK_PAGES = 20
+#: Decisions (mode, current KEK) one write makes at most: a second one when the first went
+#: stale during the vault or KEK work.
+_WRITE_DECISIONS = 2
 
 
 class RecordNotFoundError(KeywardError, LookupError):
@@ -137,38 +147,91 @@ class Envelope:
             InvalidInputError: a reserved (``~...``) or malformed partition or id.
             ConflictError: the record exists (records are created once; nothing changed).
             ConfigurationError: the store's mode contradicts the declared one.
+            TransientServiceError: the write could not start, or finish, within its bound
+                (``_write_bound``: the decision's TTL plus ``WRITE_DEADLINE_SECONDS``).
             ServiceError: the vault or the store failed.
         """
         self._check_open()
         check_record_keys(partition, record_id)
         ref = record_ref(partition, record_id)
-        mode = await self._current_mode(create=True)
         with DataKey.generate() as dek:
             sealed = seal(dek, plaintext, dek_id=ref, context=context)
-            if mode.writes is RecordFormat.HIERARCHY:
-                kek = await self._ring.current(partition)
-                with kek.key:
-                    wrapped = LocalAesKeyWrapper(_kek_label(kek), kek.key).wrap(dek)
-                write = RecordWrite(
-                    partition, record_id, RecordFormat.HIERARCHY, HIERARCHY_ALGORITHM, wrapped,
-                    dek.kcv, kek_version=kek.version, sealed=sealed,
-                )  # fmt: skip
-                expires_at = kek.expires_at
-            else:
-                wrapper = await self._vault.newest(self._key_ref)
-                wrapped = await wrapper.wrap(dek)
-                self._stats.vault_wraps += 1
-                write = RecordWrite(
-                    partition, record_id, RecordFormat.DIRECT, wrapper.algorithm, wrapped,
-                    dek.kcv, key_id=wrapper.key_id, sealed=sealed,
-                )  # fmt: skip
-                expires_at = None
-            try:
-                stored = await self._records.insert_record(write)
-            except ConflictError:
-                raise ConflictError(f"record {ref} exists in {self._records.name}") from None
+            for attempt in range(_WRITE_DECISIONS):
+                mode, start_by = await self._decided_mode(create=True)
+                write, start_by, expires_at = await self._wrapped(
+                    RecordWrite(
+                        partition,
+                        record_id,
+                        mode.writes,
+                        HIERARCHY_ALGORITHM,
+                        b"",
+                        dek.kcv,
+                        sealed=sealed,
+                    ),
+                    dek,
+                    start_by,
+                )
+                if self._clock() <= start_by or not self._may_decide_again(attempt):
+                    break
+            stored = await self._insert(ref, write, start_by + WRITE_DEADLINE_SECONDS)
             self._cache_dek(stored, dek, expires_at)
         return stored
+
+    async def _wrapped(
+        self, draft: RecordWrite, dek: DataKey, start_by: float
+    ) -> tuple[RecordWrite, float, float | None]:
+        """``draft`` (its format from the mode) with ``dek`` wrapped as that format says, until
+        when its insert may start (the mode's and, in hierarchy mode, the current KEK's),
+        and until when its DEK may be cached."""
+        if draft.format is RecordFormat.HIERARCHY:
+            kek = await self._ring.current(draft.partition)
+            with kek.key:
+                wrapped = LocalAesKeyWrapper(_kek_label(kek), kek.key).wrap(dek)
+            write = replace(
+                draft, algorithm=HIERARCHY_ALGORITHM, wrapped=wrapped, kek_version=kek.version
+            )
+            if kek.current_until is not None:
+                start_by = min(start_by, kek.current_until)
+            return write, start_by, kek.expires_at
+        wrapper = await self._vault.newest(self._key_ref)
+        wrapped = await wrapper.wrap(dek)
+        self._stats.vault_wraps += 1
+        write = replace(draft, algorithm=wrapper.algorithm, wrapped=wrapped, key_id=wrapper.key_id)
+        return write, start_by, None
+
+    def _may_decide_again(self, attempt: int) -> bool:
+        """Whether a decision that went stale during the vault or KEK work is made again:
+        once, and only when the TTLs cache at all (with a TTL of 0 every decision is stale
+        at once; the write deadline alone bounds it)."""
+        ttls = (self._settings.mode_ttl_seconds, self._settings.kek_cache_seconds)
+        return attempt + 1 < _WRITE_DECISIONS and min(ttls) > 0
+
+    async def _insert(self, ref: str, write: RecordWrite, deadline: float) -> StoredRecord:
+        """Insert ``write`` if it can start before ``deadline`` (monotonic), abandoning it
+        there: so it lands within ``MAX_WRITE_SECONDS`` of its decision's TTL or never, which
+        the store jobs' counts rely on (``_write_bound``).
+
+        Raises:
+            ConflictError: the record exists.
+            TransientServiceError: the deadline passed (before the start: nothing written;
+                during the insert: it may still land, so read the record before retrying).
+        """
+        left = deadline - self._clock()
+        if left <= 0:
+            raise TransientServiceError(
+                f"record {ref}: the store's mode was decided more than the mode TTL plus "
+                f"{WRITE_DEADLINE_SECONDS:g} s ago (the vault was slow); nothing written: retry"
+            )
+        try:
+            async with asyncio.timeout(left):
+                return await self._records.insert_record(write)
+        except ConflictError:
+            raise ConflictError(f"record {ref} exists in {self._records.name}") from None
+        except TimeoutError:
+            raise TransientServiceError(
+                f"record {ref}: the insert was abandoned at its deadline; it may still land "
+                f"within {SERVICE_GRACE_SECONDS:g} s: read the record before writing it again"
+            ) from None
 
     async def decrypt(self, partition: str, record_id: str, *, context: bytes = b"") -> bytes:
         """The plaintext of record ``partition/record_id``, if ``context`` is the one it was
@@ -283,20 +346,28 @@ class Envelope:
     # ---- mode --------------------------------------------------------------------------
 
     async def _current_mode(self, *, create: bool) -> StoreMode:
+        return (await self._decided_mode(create=create))[0]
+
+    async def _decided_mode(self, *, create: bool) -> tuple[StoreMode, float]:
+        """The store's mode, and until when a write may start under it (monotonic): the mode
+        TTL after the read that said so was *sent* (the row may have changed any time after
+        that; a migration waits the TTL from its own write)."""
         if self._mode is not None and self._clock() < self._mode_until:
-            return self._mode
+            return self._mode, self._mode_until
         async with self._locks.hold("mode"):
             if self._mode is not None and self._clock() < self._mode_until:
-                return self._mode
+                return self._mode, self._mode_until
+            until = self._clock() + self._settings.mode_ttl_seconds
             record = await self._modes.read_mode()
             self._stats.mode_reads += 1
             self._note_mode_change(record)
             mode = await self._reconcile(record, create=create)
             if mode is not None:
                 self._mode = mode
-                self._mode_until = self._clock() + self._settings.mode_ttl_seconds
-                return mode
-            return StoreMode.HIERARCHY  # empty store, declared hierarchy, nothing written yet
+                self._mode_until = until
+                return mode, until
+            # Empty store, declared hierarchy, nothing written yet.
+            return StoreMode.HIERARCHY, until
 
     def _note_mode_change(self, record: ModeRecord) -> None:
         """Drop every cached key and current-KEK pointer when the mode row changed since it

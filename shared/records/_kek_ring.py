@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.crypto import DataKey
 from shared.errors import ConflictError, IntegrityError, KeyNotFoundError
@@ -34,12 +34,16 @@ class OpenKek:
 
     ``expires_at`` (on the cache's clock) is ``None`` when the KEK is not cached (caching
     off): a DEK it unwraps must not be cached either, or it would outlive its KEK.
+    ``current_until`` (same clock; only from :meth:`KekRing.current`): until when this
+    version may be taken as the partition's current KEK, the KEK TTL after the listing that
+    said so was *sent*; a write under it must start by then (``_write_bound``).
     """
 
     partition: str
     version: str
     key: DataKey
     expires_at: float | None
+    current_until: float | None = None
 
     def __repr__(self) -> str:
         return f"OpenKek({self.partition}/{self.version}, expires_at={self.expires_at})"
@@ -94,12 +98,12 @@ class KekRing:
         if hit is not None and hit.key.kcv != remembered[1]:
             hit.key.wipe()
             return None
-        return hit
+        return None if hit is None else replace(hit, current_until=remembered[2])
 
-    def _remember_current(self, kek: StoredKek) -> None:
+    def _remember_current(self, kek: StoredKek, until: float) -> None:
         if self._ttl <= 0 or self._cache.max_entries == 0:
             return
-        self._current[kek.partition] = (kek.version, kek.kcv, self._clock() + self._ttl)
+        self._current[kek.partition] = (kek.version, kek.kcv, until)
         self._current.move_to_end(kek.partition)
         while len(self._current) > self._cache.max_entries:
             self._current.popitem(last=False)
@@ -117,14 +121,18 @@ class KekRing:
         async with self._locks.hold(("current", partition)):
             if (hit := self._remembered(partition)) is not None:
                 return hit
+            # Trusted from when the listing was sent, not from when the unwrap ended: a KEK
+            # rotation waits the KEK TTL after making a new version, and no writer may take
+            # an older one for current past that (however slow its vault unwrap was).
+            until = self._clock() + self._ttl
             listed = await self._keks.list_keks(partition)
             if not listed:
                 opened, stored = await self._create(partition)
             else:
                 stored = listed[0]
                 opened = self._cached_as(stored) or await self._unwrap(stored)
-            self._remember_current(stored)
-            return opened
+            self._remember_current(stored, until)
+            return replace(opened, current_until=until)
 
     def _cached_as(self, stored: StoredKek) -> OpenKek | None:
         """The cached key of ``stored`` if it is the key the row holds now (a KEK deleted and

@@ -6,6 +6,8 @@ One job for the store (or one partition), in resumable steps:
    current KEK is older than ``older_than_days``), a new KEK version, wrapped under the newest
    enabled version of the Key Vault key; it is the partition's current KEK from now on.
 2. WAIT: the writers' KEK cache TTL, after which no writer still wraps under an older one.
+   Their writes land within ``MAX_WRITE_SECONDS`` after it (``_write_bound``): no COUNT
+   begins before that (``settle_until``), so none misses a late record under an old version.
 3. Partition by partition: REWRAP every format-2 record under an older version to the
    current one (the old KEK is unwrapped by the vault once per version; each DEK is
    unwrapped and wrapped locally: no vault call per DEK), COUNT the records under each
@@ -117,6 +119,11 @@ class KekRotation(StoreJob):
 
     async def step(self) -> None:
         phase = self.checkpoint.phase
+        if phase is not Phase.WAIT and self.wait_seconds() > 0:
+            await self.heartbeat()
+            return
+        if phase is Phase.COUNT and not await self.settled(self.kek_ttl_seconds):
+            return  # a count that may delete a KEK version waits out every late writer
         if phase is Phase.CREATE:
             await self._create_page()
         elif phase is Phase.WAIT:
@@ -158,8 +165,12 @@ class KekRotation(StoreJob):
         self.keks.clear()  # nothing is wrapped under them until the wait is over
         after = replace(with_tally(checkpoint, Tally(keks_created=created), ()), continuation=more)
         if more is None:
-            wait_until = now + timedelta(seconds=self.kek_ttl_seconds)
-            after = replace(after, phase=Phase.WAIT, wait_until=wait_until)
+            # From now, after every new version's insert returned (not from the page's start):
+            # a writer that listed a partition before its new KEK landed keeps the older one
+            # as current for the KEK TTL, and its write lands within MAX_WRITE_SECONDS after.
+            wait_until = parts.now() + timedelta(seconds=self.kek_ttl_seconds)
+            settle = self.settle_after(self.kek_ttl_seconds)
+            after = replace(after, phase=Phase.WAIT, wait_until=wait_until, settle_until=settle)
         parts.probe(PAGE_BEFORE_CHECKPOINT)
         await self.save(after)
 

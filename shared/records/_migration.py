@@ -4,13 +4,16 @@ To hierarchy: the mode becomes ``migrating-to-hierarchy`` (writers now write for
 job waits the writers' mode TTL (so no writer still holds ``direct``), then converts page by
 page: each format-1 row's DEK is unwrapped by the vault (the one vault call per row, paced by
 the service), checked against its KCV, wrapped locally (A256KW) under the partition's current
-KEK and conditionally replaced. A full count of format-1 rows follows; zero makes the mode
+KEK and conditionally replaced. A full count of format-1 rows follows, begun no earlier than
+the mode TTL plus ``MAX_WRITE_SECONDS`` after the mode change (``settle_until``: a writer
+that read ``direct`` just before may land a format-1 row until then); zero makes the mode
 ``hierarchy`` (in the same write as the checkpoint's ``done``), else another pass.
 
 Back to direct: the mirror (KEK unwrapped by the vault once per version, DEKs unwrapped
 locally, wrapped under the newest enabled vault version with its public key after a round
-trip proved that version), a count of format-2 rows, mode ``direct``, then, after the
-writers' KEK TTL, the KEK rows (nothing references them any more) are deleted page by page.
+trip proved that version), a count of format-2 rows (begun as late as the one above), mode
+``direct``, then, after the writers' KEK TTL plus ``MAX_WRITE_SECONDS``, the KEK rows
+(nothing references them any more) are deleted page by page.
 
 Every step ends with a checkpoint in the mode row; a crash anywhere resumes from the last
 one, and a page done twice is harmless (converted rows are skipped).
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.crypto import AsyncKeyWrapper, DataKey
 from shared.errors import ConfigurationError, IntegrityError
@@ -138,6 +141,14 @@ class Migration(StoreJob):
         )
         await self.save(fresh, mode=_MIGRATING[self.target])
         self.parts.probe(MODE_SET)
+        # Dated now that the mode row's write has returned: a writer (or the data shard's
+        # mode cache) that read the old mode before it landed trusts it for up to the mode
+        # TTL more, and a late write lands within MAX_WRITE_SECONDS after that.
+        wait_until = self.parts.now() + timedelta(seconds=self.mode_ttl_seconds)
+        settled = replace(
+            self.checkpoint, wait_until=wait_until, settle_until=self._settle_after_mode()
+        )
+        await self.save(settled)
         return True
 
     async def step(self) -> None:
@@ -145,6 +156,10 @@ class Migration(StoreJob):
         phase = self.checkpoint.phase
         if self.wait_seconds() > 0:
             await self.heartbeat()
+            return
+        if phase is Phase.COUNT and not await self.settled(self.mode_ttl_seconds):
+            return  # a count that may flip the mode waits out every late old-format write
+        if phase is Phase.CLEANUP and not await self.settled(self.kek_ttl_seconds):
             return
         if phase is Phase.WAIT:
             self.parts.probe(WAIT_OVER)
@@ -237,6 +252,9 @@ class Migration(StoreJob):
         else:
             await self.save(self._new_pass(after, after.pass_number + 1))
 
+    def _settle_after_mode(self) -> datetime:
+        return self.settle_after(self.mode_ttl_seconds)
+
     @staticmethod
     def _new_pass(checkpoint: Checkpoint, number: int) -> Checkpoint:
         return replace(
@@ -258,10 +276,14 @@ class Migration(StoreJob):
             # The KEK rows go only once no writer can still remember one as its partition's
             # current KEK: a partition's first KEK has a fixed id, and a KEK made again under
             # that id after a later migration must never be mistaken for the deleted one.
-            wait_until = self.parts.now() + timedelta(seconds=self.kek_ttl_seconds)
-            cleanup = replace(checkpoint, phase=Phase.CLEANUP, wait_until=wait_until)
+            # Deleted only the KEK TTL and MAX_WRITE_SECONDS after this write returned
+            # (dated below; after a crash here, on resume: ``settled``).
+            cleanup = replace(checkpoint, phase=Phase.CLEANUP, wait_until=None, settle_until=None)
             await self.save(cleanup, mode=StoreMode.DIRECT)
         self.parts.probe(FINAL_MODE_WRITTEN)
+        if self.target is StoreMode.DIRECT:
+            settle = self.settle_after(self.kek_ttl_seconds)
+            await self.save(replace(self.checkpoint, settle_until=settle, wait_until=settle))
 
     async def _cleanup_page(self) -> None:
         """Delete one page of partitions' KEKs: the store is direct and holds no format-2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.errors import ConflictError
 from shared.records._migration_keks import JobKeks
@@ -25,6 +25,7 @@ from shared.records._migration_state import (
 )
 from shared.records._model import ModeRecord, StoredKek, StoreMode
 from shared.records._ports import KekStore, ModeStore, RecordStore, VaultKeys
+from shared.records._write_bound import MAX_WRITE_SECONDS
 from shared.stores import WriteOutcome
 
 #: Records per scan page (and per checkpoint) when the caller does not say.
@@ -47,6 +48,9 @@ class JobParts:
     page_size: int = DEFAULT_JOB_PAGE_SIZE
     workers: int = DEFAULT_JOB_WORKERS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    #: How late a writer's record may land after its decision's TTL (``_write_bound``);
+    #: smaller only in tests whose writers are in-process.
+    max_write_seconds: float = MAX_WRITE_SECONDS
 
 
 class StoreJob:
@@ -127,6 +131,23 @@ class StoreJob:
             result = await keks.delete_kek(fresh) if fresh else result
         self.parts.probe(KEK_AFTER_DELETE)
         return result.outcome is WriteOutcome.WRITTEN
+
+    def settle_after(self, ttl_seconds: float) -> datetime:
+        """The end of the writers' window after a switch whose write has returned by now:
+        a writer that read the state before it trusts it for ``ttl_seconds`` and its write
+        lands within ``MAX_WRITE_SECONDS`` after that, or never (``_write_bound``)."""
+        return self.parts.now() + timedelta(seconds=ttl_seconds + self.parts.max_write_seconds)
+
+    async def settled(self, ttl_seconds: float) -> bool:
+        """Whether a count (or a KEK deletion) may begin: ``settle_until`` is past. Else the
+        job waits until then (``wait_until``, saved) and this step ends. A checkpoint with no
+        date (a crash right after the switch) is dated from now: later, never earlier."""
+        checkpoint, now = self.checkpoint, self.parts.now()
+        settle = checkpoint.settle_until or self.settle_after(ttl_seconds)
+        if settle <= now:
+            return True
+        await self.save(replace(checkpoint, settle_until=settle, wait_until=settle))
+        return False
 
     async def heartbeat(self) -> None:
         """Renew the lease (while waiting out a TTL)."""

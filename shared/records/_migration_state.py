@@ -32,6 +32,8 @@ MAX_PASSES = 5
 MAX_PROBLEM_REFS = 20
 #: The checkpoint's JSON schema version (a newer one is refused, not misread).
 CHECKPOINT_VERSION = 1
+#: The checkpoint's dates (ISO 8601 in its JSON; ``settle_until`` may be absent: older).
+_DATES = ("lease_until", "started_at", "wait_until", "settle_until")
 
 
 class JobKind(enum.StrEnum):
@@ -100,7 +102,11 @@ class Checkpoint:
         key_ref: the Key Vault key new wraps go under (unversioned id).
         phase: where the job is; ``pass_number`` counts convert/count rounds.
         continuation: the scan's position within the phase (``None``: from the start).
-        wait_until: the end of the phase WAIT (kept, so a resumed job does not wait again).
+        wait_until: the end of the current wait (the phase WAIT's, or a count's or a KEK
+            deletion's before ``settle_until``; kept, so a resumed job does not wait again).
+        settle_until: no count that may let the job flip the mode or delete a KEK begins
+            before it: the writers' TTL plus ``MAX_WRITE_SECONDS`` after the job's switch
+            (the mode change, the new KEKs) was seen written (``_write_bound``).
         count: rows of the old format found so far by the phase COUNT (migration).
         version_counts: rows per KEK version of the partition found so far (rotation).
         partition / partitions_continuation: KEK rotation's position: the partition being
@@ -119,6 +125,7 @@ class Checkpoint:
     pass_number: int = 1
     continuation: str | None = None
     wait_until: datetime | None = None
+    settle_until: datetime | None = None
     count: int = 0
     #: Rows of this pass that could not be converted (a count no higher is only those).
     pass_problems: int = 0
@@ -149,7 +156,7 @@ class Checkpoint:
     def to_json(self) -> str:
         data: dict[str, Any] = asdict(self)
         data["v"] = CHECKPOINT_VERSION
-        for name in ("lease_until", "started_at", "wait_until"):
+        for name in _DATES:
             value = getattr(self, name)
             data[name] = value.isoformat() if value else None
         data["problem_refs"] = list(self.problem_refs)
@@ -164,8 +171,8 @@ class Checkpoint:
                 raise InvalidInputError(
                     "the store's job checkpoint is newer than this keyward: upgrade keyward"
                 )
-            for name in ("lease_until", "started_at", "wait_until"):
-                data[name] = datetime.fromisoformat(data[name]) if data[name] else None
+            for name in _DATES:
+                data[name] = datetime.fromisoformat(data[name]) if data.get(name) else None
             data["kind"] = JobKind(data["kind"])
             data["phase"] = Phase(data["phase"])
             data["tally"] = Tally(**data["tally"])

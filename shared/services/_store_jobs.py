@@ -37,6 +37,7 @@ from shared.errors import ConfigurationError, InvalidInputError
 from shared.records import (
     DEFAULT_JOB_PAGE_SIZE,
     DEFAULT_JOB_WORKERS,
+    MAX_WRITE_SECONDS,
     Checkpoint,
     EnvelopeSettings,
     JobBusyError,
@@ -114,6 +115,9 @@ class StoreJobParts:
     board: BudgetBoard | None = None
     page_size: int = DEFAULT_JOB_PAGE_SIZE
     workers: int = DEFAULT_JOB_WORKERS
+    #: How late a writer's record may land (``shared.records._write_bound``; lower only in
+    #: tests whose writers are in-process).
+    max_write_seconds: float = MAX_WRITE_SECONDS
 
     def store(self, name: str) -> JobPorts:
         """Raises: InvalidInputError: ``name`` is not a store that holds records."""
@@ -166,6 +170,7 @@ def build_job(
     job_parts = JobParts(
         records=ports.records, keks=ports.keks, modes=ports.modes, vault=vault, now=now,
         page_size=parts.page_size, workers=parts.workers,
+        max_write_seconds=parts.max_write_seconds,
     )  # fmt: skip
     owner = owner_of(op.operation_id)
     if op.kind is OperationKind.MIGRATE:

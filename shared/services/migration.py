@@ -30,6 +30,7 @@ from shared.errors import ThrottledError
 from shared.records import (
     DEFAULT_JOB_PAGE_SIZE,
     DEFAULT_JOB_WORKERS,
+    MAX_WRITE_SECONDS,
     Checkpoint,
     EnvelopeSettings,
     JobParts,
@@ -167,9 +168,12 @@ class StoreJobs:
         monotonic: Callable[[], float] = time.monotonic,
         probe: JobProbe = no_probe,
         progress: Callable[[Checkpoint], None] | None = None,
+        max_write_seconds: float = MAX_WRITE_SECONDS,
     ) -> None:
         """``rate``: vault unwraps per second (default: keyward's share of the vault's
-        published RSA-2048 budget, as a rewrap assumes when the vault does not say)."""
+        published RSA-2048 budget, as a rewrap assumes when the vault does not say).
+        ``max_write_seconds``: how late a writer's record may land (``_write_bound``; lower
+        only in tests whose writers are in-process)."""
         self.settings = settings or EnvelopeSettings()
         self.owner = owner or default_owner()
         ceiling = throttle_ceiling(
@@ -185,6 +189,7 @@ class StoreJobs:
             probe=probe,
             page_size=page_size,
             workers=workers,
+            max_write_seconds=max_write_seconds,
         )
         self._sleep = sleep
         self._monotonic = monotonic

@@ -85,3 +85,36 @@ async def test_open_envelope_opens_its_ports_in_the_composition_home(
         allow_list="https://unit.vault.azure.net",  # type: ignore[arg-type]
     ) as envelope:
         assert [p.records.name for p in opened] == [envelope.store_name]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"connection_string": "UseDevelopmentStorage=true"},
+        {"account_url": ACCOUNT, "credential": _Credential()},
+    ],
+)
+async def test_the_table_clients_write_within_the_bound(how: dict[str, Any]) -> None:
+    """Every Table client that writes records has the bounded attempts, the one retry and the
+    absolute timeout ``MAX_WRITE_SECONDS`` is computed from (``_write_bound``), not the
+    SDK's 300 s reads and 7-day timeout."""
+    from shared.records._write_bound import (
+        CONNECT_TIMEOUT_SECONDS,
+        READ_TIMEOUT_SECONDS,
+        WRITE_DEADLINE_SECONDS,
+        WRITE_RETRIES,
+    )
+
+    ports = table_record_ports("data", "keks", **how)
+    try:
+        for close in ports.closers:
+            pipeline = close.__self__._client._client._pipeline  # type: ignore[attr-defined]
+            (retry,) = [p for p in pipeline._impl_policies if "RetryPolicy" in type(p).__name__]
+            assert (retry.total_retries, retry.timeout) == (WRITE_RETRIES, WRITE_DEADLINE_SECONDS)
+            config = pipeline._transport.connection_config
+            assert (config.timeout, config.read_timeout) == (
+                CONNECT_TIMEOUT_SECONDS,
+                READ_TIMEOUT_SECONDS,
+            )
+    finally:
+        await ports.aclose()

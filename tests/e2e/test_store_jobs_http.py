@@ -7,6 +7,7 @@ shows the running job from the mode row; a second start while one runs is refuse
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from azure.data.tables.aio import TableClient
 
 from devtools.localhost import bindings
 from shared.adapters.dek_table import TableKekStore, TableModeStore, TableRecordStore
-from shared.composition import reset_contexts
+from shared.composition import AppContext, reset_contexts
 from shared.records import FIRST_KEK_VERSION, RecordFormat, StoreMode, read_checkpoint
 from tests.e2e.conftest import Stack
 from tests.e2e.test_functions_bindings import _function, _operation_result, _post
@@ -29,9 +30,16 @@ pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
 
 async def _small_ttls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Writers' mode and KEK TTLs of one second: the jobs' waits are one queue delay each."""
+    """Writers' mode and KEK TTLs of one second, and a write bound of one second (this
+    test's writers finish before each job): the jobs' waits are a queue delay or two."""
     monkeypatch.setenv("KEYWARD_MODE_TTL", "1")
     monkeypatch.setenv("KEYWARD_KEK_CACHE_SECONDS", "1")
+    parts = AppContext.store_job_parts
+    monkeypatch.setattr(
+        AppContext,
+        "store_job_parts",
+        lambda self: dataclasses.replace(parts(self), max_write_seconds=1.0),
+    )
     for context in reset_contexts():
         await context.aclose()
 

@@ -674,3 +674,45 @@ def write_under_kek(
     assert (partition, record_id) not in w.records.rows
     w.records.rows[(partition, record_id)] = w.records.new_row(write)
     w.plaintexts[(partition, record_id)] = plaintext
+
+
+class HeldInserts:
+    """A writer's view of ``w.records`` whose inserts of chosen records land late: at the
+    given time on the fake clock (a request held in the network, or an SDK retry), as the
+    write bound allows (``shared/records/_write_bound.py``). Everything else is the store's."""
+
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.inner = w.records
+        #: record ref -> when its insert lands.
+        self.holds: dict[str, datetime] = {}
+        self.landed: list[StoredRecord] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def read_record(self, partition: str, record_id: str) -> StoredRecord | None:
+        return await self.inner.read_record(partition, record_id)
+
+    async def insert_record(self, write: RecordWrite) -> StoredRecord:
+        land_at = self.holds.pop(write.ref, None)
+        while land_at is not None and self.w.time.now() < land_at:
+            await asyncio.sleep(0)
+        stored = await self.inner.insert_record(write)
+        self.landed.append(stored)
+        return stored
+
+    async def replace_record(self, current: StoredRecord, write: RecordWrite) -> WriteResult:
+        return await self.inner.replace_record(current, write)
+
+    async def scan_records(
+        self,
+        *,
+        partition: str | None = None,
+        continuation: str | None = None,
+        page_size: int = 100,
+    ) -> RecordPage:
+        return await self.inner.scan_records(
+            partition=partition, continuation=continuation, page_size=page_size
+        )

@@ -4,6 +4,7 @@ Envelope, local (development) keys, the CLI's output and exit codes."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 from pathlib import Path
@@ -58,6 +59,15 @@ async def _state(workspace: Path) -> tuple[StoreMode, set[RecordFormat]]:
     page = await store.records.scan_records()
     await store.aclose()
     return mode, {row.format for row in page.records}
+
+
+@pytest.fixture(autouse=True)
+def _no_late_writers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's writers finish before each job: no write bound to wait out (the CLI's
+    jobs otherwise wait ``MAX_WRITE_SECONDS`` before counting)."""
+    monkeypatch.setattr(
+        "shared.cli._jobs.StoreJobs", functools.partial(StoreJobs, max_write_seconds=0.0)
+    )
 
 
 @pytest.fixture

@@ -9,15 +9,30 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import ConfigurationError
-from shared.records import Envelope, EnvelopeSettings, RecordFormat, StoreMode
+from shared.records import (
+    MAX_WRITE_SECONDS,
+    Envelope,
+    EnvelopeSettings,
+    RecordFormat,
+    StoredRecord,
+    StoreMode,
+)
 from shared.records._migration_probe import JOB_POINTS
 from shared.records._migration_state import Checkpoint, JobKind, read_checkpoint
-from tests.records.memory import DirectRowsView, JobProbe, World, open_record, world
+from tests.records.memory import (
+    DirectRowsView,
+    HeldInserts,
+    JobProbe,
+    World,
+    open_record,
+    world,
+)
 from tests.rewrap.fakes import KEY_REF, engine_for, rsa_key
 
 STORE_POINTS = ("store.after_replace", "mode.before_write", "mode.after_write",
@@ -55,11 +70,36 @@ class Life:
     ids: itertools.count[int] = field(default_factory=itertools.count)
     rotations: int = 0
     crashes: int = 0
+    #: Writes still in flight: the task, when it lands, the record and its plaintext.
+    late: list[tuple[asyncio.Task[StoredRecord], datetime, tuple[str, str], bytes]] = field(
+        default_factory=list
+    )
 
-    def envelope(self) -> Envelope:
-        return Envelope(self.w.records, self.w.keks, self.w.modes, self.w.vault, KEY_REF,
-                        settings=ENVELOPE, clock=self.w.time.monotonic,
+    def envelope(self, records: HeldInserts | None = None) -> Envelope:
+        return Envelope(records or self.w.records, self.w.keks, self.w.modes, self.w.vault,
+                        KEY_REF, settings=ENVELOPE, clock=self.w.time.monotonic,
                         wall_clock=self.w.time.now)  # fmt: skip
+
+    async def late_write(self, app: int, after: float) -> None:
+        """A write decided now whose insert lands ``after`` seconds later (within the write
+        bound: its decision's TTL has not run out yet), while whatever comes next runs."""
+        held = self.apps[app]._records
+        assert isinstance(held, HeldInserts)
+        key = ("t0", f"late{next(self.ids):04}")
+        land_at = self.w.time.now() + timedelta(seconds=after)
+        held.holds[f"{key[0]}/{key[1]}"] = land_at
+        plain = f"{key[0]}/{key[1]} plaintext".encode()
+        task = asyncio.ensure_future(self.apps[app].encrypt(*key, plain, context=b"ctx"))
+        self.late.append((task, land_at, key, plain))
+
+    async def land(self) -> None:
+        """Let every write in flight land (its time comes)."""
+        for task, land_at, key, plain in self.late:
+            if self.w.time.now() < land_at:
+                self.w.time.advance((land_at - self.w.time.now()).total_seconds())
+            await task
+            self.w.plaintexts[key] = plain
+        self.late.clear()
 
     async def write(self, app: int, partition: str) -> None:
         record_id = f"r{next(self.ids):04}"
@@ -139,6 +179,7 @@ operations = st.lists(
         st.tuples(st.just("write"), st.integers(0, 1), st.sampled_from(PARTITIONS)),
         st.tuples(st.just("read"), st.integers(0, 1), st.integers(0, 1000)),
         st.tuples(st.just("vault"), st.none(), st.none()),
+        st.tuples(st.just("late"), st.integers(0, 1), st.floats(0, MAX_WRITE_SECONDS - 1)),
         st.tuples(st.just("rotate"), st.sampled_from([None, "t0"]), crashes),
         st.tuples(st.just("migrate"), st.sampled_from(["flip", "flip", *STEADY]), crashes),
     ),
@@ -149,7 +190,7 @@ operations = st.lists(
 
 async def live(start_in: StoreMode, plan: list[tuple[str, object, object]]) -> None:
     life = Life(world())
-    life.apps = [life.envelope(), life.envelope()]
+    life.apps = [life.envelope(HeldInserts(life.w)), life.envelope(HeldInserts(life.w))]
     for index in range(6):
         await life.write(index % 2, PARTITIONS[index % 3])
     if start_in is StoreMode.HIERARCHY:
@@ -165,9 +206,14 @@ async def live(start_in: StoreMode, plan: list[tuple[str, object, object]]) -> N
             await life.read(first, second)
         elif op == "vault":
             await life.vault_rotation()
+        elif op == "late":
+            assert isinstance(first, int)
+            assert isinstance(second, float)
+            await life.late_write(first, second)
         else:
             crash = second if isinstance(second, tuple) else None
             await life.job(op, first, crash)
+    await life.land()
     mode = await life.finish()
     w = life.w
     rows = w.records.rows
