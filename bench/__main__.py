@@ -1,6 +1,8 @@
 """``python -m bench [SCENARIO ...] [--quick | --smoke] [options]``; see ``bench/__init__.py``.
 
 ``python -m bench control [options]`` runs (g), the flat control plane (``bench._cp_cli``).
+``python -m bench hierarchy|reads|revocation [options]`` run issue 13's (h), (i), (j)
+(``bench._h_cli``).
 
 With every scenario and neither ``--quick`` nor ``--smoke``, the figures are written to
 ``docs/benchmarks.md`` (``--output`` to write elsewhere, ``--no-write`` to skip). Raw results
@@ -145,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench._cp_cli import main as control_main
 
         return control_main(argv[1:])
+    if argv[:1] and argv[0] in ("hierarchy", "reads", "revocation"):  # issue 13's figures
+        from bench._h_cli import main as figure_main
+
+        return figure_main(argv[0], argv[1:])
     args = parse_args(argv)
     if args.render:
         text = render(json.loads(args.render.read_text()))

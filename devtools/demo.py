@@ -11,7 +11,11 @@ Grid) as subprocesses, runs ``function_app.app`` in the local Functions host, an
    the old version (``POST /api/retire``, likewise), and shows that every record and
    every blob still decrypts (azure-storage-blob itself decrypts the blobs);
 4. disables the current key and shows the revocation sweep (the ``dependents_sweep`` timer)
-   flagging the Face accounts.
+   flagging the Face accounts;
+5. writes the same records through the application API (``from keyward import
+   open_envelope``) into a direct-mode store and a hierarchy-mode store, rotates the key once
+   for each through the same pipeline, the vault at Key Vault's RSA-2048 budget with 20 ms
+   latency, and shows vault calls and time per rotation side by side.
 
 Everything the app does, it does with its production code: DefaultAzureCredential (the
 emulator serves the App Service managed identity endpoint), the real SDK clients over HTTPS
@@ -312,7 +316,11 @@ async def verdict(world: World, host: Any) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- act 3
 async def rotate(world: World, host: Any) -> None:
+    from shared.composition import context_for_current_loop
+
     act(3, "The key rotates")
+    # Every shard of the app's registry gets a job: the DEK table, its KEK table, the blobs.
+    shards = len((await context_for_current_loop()).shards)
     rotated = await off_loop(world.key_client.rotate_key, KEY)
     world.versions.append(rotated.properties.version)
     say(
@@ -333,7 +341,7 @@ async def rotate(world: World, host: Any) -> None:
         # The Face follow-up (re-point, evaluate, flag) is a message on the same queue: done
         # when no account is pinned to the old version any more (asked once the jobs ended:
         # the verdict counts every store, an operation of its own).
-        ended = len(jobs) == 2 and all(j["status"] == "completed" for j in jobs)
+        ended = len(jobs) == shards and all(j["status"] == "completed" for j in jobs)
         if ended and not _pinned_to(await verdict(world, host), world.versions[0]):
             break
         await asyncio.sleep(0.5)
@@ -513,6 +521,96 @@ async def run_sweep(host: Any, function: str) -> None:
             raise SystemExit(f"{function} failed: {await response.text()}")
 
 
+# ----------------------------------------------------------------------------- act 6
+#: Tenants (partitions) of the side-by-side stores: one intermediate key each in hierarchy mode.
+TENANTS = 20
+#: Off for the side-by-side rotations, so they count the records' vault calls alone: the
+#: invoices' container (its own rewrap) and the Face follow-up (its own vault reads).
+ACT_6_OFF = (
+    "KEYWARD_BLOB_CONTAINERS", "KEYWARD_FACE_SUBSCRIPTIONS", "KEYWARD_FACE_REPOINT",
+    "KEYWARD_EVENTGRID_TOPIC_ENDPOINT",
+)  # fmt: skip
+#: The side-by-side stores (data table, KEK table) and the mode each is written in.
+MODE_STORES = (("direct", "ordersdirect"), ("hierarchy", "ordershier"))
+
+
+async def compare_modes(world: World, host: Any) -> None:
+    """The same records in a direct-mode and a hierarchy-mode store, one rotation each."""
+    from devtools.emulator.credential import AsyncEmulatorCredential
+    from keyward import open_envelope
+
+    act(6, "Direct and hierarchy mode side by side")
+    key_url = f"{world.vault_url}/keys/{KEY}"
+    for mode, table in MODE_STORES:
+        started = time.perf_counter()
+        async with open_envelope(
+            key_url, connection_string=world.azurite.connection_string, table=table,
+            kek_table=f"{table}keks", mode=mode, credential=AsyncEmulatorCredential(world.operator),
+            allow_list=f"{VAULT}={world.vault_url}", ca_bundle=world.emulator.ca_path,
+        ) as envelope:  # fmt: skip
+            for index in range(RECORDS):
+                await envelope.encrypt(f"tenant{index % TENANTS:02d}", f"order{index:05d}",
+                                       record_text(index))  # fmt: skip
+            wraps = envelope.stats.vault_wraps
+        say(
+            f"{RECORDS:,} records of {TENANTS} tenants written through [cyan]from keyward import "
+            f"open_envelope[/] into [cyan]{table}[/] in {mode} mode: {wraps:,} wraps under the "
+            f"vault key ({time.perf_counter() - started:.1f} s)."
+        )
+    client = world.emulator.client
+    await off_loop(client.set_throttle, VAULT, budget=4000, window_seconds=10.0, enabled=True)
+    await off_loop(client.set_latency, VAULT, fixed_ms=20.0)
+    say("The vault now answers as Key Vault does: 4,000 operations per 10 s, 20 ms each.")
+    side_by_side = Table("store", "mode", "records", "rewrapped in the vault", "vault calls",
+                         "time")  # fmt: skip
+    try:
+        for mode, name in MODE_STORES:
+            side_by_side.add_row(name, mode, f"{RECORDS:,}", *await rotate_store(world, host, name))
+    finally:
+        await off_loop(client.set_throttle, VAULT, enabled=False)
+        await off_loop(client.set_latency, VAULT, fixed_ms=0.0)
+    console.print(side_by_side)
+    say(
+        "Direct mode pays one vault unwrap per record; hierarchy mode one per tenant's "
+        "intermediate key, whatever the number of records (the records are rewrapped by no one: "
+        "their DEKs stay wrapped by the tenant keys)."
+    )
+
+
+async def rotate_store(world: World, host: Any, table: str) -> list[str]:
+    """Point the Function App at ``table`` (and its KEK table), rotate the key, wait for
+    every shard's job; the rotation's vault calls (emulator counters) and time."""
+    from shared.composition import context_for_current_loop, reset_contexts
+
+    settings = {k: v for k, v in world.settings.items() if k not in ACT_6_OFF}
+    settings |= {"KEYWARD_DEK_TABLE": table, "KEYWARD_KEK_TABLE": f"{table}keks"}
+    for name in ACT_6_OFF:
+        os.environ.pop(name, None)
+    os.environ.update(settings)
+    for context in reset_contexts():  # the app's next invocation reads the new settings
+        await context.aclose()
+    shards = list((await context_for_current_loop()).shards)  # a warm instance
+    await off_loop(world.emulator.client.reset_counters, VAULT)
+    started = time.perf_counter()
+    rotated = await off_loop(world.key_client.rotate_key, KEY)
+    rewrapped = await _jobs_done(host, str(rotated.properties.version), shards)
+    elapsed = time.perf_counter() - started
+    ops = (await off_loop(world.emulator.client.counters, VAULT))["vault"].get("ops", {})
+    calls = sum(int(v) for k, v in ops.items() if k != "rotate")
+    return [f"{rewrapped:,}", f"{calls:,}", f"{elapsed:.1f} s"]
+
+
+async def _jobs_done(host: Any, version: str, shards: list[str]) -> int:
+    """Wait until every shard's job for ``version`` completed; the keys they rewrapped."""
+    deadline = time.perf_counter() + 180
+    while time.perf_counter() < deadline:
+        jobs = [j for j in (await status(host))["jobs"] if j["target_version"] == version]
+        if len(jobs) == len(shards) and all(j["status"] == "completed" for j in jobs):
+            return sum(int(j["rewrapped"]) for j in jobs)
+        await asyncio.sleep(0.2)
+    raise SystemExit("a rotation did not complete in 3 minutes")
+
+
 # ----------------------------------------------------------------------------- main
 async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
     world = World(azurite, emulator)
@@ -522,13 +620,14 @@ async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
         await rotate(world, host)
         await retire(world, host)
         await revoke(world, host)
+        await compare_modes(world, host)
     finally:
         from shared.composition import reset_contexts
 
         await host.stop()
         for context in reset_contexts():
             await context.aclose()
-    act(6, "Summary")
+    act(7, "Summary")
     failures = [r for r in host.invocations if not r.ok]
     by_function: dict[str, int] = {}
     for record in host.invocations:

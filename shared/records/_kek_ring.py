@@ -82,7 +82,8 @@ class KekRing:
         entry = self._entry(partition, version)
         key = self._cache.get(entry)
         if key is None:
-            self._stats.kek_cache_misses += 1
+            # Counted once, where the miss is paid (``_unwrap``, ``_create``): a lookup looks
+            # again under the lock, and that second look is not a second miss.
             return None
         self._stats.kek_cache_hits += 1
         return OpenKek(partition, version, key, self._cache.expires_at(entry))
@@ -178,6 +179,7 @@ class KekRing:
         wrapper = await unwrapper_for(
             self._vault, f"KEK {stored.ref}", stored.key_id, stored.algorithm
         )
+        self._stats.kek_cache_misses += 1
         self._stats.vault_unwraps += 1
         key = await wrapper.unwrap(stored.wrapped)
         if stored.kcv and key.kcv != stored.kcv:
@@ -212,5 +214,6 @@ class KekRing:
             key.wipe()
             raise
         self._stats.keks_created += 1
+        self._stats.kek_cache_misses += 1
         expires_at = self._cache.put(self._entry(partition, FIRST_KEK_VERSION), key, ttl=self._ttl)
         return OpenKek(partition, FIRST_KEK_VERSION, key, expires_at), inserted

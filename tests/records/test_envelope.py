@@ -104,6 +104,8 @@ async def test_hierarchy_reads_cost_one_vault_call_per_kek(
     stats = reader.stats
     assert stats.vault_unwraps == 2  # one per KEK, whatever the number of records
     assert stats.local_unwraps == 10
+    # One miss per KEK (counted once, though a cold lookup looks again under the lock).
+    assert (stats.kek_cache_misses, stats.kek_cache_hits) == (2, 8)
 
 
 async def test_kek_created_once_per_partition_under_concurrency(
