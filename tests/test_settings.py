@@ -411,7 +411,7 @@ def test_the_verdict_s_wait_after_a_rotation_is_the_writers_bound_and_never_shor
     assert settings(KEYWARD_MODE_TTL="0").superseded_wait == timedelta(seconds=125)
     longer = settings(KEYWARD_SUPERSEDED_WAIT_SECONDS="600")
     assert longer.superseded_wait == timedelta(seconds=600)
-    with pytest.raises(SettingError, match="KEYWARD_SUPERSEDED_WAIT_SECONDS.*shorter"):
+    with pytest.raises(SettingError, match=r"KEYWARD_SUPERSEDED_WAIT_SECONDS.*shorter"):
         _ = settings(KEYWARD_SUPERSEDED_WAIT_SECONDS="0").superseded_wait
     # Only the emulator's tests may shorten it: every allow-listed vault a development one.
     dev = settings(
