@@ -418,6 +418,13 @@ def test_the_verdict_s_wait_after_a_rotation_is_the_writers_bound_and_never_shor
         KEYWARD_VAULT_ALLOWLIST="emu=https://127.0.0.1:8443", KEYWARD_SUPERSEDED_WAIT_SECONDS="0"
     )
     assert dev.superseded_wait == timedelta(0)
+    ahead = settings(
+        KEYWARD_VAULT_ALLOWLIST="emu=https://127.0.0.1:8443",
+        KEYWARD_SUPERSEDED_WAIT_SECONDS="-86400",
+    )
+    assert ahead.superseded_wait == timedelta(days=-1)
+    with pytest.raises(SettingError):
+        _ = settings(KEYWARD_SUPERSEDED_WAIT_SECONDS="-1").superseded_wait
     mixed = settings(
         KEYWARD_VAULT_ALLOWLIST="emu=https://127.0.0.1:8443,contoso-kv",
         KEYWARD_SUPERSEDED_WAIT_SECONDS="0",

@@ -50,12 +50,9 @@ def answerable_at(
     version: str, versions: Sequence[KeyVersionView], wait: timedelta
 ) -> datetime | None:
     """From when a count of ``version`` can be trusted: ``wait`` after it was superseded
-    (``None``: not superseded, the newest-version blocker or nothing applies).
-
-    Raises:
-        ValueError: a negative ``wait``.
+    (``None``: not superseded, the newest-version blocker or nothing applies). The wait's
+    floor is the caller's (``Settings.superseded_wait``); only a development emulator whose
+    clock was moved ahead of keyward's is given a negative one.
     """
-    if wait < timedelta(0):
-        raise ValueError("the superseded wait cannot be negative")
     superseded = superseded_at(version, versions)
     return None if superseded is None else superseded + wait

@@ -132,7 +132,7 @@ class Settings:
     kek_cache_seconds: int = _setting("KEYWARD_KEK_CACHE_SECONDS", int_between(0, 86_400))
     mode_ttl: int = _setting("KEYWARD_MODE_TTL", int_between(0, 3_600))
     superseded_wait_seconds: int | None = _optional(
-        "KEYWARD_SUPERSEDED_WAIT_SECONDS", int_between(0, 86_400)
+        "KEYWARD_SUPERSEDED_WAIT_SECONDS", int_between(-86_400, 86_400)
     )
     kek_max_age_days: int = _setting("KEYWARD_KEK_MAX_AGE_DAYS", int_between(0, 36_500))
     #: ``KEYWARD_VAULT_SUBSCRIPTIONS``, read in ``from_env`` (its names need the allow-list).

@@ -135,8 +135,9 @@ _ENVELOPE_SETTINGS = (
         None,
         "Seconds after a Key Vault rotation before the retirement verdict judges the version "
         "it superseded (writers may still land wraps under it until then). Unset: the writers' "
-        "bound, 95 s + KEYWARD_MODE_TTL. A longer wait is allowed; a shorter one only when "
-        "every allow-listed vault is a development endpoint (the emulator).",
+        "bound, 95 s + KEYWARD_MODE_TTL. A longer wait is allowed; a shorter one (even negative: "
+        "an emulator whose clock tests moved forward) only when every allow-listed vault is a "
+        "development endpoint.",
     ),
     SettingSpec(
         "KEYWARD_KEK_MAX_AGE_DAYS",

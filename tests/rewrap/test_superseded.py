@@ -11,12 +11,10 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from devtools.local_keys import LocalKeyVersionSource
 from shared.records import MAX_WRITE_SECONDS, NEWEST_VERSION_SECONDS, superseded_wait_seconds
 from shared.rewrap import BlockerKind, RetirementReport, verdict_from_counts
-from shared.rewrap._superseded import answerable_at, superseded_at
+from shared.rewrap._superseded import superseded_at
 from shared.stores import VersionCount
 from tests.rewrap.fakes import KEY_REF, V1, V2, V3, rsa_key
 
@@ -118,8 +116,3 @@ def test_the_next_newer_enabled_version_decides_and_a_same_second_tie_is_read_sa
     # Which of V1/V2 won the second is unknown: the later reading (V3) is taken for both.
     assert superseded_at(V1, tied) == superseded_at(V2, tied) == ROTATED + timedelta(hours=1)
     assert superseded_at(V3, tied) is None
-
-
-def test_a_negative_wait_is_refused() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        answerable_at(V1, asyncio.run(_source().versions(KEY_REF)), timedelta(seconds=-1))
