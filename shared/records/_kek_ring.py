@@ -13,18 +13,20 @@ counts what is left under the old version.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from shared.crypto import DataKey
-from shared.errors import ConflictError, IntegrityError, KeyNotFoundError
+from shared.errors import ConflictError, IntegrityError, KeyNotFoundError, TransientServiceError
 from shared.records._cache import KeyCache
 from shared.records._kek_ids import FIRST_KEK_VERSION
 from shared.records._locks import KeyedLocks
 from shared.records._model import StoredKek
 from shared.records._ports import KekStore, VaultKeys, unwrapper_for
 from shared.records._stats import EnvelopeStats
+from shared.records._write_bound import SERVICE_GRACE_SECONDS, WRITE_DEADLINE_SECONDS
 from shared.stores import NewDek
 
 
@@ -194,8 +196,18 @@ class KekRing:
 
     async def _create(self, partition: str) -> tuple[OpenKek, StoredKek]:
         """Make the partition's first KEK. Its version id is fixed, so writers racing in
-        other processes conflict on insert; the loser wipes its key and uses the winner's."""
+        other processes conflict on insert; the loser wipes its key and uses the winner's.
+
+        The insert is bounded like a record's (``_write_bound``): it must start within
+        ``WRITE_DEADLINE_SECONDS`` of asking for the newest vault version and is abandoned at
+        that deadline, so a KEK wrapped under a version a rotation has just superseded lands
+        inside the window retirement waits (``superseded_wait_seconds``) or never.
+
+        Raises:
+            TransientServiceError: the deadline passed (before the insert: nothing written).
+        """
         key = DataKey.generate()
+        deadline = self._clock() + WRITE_DEADLINE_SECONDS
         try:
             wrapper = await self._vault.newest(self._key_ref)
             wrapped = await wrapper.wrap(key)
@@ -203,7 +215,7 @@ class KekRing:
             new = NewDek(
                 partition, FIRST_KEK_VERSION, wrapper.key_id, wrapper.algorithm, wrapped, key.kcv
             )
-            inserted = await self._keks.insert_kek(new)
+            inserted = await self._insert_by(new, deadline)
         except ConflictError:
             key.wipe()
             listed = await self._keks.list_keks(partition)
@@ -217,3 +229,19 @@ class KekRing:
         self._stats.kek_cache_misses += 1
         expires_at = self._cache.put(self._entry(partition, FIRST_KEK_VERSION), key, ttl=self._ttl)
         return OpenKek(partition, FIRST_KEK_VERSION, key, expires_at), inserted
+
+    async def _insert_by(self, new: NewDek, deadline: float) -> StoredKek:
+        left = deadline - self._clock()
+        if left <= 0:
+            raise TransientServiceError(
+                f"KEK {new.ref}: the vault took longer than {WRITE_DEADLINE_SECONDS:g} s to "
+                "wrap it; nothing written: retry"
+            )
+        try:
+            async with asyncio.timeout(left):
+                return await self._keks.insert_kek(new)
+        except TimeoutError:
+            raise TransientServiceError(
+                f"KEK {new.ref}: the insert was abandoned at its deadline; it may still land "
+                f"within {SERVICE_GRACE_SECONDS:g} s"
+            ) from None

@@ -232,3 +232,49 @@ def test_an_insert_is_abandoned_at_its_deadline_and_none_starts_past_it(
         await slow.aclose()
 
     asyncio.run(scenario())
+
+
+class HangingKeks:
+    """The world's KEK store, except that an insert never returns (a stalled request)."""
+
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.name = w.keks.name
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.w.keks, name)
+
+    async def insert_kek(self, kek: object) -> object:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+def test_a_first_kek_insert_is_bounded_like_a_record_insert(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition's first KEK is wrapped under the vault's newest version as the writer
+    last saw it: its insert lands within the write bound or never, so retirement's wait
+    for a superseded version covers it (a KEK insert had no deadline of its own)."""
+    monkeypatch.setattr("shared.records._kek_ring.WRITE_DEADLINE_SECONDS", 0.05)
+
+    async def scenario() -> None:
+        await w.modes.write_mode(ModeRecord(StoreMode.HIERARCHY))
+        settings = EnvelopeSettings(mode_ttl_seconds=0.0, kek_cache_seconds=0.0)
+        stalled = Envelope(
+            w.records, HangingKeks(w), w.modes, w.vault, KEY_REF,  # type: ignore[arg-type]
+            settings=settings, clock=time.monotonic,
+        )  # fmt: skip
+        with pytest.raises(TransientServiceError, match="abandoned at its deadline"):
+            await stalled.encrypt("t0", "a", b"a")
+        slow = Envelope(
+            w.records, w.keks, w.modes, SlowVault(w, 10.0), KEY_REF, settings=settings,
+            clock=w.time.monotonic,
+        )  # fmt: skip
+        with pytest.raises(TransientServiceError, match="nothing written"):
+            await slow.encrypt("t1", "b", b"b")
+        assert not await w.keks.list_keks("t1")
+        assert not w.records.rows
+        await stalled.aclose()
+        await slow.aclose()
+
+    asyncio.run(scenario())
