@@ -322,6 +322,13 @@ def _subscription_from(name: str, body: dict[str, Any], now: float) -> EventSubs
         raise ValueError("eventTimeToLiveInMinutes must be between 1 and 1440")
     if not 1 <= batch <= 5000:
         raise ValueError("maxEventsPerBatch must be between 1 and 5000")
+    destination = body.get("deadLetterDestination") or {}
+    if not isinstance(destination, dict):
+        raise ValueError("deadLetterDestination must be an object")
+    container = destination.get("blobContainerName")
+    connection = destination.get("connectionString")
+    if (container is None) != (connection is None):
+        raise ValueError("deadLetterDestination needs blobContainerName and connectionString")
     return EventSubscription(
         name=name,
         topic=str(body["topic"]),
@@ -333,6 +340,8 @@ def _subscription_from(name: str, body: dict[str, Any], now: float) -> EventSubs
         max_delivery_attempts=attempts,
         event_ttl_minutes=ttl,
         max_events_per_batch=batch,
-        dead_letter=bool(body.get("deadLetter", False)),
+        dead_letter=bool(body.get("deadLetter", False)) or container is not None,
+        dead_letter_container=str(container) if container is not None else None,
+        dead_letter_connection=str(connection) if connection is not None else None,
         created=now,
     )

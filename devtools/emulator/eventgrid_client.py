@@ -48,6 +48,8 @@ class EventGridControl:
         max_events_per_batch: int = 1,
         dead_letter: bool = False,
         skip_validation: bool = False,
+        dead_letter_container: str | None = None,
+        dead_letter_connection: str | None = None,
     ) -> dict[str, Any]:
         """Create or replace an event subscription; the webhook handshake runs first.
 
@@ -69,6 +71,11 @@ class EventGridControl:
         }
         if included_event_types is not None:
             body["includedEventTypes"] = included_event_types
+        if dead_letter_container is not None:
+            body["deadLetterDestination"] = {
+                "blobContainerName": dead_letter_container,
+                "connectionString": dead_letter_connection,
+            }
         result: dict[str, Any] = self.session.call("PUT", f"{BASE}/subscriptions/{name}", body)
         return result
 

@@ -22,6 +22,8 @@ the TTL is measured on the same scaled clock (the sum of scheduled delays).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import json
 import random
 import ssl
@@ -143,6 +145,9 @@ class DeliveryEngine:
         self.attempts: list[DeliveryAttempt] = []
         self.dead_letters: list[DeadLetter] = []
         self.dropped: list[DeadLetter] = []
+        #: Dead-letter blobs written to a subscription's container, and failed writes.
+        self.dead_letter_blobs: list[str] = []
+        self.blob_errors: list[str] = []
         self._rng = random.Random(0)
         self._buffers: dict[str, list[Event]] = {}
         self._flush_scheduled = False
@@ -456,7 +461,11 @@ class DeliveryEngine:
                 if virtual_elapsed + delay > subscription.event_ttl_minutes * 60:
                     reason = "TimeToLiveExceeded"
             if reason is not None:
-                self._give_up(batch, reason, count, outcome_for(status, error), status, when)
+                letters = self._give_up(
+                    batch, reason, count, outcome_for(status, error), status, when
+                )
+                if letters and subscription.dead_letter_container:
+                    await self._write_dead_letter_blob(subscription, letters, when)
                 return
             virtual_elapsed += delay
             await asyncio.sleep(delay * self.settings.time_scale)
@@ -469,11 +478,13 @@ class DeliveryEngine:
         outcome: str,
         status: int | None,
         when: float,
-    ) -> None:
+    ) -> list[DeadLetter]:
+        """Record the batch's events as dead-lettered (or dropped); returns the dead letters."""
         subscription = batch.subscription
         target = self.dead_letters if subscription.dead_letter else self.dropped
+        letters: list[DeadLetter] = []
         for event in batch.events:
-            target.append(
+            letters.append(
                 DeadLetter(
                     subscription=subscription.name,
                     event=event.render(subscription.schema),
@@ -485,6 +496,40 @@ class DeliveryEngine:
                     last_attempt_time=when,
                 )
             )
+        target.extend(letters)
+        return letters if subscription.dead_letter else []
+
+    async def _write_dead_letter_blob(
+        self, subscription: EventSubscription, letters: list[DeadLetter], when: float
+    ) -> None:
+        """One blob per dead-lettered batch, as Azure writes it: the subscription's name in
+        upper case, then UTC year/month/day/hour not zero padded, then a GUID; the content a
+        JSON array of the events with the dead-letter properties (docs/emulator.md). A write
+        that fails is kept in ``blob_errors`` (the in-memory record stays)."""
+        from azure.storage.blob.aio import ContainerClient
+
+        moment = dt.datetime.fromtimestamp(when, dt.UTC)
+        name = (
+            f"{subscription.name.upper()}/{moment.year}/{moment.month}/{moment.day}/"
+            f"{moment.hour}/{uuid.uuid4()}.json"
+        )
+        records = []
+        for letter in letters:
+            record = letter.to_json()
+            record.pop("subscription", None)  # the emulator's control field, not Azure's
+            records.append(record)
+        assert subscription.dead_letter_connection
+        assert subscription.dead_letter_container
+        try:
+            async with ContainerClient.from_connection_string(
+                subscription.dead_letter_connection, subscription.dead_letter_container
+            ) as container:
+                with contextlib.suppress(Exception):
+                    await container.create_container()
+                await container.upload_blob(name, json.dumps(records).encode(), overwrite=True)
+            self.dead_letter_blobs.append(name)
+        except Exception as error:  # the emulator reports, never crashes its delivery loop
+            self.blob_errors.append(f"{name}: {type(error).__name__}: {error}")
 
 
 def _validation_response(body: bytes) -> str | None:

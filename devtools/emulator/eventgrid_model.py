@@ -109,6 +109,11 @@ class EventSubscription:
     max_events_per_batch: int = 1
     #: Azure keeps undeliverable events only when a dead-letter destination is configured.
     dead_letter: bool = False
+    #: The dead-letter destination's blob container and the Storage connection string that
+    #: reaches it (Azurite): ARM names a storage account by resource id, which the emulator
+    #: cannot resolve, so the control API takes the connection. ``None``: memory only.
+    dead_letter_container: str | None = None
+    dead_letter_connection: str | None = None
     #: ``Succeeded`` once validated, ``AwaitingManualAction`` while waiting for a GET on the
     #: validation URL, ``Failed`` when the handshake failed.
     provisioning_state: str = "Succeeded"
@@ -141,6 +146,11 @@ class EventSubscription:
             "eventTimeToLiveInMinutes": self.event_ttl_minutes,
             "maxEventsPerBatch": self.max_events_per_batch,
             "deadLetter": self.dead_letter,
+            "deadLetterDestination": (
+                {"endpointType": "StorageBlob", "blobContainerName": self.dead_letter_container}
+                if self.dead_letter_container
+                else None
+            ),
             "provisioningState": self.provisioning_state,
         }
 

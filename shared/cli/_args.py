@@ -132,6 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sources(retire)
     _add_jobs(retire)
     _add_store_jobs(commands)
+    replay = commands.add_parser(
+        "replay-dead-letters",
+        help="replay the deployment's dead-lettered Event Grid events through the event handler",
+    )
+    replay.add_argument("--vault", help="only blobs whose events are all of this vault")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="list what would be replayed; change nothing"
+    )
+    replay.add_argument(
+        "--max-blobs",
+        type=int,
+        default=1000,
+        help="blobs listed at most in this run (default %(default)s)",
+    )
+    replay.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 

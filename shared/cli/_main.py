@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from shared.cli._args import build_parser
+from shared.cli._dead_letters import ContextOpener, open_deployment, run_replay_dead_letters
 from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
 from shared.cli._jobs import run_migrate, run_rotate_keks
 from shared.cli._output import (
@@ -56,11 +57,13 @@ def main(
     console: Console | None = None,
     *,
     open_keys: KeySourceOpener = open_vault_keys,
+    open_context: ContextOpener = open_deployment,
 ) -> int:
     """Run the CLI; returns the exit code.
 
     ``open_keys`` opens the key source (Key Vault unless a caller injects another: the
-    development mode ``python -m devtools.cli_local`` injects local keys).
+    development mode ``python -m devtools.cli_local`` injects local keys); ``open_context``
+    opens the deployment's context (``replay-dead-letters``).
     """
     args = build_parser().parse_args(argv)
     console = console or Console()
@@ -73,6 +76,8 @@ def main(
             return asyncio.run(run_retire(args, console, open_keys))
         if args.command == "migrate":
             return asyncio.run(run_migrate(args, console, open_keys))
+        if args.command == "replay-dead-letters":
+            return asyncio.run(run_replay_dead_letters(args, console, open_context))
         if args.command == "rotate-keks":
             return asyncio.run(run_rotate_keks(args, console, open_keys))
         return asyncio.run(_status(args, console))

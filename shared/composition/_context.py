@@ -23,6 +23,7 @@ from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.budget_board import TableBudgetBoard
+from shared.adapters.dead_letters import BlobDeadLetters
 from shared.adapters.event_ledger import EventLedger
 from shared.adapters.job_retention import TableJobRetention
 from shared.adapters.operation_store import TableOperationRecords, TableOperationRetention
@@ -44,6 +45,7 @@ from shared.services._planner import RewrapPlanner
 from shared.services._ports import KeyDependents
 from shared.services._store_jobs import JobPorts, StoreJobParts
 from shared.services.admin import AdminService
+from shared.services.dead_letters import DeadLetterReplay
 from shared.services.dependents_sweep import DependentsSweepService
 from shared.services.follow_up import DependentsFollowUpService
 from shared.services.key_events import KeyEventService
@@ -82,6 +84,8 @@ class AppContext:
     key_admin: KeyVaultAdmin
     #: The stores holding application records (migrations, KEK rotations), by shard name.
     job_ports: dict[str, JobPorts] = field(default_factory=dict)
+    #: The event subscriptions' dead-letter container (``KEYWARD_DEADLETTER_CONTAINER``).
+    dead_letters: BlobDeadLetters | None = None
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -129,6 +133,19 @@ class AppContext:
             rotator=self.key_admin,
             auto_rotate_near_expiry=self.settings.auto_rotate_near_expiry,
         )
+
+    def dead_letter_replay(self) -> DeadLetterReplay:
+        """Replays dead-lettered events through ``key_events().handle``, the Event Grid
+        trigger's own entry point.
+
+        Raises:
+            ConfigurationError: ``KEYWARD_DEADLETTER_CONTAINER`` is not set.
+        """
+        if self.dead_letters is None:
+            raise ConfigurationError(
+                "KEYWARD_DEADLETTER_CONTAINER is not set: no dead letters to replay"
+            )
+        return DeadLetterReplay(self.dead_letters, self.key_events().handle)
 
     def follow_ups(self, *, max_dequeue_count: int | None = None) -> DependentsFollowUpService:
         return DependentsFollowUpService(
@@ -205,6 +222,7 @@ class AppContext:
             max_dequeue_count=max_dequeue_count,
             store_jobs=self.store_job_parts(),
             superseded_wait=self.settings.superseded_wait,
+            dead_letters=self.dead_letters,
         )
 
     def store_job_parts(self) -> StoreJobParts:
@@ -282,6 +300,10 @@ class AppContext:
         state_table = tables.get_table_client(STATE_TABLE)
         stores = build_app_stores(StorageClients(settings, credential, tables, container))
         closers.extend(stores.values())
+        dead_letters = None
+        if settings.deadletter_container is not None:
+            dead_letters = BlobDeadLetters(container(settings.deadletter_container))
+            closers.append(dead_letters)
         job_ports, job_clients = build_job_ports(settings, tables)
         closers.extend(job_clients)
         keys = keyvault_adapter(settings, credential)  # also the key-access reader's
@@ -310,6 +332,7 @@ class AppContext:
             dependents=dependents,
             key_admin=key_admin,
             job_ports=job_ports,
+            dead_letters=dead_letters,
             _closers=closers,
         )
 

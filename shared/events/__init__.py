@@ -6,6 +6,16 @@
 """
 
 from shared.events._binding import event_dict_from_binding
+from shared.events._dead_letter import (
+    REJECTED_PREFIX,
+    REPLAYED_PREFIX,
+    DeadLetterBlob,
+    DeadLetteredEvent,
+    is_pending,
+    original_event,
+    parse_dead_letter_blob,
+    vault_of,
+)
 from shared.events._follow_up import FOLLOW_UP_KIND, DependentsFollowUp
 from shared.events._model import (
     AccessChangeEvent,
@@ -54,6 +64,14 @@ from shared.events._types import (
 )
 
 __all__ = [
+    "REJECTED_PREFIX",
+    "REPLAYED_PREFIX",
+    "DeadLetterBlob",
+    "DeadLetteredEvent",
+    "is_pending",
+    "original_event",
+    "parse_dead_letter_blob",
+    "vault_of",
     "FOLLOW_UP_KIND",
     "CERTIFICATE_EXPIRED",
     "CERTIFICATE_NEAR_EXPIRY",

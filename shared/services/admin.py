@@ -52,6 +52,7 @@ from shared.services._store_jobs import (
     claim,
     refuse_if_running,
 )
+from shared.services.dead_letters import DeadLetterSource, dead_letter_status
 from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
 from shared.stores import DekStore
@@ -82,11 +83,13 @@ class AdminService:
         max_dequeue_count: int | None = None,
         store_jobs: StoreJobParts | None = None,
         superseded_wait: timedelta | None = None,
+        dead_letters: DeadLetterSource | None = None,
     ) -> None:
         # How long after a rotation the verdict says "not yet" (the composition passes the
         # writers' mode TTL from the settings; the default assumes the default TTL).
         wait = default_superseded_wait() if superseded_wait is None else superseded_wait
         self._allow_list = allow_list
+        self._dead_letters = dead_letters
         self._store_jobs = store_jobs
         self._now = now
         self._stores = stores
@@ -119,17 +122,28 @@ class AdminService:
     async def status(
         self, *, limit: int | None = None, continuation: str | None = None
     ) -> dict[str, Any]:
-        """One page of jobs (per shard, with progress), flags and rejected events, all
+        """One page of jobs (per shard, with progress), flags, rejected events and
+        dead-lettered events per vault (``dead_letters``: at most 50 blobs listed), all
         bounded; no store scan and no verdict (``shared.services._status_page``).
 
         Raises:
             InvalidInputError: ``limit`` out of 1..200, or a malformed ``continuation``.
             ServiceError: the state could not be read.
         """
-        return await status_json(list(self._stores), self._job_store, self._dependents,
+        page = await status_json(list(self._stores), self._job_store, self._dependents,
                                  self._ledger, limit=limit, continuation=continuation,
                                  modes=await store_modes(self._stores),
                                  store_jobs=await store_jobs(self._stores))  # fmt: skip
+        page["dead_letters"] = await self._dead_letter_status()
+        return page
+
+    async def _dead_letter_status(self) -> dict[str, Any]:
+        """Dead-lettered events per vault (one bounded listing); a container that cannot be
+        read is said on the page, which still answers."""
+        try:
+            return await dead_letter_status(self._dead_letters)
+        except KeywardError as error:
+            return {"enabled": True, "error": str(error)}
 
     @staticmethod
     def accepted(operation: Operation) -> dict[str, Any]:

@@ -101,6 +101,7 @@ class Settings:
     dek_table: str = _setting("KEYWARD_DEK_TABLE", table_name)
     kek_table: str = _setting("KEYWARD_KEK_TABLE", table_name)
     blob_containers: tuple[str, ...] = _setting("KEYWARD_BLOB_CONTAINERS", list_of(container_name))
+    deadletter_container: str | None = _optional("KEYWARD_DEADLETTER_CONTAINER", container_name)
     job_queue: str = _setting("KEYWARD_JOB_QUEUE", queue_name)
     sweep_schedule: str = _setting("KEYWARD_SWEEP_SCHEDULE", ncrontab)
     dependents_sweep_schedule: str = _setting("KEYWARD_DEPENDENTS_SWEEP_SCHEDULE", ncrontab)

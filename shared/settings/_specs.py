@@ -169,6 +169,13 @@ SPECS: tuple[SettingSpec, ...] = (
         "Blob containers whose client-side-encrypted blobs are rewrapped, comma separated.",
     ),
     SettingSpec(
+        "KEYWARD_DEADLETTER_CONTAINER",
+        None,
+        "Blob container (in keyward's storage account) where keyward's event subscriptions "
+        "dead-letter; unset: dead letters are neither shown nor replayed. `GET /api/status` "
+        "lists at most 50 of its blobs per call; `keyward replay-dead-letters` replays them.",
+    ),
+    SettingSpec(
         "KEYWARD_STORAGE_CONNECTION",
         "AzureWebJobsStorage",
         "Name of the storage connection setting (not the connection itself); identity-based "

@@ -1,0 +1,76 @@
+"""``keyward replay-dead-letters``: replay the deployment's dead-lettered Event Grid events.
+
+Works on the deployment's own state: the settings are the Function App's (read from the
+environment, as the app reads them), so the events go through the same handler, event
+ledger, vaults and queue as a fresh delivery (``AppContext.dead_letter_replay``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from shared.cli._output import EXIT_ATTENTION, EXIT_OK, print_json
+from shared.composition import AppContext
+from shared.services.dead_letters import ReplayReport
+from shared.settings import Settings
+
+#: Opens the deployment's context (tests inject one on the emulator's credential).
+ContextOpener = Callable[[], Awaitable[AppContext]]
+
+
+async def open_deployment() -> AppContext:
+    """The Function App's context from its settings in the environment.
+
+    Raises:
+        ConfigurationError: a setting is missing or invalid.
+        ServiceError: keyward's storage could not be reached.
+    """
+    return await AppContext.build(Settings.from_env())
+
+
+async def run_replay_dead_letters(
+    args: argparse.Namespace, console: Console, open_context: ContextOpener = open_deployment
+) -> int:
+    """Exit 0: every listed blob replayed (or nothing to do); 3: some failed, were rejected
+    or could not be read, or more blobs remain than ``--max-blobs`` listed."""
+    context = await open_context()
+    try:
+        report = await context.dead_letter_replay().replay(
+            vault=args.vault, dry_run=args.dry_run, max_blobs=args.max_blobs
+        )
+    finally:
+        await context.aclose()
+    if args.json:
+        print_json(console, report.to_json())
+    else:
+        _render(console, report)
+    attention = report.failed or report.rejected or report.malformed or report.more
+    return EXIT_ATTENTION if attention else EXIT_OK
+
+
+def _render(console: Console, report: ReplayReport) -> None:
+    verb = "would replay" if report.dry_run else "replayed"
+    table = Table(title=f"dead letters ({'dry run' if report.dry_run else 'replay'})")
+    for column in ("blob", "vaults", "events", "result"):
+        table.add_column(column)
+    for entry in report.replayed:
+        result = ",".join(entry.get("outcomes", [])) or verb
+        table.add_row(entry["blob"], ",".join(entry["vaults"]), str(len(entry["events"])), result)
+    for entry in report.rejected:
+        reasons = ",".join(entry.get("reasons", []))
+        table.add_row(entry["blob"], ",".join(entry["vaults"]), str(len(entry["events"])),
+                      f"rejected ({reasons}): kept under rejected/")  # fmt: skip
+    for entry in report.failed:
+        table.add_row(entry["blob"], ",".join(entry["vaults"]), str(len(entry["events"])),
+                      f"not replayed, kept: {entry['error']}")  # fmt: skip
+    for bad in report.malformed:
+        table.add_row(bad["blob"], "", "", f"unreadable, kept: {bad['error']}")
+    console.print(table)
+    if report.skipped:
+        console.print(f"{report.skipped} blob(s) of other vaults left alone")
+    if report.more:
+        console.print("more dead letters remain: run the command again")
