@@ -239,3 +239,53 @@ def test_issues_file_lists_every_dek_not_rewrapped(workspace: Path) -> None:
     assert len(lines) == COUNT
     assert {line["reason"] for line in lines} == {"key_disabled"}
     assert {line["outcome"] for line in lines} == {"unreadable"}
+
+
+class _ReplayContext:
+    """A deployment context whose dead letters are in memory (tests/services)."""
+
+    def __init__(self, replay: object) -> None:
+        self.replay = replay
+        self.closed = False
+
+    def dead_letter_replay(self) -> object:
+        return self.replay
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_replay_dead_letters_renders_each_blob_and_says_what_needs_attention() -> None:
+    from shared.cli import main as cli_main
+    from shared.services.dead_letters import DeadLetterReplay
+    from tests.services.test_dead_letters import _blob, _event, _Handler, _Source
+
+    source = _Source({"A/ok.json": _blob(_event("kv-a", "ok")),
+                      "A/bad.json": _blob(_event("kv-a", "bad")), "A/junk.json": b"{"})  # fmt: skip
+    context = _ReplayContext(DeadLetterReplay(source, _Handler({"bad": "rejected"})))
+
+    async def opener() -> object:
+        return context
+
+    out = io.StringIO()
+    code = cli_main(["replay-dead-letters"], Console(file=out, width=300),
+                    open_context=opener)  # type: ignore[arg-type]  # fmt: skip
+    text = out.getvalue()
+    assert code == 3  # a rejected and an unreadable blob need a person
+    assert "A/ok.json" in text
+    assert "handled" in text
+    assert "kept under rejected/" in text
+    assert "unreadable, kept: not JSON" in text
+    assert context.closed
+    assert source.moved == {"A/ok.json": "replayed/", "A/bad.json": "rejected/"}
+
+
+def test_replay_dead_letters_without_the_deployments_settings_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.cli import main as cli_main
+
+    monkeypatch.delenv("KEYWARD_VAULT_ALLOWLIST", raising=False)
+    out = io.StringIO()
+    assert cli_main(["replay-dead-letters", "--dry-run"], Console(file=out, width=300)) == 2
+    assert "KEYWARD_VAULT_ALLOWLIST" in out.getvalue()
