@@ -341,6 +341,13 @@ def test_readme_deploys_on_flex_consumption_without_deprecated_settings() -> Non
     commands = "\n".join(re.findall(r"```\n(.*?)```", deploying, re.DOTALL))
     assert "--flexconsumption-location" in commands
     assert "az functionapp scale config set" in commands
+    # keyward refuses a keyed connection string: the commands make the host's storage identity
+    # based, and that configuration is valid.
+    assert "AzureWebJobsStorage__accountName=<storage-account>" in commands
+    assert "--setting-names AzureWebJobsStorage\n" in commands
+    Settings.from_env(
+        {"KEYWARD_VAULT_ALLOWLIST": "contoso-kv", "AzureWebJobsStorage__accountName": "acct"}
+    )
     for name in FLEX_DEPRECATED_SETTINGS | LOCAL_ONLY_HOST_SETTINGS:
         assert name not in commands, name
     assert "--publish-local-settings" not in commands.replace("never --publish-local-settings", "")
