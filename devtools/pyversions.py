@@ -5,7 +5,8 @@ classifiers (the README says the same; tests/test_pyversions.py keeps them toget
 interpreter running this (the ``.venv``'s, the one ``make test`` runs every test with) must
 be one of them, or the check fails. Each supported version is then probed with
 ``devtools/pyversions_probe.py``: every product file compiled by that interpreter, every
-product module imported as far as the standard library allows (no site-packages). That takes
+product module imported as far as the standard library allows (no site-packages), with
+SyntaxWarnings as errors. That takes
 about a second per version, not a test run. A version with no interpreter on this machine is
 skipped, and says so.
 
@@ -81,7 +82,12 @@ def find_interpreter(version: str) -> Path | None:
 def probe(interpreter: Path, third_party: list[str], root: Path = ROOT) -> dict[str, object]:
     """``devtools/pyversions_probe.py`` run by ``interpreter`` over ``root``'s product."""
     out = subprocess.run(
-        [str(interpreter), "-I", "-S", "-B", str(PROBE), str(root), json.dumps(third_party)],
+        [
+            *(str(interpreter), "-I", "-S", "-B"),
+            # 3.12 made an invalid escape sequence a SyntaxWarning (a SyntaxError to come)
+            *("-W", "error::SyntaxWarning"),
+            *(str(PROBE), str(root), json.dumps(third_party)),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

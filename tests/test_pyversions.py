@@ -98,3 +98,17 @@ def test_other_versions_are_found_or_skipped(version: str) -> None:
     if interpreter is None:
         pytest.skip(f"no python{version} on this machine")
     assert pyversions._reports_version(interpreter, version)
+
+
+def test_a_newer_python_refuses_an_invalid_escape_sequence(tmp_path: Path) -> None:
+    """3.12 warns (SyntaxWarning) where 3.11 was silent; the probe makes that a failure."""
+    interpreter = pyversions.find_interpreter("3.12") or pyversions.find_interpreter("3.13")
+    if interpreter is None:
+        pytest.skip("no python3.12 or python3.13 on this machine")
+    package = tmp_path / "shared"
+    package.mkdir()
+    (package / "__init__.py").write_text('PATTERN = "\\d+"\n')
+    result = pyversions.probe(interpreter, [], root=tmp_path)
+    failures = result["failures"]
+    assert isinstance(failures, list)
+    assert any("invalid escape sequence" in f for f in failures), failures
