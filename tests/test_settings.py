@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 from shared.errors import ConfigurationError, SettingError
 from shared.records import EnvelopeSettings
 from shared.settings import (
+    FLEX_DEPRECATED_SETTINGS,
     HOST_SETTINGS,
+    LOCAL_ONLY_HOST_SETTINGS,
     SPEC_BY_NAME,
     SPECS,
     Settings,
@@ -312,6 +315,70 @@ def test_local_settings_example_lists_only_known_settings_and_every_keyward_one(
     assert set(SPEC_BY_NAME) <= set(values), set(SPEC_BY_NAME) - set(values)
     # The example itself is a valid configuration.
     Settings.from_env({k: v for k, v in values.items() if isinstance(v, str)})
+
+
+def test_no_setting_keyward_lists_is_deprecated_on_flex_consumption() -> None:
+    """Issue 14: on Flex Consumption the runtime, its version and the package are the app's
+    ``functionAppConfig``; keyward neither requires nor lists the app settings that set them."""
+    assert {"FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"} <= FLEX_DEPRECATED_SETTINGS
+    assert not FLEX_DEPRECATED_SETTINGS & (HOST_SETTINGS | set(SPEC_BY_NAME))
+    assert LOCAL_ONLY_HOST_SETTINGS <= HOST_SETTINGS
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert not FLEX_DEPRECATED_SETTINGS & set(values)
+    # The local host still gets what Core Tools needs.
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+
+
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else None]
+
+
+def test_readme_deploys_on_flex_consumption_without_deprecated_settings() -> None:
+    deploying = _readme_section("Deploying")
+    commands = "\n".join(re.findall(r"```\n(.*?)```", deploying, re.DOTALL))
+    assert "--flexconsumption-location" in commands
+    assert "az functionapp scale config set" in commands
+    # keyward refuses a keyed connection string: the commands make the host's storage identity
+    # based, and that configuration is valid.
+    assert "AzureWebJobsStorage__accountName=<storage-account>" in commands
+    assert "--setting-names AzureWebJobsStorage\n" in commands
+    Settings.from_env(
+        {"KEYWARD_VAULT_ALLOWLIST": "contoso-kv", "AzureWebJobsStorage__accountName": "acct"}
+    )
+    for name in FLEX_DEPRECATED_SETTINGS | LOCAL_ONLY_HOST_SETTINGS:
+        assert name not in commands, name
+    assert "--publish-local-settings" not in commands.replace("never --publish-local-settings", "")
+    # Whatever the README names as deprecated is in keyward's list, and the reverse.
+    prose = deploying.split("deprecated on Flex")[0].rsplit("do not set", 1)[1]
+    assert set(re.findall(r"`([A-Z_]+)`", prose)) == FLEX_DEPRECATED_SETTINGS
+
+
+def test_readme_instance_memory_and_scale_limit_are_flex_values() -> None:
+    deploying = _readme_section("Deploying")
+    memory = re.findall(r"--instance-memory (\d+)", deploying)
+    assert memory == ["2048"]
+    assert f"**Instance memory: {memory[0]} MB" in deploying
+    limit = re.findall(r"--maximum-instance-count (\d+)", deploying)
+    assert len(set(limit)) == 1, "one limit, in the command and the prose"
+    assert f"**Scale limits: `--maximum-instance-count {limit[0]}`.**" in deploying
+    assert "**Always ready: none.**" in deploying
+    assert "always-ready set" not in deploying
+
+
+def test_readme_flex_arithmetic_uses_the_current_defaults() -> None:
+    """The instance-memory arithmetic starts from the default share and the host.json queue
+    settings; if either changes, the README's figures must be worked out again."""
+    host = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    per_instance = host["batchSize"] + host["newBatchThreshold"]
+    share = float(SPEC_BY_NAME["KEYWARD_VAULT_SHARE"].default or "0")
+    part = round((share - 0.02) * 400)
+    deploying = _readme_section("Deploying")
+    assert per_instance == 2
+    assert f"0.48 x 400 = {part} DEKs/s" in deploying
+    assert f"{per_instance} x {part}" in deploying or f"two are {per_instance * part}" in deploying
 
 
 def test_settings_table_lists_every_setting() -> None:

@@ -24,7 +24,9 @@ the local Functions host in ``devtools`` fires timers with it too.
 from shared.settings._ncrontab import Ncrontab
 from shared.settings._settings import DependentScope, Settings, envelope_from_env
 from shared.settings._specs import (
+    FLEX_DEPRECATED_SETTINGS,
     HOST_SETTINGS,
+    LOCAL_ONLY_HOST_SETTINGS,
     SPEC_BY_NAME,
     SPECS,
     SettingSpec,
@@ -36,6 +38,8 @@ from shared.settings._values import PUBLIC_ARM_ENDPOINT
 __all__ = [
     "envelope_from_env",
     "HOST_SETTINGS",
+    "LOCAL_ONLY_HOST_SETTINGS",
+    "FLEX_DEPRECATED_SETTINGS",
     "PUBLIC_ARM_ENDPOINT",
     "Ncrontab",
     "SPECS",

@@ -307,14 +307,32 @@ SPECS: tuple[SettingSpec, ...] = (
 SPEC_BY_NAME: Mapping[str, SettingSpec] = {spec.name: spec for spec in SPECS}
 
 #: Settings that belong to the Functions host, not keyward; allowed in local.settings.json.
+#: Every one is valid on the Flex Consumption plan as an app setting except
+#: ``FUNCTIONS_WORKER_RUNTIME`` (:data:`LOCAL_ONLY_HOST_SETTINGS`).
 HOST_SETTINGS = frozenset(
     {
         "FUNCTIONS_WORKER_RUNTIME",
-        "FUNCTIONS_EXTENSION_VERSION",
         "AzureWebJobsStorage",
         "AzureWebJobsFeatureFlags",
         "AzureWebJobsSecretStorageType",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    }
+)
+
+#: Host settings that only the local host reads (Core Tools, ``devtools.localhost``): on Flex
+#: Consumption the language and its version are ``functionAppConfig.runtime`` (``az
+#: functionapp create --runtime python --runtime-version ...``), not an app setting.
+LOCAL_ONLY_HOST_SETTINGS = frozenset({"FUNCTIONS_WORKER_RUNTIME"})
+
+#: App settings the Flex Consumption plan deprecates that a Functions app on the older plans
+#: sets (runtime and deployment moved to ``functionAppConfig``; the full list is "Flex
+#: Consumption plan deprecations" in the Azure Functions app settings reference, see
+#: docs/flex-consumption.md). keyward never requires, recommends or lists them: the example
+#: settings and the README must not set them (tests/test_settings.py).
+FLEX_DEPRECATED_SETTINGS = frozenset(
+    {
+        "FUNCTIONS_EXTENSION_VERSION",
+        "FUNCTIONS_WORKER_RUNTIME_VERSION",
         "WEBSITE_RUN_FROM_PACKAGE",
     }
 )
