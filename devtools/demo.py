@@ -252,6 +252,8 @@ async def start_app(world: World) -> Any:
         "KEYWARD_REWRAP_SLICE_SECONDS": "20",
         "KEYWARD_FACE_REPOINT": "true" if world.face else "",
         "KEYWARD_EVENTGRID_TOPIC_ENDPOINT": topic["endpoint"] if world.face else "",
+        # Development vaults only: the demo retires right after its rotation (act 4 says so).
+        "KEYWARD_SUPERSEDED_WAIT_SECONDS": "0",
         **{k: v for k, v in world.emulator.identity.items() if k.startswith("IDENTITY_")},
     }
     world.settings = {k: v for k, v in world.settings.items() if v}
@@ -369,9 +371,16 @@ async def retire(world: World, host: Any) -> None:
     from devtools.seed import open_sealed
     from devtools.seed._deks import seed_layout
     from shared.adapters.dek_table import TableDekStore
+    from shared.records import EnvelopeSettings, superseded_wait_seconds
 
     act(4, "Retire the old version, and prove nothing was lost")
     old = world.versions[0]
+    wait = superseded_wait_seconds(EnvelopeSettings().mode_ttl_seconds)
+    say(
+        f"In Azure keyward answers 'not yet' for a version superseded less than {wait:.0f} s "
+        "ago (applications may still land wraps under it); this development vault sets "
+        "KEYWARD_SUPERSEDED_WAIT_SECONDS=0 to retire at once."
+    )
     report = await verdict(world, host)
     repointed = {p.rsplit("/", 1)[-1] for p in _pinned_to(report, world.versions[1])}
     for name in sorted(repointed):
