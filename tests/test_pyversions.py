@@ -8,8 +8,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from devtools import pyversions, pyversions_probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,23 +90,35 @@ def test_the_probe_reports_a_syntax_error_and_a_missing_stdlib_module(tmp_path: 
     assert pyversions_probe.module_name(tmp_path, package / "__init__.py") == "shared"
 
 
-@pytest.mark.parametrize("version", ["3.12", "3.13"])
-def test_other_versions_are_found_or_skipped(version: str) -> None:
-    interpreter = pyversions.find_interpreter(version)
-    if interpreter is None:
-        pytest.skip(f"no python{version} on this machine")
-    assert pyversions._reports_version(interpreter, version)
+def test_each_interpreter_found_answers_to_its_version() -> None:
+    """What the check calls python3.X is a 3.X: this interpreter always, and 3.12/3.13
+    wherever the machine has them (a missing one: ``test_a_missing_interpreter_is_...``)."""
+    current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found = {v: pyversions.find_interpreter(v) for v in ("3.12", "3.13")}
+    pairs = [(current, Path(sys.executable))]
+    pairs += [(v, i) for v, i in found.items() if i is not None]
+    for version, interpreter in pairs:
+        assert pyversions._reports_version(interpreter, version), (version, interpreter)
 
 
-def test_a_newer_python_refuses_an_invalid_escape_sequence(tmp_path: Path) -> None:
-    """3.12 warns (SyntaxWarning) where 3.11 was silent; the probe makes that a failure."""
-    interpreter = pyversions.find_interpreter("3.12") or pyversions.find_interpreter("3.13")
-    if interpreter is None:
-        pytest.skip("no python3.12 or python3.13 on this machine")
-    package = tmp_path / "shared"
-    package.mkdir()
-    (package / "__init__.py").write_text('PATTERN = "\\d+"\n')
-    result = pyversions.probe(interpreter, [], root=tmp_path)
-    failures = result["failures"]
-    assert isinstance(failures, list)
-    assert any("invalid escape sequence" in f for f in failures), failures
+def test_a_syntax_warning_is_a_failure_on_every_interpreter_found(tmp_path: Path) -> None:
+    """The probe runs with SyntaxWarning as an error: ``is`` with a literal warns on every
+    supported version (this interpreter always among them), and 3.12+ also warns on an
+    invalid escape sequence where 3.11 was silent."""
+    newer = [found for v in ("3.12", "3.13") if (found := pyversions.find_interpreter(v))]
+    for interpreter in [Path(sys.executable), *newer]:
+        package = tmp_path / interpreter.name / "shared"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("X = 1\nY = X is 1\n")
+        result = pyversions.probe(interpreter, [], root=package.parent)
+        failures = result["failures"]
+        assert isinstance(failures, list)
+        assert any('"is" with' in f for f in failures), (interpreter, failures)
+    for interpreter in newer:
+        package = tmp_path / f"escape-{interpreter.name}" / "shared"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text('PATTERN = "\\d+"\n')
+        result = pyversions.probe(interpreter, [], root=package.parent)
+        failures = result["failures"]
+        assert isinstance(failures, list)
+        assert any("invalid escape sequence" in f for f in failures), failures
