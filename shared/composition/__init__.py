@@ -33,10 +33,14 @@ from shared.composition._stores import (
     register,
     store_kinds,
 )
+from shared.services._caller import VIA_ADMIN_API, VIA_CLI, Caller
 from shared.services._error_answer import error_answer
 
 __all__ = [
     "AppContext",
+    "Caller",
+    "VIA_ADMIN_API",
+    "VIA_CLI",
     "RecordPorts",
     "default_kek_table",
     "open_record_ports",
