@@ -35,12 +35,18 @@ from shared.composition._stores import (
 )
 from shared.services._caller import VIA_ADMIN_API, VIA_CLI, Caller
 from shared.services._error_answer import error_answer
+from shared.services.admin_access import OPERATOR_ROLE, READER_ROLE, Access
+from shared.services.admin_access import require as require_access
 
 __all__ = [
     "AppContext",
     "Caller",
     "VIA_ADMIN_API",
     "VIA_CLI",
+    "Access",
+    "READER_ROLE",
+    "OPERATOR_ROLE",
+    "require_access",
     "RecordPorts",
     "default_kek_table",
     "open_record_ports",

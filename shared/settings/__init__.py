@@ -33,7 +33,7 @@ from shared.settings._specs import (
     render_settings_table,
 )
 from shared.settings._storage import StorageTarget
-from shared.settings._values import PUBLIC_ARM_ENDPOINT
+from shared.settings._values import PUBLIC_ARM_ENDPOINT, PUBLIC_LOGIN_AUTHORITY
 
 __all__ = [
     "envelope_from_env",
@@ -41,6 +41,7 @@ __all__ = [
     "LOCAL_ONLY_HOST_SETTINGS",
     "FLEX_DEPRECATED_SETTINGS",
     "PUBLIC_ARM_ENDPOINT",
+    "PUBLIC_LOGIN_AUTHORITY",
     "Ncrontab",
     "SPECS",
     "SPEC_BY_NAME",

@@ -25,7 +25,7 @@ from shared.rewrap import (
     SLICE_SAFETY_MARGIN_SECONDS,
     SUBSCRIPTION_BUDGET_FACTOR,
 )
-from shared.settings._values import PUBLIC_ARM_ENDPOINT, apply
+from shared.settings._values import PUBLIC_ARM_ENDPOINT, PUBLIC_LOGIN_AUTHORITY, apply
 
 T = TypeVar("T")
 
@@ -252,6 +252,25 @@ SPECS: tuple[SettingSpec, ...] = (
         "KEYWARD_CA_BUNDLE",
         None,
         "Development only: CA file trusted for the local emulator's TLS.",
+    ),
+    SettingSpec(
+        "KEYWARD_ADMIN_TENANT_ID",
+        None,
+        "Admin API: the Microsoft Entra tenant (GUID) whose access tokens are accepted "
+        "(`tid` and issuer). Unset: every admin route refuses (500 `AdminAuthNotConfigured`).",
+    ),
+    SettingSpec(
+        "KEYWARD_ADMIN_AUDIENCE",
+        None,
+        "Admin API: the audience its tokens must carry: the app registration's client id "
+        "(v2.0 tokens' `aud`), and/or its application ID URI, separated by `,`. Unset: every "
+        "admin route refuses.",
+    ),
+    SettingSpec(
+        "KEYWARD_ADMIN_AUTHORITY",
+        PUBLIC_LOGIN_AUTHORITY,
+        "Admin API: the Entra ID login endpoint whose OpenID metadata and signing keys are "
+        "trusted (sovereign clouds; loopback for the emulator); https only (docs/admin-auth.md).",
     ),
     SettingSpec(
         "AZURE_CLIENT_ID",
