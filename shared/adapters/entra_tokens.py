@@ -82,6 +82,9 @@ class EntraTokenVerifier:
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
+        #: When the last fetch failed: within the floor the failure is answered again
+        #: without a fetch (an outage of the authority is not multiplied by keyward's callers).
+        self._failed_at: float | None = None
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
 
@@ -166,13 +169,25 @@ class EntraTokenVerifier:
             return self._keys[kid]
         async with self._lock:
             now = self._clock()
-            fetched = self._fetched_at
-            may_refresh = fetched is None or now - fetched >= MIN_REFRESH_SECONDS
-            if (fetched is None or now - fetched > MAX_KEYS_AGE) or (
-                kid not in self._keys and may_refresh
-            ):
-                self._keys = await self._load_keys()
-                self._fetched_at = self._clock()
+            fetched, failed = self._fetched_at, self._failed_at
+            stale = fetched is None or now - fetched > MAX_KEYS_AGE
+            unknown = kid not in self._keys and (
+                fetched is None or now - fetched >= MIN_REFRESH_SECONDS
+            )
+            if (stale or unknown) and (failed is None or now - failed >= MIN_REFRESH_SECONDS):
+                try:
+                    self._keys = await self._load_keys()
+                    self._fetched_at, self._failed_at = self._clock(), None
+                except AdminAuthUnavailableError:
+                    # Keys cached from before still verify what they signed: keep them, and
+                    # ask the authority again after the floor, not on every call.
+                    self._failed_at = self._clock()
+                    if not self._keys:
+                        raise
+            elif not self._keys:
+                raise AdminAuthUnavailableError(
+                    "SigningKeysUnavailable", "the signing keys could not be read (retrying)"
+                )
         key = self._keys.get(kid)
         if key is None:
             raise UnauthenticatedError(

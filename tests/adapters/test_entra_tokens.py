@@ -195,3 +195,24 @@ async def test_metadata_naming_another_issuer_or_host_is_not_trusted() -> None:
                                   fetch=lying)  # fmt: skip
     with pytest.raises(AdminAuthUnavailableError):
         await verifier.verify(token())
+
+
+async def test_an_outage_is_asked_again_after_the_floor_not_on_every_call() -> None:
+    tenant = Tenant()
+    up = False
+
+    async def flaky(url: str) -> Mapping[str, Any]:
+        if not up:
+            tenant.fetches.append(url)
+            raise OSError("connection refused")
+        return await tenant.fetch(url)
+
+    verifier = EntraTokenVerifier(tenant_id=TENANT, audiences=[AUDIENCE], authority=AUTHORITY,
+                                  fetch=flaky, clock=lambda: tenant.clock)  # fmt: skip
+    for _ in range(3):
+        with pytest.raises(AdminAuthUnavailableError):
+            await verifier.verify(token())
+    assert len(tenant.fetches) == 1
+    up = True
+    tenant.clock += MIN_REFRESH_SECONDS
+    assert (await verifier.verify(token()))["tid"] == TENANT
