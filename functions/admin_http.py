@@ -19,7 +19,8 @@ background (the asynchronous request-reply pattern): ``POST /api/rewrap {"dry_ru
 ``POST /api/migrate {"store", "key", "to"}`` and ``POST /api/rotate-keks {"store", "key",
 "partition"?, "older_than_days"?}`` (``409 StoreJobBusy`` while the store's job runs:
 docs/store-jobs.md); input is checked
-first, and bad input gets its error at once with nothing recorded. ``GET
+first, and bad input gets its error at once with no operation recorded (the audit trail
+keeps the refused call and its caller). ``GET
 /api/operations/<id>`` reports one (``Retry-After`` while it runs). ``POST
 /api/dead-letters/replay {"vault"?, "dry_run"?}`` replays dead-lettered events in the call
 (at most one page of blobs; ``more`` says to call again).
