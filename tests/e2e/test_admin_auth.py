@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -155,7 +156,10 @@ async def test_a_reader_reads_status_operations_verdicts_and_dry_runs(stack: Sta
     await asyncio.to_thread(vault_keys.close)
 
 
-async def test_the_operators_retire_is_recorded_with_the_caller(stack: Stack) -> None:
+async def test_the_operators_retire_is_recorded_with_the_caller(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     store, vault_keys, key_ref = await _seed(stack, "audited")
     rotated = await asyncio.to_thread(stack.key_client.rotate_key, "audited")
     new = rotated.properties.version
@@ -197,7 +201,14 @@ async def test_the_operators_retire_is_recorded_with_the_caller(stack: Stack) ->
     assert audit[0]["target"] == f"{key_ref}/{old}"
     status, page, _ = await _call(stack, "GET", "/api/status", operator)
     assert audit[0] in page["audit"]
-    assert operator["Authorization"].split()[1] not in json.dumps(page)
+    token = operator["Authorization"].split()[1]
+    assert token not in json.dumps(page)
+    # One audit log record per mutating call, the caller's ids as attributes; the token in
+    # no log record (message or attribute).
+    records = [r for r in caplog.records if r.name == "keyward.audit"]
+    assert [getattr(r, "keyward_action", None) for r in records] == ["rewrap", "retire"]
+    assert {getattr(r, "caller_object_id", None) for r in records} == {oid}
+    assert not [r for r in caplog.records if token in r.getMessage() or token in str(vars(r))]
     await store.close()
     await asyncio.to_thread(vault_keys.close)
 
