@@ -10,6 +10,7 @@ base64-encoded, as the Functions host's queue trigger expects by default
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ResourceExistsError
@@ -20,6 +21,7 @@ from shared.adapters._azure_errors import translated
 from shared.adapters._pipeline import NO_REDIRECTS
 from shared.events import DependentsFollowUp
 from shared.rewrap import OperationMessage, ShardMessage
+from shared.telemetry import current_traceparent
 
 #: Storage queues delay a message by at most 7 days.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -73,6 +75,9 @@ class RewrapQueue:
             ServiceError: the queue refused or could not be reached.
         """
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        message = dataclasses.replace(
+            message, traceparent=current_traceparent()
+        )  # the sender's span
         with translated(f"send to queue {self.name}"):
             await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
 
@@ -92,6 +97,9 @@ class RewrapQueue:
             ServiceError: the queue refused or could not be reached.
         """
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        message = dataclasses.replace(
+            message, traceparent=current_traceparent()
+        )  # the sender's span
         with translated(f"send to queue {self.name}"):
             await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
 

@@ -50,7 +50,9 @@ from shared.rewrap._messages import (
     MESSAGE_VERSION,
     REWRAP_KIND,
     JobIdMismatchError,
+    MessagePeek,
     ShardMessage,
+    peek_message,
     queue_message_kind,
 )
 from shared.rewrap._operation_message import OPERATION_KIND, OperationMessage
@@ -200,6 +202,8 @@ __all__ = [
     "REWRAP_KIND",
     "JobIdMismatchError",
     "ShardMessage",
+    "MessagePeek",
+    "peek_message",
     "queue_message_kind",
     # jobs and reports
     "InMemoryJobStore",

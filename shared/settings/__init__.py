@@ -27,8 +27,12 @@ from shared.settings._specs import (
     FLEX_DEPRECATED_SETTINGS,
     HOST_SETTINGS,
     LOCAL_ONLY_HOST_SETTINGS,
+    SECRET_SETTINGS,
     SPEC_BY_NAME,
     SPECS,
+    TELEMETRY_CONNECTION_SETTING,
+    WORKER_TELEMETRY_DEFAULTS,
+    WORKER_TELEMETRY_SETTING,
     SettingSpec,
     render_settings_table,
 )
@@ -38,6 +42,10 @@ from shared.settings._values import PUBLIC_ARM_ENDPOINT
 __all__ = [
     "envelope_from_env",
     "HOST_SETTINGS",
+    "SECRET_SETTINGS",
+    "TELEMETRY_CONNECTION_SETTING",
+    "WORKER_TELEMETRY_DEFAULTS",
+    "WORKER_TELEMETRY_SETTING",
     "LOCAL_ONLY_HOST_SETTINGS",
     "FLEX_DEPRECATED_SETTINGS",
     "PUBLIC_ARM_ENDPOINT",
