@@ -54,6 +54,7 @@ from shared.rewrap._messages import (
     ShardMessage,
     peek_message,
     queue_message_kind,
+    with_traceparent,
 )
 from shared.rewrap._operation_message import OPERATION_KIND, OperationMessage
 from shared.rewrap._page import IssueSink
@@ -204,6 +205,7 @@ __all__ = [
     "ShardMessage",
     "MessagePeek",
     "peek_message",
+    "with_traceparent",
     "queue_message_kind",
     # jobs and reports
     "InMemoryJobStore",

@@ -142,8 +142,7 @@ class JobLedger:
             telemetry.page_committed(state.key_ref, state.scope, done.rewrapped, done.unreadable,
                                      done.failed)  # fmt: skip
         saved = self._state
-        telemetry.job_progress(saved.job_id, saved.key_ref, saved.scope, saved.counters.settled(),
-                               saved.status.value)  # fmt: skip
+        telemetry.job_progress(saved.job_id, saved.key_ref, saved.scope, saved.counters.settled())
         self._probe(_probe.CHECKPOINT_AFTER)
         if self._progress is not None:
             self._progress(self._state)

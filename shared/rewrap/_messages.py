@@ -190,6 +190,21 @@ def message_traceparent(data: object) -> str | None:
     return value if is_traceparent(value) else None
 
 
+def with_traceparent(text: str, traceparent: str | None) -> str:
+    """A message body (a JSON object) with ``traceparent`` added, for message kinds that have
+    no field of their own for it (the key-dependent follow-ups, whose parser ignores unknown
+    fields); ``text`` unchanged without a valid one or when it is not a JSON object."""
+    if not is_traceparent(traceparent):
+        return text
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    return json.dumps({**data, "traceparent": traceparent}, sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class MessagePeek:
     """What a trigger's span may say about a queue message before it is parsed: its kind, the

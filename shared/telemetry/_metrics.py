@@ -20,7 +20,6 @@ from shared.telemetry._names import (
     ATTR_OUTCOME,
     ATTR_REASON,
     ATTR_SHARD,
-    ATTR_STATUS,
     ATTR_VAULT,
     ATTR_VERDICT,
     DEKS_REWRAPPED,
@@ -84,9 +83,9 @@ def page_committed(
                 made[ITEMS_FAILED.name].add(count, labels)
 
 
-def job_progress(job_id: str, key_ref: str, shard: str, settled: int, status: str) -> None:
+def job_progress(job_id: str, key_ref: str, shard: str, settled: int) -> None:
     """A job's settled DEKs so far (a gauge: the newest value per job wins)."""
-    attributes = {**_key_attributes(key_ref, shard), ATTR_JOB_ID: job_id, ATTR_STATUS: status}
+    attributes = {**_key_attributes(key_ref, shard), ATTR_JOB_ID: job_id}
     _instruments()[JOB_PROGRESS.name].set(settled, attributes)
 
 

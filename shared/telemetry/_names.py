@@ -28,7 +28,6 @@ ATTR_KEY = "keyward.key"
 ATTR_SHARD = "keyward.shard"
 ATTR_OUTCOME = "keyward.outcome"
 ATTR_REASON = "keyward.reason"
-ATTR_STATUS = "keyward.status"
 ATTR_KIND = "keyward.kind"
 ATTR_VERDICT = "keyward.verdict"
 
@@ -76,8 +75,9 @@ JOB_PROGRESS = MetricSpec(
     "keyward.job.deks_settled",
     "gauge",
     "{dek}",
-    "A rewrap job's DEKs with a final outcome so far, after each checkpoint.",
-    (ATTR_JOB_ID, ATTR_VAULT, ATTR_KEY, ATTR_SHARD, ATTR_STATUS),
+    "A rewrap job's DEKs with a final outcome so far, after each checkpoint (one series per "
+    "job: its newest value is its progress).",
+    (ATTR_JOB_ID, ATTR_VAULT, ATTR_KEY, ATTR_SHARD),
 )
 VERDICT_CHANGES = MetricSpec(
     "keyward.dependents.verdict_changes",
@@ -107,7 +107,8 @@ METRICS: tuple[MetricSpec, ...] = (
 
 
 def vault_of(key_ref: str) -> str:
-    """The vault a key id names, as an attribute: the host's first label (``contoso-kv``).
+    """The vault a key id names, as an attribute: its host (and port), lower case, as the
+    shared budget board names it (``contoso-kv.vault.azure.net``).
 
     Only a label for telemetry; key ids are validated where they are used. Anything that is
     not an ``https`` URL is reported as ``unknown`` rather than echoed.
@@ -116,10 +117,9 @@ def vault_of(key_ref: str) -> str:
         parts = urlsplit(key_ref)
     except ValueError:
         return "unknown"
-    host = parts.hostname or ""
-    if parts.scheme != "https" or not host:
+    if parts.scheme != "https" or not parts.hostname:
         return "unknown"
-    return host.split(".")[0][:63]
+    return parts.netloc.lower()[:255]
 
 
 def key_name_of(key_ref: str) -> str:
