@@ -138,3 +138,24 @@ def test_traceparent_validation() -> None:
         assert not is_traceparent(bad), bad
     with invocation_span("x", trigger="timer", host_traceparent=HOST):
         assert telemetry.current_traceparent() is not None
+
+
+def test_the_vocabulary_imports_only_the_opentelemetry_api() -> None:
+    """Every layer may record because ``shared.telemetry`` needs nothing but the API: not the
+    SDK (the composition root's choice), not ``azure`` (import-linter's pure-domain contract)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "shared" / "telemetry"
+    imported: set[str] = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    third_party = {name for name in imported if not name.startswith(("shared", "__future__"))}
+    assert {name.split(".")[0] for name in third_party} - {
+        "collections", "contextlib", "dataclasses", "re", "threading", "typing", "urllib"
+    } == {"opentelemetry"}  # fmt: skip
+    assert not [name for name in third_party if name.startswith("opentelemetry.sdk")]
