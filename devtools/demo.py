@@ -632,6 +632,7 @@ async def _jobs_done(host: Any, version: str, shards: list[str]) -> int:
 # ----------------------------------------------------------------------------- main
 async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
     world = World(azurite, emulator)
+    telemetry = in_process_telemetry()
     await create_world(world)
     host = await start_app(world)
     try:
@@ -652,7 +653,31 @@ async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
         by_function[record.function] = by_function.get(record.function, 0) + 1
     say("Function invocations: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_function.items())))
     say(f"Failed invocations: {len(failures)}.")
+    telemetry_summary(telemetry)
     say("[bold green]keyward kept every record and blob readable through a rotation.[/]")
+
+
+# ------------------------------------------------------------------------------ telemetry
+def in_process_telemetry() -> Any:
+    """Keep the run's OpenTelemetry spans and metrics in memory (docs/telemetry.md), unless
+    an Application Insights connection string is set: then the app exports there itself."""
+    from shared.settings import TELEMETRY_CONNECTION_SETTING
+
+    if os.environ.get(TELEMETRY_CONNECTION_SETTING):
+        return None
+    from devtools.localhost.telemetry import in_memory_telemetry
+
+    return in_memory_telemetry()
+
+
+def telemetry_summary(telemetry: Any) -> None:
+    """What the run's telemetry recorded: spans per function, DEKs, vault calls, 429s."""
+    if telemetry is None:
+        say("Telemetry: exported to Application Insights (its connection string is set).")
+        return
+    say("Telemetry (OpenTelemetry, collected in process; nothing exported):")
+    for line in telemetry.summary().splitlines():
+        say(f"  {line}")
 
 
 def main() -> int:

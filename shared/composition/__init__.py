@@ -33,6 +33,7 @@ from shared.composition._stores import (
     register,
     store_kinds,
 )
+from shared.composition._telemetry import host_traceparent, traced_invocation
 from shared.services._caller import VIA_ADMIN_API, VIA_CLI, Caller
 from shared.services._error_answer import error_answer
 from shared.services.admin_access import OPERATOR_ROLE, READER_ROLE, Access
@@ -67,4 +68,7 @@ __all__ = [
     "parse_store_spec",
     "register",
     "store_kinds",
+    # telemetry: one span per invocation
+    "host_traceparent",
+    "traced_invocation",
 ]

@@ -335,8 +335,29 @@ HOST_SETTINGS = frozenset(
         "AzureWebJobsFeatureFlags",
         "AzureWebJobsSecretStorageType",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+        "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
     }
 )
+
+#: keyward's telemetry (``shared.adapters.telemetry``) exports to Application Insights when
+#: this host setting is present, and nothing when it is absent (docs/telemetry.md). A secret:
+#: never logged, never in a repr or an exception.
+TELEMETRY_CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+#: The Python worker's OpenTelemetry setting (``true``): the worker configures Azure Monitor
+#: at start-up and joins each invocation to the host's trace; host.json's ``telemetryMode:
+#: OpenTelemetry`` is the host's half. keyward then leaves the worker's configuration alone.
+WORKER_TELEMETRY_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
+#: The worker-side choices keyward's own configuration makes too, as the worker reads them:
+#: export the ``keyward`` loggers only, and no span per Azure SDK request.
+WORKER_TELEMETRY_DEFAULTS: Mapping[str, str] = {
+    WORKER_TELEMETRY_SETTING: "true",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME": "keyward",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "azure_sdk",
+}
+#: Settings whose values are secrets: never logged, never in a repr.
+SECRET_SETTINGS = frozenset({TELEMETRY_CONNECTION_SETTING})
 
 #: Host settings that only the local host reads (Core Tools, ``devtools.localhost``): on Flex
 #: Consumption the language and its version are ``functionAppConfig.runtime`` (``az

@@ -26,7 +26,7 @@ SAMPLES = sorted((REFERENCE / "specs" / "eventgrid").rglob("*.json"))
 
 
 def _function(name: str) -> Any:
-    return indexed_functions()[name].get_user_function()
+    return bindings.with_context(name, indexed_functions()[name].get_user_function())
 
 
 def _sample_events(path: Path) -> list[dict[str, Any]]:
