@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import azure.functions as func
@@ -45,13 +46,40 @@ from shared.composition import (
     context_for_current_loop,
     error_answer,
     require_access,
+    traced_invocation,
 )
 from shared.errors import AdminAuthError, KeywardError
+from shared.telemetry import (
+    ATTR_CALLER_OBJECT_ID,
+    ATTR_CALLER_ROLES,
+    ATTR_CALLER_TENANT_ID,
+    ATTR_CALLER_VIA,
+    annotate_current_span,
+)
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.admin")
 #: Seconds a client should wait before polling an unfinished operation again.
 POLL_AFTER_SECONDS = 2
+
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+def _traced(
+    handler: Handler,
+) -> Callable[[func.HttpRequest, func.Context], Awaitable[func.HttpResponse]]:
+    """The route as registered: the handler inside its invocation span (``http``), the
+    host's trace context as parent. The wrapper declares ``context`` itself (the worker
+    binds parameters by the registered function's signature), so handlers stay ``(req)``."""
+    name = handler.__name__
+
+    async def invocation(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+        with traced_invocation(name, context, trigger="http"):
+            return await handler(req)
+
+    invocation.__name__ = invocation.__qualname__ = name
+    invocation.__doc__ = handler.__doc__
+    return invocation
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -102,6 +130,14 @@ async def _admitted(
         return _auth_refusal(error)
     except KeywardError as error:
         return _for_exception(error)
+    annotate_current_span(
+        {
+            ATTR_CALLER_OBJECT_ID: caller.object_id,
+            ATTR_CALLER_TENANT_ID: caller.tenant_id,
+            ATTR_CALLER_ROLES: ",".join(caller.roles),
+            ATTR_CALLER_VIA: caller.via,
+        }
+    )
     return context, caller
 
 
@@ -131,6 +167,7 @@ def _limit(text: str | None) -> int | None:
 
 @bp.function_name("admin_status")
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.READ)
     if isinstance(admitted, func.HttpResponse):
@@ -151,6 +188,7 @@ async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_rewrap")
 @bp.route(route="rewrap", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.READ)  # a dry run reads; the rest needs more
     if isinstance(admitted, func.HttpResponse):
@@ -186,6 +224,7 @@ async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_verdict")
 @bp.route(route="verdict", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_verdict(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.READ)
     if isinstance(admitted, func.HttpResponse):
@@ -205,6 +244,7 @@ async def admin_verdict(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_retire")
 @bp.route(route="retire", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_retire(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.OPERATE)
     if isinstance(admitted, func.HttpResponse):
@@ -235,6 +275,7 @@ def _store(body: dict[str, Any]) -> str | func.HttpResponse:
 
 @bp.function_name("admin_migrate")
 @bp.route(route="migrate", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_migrate(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.OPERATE)
     if isinstance(admitted, func.HttpResponse):
@@ -260,6 +301,7 @@ async def admin_migrate(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_rotate_keks")
 @bp.route(route="rotate-keks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_rotate_keks(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.OPERATE)
     if isinstance(admitted, func.HttpResponse):
@@ -290,6 +332,7 @@ async def admin_rotate_keks(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_operation")
 @bp.route(route="operations/{operation_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_operation(req: func.HttpRequest) -> func.HttpResponse:
     admitted = await _admitted(req, Access.READ)
     if isinstance(admitted, func.HttpResponse):
@@ -307,6 +350,7 @@ async def admin_operation(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_replay_dead_letters")
 @bp.route(route="dead-letters/replay", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@_traced
 async def admin_replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     """Replay dead-lettered events through the Event Grid trigger's handler, in this call:
     at most one page of blobs (``HTTP_REPLAY_BLOBS``), the report as the CLI's ``--json``

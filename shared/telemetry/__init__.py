@@ -16,6 +16,10 @@ from shared.telemetry._metrics import (
     vault_throttled,
 )
 from shared.telemetry._names import (
+    ATTR_CALLER_OBJECT_ID,
+    ATTR_CALLER_ROLES,
+    ATTR_CALLER_TENANT_ID,
+    ATTR_CALLER_VIA,
     ATTR_EVENT_ID,
     ATTR_FUNCTION,
     ATTR_INVOCATION_ID,
@@ -39,12 +43,18 @@ from shared.telemetry._names import (
     vault_of,
 )
 from shared.telemetry._tracing import (
+    annotate_current_span,
     current_traceparent,
     invocation_span,
     is_traceparent,
 )
 
 __all__ = [
+    "ATTR_CALLER_OBJECT_ID",
+    "ATTR_CALLER_ROLES",
+    "ATTR_CALLER_TENANT_ID",
+    "ATTR_CALLER_VIA",
+    "annotate_current_span",
     "ATTR_EVENT_ID",
     "ATTR_FUNCTION",
     "ATTR_INVOCATION_ID",

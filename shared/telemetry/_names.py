@@ -30,6 +30,11 @@ ATTR_OUTCOME = "keyward.outcome"
 ATTR_REASON = "keyward.reason"
 ATTR_KIND = "keyward.kind"
 ATTR_VERDICT = "keyward.verdict"
+#: Who made an admin call (ids and role names only: never a display name or a token).
+ATTR_CALLER_OBJECT_ID = "keyward.caller.object_id"
+ATTR_CALLER_TENANT_ID = "keyward.caller.tenant_id"
+ATTR_CALLER_ROLES = "keyward.caller.roles"
+ATTR_CALLER_VIA = "keyward.caller.via"
 
 
 @dataclass(frozen=True)

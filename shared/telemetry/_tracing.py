@@ -90,3 +90,11 @@ def invocation_span(
         attributes=values,
     ) as span:
         yield span
+
+
+def annotate_current_span(attributes: Mapping[str, str]) -> None:
+    """Add ids to the span of the running invocation (the admin API's caller, known only
+    once its token is proven); nothing without a recording span."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(dict(attributes))

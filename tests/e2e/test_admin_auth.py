@@ -21,6 +21,7 @@ import azure.functions as func
 import pytest
 
 from devtools.emulator.entra import ADMIN_APP_ID_URI
+from devtools.localhost.telemetry import in_memory_telemetry
 from shared.composition import context_for_current_loop, reset_contexts
 from tests.e2e.conftest import Stack
 from tests.e2e.test_dead_letters import _dead_letter_a_rotation
@@ -230,6 +231,32 @@ async def test_a_refused_mutation_is_recorded_too(stack: Stack) -> None:
     assert status == 404, body
     (row,) = await _audit_rows(key)
     assert (row["action"], row["outcome"], row["detail"]) == ("retire", "refused", "KeyNotFound")
+
+
+async def test_an_admin_call_is_a_span_naming_its_proven_caller_never_its_token(
+    stack: Stack,
+) -> None:
+    telemetry = in_memory_telemetry()
+    telemetry.clear()
+    oid = str(uuid.uuid4())
+    operator = await asyncio.to_thread(stack.admin_headers, "operator", oid=oid)
+    key = f"{stack.vault.url}/keys/missing-{uuid.uuid4().hex[:8]}/{'a' * 32}"
+    status, _, _ = await _call(stack, "POST", "/api/retire", operator, {"key": key})
+    assert status == 404
+    (span,) = [s for s in telemetry.spans() if s.name == "admin_retire"]
+    attributes = dict(span.attributes or {})
+    assert attributes["faas.trigger"] == "http"
+    assert attributes["keyward.caller.object_id"] == oid
+    assert attributes["keyward.caller.roles"] == "Keyward.Operator"
+    assert attributes["keyward.caller.via"] == "admin-api"
+    token = operator["Authorization"].split()[1]
+    assert token not in json.dumps(attributes, default=str)
+    # A refused token never reaches the span: no caller is named.
+    telemetry.clear()
+    status, _, _ = await _call(stack, "GET", "/api/status", {"Authorization": "Bearer x.y.z"})
+    assert status == 401
+    (refused,) = [s for s in telemetry.spans() if s.name == "admin_status"]
+    assert "keyward.caller.object_id" not in (refused.attributes or {})
 
 
 async def test_the_dead_letter_replay_over_http_is_the_operators_and_recorded(
