@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.cli._factories import key_target
 from shared.composition import AppContext, Caller, operator_caller
+from shared.crypto import VaultAllowList, is_valid_key_name
 from shared.errors import ConfigurationError, ServiceError
 from shared.services.admin import AdminService
 from shared.settings import Settings
@@ -104,11 +105,17 @@ def require_deployment(args: argparse.Namespace, defaults: Mapping[str, Any]) ->
         raise ConfigurationError(f"{options}: only with --deployment")
 
 
-def deployment_key(context: AppContext, vault: str, key: str) -> str:
-    """The key's id on the deployment: ``--vault`` is an allow-listed name (its URL from the
-    deployment's allow-list, emulator entries too) or a vault URL."""
-    allow_list = context.settings.vault_allowlist
+def deployment_key(allow_list: VaultAllowList, vault: str, key: str) -> str:
+    """The key's id on the deployment: ``--vault`` is a name on the deployment's allow-list
+    (its URL from there, a development entry's too) or a vault URL.
+
+    Raises:
+        KeyIdError: the vault is not a valid name or URL.
+        ConfigurationError: the key name is not valid.
+    """
     if allow_list.allows_name(vault):
+        if not is_valid_key_name(key):
+            raise ConfigurationError(f"--key {key!r} is not a valid Key Vault key name")
         return f"{allow_list.by_name(vault).url}/keys/{key}"
     return key_target(vault, key).key_ref
 

@@ -61,7 +61,7 @@ async def _operation(
 ) -> dict[str, Any]:
     context = await open_context()
     try:
-        key = deployment_key(context, args.vault, args.key)
+        key = deployment_key(context.settings.vault_allowlist, args.vault, args.key)
         admin = context.admin()
         if retire:
             await caller_of(context)  # who asked: recorded with the operation (see README)

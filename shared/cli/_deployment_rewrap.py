@@ -40,7 +40,7 @@ async def run_rewrap_deployment(
 ) -> int:
     context = await open_context()
     try:
-        key = deployment_key(context, args.vault, args.key)
+        key = deployment_key(context.settings.vault_allowlist, args.vault, args.key)
         admin = context.admin()
         if args.dry_run:
             started = await admin.start_dry_run(key, version=args.to)
