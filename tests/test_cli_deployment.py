@@ -18,12 +18,13 @@ from shared.cli import main
 from shared.cli._deployment import deployment_key, load_settings_file
 from shared.cli._deployment_retire import render_verdict
 from shared.cli._retire import render_retirement
+from shared.cli._status_deployment import render_status_page
 from shared.composition import VIA_CLI, Caller, operator_caller
 from shared.composition._operator import caller_from_claims, unverified_claims
 from shared.crypto import VaultAllowList
 from shared.errors import ConfigurationError
-from shared.rewrap import RetirementReport, VersionRetirement
-from shared.services._render import retirement_json
+from shared.rewrap import JobState, JobStatus, RetirementReport, VersionRetirement
+from shared.services._render import job_json, retirement_json
 from shared.settings import PUBLIC_ARM_ENDPOINT
 from tests.rewrap.fakes import KEY_REF, V1, V2, V3
 
@@ -144,3 +145,34 @@ def test_settings_come_from_the_file_not_the_environment(
     code, text = _run("status", "--settings", str(path))
     assert code == 2
     assert "KEYWARD_VAULT_ALLOWLIST" in text
+
+
+def test_the_status_page_renders_every_part_it_has() -> None:
+    state = JobState("job-1", KEY_REF, V2, f"{KEY_REF}/{V2}", JobStatus.COMPLETED_WITH_FAILURES,
+                     ROTATED, ROTATED, scope="table:deks", attempts=1,
+                     next_attempt_at=ROTATED + timedelta(minutes=5))  # fmt: skip
+    page = {
+        "jobs": [job_json(state)],
+        "continuation": "TOKEN",
+        "face_flags": [{"account_id": "/subscriptions/s/face/a", "status": "ACCESS_LOST",
+                        "reasons": [["KEY_DISABLED", ""]], "key_id": f"{KEY_REF}/{V1}",
+                        "last_change": ROTATED.isoformat()}],
+        "face_flags_more": True,
+        "rejected_events": [{"reason": "FOREIGN_VAULT", "detail": "other-kv", "event_id": "e-1",
+                             "received_at": ROTATED.isoformat()}],
+        "retirement": {"keys": [KEY_REF], "verdict": "..."},
+        "shards": ["table:deks", "table:keks"],
+        "modes": {"table:deks": "hierarchy", "table:keks": "intermediate-keys"},
+        "store_jobs": {"table:deks": {"kind": "rotate_keks", "phase": "rewrap"}},
+        "dead_letters": {"enabled": True, "container": "deadletters", "vaults": {
+            "contoso-kv": {"events": 2, "oldest": "a", "newest": "b",
+                           "reasons": {"MaxDeliveryAttemptsExceeded": 2}}},
+            "malformed": [], "more": False, "limit": 50},
+    }  # fmt: skip
+    text = _text(render_status_page, page)
+    for shown in ("job-1", "completed_with_failures (scheduled)", "--continuation TOKEN",
+                  "rotate_keks rewrap", "intermediate-keys", "face flags (1 shown, more exist)",
+                  "ACCESS_LOST", "KEY_DISABLED", "FOREIGN_VAULT", "contoso-kv",
+                  "MaxDeliveryAttemptsExceeded 2", "keyward replay-dead-letters",
+                  "keyward retirement --deployment"):  # fmt: skip
+        assert shown in text, shown

@@ -126,7 +126,10 @@ def main(
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        console.print("interrupted; run the same command again to resume")
+        if in_deployment_mode(args):  # only the waiting stopped: the Function App goes on
+            console.print("interrupted; what was started goes on: keyward status --deployment")
+        else:
+            console.print("interrupted; run the same command again to resume")
         return EXIT_ERROR
 
 
