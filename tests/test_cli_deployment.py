@@ -168,11 +168,14 @@ def test_the_status_page_renders_every_part_it_has() -> None:
             "contoso-kv": {"events": 2, "oldest": "a", "newest": "b",
                            "reasons": {"MaxDeliveryAttemptsExceeded": 2}}},
             "malformed": [], "more": False, "limit": 50},
+        "audit": [{"at": ROTATED.isoformat(), "action": "retire", "target": KEY_REF,
+                   "caller": Caller(OID, TID, "ops@contoso.com", (), VIA_CLI).to_dict(),
+                   "outcome": "accepted", "operation_id": "op-1", "detail": ""}],
     }  # fmt: skip
     text = _text(render_status_page, page)
     for shown in ("job-1", "completed_with_failures (scheduled)", "--continuation TOKEN",
                   "rotate_keks rewrap", "intermediate-keys", "face flags (1 shown, more exist)",
                   "ACCESS_LOST", "KEY_DISABLED", "FOREIGN_VAULT", "contoso-kv",
                   "MaxDeliveryAttemptsExceeded 2", "keyward replay-dead-letters",
-                  "keyward retirement --deployment"):  # fmt: skip
+                  "keyward retirement --deployment", "ops@contoso.com", "op-1"):  # fmt: skip
         assert shown in text, shown

@@ -118,6 +118,7 @@ def render_status_page(console: Console, page: Mapping[str, Any]) -> None:
             _flags(console, name, flags, bool(page.get(f"{name}_more")))
     _rejections(console, page.get("rejected_events") or [])
     _dead_letters(console, page.get("dead_letters") or {})
+    _audit(console, page.get("audit") or [])
     keys = (page.get("retirement") or {}).get("keys") or []
     if keys:
         console.print(
@@ -182,6 +183,22 @@ def _rejections(console: Console, rejected: Sequence[Mapping[str, Any]]) -> None
     for entry in rejected[:MAX_ROWS_SHOWN]:
         table.add_row(str(entry.get("received_at") or ""), str(entry.get("reason") or ""),
                       str(entry.get("event_id") or ""), str(entry.get("detail") or ""))  # fmt: skip
+    console.print(table)
+
+
+def _audit(console: Console, entries: Sequence[Mapping[str, Any]]) -> None:
+    """The newest mutating calls, who made them (API or CLI) and how they ended."""
+    if not entries:
+        return
+    table = Table(title=f"audit trail (newest {len(entries)})")
+    for column in ("at", "action", "caller", "via", "target", "outcome", "operation"):
+        table.add_column(column)
+    for entry in entries[:MAX_ROWS_SHOWN]:
+        caller = entry.get("caller") or {}
+        who = caller.get("name") or caller.get("object_id") or "keyward"
+        fields = (entry.get("at"), entry.get("action"), who, caller.get("via"),
+                  entry.get("target"), entry.get("outcome"), entry.get("operation_id"))  # fmt: skip
+        table.add_row(*(str(value or "") for value in fields))
     console.print(table)
 
 
