@@ -15,7 +15,7 @@ from rich.console import Console
 from devtools.emulator.auth import mint_token
 from devtools.emulator.credential import AsyncEmulatorCredential
 from shared.cli import main
-from shared.cli._deployment import deployment_key, load_settings_file
+from shared.cli._deployment import deployment_key, deployment_settings, load_settings_file
 from shared.cli._deployment_retire import render_verdict
 from shared.cli._retire import render_retirement
 from shared.cli._status_deployment import render_status_page
@@ -179,3 +179,15 @@ def test_the_status_page_renders_every_part_it_has() -> None:
                   "MaxDeliveryAttemptsExceeded 2", "keyward replay-dead-letters",
                   "keyward retirement --deployment", "ops@contoso.com", "op-1"):  # fmt: skip
         assert shown in text, shown
+
+
+def test_the_operator_never_takes_the_function_apps_identity(tmp_path: Path) -> None:
+    """The Function App's user-assigned identity (``AZURE_CLIENT_ID``) is not the operator's:
+    the CLI's credential is whatever ``DefaultAzureCredential`` finds for the operator."""
+    path = tmp_path / "local.settings.json"
+    values = {"KEYWARD_VAULT_ALLOWLIST": "contoso-kv", "AzureWebJobsStorage":
+              "UseDevelopmentStorage=true", "AZURE_CLIENT_ID": OID}  # fmt: skip
+    path.write_text(json.dumps({"Values": values}))
+    settings = deployment_settings(path)
+    assert settings.azure_client_id is None
+    assert settings.vault_allowlist.allows_name("contoso-kv")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -38,8 +39,19 @@ async def open_deployment(settings_file: Path | None = None) -> AppContext:
         ConfigurationError: a setting is missing or invalid, or the file is unreadable.
         ServiceError: keyward's storage could not be reached.
     """
-    environ = load_settings_file(settings_file) if settings_file is not None else None
-    return await AppContext.build(Settings.from_env(environ))
+    return await AppContext.build(deployment_settings(settings_file))
+
+
+def deployment_settings(settings_file: Path | None = None) -> Settings:
+    """The Function App's settings, as the operator's CLI uses them: all of them but
+    ``AZURE_CLIENT_ID``, which picks the Function App's user-assigned identity; the CLI asks
+    ``DefaultAzureCredential`` for the operator's own credential, never that identity.
+
+    Raises:
+        ConfigurationError: a setting is missing or invalid, or the file is unreadable.
+    """
+    source = load_settings_file(settings_file) if settings_file is not None else os.environ
+    return Settings.from_env({k: v for k, v in source.items() if k != "AZURE_CLIENT_ID"})
 
 
 def deployment_opener(args: argparse.Namespace, injected: ContextOpener | None) -> ContextOpener:
