@@ -64,8 +64,8 @@ async def _operation(
         key = deployment_key(context.settings.vault_allowlist, args.vault, args.key)
         admin = context.admin()
         if retire:
-            await caller_of(context)  # who asked: recorded with the operation (see README)
-            started = await admin.start_retire(key, version=args.version)
+            caller = await caller_of(context)  # recorded with the operation and audited
+            started = await admin.start_retire(key, version=args.version, caller=caller)
         else:
             started = await admin.start_verdict(key)
         with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),

@@ -50,7 +50,7 @@ async def run_rewrap_deployment(
             return _dry_run_answer(console, args.json, done)
         caller = await caller_of(context)
         asked = datetime.now(UTC)
-        answer = await admin.rewrap(key, version=args.to, restart=args.restart)
+        answer = await admin.rewrap(key, version=args.to, restart=args.restart, caller=caller)
         if not args.json:
             _render_started(console, answer, caller.name or caller.object_id)
         if not args.wait:

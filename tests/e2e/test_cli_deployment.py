@@ -40,9 +40,9 @@ OPERATOR_KEY_PERMISSIONS = ["get", "list"]
 async def _admin(
     stack: Stack, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, Any]:
-    """One admin API call to the local host; every HTTP call of this module goes through here
-    (the admin API's authentication is switched in one place)."""
-    headers = {"x-functions-key": stack.host.keys.function}
+    """One admin API call to the local host with an operator's Entra ID token (the emulator's
+    tenant); every admin API call of this module goes through here."""
+    headers = stack.admin_headers()
     async with (
         aiohttp.ClientSession() as session,
         session.request(method, f"{stack.host.base_url}{path}", json=body, headers=headers) as r,
@@ -168,7 +168,7 @@ async def test_cli_rewrap_queues_a_job_the_hosts_worker_runs_and_retire_retires(
     (old_version,) = await _versions(stack, "receipts")
     rotated = await call(stack.key_client.rotate_key, "receipts")  # no Event Grid: the CLI
     new_version = rotated.properties.version
-    opener, _ = await _operator(stack)
+    opener, operator = await _operator(stack)
     target = ("--vault", stack.vault.name, "--key", "receipts", "--poll", "0.1")
 
     code, dry = await _cli_json("rewrap", "--deployment", *target, "--dry-run", opener=opener)
@@ -185,6 +185,9 @@ async def test_cli_rewrap_queues_a_job_the_hosts_worker_runs_and_retire_retires(
         assert await _job_of(stack, queued["job_id"]) == finished
     (rewrapped,) = [job for job in started["finished"] if job["shard"] == _dek_shard(stack)]
     assert rewrapped["rewrapped"] == DEK_COUNT
+    rewrap_audit = await _audited(stack, "rewrap", f"{stack.vault.url}/keys/receipts")
+    assert rewrap_audit["caller"]["object_id"] == operator
+    assert rewrap_audit["caller"]["via"] == "cli"
     assert any(r.function == "rewrap_worker" and r.ok for r in stack.host.invocations)
 
     # Retire the old version through the retire operation; the verdict then says so.
@@ -192,12 +195,26 @@ async def test_cli_rewrap_queues_a_job_the_hosts_worker_runs_and_retire_retires(
                                     opener=opener)  # fmt: skip
     assert code == 0, retired
     assert (retired["status"], retired["version"]) == ("retired", old_version)
+    audit = await _audited(stack, "retire", f"{stack.vault.url}/keys/receipts")
+    code, operation = await _cli_json("status", "--deployment", "--operation",
+                                      audit["operation_id"], opener=opener)  # fmt: skip
+    assert (code, operation["kind"], operation["status"]) == (0, "retire", "succeeded")
+    assert operation["caller"] == audit["caller"]
+    assert (operation["caller"]["object_id"], operation["caller"]["via"]) == (operator, "cli")
     code, verdict = await _cli_json("retirement", "--deployment", *target, opener=opener)
     assert code == 0
     (entry,) = [v for v in verdict["versions"] if v["version"] == old_version]
     assert entry["retired"] is True
     await store.close()
     await call(vault_keys.close)
+
+
+async def _audited(stack: Stack, action: str, key_ref: str) -> dict[str, Any]:
+    """The newest audit row of ``action`` on ``key_ref`` the status page shows."""
+    _, page = await _admin(stack, "GET", "/api/status")
+    found = [e for e in page["audit"] if e["action"] == action and key_ref in e["target"]]
+    assert found, page["audit"]
+    return dict(found[0])
 
 
 def _dek_shard(stack: Stack) -> str:
