@@ -19,6 +19,7 @@ from shared.composition._context import (
     reset_contexts,
 )
 from shared.composition._dependents import build_dependent_service
+from shared.composition._operator import operator_caller
 from shared.composition._record_ports import RecordPorts, default_kek_table, open_record_ports
 from shared.composition._stores import (
     CONNECTION_STRING_ENV,
@@ -51,6 +52,7 @@ __all__ = [
     "RecordPorts",
     "default_kek_table",
     "open_record_ports",
+    "operator_caller",
     "build_dependent_service",
     "error_answer",
     "context_for_current_loop",
