@@ -40,6 +40,9 @@ from shared.dependents._grants import (
     RoleAssignmentFacts,
     RoleDefinitionFacts,
     action_matches,
+    assignment_from_arm,
+    definition_from_arm,
+    deny_from_arm,
     judge_grants,
 )
 from shared.dependents._identity import identity_findings, identity_from_arm
@@ -50,7 +53,7 @@ from shared.dependents._models import (
     normalize_vault_uri,
     vault_name_for,
 )
-from shared.dependents._network import VaultNetworkFacts, network_findings
+from shared.dependents._network import VaultNetworkFacts, network_findings, network_from_arm
 from shared.dependents._ports import (
     DependentInventory,
     DependentKind,
@@ -136,6 +139,9 @@ __all__ = [
     "Verdict",
     "VerdictRules",
     "action_matches",
+    "assignment_from_arm",
+    "definition_from_arm",
+    "deny_from_arm",
     "evaluate",
     "event_type_name",
     "grants_key_use",
@@ -144,6 +150,7 @@ __all__ = [
     "judge_grants",
     "missing_permissions",
     "network_findings",
+    "network_from_arm",
     "next_flag_state",
     "normalize_vault_uri",
     "record_from_dict",

@@ -100,6 +100,15 @@ class DenyAssignmentFacts:
     principals: tuple[PrincipalRef, ...] = ()
     exclude_principals: tuple[PrincipalRef, ...] = ()
     condition: str | None = None
+    #: ``doNotApplyToChildScopes`` false: it applies below its scope too (the usual case).
+    applies_to_children: bool = True
+
+    def covers(self, scope: str) -> bool:
+        """Whether it applies at ``scope`` (its own scope, or below unless told not to)."""
+        own, target = self.scope.rstrip("/").lower(), scope.rstrip("/").lower()
+        if not own or target == own:
+            return True
+        return self.applies_to_children and target.startswith(own + "/")
 
     def blocks(self, action: str) -> bool:
         return any(p.allows(action) for p in self.permissions)
@@ -335,3 +344,75 @@ def _deny_applies(principal: str, deny: DenyAssignmentFacts) -> bool | None:
 
 def _short(action: str) -> str:
     return action.rsplit("/keys/", 1)[-1]
+
+
+# -- ARM's REST shapes (Microsoft.Authorization 2022-04-01) -> facts ------------------------
+
+
+def assignment_from_arm(resource: Mapping[str, object]) -> RoleAssignmentFacts:
+    """A ``roleAssignments`` resource (REST JSON) as facts."""
+    props = _dict(resource.get("properties"))
+    return RoleAssignmentFacts(
+        role_definition_id=_text(props.get("roleDefinitionId")),
+        principal_id=_text(props.get("principalId")),
+        principal_type=_text(props.get("principalType")) or "ServicePrincipal",
+        scope=_text(props.get("scope")),
+        condition=_text(props.get("condition")) or None,
+    )
+
+
+def definition_from_arm(resource: Mapping[str, object]) -> RoleDefinitionFacts:
+    """A ``roleDefinitions`` resource (REST JSON) as facts: its data-plane permissions."""
+    props = _dict(resource.get("properties"))
+    return RoleDefinitionFacts(
+        id=role_guid(_text(resource.get("name")) or _text(resource.get("id"))),
+        name=_text(props.get("roleName")),
+        permissions=tuple(_permission(p) for p in _list(props.get("permissions"))),
+    )
+
+
+def deny_from_arm(resource: Mapping[str, object]) -> DenyAssignmentFacts:
+    """A ``denyAssignments`` resource (REST JSON) as facts.
+
+    A deny assignment whose permission block carries its own ``condition`` is read as
+    conditioned as a whole (keyward evaluates no condition)."""
+    props = _dict(resource.get("properties"))
+    permissions = _list(props.get("permissions"))
+    conditioned = _text(props.get("condition")) or next(
+        (_text(_dict(p).get("condition")) for p in permissions if _text(_dict(p).get("condition"))),
+        "",
+    )
+    return DenyAssignmentFacts(
+        name=_text(props.get("denyAssignmentName")) or _text(resource.get("name")),
+        scope=_text(props.get("scope")),
+        permissions=tuple(_permission(p) for p in permissions),
+        principals=tuple(_principal(p) for p in _list(props.get("principals"))),
+        exclude_principals=tuple(_principal(p) for p in _list(props.get("excludePrincipals"))),
+        condition=conditioned or None,
+        applies_to_children=not props.get("doNotApplyToChildScopes"),
+    )
+
+
+def _permission(raw: object) -> Permission:
+    entry = _dict(raw)
+    return Permission(
+        tuple(_text(a) for a in _list(entry.get("dataActions"))),
+        tuple(_text(a) for a in _list(entry.get("notDataActions"))),
+    )
+
+
+def _principal(raw: object) -> PrincipalRef:
+    entry = _dict(raw)
+    return PrincipalRef(_text(entry.get("id")), _text(entry.get("type")) or "ServicePrincipal")
+
+
+def _dict(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""

@@ -22,6 +22,7 @@ See docs/face.md ("Network reachability") for the Azure documentation behind eac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.dependents._reasons import Finding, Reason
@@ -107,3 +108,33 @@ def network_findings(network: VaultNetworkFacts, *, trusted_service: bool) -> li
     pending = len(network.private_endpoints)
     tail = f" ({pending} private endpoint(s), none approved)" if pending else ""
     return [Finding(Reason.VAULT_FIREWALL_BLOCKS_SERVICE, f"{closed}, {why}{tail}")]
+
+
+def network_from_arm(properties: Mapping[str, object]) -> VaultNetworkFacts:
+    """A vault's ``properties`` (REST JSON, Microsoft.KeyVault 2023-07-01+) as facts."""
+    acls = properties.get("networkAcls")
+    acls = acls if isinstance(acls, Mapping) else {}
+    statuses: list[str] = []
+    for item in _list(properties.get("privateEndpointConnections")):
+        props = item.get("properties") if isinstance(item, Mapping) else None
+        state = (
+            props.get("privateLinkServiceConnectionState") if isinstance(props, Mapping) else None
+        )
+        status = state.get("status") if isinstance(state, Mapping) else None
+        statuses.append(str(status) if status else "Unknown")
+    return VaultNetworkFacts(
+        public_network_access=_text(properties.get("publicNetworkAccess")),
+        default_action=_text(acls.get("defaultAction")),
+        bypass=_text(acls.get("bypass")),
+        ip_rules=len(_list(acls.get("ipRules"))),
+        virtual_network_rules=len(_list(acls.get("virtualNetworkRules"))),
+        private_endpoints=tuple(statuses),
+    )
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None

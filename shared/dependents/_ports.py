@@ -51,6 +51,12 @@ class KeyAccessReader(Protocol):
         ``KeyAccessFacts.lookup``, not raised, so one bad vault does not stop a sweep."""
         ...
 
+    def begin_pass(self) -> None:
+        """A new pass (a sweep, or one event's accounts) starts: what the reader shares
+        between accounts (vault properties, role and deny assignments, role definitions)
+        is read again, so a change since the last pass is seen now."""
+        ...
+
 
 @dataclass(frozen=True)
 class KindLabels:

@@ -175,6 +175,7 @@ class DependentService:
         """Evaluate ``accounts``, each once; ``follow_up``: lower-case ids that get the
         rotation follow-up first (``None``: all of them)."""
         summary = DependentSummary(accounts=len(accounts))
+        self._reader.begin_pass()
 
         async def one(account: DependentResource) -> None:
             key = account.id.lower()
