@@ -281,11 +281,20 @@ class AzureKeyAccessReader:
         relevant = tuple(
             a
             for a in listed
-            if _covers(a.scope.rstrip("/").lower(), key_scope)
+            if _applies(a.scope, location.arm_id, key_scope)
             and (a.principal_id.lower() == principal or a.principal_type.lower() == "group")
         )
         denies = await self._denies.get(vault_key, lambda: self._list_denies(location))
-        applying = None if denies is None else tuple(d for d in denies if d.covers(key_scope))
+        applying = (
+            None
+            if denies is None
+            else tuple(
+                d
+                for d in denies
+                if _applies(d.scope, location.arm_id, key_scope)
+                and (d.applies_to_children or d.scope.rstrip("/").lower() == key_scope.lower())
+            )
+        )
         definitions: dict[str, RoleDefinitionFacts] = {}
         for role_id in dict.fromkeys(a.role_definition_id for a in relevant):
             guid = _guid(role_id)
@@ -351,6 +360,19 @@ class AzureKeyAccessReader:
 def _guid(role_definition_id: str) -> str:
     """The GUID of a role definition id (the cache key shared by every scope's spelling)."""
     return role_definition_id.strip().rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def _applies(scope: str, vault_scope: str, key_scope: str) -> bool:
+    """Whether an assignment ARM listed at the vault's scope applies to the key.
+
+    ARM lists what is at, above and below the vault: the key's own scope and its parents by
+    id apply; others below the vault (another key) do not; anything else was listed as
+    inherited from above (a management group's id is no prefix of the key's, yet it applies).
+    """
+    own = scope.rstrip("/").lower()
+    if _covers(own, key_scope):
+        return True
+    return bool(own) and not own.startswith(vault_scope.rstrip("/").lower() + "/")
 
 
 def _covers(scope: str, key_scope: str) -> bool:

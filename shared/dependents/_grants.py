@@ -103,13 +103,6 @@ class DenyAssignmentFacts:
     #: ``doNotApplyToChildScopes`` false: it applies below its scope too (the usual case).
     applies_to_children: bool = True
 
-    def covers(self, scope: str) -> bool:
-        """Whether it applies at ``scope`` (its own scope, or below unless told not to)."""
-        own, target = self.scope.rstrip("/").lower(), scope.rstrip("/").lower()
-        if not own or target == own:
-            return True
-        return self.applies_to_children and target.startswith(own + "/")
-
     def blocks(self, action: str) -> bool:
         return any(p.allows(action) for p in self.permissions)
 
