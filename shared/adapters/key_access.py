@@ -91,6 +91,8 @@ class _PassCache(Generic[_T]):
 
     async def get(self, key: str, load: Callable[[], Awaitable[_T]]) -> _T:
         task = self._entries.get(key)
+        if task is not None and task.get_loop() is not asyncio.get_running_loop():
+            task = None  # made on another event loop (a host that runs one per invocation)
         if task is None:
             task = asyncio.ensure_future(load())
             self._entries[key] = task
