@@ -48,13 +48,12 @@ class DependentWriter(Protocol):
 class KeyAccessReader(Protocol):
     async def read(self, account: DependentResource) -> KeyAccessFacts:
         """Gather facts for one resource. Throttling and unreachable vaults are reported in
-        ``KeyAccessFacts.lookup``, not raised, so one bad vault does not stop a sweep."""
-        ...
+        ``KeyAccessFacts.lookup``, not raised, so one bad vault does not stop a sweep.
 
-    def begin_pass(self) -> None:
-        """A new pass (a sweep, or one event's accounts) starts: what the reader shares
-        between accounts (vault properties, role and deny assignments, role definitions)
-        is read again, so a change since the last pass is seen now."""
+        A reader that shares reads between accounts (vault properties, role and deny
+        assignments, role definitions) also has ``begin_pass()``, which the service calls
+        before each pass (a sweep, or one event's accounts) so that a change since the last
+        pass is seen now; optional, like the inventories' ``invalidate``."""
         ...
 
 
