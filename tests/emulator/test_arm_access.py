@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.models import (
     Permission,
@@ -27,7 +28,7 @@ from azure.mgmt.keyvault.models import NetworkRuleSet, VaultPatchParameters, Vau
 
 from devtools.emulator.arm_client import ArmControl, management_client_kwargs
 from devtools.emulator.credential import EmulatorCredential
-from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator
+from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator, VaultFactory
 from devtools.emulator.state import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID
 
 SUB = DEFAULT_SUBSCRIPTION_ID
@@ -225,3 +226,88 @@ def test_vault_network_rules_and_private_endpoints(
     assert not kv_mgmt.vaults.get(
         DEFAULT_RESOURCE_GROUP, name
     ).properties.private_endpoint_connections
+
+
+def test_data_plane_enforces_custom_roles_management_groups_and_denies(
+    auth_mgmt: AuthorizationManagementClient,
+    emulator: RunningEmulator,
+    emulator_vault_factory: VaultFactory,
+    control: ArmControl,
+    management_group: str,
+) -> None:
+    """What ARM says is what the vault does: a custom role at a management group grants
+    unwrapKey; its notDataActions and a deny assignment for Everyone refuse it (403)."""
+    vault = emulator_vault_factory(rbac=True)
+    vault.client.create_key(vault.name, "k1")
+    face = str(emulator.client.create_principal(display_name="face")["object_id"])
+    scope = f"/subscriptions/{SUB}"
+    roles = []
+    for not_data in ([], ["Microsoft.KeyVault/vaults/keys/unwrap/action"]):
+        guid = str(uuid.uuid4())
+        auth_mgmt.role_definitions.create_or_update(
+            scope,
+            guid,
+            RoleDefinition(
+                role_name="cmk-" + guid[:8],
+                permissions=[
+                    Permission(
+                        data_actions=["Microsoft.KeyVault/vaults/keys/*"], not_data_actions=not_data
+                    )
+                ],
+                assignable_scopes=[scope],
+            ),
+        )
+        roles.append(guid)
+    group_scope = f"/providers/Microsoft.Management/managementGroups/{management_group}"
+    created = auth_mgmt.role_assignments.create(
+        group_scope,
+        str(uuid.uuid4()),
+        RoleAssignmentCreateParameters(role_definition_id=_role_id(roles[0]), principal_id=face),
+    )
+    deny = str(uuid.uuid4())
+    try:
+        key = vault.key_client(face).get_key("k1")
+        crypto = vault.crypto_client(key, face)
+        wrapped = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"k" * 32).encrypted_key
+        unwrapped = crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped).key
+        assert unwrapped == b"k" * 32  # unwrapKey is always a vault call
+
+        control.session.call(
+            "PUT",
+            f"/control/arm/deny-assignments/{deny}",
+            {
+                "scope": vault.arm_id,
+                "properties": {
+                    "permissions": [
+                        {"dataActions": ["Microsoft.KeyVault/vaults/keys/unwrap/action"]}
+                    ],
+                    "principals": [
+                        {"id": "00000000-0000-0000-0000-000000000000", "type": "SystemDefined"}
+                    ],
+                },
+            },
+        )
+        with pytest.raises(HttpResponseError) as refused:
+            crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped)
+        assert refused.value.status_code == 403
+        control.session.call("DELETE", f"/control/arm/deny-assignments/{deny}")
+
+        assert created.id is not None
+        auth_mgmt.role_assignments.delete_by_id(created.id)
+        created = auth_mgmt.role_assignments.create(
+            group_scope,
+            str(uuid.uuid4()),
+            RoleAssignmentCreateParameters(
+                role_definition_id=_role_id(roles[1]), principal_id=face
+            ),
+        )
+        assert vault.key_client(face).get_key("k1").name == "k1"  # keys/read still granted
+        with pytest.raises(HttpResponseError) as narrowed:
+            crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped)
+        assert narrowed.value.status_code == 403
+    finally:
+        control.session.call("DELETE", f"/control/arm/deny-assignments/{deny}")
+        if created.id is not None:
+            auth_mgmt.role_assignments.delete_by_id(created.id)
+        for guid in roles:
+            auth_mgmt.role_definitions.delete(scope, guid)
