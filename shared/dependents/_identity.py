@@ -18,26 +18,37 @@ from shared.dependents._reasons import Finding, Reason
 
 
 def identity_from_arm(
-    identity: Mapping[str, object] | None, key_vault_properties: Mapping[str, object] | None
+    identity: Mapping[str, object] | None,
+    key_vault_properties: Mapping[str, object] | None,
+    *,
+    user_assigned_resource_id: str | None = None,
 ) -> AccountIdentity:
     """The identity an ARM resource uses for its key.
 
     Args:
         identity: the resource's ``identity`` object (``type``, ``principalId``,
             ``userAssignedIdentities``); casing of keys as ARM returns them.
-        key_vault_properties: ``encryption.keyVaultProperties`` (Azure AI services) or
-            ``encryption.keyvaultproperties`` (Storage), for ``identityClientId``.
+        key_vault_properties: ``encryption.keyVaultProperties`` (Azure AI services), for
+            ``identityClientId``.
+        user_assigned_resource_id: Storage names the identity by resource id instead
+            (``encryption.identity.userAssignedIdentity``); it is mapped to that identity's
+            client id, or kept as the client id when unresolved (then judged UNKNOWN).
     """
     ident = identity if isinstance(identity, Mapping) else {}
     kv = key_vault_properties if isinstance(key_vault_properties, Mapping) else {}
     client_id = _text(kv.get("identityClientId"))
     pairs: list[tuple[str, str | None]] = []
+    by_resource: dict[str, str] = {}
     raw = ident.get("userAssignedIdentities")
-    for value in (raw if isinstance(raw, Mapping) else {}).values():
+    for resource_id, value in (raw if isinstance(raw, Mapping) else {}).items():
         entry = value if isinstance(value, Mapping) else {}
         client = _text(entry.get("clientId"))
         if client:
             pairs.append((client.lower(), _text(entry.get("principalId"))))
+            by_resource[str(resource_id).lower()] = client
+    named = _text(user_assigned_resource_id)
+    if not client_id and named:
+        client_id = by_resource.get(named.lower(), named)
     resolved = None
     if client_id:
         resolved = next((p for c, p in pairs if c == client_id.lower()), None)

@@ -555,3 +555,19 @@ def test_identity_from_arm_maps_client_to_principal() -> None:
     missing = identity_from_arm(identity, {"identityClientId": "nope"})
     assert missing.effective_principal_id is None
     assert identity_from_arm(None, None) == AccountIdentity()
+
+
+def test_identity_from_arm_storage_names_the_identity_by_resource_id() -> None:
+    uai = (
+        "/subscriptions/x/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+        "userAssignedIdentities/cmk"
+    )
+    identity = {
+        "userAssignedIdentities": {uai: {"principalId": UAI_PRINCIPAL, "clientId": UAI_CLIENT}}
+    }
+    parsed = identity_from_arm(identity, None, user_assigned_resource_id=uai.upper())
+    assert parsed.effective_principal_id == UAI_PRINCIPAL
+    unknown = identity_from_arm(identity, None, user_assigned_resource_id=uai + "-gone")
+    assert unknown.effective_principal_id is None
+    verdict = evaluate(account(identity=unknown), rbac(assign()), NOW)
+    assert verdict.codes == (R.USER_ASSIGNED_IDENTITY_UNRESOLVED,)
