@@ -9,22 +9,22 @@ Three sources, each asked only what it alone knows:
   protection, RBAC mode, access policies. The account names its vault by URI only, so vaults
   are found by listing the subscriptions keyward watches (the account's own included) and
   matching ``vaultUri``; the location is cached, the properties are read fresh every time.
-* **ARM, authorization** (azure-mgmt-authorization): every role assignment and deny
-  assignment that applies at the key's scope (listed once per vault at the vault's scope,
-  which ARM answers with the assignments at, above, management groups included, and below
-  it; those below the vault but not above the key are dropped), and the definitions of the
-  roles the account's identity or a group holds (``get_by_id``, built-in and custom alike).
-  The verdict judges them (:mod:`shared.dependents._grants`).
+* **ARM, authorization** (azure-mgmt-authorization): every role assignment at the key's
+  scope or above it, for any principal (``atScope()`` at the key, once per key and pass;
+  ARM includes management groups), the deny assignments at the vault or above (once per
+  vault), and the definitions of the roles the account's identity or a group holds
+  (``get_by_id``, built-in and custom alike, once per role). The verdict judges them
+  (:mod:`shared.dependents._grants`).
 * **Key Vault data plane**, through keyward's Key Vault adapter (the only module allowed to
   import ``azure.keyvault``): versions, attributes, ``key_ops``, type and size; see
   :mod:`shared.adapters._key_facts`. The vault must be on the allow-list first: a vault
   that is not is reported as unknown without any data-plane call.
 
 Per pass (a sweep, or the accounts one event touches; :meth:`AzureKeyAccessReader.begin_pass`)
-the vault's properties (network rules included), its assignments, its deny assignments and each
-role definition are read once and shared by every account on that vault, concurrent readers
-waiting for the one request in flight: a sweep costs a few ARM requests per vault and per
-role, not per account, and the next pass reads everything fresh.
+the vault's properties (network rules included) and deny assignments, each key's assignments
+and each role definition are read once and shared by every account using them, concurrent
+readers waiting for the one request in flight: a sweep costs a few ARM requests per vault,
+key and role, not per account, and the next pass reads everything fresh.
 
 Why "unknown" is reported rather than raised: one throttled or unreachable vault must not stop
 a sweep, and it must never look like OK or LOST. A 429 anywhere gives ``THROTTLED``, a
@@ -279,7 +279,9 @@ class AzureKeyAccessReader:
                 definitions that cannot be read are reported as such, not raised).
         """
         vault_key = location.arm_id.lower()
-        listed = await self._assignments.get(vault_key, lambda: self._list_assignments(location))
+        listed = await self._assignments.get(
+            key_scope.lower(), lambda: self._list_assignments(location, key_scope)
+        )
         relevant = tuple(
             a
             for a in listed
@@ -305,25 +307,34 @@ class AzureKeyAccessReader:
                 definitions[guid] = found
         return RbacFacts(relevant, definitions, applying)
 
-    async def _list_assignments(self, location: _VaultLocation) -> tuple[RoleAssignmentFacts, ...]:
+    async def _list_assignments(
+        self, location: _VaultLocation, key_scope: str
+    ) -> tuple[RoleAssignmentFacts, ...]:
+        """Every assignment at the key's scope or above it (``atScope()``, documented as "at
+        or above the scope"; management groups included), for any principal."""
         self._count("assignments")
         client = self._authorization(location.subscription_id)
         found: list[RoleAssignmentFacts] = []
         with translated("list role assignments"):
-            async for assignment in client.role_assignments.list_for_scope(location.arm_id):
+            pager = client.role_assignments.list_for_scope(key_scope, filter="atScope()")
+            async for assignment in pager:
                 found.append(assignment_from_arm(assignment.serialize(keep_readonly=True)))
         return tuple(found)
 
     async def _list_denies(
         self, location: _VaultLocation
     ) -> tuple[DenyAssignmentFacts, ...] | None:
-        """``None`` when ARM refuses (keyward may lack ``denyAssignments/read``): unknown."""
+        """Deny assignments at the vault's scope or above (``atScope()``), once per vault: Azure
+        makes them for managed applications and blueprints, at resource-group or resource
+        scope, never on a single key. ``None`` when ARM refuses (keyward may lack
+        ``denyAssignments/read``): unknown."""
         self._count("denies")
         client = self._authorization(location.subscription_id)
         found: list[DenyAssignmentFacts] = []
         try:
             with translated("list deny assignments"):
-                async for deny in client.deny_assignments.list_for_scope(location.arm_id):
+                pager = client.deny_assignments.list_for_scope(location.arm_id, filter="atScope()")
+                async for deny in pager:
                     found.append(deny_from_arm(deny.serialize(keep_readonly=True)))
         except ServiceError as error:
             if error.transient:
@@ -365,11 +376,12 @@ def _guid(role_definition_id: str) -> str:
 
 
 def _applies(scope: str, vault_scope: str, key_scope: str) -> bool:
-    """Whether an assignment ARM listed at the vault's scope applies to the key.
+    """Whether an assignment ARM listed (``atScope()``: at or above) applies to the key.
 
-    ARM lists what is at, above and below the vault: the key's own scope and its parents by
-    id apply; others below the vault (another key) do not; anything else was listed as
-    inherited from above (a management group's id is no prefix of the key's, yet it applies).
+    The key's own scope and its parents by id apply; anything below the vault that is not the
+    key (another key: ARM would not list it, but a sanity check costs nothing) does not;
+    anything else was listed as inherited from above (a management group's id is no prefix
+    of the key's, yet it applies).
     """
     own = scope.rstrip("/").lower()
     if _covers(own, key_scope):

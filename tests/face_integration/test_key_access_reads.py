@@ -2,8 +2,9 @@
 
 Built as the composition root builds it (real azure-mgmt clients against the emulator);
 counted with the reader's own ``requests`` tally. Three accounts on one RBAC vault with a
-custom role cost one vault GET, one role-assignment listing, one deny-assignment listing and
-one role-definition GET per pass, not one of each per account.
+custom role, and a fourth on another key of the vault, cost one vault GET, one deny-assignment
+listing, one role-assignment listing per key and one role-definition GET per pass, not one of
+each per account.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ async def test_reads_are_shared_within_a_pass_and_fresh_across_passes(lab: FaceL
     vault = lab.vault(rbac=True)
     lab.key(vault)
     role = custom_role(lab, ["Microsoft.KeyVault/vaults/keys/*"])
+    lab.key(vault, "cmk2")
     accounts = [lab.account(vault, grant=None) for _ in range(3)]
+    accounts.append(lab.account(vault, "cmk2", grant=None))
     for account in accounts:
         assign(lab, vault.arm_id, account["identity"]["principalId"], role)
     settings = Settings.from_env({
@@ -51,7 +54,7 @@ async def test_reads_are_shared_within_a_pass_and_fresh_across_passes(lab: FaceL
             assert dependent is not None
             facts = await reader.read(dependent)
             assert evaluate(dependent, facts, lab.now()).status is Status.OK
-        assert reader.requests == {"vault": 1, "assignments": 1, "denies": 1, "definition": 1}
+        assert reader.requests == {"vault": 1, "assignments": 2, "denies": 1, "definition": 1}
 
         # Next pass: a deny assignment made meanwhile is seen at once.
         name = str(uuid.uuid4())
