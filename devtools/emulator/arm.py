@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devtools.emulator.arm_access import AccessControl, DenyAssignmentsProvider
 from devtools.emulator.arm_authorization import RoleAssignmentsProvider
 from devtools.emulator.arm_cognitive import AccountsProvider
 from devtools.emulator.arm_common import ArmError, Dispatcher
@@ -45,11 +46,13 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     vaults.register(dispatcher)
     assignments.register(dispatcher)
     accounts.register(dispatcher)
-    RoleDefinitionsProvider().register(dispatcher)
+    RoleDefinitionsProvider(state).register(dispatcher)
+    DenyAssignmentsProvider(state).register(dispatcher)
     app.router.add_route("*", "/subscriptions/{tail:.*}", dispatcher.handle)
     # Tenant-level ids (``/providers/Microsoft.Authorization/roleDefinitions/{guid}``).
     app.router.add_route("*", "/providers/{tail:.*}", dispatcher.handle)
     _Control(state, accounts).register(app)
+    AccessControl(state, vaults).register(app)
 
 
 def _error(status: int, message: str) -> web.Response:
