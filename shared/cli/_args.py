@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shared.cli._onboard import add_commands as add_onboard_commands
 from shared.composition import CONNECTION_STRING_ENV, store_kinds
 from shared.records import DEFAULT_JOB_PAGE_SIZE
 from shared.rewrap import DEFAULT_WORKERS
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="blobs listed at most in this run (default %(default)s)",
     )
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_onboard_commands(commands)
     return parser
 
 

@@ -19,6 +19,14 @@ from shared.cli._args import build_parser
 from shared.cli._dead_letters import ContextOpener, open_deployment, run_replay_dead_letters
 from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
 from shared.cli._jobs import run_migrate, run_rotate_keks
+from shared.cli._onboard import (
+    COMMANDS as ONBOARD_COMMANDS,
+)
+from shared.cli._onboard import (
+    OnboardingOpener,
+    open_deployment_onboarding,
+    run_onboard,
+)
 from shared.cli._output import (
     EXIT_ERROR,
     EXIT_OK,
@@ -58,6 +66,7 @@ def main(
     *,
     open_keys: KeySourceOpener = open_vault_keys,
     open_context: ContextOpener = open_deployment,
+    open_onboarding: OnboardingOpener = open_deployment_onboarding,
 ) -> int:
     """Run the CLI; returns the exit code.
 
@@ -78,6 +87,8 @@ def main(
             return asyncio.run(run_migrate(args, console, open_keys))
         if args.command == "replay-dead-letters":
             return asyncio.run(run_replay_dead_letters(args, console, open_context))
+        if args.command in ONBOARD_COMMANDS:
+            return asyncio.run(run_onboard(args, console, open_onboarding))
         if args.command == "rotate-keks":
             return asyncio.run(run_rotate_keks(args, console, open_keys))
         return asyncio.run(_status(args, console))

@@ -19,6 +19,7 @@ from shared.composition._context import (
     reset_contexts,
 )
 from shared.composition._dependents import build_dependent_service
+from shared.composition._onboarding import OnboardingSession, deployment_for, open_onboarding
 from shared.composition._record_ports import RecordPorts, default_kek_table, open_record_ports
 from shared.composition._stores import (
     CONNECTION_STRING_ENV,
@@ -37,6 +38,9 @@ from shared.services._caller import VIA_ADMIN_API, VIA_CLI, Caller
 from shared.services._error_answer import error_answer
 
 __all__ = [
+    "OnboardingSession",
+    "deployment_for",
+    "open_onboarding",
     "AppContext",
     "Caller",
     "VIA_ADMIN_API",
