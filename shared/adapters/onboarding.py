@@ -101,7 +101,10 @@ class ArmOnboarding:
         found: set[str] = set()
         for entry in (model.properties.access_policies if model.properties else None) or []:
             if (entry.object_id or "").lower() == principal_id.lower() and entry.permissions:
-                found.update(str(p).lower() for p in entry.permissions.keys_property or [])
+                found.update(
+                    str(getattr(p, "value", p)).lower()
+                    for p in entry.permissions.keys_property or []
+                )
         return found
 
     async def change_key_permissions(
