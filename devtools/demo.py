@@ -5,8 +5,9 @@ Grid) as subprocesses, runs ``function_app.app`` in the local Functions host, an
 
 1. creates a vault and a key, 1,000 envelope-encrypted records (DEKs in Table storage),
    100 client-side encrypted blobs, and Face accounts using the key;
-2. subscribes the app to the vault's events, rotates the key, and shows the rewrap run to
-   completion through Event Grid, the queue and the worker;
+2. connects the vault (``keyward connect-vault``: Event Grid system topic, event
+   subscriptions, keyward's access; then ``keyward doctor``), rotates the key, and shows
+   the rewrap run to completion through Event Grid, the queue and the worker;
 3. reads the retirement report (``POST /api/verdict``, 202, polled), retires and disables
    the old version (``POST /api/retire``, likewise), and shows that every record and
    every blob still decrypts (azure-storage-blob itself decrypts the blobs);
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -68,16 +70,26 @@ DEK_TABLE = _app_default("KEYWARD_DEK_TABLE")
 JOB_QUEUE = _app_default("KEYWARD_JOB_QUEUE")
 FLAG_TOPIC = "keyward-flags"
 OPERATOR_KEY_PERMISSIONS = [
-    "get", "list", "create", "update", "delete", "rotate", "wrapKey", "unwrapKey",
-    "encrypt", "decrypt", "getrotationpolicy", "setrotationpolicy",
-]  # fmt: skip
-APP_KEY_PERMISSIONS = ["get", "list", "wrapKey", "unwrapKey"]
-EVENT_TYPES = [
-    "Microsoft.KeyVault.KeyNewVersionCreated",
-    "Microsoft.KeyVault.KeyNearExpiry",
-    "Microsoft.KeyVault.KeyExpired",
-    "Microsoft.KeyVault.VaultAccessPolicyChanged",
+    "get",
+    "list",
+    "create",
+    "update",
+    "delete",
+    "rotate",
+    "wrapKey",
+    "unwrapKey",
+    "encrypt",
+    "decrypt",
+    "getrotationpolicy",
+    "setrotationpolicy",
 ]
+APP_KEY_PERMISSIONS = ["get", "list", "wrapKey", "unwrapKey"]
+#: The Function App connect-vault subscribes (the emulator maps it to the local host).
+DEMO_SITE = "keyward-demo"
+DEMO_FUNCTION_APP = (
+    "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/keyward-rg"
+    f"/providers/Microsoft.Web/sites/{DEMO_SITE}"
+)
 
 console = Console(highlight=False, width=100)
 
@@ -269,15 +281,43 @@ async def start_app(world: World) -> Any:
     await host.start()
     names = ", ".join(sorted(host.functions))
     say(f"Local Functions host on {host.base_url} with: {names}.")
-    await off_loop(
-        grid.subscribe,
-        "keyward",
-        topic=world.vault_arm_id,
-        endpoint=host.event_grid_webhook_url("on_key_vault_event"),
-        included_event_types=EVENT_TYPES,
-    )
-    say("Event Grid subscription [cyan]keyward[/] on the vault's system topic: validated.")
+    await connect_vault(world, host)
     return host
+
+
+async def connect_vault(world: World, host: Any) -> None:
+    """``keyward connect-vault`` through ARM (the emulator's Event Grid delivers to the local
+    host as Azure delivers to the Function App), then ``keyward doctor`` once."""
+    from devtools.emulator.arm_eventgrid import EventGridArmControl
+    from shared.cli import main
+    from shared.composition import context_for_current_loop
+
+    arm = EventGridArmControl(world.emulator.url, world.emulator.ca_path)
+    await off_loop(arm.register_site, DEMO_SITE, host.base_url, host.keys.eventgrid)
+    await off_loop(
+        ArmControl(world.emulator.url, world.emulator.ca_path).set_lro,
+        seconds=0.0,
+        retry_after="0.05",
+    )
+    flags = [
+        "--function-app",
+        DEMO_FUNCTION_APP,
+        "--principal-id",
+        world.emulator.identity["object_id"],
+    ]
+    say(f"$ keyward connect-vault --vault {VAULT} --function-app .../sites/{DEMO_SITE} ...")
+    if await off_loop(main, ["connect-vault", "--vault", VAULT, *flags], console) != 0:
+        raise SystemExit("connect-vault failed")
+    await context_for_current_loop()  # the app's first start creates its state table and queue
+    out = io.StringIO()
+    code = await off_loop(main, ["doctor", "--json", *flags], Console(file=out, width=200))
+    checks = json.loads(out.getvalue())["checks"]
+    if code != 0:
+        raise SystemExit(f"keyward doctor found something wrong: {checks}")
+    say(
+        f"$ keyward doctor ...: {len(checks)} checks (settings, storage names, access, event "
+        "subscriptions and their filters, retry policy), all right."
+    )
 
 
 async def status(host: Any) -> dict[str, Any]:
@@ -433,11 +473,13 @@ def retirement_table(report: dict[str, Any]) -> None:
     table = Table("stores", "version", "DEKs", "previous wraps", "pinned", "safe to disable")
     for v in report["versions"]:
         table.add_row(
-            f"all {len(report['shards'])}", short(v["version"]), str(v["current"]),
+            f"all {len(report['shards'])}",
+            short(v["version"]),
+            str(v["current"]),
             str(v["previous"]),
             ", ".join(p.rsplit("/", 1)[-1] for p in v["pinned"]) or "-",
             "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no"),
-        )  # fmt: skip
+        )
     console.print(table)
 
 
@@ -536,9 +578,11 @@ TENANTS = 20
 #: Off for the side-by-side rotations, so they count the records' vault calls alone: the
 #: invoices' container (its own rewrap) and the Face follow-up (its own vault reads).
 ACT_6_OFF = (
-    "KEYWARD_BLOB_CONTAINERS", "KEYWARD_FACE_SUBSCRIPTIONS", "KEYWARD_FACE_REPOINT",
+    "KEYWARD_BLOB_CONTAINERS",
+    "KEYWARD_FACE_SUBSCRIPTIONS",
+    "KEYWARD_FACE_REPOINT",
     "KEYWARD_EVENTGRID_TOPIC_ENDPOINT",
-)  # fmt: skip
+)
 #: The side-by-side stores (data table, KEK table) and the mode each is written in.
 MODE_STORES = (("direct", "ordersdirect"), ("hierarchy", "ordershier"))
 
@@ -553,13 +597,19 @@ async def compare_modes(world: World, host: Any) -> None:
     for mode, table in MODE_STORES:
         started = time.perf_counter()
         async with open_envelope(
-            key_url, connection_string=world.azurite.connection_string, table=table,
-            kek_table=f"{table}keks", mode=mode, credential=AsyncEmulatorCredential(world.operator),
-            allow_list=f"{VAULT}={world.vault_url}", ca_bundle=world.emulator.ca_path,
-        ) as envelope:  # fmt: skip
+            key_url,
+            connection_string=world.azurite.connection_string,
+            table=table,
+            kek_table=f"{table}keks",
+            mode=mode,
+            credential=AsyncEmulatorCredential(world.operator),
+            allow_list=f"{VAULT}={world.vault_url}",
+            ca_bundle=world.emulator.ca_path,
+        ) as envelope:
             for index in range(RECORDS):
-                await envelope.encrypt(f"tenant{index % TENANTS:02d}", f"order{index:05d}",
-                                       record_text(index))  # fmt: skip
+                await envelope.encrypt(
+                    f"tenant{index % TENANTS:02d}", f"order{index:05d}", record_text(index)
+                )
             wraps = envelope.stats.vault_wraps
         say(
             f"{RECORDS:,} records of {TENANTS} tenants written through [cyan]from keyward import "
@@ -570,8 +620,9 @@ async def compare_modes(world: World, host: Any) -> None:
     await off_loop(client.set_throttle, VAULT, budget=4000, window_seconds=10.0, enabled=True)
     await off_loop(client.set_latency, VAULT, fixed_ms=20.0)
     say("The vault now answers as Key Vault does: 4,000 operations per 10 s, 20 ms each.")
-    side_by_side = Table("store", "mode", "records", "rewrapped in the vault", "vault calls",
-                         "time")  # fmt: skip
+    side_by_side = Table(
+        "store", "mode", "records", "rewrapped in the vault", "vault calls", "time"
+    )
     try:
         for mode, name in MODE_STORES:
             side_by_side.add_row(name, mode, f"{RECORDS:,}", *await rotate_store(world, host, name))
