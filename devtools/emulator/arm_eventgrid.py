@@ -26,8 +26,9 @@ An event subscription written here is registered with the emulator's delivery en
   registered with ``PUT /control/arm/storageAccounts/{name}`` ``{"connectionString"}``
   (Azurite) gets the engine's dead-letter blobs; otherwise they are kept in memory only;
 * advanced filters ``StringIn``, ``StringNotIn``, ``StringBeginsWith``, ``StringEndsWith``,
-  ``StringContains`` on ``data.*``, ``subject``, ``eventType`` are applied (case-insensitive,
-  as Event Grid compares strings); other operators are refused as not emulated.
+  ``StringContains`` on ``data.*``, ``subject``, ``eventType`` are applied (ANDed; strings
+  compared ignoring case, the emulator's reading); other operators are refused as not
+  emulated.
 
 ``GET /control/arm/writes`` lists every ARM request that was not a read (method, path), so a
 test can prove that a command wrote nothing.
@@ -153,7 +154,7 @@ def _passes(event: Event, operator: str, key: str, values: tuple[str, ...]) -> b
     found = _field(event, key)
     wanted = [v.lower() for v in values]
     if found is None:
-        return operator == "StringNotIn"
+        return False  # an absent key, an array or an object never matches
     text = found.lower()
     if operator == "StringIn":
         return text in wanted
