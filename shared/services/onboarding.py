@@ -11,10 +11,10 @@ deterministic names, the access-policy permissions it adds).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, ServiceError
 from shared.onboarding import (
     ACCESS_POLICY_KEY_PERMISSIONS,
     ACCESS_SUBSCRIPTION,
@@ -43,6 +43,10 @@ UNCHANGED = "unchanged"
 REMOVED = "removed"
 ABSENT = "absent"
 KEPT = "kept"
+#: What doctor tells to run for anything connect-vault sets.
+FIX = "keyward connect-vault --vault {vault} (with the same flags)"
+#: What doctor tells when it could not read something.
+READ_FIX = "give the operator's identity Reader on the subscription and storage, then run again"
 
 
 class OnboardingArm(Protocol):
@@ -154,7 +158,6 @@ class Onboarding:
     arm: OnboardingArm
     deployment: Deployment
     storage: StorageNames | None = None
-    _fix: str = field(default="keyward connect-vault --vault {vault}")
 
     # --- connect ----------------------------------------------------------------------------
 
@@ -337,10 +340,16 @@ class Onboarding:
 
     async def doctor(self, vault_names: Sequence[str], needs: StorageNeeds) -> list[Check]:
         """Every check, in a fixed order; each names what is wrong and what to run."""
-        checks = await self._storage_checks(needs)
+        try:
+            checks = await self._storage_checks(needs)
+        except ServiceError as error:  # unreadable storage is a finding, not a crash
+            checks = [Check("storage", False, str(error), READ_FIX)]
         subscriptions_seen: set[str] = set()
         for name in vault_names:
-            checks.extend(await self._vault_checks(name, subscriptions_seen))
+            try:
+                checks.extend(await self._vault_checks(name, subscriptions_seen))
+            except ServiceError as error:
+                checks.append(Check(f"vault {name}: readable in ARM", False, str(error), READ_FIX))
         return checks
 
     async def _storage_checks(self, needs: StorageNeeds) -> list[Check]:
@@ -381,7 +390,7 @@ class Onboarding:
         return checks
 
     async def _vault_checks(self, vault_name: str, seen: set[str]) -> list[Check]:
-        fix = self._fix.format(vault=vault_name)
+        fix = FIX.format(vault=vault_name)
         prefix = f"vault {vault_name}"
         vault = await self.arm.find_vault(self.deployment.subscription_id, vault_name)
         if vault is None:
