@@ -34,7 +34,7 @@ def open_deployment_onboarding(settings: Settings, args: argparse.Namespace) -> 
         settings,
         function_app_id=args.function_app,
         principal_id=args.principal_id,
-        subscription_id=args.subscription,
+        subscription_ids=args.subscription or (),
         dead_letter_account_id=args.dead_letter_account,
     )
     return open_onboarding(settings, deployment)
@@ -70,7 +70,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
             help="resource id of the storage account holding KEYWARD_DEADLETTER_CONTAINER",
         )
         parser.add_argument(
-            "--subscription", help="where the vaults are (default: the Function App's)"
+            "--subscription",
+            action="append",
+            help="an Azure subscription the vaults are in; repeat for several "
+            "(default: the Function App's)",
         )
         parser.add_argument("--json", action="store_true", help="print as JSON")
 

@@ -4,6 +4,7 @@ deployment's settings: the ARM clients as the app builds them, and read-only Sto
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from azure.core.credentials_async import AsyncTokenCredential
@@ -39,7 +40,7 @@ def deployment_for(
     *,
     function_app_id: str,
     principal_id: str,
-    subscription_id: str | None = None,
+    subscription_ids: Sequence[str] = (),
     dead_letter_account_id: str | None = None,
 ) -> Deployment:
     """The deployment's onboarding inputs: the Function App (its subscription is the default
@@ -61,7 +62,7 @@ def deployment_for(
     return Deployment(
         function_app_id=function_app_id.rstrip("/"),
         principal_id=principal_id,
-        subscription_id=subscription_id or parts[1],
+        subscription_ids=tuple(subscription_ids) or (parts[1],),
         dead_letter=dead_letter,
         face_verdicts=bool(settings.dependent("face").subscriptions),
     )

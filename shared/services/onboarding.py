@@ -105,7 +105,8 @@ class Deployment:
 
     function_app_id: str
     principal_id: str
-    subscription_id: str
+    #: Azure subscriptions searched for the allow-listed vaults, in order.
+    subscription_ids: tuple[str, ...]
     dead_letter: DeadLetterTarget | None
     face_verdicts: bool
 
@@ -188,12 +189,22 @@ class Onboarding:
         return steps
 
     async def _vault(self, vault_name: str) -> VaultRef:
-        vault = await self.arm.find_vault(self.deployment.subscription_id, vault_name)
+        vault = await self._find(vault_name)
         if vault is None:
             raise ConfigurationError(
-                f"vault {vault_name!r} not found in subscription {self.deployment.subscription_id}"
+                f"vault {vault_name!r} not found in subscription(s) {self._searched()}"
             )
         return vault
+
+    async def _find(self, vault_name: str) -> VaultRef | None:
+        for subscription_id in self.deployment.subscription_ids:
+            vault = await self.arm.find_vault(subscription_id, vault_name)
+            if vault is not None:
+                return vault
+        return None
+
+    def _searched(self) -> str:
+        return ", ".join(self.deployment.subscription_ids)
 
     async def _ensure_topic(
         self,
@@ -392,13 +403,13 @@ class Onboarding:
     async def _vault_checks(self, vault_name: str, seen: set[str]) -> list[Check]:
         fix = FIX.format(vault=vault_name)
         prefix = f"vault {vault_name}"
-        vault = await self.arm.find_vault(self.deployment.subscription_id, vault_name)
+        vault = await self._find(vault_name)
         if vault is None:
             return [
                 Check(
                     f"{prefix}: found in ARM",
                     False,
-                    f"not in subscription {self.deployment.subscription_id}",
+                    f"not in subscription(s) {self._searched()}",
                     "check KEYWARD_VAULT_ALLOWLIST and --subscription",
                 )
             ]
