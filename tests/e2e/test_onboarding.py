@@ -293,13 +293,21 @@ BREAKAGES = {
 
 
 @pytest.mark.parametrize("breakage", sorted(BREAKAGES))
-def test_doctor_names_exactly_the_one_thing_removed(onboard: Onboard, breakage: str) -> None:
+def test_doctor_names_exactly_the_one_thing_removed_and_connect_repairs_it(
+    onboard: Onboard, breakage: str
+) -> None:
     assert onboard.connect()[0] == 0
     assert onboard.wrong() == set()
     change, check = BREAKAGES[breakage]
     change(onboard)
     expected = check.format(vault=onboard.vault.name, queue=onboard.settings["KEYWARD_JOB_QUEUE"])
     assert onboard.wrong() == {expected}
+    if breakage != "queue":  # the queue is the app's to create, not connect-vault's
+        code, repaired = onboard.connect()  # repairs exactly that, and doctor agrees
+        assert code == 0
+        (changed,) = [s for s in repaired["steps"] if s["action"] != "unchanged"]
+        assert changed["action"] in {"created", "updated"}
+        assert onboard.wrong() == set()
 
 
 def test_disconnect_vault_removes_what_connect_made_and_doctor_says_so(onboard: Onboard) -> None:
