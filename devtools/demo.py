@@ -70,19 +70,9 @@ DEK_TABLE = _app_default("KEYWARD_DEK_TABLE")
 JOB_QUEUE = _app_default("KEYWARD_JOB_QUEUE")
 FLAG_TOPIC = "keyward-flags"
 OPERATOR_KEY_PERMISSIONS = [
-    "get",
-    "list",
-    "create",
-    "update",
-    "delete",
-    "rotate",
-    "wrapKey",
-    "unwrapKey",
-    "encrypt",
-    "decrypt",
-    "getrotationpolicy",
-    "setrotationpolicy",
-]
+    "get", "list", "create", "update", "delete", "rotate", "wrapKey", "unwrapKey",
+    "encrypt", "decrypt", "getrotationpolicy", "setrotationpolicy",
+]  # fmt: skip
 APP_KEY_PERMISSIONS = ["get", "list", "wrapKey", "unwrapKey"]
 #: The Function App connect-vault subscribes (the emulator maps it to the local host).
 DEMO_SITE = "keyward-demo"
@@ -294,11 +284,8 @@ async def connect_vault(world: World, host: Any) -> None:
 
     arm = EventGridArmControl(world.emulator.url, world.emulator.ca_path)
     await off_loop(arm.register_site, DEMO_SITE, host.base_url, host.keys.eventgrid)
-    await off_loop(
-        ArmControl(world.emulator.url, world.emulator.ca_path).set_lro,
-        seconds=0.0,
-        retry_after="0.05",
-    )
+    lro = ArmControl(world.emulator.url, world.emulator.ca_path)
+    await off_loop(lro.set_lro, seconds=0.0, retry_after="0.05")
     flags = [
         "--function-app",
         DEMO_FUNCTION_APP,
@@ -473,13 +460,11 @@ def retirement_table(report: dict[str, Any]) -> None:
     table = Table("stores", "version", "DEKs", "previous wraps", "pinned", "safe to disable")
     for v in report["versions"]:
         table.add_row(
-            f"all {len(report['shards'])}",
-            short(v["version"]),
-            str(v["current"]),
+            f"all {len(report['shards'])}", short(v["version"]), str(v["current"]),
             str(v["previous"]),
             ", ".join(p.rsplit("/", 1)[-1] for p in v["pinned"]) or "-",
             "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no"),
-        )
+        )  # fmt: skip
     console.print(table)
 
 
@@ -578,11 +563,9 @@ TENANTS = 20
 #: Off for the side-by-side rotations, so they count the records' vault calls alone: the
 #: invoices' container (its own rewrap) and the Face follow-up (its own vault reads).
 ACT_6_OFF = (
-    "KEYWARD_BLOB_CONTAINERS",
-    "KEYWARD_FACE_SUBSCRIPTIONS",
-    "KEYWARD_FACE_REPOINT",
+    "KEYWARD_BLOB_CONTAINERS", "KEYWARD_FACE_SUBSCRIPTIONS", "KEYWARD_FACE_REPOINT",
     "KEYWARD_EVENTGRID_TOPIC_ENDPOINT",
-)
+)  # fmt: skip
 #: The side-by-side stores (data table, KEK table) and the mode each is written in.
 MODE_STORES = (("direct", "ordersdirect"), ("hierarchy", "ordershier"))
 
@@ -597,19 +580,13 @@ async def compare_modes(world: World, host: Any) -> None:
     for mode, table in MODE_STORES:
         started = time.perf_counter()
         async with open_envelope(
-            key_url,
-            connection_string=world.azurite.connection_string,
-            table=table,
-            kek_table=f"{table}keks",
-            mode=mode,
-            credential=AsyncEmulatorCredential(world.operator),
-            allow_list=f"{VAULT}={world.vault_url}",
-            ca_bundle=world.emulator.ca_path,
-        ) as envelope:
+            key_url, connection_string=world.azurite.connection_string, table=table,
+            kek_table=f"{table}keks", mode=mode, credential=AsyncEmulatorCredential(world.operator),
+            allow_list=f"{VAULT}={world.vault_url}", ca_bundle=world.emulator.ca_path,
+        ) as envelope:  # fmt: skip
             for index in range(RECORDS):
-                await envelope.encrypt(
-                    f"tenant{index % TENANTS:02d}", f"order{index:05d}", record_text(index)
-                )
+                await envelope.encrypt(f"tenant{index % TENANTS:02d}", f"order{index:05d}",
+                                       record_text(index))  # fmt: skip
             wraps = envelope.stats.vault_wraps
         say(
             f"{RECORDS:,} records of {TENANTS} tenants written through [cyan]from keyward import "
@@ -620,9 +597,8 @@ async def compare_modes(world: World, host: Any) -> None:
     await off_loop(client.set_throttle, VAULT, budget=4000, window_seconds=10.0, enabled=True)
     await off_loop(client.set_latency, VAULT, fixed_ms=20.0)
     say("The vault now answers as Key Vault does: 4,000 operations per 10 s, 20 ms each.")
-    side_by_side = Table(
-        "store", "mode", "records", "rewrapped in the vault", "vault calls", "time"
-    )
+    side_by_side = Table("store", "mode", "records", "rewrapped in the vault", "vault calls",
+                         "time")  # fmt: skip
     try:
         for mode, name in MODE_STORES:
             side_by_side.add_row(name, mode, f"{RECORDS:,}", *await rotate_store(world, host, name))
