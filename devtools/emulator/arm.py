@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devtools.emulator import arm_eventgrid
 from devtools.emulator.arm_access import AccessControl, DenyAssignmentsProvider
 from devtools.emulator.arm_authorization import RoleAssignmentsProvider
 from devtools.emulator.arm_cognitive import AccountsProvider
@@ -53,6 +54,8 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     app.router.add_route("*", "/providers/{tail:.*}", dispatcher.handle)
     _Control(state, accounts).register(app)
     AccessControl(state, vaults).register(app)
+    # Microsoft.EventGrid system topics and event subscriptions (arm_eventgrid.py).
+    arm_eventgrid.register(app, state, dispatcher, accounts.settings)
 
 
 def _error(status: int, message: str) -> web.Response:

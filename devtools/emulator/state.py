@@ -238,6 +238,9 @@ class EmulatorState:
     vault_listener: Callable[[Vault], None] | None = None
     #: Set by the server: stops a vault's port, then removes the vault.
     vault_remover: Callable[[str], Awaitable[None]] | None = None
+    #: Set by ``arm_eventgrid.register``: Event Grid system topics and their subscriptions
+    #: made through ARM, registered sites and storage accounts, the ARM write log.
+    arm_eventgrid: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return state_to_json(self)

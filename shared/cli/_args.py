@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from shared.cli._deployment import add_deployment
+from shared.cli._onboard import add_commands as add_onboard_commands
 from shared.composition import CONNECTION_STRING_ENV, store_kinds
 from shared.records import DEFAULT_JOB_PAGE_SIZE
 from shared.rewrap import DEFAULT_WORKERS
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     add_deployment(replay, waits=False, flag=False)
+    add_onboard_commands(commands)
     return parser
 
 

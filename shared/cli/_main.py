@@ -30,6 +30,14 @@ from shared.cli._deployment_retire import run_retire_deployment, run_retirement_
 from shared.cli._deployment_rewrap import run_rewrap_deployment
 from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
 from shared.cli._jobs import run_migrate, run_rotate_keks
+from shared.cli._onboard import (
+    COMMANDS as ONBOARD_COMMANDS,
+)
+from shared.cli._onboard import (
+    OnboardingOpener,
+    open_deployment_onboarding,
+    run_onboard,
+)
 from shared.cli._output import (
     EXIT_ERROR,
     EXIT_OK,
@@ -89,6 +97,7 @@ def main(
     *,
     open_keys: KeySourceOpener = open_vault_keys,
     open_context: ContextOpener | None = None,
+    open_onboarding: OnboardingOpener = open_deployment_onboarding,
 ) -> int:
     """Run the CLI; returns the exit code.
 
@@ -116,6 +125,8 @@ def main(
             return asyncio.run(run_migrate(args, console, open_keys))
         if args.command == "replay-dead-letters":
             return asyncio.run(run_replay_dead_letters(args, console, opener))
+        if args.command in ONBOARD_COMMANDS:
+            return asyncio.run(run_onboard(args, console, open_onboarding))
         if args.command == "rotate-keks":
             return asyncio.run(run_rotate_keks(args, console, open_keys))
         return asyncio.run(_status(args, console))
