@@ -65,10 +65,10 @@ class InvocationClock:
         self.marks: list[tuple[str, float, float, bool]] = []
         original = host.invoke
 
-        async def timed(spec: Any, argument: Any) -> Any:
+        async def timed(spec: Any, argument: Any, **options: Any) -> Any:
             began, ok = time.time(), False
             try:
-                result = await original(spec, argument)
+                result = await original(spec, argument, **options)
                 ok = True
                 return result
             finally:
