@@ -8,8 +8,9 @@ connection pool.
 
 Every request any of them sends, retries included, passes one :class:`ArmPacer` (shared by
 all of them, through a :class:`PacingPolicy` in each client's pipeline): at most
-``requests_per_second`` requests start in any one-second window (``KEYWARD_ARM_REQUESTS_PER_SECOND``), so a sweep over thousands of
-resources spreads its reads instead of tripping ARM's throttling for the whole subscription.
+``requests_per_second`` requests start in any one-second window
+(``KEYWARD_ARM_REQUESTS_PER_SECOND``), so a sweep over thousands of resources spreads its
+reads instead of tripping ARM's throttling for the whole subscription.
 """
 
 from __future__ import annotations
