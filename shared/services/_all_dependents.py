@@ -93,12 +93,21 @@ class AllDependents:
         return shown
 
     async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
-        """Version -> resources of any watched kind pinned to it, each as
-        ``kind:resource-id`` (see ``DependentService.pinned_versions``), kinds in registry
-        order."""
+        """Version -> resources of any watched kind pinned to it (each an ARM id carrying its
+        kind and name, see ``DependentService.pinned_versions``), kinds in registry order,
+        from one fresh inventory.
+
+        Raises:
+            ServiceError: an inventory could not be listed.
+        """
+        if self.graph is not None:
+            self.graph.invalidate()  # one fresh query for every kind
+        for service in self._services:
+            await service.refresh(fresh=False)
         pinned: dict[str, list[str]] = {}
         for service in self._services:
-            for version, ids in (await service.pinned_versions(key_ref)).items():
+            found = await service.pinned_versions(key_ref, fresh=False)
+            for version, ids in found.items():
                 pinned.setdefault(version, []).extend(ids)
         return {version: tuple(ids) for version, ids in pinned.items()}
 

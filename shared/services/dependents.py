@@ -159,12 +159,22 @@ class DependentService:
         records, more = await self._journal.first(limit)
         return FlagsPage(tuple(record_to_dict(record) for record in records), more)
 
-    async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
+    async def pinned_versions(
+        self, key_ref: str, *, fresh: bool = True
+    ) -> Mapping[str, Sequence[str]]:
         """Version -> the resources pinned to it ("safe to disable" needs none), each its
         ARM id carrying its kind and name (:class:`PinnedResource`) for the report. Resources
-        that follow the key's latest version are pinned to none."""
+        that follow the key's latest version are pinned to none.
+
+        Read from a fresh inventory (``fresh=False``: the caller just refreshed it): "safe to
+        disable" is acted on irreversibly, so it never rests on a cached listing.
+
+        Raises:
+            ServiceError: the inventory could not be listed.
+        """
         pinned: dict[str, list[str]] = {}
-        for account in (await self._index_for([])).for_key(key_ref):
+        index = await self.refresh() if fresh or self._index is None else self._index
+        for account in index.for_key(key_ref):
             if account.key_version:
                 entry = PinnedResource(
                     account.id, kind=self.kind.name, resource_kind=account.kind, name=account.name
