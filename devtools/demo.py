@@ -635,7 +635,8 @@ STORAGE_SETTINGS = {
 async def storage_pins(world: World, host: Any) -> None:
     """A storage account pinned to the old version blocks "safe to disable" until it is
     re-pointed; one following the latest version never does. Self-contained: its own key,
-    storage accounts and settings (the storage kind watched), undone at the end."""
+    storage accounts and settings (the storage kind watched; the settings are removed at
+    the end, for the next context)."""
     from azure.mgmt.storage import StorageManagementClient
 
     from devtools.emulator.arm_client import management_client_kwargs
@@ -644,6 +645,10 @@ async def storage_pins(world: World, host: Any) -> None:
     from shared.composition import reset_contexts
 
     act(7, "A storage account pinned to the old key version")
+    os.environ.update(STORAGE_SETTINGS)
+    for context in reset_contexts():  # the app's next invocation watches storage accounts
+        await context.aclose()
+    say("keyward now also watches storage accounts (KEYWARD_DEPENDENT_KINDS=face,storage).")
     client = world.emulator.client
     first = (await off_loop(world.key_client.create_rsa_key, LEDGER_KEY, size=2048)).properties
     control = InventoryControl(world.emulator.url, world.emulator.ca_path)
@@ -655,10 +660,6 @@ async def storage_pins(world: World, host: Any) -> None:
         await off_loop(client.set_access_policy, VAULT, principal, ["get", "wrapKey", "unwrapKey"])
         pin = f"pinned to {short(version)}" if version else "following the latest version"
         say(f"Storage account [cyan]{name}[/] (StorageV2, key {LEDGER_KEY}, {pin}).")
-    os.environ.update(STORAGE_SETTINGS)
-    for context in reset_contexts():  # the app's next invocation watches storage accounts
-        await context.aclose()
-    say("keyward now also watches storage accounts (KEYWARD_DEPENDENT_KINDS=face,storage).")
     rotated = await off_loop(world.key_client.rotate_key, LEDGER_KEY)
     new = str(rotated.properties.version)
     say(f"Key Vault rotated {LEDGER_KEY}: {short(first.version)} -> {short(new)}.")
@@ -689,10 +690,10 @@ async def storage_pins(world: World, host: Any) -> None:
             raise SystemExit(f"still blocked after the re-point: {old['blockers']}")
         say(f"[green]Version {short(first.version)} is safe to disable[/] now.")
     finally:
+        # The next context reads the settings as they were (contexts are not reset here:
+        # the rotation's follow-up may still be running on the current one).
         for name in STORAGE_SETTINGS:
             os.environ.pop(name, None)
-        for context in reset_contexts():
-            await context.aclose()
 
 
 async def _ledger_verdict(world: World, host: Any, key_ref: str) -> dict[str, Any]:

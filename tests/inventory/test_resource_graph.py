@@ -86,3 +86,52 @@ async def test_resource_graph_off_lists_each_subscription(lab: InventoryLab) -> 
     assert sum(s.accounts for s in summaries.values()) == 9
     assert "POST Microsoft.ResourceGraph/resources" not in lab.control.requests()
     assert lab.control.inventory_requests() == 3 * 3
+
+
+def test_the_emulator_answers_the_sdk_pages_and_refuses_unsupported_kql(lab: InventoryLab) -> None:
+    """azure-mgmt-resourcegraph itself, against the emulator: ``$top``/``$skipToken`` pages
+    and Resource Graph's error shape for a query outside the subset."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+    from devtools.emulator.arm_client import management_client_kwargs
+    from devtools.emulator.credential import EmulatorCredential
+
+    _kinds(lab)
+    query = (
+        f"Resources | where resourceGroup == '{lab.group}' | where kind =~ 'openai'"
+        " | project id, name, kind | order by name asc"
+    )
+    client = ResourceGraphClient(
+        EmulatorCredential(lab.operator),
+        **management_client_kwargs(lab.emulator.url, lab.emulator.ca_path),
+    )
+    with client:
+        names, token, pages = [], None, 0
+        while True:
+            answer = client.resources(
+                QueryRequest(
+                    subscriptions=list(lab.subscriptions),
+                    query=query,
+                    options=QueryRequestOptions(top=2, skip_token=token),
+                )
+            )
+            pages += 1
+            assert answer.total_records == 3
+            assert answer.result_truncated == "false"
+            names += [row["name"] for row in answer.data]
+            token = answer.skip_token
+            if not token:
+                break
+        assert (pages, len(names), names == sorted(names)) == (2, 3, True)
+        with pytest.raises(HttpResponseError) as refused:
+            client.resources(
+                QueryRequest(
+                    subscriptions=list(lab.subscriptions), query="Resources | summarize count()"
+                )
+            )
+    assert refused.value.status_code == 400
+    assert refused.value.error is not None
+    assert refused.value.error.code == "BadRequest"
+    assert "InvalidQuery" in str(refused.value)
