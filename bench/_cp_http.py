@@ -28,6 +28,8 @@ import aiohttp
 from bench._cp_measure import latency_figures, warmup_calls
 from bench._cp_world import wait_for
 from bench._wire import ROOT
+from devtools.emulator.client import EmulatorClient
+from devtools.emulator.entra import admin_headers
 
 HOST_START_SECONDS = 120.0
 
@@ -67,7 +69,17 @@ def status_over_http(settings: dict[str, dict[str, str]], calls: int) -> dict[st
     GET /api/status to each, alternating between them call by call; the hosts stopped."""
     with contextlib.ExitStack() as stack:
         hosts = {size: stack.enter_context(local_host(s)) for size, s in settings.items()}
-        return asyncio.run(_time_calls(hosts, calls))
+        headers = _reader_headers(next(iter(settings.values())))
+        return asyncio.run(_time_calls(hosts, calls, headers))
+
+
+def _reader_headers(settings: dict[str, str]) -> dict[str, str]:
+    """A reader's token from the emulator's tenant (the admin API's ``KEYWARD_ADMIN_*``)."""
+    client = EmulatorClient(settings["KEYWARD_ADMIN_AUTHORITY"], settings["KEYWARD_CA_BUNDLE"])
+    try:
+        return admin_headers(client, "reader", kind="app")
+    finally:
+        client.close()
 
 
 def invoke_timer(info: dict[str, Any], name: str) -> None:
@@ -83,7 +95,9 @@ def invoke_timer(info: dict[str, Any], name: str) -> None:
             raise RuntimeError(f"POST /admin/functions/{name} answered {response.status}")
 
 
-async def _time_calls(hosts: dict[str, dict[str, Any]], calls: int) -> dict[str, Any]:
+async def _time_calls(
+    hosts: dict[str, dict[str, Any]], calls: int, headers: dict[str, str]
+) -> dict[str, Any]:
     sizes = list(hosts)
     latencies: dict[str, list[float]] = {size: [] for size in sizes}
     sizes_seen: dict[str, int] = dict.fromkeys(sizes, 0)
@@ -93,7 +107,6 @@ async def _time_calls(hosts: dict[str, dict[str, Any]], calls: int) -> dict[str,
         for index in range(warmup + calls):
             for size in sizes if index % 2 == 0 else sizes[::-1]:
                 info = hosts[size]
-                headers = {"x-functions-key": info["function_key"]}
                 started = time.perf_counter()
                 async with session.get(f"{info['url']}/api/status", headers=headers) as response:
                     raw = await response.read()

@@ -23,6 +23,7 @@ from bench._env import World
 from bench._wire import run_worker_module
 from devtools.azurite import run_azurite
 from devtools.emulator.auth import ALL_KEY_PERMISSIONS
+from devtools.emulator.entra import admin_settings
 from devtools.emulator.process import start_emulator, stop_emulator
 from shared.settings import SPEC_BY_NAME
 
@@ -82,6 +83,8 @@ class ControlWorld:
             "KEYWARD_CA_BUNDLE": self.world.ca_path,
             "KEYWARD_ARM_ENDPOINT": self.world.emulator_url,
             **{k: v for k, v in self.identity.items() if k.startswith("IDENTITY_")},
+            # The admin API trusts the emulator's Entra tenant (the reader's token: _cp_http).
+            **admin_settings(self.world.emulator_url),
         }
 
     def worker(self, spec: dict[str, Any], *, timeout: float = 3600.0) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from rich.table import Table
 from devtools.azurite import AzuriteInfo, run_azurite
 from devtools.emulator.arm_client import ArmControl, cmk_encryption
 from devtools.emulator.credential import EmulatorCredential
+from devtools.emulator.entra import admin_headers, admin_settings
 from devtools.emulator.eventgrid_client import EventGridControl
 from devtools.emulator.process import RunningEmulator, start_emulator, stop_emulator
 from shared.settings import SPEC_BY_NAME
@@ -257,8 +258,15 @@ async def start_app(world: World) -> Any:
         # Development vaults only: the demo retires right after its rotation (act 4 says so).
         "KEYWARD_SUPERSEDED_WAIT_SECONDS": "0",
         **{k: v for k, v in world.emulator.identity.items() if k.startswith("IDENTITY_")},
+        # The admin API trusts the emulator's Entra tenant; the demo calls it as an operator.
+        **admin_settings(world.emulator.url),
     }
     world.settings = {k: v for k, v in world.settings.items() if v}
+    ADMIN_HEADERS.update(
+        await off_loop(
+            admin_headers, world.emulator.client, "operator", name="demo-operator@contoso.example"
+        )
+    )
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
         os.environ.pop(name, None)
     os.environ.update(world.settings)
@@ -282,11 +290,13 @@ async def start_app(world: World) -> Any:
     return host
 
 
+#: ``Authorization: Bearer`` with the demo operator's token (the emulator's tenant signs it).
+ADMIN_HEADERS: dict[str, str] = {}
+
+
 async def status(host: Any) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session:
-        response = await session.get(
-            f"{host.base_url}/api/status", headers={"x-functions-key": host.keys.function}
-        )
+        response = await session.get(f"{host.base_url}/api/status", headers=ADMIN_HEADERS)
         body: dict[str, Any] = await response.json()
         return body
 
@@ -294,8 +304,7 @@ async def status(host: Any) -> dict[str, Any]:
 async def operation(host: Any, path: str, payload: dict[str, Any]) -> dict[str, Any]:
     """POST whole-store work (202 + ``Location``), then poll the status URL until the
     operation ends: the asynchronous request-reply pattern the admin API follows."""
-    headers = {"x-functions-key": host.keys.function}
-    async with aiohttp.ClientSession(base_url=host.base_url, headers=headers) as session:
+    async with aiohttp.ClientSession(base_url=host.base_url, headers=ADMIN_HEADERS) as session:
         async with session.post(path, json=payload) as response:
             if response.status != 202:
                 raise SystemExit(f"{path} refused: {await response.json()}")
@@ -723,6 +732,7 @@ def storage_table(report: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- main
 async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
     world = World(azurite, emulator)
+    telemetry = in_process_telemetry()
     await create_world(world)
     host = await start_app(world)
     try:
@@ -744,7 +754,31 @@ async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
         by_function[record.function] = by_function.get(record.function, 0) + 1
     say("Function invocations: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_function.items())))
     say(f"Failed invocations: {len(failures)}.")
+    telemetry_summary(telemetry)
     say("[bold green]keyward kept every record and blob readable through a rotation.[/]")
+
+
+# ------------------------------------------------------------------------------ telemetry
+def in_process_telemetry() -> Any:
+    """Keep the run's OpenTelemetry spans and metrics in memory (docs/telemetry.md), unless
+    an Application Insights connection string is set: then the app exports there itself."""
+    from shared.settings import TELEMETRY_CONNECTION_SETTING
+
+    if os.environ.get(TELEMETRY_CONNECTION_SETTING):
+        return None
+    from devtools.localhost.telemetry import in_memory_telemetry
+
+    return in_memory_telemetry()
+
+
+def telemetry_summary(telemetry: Any) -> None:
+    """What the run's telemetry recorded: spans per function, DEKs, vault calls, 429s."""
+    if telemetry is None:
+        say("Telemetry: exported to Application Insights (its connection string is set).")
+        return
+    say("Telemetry (OpenTelemetry, collected in process; nothing exported):")
+    for line in telemetry.summary().splitlines():
+        say(f"  {line}")
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import logging
 
 import azure.functions as func
 
-from shared.composition import context_for_current_loop
+from shared.composition import context_for_current_loop, traced_invocation
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.dependents_sweep")
@@ -21,7 +21,8 @@ _log = logging.getLogger("keyward.functions.dependents_sweep")
 @bp.timer_trigger(
     arg_name="timer", schedule="%KEYWARD_DEPENDENTS_SWEEP_SCHEDULE%", use_monitor=True
 )
-async def dependents_sweep(timer: func.TimerRequest) -> None:
-    context = await context_for_current_loop()
-    report = await context.dependents_sweep().run()
-    _log.info("%s past_due=%s", report.log_line(), timer.past_due)
+async def dependents_sweep(timer: func.TimerRequest, context: func.Context) -> None:
+    with traced_invocation("dependents_sweep", context, trigger="timer"):
+        app = await context_for_current_loop()
+        report = await app.dependents_sweep().run()
+        _log.info("%s past_due=%s", report.log_line(), timer.past_due)

@@ -14,8 +14,9 @@ import logging
 
 import azure.functions as func
 
-from shared.composition import context_for_current_loop
+from shared.composition import context_for_current_loop, traced_invocation
 from shared.events import event_dict_from_binding
+from shared.telemetry import ATTR_EVENT_ID
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.key_events")
@@ -23,7 +24,9 @@ _log = logging.getLogger("keyward.functions.key_events")
 
 @bp.function_name("on_key_vault_event")
 @bp.event_grid_trigger(arg_name="event")
-async def on_key_vault_event(event: func.EventGridEvent) -> None:
-    context = await context_for_current_loop()
-    outcome = await context.key_events().handle(event_dict_from_binding(event))
-    _log.info(outcome.log_line())
+async def on_key_vault_event(event: func.EventGridEvent, context: func.Context) -> None:
+    attributes = {ATTR_EVENT_ID: event.id}
+    with traced_invocation("on_key_vault_event", context, trigger="pubsub", attributes=attributes):
+        app = await context_for_current_loop()
+        outcome = await app.key_events().handle(event_dict_from_binding(event))
+        _log.info(outcome.log_line())

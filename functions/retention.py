@@ -9,7 +9,7 @@ import logging
 
 import azure.functions as func
 
-from shared.composition import context_for_current_loop
+from shared.composition import context_for_current_loop, traced_invocation
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.retention")
@@ -17,7 +17,8 @@ _log = logging.getLogger("keyward.functions.retention")
 
 @bp.function_name("retention")
 @bp.timer_trigger(arg_name="timer", schedule="%KEYWARD_RETENTION_SCHEDULE%", use_monitor=True)
-async def retention(timer: func.TimerRequest) -> None:
-    context = await context_for_current_loop()
-    report = await context.retention().run()
-    _log.info("%s past_due=%s", report.log_line(), timer.past_due)
+async def retention(timer: func.TimerRequest, context: func.Context) -> None:
+    with traced_invocation("retention", context, trigger="timer"):
+        app = await context_for_current_loop()
+        report = await app.retention().run()
+        _log.info("%s past_due=%s", report.log_line(), timer.past_due)

@@ -14,7 +14,7 @@ import logging
 
 import azure.functions as func
 
-from shared.composition import context_for_current_loop
+from shared.composition import context_for_current_loop, traced_invocation
 
 bp = func.Blueprint()
 _log = logging.getLogger("keyward.functions.rewrap_worker")
@@ -27,12 +27,14 @@ MAX_DEQUEUE_COUNT = 5
 @bp.queue_trigger(
     arg_name="message", queue_name="%KEYWARD_JOB_QUEUE%", connection="AzureWebJobsStorage"
 )
-async def rewrap_worker(message: func.QueueMessage) -> None:
-    context = await context_for_current_loop()
-    worker = context.queue_worker(max_dequeue_count=MAX_DEQUEUE_COUNT)
-    outcome = await worker.handle(
-        message.get_body().decode("utf-8", errors="replace"),
-        message_id=message.id or "",
-        dequeue_count=message.dequeue_count or 1,
-    )
-    _log.info(outcome.log_line())
+async def rewrap_worker(message: func.QueueMessage, context: func.Context) -> None:
+    body = message.get_body().decode("utf-8", errors="replace")
+    with traced_invocation(
+        "rewrap_worker", context, trigger="pubsub", message_body=body, message_id=message.id
+    ):
+        app = await context_for_current_loop()
+        worker = app.queue_worker(max_dequeue_count=MAX_DEQUEUE_COUNT)
+        outcome = await worker.handle(
+            body, message_id=message.id or "", dequeue_count=message.dequeue_count or 1
+        )
+        _log.info(outcome.log_line())

@@ -185,3 +185,43 @@ class RetirementRaceError(RetirementBlockedError):
     def __init__(self, message: str, blockers: list[str], *, dropped: int) -> None:
         super().__init__(message, blockers)
         self.dropped = dropped
+
+
+class AdminAuthError(KeywardError):
+    """A call to the admin API was refused before anything ran: who called was not proven
+    (401), may not do this (403), or the API cannot check (503: not configured, or the
+    tenant's signing keys could not be read). Messages name the reason, never the token.
+
+    Attributes:
+        status: the HTTP status the admin API answers.
+        code: a machine-readable reason (``MissingToken``, ``TokenExpired``, ...).
+    """
+
+    status = 401
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        if status is not None:
+            self.status = status
+
+
+class UnauthenticatedError(AdminAuthError):
+    """401: no bearer token, or one keyward does not accept (malformed, expired, badly
+    signed, another tenant's, another audience's)."""
+
+    status = 401
+
+
+class ForbiddenError(AdminAuthError):
+    """403: a valid token without the app role the route needs."""
+
+    status = 403
+
+
+class AdminAuthUnavailableError(AdminAuthError):
+    """The admin API cannot check tokens, so every admin route refuses (fail closed): 500
+    when its settings are missing (``AdminAuthNotConfigured``), 503 when the tenant's OpenID
+    metadata or signing keys could not be read (``SigningKeysUnavailable``)."""
+
+    status = 503

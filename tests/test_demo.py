@@ -28,4 +28,5 @@ def test_make_demo_runs_every_act_and_loses_nothing() -> None:
     )  # fmt: skip
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
     assert "Failed invocations: 0." in done.stdout
+    assert "Telemetry (OpenTelemetry, collected in process; nothing exported):" in done.stdout
     assert "keyward kept every record and blob readable through a rotation." in done.stdout

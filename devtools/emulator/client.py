@@ -217,3 +217,8 @@ class EmulatorClient:
 
     def dump_state(self) -> JSON:
         return dict(self._call("GET", "/state"))
+
+    # Entra ID (devtools/emulator/entra.py)
+    def entra_token(self, spec: JSON) -> JSON:
+        """Mint a signed admin-API access token: ``{"access_token", "claims"}``."""
+        return dict(self._call("POST", "/entra/tokens", spec))

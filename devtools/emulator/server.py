@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devtools.emulator import arm, control, eventgrid, lifecycle, tls
+from devtools.emulator import arm, control, entra, eventgrid, lifecycle, tls
 from devtools.emulator.identity import ManagedIdentityEndpoint
 from devtools.emulator.keyvault import DataPlane
 from devtools.emulator.state import EmulatorState, Principal, Vault
@@ -94,6 +94,7 @@ class EmulatorServer:
         main = web.Application(client_max_size=4 * 1024 * 1024)
         control.register_routes(main, self)
         arm.register_routes(main, self.state)
+        entra.register_routes(main, self)
         self.state.events = eventgrid.attach(main, self.state)
         self._main_runner = web.AppRunner(main, access_log=None)
         await self._main_runner.setup()

@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import azure.functions as func
+from azure.functions._abc import RetryContext, RpcException, TraceContext
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 from azure.functions.queue import QueueMessageInConverter
@@ -39,6 +42,95 @@ class FunctionSpec:
     @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.user_function)
+
+    @property
+    def wants_context(self) -> bool:
+        """Whether the function declares ``context`` (the worker then passes a Context)."""
+        return "context" in inspect.signature(self.user_function).parameters
+
+
+def child_traceparent(parent: str | None = None) -> str:
+    """The host's trace context for one invocation: a new span id, in ``parent``'s trace when
+    the trigger brought one (an HTTP or Event Grid request's ``traceparent`` header), else in a
+    new trace (a queue message, a timer), as the Functions host starts an activity per
+    invocation (W3C Trace Context, version 00)."""
+    parts = (parent or "").split("-")
+    trace_id = parts[1] if len(parts) == 4 and len(parts[1]) == 32 else secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+class LocalTraceContext(TraceContext):
+    """``func.Context.trace_context`` as the worker fills it from the host's request."""
+
+    def __init__(self, trace_parent: str, trace_state: str = "") -> None:
+        self._parent = trace_parent
+        self._state = trace_state
+
+    @property
+    def trace_parent(self) -> str:
+        return self._parent
+
+    @property
+    def trace_state(self) -> str:
+        return self._state
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class _NoRetry(RetryContext):
+    @property
+    def retry_count(self) -> int:
+        return 0
+
+    @property
+    def max_retry_count(self) -> int:
+        return 0
+
+    @property
+    def exception(self) -> RpcException:
+        raise AttributeError("no retry policy: no exception")
+
+
+class LocalContext(func.Context):
+    """The ``context`` argument the Python worker passes a function that declares one."""
+
+    _local = threading.local()
+
+    def __init__(self, function_name: str, trace_parent: str) -> None:
+        self._name = function_name
+        self._invocation_id = secrets.token_hex(16)
+        self._trace = LocalTraceContext(trace_parent)
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._name
+
+    @property
+    def function_directory(self) -> str:
+        return ""
+
+    @property
+    def trace_context(self) -> TraceContext:
+        return self._trace
+
+    @property
+    def retry_context(self) -> RetryContext:
+        return _NoRetry()
+
+
+def invocation_context(function_name: str, parent: str | None = None) -> LocalContext:
+    """A fresh invocation context (tests calling a function without the host use it too)."""
+    return LocalContext(function_name, child_traceparent(parent))
 
 
 def discover(app: func.FunctionApp | Iterable[Any]) -> dict[str, FunctionSpec]:
@@ -123,3 +215,15 @@ def timer_input(*, past_due: bool, last: dt.datetime | None, next_: dt.datetime)
     return TimerRequestConverter.decode(
         Datum(type="json", value=json.dumps(info)), trigger_metadata={}
     )
+
+
+def with_context(name: str, user_function: Callable[..., Any]) -> Callable[..., Any]:
+    """``user_function`` as a test calls it without the host: when it declares ``context``,
+    each call gets a fresh invocation context, as the worker passes one."""
+    if "context" not in inspect.signature(user_function).parameters:
+        return user_function
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return user_function(*args, context=invocation_context(name), **kwargs)
+
+    return call

@@ -134,8 +134,15 @@ class LocalFunctionsHost:
         )
 
     # ---------------------------------------------------------------- invocation
-    async def invoke(self, spec: bindings.FunctionSpec, argument: Any) -> Any:
+    async def invoke(
+        self, spec: bindings.FunctionSpec, argument: Any, *, traceparent: str | None = None
+    ) -> Any:
+        """Run one invocation; a function that declares ``context`` gets one whose trace
+        context is the host's for this invocation (a child of ``traceparent``, the request's,
+        when the trigger brought one)."""
         kwargs = {spec.param_name: argument}
+        if spec.wants_context:
+            kwargs["context"] = bindings.invocation_context(spec.name, traceparent)
         try:
             if spec.is_async:
                 result = await spec.user_function(**kwargs)
@@ -189,7 +196,7 @@ class LocalFunctionsHost:
                 # The real host fails such a delivery too; a 400 is not retried by Event Grid.
                 return web.json_response({"error": f"undecodable event: {error}"}, status=400)
             try:
-                await self.invoke(spec, argument)
+                await self.invoke(spec, argument, traceparent=request.headers.get("traceparent"))
             except Exception:
                 return web.json_response({"error": "function failed"}, status=500)
         return web.Response(status=200)
@@ -229,7 +236,9 @@ class LocalFunctionsHost:
                 body=await request.read(),
             )
             try:
-                response = await self.invoke(spec, http_request)
+                response = await self.invoke(
+                    spec, http_request, traceparent=request.headers.get("traceparent")
+                )
             except Exception:
                 return web.json_response({"error": "function failed"}, status=500)
             return _to_aiohttp(response)

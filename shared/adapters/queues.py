@@ -5,11 +5,15 @@ One queue carries rewrap shards (``ShardMessage``), the key-dependent follow-ups
 queue trigger (``rewrap_worker``) tells them apart by their ``kind``. Messages are
 base64-encoded, as the Functions host's queue trigger expects by default
 (``messageEncoding: base64``), so a message sent here is what the trigger receives.
+
+Every message carries the W3C ``traceparent`` of the span that sent it, so the worker's span
+continues the sender's trace (``shared.telemetry``; docs/telemetry.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ResourceExistsError
@@ -19,7 +23,8 @@ from azure.storage.queue.aio import QueueClient
 from shared.adapters._azure_errors import translated
 from shared.adapters._pipeline import NO_REDIRECTS
 from shared.events import DependentsFollowUp
-from shared.rewrap import OperationMessage, ShardMessage
+from shared.rewrap import OperationMessage, ShardMessage, with_traceparent
+from shared.telemetry import current_traceparent
 
 #: Storage queues delay a message by at most 7 days.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -73,6 +78,7 @@ class RewrapQueue:
             ServiceError: the queue refused or could not be reached.
         """
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        message = dataclasses.replace(message, traceparent=current_traceparent())
         with translated(f"send to queue {self.name}"):
             await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
 
@@ -82,8 +88,9 @@ class RewrapQueue:
         Raises:
             ServiceError: the queue refused or could not be reached.
         """
+        body = with_traceparent(message.to_json(), current_traceparent())  # the sender's span
         with translated(f"send to queue {self.name}"):
-            await self._queue.send_message(message.to_json())
+            await self._queue.send_message(body)
 
     async def send_operation(self, message: OperationMessage, *, delay_seconds: int = 0) -> None:
         """Enqueue one slice of an admin operation, visible after ``delay_seconds``.
@@ -92,6 +99,7 @@ class RewrapQueue:
             ServiceError: the queue refused or could not be reached.
         """
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        message = dataclasses.replace(message, traceparent=current_traceparent())
         with translated(f"send to queue {self.name}"):
             await self._queue.send_message(message.to_json(), visibility_timeout=delay or None)
 

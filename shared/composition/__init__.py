@@ -33,14 +33,21 @@ from shared.composition._stores import (
     register,
     store_kinds,
 )
+from shared.composition._telemetry import host_traceparent, traced_invocation
 from shared.services._caller import VIA_ADMIN_API, VIA_CLI, Caller
 from shared.services._error_answer import error_answer
+from shared.services.admin_access import OPERATOR_ROLE, READER_ROLE, Access
+from shared.services.admin_access import require as require_access
 
 __all__ = [
     "AppContext",
     "Caller",
     "VIA_ADMIN_API",
     "VIA_CLI",
+    "Access",
+    "READER_ROLE",
+    "OPERATOR_ROLE",
+    "require_access",
     "RecordPorts",
     "default_kek_table",
     "open_record_ports",
@@ -61,4 +68,7 @@ __all__ = [
     "parse_store_spec",
     "register",
     "store_kinds",
+    # telemetry: one span per invocation
+    "host_traceparent",
+    "traced_invocation",
 ]

@@ -22,8 +22,10 @@ from azure.storage.blob.aio import ContainerClient
 from shared.adapters._azure_errors import translated
 from shared.adapters._keyvault_admin import KeyVaultAdmin
 from shared.adapters._pipeline import NO_REDIRECTS
+from shared.adapters.audit_trail import TableAuditTrail
 from shared.adapters.budget_board import TableBudgetBoard
 from shared.adapters.dead_letters import BlobDeadLetters
+from shared.adapters.entra_tokens import EntraTokenVerifier
 from shared.adapters.event_ledger import EventLedger
 from shared.adapters.job_retention import TableJobRetention
 from shared.adapters.operation_store import TableOperationRecords, TableOperationRetention
@@ -45,6 +47,7 @@ from shared.services._planner import RewrapPlanner
 from shared.services._ports import KeyDependents
 from shared.services._store_jobs import JobPorts, StoreJobParts
 from shared.services.admin import AdminService
+from shared.services.admin_access import AdminGate
 from shared.services.dead_letters import DeadLetterReplay
 from shared.services.dependents_sweep import DependentsSweepService
 from shared.services.follow_up import DependentsFollowUpService
@@ -86,6 +89,9 @@ class AppContext:
     job_ports: dict[str, JobPorts] = field(default_factory=dict)
     #: The event subscriptions' dead-letter container (``KEYWARD_DEADLETTER_CONTAINER``).
     dead_letters: BlobDeadLetters | None = None
+    #: The admin API's token check (``KEYWARD_ADMIN_*``); ``None``: not configured, so every
+    #: admin route refuses (``admin_gate``).
+    admin_tokens: EntraTokenVerifier | None = None
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -101,6 +107,17 @@ class AppContext:
     def retired(self) -> TableRetiredVersions:
         """The retired-version record, beside the job checkpoints in the state table."""
         return TableRetiredVersions(self.state_table)
+
+    def audit_trail(self) -> TableAuditTrail:
+        """The audit rows of mutating admin calls, beside the event ledger in the state table."""
+        return TableAuditTrail(self.state_table)
+
+    def admin_gate(self) -> AdminGate:
+        """The admin API's check (Entra ID token, then app role); fails closed when
+        ``KEYWARD_ADMIN_TENANT_ID`` or ``KEYWARD_ADMIN_AUDIENCE`` is unset."""
+        return AdminGate(
+            self.admin_tokens, missing="KEYWARD_ADMIN_TENANT_ID and KEYWARD_ADMIN_AUDIENCE"
+        )
 
     def budget_board(self) -> TableBudgetBoard:
         """Every vault's shared budget board, beside the job checkpoints in the state table:
@@ -198,6 +215,7 @@ class AppContext:
             operations=TableOperationRetention(self.state_table),
             shards=self.shards,
             retention_days=self.settings.retention_days,
+            audit=self.audit_trail(),
         )
 
     def dependents_sweep(self) -> DependentsSweepService:
@@ -223,6 +241,8 @@ class AppContext:
             store_jobs=self.store_job_parts(),
             superseded_wait=self.settings.superseded_wait,
             dead_letters=self.dead_letters,
+            dead_letter_replay=None if self.dead_letters is None else self.dead_letter_replay(),
+            audit=self.audit_trail(),
         )
 
     def store_job_parts(self) -> StoreJobParts:
@@ -304,6 +324,9 @@ class AppContext:
         if settings.deadletter_container is not None:
             dead_letters = BlobDeadLetters(container(settings.deadletter_container))
             closers.append(dead_letters)
+        admin_tokens = admin_token_verifier(settings)
+        if admin_tokens is not None:
+            closers.append(admin_tokens)
         job_ports, job_clients = build_job_ports(settings, tables)
         closers.extend(job_clients)
         keys = keyvault_adapter(settings, credential)  # also the key-access reader's
@@ -333,11 +356,25 @@ class AppContext:
             key_admin=key_admin,
             job_ports=job_ports,
             dead_letters=dead_letters,
+            admin_tokens=admin_tokens,
             _closers=closers,
         )
 
     async def aclose(self) -> None:
         await _close_all(self._closers)
+
+
+def admin_token_verifier(settings: Settings) -> EntraTokenVerifier | None:
+    """The admin API's token verifier from the settings; ``None`` unless both the tenant and
+    the audience are set (no network call here: the keys are read on the first token)."""
+    if settings.admin_tenant_id is None or not settings.admin_audience:
+        return None
+    return EntraTokenVerifier(
+        tenant_id=settings.admin_tenant_id,
+        audiences=settings.admin_audience,
+        authority=settings.admin_authority,
+        ca_bundle=settings.ca_bundle,
+    )
 
 
 async def _close_all(closers: Sequence[Any]) -> None:

@@ -50,8 +50,11 @@ from shared.rewrap._messages import (
     MESSAGE_VERSION,
     REWRAP_KIND,
     JobIdMismatchError,
+    MessagePeek,
     ShardMessage,
+    peek_message,
     queue_message_kind,
+    with_traceparent,
 )
 from shared.rewrap._operation_message import OPERATION_KIND, OperationMessage
 from shared.rewrap._page import IssueSink
@@ -202,6 +205,9 @@ __all__ = [
     "REWRAP_KIND",
     "JobIdMismatchError",
     "ShardMessage",
+    "MessagePeek",
+    "peek_message",
+    "with_traceparent",
     "queue_message_kind",
     # jobs and reports
     "InMemoryJobStore",

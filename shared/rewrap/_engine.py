@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from shared import telemetry
 from shared.errors import ConflictError, ServiceError
 from shared.rewrap import _probe
 from shared.rewrap._budget import throttle_ceiling
@@ -182,7 +183,11 @@ class RewrapEngine:
         ) as membership:
             # With the deadline: a join or a lost board may hold the limiter past the slice.
             caller = VaultCaller(
-                limiter, settings.retry, CallStats(), sleep=self._sleep, deadline=deadline
+                limiter,
+                settings.retry,
+                CallStats(vault=telemetry.vault_of(plan.key_ref)),
+                sleep=self._sleep,
+                deadline=deadline,
             )
             try:
                 await confirm_target(self._keys, plan, caller, now=self._now())
@@ -342,7 +347,7 @@ class RewrapEngine:
             now=self._now,
             lease=lease,
             retry=self._settings.retry,
-            stats=CallStats(),
+            stats=CallStats(vault=telemetry.vault_of(plan.key_ref)),
             max_issues=self._settings.max_issues,
             max_pending_conflicts=self._settings.max_pending_conflicts,
             progress=self._progress,

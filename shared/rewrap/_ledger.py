@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from shared import telemetry
 from shared.errors import ConflictError, ServiceError
 from shared.rewrap import _probe
 from shared.rewrap._deadline import Deadline, SliceDeadlineError
@@ -136,6 +137,12 @@ class JobLedger:
             )
         )
         self._broken = False
+        for page in pages:  # the committed pages' DEKs, counted once, after the write
+            done = page.counters
+            telemetry.page_committed(state.key_ref, state.scope, done.rewrapped, done.unreadable,
+                                     done.failed)  # fmt: skip
+        saved = self._state
+        telemetry.job_progress(saved.job_id, saved.key_ref, saved.scope, saved.counters.settled())
         self._probe(_probe.CHECKPOINT_AFTER)
         if self._progress is not None:
             self._progress(self._state)

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import InvalidInputError
 from shared.rewrap._job_state import rewrap_job_id
+from shared.telemetry import is_traceparent
 
 MESSAGE_VERSION = 1
 #: ``kind`` of a rewrap shard message (the default when a message has no ``kind``).
@@ -82,6 +83,9 @@ class ShardMessage:
             it is the newest enabled one and moves forward if a newer one appeared).
         shard: ``kind:name``, e.g. ``table:{table}`` or ``blob:{container}``.
         slice_number: how many time slices ran before this message (for status and logs).
+        traceparent: the W3C trace context of the span that sent it (the queue adapter
+            stamps it; optional: messages written before it existed still parse). Not part
+            of the message's identity (``compare=False``).
     """
 
     job_id: str
@@ -89,6 +93,7 @@ class ShardMessage:
     target_version: str
     shard: str
     slice_number: int = 0
+    traceparent: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not _SHARD.match(self.shard):
@@ -97,6 +102,8 @@ class ShardMessage:
             raise InvalidInputError("target_version must be 32 lowercase hex characters")
         if self.slice_number < 0:
             raise InvalidInputError("slice_number must not be negative")
+        if self.traceparent is not None and not is_traceparent(self.traceparent):
+            raise InvalidInputError("traceparent is not a W3C trace context")
         derived = rewrap_job_id(self.key_ref, self.target_version, self.shard)
         if self.job_id != derived:
             raise JobIdMismatchError(self.job_id, derived)
@@ -124,6 +131,7 @@ class ShardMessage:
                 "target": self.target_version,
                 "shard": self.shard,
                 "slice": self.slice_number,
+                **({"traceparent": self.traceparent} if self.traceparent else {}),
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -161,4 +169,78 @@ class ShardMessage:
         key = fields["key"]
         if not key.startswith("https://") or "/keys/" not in key or len(key) > 512:
             raise InvalidInputError("rewrap message key is not an unversioned key id")
-        return cls(fields["job"], fields["key"], fields["target"], fields["shard"], slice_number)
+        return cls(
+            fields["job"],
+            fields["key"],
+            fields["target"],
+            fields["shard"],
+            slice_number,
+            traceparent=message_traceparent(data),
+        )
+
+
+#: Ids a span may name (job ids, operation ids): short, of a plain alphabet.
+_ID_LABEL = re.compile(r"^[A-Za-z0-9:._-]{1,128}$")
+
+
+def message_traceparent(data: object) -> str | None:
+    """The ``traceparent`` a decoded message carries, or ``None`` (absent or malformed: a
+    bad one is ignored, never fatal, since it only joins traces)."""
+    value = data.get("traceparent") if isinstance(data, dict) else None
+    return value if is_traceparent(value) else None
+
+
+def with_traceparent(text: str, traceparent: str | None) -> str:
+    """A message body (a JSON object) with ``traceparent`` added, for message kinds that have
+    no field of their own for it (the key-dependent follow-ups, whose parser ignores unknown
+    fields); ``text`` unchanged without a valid one or when it is not a JSON object."""
+    if not is_traceparent(traceparent):
+        return text
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    return json.dumps({**data, "traceparent": traceparent}, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class MessagePeek:
+    """What a trigger's span may say about a queue message before it is parsed: its kind, the
+    ids it names (only when they look like ids) and the trace context it carries."""
+
+    kind: str
+    traceparent: str | None = None
+    job_id: str | None = None
+    operation_id: str | None = None
+    slice_number: int | None = None
+
+
+def peek_message(text: str) -> MessagePeek:
+    """Read a queue message's kind, ids and ``traceparent`` for telemetry; never raises.
+
+    The worker parses and checks the message afterwards: nothing here is trusted.
+    """
+    kind = queue_message_kind(text)
+    if len(text) > MAX_MESSAGE_CHARS:
+        return MessagePeek(kind)
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return MessagePeek(kind)
+    if not isinstance(data, dict):
+        return MessagePeek(kind)
+
+    def label(name: str) -> str | None:
+        value = data.get(name)
+        return value if isinstance(value, str) and _ID_LABEL.match(value) else None
+
+    number = data.get("slice")
+    return MessagePeek(
+        kind,
+        traceparent=message_traceparent(data),
+        job_id=label("job"),
+        operation_id=label("operation"),
+        slice_number=number if type(number) is int else None,
+    )

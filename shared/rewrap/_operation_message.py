@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import InvalidInputError
-from shared.rewrap._messages import MAX_MESSAGE_CHARS, MESSAGE_VERSION
+from shared.rewrap._messages import MAX_MESSAGE_CHARS, MESSAGE_VERSION, message_traceparent
+from shared.telemetry import is_traceparent
 
 #: ``kind`` of an operation message.
 OPERATION_KIND = "operation"
@@ -24,16 +25,23 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 @dataclass(frozen=True)
 class OperationMessage:
-    """Run the next slice of operation ``operation_id`` (``slice_number`` slices ran before)."""
+    """Run the next slice of operation ``operation_id`` (``slice_number`` slices ran before).
+
+    ``traceparent``: the W3C trace context of the span that sent it (stamped by the queue
+    adapter; optional, so older messages still parse; not part of its identity).
+    """
 
     operation_id: str
     slice_number: int = 0
+    traceparent: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not _ID.match(self.operation_id):
             raise InvalidInputError("operation id must be 32 lowercase hex characters")
         if self.slice_number < 0:
             raise InvalidInputError("slice_number must not be negative")
+        if self.traceparent is not None and not is_traceparent(self.traceparent):
+            raise InvalidInputError("traceparent is not a W3C trace context")
 
     def next_slice(self) -> OperationMessage:
         return OperationMessage(self.operation_id, self.slice_number + 1)
@@ -41,6 +49,8 @@ class OperationMessage:
     def to_json(self) -> str:
         body = {"v": MESSAGE_VERSION, "kind": OPERATION_KIND, "operation": self.operation_id,
                 "slice": self.slice_number}  # fmt: skip
+        if self.traceparent:
+            body["traceparent"] = self.traceparent
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -59,4 +69,4 @@ class OperationMessage:
         number = data.get("slice", 0)
         if not isinstance(data.get("operation"), str) or type(number) is not int:
             raise InvalidInputError("operation message needs 'operation' and an integer 'slice'")
-        return cls(data["operation"], number)
+        return cls(data["operation"], number, traceparent=message_traceparent(data))

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from shared import telemetry
 from shared.errors import ServiceError, ThrottledError, cap_retry_after
 from shared.rewrap._deadline import Deadline, check_wait
 from shared.rewrap._limiter import AimdRateLimiter
@@ -50,6 +51,8 @@ class CallStats:
 
     vault_operations: int = 0
     throttled: int = 0
+    #: The vault the calls go to (a telemetry attribute: ``keyward.vault.*`` metrics).
+    vault: str = "unknown"
 
 
 class VaultCaller:
@@ -85,10 +88,12 @@ class VaultCaller:
         while True:
             issued_at = await self._limiter.acquire(self._deadline)
             self._stats.vault_operations += 1
+            telemetry.vault_operation(self._stats.vault)
             try:
                 result = await operation()
             except ThrottledError as error:
                 self._stats.throttled += 1
+                telemetry.vault_throttled(self._stats.vault)
                 self._limiter.on_throttled(issued_at, error.retry_after)
                 throttled += 1
                 if throttled >= self._policy.max_throttled_attempts:

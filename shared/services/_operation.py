@@ -167,6 +167,8 @@ def operation_json(operation: Operation) -> dict[str, Any]:
         "progress": progress,
         "result": operation.result,
         "error": operation.error,
+        # Who started it (``shared.composition.Caller`` as a dict), when a caller was given.
+        "caller": operation.data.get("caller"),
         "created_at": operation.created_at.isoformat(),
         "updated_at": operation.updated_at.isoformat(),
     }

@@ -9,12 +9,12 @@ caller polls. Everything it returns is ids, versions, counts and reasons, never 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.crypto import VaultAllowList
-from shared.errors import InvalidInputError, KeywardError
+from shared.errors import ConfigurationError, InvalidInputError, KeywardError
 from shared.records import Phase as JobPhase
 from shared.records import StoreMode, read_checkpoint
 from shared.rewrap import (
@@ -26,6 +26,8 @@ from shared.rewrap import (
     RetirementReport,
     resolve_target,
 )
+from shared.services._caller import Caller
+from shared.services._error_answer import error_status
 from shared.services._operation import (
     Operation,
     OperationKind,
@@ -52,12 +54,30 @@ from shared.services._store_jobs import (
     claim,
     refuse_if_running,
 )
-from shared.services.dead_letters import DeadLetterSource, dead_letter_status
+from shared.services.audit import (
+    ACCEPTED,
+    REFUSED,
+    SUCCEEDED,
+    Auditor,
+    AuditTrail,
+    InMemoryAuditTrail,
+)
+from shared.services.dead_letters import (
+    DeadLetterReplay,
+    DeadLetterSource,
+    ReplayReport,
+    dead_letter_status,
+)
 from shared.services.operations import DEFAULT_OPERATION_SLICE_SECONDS, OperationService
 from shared.services.retirement import Retirement
 from shared.stores import DekStore
 
 _log = logging.getLogger("keyward.admin")
+T = TypeVar("T")
+
+#: Dead-letter blobs one admin-API replay lists at most (one page): a call stays well inside
+#: the HTTP front end's 230 s; ``more`` in the answer says to call again.
+HTTP_REPLAY_BLOBS = 50
 
 
 class AdminService:
@@ -84,12 +104,17 @@ class AdminService:
         store_jobs: StoreJobParts | None = None,
         superseded_wait: timedelta | None = None,
         dead_letters: DeadLetterSource | None = None,
+        dead_letter_replay: DeadLetterReplay | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         # How long after a rotation the verdict says "not yet" (the composition passes the
         # writers' mode TTL from the settings; the default assumes the default TTL).
         wait = default_superseded_wait() if superseded_wait is None else superseded_wait
         self._allow_list = allow_list
         self._dead_letters = dead_letters
+        self._replay = dead_letter_replay
+        #: Records every mutating call with its caller (state table row + log record).
+        self.auditor = Auditor(audit or InMemoryAuditTrail(), now=now)
         self._store_jobs = store_jobs
         self._now = now
         self._stores = stores
@@ -135,6 +160,7 @@ class AdminService:
                                  modes=await store_modes(self._stores),
                                  store_jobs=await store_jobs(self._stores))  # fmt: skip
         page["dead_letters"] = await self._dead_letter_status()
+        page["audit"] = await self.auditor.recent()
         return page
 
     async def _dead_letter_status(self) -> dict[str, Any]:
@@ -185,9 +211,38 @@ class AdminService:
         await self._keys.versions(key_ref)
         return await self.operations.start(OperationKind.VERDICT, key_ref)
 
-    async def start_retire(self, key: str, *, version: str | None = None) -> Operation:
+    async def _audited(
+        self,
+        action: str,
+        caller: Caller | None,
+        target: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        outcome: str = ACCEPTED,
+    ) -> T:
+        """Run ``work`` and record the call with ``caller`` (``shared.services.audit``): the
+        operation it started, or the refusal's error code (then re-raised)."""
+        try:
+            result = await work()
+        except KeywardError as error:
+            await self.auditor.record(action, caller, target, REFUSED,
+                                      detail=error_status(error)[1])  # fmt: skip
+            raise
+        operation_id = result.operation_id if isinstance(result, Operation) else None
+        await self.auditor.record(action, caller, target, outcome, operation_id=operation_id)
+        return result
+
+    @staticmethod
+    def _caller_data(caller: Caller | None) -> dict[str, Any]:
+        """What the operation record keeps of the caller (``GET /api/operations/<id>``)."""
+        return {} if caller is None else {"caller": caller.to_dict()}
+
+    async def start_retire(
+        self, key: str, *, version: str | None = None, caller: Caller | None = None
+    ) -> Operation:
         """Validate (key id, vault, a version named, the key exists), then start retiring
-        (the steps and why: ``shared.services.retirement``).
+        (the steps and why: ``shared.services.retirement``). ``caller`` is recorded in the
+        operation and the audit trail.
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
@@ -195,13 +250,21 @@ class AdminService:
             KeyNotFoundError: the vault has no such key.
             ServiceError: the vault, the record or the queue failed.
         """
-        key_ref, target = self._retire_target(key, version)
-        await self._keys.versions(key_ref)
-        return await self.operations.start(OperationKind.RETIRE, key_ref, target)
 
-    async def start_migrate(self, key: str, *, store: str, to: str) -> Operation:
+        async def work() -> Operation:
+            key_ref, target = self._retire_target(key, version)
+            await self._keys.versions(key_ref)
+            return await self.operations.start(
+                OperationKind.RETIRE, key_ref, target, data=self._caller_data(caller)
+            )
+
+        return await self._audited("retire", caller, _target(key, version), work)
+
+    async def start_migrate(
+        self, key: str, *, store: str, to: str, caller: Caller | None = None
+    ) -> Operation:
         """Validate, claim the store's job (one conditional write of its mode row), then
-        start the migration's operation (``docs/store-jobs.md``).
+        start the migration's operation (``docs/store-jobs.md``); ``caller`` is recorded.
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
@@ -210,9 +273,14 @@ class AdminService:
             JobBusyError: the store's job is held by another runner or operation (409).
             ServiceError: the vault, the store, the record or the queue failed.
         """
-        if to not in TARGETS:
-            raise InvalidInputError("'to' must be 'hierarchy' or 'direct'")
-        return await self._start_store_job(OperationKind.MIGRATE, key, {"store": store, "to": to})
+
+        async def work() -> Operation:
+            if to not in TARGETS:
+                raise InvalidInputError("'to' must be 'hierarchy' or 'direct'")
+            data = {"store": store, "to": to, **self._caller_data(caller)}
+            return await self._start_store_job(OperationKind.MIGRATE, key, data)
+
+        return await self._audited("migrate", caller, f"{store} {key}", work)
 
     async def start_rotate_keks(
         self,
@@ -221,9 +289,11 @@ class AdminService:
         store: str,
         partition: str | None = None,
         older_than_days: float | None = None,
+        caller: Caller | None = None,
     ) -> Operation:
         """Validate, claim the store's job, then start its KEK rotation (of ``partition``,
-        or of the partitions whose current KEK is ``older_than_days`` old, or all).
+        or of the partitions whose current KEK is ``older_than_days`` old, or all);
+        ``caller`` is recorded (``None``: keyward's own, the sweep timer's).
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
@@ -233,16 +303,22 @@ class AdminService:
             JobBusyError: the store's job is held, or the store is between modes (409).
             ServiceError: the vault, the store, the record or the queue failed.
         """
-        if partition is not None and (not partition or partition.startswith("~")):
-            raise InvalidInputError("'partition' must be a non-empty name not starting with '~'")
-        if older_than_days is not None and not 0 <= older_than_days <= 36_500:
-            raise InvalidInputError("'older_than_days' must be a number of days 0..36500")
-        data: dict[str, Any] = {"store": store}
-        if partition is not None:
-            data["partition"] = partition
-        if older_than_days is not None:
-            data["older_than_days"] = older_than_days
-        return await self._start_store_job(OperationKind.ROTATE_KEKS, key, data)
+
+        async def work() -> Operation:
+            if partition is not None and (not partition or partition.startswith("~")):
+                raise InvalidInputError(
+                    "'partition' must be a non-empty name not starting with '~'"
+                )
+            if older_than_days is not None and not 0 <= older_than_days <= 36_500:
+                raise InvalidInputError("'older_than_days' must be a number of days 0..36500")
+            data: dict[str, Any] = {"store": store, **self._caller_data(caller)}
+            if partition is not None:
+                data["partition"] = partition
+            if older_than_days is not None:
+                data["older_than_days"] = older_than_days
+            return await self._start_store_job(OperationKind.ROTATE_KEKS, key, data)
+
+        return await self._audited("rotate_keks", caller, f"{store} {key}", work)
 
     async def _start_store_job(
         self, kind: OperationKind, key: str, data: dict[str, Any]
@@ -328,9 +404,12 @@ class AdminService:
             states.extend(await self._job_store(shard).list_jobs(key_ref))
         return states
 
-    async def retire(self, key: str, *, version: str | None = None) -> dict[str, Any]:
+    async def retire(
+        self, key: str, *, version: str | None = None, caller: Caller | None = None
+    ) -> dict[str, Any]:
         """Retire an old key version in this call (the retire operation's steps, run to the
         end in process: the CLI's and the tests' way; the admin API starts an operation).
+        ``caller`` is recorded in the audit trail.
 
         Raises:
             KeyIdError, VaultNotAllowedError: malformed key id or vault not allowed.
@@ -340,11 +419,21 @@ class AdminService:
                 found something under it (listed).
             ServiceError: the vault or a store failed.
         """
-        key_ref, target = self._retire_target(key, version)
-        return await self._retirement.retire(key_ref, target)
+
+        async def work() -> dict[str, Any]:
+            key_ref, target = self._retire_target(key, version)
+            return await self._retirement.retire(key_ref, target)
+
+        return await self._audited("retire", caller, _target(key, version), work,
+                                   outcome=SUCCEEDED)  # fmt: skip
 
     async def rewrap(
-        self, key: str, *, version: str | None, restart: bool = False
+        self,
+        key: str,
+        *,
+        version: str | None,
+        restart: bool = False,
+        caller: Caller | None = None,
     ) -> dict[str, Any]:
         """Start the rewrap of ``key`` to ``version`` or its newest version (a dry run is an
         operation: :meth:`start_dry_run`).
@@ -352,7 +441,8 @@ class AdminService:
         A job that already ended is not run again by a plain request (a duplicate is
         harmless); with ``restart`` every shard's job of the target that is not running now is
         marked for a fresh pass (whatever its status, attempts or backoff) before the shard
-        messages are queued. The answer's ``restarted`` lists the jobs so marked.
+        messages are queued. The answer's ``restarted`` lists the jobs so marked. ``caller``
+        is recorded in the audit trail.
 
         Raises:
             KeyIdError, VaultNotAllowedError: ``key`` is malformed or its vault is not allowed
@@ -360,6 +450,11 @@ class AdminService:
             RewrapTargetError: the requested version is missing or disabled.
             ServiceError: the vault, the stores or the queue failed.
         """
+        return await self._audited(
+            "rewrap", caller, _target(key, version), lambda: self._rewrap(key, version, restart)
+        )
+
+    async def _rewrap(self, key: str, version: str | None, restart: bool) -> dict[str, Any]:
         key_id = self._allow_list.check_key_id(key, require_version=False)
         requested = version or key_id.version
         key_ref = key_id.key_ref
@@ -380,3 +475,37 @@ class AdminService:
             "jobs": [{"job_id": m.job_id, "shard": m.shard} for m in planned.messages],
             "restarted": restarted,
         }
+
+    async def replay_dead_letters(
+        self,
+        *,
+        vault: str | None = None,
+        dry_run: bool = False,
+        max_blobs: int = HTTP_REPLAY_BLOBS,
+        caller: Caller | None = None,
+    ) -> ReplayReport:
+        """Replay dead-lettered events through the Event Grid trigger's own handler
+        (``shared.services.dead_letters``), in this call: at most ``max_blobs`` blobs listed
+        (``more`` says others wait). A replay that is not dry is recorded with ``caller``.
+
+        Raises:
+            ConfigurationError: no dead-letter container is configured.
+            ServiceError: the container could not be listed.
+        """
+
+        async def work() -> ReplayReport:
+            if self._replay is None:
+                raise ConfigurationError(
+                    "KEYWARD_DEADLETTER_CONTAINER is not set: no dead letters to replay"
+                )
+            return await self._replay.replay(vault=vault, dry_run=dry_run, max_blobs=max_blobs)
+
+        if dry_run:
+            return await work()
+        return await self._audited("replay_dead_letters", caller, vault or "*", work,
+                                   outcome=SUCCEEDED)  # fmt: skip
+
+
+def _target(key: str, version: str | None) -> str:
+    """The audit row's target: the key id as given, and the version when named apart."""
+    return f"{key} version={version}" if version else key

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from shared import telemetry
 from shared.crypto import VaultAllowList
 from shared.dependents import (
     AccountIndex,
@@ -236,6 +237,8 @@ class DependentService:
         summary.statuses[verdict.status.value] += 1
         transition = next_flag_state(previous, verdict, account, now)
         await self._effects.apply(previous, transition, summary)
+        if previous is None or previous.status is not transition.record.status:
+            telemetry.dependent_verdict_changed(self.kind.name, verdict.status.value)
 
     async def _follow_up(
         self,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from shared import telemetry
 from shared.crypto import VaultAllowList
 from shared.errors import (
     AccessDeniedError,
@@ -134,6 +135,7 @@ class KeyEventService:
             event = parse_event(payload, self._allow_list)
         except EventRejectedError as error:
             await self._ledger.reject(rejected_event_record(payload, error, self._now()))
+            telemetry.event_rejected(error.reason)
             return EventOutcome(REJECTED, error.event_id, None, detail=error.reason)
         if isinstance(event, IgnoredEvent):
             _log.debug("ignored %s %s: %s", event.event_type, event.event_id, event.reason)
@@ -147,6 +149,7 @@ class KeyEventService:
         except _Refused as refused:
             rejection = refused.rejection
             await self._ledger.reject(rejected_event_record(payload, rejection, self._now()))
+            telemetry.event_rejected(rejection.reason)
             _log.warning("event %s refused: %s", event.event_id, rejection)
             return EventOutcome(REJECTED, event.event_id, event.event_type, detail=rejection.reason)
         if follow_up is not None:

@@ -13,7 +13,9 @@ delivery, per job (key, version and store). Each run deletes, older than
   (``shared.rewrap.expired_jobs`` has the rule, and why an older failed job may go);
 * finished admin operations (succeeded or failed) not updated since: their result has
   been there to poll for the whole retention; an accepted or running one is never deleted
-  (its queue message would find no record and its caller an unknown id).
+  (its queue message would find no record and its caller an unknown id);
+* audit rows of mutating admin calls (``shared.services.audit``) of days before the cutoff's
+  day: whole dated partitions, like the rejections.
 
 Each run deletes at most ``max_deletes`` rows (in Table batches of up to 100 per
 partition), kinds in that order, and logs what it did; whatever is left goes on the next
@@ -61,6 +63,12 @@ class ExpiringOperations(Protocol):
     ) -> int: ...
 
 
+class ExpiringAudit(Protocol):
+    """The audit trail's retention (``shared.adapters.audit_trail.TableAuditTrail``)."""
+
+    async def expire(self, before: date, limit: int) -> int: ...
+
+
 #: The statuses an operation record may be deleted in (never accepted or running).
 FINISHED_OPERATIONS = frozenset(s.value for s in OperationStatus if s.finished)
 
@@ -72,18 +80,19 @@ class RetentionReport:
     rejections: int = 0
     jobs: int = 0
     operations: int = 0
+    audit: int = 0
     #: The run stopped at its cap: more expired rows wait for the next run.
     capped: bool = False
 
     @property
     def deleted(self) -> int:
-        return self.events + self.rejections + self.jobs + self.operations
+        return self.events + self.rejections + self.jobs + self.operations + self.audit
 
     def log_line(self) -> str:
         return (
             f"retention cutoff={self.cutoff.isoformat()} events={self.events} "
             f"rejections={self.rejections} jobs={self.jobs} "
-            f"operations={self.operations} capped={self.capped}"
+            f"operations={self.operations} capped={self.capped} audit={self.audit}"
         )
 
 
@@ -104,6 +113,7 @@ class RetentionService:
         retention_days: int,
         max_deletes: int = MAX_DELETES_PER_RUN,
         now: Callable[[], datetime] = _utc_now,
+        audit: ExpiringAudit | None = None,
     ) -> None:
         """Raises:
         ValueError: ``retention_days`` below 1 or ``max_deletes`` below 1 (the settings
@@ -118,6 +128,7 @@ class RetentionService:
         self._retention = timedelta(days=retention_days)
         self._max_deletes = max_deletes
         self._now = now
+        self._audit = audit
 
     async def run(self) -> RetentionReport:
         """One bounded run.
@@ -137,6 +148,8 @@ class RetentionService:
         report.operations = await self._operations.expire_operations(
             cutoff, FINISHED_OPERATIONS, self._room(report)
         )
+        if self._audit is not None:
+            report.audit = await self._audit.expire(cutoff.date(), self._room(report))
         report.capped = report.deleted >= self._max_deletes
         _log.info(report.log_line())
         return report

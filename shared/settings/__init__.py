@@ -27,20 +27,29 @@ from shared.settings._specs import (
     FLEX_DEPRECATED_SETTINGS,
     HOST_SETTINGS,
     LOCAL_ONLY_HOST_SETTINGS,
+    SECRET_SETTINGS,
     SPEC_BY_NAME,
     SPECS,
+    TELEMETRY_CONNECTION_SETTING,
+    WORKER_TELEMETRY_DEFAULTS,
+    WORKER_TELEMETRY_SETTING,
     SettingSpec,
     render_settings_table,
 )
 from shared.settings._storage import StorageTarget
-from shared.settings._values import PUBLIC_ARM_ENDPOINT
+from shared.settings._values import PUBLIC_ARM_ENDPOINT, PUBLIC_LOGIN_AUTHORITY
 
 __all__ = [
     "envelope_from_env",
     "HOST_SETTINGS",
+    "SECRET_SETTINGS",
+    "TELEMETRY_CONNECTION_SETTING",
+    "WORKER_TELEMETRY_DEFAULTS",
+    "WORKER_TELEMETRY_SETTING",
     "LOCAL_ONLY_HOST_SETTINGS",
     "FLEX_DEPRECATED_SETTINGS",
     "PUBLIC_ARM_ENDPOINT",
+    "PUBLIC_LOGIN_AUTHORITY",
     "Ncrontab",
     "SPECS",
     "SPEC_BY_NAME",

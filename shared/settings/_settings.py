@@ -25,12 +25,14 @@ from shared.settings._values import (
     allow_list,
     arm_endpoint,
     as_bool,
+    audiences,
     container_name,
     eventgrid_endpoint,
     existing_file,
     guid,
     int_between,
     list_of,
+    login_authority,
     ncrontab,
     queue_name,
     resource_group,
@@ -145,6 +147,10 @@ class Settings:
     )
     arm_endpoint: str = _setting("KEYWARD_ARM_ENDPOINT", arm_endpoint)
     ca_bundle: str | None = _optional("KEYWARD_CA_BUNDLE", existing_file)
+    #: The admin API's token validation (docs/admin-auth.md); unset tenant/audience: refused.
+    admin_tenant_id: str | None = _optional("KEYWARD_ADMIN_TENANT_ID", guid)
+    admin_audience: tuple[str, ...] | None = _optional("KEYWARD_ADMIN_AUDIENCE", audiences)
+    admin_authority: str = _setting("KEYWARD_ADMIN_AUTHORITY", login_authority)
     azure_client_id: str | None = _optional("AZURE_CLIENT_ID", guid)
     allow_legacy_rsa1_5: bool = _setting("KEYWARD_ALLOW_LEGACY_RSA1_5", as_bool)
     rewrap_concurrency: int = _setting("KEYWARD_REWRAP_CONCURRENCY", int_between(1, 512))

@@ -25,7 +25,7 @@ from shared.rewrap import (
     SLICE_SAFETY_MARGIN_SECONDS,
     SUBSCRIPTION_BUDGET_FACTOR,
 )
-from shared.settings._values import PUBLIC_ARM_ENDPOINT, apply
+from shared.settings._values import PUBLIC_ARM_ENDPOINT, PUBLIC_LOGIN_AUTHORITY, apply
 
 T = TypeVar("T")
 
@@ -310,6 +310,25 @@ SPECS: tuple[SettingSpec, ...] = (
         "Development only: CA file trusted for the local emulator's TLS.",
     ),
     SettingSpec(
+        "KEYWARD_ADMIN_TENANT_ID",
+        None,
+        "Admin API: the Microsoft Entra tenant (GUID) whose access tokens are accepted "
+        "(`tid` and issuer). Unset: every admin route refuses (500 `AdminAuthNotConfigured`).",
+    ),
+    SettingSpec(
+        "KEYWARD_ADMIN_AUDIENCE",
+        None,
+        "Admin API: the audience its tokens must carry: the app registration's client id "
+        "(v2.0 tokens' `aud`), and/or its application ID URI, separated by `,`. Unset: every "
+        "admin route refuses.",
+    ),
+    SettingSpec(
+        "KEYWARD_ADMIN_AUTHORITY",
+        PUBLIC_LOGIN_AUTHORITY,
+        "Admin API: the Entra ID login endpoint whose OpenID metadata and signing keys are "
+        "trusted (sovereign clouds; loopback for the emulator); https only (docs/admin-auth.md).",
+    ),
+    SettingSpec(
         "AZURE_CLIENT_ID",
         None,
         "Client id of a user-assigned managed identity; unset: the system-assigned identity.",
@@ -372,8 +391,29 @@ HOST_SETTINGS = frozenset(
         "AzureWebJobsFeatureFlags",
         "AzureWebJobsSecretStorageType",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+        "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
     }
 )
+
+#: keyward's telemetry (``shared.adapters.telemetry``) exports to Application Insights when
+#: this host setting is present, and nothing when it is absent (docs/telemetry.md). A secret:
+#: never logged, never in a repr or an exception.
+TELEMETRY_CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+#: The Python worker's OpenTelemetry setting (``true``): the worker configures Azure Monitor
+#: at start-up and joins each invocation to the host's trace; host.json's ``telemetryMode:
+#: OpenTelemetry`` is the host's half. keyward then leaves the worker's configuration alone.
+WORKER_TELEMETRY_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
+#: The worker-side choices keyward's own configuration makes too, as the worker reads them:
+#: export the ``keyward`` loggers only, and no span per Azure SDK request.
+WORKER_TELEMETRY_DEFAULTS: Mapping[str, str] = {
+    WORKER_TELEMETRY_SETTING: "true",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME": "keyward",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "azure_sdk",
+}
+#: Settings whose values are secrets: never logged, never in a repr.
+SECRET_SETTINGS = frozenset({TELEMETRY_CONNECTION_SETTING})
 
 #: Host settings that only the local host reads (Core Tools, ``devtools.localhost``): on Flex
 #: Consumption the language and its version are ``functionAppConfig.runtime`` (``az

@@ -27,6 +27,15 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TABLE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _CONTAINER_OR_QUEUE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$", re.ASCII)
+#: Microsoft Entra ID's login endpoint in the public cloud: the admin API's default authority.
+PUBLIC_LOGIN_AUTHORITY = "https://login.microsoftonline.com"
+#: Entra ID login endpoints keyward trusts as the admin API's authority (public, US Government,
+#: Azure operated by 21Vianet), so a typo cannot make it trust another issuer's keys.
+_LOGIN_HOSTS = (
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+)
 _EVENTGRID_SUFFIXES = (
     ".eventgrid.azure.net",
     ".eventgrid.azure.cn",
@@ -229,3 +238,31 @@ def eventgrid_endpoint(raw: str) -> str:
 
 def ncrontab(raw: str) -> str:
     return Ncrontab.parse(raw).expression
+
+
+def login_authority(raw: str) -> str:
+    """An Entra ID login endpoint (https, allow-listed hosts) or a loopback emulator."""
+    url, host = https_origin(raw, allow_path=False)
+    if host not in _LOGIN_HOSTS and not _is_loopback(host):
+        raise ValueError(
+            f"{raw[:100]!r} is not a Microsoft Entra ID login endpoint "
+            f"({', '.join(_LOGIN_HOSTS)}) or a loopback emulator"
+        )
+    return url
+
+
+def audiences(raw: str) -> tuple[str, ...]:
+    """One or more token audiences separated by `,`: the API's client id (a GUID: what a v2.0
+    access token's ``aud`` holds) and/or its application ID URI (``api://...`` or https)."""
+    found: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if not (_GUID.match(item) or item.startswith(("api://", "https://"))):
+            raise ValueError(
+                f"{item[:100]!r} is neither a client id (GUID) nor an api:// or https:// URI"
+            )
+        found.append(item.lower() if _GUID.match(item) else item)
+    if not found:
+        raise ValueError("name at least one audience")
+    return tuple(found)

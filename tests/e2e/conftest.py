@@ -16,6 +16,8 @@ import pytest
 from azure.keyvault.keys import KeyClient
 
 from devtools.azurite import AzuriteInfo
+from devtools.emulator.entra import admin_headers as emulator_admin_headers
+from devtools.emulator.entra import admin_settings
 from devtools.emulator.pytest_plugin import EmulatorVault, RunningEmulator
 from devtools.localhost.host import LocalFunctionsHost
 from shared.composition import reset_contexts
@@ -42,6 +44,34 @@ class Stack:
     def kek_table(self) -> str:
         """The KEK table's name (never created here: a direct-mode store reads it as empty)."""
         return self.settings["KEYWARD_KEK_TABLE"]
+
+    def admin_headers(self, role: str | None = "operator", **claims: Any) -> dict[str, str]:
+        """``Authorization: Bearer`` for the admin API: a token the emulator's tenant signs,
+        with app role ``role`` (``"reader"``, ``"operator"``, ``None``: no role) and any
+        other claims (``oid``, ``tenant``, ``audience``, ``expired``, ``name``, ``kind``)."""
+        return emulator_admin_headers(self.emulator.client, role, **claims)
+
+
+#: The running stack's operator headers (``operator_auth``); set by the stack fixtures.
+_OPERATOR_AUTH: dict[str, str] = {}
+
+
+def operator_auth() -> dict[str, str]:
+    """``Authorization`` headers with an operator token for the running stack, for tests that
+    build ``func.HttpRequest`` themselves (a copy: callers may add headers)."""
+    assert _OPERATOR_AUTH, "no stack is running"
+    return dict(_OPERATOR_AUTH)
+
+
+@pytest.fixture
+def admin_headers(emulator: RunningEmulator) -> Any:
+    """``admin_headers(role="operator", **claims)``: admin API headers with an emulator-signed
+    token (the same as ``Stack.admin_headers``, for tests without a stack)."""
+
+    def make(role: str | None = "operator", **claims: Any) -> dict[str, str]:
+        return emulator_admin_headers(emulator.client, role, **claims)
+
+    return make
 
 
 @pytest.fixture
@@ -103,6 +133,8 @@ async def _running_stack(
         "KEYWARD_SUPERSEDED_WAIT_SECONDS": "-86400",
         "IDENTITY_ENDPOINT": emulator.identity["IDENTITY_ENDPOINT"],
         "IDENTITY_HEADER": emulator.identity["IDENTITY_HEADER"],
+        # The admin API trusts the emulator's Entra tenant (devtools/emulator/entra.py).
+        **admin_settings(emulator.url),
     }
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "MSI_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
@@ -119,9 +151,12 @@ async def _running_stack(
     )
     await host.start()
     key_client = emulator_vault.key_client()
+    stack = Stack(host, emulator_vault, emulator, azurite, settings, key_client)
+    _OPERATOR_AUTH.update(await asyncio.to_thread(stack.admin_headers, "operator"))
     try:
-        yield Stack(host, emulator_vault, emulator, azurite, settings, key_client)
+        yield stack
     finally:
+        _OPERATOR_AUTH.clear()
         await host.stop()
         for context in reset_contexts():
             await context.aclose()

@@ -17,7 +17,7 @@ from shared.composition import context_for_current_loop
 from shared.events import DependentsFollowUp
 from shared.rewrap import ShardMessage, queue_message_kind, rewrap_job_id
 from tests.conftest import REFERENCE, indexed_functions
-from tests.e2e.conftest import Stack, call
+from tests.e2e.conftest import Stack, call, operator_auth
 from tests.e2e.test_rotation_flow import DEK_COUNT, _seed, _wait_for_all_at
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
@@ -26,7 +26,7 @@ SAMPLES = sorted((REFERENCE / "specs" / "eventgrid").rglob("*.json"))
 
 
 def _function(name: str) -> Any:
-    return indexed_functions()[name].get_user_function()
+    return bindings.with_context(name, indexed_functions()[name].get_user_function())
 
 
 def _sample_events(path: Path) -> list[dict[str, Any]]:
@@ -104,7 +104,8 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
     # HTTP: a dry run is an operation: 202 and a status URL; its result says what would
     # happen, and nothing changed.
     request = func.HttpRequest(
-        method="POST", url="/api/rewrap", headers={"content-type": "application/json"},
+        method="POST", url="/api/rewrap",
+        headers={"content-type": "application/json", **operator_auth()},
         body=json.dumps({"key": key_ref, "dry_run": True}).encode(),
     )  # fmt: skip
     dry_run = await _operation_result(await _function("admin_rewrap")(request))
@@ -135,7 +136,13 @@ async def test_queue_timer_and_http_functions_through_their_converters(stack: St
 
     # HTTP: status shows the completed job, and where to ask for the retirement verdict.
     status = await _function("admin_status")(
-        func.HttpRequest(method="GET", url="/api/status", body=b"", params={"limit": "200"})
+        func.HttpRequest(
+            method="GET",
+            url="/api/status",
+            body=b"",
+            params={"limit": "200"},
+            headers=operator_auth(),
+        )
     )
     body = json.loads(status.get_body())
     (job,) = [j for j in body["jobs"] if j["key"] == key_ref]
@@ -197,6 +204,7 @@ async def _operation_result(accepted: func.HttpResponse) -> dict[str, Any]:
                 url=body["status_url"],
                 body=b"",
                 route_params={"operation_id": operation_id},
+                headers=operator_auth(),
             )
         )
         assert polled.status_code == 200
@@ -228,7 +236,7 @@ async def _operation_result(accepted: func.HttpResponse) -> dict[str, Any]:
 async def test_admin_rewrap_errors_are_clear_json(
     stack: Stack, body: bytes, status: int, code: str
 ) -> None:
-    request = func.HttpRequest(method="POST", url="/api/rewrap", body=body)
+    request = func.HttpRequest(method="POST", url="/api/rewrap", body=body, headers=operator_auth())
     response = await _function("admin_rewrap")(request)
     assert response.status_code == status
     assert json.loads(response.get_body())["error"]["code"] == code
@@ -247,7 +255,9 @@ async def test_sweep_starts_the_job_a_missed_rotation_event_should_have(stack: S
 
 
 def _post(url: str, body: dict[str, Any]) -> func.HttpRequest:
-    return func.HttpRequest(method="POST", url=url, body=json.dumps(body).encode())
+    return func.HttpRequest(
+        method="POST", url=url, body=json.dumps(body).encode(), headers=operator_auth()
+    )
 
 
 def _long_base64_values(value: Any) -> list[str]:
@@ -346,7 +356,9 @@ async def test_operations_and_status_refuse_bad_input_clearly_and_record_nothing
     stack: Stack,
 ) -> None:
     async def get(name: str, **request: Any) -> tuple[int, str]:
-        response = await _function(name)(func.HttpRequest(method="GET", body=b"", **request))
+        response = await _function(name)(
+            func.HttpRequest(method="GET", body=b"", headers=operator_auth(), **request)
+        )
         return response.status_code, json.loads(response.get_body())["error"]["code"]
 
     async def post(name: str, body: dict[str, Any]) -> tuple[int, str]:
@@ -389,7 +401,7 @@ async def test_an_operation_over_real_http_202_location_then_polling_to_the_resu
     import aiohttp
 
     store, vault_keys, key_ref = await _seed(stack, "polled")
-    headers = {"x-functions-key": stack.host.keys.function}
+    headers = stack.admin_headers("operator")
     async with aiohttp.ClientSession(base_url=stack.host.base_url, headers=headers) as http:
         async with http.post("/api/verdict", json={"key": key_ref}) as response:
             assert response.status == 202

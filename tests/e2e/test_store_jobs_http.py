@@ -22,7 +22,7 @@ from devtools.localhost import bindings
 from shared.adapters.dek_table import TableKekStore, TableModeStore, TableRecordStore
 from shared.composition import AppContext, reset_contexts
 from shared.records import FIRST_KEK_VERSION, RecordFormat, StoreMode, read_checkpoint
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, operator_auth
 from tests.e2e.test_functions_bindings import _function, _operation_result, _post
 from tests.e2e.test_rotation_flow import DEK_COUNT, PARTITIONS, _seed
 
@@ -46,7 +46,9 @@ async def _small_ttls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def _status() -> dict[str, Any]:
     answer = await _function("admin_status")(
-        func.HttpRequest(method="GET", url="/api/status", body=b"", params={})
+        func.HttpRequest(
+            method="GET", url="/api/status", body=b"", params={}, headers=operator_auth()
+        )
     )
     assert answer.status_code == 200
     body: dict[str, Any] = json.loads(answer.get_body())
@@ -197,7 +199,7 @@ async def test_migration_there_and_back_over_the_hosts_http_front_door(
     await _small_ttls(monkeypatch)
     _, _, key_ref = await _seed(stack, "there-and-back")
     shard = f"table:{stack.dek_table}"
-    headers = {"x-functions-key": stack.host.keys.function}
+    headers = stack.admin_headers("operator")
 
     async def run(http: aiohttp.ClientSession, to: str) -> dict[str, Any]:
         async with http.post("/api/migrate", json={"store": shard, "key": key_ref, "to": to}) as r:

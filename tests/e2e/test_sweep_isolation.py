@@ -74,7 +74,10 @@ async def _both_sweeps() -> dict[str, BaseException | None]:
     functions = indexed_functions()
     names = ("sweep", "dependents_sweep")
     outcomes = await asyncio.gather(
-        *(functions[name].get_user_function()(_timer()) for name in names),
+        *(
+            bindings.with_context(name, functions[name].get_user_function())(_timer())
+            for name in names
+        ),
         return_exceptions=True,
     )
     return dict(zip(names, outcomes, strict=True))

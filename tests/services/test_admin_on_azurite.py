@@ -178,7 +178,7 @@ async def test_a_status_page_asks_for_bounded_flags_and_says_when_it_left_some_o
         assert world.dependents.limits == [MAX_STATUS_FLAGS, MAX_STATUS_FLAGS]
         assert list(page) == ["jobs", "continuation", "face_flags", "face_flags_more",
                               "rejected_events", "retirement", "shards", "modes",
-                              "store_jobs", "dead_letters"]  # fmt: skip
+                              "store_jobs", "dead_letters", "audit"]  # fmt: skip
         assert page["dead_letters"] == {"enabled": False}  # no dead-letter container set
     finally:
         await world.close()

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables.aio import TableClient
 
+from shared.adapters.audit_trail import TableAuditTrail
 from shared.adapters.event_ledger import EventLedger
 from shared.adapters.job_retention import TableJobRetention
 from shared.adapters.operation_store import TableOperationRecords, TableOperationRetention
 from shared.adapters.table_state import TableJobStore
+from shared.composition import Caller
 from shared.rewrap import JobState, JobStatus, expired_jobs, rewrap_job_id
 from shared.services._operation import (
     Operation,
@@ -21,6 +23,7 @@ from shared.services._operation import (
     new_operation_id,
 )
 from shared.services._operation_store import OperationStore
+from shared.services.audit import ACCEPTED, AuditEntry
 from shared.services.retention import RetentionService
 
 pytestmark = pytest.mark.azurite
@@ -230,3 +233,15 @@ def test_the_rule_keeps_the_newest_whatever_the_spelling_of_the_key() -> None:
 def test_bad_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         RetentionService(ledger=None, jobs=None, operations=None, shards=(), retention_days=0)  # type: ignore[arg-type]
+
+
+async def test_audit_rows_expire_by_whole_days_like_the_ledger(table: TableClient) -> None:
+    trail = TableAuditTrail(table)
+    caller = Caller("0a0b", "7f7f", "ada@contoso.example", ("Keyward.Operator",))
+    for when in (LATER - timedelta(days=45), LATER - timedelta(days=31), RECENT):
+        await trail.append(AuditEntry(when, "retire", caller, f"{VAULT}/k", ACCEPTED).to_dict())
+    report = await _service(table, audit=trail).run()
+    assert report.audit == 2
+    assert "audit=2" in report.log_line()
+    (kept,) = await trail.recent(10)
+    assert kept["at"] == RECENT.isoformat()
