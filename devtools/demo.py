@@ -5,8 +5,9 @@ Grid) as subprocesses, runs ``function_app.app`` in the local Functions host, an
 
 1. creates a vault and a key, 1,000 envelope-encrypted records (DEKs in Table storage),
    100 client-side encrypted blobs, and Face accounts using the key;
-2. subscribes the app to the vault's events, rotates the key, and shows the rewrap run to
-   completion through Event Grid, the queue and the worker;
+2. connects the vault (``keyward connect-vault``: Event Grid system topic, event
+   subscriptions, keyward's access; then ``keyward doctor``), rotates the key, and shows
+   the rewrap run to completion through Event Grid, the queue and the worker;
 3. reads the retirement report (``POST /api/verdict``, 202, polled), retires and disables
    the old version (``POST /api/retire``, likewise), and shows that every record and
    every blob still decrypts (azure-storage-blob itself decrypts the blobs);
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -75,12 +77,12 @@ OPERATOR_KEY_PERMISSIONS = [
     "encrypt", "decrypt", "getrotationpolicy", "setrotationpolicy",
 ]  # fmt: skip
 APP_KEY_PERMISSIONS = ["get", "list", "wrapKey", "unwrapKey"]
-EVENT_TYPES = [
-    "Microsoft.KeyVault.KeyNewVersionCreated",
-    "Microsoft.KeyVault.KeyNearExpiry",
-    "Microsoft.KeyVault.KeyExpired",
-    "Microsoft.KeyVault.VaultAccessPolicyChanged",
-]
+#: The Function App connect-vault subscribes (the emulator maps it to the local host).
+DEMO_SITE = "keyward-demo"
+DEMO_FUNCTION_APP = (
+    "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/keyward-rg"
+    f"/providers/Microsoft.Web/sites/{DEMO_SITE}"
+)
 
 console = Console(highlight=False, width=100)
 
@@ -279,15 +281,40 @@ async def start_app(world: World) -> Any:
     await host.start()
     names = ", ".join(sorted(host.functions))
     say(f"Local Functions host on {host.base_url} with: {names}.")
-    await off_loop(
-        grid.subscribe,
-        "keyward",
-        topic=world.vault_arm_id,
-        endpoint=host.event_grid_webhook_url("on_key_vault_event"),
-        included_event_types=EVENT_TYPES,
-    )
-    say("Event Grid subscription [cyan]keyward[/] on the vault's system topic: validated.")
+    await connect_vault(world, host)
     return host
+
+
+async def connect_vault(world: World, host: Any) -> None:
+    """``keyward connect-vault`` through ARM (the emulator's Event Grid delivers to the local
+    host as Azure delivers to the Function App), then ``keyward doctor`` once."""
+    from devtools.emulator.arm_eventgrid import EventGridArmControl
+    from shared.cli import main
+    from shared.composition import context_for_current_loop
+
+    arm = EventGridArmControl(world.emulator.url, world.emulator.ca_path)
+    await off_loop(arm.register_site, DEMO_SITE, host.base_url, host.keys.eventgrid)
+    lro = ArmControl(world.emulator.url, world.emulator.ca_path)
+    await off_loop(lro.set_lro, seconds=0.0, retry_after="0.05")
+    flags = [
+        "--function-app",
+        DEMO_FUNCTION_APP,
+        "--principal-id",
+        world.emulator.identity["object_id"],
+    ]
+    say(f"$ keyward connect-vault --vault {VAULT} --function-app .../sites/{DEMO_SITE} ...")
+    if await off_loop(main, ["connect-vault", "--vault", VAULT, *flags], console) != 0:
+        raise SystemExit("connect-vault failed")
+    await context_for_current_loop()  # the app's first start creates its state table and queue
+    out = io.StringIO()
+    code = await off_loop(main, ["doctor", "--json", *flags], Console(file=out, width=200))
+    checks = json.loads(out.getvalue())["checks"]
+    if code != 0:
+        raise SystemExit(f"keyward doctor found something wrong: {checks}")
+    say(
+        f"$ keyward doctor ...: {len(checks)} checks (settings, storage names, access, event "
+        "subscriptions and their filters, retry policy), all right."
+    )
 
 
 #: ``Authorization: Bearer`` with the demo operator's token (the emulator's tenant signs it).

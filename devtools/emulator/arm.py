@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from devtools.emulator import arm_eventgrid
+from devtools.emulator.arm_access import AccessControl, DenyAssignmentsProvider
 from devtools.emulator.arm_authorization import RoleAssignmentsProvider
 from devtools.emulator.arm_cognitive import AccountsProvider
 from devtools.emulator.arm_common import ArmError, Dispatcher
@@ -47,13 +49,17 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     vaults.register(dispatcher)
     assignments.register(dispatcher)
     accounts.register(dispatcher)
-    RoleDefinitionsProvider().register(dispatcher)
+    RoleDefinitionsProvider(state).register(dispatcher)
+    DenyAssignmentsProvider(state).register(dispatcher)
     app.router.add_route("*", "/subscriptions/{tail:.*}", dispatcher.handle)
     # Tenant-level ids (``/providers/Microsoft.Authorization/roleDefinitions/{guid}``).
     app.router.add_route("*", "/providers/{tail:.*}", dispatcher.handle)
     # Storage accounts, Resource Graph and ARM request counts (``arm_inventory``).
     register_inventory(app, dispatcher, state, accounts)
     _Control(state, accounts).register(app)
+    AccessControl(state, vaults).register(app)
+    # Microsoft.EventGrid system topics and event subscriptions (arm_eventgrid.py).
+    arm_eventgrid.register(app, state, dispatcher, accounts.settings)
 
 
 def _error(status: int, message: str) -> web.Response:

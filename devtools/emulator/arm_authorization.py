@@ -4,8 +4,13 @@
 Assignments are the shared ``state.RoleAssignment`` objects the data plane's RBAC check reads,
 so deleting one here refuses the next wrapKey with 403. Scopes are any ARM id under the
 subscription: the vault (``.../vaults/{name}``), a key (``.../vaults/{name}/keys/{key}``), a
-resource group or the subscription. Refusals copy ARM's codes: ``InvalidRoleAssignmentId``
-(name not a GUID), ``RoleDefinitionDoesNotExist`` (not a built-in role of ``arm_roles``),
+resource group, the subscription, or a management group
+(``/providers/Microsoft.Management/managementGroups/{id}``): a listing at any scope returns
+the assignments of the management groups its subscription sits in, as ARM's does
+(``state.access``). An assignment may carry an ABAC ``condition`` (``conditionVersion``
+2.0), kept and returned as written. Refusals copy ARM's codes: ``InvalidRoleAssignmentId``
+(name not a GUID), ``RoleDefinitionDoesNotExist`` (neither a built-in role of ``arm_roles``
+nor a custom role PUT before),
 ``PrincipalNotFound`` (unknown principal and no ``principalType``, the documented
 replication-delay escape), ``RoleAssignmentExists`` and ``RoleAssignmentUpdateNotPermitted``.
 """
@@ -19,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from devtools.emulator.arm_common import ArmError, Call, Dispatcher, iso, publish_resource_event
-from devtools.emulator.arm_roles import BUILT_IN_ROLES
+from devtools.emulator.arm_roles import find_role
 from devtools.emulator.state import EmulatorState, RoleAssignment
 
 RESOURCE_TYPE = "Microsoft.Authorization/roleAssignments"
@@ -32,10 +37,8 @@ _ROLE_DEFINITION = re.compile(
 _PRINCIPAL_FILTER = re.compile(r"(?:principalId\s+eq\s+|assignedTo\()'([^']+)'", re.I)
 
 
-def _covers(outer: str, inner: str) -> bool:
-    """Whether scope ``outer`` is ``inner`` or one of its ancestors (ARM ids ignore case)."""
-    outer, inner = outer.rstrip("/").lower(), inner.rstrip("/").lower()
-    return inner == outer or inner.startswith(outer + "/")
+def _is_guid(value: str) -> bool:
+    return bool(_GUID.match(value))
 
 
 class RoleAssignmentsProvider:
@@ -53,17 +56,18 @@ class RoleAssignmentsProvider:
         extra = self.extras.get(assignment.name, {})
         created = float(extra.get("created", 0.0))
         role = assignment.role_definition_id.rsplit("/", 1)[-1]
+        # Under a subscription ARM names the definition there; at a management group, tenant-wide.
+        prefix = f"/subscriptions/{subscription_id}" if _is_guid(subscription_id) else ""
         return {
             "properties": {
                 "roleDefinitionId": (
-                    f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization"
-                    f"/roleDefinitions/{role}"
+                    f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{role}"
                 ),
                 "principalId": assignment.principal_id,
                 "principalType": assignment.principal_type,
                 "scope": assignment.scope,
-                "condition": None,
-                "conditionVersion": None,
+                "condition": assignment.condition,
+                "conditionVersion": assignment.condition_version,
                 "createdOn": iso(created) if created else None,
                 "updatedOn": iso(created) if created else None,
                 "createdBy": extra.get("createdBy"),
@@ -84,9 +88,10 @@ class RoleAssignmentsProvider:
         at_scope = "atscope()" in wanted.replace(" ", "").lower()
         principal = _PRINCIPAL_FILTER.search(wanted)
         value = []
+        covers = self.state.access.covers
         for assignment in self.state.role_assignments.values():
-            above = _covers(assignment.scope, scope)
-            below = _covers(scope, assignment.scope)
+            above = covers(assignment.scope, scope)
+            below = covers(scope, assignment.scope)
             if not (above or (below and not at_scope)):
                 continue
             if principal and assignment.principal_id.lower() != principal.group(1).lower():
@@ -137,7 +142,7 @@ class RoleAssignmentsProvider:
         properties = (await call.body()).get("properties") or {}
         definition = _ROLE_DEFINITION.match(str(properties.get("roleDefinitionId", "")))
         role = definition.group(2).lower() if definition else ""
-        if role not in BUILT_IN_ROLES:
+        if find_role(self.state, role) is None:
             shown = role or properties.get("roleDefinitionId")
             raise ArmError(
                 400,
@@ -157,12 +162,17 @@ class RoleAssignmentsProvider:
                 "principalType property to a value, such as ServicePrincipal, User, or Group.  "
                 "See https://aka.ms/docs-principaltype",
             )
+        condition = properties.get("condition")
         wanted = RoleAssignment(
             name=name,
             scope=scope,
             role_definition_id=role,
             principal_id=principal_id,
             principal_type=str(principal_type or "ServicePrincipal"),
+            condition=str(condition) if condition else None,
+            condition_version=(
+                str(properties.get("conditionVersion") or "2.0") if condition else None
+            ),
         )
         if existing is not None:
             same = (existing.role_definition_id.rsplit("/", 1)[-1].lower(), existing.principal_id)

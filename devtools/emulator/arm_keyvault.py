@@ -93,6 +93,19 @@ def _policies_key(
     )
 
 
+def _network_acls(raw: dict[str, Any]) -> dict[str, Any]:
+    """``networkAcls`` as ARM returns it: every field present, defaults filled in."""
+    return {
+        "bypass": str(raw.get("bypass") or "AzureServices"),
+        "defaultAction": str(raw.get("defaultAction") or "Allow"),
+        "ipRules": [{"value": str(r.get("value"))} for r in raw.get("ipRules") or []],
+        "virtualNetworkRules": [
+            {"id": str(r.get("id")), "ignoreMissingVnetServiceEndpoint": False}
+            for r in raw.get("virtualNetworkRules") or []
+        ],
+    }
+
+
 class VaultsProvider:
     """Routes and handlers for vaults; ``extras`` keeps what ``state.Vault`` has no field for."""
 
@@ -136,6 +149,12 @@ class VaultsProvider:
         # Azure leaves enablePurgeProtection out (null) until it is switched on.
         if vault.enable_purge_protection:
             properties["enablePurgeProtection"] = True
+        # Network rules (Microsoft.KeyVault 2023-07-01 ``NetworkRuleSet``), when set, and the
+        # private endpoint connections the control API made (``arm_access``).
+        if isinstance(extra.get("networkAcls"), dict):
+            properties["networkAcls"] = _network_acls(extra["networkAcls"])
+        if extra.get("privateEndpointConnections"):
+            properties["privateEndpointConnections"] = list(extra["privateEndpointConnections"])
         return {
             "id": vault.arm_id,
             "name": vault.name,
@@ -278,9 +297,16 @@ class VaultsProvider:
             "enabledForDiskEncryption",
             "enabledForTemplateDeployment",
             "publicNetworkAccess",
+            "networkAcls",
         ):
             if flag in properties:
                 extra[flag] = properties[flag]
+        if str(extra.get("publicNetworkAccess", "enabled")).lower() not in ("enabled", "disabled"):
+            raise ArmError(
+                400,
+                "BadRequest",
+                "publicNetworkAccess must be 'Enabled' or 'Disabled'.",
+            )
 
     def _policy_changed(self, vault: Vault) -> None:
         """``VaultAccessPolicyChanged``: the Key Vault payload shape, naming the vault."""

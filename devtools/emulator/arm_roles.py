@@ -1,10 +1,16 @@
-"""Microsoft.Authorization/roleDefinitions (read only): the built-in roles keyward meets.
+"""Microsoft.Authorization/roleDefinitions: the built-in roles keyward meets, and custom roles.
 
 keyward decides whether a Face account's identity can still use its key; under RBAC that
 means knowing which data actions a role grants, which callers read from the role definition
 (``role_definitions.get`` / ``list(filter="roleName eq '...'")``). The data actions are the
 ones the data plane enforces (``auth.ROLE_DATA_ACTIONS``, Azure's published definitions), so
-what ARM says a role allows is what the vault then allows. Custom roles are not emulated.
+what ARM says a role allows is what the vault then allows.
+
+Custom roles (``PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}``,
+``RoleDefinitions_CreateOrUpdate`` of azure-rest-api-specs ``authorization`` 2022-04-01) are
+kept in ``state.access.custom_roles`` with their ``dataActions`` / ``notDataActions``, can be
+read back by id and assigned; refusals copy ARM's (``RoleDefinitionDoesNotExist``,
+``RoleDefinitionWithSameNameExists``, ``InvalidRoleDefinitionId``).
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
+from devtools.emulator.access_state import CustomRole
 from devtools.emulator.arm_common import ArmError, Call, Dispatcher
 from devtools.emulator.auth import ROLE_DATA_ACTIONS, ROLE_NAMES
 from devtools.emulator.state import (
     ROLE_KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+    EmulatorState,
 )
 
 RESOURCE_TYPE = "Microsoft.Authorization/roleDefinitions"
@@ -47,6 +55,9 @@ class RoleDefinition:
     actions: tuple[str, ...] = ()
     not_actions: tuple[str, ...] = ()
     data_actions: tuple[str, ...] = ()
+    not_data_actions: tuple[str, ...] = ()
+    role_type: str = "BuiltInRole"
+    assignable_scopes: tuple[str, ...] = ("/",)
 
 
 def _key_vault_roles() -> list[RoleDefinition]:
@@ -153,15 +164,15 @@ def role_json(role: RoleDefinition, prefix: str) -> dict[str, Any]:
         "type": RESOURCE_TYPE,
         "properties": {
             "roleName": role.name,
-            "type": "BuiltInRole",
+            "type": role.role_type,
             "description": role.description,
-            "assignableScopes": ["/"],
+            "assignableScopes": list(role.assignable_scopes),
             "permissions": [
                 {
                     "actions": list(role.actions),
                     "notActions": list(role.not_actions),
                     "dataActions": list(role.data_actions),
-                    "notDataActions": [],
+                    "notDataActions": list(role.not_data_actions),
                 }
             ],
             "createdOn": "2015-02-02T21:55:09.8806423Z",
@@ -172,16 +183,55 @@ def role_json(role: RoleDefinition, prefix: str) -> dict[str, Any]:
     }
 
 
+def custom_definition(role: CustomRole) -> RoleDefinition:
+    return RoleDefinition(
+        guid=role.guid,
+        name=role.name,
+        description=role.description,
+        actions=tuple(role.actions),
+        not_actions=tuple(role.not_actions),
+        data_actions=tuple(role.data_actions),
+        not_data_actions=tuple(role.not_data_actions),
+        role_type="CustomRole",
+        assignable_scopes=tuple(role.assignable_scopes),
+    )
+
+
+def find_role(state: EmulatorState | None, guid: str) -> RoleDefinition | None:
+    """A built-in role, else a custom role of ``state``, by GUID (any case)."""
+    wanted = guid.lower()
+    role = BUILT_IN_ROLES.get(wanted)
+    if role is None and state is not None:
+        custom = state.access.custom_roles.get(wanted)
+        role = custom_definition(custom) if custom is not None else None
+    return role
+
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
 class RoleDefinitionsProvider:
+    def __init__(self, state: EmulatorState | None = None) -> None:
+        self.state = state
+
     def register(self, dispatcher: Dispatcher) -> None:
         base = "{scope}/providers/Microsoft.Authorization/roleDefinitions"
         tenant = "/providers/Microsoft.Authorization/roleDefinitions"
         for prefix in (base, tenant):
             dispatcher.add("GET", prefix, self.list, API_VERSIONS, RESOURCE_TYPE)
-            dispatcher.add("GET", prefix + "/{name}", self.get, API_VERSIONS, RESOURCE_TYPE)
+            dispatcher.add(
+                "GET PUT DELETE", prefix + "/{name}", self.one, API_VERSIONS, RESOURCE_TYPE
+            )
+
+    async def one(self, call: Call) -> web.Response:
+        if call.request.method == "PUT":
+            return await self.put(call)
+        if call.request.method == "DELETE":
+            return await self.delete(call)
+        return await self.get(call)
 
     async def get(self, call: Call) -> web.Response:
-        role = BUILT_IN_ROLES.get(call.params["name"].lower())
+        role = find_role(self.state, call.params["name"])
         if role is None:
             raise ArmError(
                 404,
@@ -190,15 +240,68 @@ class RoleDefinitionsProvider:
             )
         return web.json_response(role_json(role, _scope_prefix(call)))
 
+    async def put(self, call: Call) -> web.Response:
+        """Create or update a custom role (``RoleDefinitions_CreateOrUpdate``)."""
+        if self.state is None:
+            raise ArmError(405, "MethodNotAllowed", "Custom roles need the emulator state.")
+        guid = call.params["name"].lower()
+        if not _GUID.match(guid):
+            raise ArmError(
+                400, "InvalidRoleDefinitionId", f"The role definition ID '{guid}' is not valid."
+            )
+        if guid in BUILT_IN_ROLES:
+            raise ArmError(403, "AuthorizationFailed", "Built-in roles cannot be changed.")
+        properties = (await call.body()).get("properties") or {}
+        name = str(properties.get("roleName") or "").strip()
+        if not name:
+            raise ArmError(400, "InvalidRoleDefinitionName", "The role name is required.")
+        for other in [*BUILT_IN_ROLES.values(), *map(custom_definition, self._customs())]:
+            if other.name.lower() == name.lower() and other.guid != guid:
+                raise ArmError(
+                    409,
+                    "RoleDefinitionWithSameNameExists",
+                    f"A custom role with the same name '{name}' already exists.",
+                )
+        permissions = (properties.get("permissions") or [{}])[0] or {}
+        scope = call.params.get("scope", "")
+        role = CustomRole(
+            guid=guid,
+            name=name,
+            description=str(properties.get("description") or ""),
+            actions=[str(a) for a in permissions.get("actions") or []],
+            not_actions=[str(a) for a in permissions.get("notActions") or []],
+            data_actions=[str(a) for a in permissions.get("dataActions") or []],
+            not_data_actions=[str(a) for a in permissions.get("notDataActions") or []],
+            assignable_scopes=[str(s) for s in properties.get("assignableScopes") or [scope]],
+            scope=scope,
+        )
+        self.state.access.custom_roles[guid] = role
+        self.state.changed()
+        return web.json_response(
+            role_json(custom_definition(role), _scope_prefix(call)), status=201
+        )
+
+    async def delete(self, call: Call) -> web.Response:
+        guid = call.params["name"].lower()
+        if self.state is None or guid not in self.state.access.custom_roles:
+            return web.Response(status=204)
+        role = self.state.access.custom_roles.pop(guid)
+        self.state.changed()
+        return web.json_response(role_json(custom_definition(role), _scope_prefix(call)))
+
+    def _customs(self) -> list[CustomRole]:
+        return list(self.state.access.custom_roles.values()) if self.state is not None else []
+
     async def list(self, call: Call) -> web.Response:
         wanted = call.request.query.get("$filter", "")
         by_name = _NAME_FILTER.search(wanted)
         by_type = _TYPE_FILTER.search(wanted)
+        everything = [*BUILT_IN_ROLES.values(), *map(custom_definition, self._customs())]
         roles = [
             r
-            for r in BUILT_IN_ROLES.values()
+            for r in everything
             if (not by_name or r.name.lower() == by_name.group(1).lower())
-            and (not by_type or by_type.group(1).lower() == "builtinrole")
+            and (not by_type or by_type.group(1).lower() == r.role_type.lower())
         ]
         prefix = _scope_prefix(call)
         return web.json_response({"value": [role_json(r, prefix) for r in roles]})

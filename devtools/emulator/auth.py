@@ -280,19 +280,50 @@ def _action_matches(pattern: str, action: str) -> bool:
 def rbac_allows(
     state: EmulatorState, vault: Vault, principal_id: str, action: str, key_name: str | None
 ) -> bool:
-    """Whether a role assignment at vault scope (or on ``key_name``) grants ``action``."""
-    vault_scope = vault.arm_id.lower()
-    key_scope = f"{vault_scope}/keys/{key_name.lower()}" if key_name else None
+    """Whether a role assignment at the vault, the key, or any scope above them (management
+    groups included, ``state.access``) grants ``action`` through a built-in or custom role,
+    and no deny assignment takes it away. An assignment with an ABAC condition grants
+    nothing here (the emulator evaluates no condition), nor does one to a group (it has no
+    directory); see docs/emulator.md, "RBAC beyond direct grants"."""
+    resource = vault.arm_id + (f"/keys/{key_name}" if key_name else "")
+    if _denied(state, principal_id, action, resource):
+        return False
     for assignment in state.role_assignments.values():
-        if assignment.principal_id != principal_id:
+        if assignment.principal_id != principal_id or assignment.condition:
             continue
-        scope = assignment.scope.rstrip("/").lower()
-        if scope != vault_scope and scope != key_scope and not vault_scope.startswith(scope + "/"):
+        if not state.access.covers(assignment.scope, resource):
             continue
         role = assignment.role_definition_id.rsplit("/", 1)[-1].lower()
-        for pattern in ROLE_DATA_ACTIONS.get(role, ()):
-            if _action_matches(pattern, action):
-                return True
+        custom = state.access.custom_roles.get(role)
+        allowed = ROLE_DATA_ACTIONS.get(role) or (tuple(custom.data_actions) if custom else ())
+        refused = tuple(custom.not_data_actions) if custom else ()
+        if any(_action_matches(p, action) for p in allowed) and not any(
+            _action_matches(p, action) for p in refused
+        ):
+            return True
+    return False
+
+
+_EVERYONE = "00000000-0000-0000-0000-000000000000"
+
+
+def _denied(state: EmulatorState, principal_id: str, action: str, resource: str) -> bool:
+    """A deny assignment covering ``resource`` that names the principal (or Everyone) and
+    does not exclude it, and blocks ``action``."""
+    for deny in state.access.deny_assignments.values():
+        at_own = deny.scope.rstrip("/").lower() == resource.rstrip("/").lower()
+        if not state.access.covers(deny.scope, resource) or (
+            deny.do_not_apply_to_child_scopes and not at_own
+        ):
+            continue
+        names = {p.get("id", "").lower() for p in deny.principals}
+        excluded = {p.get("id", "").lower() for p in deny.exclude_principals}
+        if principal_id.lower() in excluded or not names & {principal_id.lower(), _EVERYONE}:
+            continue
+        if any(_action_matches(p, action) for p in deny.data_actions) and not any(
+            _action_matches(p, action) for p in deny.not_data_actions
+        ):
+            return True
     return False
 
 

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
+from devtools.emulator.access_state import AccessWorld
+
 DEFAULT_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
 DEFAULT_RESOURCE_GROUP = "keyward-rg"
@@ -160,6 +162,9 @@ class RoleAssignment:
     role_definition_id: str  # the GUID of the role definition
     principal_id: str
     principal_type: str = "ServicePrincipal"
+    #: An ABAC condition and its version (``2.0``), as written; ``None``: unconditioned.
+    condition: str | None = None
+    condition_version: str | None = None
 
     @property
     def arm_id(self) -> str:
@@ -225,12 +230,17 @@ class EmulatorState:
     clock: Clock = field(default_factory=Clock)
     counters: Counters = field(default_factory=Counters)
     events: EventPublisher = field(default_factory=_NoEvents)
+    #: Management groups, custom roles, deny assignments, group members (``access_state``).
+    access: AccessWorld = field(default_factory=AccessWorld)
     #: Called after every change so ``--state FILE`` can be rewritten.
     on_change: Callable[[], None] | None = None
     #: Set by the server: binds a data-plane port for a vault (synchronously sets vault.port).
     vault_listener: Callable[[Vault], None] | None = None
     #: Set by the server: stops a vault's port, then removes the vault.
     vault_remover: Callable[[str], Awaitable[None]] | None = None
+    #: Set by ``arm_eventgrid.register``: Event Grid system topics and their subscriptions
+    #: made through ARM, registered sites and storage accounts, the ARM write log.
+    arm_eventgrid: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return state_to_json(self)
@@ -315,6 +325,7 @@ def state_to_json(state: EmulatorState) -> dict[str, Any]:
         "principals": [asdict(p) for p in state.principals.values()],
         "role_assignments": [asdict(r) for r in state.role_assignments.values()],
         "accounts": [asdict(a) for a in state.accounts.values()],
+        "access": state.access.to_json(),
     }
 
 
@@ -339,4 +350,5 @@ def state_from_json(raw: dict[str, Any]) -> EmulatorState:
         state.role_assignments[r["name"]] = RoleAssignment(**r)
     for a in raw.get("accounts", []):
         state.accounts[a["name"]] = CognitiveAccount(**a)
+    state.access = AccessWorld.from_json(raw.get("access"))
     return state

@@ -37,7 +37,7 @@ from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Encr
 
 from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
-from shared.dependents import AccountIdentity, DependentResource
+from shared.dependents import AccountIdentity, DependentResource, identity_from_arm
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
 
 _LOG = logging.getLogger(__name__)
@@ -94,8 +94,9 @@ def cognitive_from_arm(
     Pure (plain dicts in, no SDK), so it is tested against the published ARM examples.
 
     Returns ``None`` for accounts keyward does not track: another resource type, account
-    kinds not in ``kinds``, or Microsoft-managed keys. Reads ``identityClientId`` to find the
-    user-assigned identity used for the key.
+    kinds not in ``kinds``, or Microsoft-managed keys. The identity used for the key
+    (``identityClientId``, else the system-assigned one) is read by the domain's
+    ``identity_from_arm``.
     """
     kind = str(resource.get("kind") or "")
     resource_type = str(resource.get("type") or RESOURCE_TYPE)
@@ -109,24 +110,12 @@ def cognitive_from_arm(
     key_vault_uri, key_name = text(kv.get("keyVaultUri")), text(kv.get("keyName"))
     if not key_vault_uri or not key_name:
         return None
-    identity = as_dict(resource.get("identity"))
-    client_id = text(kv.get("identityClientId"))
-    user_principal = None
-    if client_id:
-        for value in as_dict(identity.get("userAssignedIdentities")).values():
-            entry = as_dict(value)
-            if str(entry.get("clientId", "")).lower() == client_id.lower():
-                user_principal = text(entry.get("principalId"))
     return resource_from_arm(
         resource,
         key_vault_uri=key_vault_uri,
         key_name=key_name,
         key_version=text(kv.get("keyVersion")),
-        identity=AccountIdentity(
-            principal_id=text(identity.get("principalId")),
-            client_id=client_id,
-            user_assigned_principal_id=user_principal,
-        ),
+        identity=identity_from_arm(as_dict(resource.get("identity")), kv),
     )
 
 

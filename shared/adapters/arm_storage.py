@@ -27,7 +27,7 @@ from azure.mgmt.storage.aio import StorageManagementClient
 from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
 from shared.adapters.arm_cognitive import KEYWARD_TAG_PREFIX, as_dict, resource_from_arm, text
-from shared.dependents import AccountIdentity, DependentResource
+from shared.dependents import DependentResource, identity_from_arm
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
 
 _LOG = logging.getLogger(__name__)
@@ -65,24 +65,14 @@ def storage_from_arm(resource: Mapping[str, object]) -> DependentResource | None
     key_vault_uri, key_name = text(kv.get("keyvaulturi")), text(kv.get("keyname"))
     if not key_vault_uri or not key_name:
         return None
-    identity = as_dict(resource.get("identity"))
     assigned = text(as_dict(encryption.get("identity")).get("userAssignedIdentity"))
-    client_id = user_principal = None
-    if assigned:
-        for identity_id, value in as_dict(identity.get("userAssignedIdentities")).items():
-            if str(identity_id).lower() == assigned.lower():
-                client_id = text(as_dict(value).get("clientId"))
-                user_principal = text(as_dict(value).get("principalId"))
-        client_id = client_id or assigned  # named but not resolved: judged as unknown
     return resource_from_arm(
         resource,
         key_vault_uri=key_vault_uri,
         key_name=key_name,
         key_version=text(kv.get("keyversion")),
-        identity=AccountIdentity(
-            principal_id=text(identity.get("principalId")),
-            client_id=client_id,
-            user_assigned_principal_id=user_principal,
+        identity=identity_from_arm(
+            as_dict(resource.get("identity")), None, user_assigned_resource_id=assigned
         ),
     )
 

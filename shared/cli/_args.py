@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shared.cli._deployment import add_deployment
+from shared.cli._onboard import add_commands as add_onboard_commands
 from shared.composition import CONNECTION_STRING_ENV, store_kinds
 from shared.records import DEFAULT_JOB_PAGE_SIZE
 from shared.rewrap import DEFAULT_WORKERS
@@ -94,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     rewrap.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_sources(rewrap)
     _add_jobs(rewrap)
+    add_deployment(rewrap, waits=True)
+    rewrap.add_argument(
+        "--wait",
+        action="store_true",
+        help="deployment mode: follow the jobs the Function App runs until they end",
+    )
 
     status = commands.add_parser("status", help="show rewrap jobs and their checkpoints")
     status.add_argument("--vault", help=_VAULT_HELP)
@@ -101,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--job", help="one job's details, by id")
     status.add_argument("--json", action="store_true", help="print as JSON")
     _add_jobs(status)
+    add_deployment(status, waits=False)
+    status.add_argument(
+        "--limit", type=int, help="deployment mode: jobs per page, 1..200 (default 50)"
+    )
+    status.add_argument(
+        "--continuation", help="deployment mode: the page after the one that named this token"
+    )
+    status.add_argument(
+        "--operation", metavar="ID", help="deployment mode: one admin operation, by id"
+    )
 
     retirement = commands.add_parser(
         "retirement", help="which old versions still have DEKs; which are safe to disable"
@@ -115,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     retirement.add_argument("--json", action="store_true", help="print as JSON")
     _add_sources(retirement)
     _add_jobs(retirement)
+    add_deployment(retirement, waits=True)
 
     retire = commands.add_parser(
         "retire",
@@ -131,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     retire.add_argument("--json", action="store_true", help="print as JSON")
     _add_sources(retire)
     _add_jobs(retire)
+    add_deployment(retire, waits=True)
     _add_store_jobs(commands)
     replay = commands.add_parser(
         "replay-dead-letters",
@@ -147,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="blobs listed at most in this run (default %(default)s)",
     )
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_deployment(replay, waits=False, flag=False)
+    add_onboard_commands(commands)
     return parser
 
 

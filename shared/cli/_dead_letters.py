@@ -1,35 +1,20 @@
 """``keyward replay-dead-letters``: replay the deployment's dead-lettered Event Grid events.
 
-Works on the deployment's own state: the settings are the Function App's (read from the
-environment, as the app reads them), so the events go through the same handler, event
-ledger, vaults and queue as a fresh delivery (``AppContext.dead_letter_replay``).
+Works on the deployment's own state (``shared.cli._deployment``): the settings are the
+Function App's (the environment, or ``--settings FILE``), so the events go through the same
+handler, event ledger, vaults and queue as a fresh delivery (``AppContext.dead_letter_replay``).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 from rich.table import Table
 
+from shared.cli._deployment import ContextOpener, open_deployment
 from shared.cli._output import EXIT_ATTENTION, EXIT_OK, print_json
-from shared.composition import AppContext
 from shared.services.dead_letters import ReplayReport
-from shared.settings import Settings
-
-#: Opens the deployment's context (tests inject one on the emulator's credential).
-ContextOpener = Callable[[], Awaitable[AppContext]]
-
-
-async def open_deployment() -> AppContext:
-    """The Function App's context from its settings in the environment.
-
-    Raises:
-        ConfigurationError: a setting is missing or invalid.
-        ServiceError: keyward's storage could not be reached.
-    """
-    return await AppContext.build(Settings.from_env())
 
 
 async def run_replay_dead_letters(

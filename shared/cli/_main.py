@@ -12,13 +12,32 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 
-from shared.cli._args import build_parser
-from shared.cli._dead_letters import ContextOpener, open_deployment, run_replay_dead_letters
+from shared.cli._args import DEFAULT_JOBS, DEFAULT_STORE, build_parser
+from shared.cli._dead_letters import run_replay_dead_letters
+from shared.cli._deployment import (
+    DEFAULT_POLL_SECONDS,
+    ContextOpener,
+    deployment_opener,
+    in_deployment_mode,
+    refuse_local_options,
+    require_deployment,
+)
+from shared.cli._deployment_retire import run_retire_deployment, run_retirement_deployment
+from shared.cli._deployment_rewrap import run_rewrap_deployment
 from shared.cli._factories import KeySourceOpener, key_target, open_jobs, open_vault_keys
 from shared.cli._jobs import run_migrate, run_rotate_keks
+from shared.cli._onboard import (
+    COMMANDS as ONBOARD_COMMANDS,
+)
+from shared.cli._onboard import (
+    OnboardingOpener,
+    open_deployment_onboarding,
+    run_onboard,
+)
 from shared.cli._output import (
     EXIT_ERROR,
     EXIT_OK,
@@ -37,6 +56,7 @@ from shared.cli._render import (
     render_report,
 )
 from shared.cli._retire import run_retire, run_retirement
+from shared.cli._status_deployment import run_status_deployment
 from shared.composition import open_store, parse_store_spec
 from shared.errors import (
     ConfigurationError,
@@ -44,12 +64,31 @@ from shared.errors import (
     KeywardError,
 )
 from shared.rewrap import (
+    DEFAULT_WORKERS,
     EngineSettings,
     ItemIssue,
     RewrapEngine,
     dry_run,
 )
-from shared.stores import DekStore
+from shared.stores import DEFAULT_PAGE_SIZE, DekStore
+
+#: Per command, the embedded mode's options (refused with ``--deployment``) and their defaults.
+_SOURCES = {"store": DEFAULT_STORE, "jobs": DEFAULT_JOBS, "ca_bundle": None}
+_LOCAL_ONLY: dict[str, dict[str, Any]] = {
+    "rewrap": {**_SOURCES, "workers": DEFAULT_WORKERS, "page_size": DEFAULT_PAGE_SIZE,
+               "rate": None, "allow_legacy_rsa1_5": False, "issues": None},
+    "status": {"jobs": DEFAULT_JOBS},
+    "retirement": {**_SOURCES, "pinned": None},
+    "retire": {**_SOURCES, "pinned": None},
+}  # fmt: skip
+#: Per command, the options that only mean something on a deployment.
+_WAITS = {"poll": DEFAULT_POLL_SECONDS, "timeout": None}
+_DEPLOYMENT_ONLY: dict[str, dict[str, Any]] = {
+    "rewrap": {"wait": False, **_WAITS},
+    "status": {"limit": None, "continuation": None, "operation": None},
+    "retirement": _WAITS,
+    "retire": _WAITS,
+}
 
 
 def main(
@@ -57,17 +96,25 @@ def main(
     console: Console | None = None,
     *,
     open_keys: KeySourceOpener = open_vault_keys,
-    open_context: ContextOpener = open_deployment,
+    open_context: ContextOpener | None = None,
+    open_onboarding: OnboardingOpener = open_deployment_onboarding,
 ) -> int:
     """Run the CLI; returns the exit code.
 
     ``open_keys`` opens the key source (Key Vault unless a caller injects another: the
     development mode ``python -m devtools.cli_local`` injects local keys); ``open_context``
-    opens the deployment's context (``replay-dead-letters``).
+    opens the deployment's context (``replay-dead-letters`` and every command given
+    ``--deployment``; default: from the Function App's settings, ``shared.cli._deployment``).
     """
     args = build_parser().parse_args(argv)
     console = console or Console()
+    opener = deployment_opener(args, open_context)
     try:
+        if args.command in _LOCAL_ONLY and in_deployment_mode(args):
+            refuse_local_options(args, _LOCAL_ONLY[args.command])
+            return asyncio.run(_DEPLOYMENT_RUNS[args.command](args, console, opener))
+        if args.command in _DEPLOYMENT_ONLY:
+            require_deployment(args, _DEPLOYMENT_ONLY[args.command])
         if args.command == "rewrap":
             return asyncio.run(_rewrap(args, console, open_keys))
         if args.command == "retirement":
@@ -77,7 +124,9 @@ def main(
         if args.command == "migrate":
             return asyncio.run(run_migrate(args, console, open_keys))
         if args.command == "replay-dead-letters":
-            return asyncio.run(run_replay_dead_letters(args, console, open_context))
+            return asyncio.run(run_replay_dead_letters(args, console, opener))
+        if args.command in ONBOARD_COMMANDS:
+            return asyncio.run(run_onboard(args, console, open_onboarding))
         if args.command == "rotate-keks":
             return asyncio.run(run_rotate_keks(args, console, open_keys))
         return asyncio.run(_status(args, console))
@@ -88,8 +137,19 @@ def main(
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        console.print("interrupted; run the same command again to resume")
+        if in_deployment_mode(args):  # only the waiting stopped: the Function App goes on
+            console.print("interrupted; what was started goes on: keyward status --deployment")
+        else:
+            console.print("interrupted; run the same command again to resume")
         return EXIT_ERROR
+
+
+_DEPLOYMENT_RUNS = {
+    "rewrap": run_rewrap_deployment,
+    "status": run_status_deployment,
+    "retirement": run_retirement_deployment,
+    "retire": run_retire_deployment,
+}
 
 
 async def _rewrap(args: argparse.Namespace, console: Console, open_keys: KeySourceOpener) -> int:

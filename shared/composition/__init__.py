@@ -19,6 +19,8 @@ from shared.composition._context import (
     reset_contexts,
 )
 from shared.composition._dependents import build_dependent_service
+from shared.composition._onboarding import OnboardingSession, deployment_for, open_onboarding
+from shared.composition._operator import operator_caller
 from shared.composition._record_ports import RecordPorts, default_kek_table, open_record_ports
 from shared.composition._stores import (
     CONNECTION_STRING_ENV,
@@ -40,6 +42,9 @@ from shared.services.admin_access import OPERATOR_ROLE, READER_ROLE, Access
 from shared.services.admin_access import require as require_access
 
 __all__ = [
+    "OnboardingSession",
+    "deployment_for",
+    "open_onboarding",
     "AppContext",
     "Caller",
     "VIA_ADMIN_API",
@@ -51,6 +56,7 @@ __all__ = [
     "RecordPorts",
     "default_kek_table",
     "open_record_ports",
+    "operator_caller",
     "build_dependent_service",
     "error_answer",
     "context_for_current_loop",

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.dependents._grants import RbacFacts
+from shared.dependents._network import VaultNetworkFacts
+
 
 class LookupStatus(enum.StrEnum):
     """How gathering went. Anything but OK makes the verdict UNKNOWN."""
@@ -78,12 +81,16 @@ class KeyFacts:
 
 @dataclass(frozen=True)
 class VaultFacts:
-    """ARM's view of the vault. ``rbac`` is ``enableRbacAuthorization``; ``None``: unknown."""
+    """ARM's view of the vault. ``rbac`` is ``enableRbacAuthorization``; ``None``: unknown.
+
+    ``network``: the vault's network rules; ``None`` when not gathered (then not judged).
+    """
 
     exists: bool
     soft_delete: bool | None = True
     purge_protection: bool | None = True
     rbac: bool | None = None
+    network: VaultNetworkFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +102,16 @@ class IdentityAccess:
             (``get``, ``wrapKey``...); used when the vault is in access-policy mode.
         role_definition_ids: role definitions assigned to the identity at the key's scope or
             any scope above it (vault, resource group, subscription); full ARM ids or GUIDs.
+            Read as direct, unconditioned assignments of the identity; used only when
+            ``rbac`` is ``None``.
+        rbac: the full picture (every assignment at the key's scope or above, for any
+            principal, with conditions; role definitions; deny assignments), judged by
+            :func:`shared.dependents._grants.judge_grants`.
     """
 
     key_permissions: frozenset[str] = frozenset()
     role_definition_ids: frozenset[str] = frozenset()
+    rbac: RbacFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,16 @@ class AccountIdentity:
         client_id: ``keyVaultProperties.identityClientId`` when a user-assigned identity is
             used for the key; ``None`` for the system-assigned identity.
         user_assigned_principal_id: object id of that user-assigned identity, when resolved.
+        type: ARM's ``identity.type`` (``SystemAssigned``, ``UserAssigned``, both), if known.
+        user_assigned: every user-assigned identity attached to the resource as
+            (client id lower case, principal id) pairs; see ``shared.dependents._identity``.
     """
 
     principal_id: str | None = None
     client_id: str | None = None
     user_assigned_principal_id: str | None = None
+    type: str | None = None
+    user_assigned: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def effective_principal_id(self) -> str | None:
@@ -57,7 +62,7 @@ class AccountIdentity:
 
     @property
     def exists(self) -> bool:
-        return bool(self.principal_id or self.client_id)
+        return bool(self.principal_id or self.client_id or self.user_assigned)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,12 @@ class DependentWriter(Protocol):
 class KeyAccessReader(Protocol):
     async def read(self, account: DependentResource) -> KeyAccessFacts:
         """Gather facts for one resource. Throttling and unreachable vaults are reported in
-        ``KeyAccessFacts.lookup``, not raised, so one bad vault does not stop a sweep."""
+        ``KeyAccessFacts.lookup``, not raised, so one bad vault does not stop a sweep.
+
+        A reader that shares reads between accounts (vault properties, role and deny
+        assignments, role definitions) also has ``begin_pass()``, which the service calls
+        before each pass (a sweep, or one event's accounts) so that a change since the last
+        pass is seen now; optional, like the inventories' ``invalidate``."""
         ...
 
 

@@ -2,10 +2,11 @@
 
 A kind whose service accepts other keys registers its own :class:`VerdictRules`; everything
 else here holds for every resource that uses a Key Vault key as its CMK. A CMK needs
-``get``, ``wrapKey`` and ``unwrapKey``. Built-in roles are identified by their
-role definition GUIDs (names can be localised or duplicated by custom roles; GUIDs cannot).
-Custom roles are not evaluated: their actions would need another ARM read, so an identity
-holding only a custom role is reported as lacking a role (documented in docs/events.md).
+``get``, ``wrapKey`` and ``unwrapKey``. Roles are identified by their
+role definition GUIDs (names can be localised or duplicated by custom roles; GUIDs cannot)
+and judged from their definitions' data actions, built-in and custom alike, by
+:mod:`shared.dependents._grants`; :data:`KEY_USE_ROLES` is kept for callers that only have
+GUIDs.
 """
 
 from __future__ import annotations
@@ -56,11 +57,15 @@ class VerdictRules:
         key_types: accepted ``kty`` values.
         key_sizes: accepted RSA sizes in bits.
         accepted: how the finding's detail names what is accepted.
+        trusted_service: see the field.
     """
 
     key_types: frozenset[str] = frozenset({"RSA", "RSA-HSM"})
     key_sizes: frozenset[int] = frozenset({2048})
     accepted: str = "RSA 2048"
+    #: Whether the kind's service is on Key Vault's trusted-services list (passes a closed
+    #: firewall with ``bypass: AzureServices``); see :mod:`shared.dependents._network`.
+    trusted_service: bool = True
 
 
 #: Azure AI services (Face included) accept only RSA keys of 2048 bits for CMK; see docs/events.md.

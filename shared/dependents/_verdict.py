@@ -2,8 +2,10 @@
 
 ``ACCESS_LOST`` means the service cannot use the key now; ``AT_RISK`` means it can, but one
 ordinary event (expiry, an accidental delete, the next rotation) would end that; ``UNKNOWN``
-means keyward could not find out (vault unreachable, throttled, facts missing) and is never
-rounded to OK or LOST. Every verdict carries machine-readable reasons with details.
+means keyward could not find out (vault unreachable, throttled, facts missing, or a grant
+or network path it cannot evaluate: a group's membership, a condition, a deny assignment it
+cannot match, a private endpoint) and is never rounded to OK or LOST. ACCESS_LOST needs
+positive evidence. Every verdict carries machine-readable reasons with details.
 """
 
 from __future__ import annotations
@@ -11,18 +13,34 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from shared.dependents._facts import (
+    IdentityAccess,
     KeyAccessFacts,
     KeyFacts,
     KeyPresence,
     KeyVersionFacts,
     LookupStatus,
 )
+from shared.dependents._grants import (
+    Grant,
+    RbacFacts,
+    RoleAssignmentFacts,
+    built_in_definitions,
+    judge_grants,
+)
+from shared.dependents._identity import identity_findings
 from shared.dependents._models import DependentResource, normalize_vault_uri
-from shared.dependents._reasons import LOST_REASONS, Finding, Reason, Status, Verdict
+from shared.dependents._network import network_findings
+from shared.dependents._reasons import (
+    LOST_REASONS,
+    UNKNOWN_REASONS,
+    Finding,
+    Reason,
+    Status,
+    Verdict,
+)
 from shared.dependents._rules import (
     CMK_RULES,
     VerdictRules,
-    grants_key_use,
     missing_permissions,
 )
 
@@ -59,7 +77,7 @@ def evaluate(
         missing.append("key")
     else:
         found += _key_findings(account, facts.key, now, warning_window, missing, rules=rules)
-    found += _vault_findings(facts, missing)
+    found += _vault_findings(facts, missing, rules)
     found += _access_findings(account, facts, missing)
     return _verdict(found, missing)
 
@@ -70,6 +88,8 @@ def _verdict(found: list[Finding], missing: list[str]) -> Verdict:
     if missing:
         incomplete = Finding(Reason.FACTS_INCOMPLETE, "unknown: " + ", ".join(missing))
         return Verdict(Status.UNKNOWN, (incomplete, *found))
+    if any(f.reason in UNKNOWN_REASONS for f in found):
+        return Verdict(Status.UNKNOWN, tuple(found))
     return Verdict(Status.AT_RISK if found else Status.OK, tuple(found))
 
 
@@ -148,7 +168,9 @@ def _version_findings(
     return found
 
 
-def _vault_findings(facts: KeyAccessFacts, missing: list[str]) -> list[Finding]:
+def _vault_findings(
+    facts: KeyAccessFacts, missing: list[str], rules: VerdictRules
+) -> list[Finding]:
     vault = facts.vault
     if vault is None:
         missing.append("vault properties")
@@ -158,35 +180,52 @@ def _vault_findings(facts: KeyAccessFacts, missing: list[str]) -> list[Finding]:
         found.append(Finding(Reason.SOFT_DELETE_OFF, "the vault does not have soft delete"))
     if vault.purge_protection is False:
         found.append(Finding(Reason.PURGE_PROTECTION_OFF, "the vault lacks purge protection"))
+    if vault.network is not None:
+        found += network_findings(vault.network, trusted_service=rules.trusted_service)
     return found
 
 
 def _access_findings(
     account: DependentResource, facts: KeyAccessFacts, missing: list[str]
 ) -> list[Finding]:
-    if not account.identity.exists:
-        return [Finding(Reason.IDENTITY_MISSING, "the account has no managed identity")]
+    """The identity the key names, then what access policies or RBAC let it do."""
+    unresolved = identity_findings(account.identity)
+    if unresolved:
+        return unresolved
+    principal = account.identity.effective_principal_id or ""
     access = facts.access
     if access is None:
         missing.append("identity permissions")
         return []
     rbac = facts.vault.rbac if facts.vault is not None else None
     lacks_perms = missing_permissions(access.key_permissions)
-    has_role = grants_key_use(access.role_definition_ids)
-    if rbac is True and not has_role:
-        return [Finding(Reason.IDENTITY_LACKS_ROLE, "no role granting get/wrapKey/unwrapKey")]
-    if rbac is False and lacks_perms:
-        return [
-            Finding(
-                Reason.IDENTITY_LACKS_PERMISSION,
-                "access policy lacks " + ", ".join(lacks_perms),
-            )
-        ]
-    if rbac is None and lacks_perms and not has_role:
+    if rbac is False:
+        if lacks_perms:
+            detail = "access policy lacks " + ", ".join(lacks_perms)
+            return [Finding(Reason.IDENTITY_LACKS_PERMISSION, detail)]
+        return []
+    judgement = judge_grants(principal, _rbac_facts(principal, access))
+    if judgement.grant is Grant.GRANTED:
+        return []
+    if rbac is None and not lacks_perms:
+        return []  # the access policy grants it, whichever mode the vault is in
+    if judgement.grant is Grant.UNCERTAIN:
+        return list(judgement.findings)
+    if rbac is None:
         return [
             Finding(
                 Reason.IDENTITY_LACKS_PERMISSION,
                 "neither an access policy nor a role grants get/wrapKey/unwrapKey",
-            )
+            ),
+            *(f for f in judgement.findings if f.reason is not Reason.IDENTITY_LACKS_ROLE),
         ]
-    return []
+    return list(judgement.findings)
+
+
+def _rbac_facts(principal: str, access: IdentityAccess) -> RbacFacts:
+    """The RBAC picture; from bare role ids (direct, unconditioned, built-in definitions)
+    when the adapter gave nothing more."""
+    if access.rbac is not None:
+        return access.rbac
+    assignments = tuple(RoleAssignmentFacts(r, principal) for r in access.role_definition_ids)
+    return RbacFacts(assignments, built_in_definitions(access.role_definition_ids), ())

@@ -199,6 +199,9 @@ class DependentService:
         """Evaluate ``accounts``, each once; ``follow_up``: lower-case ids that get the
         rotation follow-up first (``None``: all of them)."""
         summary = DependentSummary(accounts=len(accounts))
+        begin_pass = getattr(self._reader, "begin_pass", None)
+        if callable(begin_pass):
+            begin_pass()  # what accounts share (vault, assignments) is read fresh once
 
         async def one(account: DependentResource) -> None:
             key = account.id.lower()

@@ -77,10 +77,14 @@ class Reader:
     def __init__(self, answer: KeyAccessFacts) -> None:
         self.answer = answer
         self.reads: list[str] = []
+        self.passes = 0
 
     async def read(self, account: DependentResource) -> KeyAccessFacts:
         self.reads.append(account.id)
         return self.answer
+
+    def begin_pass(self) -> None:
+        self.passes += 1
 
 
 class Journal:
@@ -193,6 +197,8 @@ async def test_a_rotation_evaluates_each_account_on_the_key_once() -> None:
     assert "ReevaluateAccess" in outcome.actions
     # ... but each account on the key was evaluated exactly once, the other key's not at all.
     assert sorted(reader.reads) == ["a-latest", "a-pinned"]
+    # One pass of the reader: what accounts share (vault, role assignments) is read fresh once.
+    assert reader.passes == 1
 
 
 async def test_the_single_evaluation_still_follows_the_rotation_up() -> None:
