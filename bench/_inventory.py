@@ -272,15 +272,15 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
-        "Per-resource ARM requests (the same in both modes; the vault and access reads of the "
-        f"key-access reader): {json.dumps(per_resource, sort_keys=True)}. Per-subscription "
-        f"inventory: {json.dumps({k: v for k, v in listing.items() if k in INVENTORY_ROUTES})}"
+        "Other ARM requests (the same in both modes: the key-access reader's vault and "
+        f"access reads, shared by a sweep's resources): {json.dumps(per_resource, sort_keys=True)}."
+        " Per-subscription inventory: "
+        f"{json.dumps({k: v for k, v in listing.items() if k in INVENTORY_ROUTES})}"
         " (the `face` and `cognitive` kinds each list the Cognitive Services accounts).",
         "",
         f"At the default pace (`KEYWARD_ARM_REQUESTS_PER_SECOND=20`) the same sweep with "
         f"Resource Graph took {paced['seconds']:.1f} s for {paced['arm_requests']} ARM "
-        "requests: the pace, not the inventory, bounds a sweep's wall time at scale, and "
-        "spreads its reads so ARM's per-subscription throttling is not tripped.",
+        "requests (the pace waits only once a second's budget is spent).",
         "",
         END,
     ]
