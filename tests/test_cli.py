@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -241,15 +243,35 @@ def test_issues_file_lists_every_dek_not_rewrapped(workspace: Path) -> None:
     assert {line["outcome"] for line in lines} == {"unreadable"}
 
 
-class _ReplayContext:
-    """A deployment context whose dead letters are in memory (tests/services)."""
+class _ReplayAdmin:
+    """The admin service's replay, over in-memory dead letters: records who asked."""
 
-    def __init__(self, replay: object) -> None:
+    def __init__(self, replay: Any) -> None:
         self.replay = replay
+        self.callers: list[Any] = []
+
+    async def replay_dead_letters(
+        self, *, vault: str | None, dry_run: bool, max_blobs: int, caller: Any
+    ) -> Any:
+        self.callers.append(caller)
+        return await self.replay.replay(vault=vault, dry_run=dry_run, max_blobs=max_blobs)
+
+
+class _ReplayContext:
+    """A deployment context whose dead letters are in memory (tests/services), reached with
+    an emulator credential whose token names the operator."""
+
+    def __init__(self, replay: object, operator: str) -> None:
+        from devtools.emulator.credential import AsyncEmulatorCredential
+        from shared.settings import PUBLIC_ARM_ENDPOINT
+
+        self.replay_admin = _ReplayAdmin(replay)
+        self.credential = AsyncEmulatorCredential(operator)
+        self.settings = SimpleNamespace(arm_endpoint=PUBLIC_ARM_ENDPOINT)
         self.closed = False
 
-    def dead_letter_replay(self) -> object:
-        return self.replay
+    def admin(self) -> _ReplayAdmin:
+        return self.replay_admin
 
     async def aclose(self) -> None:
         self.closed = True
@@ -262,7 +284,8 @@ def test_replay_dead_letters_renders_each_blob_and_says_what_needs_attention() -
 
     source = _Source({"A/ok.json": _blob(_event("kv-a", "ok")),
                       "A/bad.json": _blob(_event("kv-a", "bad")), "A/junk.json": b"{"})  # fmt: skip
-    context = _ReplayContext(DeadLetterReplay(source, _Handler({"bad": "rejected"})))
+    operator = "00000000-0000-0000-0000-0000000000a1"
+    context = _ReplayContext(DeadLetterReplay(source, _Handler({"bad": "rejected"})), operator)
 
     async def opener() -> object:
         return context
@@ -278,6 +301,28 @@ def test_replay_dead_letters_renders_each_blob_and_says_what_needs_attention() -
     assert "unreadable, kept: not JSON" in text
     assert context.closed
     assert source.moved == {"A/ok.json": "replayed/", "A/bad.json": "rejected/"}
+    # The replay went through the audited service with the operator as its caller.
+    (caller,) = context.replay_admin.callers
+    assert (caller.object_id, caller.via) == (operator, "cli")
+
+
+def test_a_dry_run_replay_names_no_caller_and_moves_nothing() -> None:
+    from shared.cli import main as cli_main
+    from shared.services.dead_letters import DeadLetterReplay
+    from tests.services.test_dead_letters import _blob, _event, _Handler, _Source
+
+    source = _Source({"A/ok.json": _blob(_event("kv-a", "ok"))})
+    context = _ReplayContext(DeadLetterReplay(source, _Handler({})), "op")
+
+    async def opener() -> object:
+        return context
+
+    out = io.StringIO()
+    code = cli_main(["replay-dead-letters", "--dry-run"], Console(file=out, width=300),
+                    open_context=opener)  # type: ignore[arg-type]  # fmt: skip
+    assert code == 0, out.getvalue()
+    assert context.replay_admin.callers == [None]
+    assert source.moved == {}
 
 
 def test_replay_dead_letters_without_the_deployments_settings_is_a_usage_error(

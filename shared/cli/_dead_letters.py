@@ -2,7 +2,9 @@
 
 Works on the deployment's own state (``shared.cli._deployment``): the settings are the
 Function App's (the environment, or ``--settings FILE``), so the events go through the same
-handler, event ledger, vaults and queue as a fresh delivery (``AppContext.dead_letter_replay``).
+handler, event ledger, vaults and queue as a fresh delivery, through the admin service the
+``POST /api/dead-letters/replay`` route calls: a replay that is not dry is recorded in the audit
+trail with the operator as its caller (``via: cli``), as the other mutating commands are.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli._deployment import ContextOpener, open_deployment
+from shared.cli._deployment import ContextOpener, caller_of, open_deployment
 from shared.cli._output import EXIT_ATTENTION, EXIT_OK, print_json
 from shared.services.dead_letters import ReplayReport
 
@@ -24,8 +26,9 @@ async def run_replay_dead_letters(
     or could not be read, or more blobs remain than ``--max-blobs`` listed."""
     context = await open_context()
     try:
-        report = await context.dead_letter_replay().replay(
-            vault=args.vault, dry_run=args.dry_run, max_blobs=args.max_blobs
+        caller = None if args.dry_run else await caller_of(context)
+        report = await context.admin().replay_dead_letters(
+            vault=args.vault, dry_run=args.dry_run, max_blobs=args.max_blobs, caller=caller
         )
     finally:
         await context.aclose()
