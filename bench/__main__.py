@@ -2,7 +2,8 @@
 
 ``python -m bench control [options]`` runs (g), the flat control plane (``bench._cp_cli``).
 ``python -m bench hierarchy|reads|revocation [options]`` run issue 13's (h), (i), (j)
-(``bench._h_cli``).
+(``bench._h_cli``). ``python -m bench inventory [options]``: issue 15's sweep at scale with
+Resource Graph beside per-subscription listing (``bench._inventory``).
 
 With every scenario and neither ``--quick`` nor ``--smoke``, the figures are written to
 ``docs/benchmarks.md`` (``--output`` to write elsewhere, ``--no-write`` to skip). Raw results
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench._cp_cli import main as control_main
 
         return control_main(argv[1:])
+    if argv[:1] == ["inventory"]:  # issue 15: key-dependent inventory at scale
+        from bench._inventory import main as inventory_main
+
+        return inventory_main(argv[1:])
     if argv[:1] and argv[0] in ("hierarchy", "reads", "revocation"):  # issue 13's figures
         from bench._h_cli import main as figure_main
 

@@ -16,7 +16,9 @@ Grid) as subprocesses, runs ``function_app.app`` in the local Functions host, an
 5. writes the same records through the application API (``from keyward import
    open_envelope``) into a direct-mode store and a hierarchy-mode store, rotates the key once
    for each through the same pipeline, the vault at Key Vault's RSA-2048 budget with 20 ms
-   latency, and shows vault calls and time per rotation side by side.
+   latency, and shows vault calls and time per rotation side by side;
+7. (issue 15) watches storage accounts too: one pinned to the old version of another key
+   blocks "safe to disable" in the retirement report until its owner re-points it.
 
 Everything the app does, it does with its production code: DefaultAzureCredential (the
 emulator serves the App Service managed identity endpoint), the real SDK clients over HTTPS
@@ -656,6 +658,104 @@ async def _jobs_done(host: Any, version: str, shards: list[str]) -> int:
     raise SystemExit("a rotation did not complete in 3 minutes")
 
 
+# ----------------------------------------------------------------------------- act 7
+#: Act 7's key: a key of its own, so the acts before it are not changed by it.
+LEDGER_KEY = "ledger-cmk"
+#: What act 7 adds to the app's settings (removed again at its end).
+STORAGE_SETTINGS = {
+    "KEYWARD_DEPENDENT_KINDS": "face,storage",
+    "KEYWARD_STORAGE_ACCOUNTS_SUBSCRIPTIONS": "00000000-0000-0000-0000-00000000c0de",
+}
+
+
+async def storage_pins(world: World, host: Any) -> None:
+    """A storage account pinned to the old version blocks "safe to disable" until it is
+    re-pointed; one following the latest version never does. Self-contained: its own key,
+    storage accounts and settings (the storage kind watched; the settings are removed at
+    the end, for the next context)."""
+    from azure.mgmt.storage import StorageManagementClient
+
+    from devtools.emulator.arm_client import management_client_kwargs
+    from devtools.emulator.arm_inventory_client import InventoryControl, storage_cmk
+    from devtools.emulator.state import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID
+    from shared.composition import reset_contexts
+
+    act(7, "A storage account pinned to the old key version")
+    os.environ.update(STORAGE_SETTINGS)
+    for context in reset_contexts():  # the app's next invocation watches storage accounts
+        await context.aclose()
+    say("keyward now also watches storage accounts (KEYWARD_DEPENDENT_KINDS=face,storage).")
+    client = world.emulator.client
+    first = (await off_loop(world.key_client.create_rsa_key, LEDGER_KEY, size=2048)).properties
+    control = InventoryControl(world.emulator.url, world.emulator.ca_path)
+    for name, version in (("stledgereu", first.version), ("starchiveus", "")):
+        account = await off_loop(
+            control.seed_storage, name, encryption=storage_cmk(world.vault_url, LEDGER_KEY, version)
+        )
+        principal = account["identity"]["principalId"]
+        await off_loop(client.set_access_policy, VAULT, principal, ["get", "wrapKey", "unwrapKey"])
+        pin = f"pinned to {short(version)}" if version else "following the latest version"
+        say(f"Storage account [cyan]{name}[/] (StorageV2, key {LEDGER_KEY}, {pin}).")
+    rotated = await off_loop(world.key_client.rotate_key, LEDGER_KEY)
+    new = str(rotated.properties.version)
+    say(f"Key Vault rotated {LEDGER_KEY}: {short(first.version)} -> {short(new)}.")
+    key_ref = f"{world.vault_url}/keys/{LEDGER_KEY}"
+    try:
+        report = await _ledger_verdict(world, host, key_ref)
+        storage_table(report)
+        old = next(v for v in report["versions"] if v["version"] == first.version)
+        if old["safe_to_disable"]:
+            raise SystemExit("a pinned storage account did not block the old version")
+        say(
+            f"Version {short(first.version)} is [red]not safe to disable[/]: a storage account "
+            "still uses it (one that follows the latest version never blocks)."
+        )
+        storage = StorageManagementClient(
+            EmulatorCredential(world.operator), DEFAULT_SUBSCRIPTION_ID,
+            **management_client_kwargs(world.emulator.url, world.emulator.ca_path),
+        )  # fmt: skip
+        body = {"properties": {"encryption": storage_cmk(world.vault_url, LEDGER_KEY, new)}}
+        group = DEFAULT_RESOURCE_GROUP
+        await off_loop(storage.storage_accounts.update, group, "stledgereu", body)
+        await off_loop(storage.close)
+        say(f"The owner re-points [cyan]stledgereu[/] to {short(new)} (azure-mgmt-storage, PATCH).")
+        report = await _ledger_verdict(world, host, key_ref)
+        storage_table(report)
+        old = next(v for v in report["versions"] if v["version"] == first.version)
+        if not old["safe_to_disable"]:
+            raise SystemExit(f"still blocked after the re-point: {old['blockers']}")
+        say(f"[green]Version {short(first.version)} is safe to disable[/] now.")
+    finally:
+        # The next context reads the settings as they were (contexts are not reset here:
+        # the rotation's follow-up may still be running on the current one).
+        for name in STORAGE_SETTINGS:
+            os.environ.pop(name, None)
+
+
+async def _ledger_verdict(world: World, host: Any, key_ref: str) -> dict[str, Any]:
+    """The key's verdict once its rewrap jobs (started by the rotation's event) ended."""
+    deadline = time.perf_counter() + 120
+    while True:
+        done = await operation(host, "/api/verdict", {"key": key_ref})
+        if done["status"] != "succeeded":
+            raise SystemExit(f"verdict failed: {done['error']}")
+        report: dict[str, Any] = done["result"]
+        kinds = {b["kind"] for v in report["versions"] for b in v["blocker_kinds"]}
+        if "unfinished_jobs" not in kinds or time.perf_counter() > deadline:
+            return report
+        await asyncio.sleep(0.5)
+
+
+def storage_table(report: dict[str, Any]) -> None:
+    """Per version: the watched resources pinned to it (kind, name) and the answer."""
+    table = Table("version", "resources pinned to it", "safe to disable")
+    for v in report["versions"]:
+        pinned = ", ".join(f"{p['kind']} {p['name']}" for p in v["pinned_resources"]) or "-"
+        answer = "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no")
+        table.add_row(short(v["version"]), pinned, answer)
+    console.print(table)
+
+
 # ----------------------------------------------------------------------------- main
 async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
     world = World(azurite, emulator)
@@ -667,13 +767,14 @@ async def story(azurite: AzuriteInfo, emulator: RunningEmulator) -> None:
         await retire(world, host)
         await revoke(world, host)
         await compare_modes(world, host)
+        await storage_pins(world, host)
     finally:
         from shared.composition import reset_contexts
 
         await host.stop()
         for context in reset_contexts():
             await context.aclose()
-    act(7, "Summary")
+    act(8, "Summary")
     failures = [r for r in host.invocations if not r.ok]
     by_function: dict[str, int] = {}
     for record in host.invocations:

@@ -12,6 +12,7 @@ main port is ARM (see ``arm_common.Dispatcher``), the providers live in ``arm_ke
                                            "nextLinkOrigin": null | "https://host:port"}
                                           (nextLinkOrigin: fault injection, see docs/emulator.md)
 
+Storage accounts, Resource Graph and the ARM request counters: ``arm_inventory``.
 ``arm_client.py`` wraps them (``ArmControl``) and gives the SDK keyword arguments.
 """
 
@@ -27,6 +28,7 @@ from devtools.emulator.arm_access import AccessControl, DenyAssignmentsProvider
 from devtools.emulator.arm_authorization import RoleAssignmentsProvider
 from devtools.emulator.arm_cognitive import AccountsProvider
 from devtools.emulator.arm_common import ArmError, Dispatcher
+from devtools.emulator.arm_inventory import register_inventory
 from devtools.emulator.arm_keyvault import VaultsProvider
 from devtools.emulator.arm_roles import RoleDefinitionsProvider
 from devtools.emulator.state import (
@@ -52,6 +54,8 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     app.router.add_route("*", "/subscriptions/{tail:.*}", dispatcher.handle)
     # Tenant-level ids (``/providers/Microsoft.Authorization/roleDefinitions/{guid}``).
     app.router.add_route("*", "/providers/{tail:.*}", dispatcher.handle)
+    # Storage accounts, Resource Graph and ARM request counts (``arm_inventory``).
+    register_inventory(app, dispatcher, state, accounts)
     _Control(state, accounts).register(app)
     AccessControl(state, vaults).register(app)
     # Microsoft.EventGrid system topics and event subscriptions (arm_eventgrid.py).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -39,6 +39,13 @@ API_VERSIONS = frozenset(
 KEY_SOURCES = ("Microsoft.CognitiveServices", "Microsoft.KeyVault")
 #: Properties the emulator derives itself; a body cannot set them.
 _READ_ONLY = {"provisioningState", "endpoint", "dateCreated", "internalId", "encryption"}
+
+
+class HasIdentity(Protocol):
+    """A resource with a managed identity (a Cognitive Services or storage account)."""
+
+    name: str
+    identity: dict[str, Any]
 
 
 @dataclass
@@ -92,7 +99,7 @@ class AccountsProvider:
     # --- identities -----------------------------------------------------------------------
 
     def resolve_identity(
-        self, account: CognitiveAccount, identity: dict[str, Any] | None
+        self, account: HasIdentity, identity: dict[str, Any] | None
     ) -> dict[str, Any]:
         """Fill in what ARM adds to ``identity``: principal and tenant ids, per-identity
         client ids. Each identity becomes a ``state.Principal`` so access policies and role

@@ -1,221 +1,55 @@
-"""The Face kind's adapter: ARM inventory and writer over azure-mgmt-cognitiveservices (aio).
+"""The Face kind's adapter: Cognitive Services accounts of kind ``Face``.
 
-This module and the kind's registry entry (``shared.composition._dependents``) are all that is
-Face-specific; the rest of the key-dependent vertical works on :class:`DependentResource`.
-
-:class:`ArmFaceInventory` lists every Cognitive Services account of kind ``Face`` whose
-``properties.encryption.keySource`` is ``Microsoft.KeyVault`` in the configured subscriptions
-(and resource groups, when given). The SDK models are serialized back to ARM's REST shape and
-mapped by the pure :func:`account_from_arm`, so the same mapping is tested against the
-published ARM examples.
-
-Why per-subscription listing: it needs only Reader on each subscription and no other SDK. For
-thousands of subscriptions Azure Resource Graph answers the same question in one query; it
-would replace this class behind the :class:`shared.dependents.DependentInventory` protocol
-(see ``docs/face.md``).
-
-:class:`ArmFaceAccountWriter` changes accounts, always through ``begin_update`` (PATCH, a
-long-running operation in ARM) and always from a fresh GET:
-
-* ``set_tags`` writes only keyward's own tags (``keyward-*``) over the tags the account has
-  *now*, so an owner's tag edit between the sweep's listing and the write is never reverted,
-  and skips the PATCH when nothing changes (which also makes a replayed write a no-op);
-* ``set_key_version`` rewrites ``properties.encryption`` with only ``keyVersion`` changed
-  (ARM replaces ``encryption`` as a whole on PATCH).
-
-SDK errors leave as :mod:`shared.errors` types (``translated``).
+Face is the default kind and the first keyward watched; everything here is the generic
+Cognitive Services adapter (``arm_cognitive``) narrowed to account kind ``Face``, kept under
+its historical names so the Face kind's registry entry, docs and tests read as before.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from azure.mgmt.cognitiveservices.aio import CognitiveServicesManagementClient
-from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Encryption
-
-from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
-from shared.dependents import AccountIdentity, DependentResource
-from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
+from shared.adapters.arm_cognitive import (
+    KEY_SOURCE_KEY_VAULT,
+    KEYWARD_TAG_PREFIX,
+    AccountKinds,
+    ArmCognitiveAccountWriter,
+    ArmCognitiveInventory,
+    cognitive_from_arm,
+    parse_account_id,
+)
+from shared.dependents import DependentResource
 
-_LOG = logging.getLogger(__name__)
-#: Tags keyward owns on a customer's resource; every other tag belongs to the owner.
-KEYWARD_TAG_PREFIX = "keyward-"
+__all__ = [
+    "FACE_KIND",
+    "FACE_KINDS",
+    "KEYWARD_TAG_PREFIX",
+    "KEY_SOURCE_KEY_VAULT",
+    "ArmFaceAccountWriter",
+    "ArmFaceInventory",
+    "account_from_arm",
+    "parse_account_id",
+]
+
 FACE_KIND = "Face"
-KEY_SOURCE_KEY_VAULT = "Microsoft.KeyVault"
-
-
-def parse_account_id(resource_id: str) -> tuple[str, str, str]:
-    """(subscription, resource group, account name) of an account's ARM id.
-
-    Raises:
-        InvalidInputError: not a ``Microsoft.CognitiveServices/accounts`` id.
-    """
-    parts = resource_id.strip("/").split("/")
-    if (
-        len(parts) != 8
-        or parts[0].lower() != "subscriptions"
-        or parts[2].lower() != "resourcegroups"
-        or parts[5].lower() != "microsoft.cognitiveservices"
-        or parts[6].lower() != "accounts"
-    ):
-        raise InvalidInputError(f"not a Cognitive Services account id: {resource_id[:300]!r}")
-    return parts[1], parts[3], parts[7]
+#: The account kinds the ``face`` registry entry tracks.
+FACE_KINDS = AccountKinds(only=frozenset({FACE_KIND}))
 
 
 def account_from_arm(resource: Mapping[str, object]) -> DependentResource | None:
-    """Map an ARM account resource (the REST JSON shape) to a ``DependentResource``.
-
-    Pure (plain dicts in, no SDK), so it is tested against the published ARM examples.
-
-    Returns ``None`` for accounts keyward does not track: other kinds, or Microsoft-managed
-    keys. Reads both ``properties.encryption`` and the newer ``identityClientId`` field.
-    """
-    if str(resource.get("kind", "")).lower() != FACE_KIND.lower():
-        return None
-    props = _dict(resource.get("properties"))
-    encryption = _dict(props.get("encryption"))
-    if str(encryption.get("keySource", "")).lower() != KEY_SOURCE_KEY_VAULT.lower():
-        return None
-    kv = _dict(encryption.get("keyVaultProperties"))
-    key_vault_uri, key_name = _text(kv.get("keyVaultUri")), _text(kv.get("keyName"))
-    if not key_vault_uri or not key_name:
-        return None
-    resource_id = _text(resource.get("id")) or ""
-    segments = resource_id.split("/")
-    identity = _dict(resource.get("identity"))
-    client_id = _text(kv.get("identityClientId"))
-    user_principal = None
-    if client_id:
-        for value in _dict(identity.get("userAssignedIdentities")).values():
-            entry = _dict(value)
-            if str(entry.get("clientId", "")).lower() == client_id.lower():
-                user_principal = _text(entry.get("principalId"))
-    return DependentResource(
-        id=resource_id,
-        name=_text(resource.get("name")) or "",
-        subscription_id=segments[2].lower() if len(segments) > 2 else "",
-        resource_group=segments[4] if len(segments) > 4 else "",
-        kind=str(resource.get("kind")),
-        sku=_text(_dict(resource.get("sku")).get("name")),
-        location=_text(resource.get("location")),
-        key_vault_uri=key_vault_uri,
-        key_name=key_name,
-        key_version=_text(kv.get("keyVersion")),
-        identity=AccountIdentity(
-            principal_id=_text(identity.get("principalId")),
-            client_id=client_id,
-            user_assigned_principal_id=user_principal,
-        ),
-        tags={str(k): str(v) for k, v in _dict(resource.get("tags")).items()},
-    )
+    """A Face account with a Key Vault key as a ``DependentResource``; else ``None``."""
+    return cognitive_from_arm(resource, FACE_KINDS)
 
 
-def _dict(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-class ArmFaceInventory:
-    """A :class:`shared.dependents.DependentInventory` over ARM listings."""
+class ArmFaceInventory(ArmCognitiveInventory):
+    """Face accounts, listed per subscription (and resource group)."""
 
     def __init__(
         self, arm: ArmClients, subscriptions: Sequence[str], *, resource_groups: Sequence[str] = ()
     ) -> None:
-        self._subscriptions = tuple(subscriptions)
-        self._groups = tuple(resource_groups)
-        self._arm = arm
-
-    async def list_accounts(self) -> Sequence[DependentResource]:
-        """Every tracked account in the configured scope, sorted by id.
-
-        A resource group that does not exist in a subscription is skipped (the setting names
-        groups across subscriptions).
-
-        Raises:
-            ServiceError: ARM refused or failed a listing (``transient`` says whether to retry).
-        """
-        found: dict[str, DependentResource] = {}
-        for subscription in self._subscriptions:
-            accounts = self._arm.get(CognitiveServicesManagementClient, subscription).accounts
-            pagers = (
-                [accounts.list_by_resource_group(g) for g in self._groups]
-                if self._groups
-                else [accounts.list()]
-            )
-            for pager in pagers:
-                try:
-                    with translated("list Cognitive Services accounts"):
-                        async for model in pager:
-                            account = account_from_arm(model.serialize(keep_readonly=True))
-                            if account is not None:
-                                found[account.id.lower()] = account
-                except ServiceError as error:
-                    if error.status == 404:
-                        continue  # that resource group is not in this subscription
-                    raise
-        return [found[k] for k in sorted(found)]
+        super().__init__(arm, subscriptions, resource_groups=resource_groups, kinds=FACE_KINDS)
 
 
-class ArmFaceAccountWriter:
-    """A :class:`shared.dependents.DependentWriter`: tags and key version, by PATCH."""
-
-    def __init__(self, arm: ArmClients) -> None:
-        self._arm = arm
-
-    async def _get(self, resource_id: str) -> tuple[Any, str, str, Account]:
-        subscription, group, name = parse_account_id(resource_id)
-        accounts = self._arm.get(CognitiveServicesManagementClient, subscription).accounts
-        with translated("read Cognitive Services account"):
-            current = await accounts.get(group, name)
-        return accounts, group, name, current
-
-    async def set_tags(self, resource_id: str, tags: Mapping[str, str]) -> None:
-        """Write keyward's tags from ``tags`` over the account's current tags.
-
-        Only ``keyward-*`` entries of ``tags`` are applied; the owner's tags are taken from a
-        fresh GET, not from ``tags``. Nothing is sent when the account already carries them.
-
-        Raises:
-            InvalidInputError: ``resource_id`` is not an account id.
-            ServiceError: ARM refused or failed the read or the update.
-        """
-        accounts, group, name, current = await self._get(resource_id)
-        now = dict(current.tags or {})
-        wanted = {**now, **{k: v for k, v in tags.items() if k.startswith(KEYWARD_TAG_PREFIX)}}
-        if wanted == now:
-            return
-        with translated("tag Cognitive Services account"):
-            poller = await accounts.begin_update(group, name, Account(tags=wanted))
-            await poller.result()
-        _LOG.info("tagged %s: %s", resource_id, sorted(set(wanted.items()) - set(now.items())))
-
-    async def set_key_version(self, account: DependentResource, version: str) -> None:
-        """Point ``account`` at ``version`` of the key it already uses.
-
-        Raises:
-            KeyNotFoundError: the account no longer uses a Key Vault key.
-            ServiceError: ARM refused or failed the read or the update.
-        """
-        accounts, group, name, current = await self._get(account.id)
-        encryption = current.properties.encryption if current.properties else None
-        kv = encryption.key_vault_properties if encryption else None
-        if encryption is None or kv is None or not kv.key_name:
-            raise KeyNotFoundError(f"{account.id} no longer uses a Key Vault key")
-        if (kv.key_version or "").lower() == version.lower():
-            return
-        kv.key_version = version
-        body = Account(
-            properties=AccountProperties(
-                encryption=Encryption(key_source=encryption.key_source, key_vault_properties=kv)
-            )
-        )
-        with translated("re-point Cognitive Services account"):
-            poller = await accounts.begin_update(group, name, body)
-            await poller.result()
-        _LOG.info("re-pointed %s to key version %s", account.id, version)
+#: Face accounts are written like every Cognitive Services account.
+ArmFaceAccountWriter = ArmCognitiveAccountWriter

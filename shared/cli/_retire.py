@@ -158,6 +158,13 @@ def render_retirement(console: Console, report: RetirementReport) -> None:
         for blocker in entry.blocker_list:
             if blocker.kind is BlockerKind.LATE_WRITERS:
                 console.print(f"{entry.version}: {blocker.describe()}", highlight=False)
+    for entry in report.versions:
+        if entry.pinned:
+            console.print(f"{entry.version}: {len(entry.pinned)} resources pinned to it:")
+        for pinned in entry.pinned_resources:
+            kind = "/".join(k for k in (pinned.kind, pinned.resource_kind) if k) or "resource"
+            line = f"  - {kind} {pinned.name}: {pinned}"
+            console.print(line, highlight=False, markup=False)
             if blocker.names and blocker.kind is not BlockerKind.JOBS:
                 more = blocker.count - len(blocker.names)
                 console.print(f"{entry.version}: {blocker.describe()}", highlight=False)

@@ -31,5 +31,11 @@ def keyvault_adapter(settings: Settings, credential: AsyncTokenCredential) -> As
 
 
 def arm_clients(settings: Settings, credential: AsyncTokenCredential) -> ArmClients:
-    """The one ARM client set (per subscription and SDK client, created on first use)."""
-    return ArmClients.for_endpoint(credential, settings.arm_endpoint, settings.ca_bundle)
+    """The one ARM client set (per subscription and SDK client, created on first use), every
+    request paced at ``KEYWARD_ARM_REQUESTS_PER_SECOND``."""
+    return ArmClients.for_endpoint(
+        credential,
+        settings.arm_endpoint,
+        settings.ca_bundle,
+        requests_per_second=settings.arm_requests_per_second,
+    )

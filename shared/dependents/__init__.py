@@ -1,6 +1,7 @@
 """Resources that depend on a customer-managed key: verdicts, flags, rotation follow-up. Pure.
 
-A resource of any kind (Face accounts today) is seen as a :class:`DependentResource`.
+A resource of any kind (Face and other Azure AI services accounts, storage accounts) is seen
+as a :class:`DependentResource`.
 ``evaluate`` judges its key access from facts adapters gathered; ``next_flag_state`` turns a
 verdict into a stored record and the effects to perform (only on a change);
 ``rotation_follow_up`` decides between re-pointing and flagging a stale pin. What differs per

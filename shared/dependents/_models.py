@@ -1,7 +1,9 @@
 """A resource that depends on a customer-managed key, as keyward needs to see it.
 
-Every kind (today Face accounts) is mapped to this one shape by its own ARM inventory adapter
-(for Face: ``shared.adapters.arm_face.account_from_arm``), so verdicts, flags, rotation
+Every kind (Face and every other Azure AI services account kind, storage accounts) is mapped
+to this one shape by its adapter's pure mapper (``shared.adapters.arm_cognitive
+.cognitive_from_arm``, ``shared.adapters.arm_storage.storage_from_arm``; the same mapper
+reads an ARM GET and a Resource Graph row), so verdicts, flags, rotation
 follow-up and the index below work for any kind. Only resources whose key lives in Key Vault
 are tracked: the others cannot lose access to a key they do not use.
 """
@@ -65,13 +67,15 @@ class AccountIdentity:
 
 @dataclass(frozen=True)
 class DependentResource:
-    """One tracked resource (an "account": Face, and later every other kind).
+    """One tracked resource (an "account": a Face, OpenAI, Speech... or storage account).
 
     Attributes:
         id: the ARM resource id.
-        kind: the resource's kind as ARM names it (``Face``), for display.
+        kind: the resource's kind as ARM names it (``Face``, ``OpenAI``, ``StorageV2``), for
+            display and the retirement report.
         key_vault_uri: normalised (``https://host``), see ``normalize_vault_uri``.
-        key_version: the pinned version, or ``None`` when the account follows the latest.
+        key_version: the pinned version, or ``None`` when the account follows the latest
+            (a storage account's empty ``keyversion``): such a resource pins no version.
         tags: the owner's tags, read-only; keyward only ever adds ``keyward-cmk-status``.
     """
 

@@ -1,6 +1,6 @@
 """The port for a kind of key-dependent resource, and the ports every kind's adapters fill.
 
-A kind (Face accounts today; other Cognitive Services kinds and Storage accounts later) is
+A kind (Face accounts, every other Azure AI services account kind, storage accounts) is
 what differs between resources that use a customer-managed key: how ARM lists them
 (:class:`DependentInventory`), how their key version and tags are written
 (:class:`DependentWriter`), the names users see for them (:class:`KindLabels`) and, rarely,

@@ -78,6 +78,7 @@ from shared.rewrap._retirement import (
     MAX_LISTED_NAMES,
     Blocker,
     BlockerKind,
+    PinnedResource,
     RetirementReport,
     VersionRetirement,
 )
@@ -186,6 +187,7 @@ __all__ = [
     "dry_run",
     "verdict_from_counts",
     "RetirementReport",
+    "PinnedResource",
     "VersionRetirement",
     "Blocker",
     "BlockerKind",

@@ -28,6 +28,40 @@ from enum import StrEnum
 MAX_LISTED_NAMES = 20
 
 
+class PinnedResource(str):
+    """A resource pinned to a key version: its ARM id (the string itself, so everything that
+    counts, compares or stores pinned ids keeps working) plus what the report shows.
+
+    Attributes:
+        kind: the watched kind (``face``, ``cognitive``, ``storage``; ``""``: unknown, e.g.
+            ids given to the CLI's ``--pinned``).
+        resource_kind: the resource's own kind as ARM names it (``OpenAI``, ``StorageV2``).
+        name: the resource's name (the id's last segment when not given).
+    """
+
+    kind: str
+    resource_kind: str
+    name: str
+
+    def __new__(
+        cls, resource_id: str, *, kind: str = "", resource_kind: str = "", name: str = ""
+    ) -> PinnedResource:
+        entry = super().__new__(cls, resource_id)
+        entry.kind = kind
+        entry.resource_kind = resource_kind
+        entry.name = name or resource_id.rstrip("/").rsplit("/", 1)[-1]
+        return entry
+
+    @classmethod
+    def of(cls, entry: str) -> PinnedResource:
+        """``entry`` as a ``PinnedResource`` (a plain id gets an unknown kind)."""
+        return entry if isinstance(entry, PinnedResource) else cls(entry)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "resource_kind": self.resource_kind, "id": str(self),
+                "name": self.name}  # fmt: skip
+
+
 class BlockerKind(StrEnum):
     NEWEST = "newest_enabled_version"
     CURRENT = "current_wraps"
@@ -124,6 +158,12 @@ class VersionRetirement:
     def _where(self, column: int) -> str:
         parts = [f"{entry[0]}: {entry[column]}" for entry in self.by_store if entry[column]]
         return ", ".join(parts) if len(self.by_store) > 1 else ""
+
+    @property
+    def pinned_resources(self) -> tuple[PinnedResource, ...]:
+        """Every resource pinned to this version, with its kind and name (all of them: the
+        report lists each, the blocker only the first :data:`MAX_LISTED_NAMES`)."""
+        return tuple(PinnedResource.of(entry) for entry in self.pinned)
 
     @property
     def blocker_list(self) -> list[Blocker]:

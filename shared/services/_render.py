@@ -67,7 +67,8 @@ def dry_run_json(shard: str, report: DryRunReport) -> dict[str, Any]:
 
 def retirement_json(report: RetirementReport) -> dict[str, Any]:
     """One key's verdict over every store: per version, its status and every blocker by kind
-    (with counts, and names for immutable copies, resources and jobs)."""
+    (with counts, and names for immutable copies, resources and jobs), and every watched
+    resource pinned to it (``pinned_resources``: kind, the resource's own kind, id, name)."""
     return {
         "key": report.key_ref,
         "newest_enabled": report.newest_enabled,
@@ -80,6 +81,7 @@ def retirement_json(report: RetirementReport) -> dict[str, Any]:
                 "unreadable": v.unreadable,
                 "immutable_copies": v.copies,
                 "pinned": list(v.pinned),
+                "pinned_resources": [p.to_dict() for p in v.pinned_resources],
                 "enabled": v.enabled,
                 "newest": v.newest,
                 "retired": v.retired,

@@ -45,6 +45,7 @@ from shared.dependents import (
 )
 from shared.errors import ConflictError, KeywardError
 from shared.events import AccessScope, FollowUpRotation
+from shared.rewrap import PinnedResource
 from shared.services._dependent_effects import DependentSummary, EffectRunner, FlagJournal
 from shared.services._ports import FlagsPage
 
@@ -94,22 +95,29 @@ class DependentService:
 
     # -- entry points ------------------------------------------------------------------------
 
-    async def refresh(self) -> AccountIndex:
-        """List the accounts again and rebuild the index.
+    async def refresh(self, *, fresh: bool = True) -> AccountIndex:
+        """List the accounts again and rebuild the index; ``fresh=False`` accepts an
+        inventory the kind's adapter cached (Resource Graph's rows, for
+        ``KEYWARD_INVENTORY_CACHE_SECONDS``): what key events use, so a burst of events for
+        keys no resource uses costs one query, not one each.
 
         Raises:
             ServiceError: ARM failed the listing (the previous index is kept).
         """
+        invalidate = getattr(self._inventory, "invalidate", None)
+        if fresh and callable(invalidate):
+            invalidate()
         self._index = AccountIndex(await self._inventory.list_accounts())
         return self._index
 
-    async def sweep(self) -> DependentSummary:
-        """Refresh the inventory, evaluate every account (re-pointing stragglers when allowed).
+    async def sweep(self, *, refresh: bool = True) -> DependentSummary:
+        """Refresh the inventory (unless the caller just did), evaluate every account
+        (re-pointing stragglers when allowed).
 
         Raises:
             ServiceError: the inventory could not be listed (nothing was evaluated).
         """
-        index = await self.refresh()
+        index = await self.refresh() if refresh or self._index is None else self._index
         return await self._run(index.accounts, follow_up=None)
 
     async def on_key_event(
@@ -152,12 +160,27 @@ class DependentService:
         records, more = await self._journal.first(limit)
         return FlagsPage(tuple(record_to_dict(record) for record in records), more)
 
-    async def pinned_versions(self, key_ref: str) -> Mapping[str, Sequence[str]]:
-        """Version -> ids of the accounts pinned to it ("safe to disable" needs none)."""
+    async def pinned_versions(
+        self, key_ref: str, *, fresh: bool = True
+    ) -> Mapping[str, Sequence[str]]:
+        """Version -> the resources pinned to it ("safe to disable" needs none), each its
+        ARM id carrying its kind and name (:class:`PinnedResource`) for the report. Resources
+        that follow the key's latest version are pinned to none.
+
+        Read from a fresh inventory (``fresh=False``: the caller just refreshed it): "safe to
+        disable" is acted on irreversibly, so it never rests on a cached listing.
+
+        Raises:
+            ServiceError: the inventory could not be listed.
+        """
         pinned: dict[str, list[str]] = {}
-        for account in (await self._index_for([])).for_key(key_ref):
+        index = await self.refresh() if fresh or self._index is None else self._index
+        for account in index.for_key(key_ref):
             if account.key_version:
-                pinned.setdefault(account.key_version, []).append(account.id)
+                entry = PinnedResource(
+                    account.id, kind=self.kind.name, resource_kind=account.kind, name=account.name
+                )
+                pinned.setdefault(account.key_version, []).append(entry)
         return {version: tuple(ids) for version, ids in pinned.items()}
 
     async def close(self) -> None:
@@ -253,5 +276,5 @@ class DependentService:
     async def _index_for(self, key_refs: Sequence[str]) -> AccountIndex:
         """The cached index; listed again when there is none or a key is new to it."""
         if self._index is None or any(not self._index.for_key(k) for k in key_refs):
-            return await self.refresh()
+            return await self.refresh(fresh=False)
         return self._index

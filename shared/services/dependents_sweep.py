@@ -30,9 +30,12 @@ class DependentsSweepReport:
     """Each kind's summary (``DependentSummary``), keyed by kind name (``face``)."""
 
     summaries: object = None
+    #: How resources were found (``resource_graph``, or the fallback and why); "" unknown.
+    inventory: str = ""
 
     def log_line(self) -> str:
-        """One line: per kind, its counts (ids and counts only, never key material)."""
+        """One line: how resources were found, and per kind its counts (ids and counts only,
+        never key material)."""
         if not isinstance(self.summaries, Mapping) or not self.summaries:
             return "dependents sweep kinds=0"
         parts = []
@@ -45,7 +48,8 @@ class DependentsSweepReport:
                 if name in ("accounts", "events", "tag_writes", "repointed", "failures")
             )
             parts.append(f"{kind}: {shown}".rstrip())
-        return f"dependents sweep kinds={len(parts)} " + "; ".join(parts)
+        found = f" inventory={self.inventory}" if self.inventory else ""
+        return f"dependents sweep kinds={len(parts)}{found} " + "; ".join(parts)
 
 
 class DependentsSweepService:
@@ -61,6 +65,8 @@ class DependentsSweepService:
             ServiceError: a kind's inventory could not be listed (the next run tries again;
                 the rewrap reconciliation is not affected).
         """
-        report = DependentsSweepReport(await self._dependents.sweep())
+        summaries = await self._dependents.sweep()
+        graph = getattr(self._dependents, "graph", None)  # AllDependents' shared inventory
+        report = DependentsSweepReport(summaries, str(getattr(graph, "mode", "") or ""))
         _log.info(report.log_line())
         return report

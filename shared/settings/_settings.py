@@ -13,7 +13,13 @@ from shared.crypto import VaultAllowList
 from shared.errors import SettingError
 from shared.records import EnvelopeSettings, superseded_wait_seconds
 from shared.rewrap import MAX_BUDGET_LEASE_SECONDS, MIN_BUDGET_LEASE_SECONDS, SubscriptionGroups
-from shared.settings._specs import DEPENDENT_SPECS, SPEC_BY_NAME, DependentSpec, Reader
+from shared.settings._specs import (
+    DEPENDENT_SPECS,
+    SPEC_BY_NAME,
+    DependentSpec,
+    Reader,
+    dependent_kinds,
+)
 from shared.settings._storage import StorageTarget, resolve_storage
 from shared.settings._values import (
     allow_list,
@@ -90,8 +96,23 @@ def _scope(r: Reader, kind: DependentSpec) -> DependentScope:
 
 
 def _dependents(r: Reader) -> Mapping[str, DependentScope]:
-    """Every key-dependent kind's scope, in ``DEPENDENT_SPECS`` order."""
-    return {kind.kind: _scope(r, kind) for kind in DEPENDENT_SPECS}
+    """Every key-dependent kind's scope, in ``DEPENDENT_SPECS`` order; a kind not in
+    ``KEYWARD_DEPENDENT_KINDS`` is off, and naming subscriptions for it is refused (a
+    setting that would silently do nothing)."""
+    watched = r.get("KEYWARD_DEPENDENT_KINDS", dependent_kinds)
+    scopes = {}
+    for kind in DEPENDENT_SPECS:
+        scope = _scope(r, kind)
+        if kind.kind not in watched:
+            if scope.subscriptions:
+                raise SettingError(
+                    kind.subscriptions,
+                    f"is set but {kind.kind!r} is not in KEYWARD_DEPENDENT_KINDS "
+                    f"({', '.join(watched) or 'empty'}); add it there or unset this",
+                )
+            scope = DependentScope(repoint_setting=kind.repoint)
+        scopes[kind.kind] = scope
+    return scopes
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,11 @@ class Settings:
     dependents: Mapping[str, DependentScope] = field(
         default_factory=lambda: _dependents(Reader({})), metadata={_DEPENDENTS: True}
     )
+    #: How key-dependent resources are found: Resource Graph (else per subscription), how
+    #: long an inventory is reused, and the one ARM pace (``shared.adapters.arm.ArmPacer``).
+    resource_graph: bool = _setting("KEYWARD_RESOURCE_GRAPH", as_bool)
+    inventory_cache_seconds: int = _setting("KEYWARD_INVENTORY_CACHE_SECONDS", int_between(0, 3600))
+    arm_requests_per_second: int = _setting("KEYWARD_ARM_REQUESTS_PER_SECOND", int_between(1, 1000))
     auto_rotate_near_expiry: bool = _setting("KEYWARD_AUTO_ROTATE_NEAR_EXPIRY", as_bool)
     expiry_warning_days: int = _setting("KEYWARD_EXPIRY_WARNING_DAYS", int_between(1, 365))
     eventgrid_topic_endpoint: str | None = _optional(

@@ -98,8 +98,64 @@ class DependentSpec:
 #: One entry per kind of key-dependent resource (see ``shared.composition``'s kind registry).
 DEPENDENT_SPECS: tuple[DependentSpec, ...] = (
     DependentSpec("face", "KEYWARD_FACE", "Face accounts", "Face"),
+    DependentSpec(
+        "cognitive",
+        "KEYWARD_COGNITIVE",
+        "Azure AI services accounts of every kind but Face (OpenAI, Speech, Language, "
+        "Document Intelligence...)",
+        "Azure AI services",
+    ),
+    DependentSpec(
+        "storage",
+        "KEYWARD_STORAGE_ACCOUNTS",
+        "storage accounts with a customer-managed key",
+        "storage account",
+    ),
 )
-_DEPENDENT_SETTINGS = tuple(spec for kind in DEPENDENT_SPECS for spec in kind.specs())
+#: The kind watched when ``KEYWARD_DEPENDENT_KINDS`` is not set.
+DEFAULT_DEPENDENT_KIND = "face"
+
+
+def dependent_kinds(raw: str) -> tuple[str, ...]:
+    """``KEYWARD_DEPENDENT_KINDS``: registered kind names, comma separated, each once."""
+    known = [spec.kind for spec in DEPENDENT_SPECS]
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return tuple(dict.fromkeys(names))
+
+
+_DEPENDENT_SETTINGS = (
+    SettingSpec(
+        "KEYWARD_DEPENDENT_KINDS",
+        DEFAULT_DEPENDENT_KIND,
+        "Kinds of key-dependent resources watched, comma separated: `face` (Face accounts), "
+        "`cognitive` (every other Azure AI services account kind), `storage` (storage "
+        "accounts with a customer-managed key). Each is searched in its own "
+        "`*_SUBSCRIPTIONS`; setting those of a kind not listed here is refused.",
+    ),
+    *(spec for kind in DEPENDENT_SPECS for spec in kind.specs()),
+    SettingSpec(
+        "KEYWARD_RESOURCE_GRAPH",
+        "true",
+        "Find key-dependent resources with one paged Azure Resource Graph query over every "
+        "watched subscription (needs Reader on them); `false`, or Resource Graph refusing "
+        "the query, lists each subscription instead.",
+    ),
+    SettingSpec(
+        "KEYWARD_INVENTORY_CACHE_SECONDS",
+        "120",
+        "Seconds an inventory of key-dependent resources is reused by key events before it "
+        "is queried again (each sweep queries afresh); 0 to 3600.",
+    ),
+    SettingSpec(
+        "KEYWARD_ARM_REQUESTS_PER_SECOND",
+        "20",
+        "Most ARM requests keyward starts in any one second (inventory, vault and role "
+        "reads, re-points, tags), so a sweep never trips ARM throttling; 1 to 1000.",
+    ),
+)
 
 #: The application envelope's defaults live in ``shared.records.EnvelopeSettings``.
 _ENVELOPE = EnvelopeSettings()

@@ -68,10 +68,13 @@ async def test_the_face_kind_shares_the_contexts_clients(azurite: AzuriteInfo) -
         assert context.key_admin._adapter.vault_key_client(vault) is context.keys.vault_key_client(  # type: ignore[attr-defined]
             vault
         )
-        # One ARM client set for the inventory, the writer and the key-access reader.
+        # One ARM client set for the inventory (Resource Graph and its per-subscription
+        # fallback), the writer and the key-access reader.
         arm = _private(service, "_reader", "_arm")
-        assert _private(service.kind.inventory, "_arm") is arm
+        assert _private(service.kind.inventory, "_graph", "_arm") is arm
+        assert _private(service.kind.inventory, "_fallback", "_arm") is arm
         assert _private(service.kind.writer, "_arm") is arm
+        assert context.dependents.graph is _private(service.kind.inventory, "_graph")
     finally:
         await context.aclose()
 

@@ -136,9 +136,11 @@ class FaceLab:
         warning_days: int = 30,
         topic_key: bool = True,
         allowed: list[LabVault] | None = None,
+        resource_graph: bool = True,
     ) -> DependentService:
         """keyward's Face service over this lab; ``topic_key=False`` publishes with the token
-        credential (production's way); ``allowed`` limits the vault allow-list."""
+        credential (production's way); ``allowed`` limits the vault allow-list;
+        ``resource_graph=False`` lists each subscription instead."""
         listed = self.vaults if allowed is None else allowed
         entries = [f"{v.name}=https://{v.url.split('://', 1)[1]}" for v in listed]
         entries += [f"{name}={url}" for name, url in self.aliases.items()]
@@ -152,6 +154,7 @@ class FaceLab:
             "KEYWARD_EVENTGRID_TOPIC_ENDPOINT": self.topic["endpoint"],
             "KEYWARD_ARM_ENDPOINT": self.emulator.url,
             "KEYWARD_CA_BUNDLE": self.emulator.ca_path,
+            "KEYWARD_RESOURCE_GRAPH": "true" if resource_graph else "false",
         })  # fmt: skip
         service = build_dependent_service(
             settings,

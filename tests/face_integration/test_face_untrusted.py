@@ -32,7 +32,7 @@ async def test_a_foreign_next_link_in_an_account_listing_is_refused(lab: FaceLab
     lab.key(vault)
     lab.account(vault)
     elsewhere = lab.vault()
-    service = lab.service()
+    service = lab.service(resource_graph=False)  # the per-subscription listing's pager
     assert len((await service.refresh()).accounts) == 1
     lab.client.reset_counters(elsewhere.name)
     lab.arm.set_next_link_origin(elsewhere.url)

@@ -1,0 +1,212 @@
+"""Key-dependent resources found with Azure Resource Graph: one paged query, cached, paced.
+
+Listing each subscription for each kind costs one ARM listing per subscription, kind and
+page on every sweep; Resource Graph answers for every watched subscription and every kind at
+once. :class:`ResourceGraphInventory` sends one query (the ``Resources`` table, the watched
+ARM types, Key Vault as the key source) over all watched subscriptions (at most 1000 per
+request, Resource Graph's limit), 1000 rows a page, following ``$skipToken``; it keeps the
+rows for ``KEYWARD_INVENTORY_CACHE_SECONDS`` so every kind of one sweep, and the key events
+that follow, share them. Its requests go through the shared :class:`ArmClients`, so they are
+paced with every other ARM request (``KEYWARD_ARM_REQUESTS_PER_SECOND``).
+
+Each kind reads its own resources out of those rows (:class:`GraphKindInventory`, with the
+kind's pure mapper, the same one that maps an ARM GET). Where Resource Graph refuses the query
+(403, ``AuthorizationFailed``: a tenant policy, or a custom role without
+``Microsoft.ResourceGraph/resources/read``) every kind falls back to its per-subscription
+listing; the refusal is logged once, shown in ``mode``, and Resource Graph is asked again
+after :data:`RETRY_REFUSED_AFTER`.
+
+The rows project what the kinds need: id, name, type, kind, location, sku, tags, ``identity``
+(principal and user-assigned identities with their client ids) and ``properties.encryption``
+(Cognitive Services' ``keyVaultProperties.identityClientId``, storage's
+``encryption.identity.userAssignedIdentity``), so the identity used for the key can be judged
+from the inventory alone. API: ``POST /providers/Microsoft.ResourceGraph/resources``
+(azure-mgmt-resourcegraph 8.0, api-version 2021-03-01), see docs/emulator.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+from shared.adapters._azure_errors import translated
+from shared.adapters.arm import ArmClients
+from shared.dependents import DependentInventory, DependentResource
+from shared.errors import AccessDeniedError
+
+_LOG = logging.getLogger(__name__)
+#: Rows per page (Resource Graph's most) and subscriptions per request (its limit).
+PAGE_SIZE = 1000
+MAX_SUBSCRIPTIONS_PER_QUERY = 1000
+#: After a refusal, per-subscription listing is used this long before Resource Graph is
+#: asked again (access may be granted meanwhile).
+RETRY_REFUSED_AFTER = 3600.0
+MODE_RESOURCE_GRAPH = "resource_graph"
+MODE_FALLBACK = "per_subscription (Resource Graph refused)"
+#: Maps one resource (ARM's REST JSON shape) to a kind's ``DependentResource``, or ``None``.
+Mapper = Callable[[Mapping[str, object]], DependentResource | None]
+
+
+def inventory_query(resource_types: Sequence[str]) -> str:
+    """The one query: resources of ``resource_types`` whose key is in Key Vault.
+
+    Written in the KQL subset the emulator answers (docs/emulator.md); ``=~`` because
+    Cognitive Services spells the key source ``Microsoft.KeyVault`` and Storage
+    ``Microsoft.Keyvault``.
+    """
+    types = ", ".join(f"'{t.lower()}'" for t in sorted(set(resource_types)))
+    return (
+        f"Resources | where type in~ ({types})"
+        " | where tostring(properties.encryption.keySource) =~ 'microsoft.keyvault'"
+        " | project id, name, type, kind, location, subscriptionId, resourceGroup, sku, tags,"
+        " identity, encryption = properties.encryption"
+        " | order by id asc"
+    )
+
+
+def row_as_resource(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A projected row in the shape of ARM's GET, for the kinds' mappers."""
+    resource = {k: v for k, v in row.items() if k != "encryption"}
+    resource["properties"] = {"encryption": row.get("encryption")}
+    return resource
+
+
+class ResourceGraphInventory:
+    """Every watched resource with a Key Vault key, by one paged query, cached for a TTL."""
+
+    def __init__(
+        self,
+        arm: ArmClients,
+        subscriptions: Sequence[str],
+        resource_types: Sequence[str],
+        *,
+        cache_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._arm = arm
+        self._subscriptions = tuple(dict.fromkeys(s.lower() for s in subscriptions))
+        self._query = inventory_query(resource_types)
+        self._ttl = cache_seconds
+        self._page_size = page_size
+        self._clock = clock
+        self._rows: list[dict[str, Any]] | None = None
+        self._fetched_at = 0.0
+        self._refused_at: float | None = None
+        self._lock: asyncio.Lock | None = None
+        #: Queries sent (pages included) since this object was built.
+        self.requests = 0
+
+    @property
+    def mode(self) -> str:
+        """How resources are found now (``resource_graph`` or the fallback, with why)."""
+        return MODE_FALLBACK if self._refused_at is not None else MODE_RESOURCE_GRAPH
+
+    def invalidate(self) -> None:
+        """Forget the cached rows (the next ``rows`` queries)."""
+        self._rows = None
+
+    async def rows(self) -> list[dict[str, Any]] | None:
+        """The rows (cached up to the TTL); ``None`` while Resource Graph refuses.
+
+        Raises:
+            ServiceError: Resource Graph failed otherwise (throttled, unavailable).
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            now = self._clock()
+            if self._refused_at is not None:
+                if now - self._refused_at < RETRY_REFUSED_AFTER:
+                    return None
+                self._refused_at = None
+            if self._rows is not None and now - self._fetched_at < self._ttl:
+                return self._rows
+            try:
+                self._rows = await self._fetch()
+            except AccessDeniedError as error:
+                self._refused_at = now
+                self._rows = None
+                _LOG.warning(
+                    "Resource Graph refused the inventory query (%s); listing each "
+                    "subscription instead for the next %d s",
+                    error,
+                    int(RETRY_REFUSED_AFTER),
+                )
+                return None
+            self._fetched_at = now
+            return self._rows
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        client = self._arm.tenant(ResourceGraphClient)
+        found: list[dict[str, Any]] = []
+        subs = self._subscriptions
+        for start in range(0, len(subs), MAX_SUBSCRIPTIONS_PER_QUERY):
+            chunk = list(subs[start : start + MAX_SUBSCRIPTIONS_PER_QUERY])
+            token: str | None = None
+            while True:
+                request = QueryRequest(
+                    subscriptions=chunk,
+                    query=self._query,
+                    options=QueryRequestOptions(
+                        top=self._page_size, skip_token=token, result_format="objectArray"
+                    ),
+                )
+                with translated("query Resource Graph"):
+                    answer = await client.resources(request)
+                self.requests += 1
+                data: list[Any] = answer.data if isinstance(answer.data, list) else []
+                found.extend(row for row in data if isinstance(row, dict))
+                token = answer.skip_token
+                if not token:
+                    break
+        return found
+
+
+class GraphKindInventory:
+    """One kind's :class:`DependentInventory` over the shared Resource Graph rows, falling
+    back to the kind's own per-subscription listing while Resource Graph refuses."""
+
+    def __init__(
+        self,
+        graph: ResourceGraphInventory,
+        mapper: Mapper,
+        fallback: DependentInventory,
+        *,
+        subscriptions: Sequence[str],
+        resource_groups: Sequence[str] = (),
+    ) -> None:
+        self._graph = graph
+        self._mapper = mapper
+        self._fallback = fallback
+        self._subscriptions = {s.lower() for s in subscriptions}
+        self._groups = {g.lower() for g in resource_groups}
+
+    def invalidate(self) -> None:
+        """Forget the shared rows: the next listing (of any kind) queries afresh."""
+        self._graph.invalidate()
+
+    async def list_accounts(self) -> Sequence[DependentResource]:
+        """The kind's resources in its subscriptions (and groups), sorted by id.
+
+        Raises:
+            ServiceError: Resource Graph (or the fallback listing) failed.
+        """
+        rows = await self._graph.rows()
+        if rows is None:
+            return await self._fallback.list_accounts()
+        found: dict[str, DependentResource] = {}
+        for row in rows:
+            resource = self._mapper(row_as_resource(row))
+            if resource is None or resource.subscription_id not in self._subscriptions:
+                continue
+            if self._groups and resource.resource_group.lower() not in self._groups:
+                continue
+            found[resource.id.lower()] = resource
+        return [found[k] for k in sorted(found)]
