@@ -20,6 +20,7 @@ from rich.table import Table
 
 from shared.cli._deployment import ContextOpener, caller_of, deployment_key, wait_for_operation
 from shared.cli._output import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK, print_json
+from shared.cli._retire import LISTED_APART, render_pinned
 from shared.rewrap import Blocker, BlockerKind
 
 #: Operation error codes that mean "not now, nothing changed" (exit 3, as the embedded mode).
@@ -138,12 +139,13 @@ def render_verdict(console: Console, verdict: Mapping[str, Any]) -> None:
             blocker = _blocker(found)
             if blocker.kind is BlockerKind.LATE_WRITERS:
                 console.print(f"{entry['version']}: {blocker.describe()}", highlight=False)
-            if blocker.names and blocker.kind is not BlockerKind.JOBS:
+            if blocker.names and blocker.kind not in LISTED_APART:
                 console.print(f"{entry['version']}: {blocker.describe()}", highlight=False)
                 for name in blocker.names:
                     console.print(f"  - {name}", highlight=False, markup=False)
                 if found["more"]:
                     console.print(f"  ... and {found['more']} more", highlight=False)
+        render_pinned(console, entry["version"], entry["pinned_resources"])
 
 
 def _blocker(found: Mapping[str, Any]) -> Blocker:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,17 +158,27 @@ def render_retirement(console: Console, report: RetirementReport) -> None:
         for blocker in entry.blocker_list:
             if blocker.kind is BlockerKind.LATE_WRITERS:
                 console.print(f"{entry.version}: {blocker.describe()}", highlight=False)
-    for entry in report.versions:
-        if entry.pinned:
-            console.print(f"{entry.version}: {len(entry.pinned)} resources pinned to it:")
-        for pinned in entry.pinned_resources:
-            kind = "/".join(k for k in (pinned.kind, pinned.resource_kind) if k) or "resource"
-            line = f"  - {kind} {pinned.name}: {pinned}"
-            console.print(line, highlight=False, markup=False)
-            if blocker.names and blocker.kind is not BlockerKind.JOBS:
+            if blocker.names and blocker.kind not in LISTED_APART:
                 more = blocker.count - len(blocker.names)
                 console.print(f"{entry.version}: {blocker.describe()}", highlight=False)
                 for name in blocker.names:
                     console.print(f"  - {name}", highlight=False, markup=False)
                 if more > 0:
                     console.print(f"  ... and {more} more", highlight=False)
+        render_pinned(console, entry.version, [p.to_dict() for p in entry.pinned_resources])
+
+
+#: Blockers whose names are not listed under the version: the jobs (listed once, above) and
+#: the pinned resources (every one listed by :func:`render_pinned`, not a bounded sample).
+LISTED_APART = frozenset({BlockerKind.JOBS, BlockerKind.PINNED})
+
+
+def render_pinned(console: Console, version: str, pinned: Sequence[Mapping[str, str]]) -> None:
+    """Every resource pinned to ``version`` (``PinnedResource.to_dict`` rows): the report's
+    answer to "which Azure resources still use this key version"."""
+    if not pinned:
+        return
+    console.print(f"{version}: {len(pinned)} resources pinned to it:", highlight=False)
+    for row in pinned:
+        kind = "/".join(k for k in (row["kind"], row["resource_kind"]) if k) or "resource"
+        console.print(f"  - {kind} {row['name']}: {row['id']}", highlight=False, markup=False)

@@ -35,7 +35,8 @@ GUARDED_KEY = "guarded"
 @pytest.fixture
 async def face_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
     """The stack with one Face account on ``GUARDED_KEY``, in a resource group of its own
-    (the inventory is scoped to it), and keyward's Face checks switched on."""
+    (the inventory is scoped to it), and keyward's Face checks switched on, listing accounts
+    per subscription."""
     await call(stack.key_client.create_rsa_key, GUARDED_KEY, size=2048)
     arm = ArmControl(stack.emulator.url, stack.emulator.ca_path)
     group = "kwiso-" + uuid.uuid4().hex[:10]
@@ -56,6 +57,9 @@ async def face_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
         "KEYWARD_FACE_SUBSCRIPTIONS": DEFAULT_SUBSCRIPTION_ID,
         "KEYWARD_FACE_RESOURCE_GROUPS": group,
         "KEYWARD_ARM_ENDPOINT": stack.emulator.url,
+        # The per-subscription listing: its nextLink is what the fault injection below turns
+        # untrustworthy (a Resource Graph query pages by skipToken, not by a link).
+        "KEYWARD_RESOURCE_GRAPH": "false",
     }
     for name, value in face.items():
         monkeypatch.setenv(name, value)
