@@ -10,6 +10,11 @@ control routes::
                                            subscriptionId / resourceGroup; no event)
     GET    /control/arm/storage
     DELETE /control/arm/storage/{name}
+    PUT    /control/arm/storage/{name}/current-version
+                                           Azure Storage "moving" an account that follows
+                                           the latest: {"version": "<v>"}, {} (the key's
+                                           newest now) or {"version": ""} (unknown: ARM's
+                                           currentVersionedKeyIdentifier is left out)
     GET|PUT /control/arm/resourcegraph     {"refuse": false}
     GET    /control/arm/requests           {"total": n, "byRoute": {"GET Microsoft.X/y": n}}
     DELETE /control/arm/requests           reset the counts
@@ -100,6 +105,7 @@ class _Control:
         router.add_get("/control/arm/storage", self.list_storage)
         router.add_put("/control/arm/storage/{name}", self.seed_storage)
         router.add_delete("/control/arm/storage/{name}", self.delete_storage)
+        router.add_put("/control/arm/storage/{name}/current-version", self.move_storage)
         router.add_get("/control/arm/resourcegraph", self.get_graph)
         router.add_put("/control/arm/resourcegraph", self.put_graph)
         router.add_get("/control/arm/requests", self.requests)
@@ -118,6 +124,21 @@ class _Control:
         except ArmError as error:
             return _error(error.status, error.message)
         return web.json_response(self.storage.to_json(account), status=201)
+
+    async def move_storage(self, request: web.Request) -> web.Response:
+        account = self.storage.accounts.get(request.match_info["name"].lower())
+        if account is None:
+            return _error(404, f"no storage account {request.match_info['name']!r}")
+        try:
+            body: dict[str, Any] = await request.json() if request.can_read_body else {}
+            version = body.get("version")
+            self.storage.move(account, None if version is None else str(version).lower())
+        except json.JSONDecodeError as error:
+            return _error(400, str(error))
+        except ArmError as error:
+            return _error(error.status, error.message)
+        self.state.changed()
+        return web.json_response(self.storage.to_json(account))
 
     async def delete_storage(self, request: web.Request) -> web.Response:
         removed = self.storage.accounts.pop(request.match_info["name"].lower(), None)

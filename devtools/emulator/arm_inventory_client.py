@@ -102,6 +102,15 @@ class InventoryControl:
         result: dict[str, Any] = self.session.call("PUT", f"/control/arm/storage/{name}", body)
         return result
 
+    def move_storage(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Azure Storage moving ``name`` (which follows the latest version) to ``version``:
+        ``None`` the key's newest version now, ``""`` unknown (ARM then leaves
+        ``currentVersionedKeyIdentifier`` out). Returns the account as ARM shows it."""
+        body = {} if version is None else {"version": version}
+        path = f"/control/arm/storage/{name}/current-version"
+        result: dict[str, Any] = self.session.call("PUT", path, body)
+        return result
+
     def storage_accounts(self) -> list[dict[str, Any]]:
         result: dict[str, Any] = self.session.call("GET", "/control/arm/storage")
         return list(result["value"])

@@ -45,7 +45,12 @@ from shared.dependents import (
 )
 from shared.errors import ConflictError, KeywardError
 from shared.events import AccessScope, FollowUpRotation
-from shared.rewrap import PinnedResource
+from shared.rewrap import (
+    EVERY_OLDER_VERSION,
+    NOTE_VERSION_IN_USE,
+    NOTE_VERSION_UNKNOWN,
+    PinnedResource,
+)
 from shared.services._dependent_effects import DependentSummary, EffectRunner, FlagJournal
 from shared.services._ports import FlagsPage
 
@@ -164,8 +169,14 @@ class DependentService:
         self, key_ref: str, *, fresh: bool = True
     ) -> Mapping[str, Sequence[str]]:
         """Version -> the resources pinned to it ("safe to disable" needs none), each its
-        ARM id carrying its kind and name (:class:`PinnedResource`) for the report. Resources
-        that follow the key's latest version are pinned to none.
+        ARM id carrying its kind and name (:class:`PinnedResource`) for the report.
+
+        A resource that follows the key's latest version is re-pointed never, but it is not
+        free of old versions: Azure Storage moves to a new one only within a day. It counts
+        under the version its service reports using (``version_in_use``, noted
+        :data:`NOTE_VERSION_IN_USE`); when that is unknown, under :data:`EVERY_OLDER_VERSION`
+        (the verdict lists it under every version but the newest enabled, noted
+        :data:`NOTE_VERSION_UNKNOWN`): never "safe" on a guess.
 
         Read from a fresh inventory (``fresh=False``: the caller just refreshed it): "safe to
         disable" is acted on irreversibly, so it never rests on a cached listing.
@@ -177,10 +188,21 @@ class DependentService:
         index = await self.refresh() if fresh or self._index is None else self._index
         for account in index.for_key(key_ref):
             if account.key_version:
-                entry = PinnedResource(
-                    account.id, kind=self.kind.name, resource_kind=account.kind, name=account.name
-                )
-                pinned.setdefault(account.key_version, []).append(entry)
+                version, note = account.key_version, ""
+            elif account.version_in_use:
+                version, note = account.version_in_use, NOTE_VERSION_IN_USE
+            elif account.version_in_use_unknown:
+                version, note = EVERY_OLDER_VERSION, NOTE_VERSION_UNKNOWN
+            else:
+                continue
+            entry = PinnedResource(
+                account.id,
+                kind=self.kind.name,
+                resource_kind=account.kind,
+                name=account.name,
+                note=note,
+            )
+            pinned.setdefault(version, []).append(entry)
         return {version: tuple(ids) for version, ids in pinned.items()}
 
     async def close(self) -> None:
