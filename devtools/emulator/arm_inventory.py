@@ -15,7 +15,8 @@ control routes::
                                            the latest: {"version": "<v>"}, {} (the key's
                                            newest now) or {"version": ""} (unknown: ARM's
                                            currentVersionedKeyIdentifier is left out)
-    GET|PUT /control/arm/resourcegraph     {"refuse": false}
+    GET|PUT /control/arm/resourcegraph     {"refuse": false, "unreadable": [subscription...],
+                                           "fault": "" (arm_resourcegraph.FAULTS)}
     GET    /control/arm/requests           {"total": n, "byRoute": {"GET Microsoft.X/y": n}}
     DELETE /control/arm/requests           reset the counts
 
@@ -35,7 +36,7 @@ from aiohttp import web
 
 from devtools.emulator.arm_cognitive import AccountsProvider
 from devtools.emulator.arm_common import ArmError, Dispatcher
-from devtools.emulator.arm_resourcegraph import ResourceGraphProvider
+from devtools.emulator.arm_resourcegraph import FAULTS, ResourceGraphProvider
 from devtools.emulator.arm_storage import StorageAccountsProvider
 from devtools.emulator.state import EmulatorState
 
@@ -146,14 +147,28 @@ class _Control:
             self.state.changed()
         return web.Response(status=200 if removed else 204)
 
+    def _graph_settings(self) -> dict[str, Any]:
+        settings = self.graph.settings
+        return {
+            "refuse": settings.refuse,
+            "unreadable": sorted(settings.unreadable),
+            "fault": settings.fault,
+        }
+
     async def get_graph(self, request: web.Request) -> web.Response:
-        return web.json_response({"refuse": self.graph.settings.refuse})
+        return web.json_response(self._graph_settings())
 
     async def put_graph(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
         if "refuse" in body:
             self.graph.settings.refuse = bool(body["refuse"])
-        return web.json_response({"refuse": self.graph.settings.refuse})
+        if "fault" in body:
+            if body["fault"] not in FAULTS:
+                return _error(400, f"fault must be one of {FAULTS}")
+            self.graph.settings.fault = str(body["fault"])
+        if "unreadable" in body:
+            self.graph.settings.unreadable = {str(s).lower() for s in body["unreadable"] or []}
+        return web.json_response(self._graph_settings())
 
     async def requests(self, request: web.Request) -> web.Response:
         counts = {

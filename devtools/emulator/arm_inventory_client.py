@@ -122,6 +122,16 @@ class InventoryControl:
         """Resource Graph answers 403 AuthorizationFailed (or answers again)."""
         self.session.call("PUT", "/control/arm/resourcegraph", {"refuse": refuse})
 
+    def unreadable_subscriptions(self, subscriptions: list[str]) -> None:
+        """Resource Graph leaves ``subscriptions`` out of every answer (the caller has no
+        Reader role there); ``[]`` shows them all again."""
+        self.session.call("PUT", "/control/arm/resourcegraph", {"unreadable": subscriptions})
+
+    def resource_graph_fault(self, fault: str = "") -> None:
+        """A paging fault of Resource Graph's answers (``arm_resourcegraph.FAULTS``; "" :
+        none)."""
+        self.session.call("PUT", "/control/arm/resourcegraph", {"fault": fault})
+
     def requests(self) -> dict[str, int]:
         """ARM requests since the last reset, by route (``arm_inventory.route_label``)."""
         result: dict[str, Any] = self.session.call("GET", "/control/arm/requests")
