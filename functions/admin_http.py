@@ -141,6 +141,18 @@ async def _admitted(
     return context, caller
 
 
+def _operator_unless_dry(caller: Caller, dry_run: bool) -> func.HttpResponse | None:
+    """The refusal when a call that is not a dry run comes from a caller without the operator
+    role (a dry run only reads: the reader admitted it already); ``None`` lets it through."""
+    if dry_run:
+        return None
+    try:
+        require_access(caller, Access.OPERATE)
+    except AdminAuthError as error:
+        return _auth_refusal(error)
+    return None
+
+
 def _accepted(body: dict[str, Any]) -> func.HttpResponse:
     """``202``, the status URL in ``Location`` and in the body."""
     return _json(body, 202, {"Location": str(body["status_url"])})
@@ -204,11 +216,9 @@ async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
         return _error(400, "BadRequest", "'version' must be a string and 'dry_run' a boolean")
     if not isinstance(restart, bool) or (restart and dry_run):
         return _error(400, "BadRequest", "'restart' must be a boolean, and not with 'dry_run'")
-    try:
-        if not dry_run:
-            require_access(caller, Access.OPERATE)
-    except AdminAuthError as error:
-        return _auth_refusal(error)
+    refused = _operator_unless_dry(caller, dry_run)
+    if refused is not None:
+        return refused
     try:
         admin = context.admin()
         if dry_run:
@@ -369,11 +379,9 @@ async def admin_replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     vault, dry_run = body.get("vault"), body.get("dry_run", False)
     if (vault is not None and not isinstance(vault, str)) or not isinstance(dry_run, bool):
         return _error(400, "BadRequest", "'vault' must be a string and 'dry_run' a boolean")
-    try:
-        if not dry_run:
-            require_access(caller, Access.OPERATE)
-    except AdminAuthError as error:
-        return _auth_refusal(error)
+    refused = _operator_unless_dry(caller, dry_run)
+    if refused is not None:
+        return refused
     try:
         report = await context.admin().replay_dead_letters(
             vault=vault, dry_run=dry_run, caller=caller

@@ -76,6 +76,8 @@ _FUNCTION = re.compile(
     r"/functions/([^/]+)$",
     re.I,
 )
+#: Event Grid's event subscription names: 3 to 64 of a-z, A-Z, 0-9, "-" (docs/emulator.md).
+_SUBSCRIPTION_NAME = re.compile(r"^[A-Za-z0-9-]{3,64}$")
 _STORAGE = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Storage"
     r"/storageAccounts/([^/]+)$",
@@ -408,6 +410,14 @@ class SystemTopicsProvider:
                 return web.Response(status=204)
             self._engine().pop(topic.engine_name(name), None)
             return web.Response(status=200)
+        if not _SUBSCRIPTION_NAME.match(name):
+            raise ArmError(
+                400,
+                "InvalidRequest",
+                f"The length of {name} is {len(name)}, or it has characters other than letters, "
+                "digits and '-'. EventSubscription name must be between 3 and 64 characters "
+                "in length and use alphanumeric letters and '-' only.",
+            )
         body = await call.body()
         props = dict(body.get("properties") or {})
         existed = name.lower() in topic.subscriptions

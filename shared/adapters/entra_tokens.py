@@ -127,6 +127,14 @@ class EntraTokenVerifier:
             raise UnauthenticatedError(
                 "InvalidIssuer", f"the token's issuer is not {self._issuer}{hint}"
             )
+        if not isinstance(claims.get("azp"), str) or not claims["azp"]:
+            # Every v2.0 access token names the client it was issued to (``azp``); an ID
+            # token for keyward's app registration has the same issuer, audience, tenant and
+            # object id but no ``azp``, and must not open the API.
+            raise UnauthenticatedError(
+                "NotAnAccessToken",
+                "an access token for keyward's API is required (this one names no client: azp)",
+            )
         return claims
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:

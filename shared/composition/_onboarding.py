@@ -1,6 +1,10 @@
 """Building vault onboarding (``connect-vault``, ``disconnect-vault``, ``doctor``) from the
 deployment's settings: the ARM clients as the app builds them, and read-only Storage clients
-(doctor must not create the tables and queue it checks, as ``AppContext.build`` would)."""
+(doctor must not create the tables and queue it checks, as ``AppContext.build`` would).
+
+Whether keyward's identity needs Key Vault Reader follows the kind registry
+(:data:`shared.composition._dependents.KINDS`): any watched kind of key-dependent resource
+with subscriptions has verdicts that read the vault."""
 
 from __future__ import annotations
 
@@ -16,19 +20,35 @@ from shared.adapters._pipeline import NO_REDIRECTS
 from shared.adapters.onboarding import ArmOnboarding, StorageNameProbe
 from shared.composition._clients import arm_clients
 from shared.composition._context import STATE_TABLE, default_credential
+from shared.composition._dependents import KINDS
 from shared.errors import ConfigurationError
 from shared.onboarding import DeadLetterTarget
-from shared.services.onboarding import Deployment, Onboarding, StorageNeeds
+from shared.services.onboarding import Deployment, Onboarding, StorageNames, StorageNeeds
 from shared.settings import Settings
 
 
 @dataclass
 class OnboardingSession:
-    """Onboarding for one command; ``aclose`` closes every client it opened."""
+    """Onboarding for one command; ``aclose`` closes every client it opened.
 
-    onboarding: Onboarding
+    ``onboarding`` is ``None`` when the deployment's flags were wrong (``deployment_error``
+    says how): doctor still checks storage through ``storage``."""
+
+    onboarding: Onboarding | None
     needs: StorageNeeds
     _closers: list[object]
+    storage: StorageNames | None = None
+    deployment_error: str | None = None
+
+    def require(self) -> Onboarding:
+        """The onboarding, or the deployment's error (connect-vault, disconnect-vault).
+
+        Raises:
+            ConfigurationError: ``--function-app`` or ``--dead-letter-account`` was wrong.
+        """
+        if self.onboarding is None:
+            raise ConfigurationError(self.deployment_error or "no deployment")
+        return self.onboarding
 
     async def aclose(self) -> None:
         for closer in reversed(self._closers):
@@ -64,16 +84,25 @@ def deployment_for(
         principal_id=principal_id,
         subscription_ids=tuple(subscription_ids) or (parts[1],),
         dead_letter=dead_letter,
-        face_verdicts=bool(settings.dependent("face").subscriptions),
+        dependent_verdicts=dependent_verdicts(settings),
     )
+
+
+def dependent_verdicts(settings: Settings) -> bool:
+    """Whether any registered kind the settings watch has subscriptions (face, cognitive,
+    storage...): then its verdicts read vaults, and keyward's identity needs Key Vault Reader."""
+    return any(settings.dependent(kind.name).enabled for kind in KINDS)
 
 
 def open_onboarding(
     settings: Settings,
-    deployment: Deployment,
+    deployment: Deployment | None,
     credential: AsyncTokenCredential | None = None,
+    *,
+    deployment_error: str | None = None,
 ) -> OnboardingSession:
-    """Onboarding over ``settings``' ARM endpoint and storage (no network call here)."""
+    """Onboarding over ``settings``' ARM endpoint and storage (no network call here); with no
+    ``deployment`` (its flags were wrong: ``deployment_error``), the storage probe only."""
     closers: list[object] = []
     if credential is None:
         credential = default_credential(settings)
@@ -103,5 +132,5 @@ def open_onboarding(
         queue=settings.job_queue,
         container=settings.deadletter_container,
     )
-    onboarding = Onboarding(ArmOnboarding(arm), deployment, probe)
-    return OnboardingSession(onboarding, needs, closers)
+    onboarding = None if deployment is None else Onboarding(ArmOnboarding(arm), deployment, probe)
+    return OnboardingSession(onboarding, needs, closers, probe, deployment_error)

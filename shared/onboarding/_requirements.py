@@ -17,13 +17,19 @@ README's manual ``az`` commands spell out the same values (docs/onboarding.md).
   dead-letter to ``KEYWARD_DEADLETTER_CONTAINER`` when it is set.
 * keyward's identity gets, per vault, least privilege: :data:`CRYPTO_SERVICE_ENCRYPTION_USER`
   (RBAC vaults) or the access policy :data:`ACCESS_POLICY_KEY_PERMISSIONS` (access-policy
-  vaults); :data:`KEY_VAULT_READER` too only when Face verdicts are on
-  (``KEYWARD_FACE_SUBSCRIPTIONS``). It never grants a role that can change keys or access
-  (:data:`NEVER_GRANTED`).
+  vaults); :data:`KEY_VAULT_READER` too only when dependent verdicts are on (any kind of
+  ``KEYWARD_DEPENDENT_KINDS`` with subscriptions). It never grants a role that can change
+  keys or access (:data:`NEVER_GRANTED`).
+* Event subscriptions are named per deployment (:func:`subscription_name`:
+  ``keyward-<function app>``, ``keyward-access-<function app>``), so two deployments
+  connected to one vault each keep their own; one that delivers to another Function App is
+  never rewritten or deleted (:func:`delivers_to_app`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -67,7 +73,9 @@ class StringInFilter:
 
 @dataclass(frozen=True)
 class SubscriptionTemplate:
-    """An event subscription keyward needs, before the deployment fills in its targets."""
+    """An event subscription keyward needs, before the deployment fills in its targets.
+
+    ``name`` is the base of its name; each deployment's is :func:`subscription_name`."""
 
     name: str
     topic_type: str
@@ -116,12 +124,52 @@ class SubscriptionSpec:
 
     @property
     def name(self) -> str:
-        return self.template.name
+        """This deployment's name for the subscription (:func:`subscription_name`)."""
+        return subscription_name(self.template, function_app_of(self.function_id))
 
 
 def function_resource_id(function_app_id: str) -> str:
     """The ``AzureFunction`` destination: ``{app id}/functions/on_key_vault_event``."""
     return f"{function_app_id.rstrip('/')}/functions/{EVENT_FUNCTION}"
+
+
+def function_app_of(function_id: str) -> str:
+    """The Function App of an ``AzureFunction`` destination (``{app id}/functions/{fn}``)."""
+    trimmed = function_id.rstrip("/")
+    at = trimmed.lower().rfind("/functions/")  # ARM ids ignore case
+    return trimmed if at < 0 else trimmed[:at]
+
+
+#: Event Grid's rule for event subscription names: 3 to 64 of a-z, A-Z, 0-9 and "-"
+#: (learn.microsoft.com/azure/event-grid/subscription-creation-schema).
+SUBSCRIPTION_NAME_MAX = 64
+_NAME_CHARS = re.compile(r"[^a-z0-9-]")
+
+
+def subscription_name(template: SubscriptionTemplate, function_app_id: str) -> str:
+    """This deployment's event subscription name: ``{template.name}-{function app name}``,
+    lower case. Function App names are globally unique (they are the app's host name), so two
+    deployments connected to one vault never share a name; a name longer than Event Grid's 64
+    characters keeps a prefix of the app name and 8 hex digits of a hash of the app's
+    resource id, which still tells two apps with the same prefix apart."""
+    app = function_app_id.rstrip("/").rsplit("/", 1)[-1].lower()
+    app = _NAME_CHARS.sub("", app) or "app"
+    name = f"{template.name}-{app}"
+    if len(name) <= SUBSCRIPTION_NAME_MAX:
+        return name
+    digest = hashlib.sha256(function_app_id.rstrip("/").lower().encode()).hexdigest()[:8]
+    room = SUBSCRIPTION_NAME_MAX - len(template.name) - len(digest) - 2
+    return f"{template.name}-{app[:room].rstrip('-')}-{digest}"
+
+
+def delivers_to_app(endpoint_type: str, function_id: str | None, function_app_id: str) -> bool:
+    """Whether a found subscription delivers to this Function App (any of its functions).
+
+    One that does not (another app's function, a webhook, a queue) is another deployment's or
+    someone's own: connect-vault never rewrites it and disconnect-vault never deletes it."""
+    if endpoint_type.lower() != "azurefunction" or not function_id:
+        return False
+    return function_app_of(function_id).lower() == function_app_id.rstrip("/").lower()
 
 
 @dataclass(frozen=True)
@@ -141,7 +189,7 @@ CRYPTO_SERVICE_ENCRYPTION_USER = Role(
 KEY_VAULT_READER = Role(
     "Key Vault Reader",
     "21090545-7ca7-4776-b22c-e363652d74d2",
-    "tell a soft-deleted key from a missing one in Face verdicts",
+    "tell a soft-deleted key from a missing one in key-dependent resource verdicts",
 )
 #: Roles connect-vault never grants: they change keys, access or the vault. Rotating on near
 #: expiry (Key Vault Crypto Officer at key scope) is the operator's own decision.
@@ -157,9 +205,10 @@ ACCESS_POLICY_KEY_PERMISSIONS = ("get", "list", "wrapKey", "unwrapKey")
 _ASSIGNMENT_NAMESPACE = uuid.UUID("5d7a1c52-6b8e-4c55-9a51-6b6579776172")
 
 
-def roles_for(*, face_verdicts: bool) -> tuple[Role, ...]:
-    """The roles keyward's identity needs on each RBAC vault."""
-    if face_verdicts:
+def roles_for(*, dependent_verdicts: bool) -> tuple[Role, ...]:
+    """The roles keyward's identity needs on each RBAC vault: Key Vault Reader too when any
+    watched kind of key-dependent resource has subscriptions (its verdicts read vaults)."""
+    if dependent_verdicts:
         return (CRYPTO_SERVICE_ENCRYPTION_USER, KEY_VAULT_READER)
     return (CRYPTO_SERVICE_ENCRYPTION_USER,)
 

@@ -5,7 +5,10 @@ requirements in :mod:`shared.onboarding`; no adapter, no ``azure`` import. Every
 preceded by a read that decides it, so running ``connect`` twice writes nothing the second
 time and reports each item ``unchanged``; ``disconnect`` removes only what ``connect``
 creates (its event subscriptions, its tagged system topics, role assignments under its
-deterministic names, the access-policy permissions it adds).
+deterministic names; the access-policy permissions it adds only when asked, as access
+policies carry no author). Event subscriptions carry this deployment's name
+(``shared.onboarding.subscription_name``), and one that delivers to another Function App is
+never rewritten or deleted: ``connect`` reports it as a ``conflict``, ``disconnect`` keeps it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from shared.onboarding import (
     TopicRef,
     VaultRef,
     assignment_name,
+    delivers_to_app,
     function_resource_id,
     roles_for,
     subscription_findings,
@@ -43,6 +47,14 @@ UNCHANGED = "unchanged"
 REMOVED = "removed"
 ABSENT = "absent"
 KEPT = "kept"
+#: An event subscription under this deployment's name that delivers elsewhere: left alone.
+CONFLICT = "conflict"
+#: What to do about a conflict (connect-vault's step, doctor's fix).
+CONFLICT_FIX = (
+    "it is another deployment's or someone's own: keyward leaves it. If that deployment is "
+    "gone, delete it (az eventgrid system-topic event-subscription delete -g {group} "
+    "--system-topic-name {topic} -n {name}) and run connect-vault again"
+)
 #: What doctor tells to run for anything connect-vault sets.
 FIX = "keyward connect-vault --vault {vault} (with the same flags)"
 #: What doctor tells when it could not read something.
@@ -108,7 +120,9 @@ class Deployment:
     #: Azure subscriptions searched for the allow-listed vaults, in order.
     subscription_ids: tuple[str, ...]
     dead_letter: DeadLetterTarget | None
-    face_verdicts: bool
+    #: Some watched kind of key-dependent resource has subscriptions: its verdicts read the
+    #: vault, so keyward's identity needs Key Vault Reader there too.
+    dependent_verdicts: bool
 
     def spec(self, template: SubscriptionTemplate) -> SubscriptionSpec:
         return SubscriptionSpec(
@@ -228,15 +242,23 @@ class Onboarding:
         steps.append(Step(item, CREATED, created.name))
         return created
 
+    def _ours(self, found: FoundSubscription) -> bool:
+        return delivers_to_app(
+            found.endpoint_type, found.function_id, self.deployment.function_app_id
+        )
+
     async def _ensure_subscription(
         self, steps: list[Step], topic: TopicRef, template: SubscriptionTemplate
     ) -> None:
         spec = self.deployment.spec(template)
-        item = f"event subscription {template.name} on {topic.name}"
-        found = await self.arm.event_subscription(topic, template.name)
+        item = f"event subscription {spec.name} on {topic.name}"
+        found = await self.arm.event_subscription(topic, spec.name)
         if found is None:
             await self.arm.put_event_subscription(topic, spec)
             steps.append(Step(item, CREATED))
+            return
+        if not self._ours(found):
+            steps.append(Step(item, CONFLICT, _conflict(found, topic, spec.name)))
             return
         wrong = [f for f in subscription_findings(spec, found) if not f.ok]
         if not wrong:
@@ -258,7 +280,7 @@ class Onboarding:
                 steps.append(Step(item, UNCHANGED))
             return
         found = await self.arm.role_assignments(vault.arm_id, principal)
-        for role in roles_for(face_verdicts=self.deployment.face_verdicts):
+        for role in roles_for(dependent_verdicts=self.deployment.dependent_verdicts):
             item = f"role {role.name} on {vault.name}"
             if _has_role(found, role, vault.arm_id):
                 steps.append(Step(item, UNCHANGED))
@@ -269,19 +291,24 @@ class Onboarding:
 
     # --- disconnect -------------------------------------------------------------------------
 
-    async def disconnect(self, vault_name: str) -> list[Step]:
+    async def disconnect(
+        self, vault_name: str, *, remove_access_policy: bool = False
+    ) -> list[Step]:
         """Remove what :meth:`connect` creates for ``vault_name``, and nothing else.
 
-        The subscription topic's ``keyward-access`` subscription serves every vault of the
-        Azure subscription: it is removed only when no other vault there keeps keyward's
-        subscription.
+        This deployment's access subscription on the subscription topic serves every vault of
+        the Azure subscription: it is removed only when no other vault there keeps this
+        deployment's vault subscription. An event subscription under this deployment's name
+        that delivers to another Function App is kept. On an access-policy vault the four key
+        permissions are removed only with ``remove_access_policy`` (access policies carry no
+        author: keyward cannot tell whether connect-vault added them).
         """
         vault = await self._vault(vault_name)
         steps: list[Step] = []
-        await self._remove_access(steps, vault)
+        await self._remove_access(steps, vault, remove_access_policy=remove_access_policy)
         topic = await self.arm.find_topic(vault.subscription_id, vault.arm_id, VAULT_TOPIC_TYPE)
         if topic is not None:
-            await self._remove_subscription(steps, topic, VAULT_SUBSCRIPTION.name)
+            await self._remove_subscription(steps, topic, VAULT_SUBSCRIPTION)
         source = f"/subscriptions/{vault.subscription_id}"
         sub_topic = await self.arm.find_topic(
             vault.subscription_id, source, SUBSCRIPTION_TOPIC_TYPE
@@ -289,30 +316,41 @@ class Onboarding:
         if sub_topic is not None:
             others = await self._other_connected_vaults(vault)
             if others:
+                name = self.deployment.spec(ACCESS_SUBSCRIPTION).name
                 steps.append(
                     Step(
-                        f"event subscription {ACCESS_SUBSCRIPTION.name} on {sub_topic.name}",
+                        f"event subscription {name} on {sub_topic.name}",
                         KEPT,
                         "also serves " + ", ".join(others),
                     )
                 )
             else:
-                await self._remove_subscription(steps, sub_topic, ACCESS_SUBSCRIPTION.name)
+                await self._remove_subscription(steps, sub_topic, ACCESS_SUBSCRIPTION)
         return steps
 
     async def _other_connected_vaults(self, vault: VaultRef) -> list[str]:
+        """Other vaults of the Azure subscription connected to this deployment (its vault
+        subscription, delivering to its Function App)."""
+        name = self.deployment.spec(VAULT_SUBSCRIPTION).name
         names = []
         for topic in await self.arm.vault_topics(vault.subscription_id):
             if topic.source.lower() == vault.arm_id.lower():
                 continue
-            if await self.arm.event_subscription(topic, VAULT_SUBSCRIPTION.name) is not None:
+            found = await self.arm.event_subscription(topic, name)
+            if found is not None and self._ours(found):
                 names.append(topic.source.rsplit("/", 1)[-1])
         return names
 
-    async def _remove_subscription(self, steps: list[Step], topic: TopicRef, name: str) -> None:
+    async def _remove_subscription(
+        self, steps: list[Step], topic: TopicRef, template: SubscriptionTemplate
+    ) -> None:
+        name = self.deployment.spec(template).name
         item = f"event subscription {name} on {topic.name}"
-        if await self.arm.event_subscription(topic, name) is None:
+        found = await self.arm.event_subscription(topic, name)
+        if found is None:
             steps.append(Step(item, ABSENT))
+        elif not self._ours(found):
+            steps.append(Step(item, KEPT, _conflict(found, topic, name)))
         else:
             await self.arm.delete_event_subscription(topic, name)
             steps.append(Step(item, REMOVED))
@@ -325,20 +363,29 @@ class Onboarding:
             await self.arm.delete_topic(topic)
             steps.append(Step(topic_item, REMOVED, topic.name))
 
-    async def _remove_access(self, steps: list[Step], vault: VaultRef) -> None:
+    async def _remove_access(
+        self, steps: list[Step], vault: VaultRef, *, remove_access_policy: bool
+    ) -> None:
         principal = self.deployment.principal_id
         if not vault.rbac:
             have = await self.arm.key_permissions(vault, principal)
             ours = [p for p in ACCESS_POLICY_KEY_PERMISSIONS if p.lower() in have]
             item = f"access policy keys {','.join(ACCESS_POLICY_KEY_PERMISSIONS)} on {vault.name}"
-            if ours:
+            if ours and not remove_access_policy:
+                detail = (
+                    f"left {','.join(ours)} (access policies carry no author: they may predate "
+                    "connect-vault); to remove them, run disconnect-vault again with "
+                    "--remove-access-policy"
+                )
+                steps.append(Step(item, KEPT, detail))
+            elif ours:
                 await self.arm.change_key_permissions(vault, principal, ours, add=False)
                 steps.append(Step(item, REMOVED, ",".join(ours)))
             else:
                 steps.append(Step(item, ABSENT))
             return
         found = {a.name.lower() for a in await self.arm.role_assignments(vault.arm_id, principal)}
-        for role in roles_for(face_verdicts=True):  # whatever connect may have granted
+        for role in roles_for(dependent_verdicts=True):  # whatever connect may have granted
             name = assignment_name(vault.arm_id, principal, role)
             item = f"role {role.name} on {vault.name}"
             if name.lower() in found:
@@ -351,53 +398,13 @@ class Onboarding:
 
     async def doctor(self, vault_names: Sequence[str], needs: StorageNeeds) -> list[Check]:
         """Every check, in a fixed order; each names what is wrong and what to run."""
-        try:
-            checks = await self._storage_checks(needs)
-        except ServiceError as error:  # unreadable storage is a finding, not a crash
-            checks = [Check("storage", False, str(error), READ_FIX)]
+        checks = await storage_checks(self.storage, needs)
         subscriptions_seen: set[str] = set()
         for name in vault_names:
             try:
                 checks.extend(await self._vault_checks(name, subscriptions_seen))
             except ServiceError as error:
                 checks.append(Check(f"vault {name}: readable in ARM", False, str(error), READ_FIX))
-        return checks
-
-    async def _storage_checks(self, needs: StorageNeeds) -> list[Check]:
-        if self.storage is None:
-            return []
-        checks = []
-        create = "start the Function App once (it creates them), or create it"
-        for table in needs.tables:
-            ok = await self.storage.table_exists(table)
-            checks.append(
-                Check(
-                    f"storage: table {table}",
-                    ok,
-                    "exists" if ok else "missing",
-                    "" if ok else create,
-                )
-            )
-        ok = await self.storage.queue_exists(needs.queue)
-        checks.append(
-            Check(
-                f"storage: queue {needs.queue}",
-                ok,
-                "exists" if ok else "missing",
-                "" if ok else create,
-            )
-        )
-        if needs.container is not None:
-            ok = await self.storage.container_exists(needs.container)
-            fix = f"az storage container create -n {needs.container} --auth-mode login ..."
-            checks.append(
-                Check(
-                    f"storage: dead-letter container {needs.container}",
-                    ok,
-                    "exists" if ok else "missing",
-                    "" if ok else fix,
-                )
-            )
         return checks
 
     async def _vault_checks(self, vault_name: str, seen: set[str]) -> list[Check]:
@@ -436,13 +443,18 @@ class Onboarding:
         if topic is None:
             return [Check(f"{prefix}: system topic ({template.topic_type})", False, "missing", fix)]
         checks = [Check(f"{prefix}: system topic ({template.topic_type})", True, topic.name)]
-        found = await self.arm.event_subscription(topic, template.name)
-        base = f"{prefix}: event subscription {template.name}"
+        spec = self.deployment.spec(template)
+        found = await self.arm.event_subscription(topic, spec.name)
+        base = f"{prefix}: event subscription {spec.name}"
         if found is None:
             checks.append(Check(base, False, f"missing on {topic.name}", fix))
             return checks
+        if not self._ours(found):
+            detail = _conflict(found, topic, spec.name)
+            checks.append(Check(base, False, detail, "see the detail: connect-vault leaves it"))
+            return checks
         checks.append(Check(base, True, f"on {topic.name}"))
-        for finding in subscription_findings(self.deployment.spec(template), found):
+        for finding in subscription_findings(spec, found):
             checks.append(
                 Check(
                     f"{base}: {finding.aspect}",
@@ -464,11 +476,66 @@ class Onboarding:
             return [Check(name, True, f"granted to {principal}")]
         found = await self.arm.role_assignments(vault.arm_id, principal)
         checks = []
-        for role in roles_for(face_verdicts=self.deployment.face_verdicts):
+        for role in roles_for(dependent_verdicts=self.deployment.dependent_verdicts):
             ok = _has_role(found, role, vault.arm_id)
             detail = f"{principal}: {role.why}" if ok else f"not assigned to {principal}"
             checks.append(Check(f"{prefix}: role {role.name}", ok, detail, "" if ok else fix))
         return checks
+
+
+async def storage_checks(storage: StorageNames | None, needs: StorageNeeds) -> list[Check]:
+    """doctor's storage checks; they need the settings only (not the Function App or the
+    identity), so doctor runs them even when ``--function-app`` is wrong. Storage that cannot
+    be read is itself a wrong ``storage`` check, not a crash."""
+    if storage is None:
+        return []
+    try:
+        return await _storage_name_checks(storage, needs)
+    except ServiceError as error:
+        return [Check("storage", False, str(error), READ_FIX)]
+
+
+async def _storage_name_checks(storage: StorageNames, needs: StorageNeeds) -> list[Check]:
+    checks = []
+    create = "start the Function App once (it creates them), or create it"
+    for table in needs.tables:
+        ok = await storage.table_exists(table)
+        checks.append(
+            Check(
+                f"storage: table {table}",
+                ok,
+                "exists" if ok else "missing",
+                "" if ok else create,
+            )
+        )
+    ok = await storage.queue_exists(needs.queue)
+    checks.append(
+        Check(
+            f"storage: queue {needs.queue}",
+            ok,
+            "exists" if ok else "missing",
+            "" if ok else create,
+        )
+    )
+    if needs.container is not None:
+        ok = await storage.container_exists(needs.container)
+        fix = f"az storage container create -n {needs.container} --auth-mode login ..."
+        checks.append(
+            Check(
+                f"storage: dead-letter container {needs.container}",
+                ok,
+                "exists" if ok else "missing",
+                "" if ok else fix,
+            )
+        )
+    return checks
+
+
+def _conflict(found: FoundSubscription, topic: TopicRef, name: str) -> str:
+    """What a conflict step or check says: where the subscription delivers, and what to do."""
+    where = found.function_id or f"a {found.endpoint_type} endpoint"
+    fix = CONFLICT_FIX.format(group=topic.resource_group, topic=topic.name, name=name)
+    return f"delivers to {where}, not this Function App; {fix}"
 
 
 def _has_role(found: list[FoundAssignment], role: Role, scope: str) -> bool:

@@ -118,6 +118,7 @@ async def test_a_token_of_the_tenant_for_the_api_is_accepted_with_its_claims() -
         (token(kid="unknown"), "UnknownSigningKey"),
         (token(drop=("oid",)), "MalformedToken"),
         (token(drop=("exp",)), "MalformedToken"),
+        (token(drop=("azp",)), "NotAnAccessToken"),
     ],
     ids=[
         "garbage",
@@ -131,6 +132,7 @@ async def test_a_token_of_the_tenant_for_the_api_is_accepted_with_its_claims() -
         "kid",
         "no-oid",
         "no-exp",
+        "id-token",
     ],
 )
 async def test_each_refusal_names_its_reason(raw: str, code: str) -> None:

@@ -3,15 +3,20 @@ real management SDKs: ``connect-vault`` then ``doctor`` says everything is right
 any one thing (a role assignment, an event type, a filter, the retry policy, the dead-letter
 destination, a whole subscription, the queue) makes ``doctor`` name exactly that check; a
 second ``connect-vault`` sends no ARM write; ``disconnect-vault`` removes what connect made;
-and an event subscription made through ARM delivers a rotation to the local host."""
+two deployments connect one vault side by side, and neither ever rewrites or deletes the
+other's event subscriptions; an access-policy vault keeps its permissions unless
+``--remove-access-policy``; Key Vault Reader follows any watched dependent kind; doctor with a
+wrong ``--function-app`` still checks storage; and an event subscription made through ARM
+delivers a rotation to the local host."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +46,8 @@ from shared.onboarding import (
     KEY_VAULT_READER,
     VAULT_SUBSCRIPTION,
     assignment_name,
+    function_resource_id,
+    subscription_name,
 )
 from tests.e2e.conftest import Stack, call
 
@@ -53,6 +60,12 @@ FUNCTION_APP = f"{RG}/Microsoft.Web/sites/{APP}"
 ACCOUNT = "keywardstore"
 STORAGE_ACCOUNT = f"{RG}/Microsoft.Storage/storageAccounts/{ACCOUNT}"
 KEY_EVENT = "Microsoft.KeyVault.KeyNewVersionCreated"
+#: This deployment's event subscription names (per Function App).
+VAULT_SUB = subscription_name(VAULT_SUBSCRIPTION, FUNCTION_APP)
+ACCESS_SUB = subscription_name(ACCESS_SUBSCRIPTION, FUNCTION_APP)
+#: A second deployment connected to the same vaults.
+APP2 = "keyward-app-two"
+FUNCTION_APP2 = f"{RG}/Microsoft.Web/sites/{APP2}"
 
 
 def _cli(*args: str) -> tuple[int, Any]:
@@ -68,19 +81,28 @@ class Onboard:
     principal: str
     settings: dict[str, str]
     arm: EventGridArmControl
+    function_app: str = FUNCTION_APP
 
     def flags(self) -> list[str]:
-        return ["--function-app", FUNCTION_APP, "--principal-id", self.principal,
+        return ["--function-app", self.function_app, "--principal-id", self.principal,
                 "--dead-letter-account", STORAGE_ACCOUNT]  # fmt: skip
 
     def connect(self) -> tuple[int, Any]:
         return _cli("connect-vault", "--vault", self.vault.name, *self.flags())
 
-    def disconnect(self) -> tuple[int, Any]:
-        return _cli("disconnect-vault", "--vault", self.vault.name, *self.flags())
+    def disconnect(self, *extra: str) -> tuple[int, Any]:
+        return _cli("disconnect-vault", "--vault", self.vault.name, *self.flags(), *extra)
 
     def doctor(self) -> tuple[int, Any]:
         return _cli("doctor", *self.flags())
+
+    def as_app(self, function_app: str) -> Onboard:
+        """The same vault and identity, as another deployment (Function App) sees it."""
+        return dataclasses.replace(self, function_app=function_app)
+
+    def subscription_names(self, topic: str) -> set[str]:
+        operations = self.grid().system_topic_event_subscriptions
+        return {s.name for s in operations.list_by_system_topic(DEFAULT_RESOURCE_GROUP, topic)}
 
     def wrong(self) -> set[str]:
         code, report = self.doctor()
@@ -161,17 +183,22 @@ def fast_lro(emulator: RunningEmulator) -> Iterator[None]:
     arm.set_lro(seconds=0.0, retry_after="1")
 
 
-@pytest.fixture
-def onboard(
+@contextmanager
+def _onboarding(
     emulator: RunningEmulator,
     azurite: AzuriteInfo,
-    emulator_vault_factory: Callable[..., EmulatorVault],
+    vault: EmulatorVault,
     monkeypatch: pytest.MonkeyPatch,
-    fast_lro: None,
+    changes: Mapping[str, str | None] | None = None,
 ) -> Iterator[Onboard]:
-    """An RBAC vault, keyward's storage names created in Azurite, a site that answers 200."""
-    vault = emulator_vault_factory(rbac=True)
+    """``vault`` on the allow-list, keyward's storage names created in Azurite, two sites
+    (this deployment's and a second one's) that answer 200."""
     settings = _settings(emulator, azurite, vault)
+    for name, value in (changes or {}).items():
+        if value is None:
+            settings.pop(name, None)
+        else:
+            settings[name] = value
     _environment(monkeypatch, settings)
     connection = azurite.connection_string
     TableServiceClient.from_connection_string(connection).create_table_if_not_exists("keywardstate")
@@ -184,15 +211,30 @@ def onboard(
     blobs = BlobServiceClient.from_connection_string(connection)
     blobs.create_container(settings["KEYWARD_DEADLETTER_CONTAINER"])
     arm = EventGridArmControl(emulator.url, emulator.ca_path)
-    with _site() as site:
+    with _site() as site, _site() as site2:
         arm.register_site(APP, site, "system-key")
+        arm.register_site(APP2, site2, "system-key-2")
         arm.register_storage_account(ACCOUNT, connection)
         onboard = Onboard(emulator, vault, emulator.identity["object_id"], settings, arm)
         try:
             yield onboard
         finally:
-            onboard.disconnect()
+            onboard.as_app(FUNCTION_APP2).disconnect()
+            onboard.disconnect("--remove-access-policy")
             EventGridControl(emulator.url, emulator.ca_path).drain()
+
+
+@pytest.fixture
+def onboard(
+    emulator: RunningEmulator,
+    azurite: AzuriteInfo,
+    emulator_vault_factory: Callable[..., EmulatorVault],
+    monkeypatch: pytest.MonkeyPatch,
+    fast_lro: None,
+) -> Iterator[Onboard]:
+    """An RBAC vault (see :func:`_onboarding`)."""
+    with _onboarding(emulator, azurite, emulator_vault_factory(rbac=True), monkeypatch) as o:
+        yield o
 
 
 def test_connect_vault_then_doctor_reports_everything_right(onboard: Onboard) -> None:
@@ -201,7 +243,7 @@ def test_connect_vault_then_doctor_reports_everything_right(onboard: Onboard) ->
     actions = {step["item"]: step["action"] for step in connected["steps"]}
     assert f"role {CRYPTO_SERVICE_ENCRYPTION_USER.name} on {onboard.vault.name}" in actions
     assert f"role {KEY_VAULT_READER.name} on {onboard.vault.name}" in actions
-    assert actions[f"event subscription keyward on {onboard.vault_topic()}"] == "created"
+    assert actions[f"event subscription {VAULT_SUB} on {onboard.vault_topic()}"] == "created"
 
     code, report = onboard.doctor()
     assert code == 0, [c for c in report["checks"] if not c["ok"]]
@@ -212,9 +254,9 @@ def test_connect_vault_then_doctor_reports_everything_right(onboard: Onboard) ->
         "settings",
         f"storage: queue {onboard.settings['KEYWARD_JOB_QUEUE']}",
         f"{vault}: role {CRYPTO_SERVICE_ENCRYPTION_USER.name}",
-        f"subscription {SUB}: event subscription keyward-access: filter data.operationName",
-        f"{vault}: event subscription keyward: dead-letter destination",
-        f"{vault}: event subscription keyward: retry policy",
+        f"subscription {SUB}: event subscription {ACCESS_SUB}: filter data.operationName",
+        f"{vault}: event subscription {VAULT_SUB}: dead-letter destination",
+        f"{vault}: event subscription {VAULT_SUB}: retry policy",
     ):
         assert expected in names
 
@@ -241,11 +283,11 @@ def _remove_role(role_name: str) -> Callable[[Onboard], None]:
 
 
 def _on_vault(change: Callable[[Any], None]) -> Callable[[Onboard], None]:
-    return lambda o: o.rewrite(o.vault_topic(), VAULT_SUBSCRIPTION.name, change)
+    return lambda o: o.rewrite(o.vault_topic(), VAULT_SUB, change)
 
 
 def _on_access(change: Callable[[Any], None]) -> Callable[[Onboard], None]:
-    return lambda o: o.rewrite(o.subscription_topic(), ACCESS_SUBSCRIPTION.name, change)
+    return lambda o: o.rewrite(o.subscription_topic(), ACCESS_SUB, change)
 
 
 def _drop_first_type(model: Any) -> None:
@@ -266,7 +308,7 @@ def _fewer_attempts(model: Any) -> None:
 
 def _delete_vault_subscription(onboard: Onboard) -> None:
     operations = onboard.grid().system_topic_event_subscriptions
-    operations.begin_delete(DEFAULT_RESOURCE_GROUP, onboard.vault_topic(), "keyward").result()
+    operations.begin_delete(DEFAULT_RESOURCE_GROUP, onboard.vault_topic(), VAULT_SUB).result()
 
 
 def _delete_queue(onboard: Onboard) -> None:
@@ -275,8 +317,8 @@ def _delete_queue(onboard: Onboard) -> None:
 
 
 VAULT = "vault {vault}"
-KEYWARD = "vault {vault}: event subscription keyward"
-ACCESS = f"subscription {SUB}: event subscription keyward-access"
+KEYWARD = "vault {vault}: event subscription " + VAULT_SUB
+ACCESS = f"subscription {SUB}: event subscription {ACCESS_SUB}"
 BREAKAGES = {
     "role-encryption-user": (_remove_role(CRYPTO_SERVICE_ENCRYPTION_USER.name),
                              f"{VAULT}: role {CRYPTO_SERVICE_ENCRYPTION_USER.name}"),
@@ -316,7 +358,7 @@ def test_disconnect_vault_removes_what_connect_made_and_doctor_says_so(onboard: 
     code, removed = onboard.disconnect()
     assert code == 0
     actions = {step["item"]: step["action"] for step in removed["steps"]}
-    assert actions[f"event subscription keyward on {topic}"] == "removed"
+    assert actions[f"event subscription {VAULT_SUB} on {topic}"] == "removed"
     assert actions[f"role {KEY_VAULT_READER.name} on {onboard.vault.name}"] == "removed"
     sources = {
         (t.source or "").lower() for t in onboard.grid().system_topics.list_by_subscription()
@@ -332,6 +374,149 @@ def test_disconnect_vault_removes_what_connect_made_and_doctor_says_so(onboard: 
     code, again = onboard.disconnect()
     assert code == 0
     assert {s["action"] for s in again["steps"]} <= {"absent"}
+
+
+def test_two_deployments_connect_one_vault_side_by_side(onboard: Onboard) -> None:
+    """Each deployment's event subscriptions carry its own name: the second connect-vault
+    creates its own, doctor is right for both, and disconnecting one leaves the other's.
+    (Each deployment has its own identity, as two Function Apps' system identities do.)"""
+    identity = onboard.emulator.client.create_principal(display_name="keyward-app-two")
+    second = dataclasses.replace(
+        onboard.as_app(FUNCTION_APP2), principal=str(identity["object_id"])
+    )
+    assert onboard.connect()[0] == 0
+    code, connected = second.connect()
+    assert code == 0
+    second_vault_sub = subscription_name(VAULT_SUBSCRIPTION, FUNCTION_APP2)
+    second_access_sub = subscription_name(ACCESS_SUBSCRIPTION, FUNCTION_APP2)
+    topic, sub_topic = onboard.vault_topic(), onboard.subscription_topic()
+    actions = {step["item"]: step["action"] for step in connected["steps"]}
+    assert actions[f"event subscription {second_vault_sub} on {topic}"] == "created"
+    assert actions[f"event subscription {second_access_sub} on {sub_topic}"] == "created"
+    assert onboard.subscription_names(topic) == {VAULT_SUB, second_vault_sub}
+    assert onboard.subscription_names(sub_topic) == {ACCESS_SUB, second_access_sub}
+    assert onboard.wrong() == set()
+    assert second.wrong() == set()
+
+    code, removed = second.disconnect()
+    assert code == 0
+    actions = {step["item"]: step["action"] for step in removed["steps"]}
+    assert actions[f"event subscription {second_vault_sub} on {topic}"] == "removed"
+    assert actions[f"system topic (microsoft.keyvault.vaults) for {onboard.vault.arm_id}"] == (
+        "kept"  # the first deployment's subscription still uses it
+    )
+    assert onboard.subscription_names(topic) == {VAULT_SUB}
+    assert onboard.subscription_names(sub_topic) == {ACCESS_SUB}
+    assert onboard.wrong() == set()  # the first deployment is untouched
+
+
+def _deliver_to_second_app(model: Any) -> None:
+    model.destination.resource_id = function_resource_id(FUNCTION_APP2)
+
+
+def test_a_subscription_under_its_name_delivering_elsewhere_is_never_rewritten_or_deleted(
+    onboard: Onboard,
+) -> None:
+    """connect-vault reports a conflict (exit 3) and writes nothing there; doctor names it;
+    disconnect-vault keeps it."""
+    assert onboard.connect()[0] == 0
+    topic = onboard.vault_topic()
+    onboard.rewrite(topic, VAULT_SUB, _deliver_to_second_app)
+    before = len(onboard.arm.writes())
+    code, connected = onboard.connect()
+    assert code == 3
+    assert onboard.arm.writes()[before:] == []  # nothing rewritten
+    (conflict,) = [s for s in connected["steps"] if s["action"] != "unchanged"]
+    assert conflict["item"] == f"event subscription {VAULT_SUB} on {topic}"
+    assert conflict["action"] == "conflict"
+    assert FUNCTION_APP2 in conflict["detail"]
+    assert "az eventgrid system-topic event-subscription delete" in conflict["detail"]
+
+    code, report = onboard.doctor()
+    assert code == 3
+    check = f"vault {onboard.vault.name}: event subscription {VAULT_SUB}"
+    (wrong,) = [c for c in report["checks"] if not c["ok"]]
+    assert wrong["check"] == check
+    assert FUNCTION_APP2 in wrong["detail"]
+
+    code, removed = onboard.disconnect()
+    assert code == 0
+    actions = {step["item"]: step["action"] for step in removed["steps"]}
+    assert actions[f"event subscription {VAULT_SUB} on {topic}"] == "kept"
+    assert VAULT_SUB in onboard.subscription_names(topic)
+    found = onboard.grid().system_topic_event_subscriptions.get(
+        DEFAULT_RESOURCE_GROUP, topic, VAULT_SUB
+    )
+    assert found.destination.resource_id.lower() == function_resource_id(FUNCTION_APP2).lower()
+    # nor does the second deployment's disconnect-vault: it is under another name
+    onboard.as_app(FUNCTION_APP2).disconnect()
+    assert VAULT_SUB in onboard.subscription_names(topic)
+    operations = onboard.grid().system_topic_event_subscriptions  # as its owner would
+    operations.begin_delete(DEFAULT_RESOURCE_GROUP, topic, VAULT_SUB).result()
+
+
+def test_disconnect_leaves_access_policy_permissions_unless_asked(
+    emulator: RunningEmulator,
+    azurite: AzuriteInfo,
+    emulator_vault_factory: Callable[..., EmulatorVault],
+    monkeypatch: pytest.MonkeyPatch,
+    fast_lro: None,
+) -> None:
+    vault = emulator_vault_factory(rbac=False)
+    with _onboarding(emulator, azurite, vault, monkeypatch) as onboard:
+        code, connected = onboard.connect()
+        assert code == 0
+        item = f"access policy keys get,list,wrapKey,unwrapKey on {vault.name}"
+        assert {s["item"]: s["action"] for s in connected["steps"]}[item] == "created"
+        check = f"vault {vault.name}: access policy keys get,list,wrapKey,unwrapKey"
+
+        code, removed = onboard.disconnect()
+        assert code == 0
+        step = next(s for s in removed["steps"] if s["item"] == item)
+        assert step["action"] == "kept"
+        assert "--remove-access-policy" in step["detail"]
+        assert check not in onboard.wrong()  # the four permissions are still there
+
+        code, removed = onboard.disconnect("--remove-access-policy")
+        assert code == 0
+        step = next(s for s in removed["steps"] if s["item"] == item)
+        assert (step["action"], step["detail"]) == ("removed", "get,list,wrapKey,unwrapKey")
+        assert check in onboard.wrong()
+
+
+def test_key_vault_reader_is_granted_when_only_another_dependent_kind_is_watched(
+    emulator: RunningEmulator,
+    azurite: AzuriteInfo,
+    emulator_vault_factory: Callable[..., EmulatorVault],
+    monkeypatch: pytest.MonkeyPatch,
+    fast_lro: None,
+) -> None:
+    vault = emulator_vault_factory(rbac=True)
+    storage_only = {
+        "KEYWARD_FACE_SUBSCRIPTIONS": None,
+        "KEYWARD_DEPENDENT_KINDS": "storage",
+        "KEYWARD_STORAGE_ACCOUNTS_SUBSCRIPTIONS": SUB,
+    }
+    with _onboarding(emulator, azurite, vault, monkeypatch, storage_only) as onboard:
+        code, connected = onboard.connect()
+        assert code == 0
+        actions = {s["item"]: s["action"] for s in connected["steps"]}
+        assert actions[f"role {KEY_VAULT_READER.name} on {vault.name}"] == "created"
+        _remove_role(KEY_VAULT_READER.name)(onboard)
+        assert onboard.wrong() == {f"vault {vault.name}: role {KEY_VAULT_READER.name}"}
+
+
+def test_doctor_with_a_wrong_function_app_still_checks_storage(onboard: Onboard) -> None:
+    bad = onboard.as_app("/subscriptions/not-an-app")
+    code, report = bad.doctor()
+    assert code == 3
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["settings"]["ok"] is False
+    assert "--function-app" in checks["settings"]["detail"]
+    storage = [c for name, c in checks.items() if name.startswith("storage: ")]
+    assert storage, report  # the checks that need only the settings ran
+    assert all(c["ok"] for c in storage)
+    assert set(checks) == {"settings", *(c["check"] for c in storage)}
 
 
 def test_a_vault_outside_the_allow_list_is_refused_before_any_call(onboard: Onboard) -> None:
@@ -366,8 +551,8 @@ async def test_a_subscription_connect_vault_made_delivers_a_rotation_to_the_loca
         rotated = await call(stack.key_client.rotate_key, key_name)
         assert await call(grid.drain)
         topic = next(s["item"].split(" on ")[1] for s in connected["steps"]
-                     if s["item"].startswith("event subscription keyward on"))  # fmt: skip
-        deliveries = await call(grid.deliveries, f"{topic}-keyward".lower())
+                     if s["item"].startswith(f"event subscription {VAULT_SUB} on"))  # fmt: skip
+        deliveries = await call(grid.deliveries, f"{topic}-{VAULT_SUB}".lower())
         delivered = [d for d in deliveries if d["status"] == 200]
         assert delivered, deliveries
         events = await call(grid.published, topic=stack.vault.arm_id, event_type=KEY_EVENT)

@@ -289,3 +289,26 @@ def test_dead_letters_of_an_arm_subscription_land_in_the_registered_account(
     (letter,) = json.loads(blobs.download_blob(blob).readall())
     assert letter["eventType"] == "Microsoft.KeyVault.KeyNewVersionCreated"
     assert letter["deadLetterReason"] == "MaxDeliveryAttemptsExceeded"
+
+
+@pytest.mark.parametrize("name", ["kw", "k" * 65, "keyward.app", "keyward_app"])
+def test_an_event_subscription_name_outside_event_grids_rules_is_refused(
+    emulator: RunningEmulator,
+    client: EventGridManagementClient,
+    emulator_vault_factory: VaultFactory,
+    name: str,
+) -> None:
+    """3 to 64 of a-z, A-Z, 0-9 and "-" (the 64-character name just fits)."""
+    vault = emulator_vault_factory()
+    topic = _vault_topic(client, vault)
+    operations = client.system_topic_event_subscriptions
+    try:
+        with _serving(_Site()) as url:
+            EventGridArmControl(emulator.url, emulator.ca_path).register_site("app1", url, "k")
+            with pytest.raises(HttpResponseError, match="between 3 and 64 characters"):
+                operations.begin_create_or_update(RG, topic, name, _subscription("app1")).result()
+            longest = "k" * 64
+            operations.begin_create_or_update(RG, topic, longest, _subscription("app1")).result()
+            assert [s.name for s in operations.list_by_system_topic(RG, topic)] == [longest]
+    finally:
+        client.system_topics.begin_delete(RG, topic).result()

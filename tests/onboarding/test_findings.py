@@ -7,6 +7,7 @@ agree with the event types keyward's parser acts on; assignment names are determ
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 
 import pytest
@@ -17,15 +18,18 @@ from shared.onboarding import (
     CRYPTO_SERVICE_ENCRYPTION_USER,
     KEY_VAULT_READER,
     NEVER_GRANTED,
+    SUBSCRIPTION_NAME_MAX,
     VAULT_SUBSCRIPTION,
     AdvancedFilter,
     DeadLetterTarget,
     FoundSubscription,
     SubscriptionSpec,
     assignment_name,
+    delivers_to_app,
     function_resource_id,
     roles_for,
     subscription_findings,
+    subscription_name,
 )
 
 APP = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app"
@@ -100,10 +104,10 @@ def test_the_event_types_required_are_ones_keyward_parses() -> None:
 
 
 def test_roles_are_least_privilege() -> None:
-    assert roles_for(face_verdicts=False) == (CRYPTO_SERVICE_ENCRYPTION_USER,)
-    assert roles_for(face_verdicts=True) == (CRYPTO_SERVICE_ENCRYPTION_USER, KEY_VAULT_READER)
+    assert roles_for(dependent_verdicts=False) == (CRYPTO_SERVICE_ENCRYPTION_USER,)
+    assert roles_for(dependent_verdicts=True) == (CRYPTO_SERVICE_ENCRYPTION_USER, KEY_VAULT_READER)
     never = {r.guid for r in NEVER_GRANTED}
-    assert not never & {r.guid for r in roles_for(face_verdicts=True)}
+    assert not never & {r.guid for r in roles_for(dependent_verdicts=True)}
 
 
 def test_assignment_names_are_deterministic_guids() -> None:
@@ -113,3 +117,31 @@ def test_assignment_names_are_deterministic_guids() -> None:
     assert name == assignment_name(scope.upper() + "/", "p", CRYPTO_SERVICE_ENCRYPTION_USER)
     assert name != assignment_name(scope, "p", KEY_VAULT_READER)
     assert name != assignment_name(scope + "2", "p", CRYPTO_SERVICE_ENCRYPTION_USER)
+
+
+def test_subscription_names_are_per_deployment_and_follow_event_grids_rules() -> None:
+    """Two Function Apps on one vault each get their own names (3-64 of a-z, 0-9, "-")."""
+    other = APP.replace("/sites/app", "/sites/app2")
+    assert SPEC.name == "keyward-access-app"
+    assert subscription_name(VAULT_SUBSCRIPTION, APP) == "keyward-app"
+    assert subscription_name(VAULT_SUBSCRIPTION, other) != subscription_name(
+        VAULT_SUBSCRIPTION, APP
+    )
+    long_app = APP.replace("/sites/app", "/sites/" + "a" * 55 + "-x")
+    long_twin = APP.replace("/sites/app", "/sites/" + "a" * 55 + "-y")
+    names = [subscription_name(t, a) for t in (VAULT_SUBSCRIPTION, ACCESS_SUBSCRIPTION)
+             for a in (APP, other, long_app, long_twin)]  # fmt: skip
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert 3 <= len(name) <= SUBSCRIPTION_NAME_MAX
+        assert re.fullmatch(r"[a-z0-9-]+", name), name
+        assert not name.endswith("-")
+
+
+def test_only_a_subscription_delivering_to_this_function_app_is_its_own() -> None:
+    mine = function_resource_id(APP)
+    assert delivers_to_app("AzureFunction", mine.upper(), APP)
+    assert delivers_to_app("AzureFunction", APP + "/functions/other", APP)
+    assert not delivers_to_app("AzureFunction", function_resource_id(APP + "2"), APP)
+    assert not delivers_to_app("WebHook", None, APP)
+    assert not delivers_to_app("AzureFunction", None, APP)
