@@ -33,7 +33,7 @@ EVERY_OLDER_VERSION = "*"
 #: The note of such a resource (``PinnedResource.note``), shown as the blocker's reason.
 NOTE_VERSION_UNKNOWN = "follows the latest version; version in use unknown"
 #: The note of a resource that follows the latest version and reports using this one.
-NOTE_VERSION_IN_USE = "follows the latest version; still uses this one"
+NOTE_VERSION_IN_USE = "follows the latest version; uses this one now"
 
 
 class PinnedResource(str):
