@@ -23,11 +23,13 @@ with no token to go on, or would take more than :data:`MAX_PAGES` pages. And Res
 answers only for what the caller may read: a watched subscription without Reader simply
 comes back empty. So every refresh also asks, in the same paged way, which of the watched
 subscriptions the caller can see (:func:`subscriptions_query`, one more request per 1000
-subscriptions); a watched subscription missing from that answer makes every kind that watches
-it fail its listing with :class:`AccessDeniedError` naming the subscription (so a sweep of
-that kind fails loudly and the retirement report is not produced) rather than quietly
-judging fewer resources. Per-subscription listing is not tried instead: it would only meet
-the same missing Reader role (403).
+subscriptions). A watched subscription missing from that answer is logged and named by each
+watching kind's :attr:`GraphKindInventory.missing_subscriptions`; the retirement look-up
+(``DependentService.pinned_versions``) then raises :class:`AccessDeniedError` naming it, so
+"safe to disable" is never answered from an inventory that cannot see a watched subscription.
+Sweeps and key events go on judging what is visible (no flag is cleared because its resource
+is not listed). Per-subscription listing is not tried instead: it would only meet the same
+missing Reader role (403).
 
 The rows project what the kinds need: id, name, type, kind, location, sku, tags, ``identity``
 (principal and user-assigned identities with their client ids) and ``properties.encryption``
@@ -161,6 +163,7 @@ class ResourceGraphInventory:
             except AccessDeniedError as error:
                 self._refused_at = now
                 self._rows = None
+                self.unreadable = frozenset()  # the fallback's listings answer for them
                 _LOG.warning(
                     "Resource Graph refused the inventory query (%s); listing each "
                     "subscription instead for the next %d s",
@@ -216,7 +219,8 @@ class ResourceGraphInventory:
             found.extend(row for row in data if isinstance(row, dict))
             token = answer.skip_token or None
             if token is None:
-                if str(answer.result_truncated or "").lower() == "true":
+                truncated = getattr(answer.result_truncated, "value", answer.result_truncated)
+                if str(truncated or "").lower() == "true":
                     raise _incomplete("said its result is truncated and gave no $skipToken")
                 return found
             if token in seen:
@@ -257,26 +261,24 @@ class GraphKindInventory:
         """Forget the shared rows: the next listing (of any kind) queries afresh."""
         self._graph.invalidate()
 
+    @property
+    def missing_subscriptions(self) -> tuple[str, ...]:
+        """Subscriptions this kind watches that the last query could not see (the caller
+        has no Reader role there): the listing is incomplete while any is named."""
+        return tuple(sorted(self._graph.unreadable & self._subscriptions))
+
     async def list_accounts(self) -> Sequence[DependentResource]:
         """The kind's resources in its subscriptions (and groups), sorted by id.
 
+        Resources of a watched subscription Resource Graph does not show are missing from
+        it: see :attr:`missing_subscriptions`, which the retirement look-up refuses to pass.
+
         Raises:
-            AccessDeniedError: Resource Graph does not show a subscription this kind
-                watches (the caller cannot read it): its resources would be missing.
             ServiceError: Resource Graph (or the fallback listing) failed.
         """
         rows = await self._graph.rows()
         if rows is None:
             return await self._fallback.list_accounts()
-        hidden = sorted(self._graph.unreadable & self._subscriptions)
-        if hidden:
-            raise AccessDeniedError(
-                f"Resource Graph shows nothing of watched subscription(s) {', '.join(hidden)}: "
-                "keyward cannot read them (grant it Reader there), so its inventory of them "
-                "is unknown",
-                status=403,
-                code="SubscriptionNotReadable",
-            )
         found: dict[str, DependentResource] = {}
         for row in rows:
             resource = self._mapper(row_as_resource(row))

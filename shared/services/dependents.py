@@ -43,7 +43,7 @@ from shared.dependents import (
     rotation_follow_up,
     with_purge,
 )
-from shared.errors import ConflictError, KeywardError
+from shared.errors import AccessDeniedError, ConflictError, KeywardError
 from shared.events import AccessScope, FollowUpRotation
 from shared.rewrap import (
     EVERY_OLDER_VERSION,
@@ -182,10 +182,21 @@ class DependentService:
         disable" is acted on irreversibly, so it never rests on a cached listing.
 
         Raises:
+            AccessDeniedError: the inventory cannot see a watched subscription (Resource
+                Graph shows only what keyward may read): its resources would be missing.
             ServiceError: the inventory could not be listed.
         """
         pinned: dict[str, list[str]] = {}
         index = await self.refresh() if fresh or self._index is None else self._index
+        missing = tuple(getattr(self._inventory, "missing_subscriptions", ()))
+        if missing:
+            raise AccessDeniedError(
+                f"the {self.kind.name} inventory cannot see watched subscription(s) "
+                f"{', '.join(missing)} (keyward has no Reader role there?): which versions "
+                "their resources use is unknown, so no version can be called safe",
+                status=403,
+                code="SubscriptionNotReadable",
+            )
         for account in index.for_key(key_ref):
             if account.key_version:
                 version, note = account.key_version, ""

@@ -1,7 +1,8 @@
 """A partial Resource Graph answer never passes for a whole inventory: paging that repeats or
 dangles a ``$skipToken``, says ``resultTruncated`` with no token, or runs past ``MAX_PAGES``
 stops with a ServiceError; a watched subscription keyward cannot read (Resource Graph
-silently leaves it out) fails the listing of every kind that watches it, naming it. Against
+silently leaves it out) fails the retirement look-up of every kind that watches it, naming
+it, while sweeps judge what is visible. Against
 the emulator with azure-mgmt-resourcegraph; the retirement look-up is the real one."""
 
 from __future__ import annotations
@@ -84,9 +85,13 @@ async def test_a_watched_subscription_keyward_cannot_read_fails_the_inventory(
     assert raised.value.status == 403
     # Both queries were asked (resources, readable subscriptions), no listing instead.
     assert lab.control.requests() == {"POST Microsoft.ResourceGraph/resources": 2}
+    # A sweep judges what it can see (no flag is cleared for what it cannot).
     (storage,) = dependents.services
-    with pytest.raises(AccessDeniedError, match=hidden):  # rather than judge fewer
-        await storage.sweep()
+    summary = await storage.sweep()
+    assert (summary.accounts, summary.failures) == (2 * (len(lab.subscriptions) - 1), 0)
+    assert storage.kind.inventory.missing_subscriptions == (hidden,)  # type: ignore[attr-defined]
+    with pytest.raises(AccessDeniedError, match=hidden):  # the report: never on a guess
+        await storage.pinned_versions(lab.key_ref, fresh=False)
     # Reader granted again: the next inventory is whole.
     lab.control.unreadable_subscriptions([])
     pinned = await dependents.pinned_versions(lab.key_ref)
@@ -108,5 +113,6 @@ async def test_a_kind_not_watching_the_unreadable_subscription_is_listed(
     )
     face, storage = dependents.services
     assert len(await face.refresh()) == 1
+    assert sum(len(ids) for ids in (await face.pinned_versions(lab.key_ref)).values()) == 1
     with pytest.raises(AccessDeniedError, match=lab.subscriptions[2]):
-        await storage.refresh()
+        await storage.pinned_versions(lab.key_ref)
