@@ -90,11 +90,11 @@ class KeyFactsReader:
         try:
             versions = await self._keyvault.versions(account.key_ref)
         except KeyNotFoundError:
-            return KeyLookup(LookupStatus.OK, KeyFacts(await self._absence(account)))
+            return await self._absence(account)
         except ServiceError as error:
             return _failed(error) or KeyLookup(LookupStatus.OK, None, f"key unreadable: {error}")
         if not versions:
-            return KeyLookup(LookupStatus.OK, KeyFacts(await self._absence(account)))
+            return await self._absence(account)
         self._absent_since.pop(account.key_ref.lower(), None)
         try:
             current = await self._info(account.key_ref)
@@ -118,6 +118,24 @@ class KeyFactsReader:
             ),
         )
 
+    async def answers(self, key_ref: str) -> bool:
+        """Whether the vault answers for the key: it lists the key's versions, or answers with
+        a refusal other than 404 (403, 429, 400: only a live vault answers at all).
+
+        Asked only after ARM answered 404 for the vault's id (a vault that moved where keyward
+        does not watch still serves its key, and must not read as gone). A 404 (a deleted
+        vault's host, or a live vault without the key: access is lost either way) or a
+        transient failure (DNS, connection, 5xx: nothing answered) does not contradict ARM.
+        """
+        try:
+            return bool(await self._keyvault.versions(key_ref))
+        except KeyNotFoundError:
+            return False
+        except ThrottledError:
+            return True
+        except ServiceError as error:
+            return not error.transient
+
     async def _info(self, key_id: str) -> PublicKeyInfo | None:
         """GET one version (or the current one); ``None`` if refused as disabled (403).
 
@@ -132,27 +150,34 @@ class KeyFactsReader:
         except KeyDisabledError:
             return None
 
-    async def _absence(self, account: DependentResource) -> KeyPresence:
+    async def _absence(self, account: DependentResource) -> KeyLookup:
         """DELETED when the vault holds the key among its soft-deleted keys, else MISSING.
 
         Asked again every ``poll_seconds`` until ``settle_seconds`` after the key was first
-        found in neither collection: a deletion still in progress shows in neither. Any
-        failure leaves the answer at MISSING, which is ACCESS_LOST as well.
+        found in neither collection: a deletion still in progress shows in neither. A
+        throttled or transient failure of that look makes the answer unknown (the key is
+        absent from ``/keys``, but whether it is deleted or the vault merely hiccuped is not
+        known); any other refusal (keyward may not list deleted keys) leaves it at MISSING,
+        which is ACCESS_LOST as well.
         """
         key = account.key_ref.lower()
         deadline = self._absent_since.setdefault(key, self._clock()) + self._settle
         while True:
             try:
                 deleted = await self._keyvault.is_soft_deleted(account.key_ref)
-            except ServiceError:
-                return KeyPresence.MISSING
+            except ServiceError as error:
+                return _failed(error) or _absent(KeyPresence.MISSING)
             if deleted:
                 self._absent_since.pop(key, None)
-                return KeyPresence.DELETED
+                return _absent(KeyPresence.DELETED)
             remaining = deadline - self._clock()
             if remaining <= 0 or self._poll <= 0:
-                return KeyPresence.MISSING
+                return _absent(KeyPresence.MISSING)
             await self._sleep(min(self._poll, remaining))
+
+
+def _absent(presence: KeyPresence) -> KeyLookup:
+    return KeyLookup(LookupStatus.OK, KeyFacts(presence))
 
 
 def _newest_disabled(versions: list[KeyVersionProperties]) -> str | None:

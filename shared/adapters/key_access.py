@@ -3,12 +3,17 @@
 The same for every kind (a Face account, later any resource with a customer-managed key):
 the key, its vault and the resource's identity are all the facts look at.
 
+The allow-list is checked first: an account whose key is in a vault that is not on it is
+reported as unknown without any ARM or data-plane call.
+
 Three sources, each asked only what it alone knows:
 
 * **ARM, Key Vault provider** (azure-mgmt-keyvault): does the vault exist, soft delete, purge
   protection, RBAC mode, access policies. The account names its vault by URI only, so vaults
   are found by listing the subscriptions keyward watches (the account's own included) and
-  matching ``vaultUri``; the location is cached, the properties are read fresh every time.
+  matching ``vaultUri``; the location is cached, the properties are read fresh every pass.
+  Each subscription is listed at most once per pass, however many vaults are looked for,
+  and a vault found nowhere is not looked for again for ``MISS_TTL_SECONDS``.
 * **ARM, authorization** (azure-mgmt-authorization): every role assignment at the key's
   scope or above it, for any principal (``atScope()`` at the key, once per key and pass;
   ARM includes management groups), the deny assignments at the vault or above (once per
@@ -17,8 +22,7 @@ Three sources, each asked only what it alone knows:
   (:mod:`shared.dependents._grants`).
 * **Key Vault data plane**, through keyward's Key Vault adapter (the only module allowed to
   import ``azure.keyvault``): versions, attributes, ``key_ops``, type and size; see
-  :mod:`shared.adapters._key_facts`. The vault must be on the allow-list first: a vault
-  that is not is reported as unknown without any data-plane call.
+  :mod:`shared.adapters._key_facts`, once per key (and pinned version) and pass.
 
 Per pass (a sweep, or the accounts one event touches; :meth:`AzureKeyAccessReader.begin_pass`)
 the vault's properties (network rules included) and deny assignments, each key's assignments
@@ -28,8 +32,12 @@ key and role, not per account, and the next pass reads everything fresh.
 
 Why "unknown" is reported rather than raised: one throttled or unreachable vault must not stop
 a sweep, and it must never look like OK or LOST. A 429 anywhere gives ``THROTTLED``, a
-connection failure or 5xx ``UNREACHABLE``; a vault ARM no longer lists whose host does not
-answer either is gone (``VaultFacts(exists=False)``).
+connection failure, DNS failure or 5xx ``UNREACHABLE``. A vault is gone
+(``VaultFacts(exists=False)``, ACCESS_LOST) only on positive evidence: ARM answered 404 for
+the vault's own resource id, a fresh listing of the watched subscriptions does not find it
+under another id (a vault moved to another resource group is found again), and Key Vault
+does not serve the key (a vault moved where keyward does not watch still does). A vault ARM
+never listed is never "gone", whatever its host answers.
 """
 
 from __future__ import annotations
@@ -70,9 +78,16 @@ from shared.dependents import (
 from shared.errors import KeywardError, ServiceError, ThrottledError
 
 _LOG = logging.getLogger(__name__)
-#: A vault URI no listing found is not searched for again within this many seconds (accounts
-#: on vaults outside the watched subscriptions would otherwise cost a listing each).
-MISS_TTL_SECONDS = 60.0
+#: A vault URI no listing found is not searched for again within this many seconds: three
+#: dependents sweeps at the default schedule (``KEYWARD_DEPENDENTS_SWEEP_SCHEDULE``, every
+#: 5 minutes), and never less than one sweep of a schedule up to every 15 minutes. Within a
+#: pass the listing is bounded anyway (one per subscription, :meth:`AzureKeyAccessReader.
+#: _locate`); this keeps passes that meet only known misses from listing at all.
+MISS_TTL_SECONDS = 900.0
+_GONE = (
+    "ARM: the vault's resource id answers 404 and no watched subscription lists it; "
+    "Key Vault does not serve the key either"
+)
 _T = TypeVar("_T")
 
 
@@ -122,6 +137,8 @@ class AzureKeyAccessReader:
         keyvault: AsyncKeyVaultAdapter,
         *,
         subscriptions: Sequence[str],
+        miss_ttl_seconds: float = MISS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._arm = arm
         self._allow_list = allow_list
@@ -129,9 +146,17 @@ class AzureKeyAccessReader:
         self._subscriptions = tuple(subscriptions)
         self._locations: dict[str, _VaultLocation] = {}
         self._by_name: dict[str, _VaultLocation] = {}
-        self._listing = asyncio.Lock()
-        #: vault URIs no listing found, and when: not listed again for MISS_TTL_SECONDS.
+        self._miss_ttl = miss_ttl_seconds
+        self._clock = clock
+        #: vault URIs no listing found, and when: not listed again for ``miss_ttl_seconds``.
         self._missing: dict[str, float] = {}
+        #: vault URIs ARM answered 404 for at their own id and no listing found since.
+        self._gone: set[str] = set()
+        #: per pass: subscriptions whose vaults were listed; whether a gone vault still
+        #: serves its key; each key's data-plane facts (by key id and pinned version).
+        self._listings: _PassCache[None] = _PassCache()
+        self._answers: _PassCache[bool] = _PassCache()
+        self._lookups: _PassCache[KeyLookup] = _PassCache()
         self._vault_props: _PassCache[Any | None] = _PassCache()
         self._assignments: _PassCache[tuple[RoleAssignmentFacts, ...]] = _PassCache()
         self._denies: _PassCache[tuple[DenyAssignmentFacts, ...] | None] = _PassCache()
@@ -141,7 +166,16 @@ class AzureKeyAccessReader:
 
     def begin_pass(self) -> None:
         """Forget what the previous pass read: the next reads ask ARM again."""
-        for cache in (self._vault_props, self._assignments, self._denies, self._definitions):
+        caches: tuple[_PassCache[Any], ...] = (
+            self._vault_props,
+            self._assignments,
+            self._denies,
+            self._definitions,
+            self._listings,
+            self._answers,
+            self._lookups,
+        )
+        for cache in caches:
             cache.clear()
 
     async def read(self, account: DependentResource) -> KeyAccessFacts:
@@ -157,20 +191,37 @@ class AzureKeyAccessReader:
             return KeyAccessFacts(detail=str(error))
 
     async def _read(self, account: DependentResource) -> KeyAccessFacts:
-        location = await self._locate(account.key_vault_uri, account.subscription_id)
-        vault_model = await self._vault(location) if location is not None else None
-        if location is not None and vault_model is None:
-            return KeyAccessFacts(vault=VaultFacts(exists=False), detail="ARM: vault not found")
         try:
             self._allow_list.check_key_id(account.key_ref, require_version=False)
         except KeywardError as error:
-            # Not allow-listed: no data-plane call at all; the verdict says UNKNOWN.
-            return KeyAccessFacts(vault=_vault_facts(vault_model), detail=str(error))
-        lookup = await self._keys.read(account)
-        if lookup.status is LookupStatus.UNREACHABLE and location is None:
-            # ARM lists no such vault and its host does not answer: the vault is gone.
-            return KeyAccessFacts(vault=VaultFacts(exists=False), detail=lookup.detail)
+            # Not allow-listed: no ARM and no data-plane call at all; the verdict says UNKNOWN.
+            return KeyAccessFacts(detail=str(error))
+        uri = normalize_vault_uri(account.key_vault_uri)
+        location = await self._locate(account.key_vault_uri, account.subscription_id)
+        vault_model = await self._vault(location) if location is not None else None
+        if location is not None and vault_model is None:
+            # ARM: no vault at the id keyward had (its cache entry is dropped). Moved to another
+            # resource group or subscription? Look again (this pass's one listing round).
+            location = await self._locate(account.key_vault_uri, account.subscription_id)
+            vault_model = await self._vault(location) if location is not None else None
+            if vault_model is None:
+                location = None
+                self._gone.add(uri)
+        if location is not None:
+            self._gone.discard(uri)
+        elif uri in self._gone:
+            if not await self._answers.get(uri, lambda: self._keys.answers(account.key_ref)):
+                # Positive evidence (docs/dependents-access.md): ARM answered 404 for the
+                # vault's own id, no watched subscription lists it elsewhere, and Key Vault
+                # does not serve the key either.
+                return KeyAccessFacts(vault=VaultFacts(exists=False), detail=_GONE)
+            self._gone.discard(uri)  # it serves the key: moved where keyward does not watch
+        lookup = await self._lookups.get(
+            f"{account.key_ref}#{account.key_version or ''}".lower(),
+            lambda: self._keys.read(account),
+        )
         if lookup.status is not LookupStatus.OK:
+            # Throttled, or a transient failure (5xx, timeout, DNS): unknown, never "gone".
             return KeyAccessFacts(lookup=lookup.status, detail=lookup.detail)
         access = None
         if location is not None and vault_model is not None:
@@ -188,30 +239,51 @@ class AzureKeyAccessReader:
         return self._arm.get(KeyVaultManagementClient, subscription_id)
 
     async def _locate(self, vault_uri: str, subscription_id: str) -> _VaultLocation | None:
-        """Where ARM keeps the vault serving ``vault_uri``; listed again on a cache miss.
+        """Where ARM keeps the vault serving ``vault_uri``, or ``None`` if no watched
+        subscription lists it.
 
         Matched by ``vaultUri``, else by name (vault names are unique within a cloud), so an
         account that names its vault by another host still finds the vault's properties.
+        A vault not yet known lists the watched subscriptions (and the account's own), each
+        at most once per pass whatever the number of vaults looked up (:meth:`_list_vaults`);
+        one found in none is not looked for again for ``miss_ttl_seconds``.
 
         Raises:
-            ServiceError: a listing failed.
+            ServiceError: a listing failed and no other listing found the vault.
         """
         key = normalize_vault_uri(vault_uri)
         name = vault_name_for(key, self._allow_list)
-        async with self._listing:  # one listing at a time: concurrent misses share it
-            known = key in self._locations or name in self._by_name
-            last_miss = self._missing.get(key)
-            missed = last_miss is not None and time.monotonic() - last_miss < MISS_TTL_SECONDS
-            if not known and not missed:
-                for subscription in dict.fromkeys([subscription_id, *self._subscriptions]):
-                    with translated("list key vaults"):
-                        pager = self._vaults(subscription).vaults.list_by_subscription()
-                        async for vault in pager:
-                            self._remember(vault)
-            location = self._locations.get(key) or self._by_name.get(name)
-            if location is None and not missed:
-                self._missing[key] = time.monotonic()  # searched now, found nowhere
-        return location
+        location = self._locations.get(key) or self._by_name.get(name)
+        if location is not None:
+            return location
+        last_miss = self._missing.get(key)
+        if last_miss is not None and self._clock() - last_miss < self._miss_ttl:
+            return None
+        failure: ServiceError | None = None
+        for subscription in dict.fromkeys(
+            s.lower() for s in (subscription_id, *self._subscriptions)
+        ):
+            try:
+                await self._listings.get(
+                    subscription, functools.partial(self._list_vaults, subscription)
+                )
+            except ServiceError as error:
+                failure = failure or error
+        location = self._locations.get(key) or self._by_name.get(name)
+        if location is not None:
+            self._missing.pop(key, None)
+            return location
+        if failure is not None:
+            raise failure  # the vault may be in the subscription that could not be listed
+        self._missing[key] = self._clock()  # searched now, found nowhere
+        return None
+
+    async def _list_vaults(self, subscription: str) -> None:
+        """List one subscription's vaults into the location cache (once per pass, shared)."""
+        with translated("list key vaults"):
+            pager = self._vaults(subscription).vaults.list_by_subscription()
+            async for vault in pager:
+                self._remember(vault)
 
     def _remember(self, vault: Any) -> None:
         uri = vault.properties.vault_uri if vault.properties else None
