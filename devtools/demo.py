@@ -670,9 +670,9 @@ STORAGE_SETTINGS = {
 
 async def storage_pins(world: World, host: Any) -> None:
     """A storage account pinned to the old version blocks "safe to disable" until it is
-    re-pointed; one following the latest version never does. Self-contained: its own key,
-    storage accounts and settings (the storage kind watched; the settings are removed at
-    the end, for the next context)."""
+    re-pointed; one following the latest version blocks until Azure Storage moves it.
+    Self-contained: its own key, storage accounts and settings (the storage kind watched;
+    the settings are removed at the end, for the next context)."""
     from azure.mgmt.storage import StorageManagementClient
 
     from devtools.emulator.arm_client import management_client_kwargs
@@ -707,8 +707,9 @@ async def storage_pins(world: World, host: Any) -> None:
         if old["safe_to_disable"]:
             raise SystemExit("a pinned storage account did not block the old version")
         say(
-            f"Version {short(first.version)} is [red]not safe to disable[/]: a storage account "
-            "still uses it (one that follows the latest version never blocks)."
+            f"Version {short(first.version)} is [red]not safe to disable[/]: [cyan]stledgereu[/] "
+            "is pinned to it, and [cyan]starchiveus[/], which follows the latest version, still "
+            "uses it (ARM's currentVersionedKeyIdentifier): Azure Storage moves within a day."
         )
         storage = StorageManagementClient(
             EmulatorCredential(world.operator), DEFAULT_SUBSCRIPTION_ID,
@@ -719,6 +720,11 @@ async def storage_pins(world: World, host: Any) -> None:
         await off_loop(storage.storage_accounts.update, group, "stledgereu", body)
         await off_loop(storage.close)
         say(f"The owner re-points [cyan]stledgereu[/] to {short(new)} (azure-mgmt-storage, PATCH).")
+        await off_loop(control.move_storage, "starchiveus")
+        say(
+            f"Azure Storage moves [cyan]starchiveus[/] to {short(new)} by itself (no re-point; "
+            "the emulator moves it now instead of within a day)."
+        )
         report = await _ledger_verdict(world, host, key_ref)
         storage_table(report)
         old = next(v for v in report["versions"] if v["version"] == first.version)
@@ -750,7 +756,13 @@ def storage_table(report: dict[str, Any]) -> None:
     """Per version: the watched resources pinned to it (kind, name) and the answer."""
     table = Table("version", "resources pinned to it", "safe to disable")
     for v in report["versions"]:
-        pinned = ", ".join(f"{p['kind']} {p['name']}" for p in v["pinned_resources"]) or "-"
+        pinned = (
+            ", ".join(
+                f"{p['kind']} {p['name']}" + (f" ({p['note']})" if p.get("note") else "")
+                for p in v["pinned_resources"]
+            )
+            or "-"
+        )
         answer = "yes" if v["safe_to_disable"] else ("newest" if v["newest"] else "no")
         table.add_row(short(v["version"]), pinned, answer)
     console.print(table)

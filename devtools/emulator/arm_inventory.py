@@ -10,7 +10,13 @@ control routes::
                                            subscriptionId / resourceGroup; no event)
     GET    /control/arm/storage
     DELETE /control/arm/storage/{name}
-    GET|PUT /control/arm/resourcegraph     {"refuse": false}
+    PUT    /control/arm/storage/{name}/current-version
+                                           Azure Storage "moving" an account that follows
+                                           the latest: {"version": "<v>"}, {} (the key's
+                                           newest now) or {"version": ""} (unknown: ARM's
+                                           currentVersionedKeyIdentifier is left out)
+    GET|PUT /control/arm/resourcegraph     {"refuse": false, "unreadable": [subscription...],
+                                           "fault": "" (arm_resourcegraph.FAULTS)}
     GET    /control/arm/requests           {"total": n, "byRoute": {"GET Microsoft.X/y": n}}
     DELETE /control/arm/requests           reset the counts
 
@@ -30,7 +36,7 @@ from aiohttp import web
 
 from devtools.emulator.arm_cognitive import AccountsProvider
 from devtools.emulator.arm_common import ArmError, Dispatcher
-from devtools.emulator.arm_resourcegraph import ResourceGraphProvider
+from devtools.emulator.arm_resourcegraph import FAULTS, ResourceGraphProvider
 from devtools.emulator.arm_storage import StorageAccountsProvider
 from devtools.emulator.state import EmulatorState
 
@@ -100,6 +106,7 @@ class _Control:
         router.add_get("/control/arm/storage", self.list_storage)
         router.add_put("/control/arm/storage/{name}", self.seed_storage)
         router.add_delete("/control/arm/storage/{name}", self.delete_storage)
+        router.add_put("/control/arm/storage/{name}/current-version", self.move_storage)
         router.add_get("/control/arm/resourcegraph", self.get_graph)
         router.add_put("/control/arm/resourcegraph", self.put_graph)
         router.add_get("/control/arm/requests", self.requests)
@@ -119,20 +126,49 @@ class _Control:
             return _error(error.status, error.message)
         return web.json_response(self.storage.to_json(account), status=201)
 
+    async def move_storage(self, request: web.Request) -> web.Response:
+        account = self.storage.accounts.get(request.match_info["name"].lower())
+        if account is None:
+            return _error(404, f"no storage account {request.match_info['name']!r}")
+        try:
+            body: dict[str, Any] = await request.json() if request.can_read_body else {}
+            version = body.get("version")
+            self.storage.move(account, None if version is None else str(version).lower())
+        except json.JSONDecodeError as error:
+            return _error(400, str(error))
+        except ArmError as error:
+            return _error(error.status, error.message)
+        self.state.changed()
+        return web.json_response(self.storage.to_json(account))
+
     async def delete_storage(self, request: web.Request) -> web.Response:
         removed = self.storage.accounts.pop(request.match_info["name"].lower(), None)
         if removed is not None:
             self.state.changed()
         return web.Response(status=200 if removed else 204)
 
+    def _graph_settings(self) -> dict[str, Any]:
+        settings = self.graph.settings
+        return {
+            "refuse": settings.refuse,
+            "unreadable": sorted(settings.unreadable),
+            "fault": settings.fault,
+        }
+
     async def get_graph(self, request: web.Request) -> web.Response:
-        return web.json_response({"refuse": self.graph.settings.refuse})
+        return web.json_response(self._graph_settings())
 
     async def put_graph(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
         if "refuse" in body:
             self.graph.settings.refuse = bool(body["refuse"])
-        return web.json_response({"refuse": self.graph.settings.refuse})
+        if "fault" in body:
+            if body["fault"] not in FAULTS:
+                return _error(400, f"fault must be one of {FAULTS}")
+            self.graph.settings.fault = str(body["fault"])
+        if "unreadable" in body:
+            self.graph.settings.unreadable = {str(s).lower() for s in body["unreadable"] or []}
+        return web.json_response(self._graph_settings())
 
     async def requests(self, request: web.Request) -> web.Response:
         counts = {

@@ -102,6 +102,15 @@ class InventoryControl:
         result: dict[str, Any] = self.session.call("PUT", f"/control/arm/storage/{name}", body)
         return result
 
+    def move_storage(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Azure Storage moving ``name`` (which follows the latest version) to ``version``:
+        ``None`` the key's newest version now, ``""`` unknown (ARM then leaves
+        ``currentVersionedKeyIdentifier`` out). Returns the account as ARM shows it."""
+        body = {} if version is None else {"version": version}
+        path = f"/control/arm/storage/{name}/current-version"
+        result: dict[str, Any] = self.session.call("PUT", path, body)
+        return result
+
     def storage_accounts(self) -> list[dict[str, Any]]:
         result: dict[str, Any] = self.session.call("GET", "/control/arm/storage")
         return list(result["value"])
@@ -112,6 +121,16 @@ class InventoryControl:
     def refuse_resource_graph(self, refuse: bool = True) -> None:
         """Resource Graph answers 403 AuthorizationFailed (or answers again)."""
         self.session.call("PUT", "/control/arm/resourcegraph", {"refuse": refuse})
+
+    def unreadable_subscriptions(self, subscriptions: list[str]) -> None:
+        """Resource Graph leaves ``subscriptions`` out of every answer (the caller has no
+        Reader role there); ``[]`` shows them all again."""
+        self.session.call("PUT", "/control/arm/resourcegraph", {"unreadable": subscriptions})
+
+    def resource_graph_fault(self, fault: str = "") -> None:
+        """A paging fault of Resource Graph's answers (``arm_resourcegraph.FAULTS``; "" :
+        none)."""
+        self.session.call("PUT", "/control/arm/resourcegraph", {"fault": fault})
 
     def requests(self) -> dict[str, int]:
         """ARM requests since the last reset, by route (``arm_inventory.route_label``)."""

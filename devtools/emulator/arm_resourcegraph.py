@@ -30,6 +30,19 @@ missing property is an empty string. Stages may repeat and come in any order.
 Control: ``PUT /control/arm/resourcegraph {"refuse": true}`` makes every query answer 403
 ``AuthorizationFailed`` (a tenant where keyward may not use Resource Graph), so the
 per-subscription fallback can be tested.
+
+**ResourceContainers** (the same subset, ``ResourceContainers`` as the table): one row per
+subscription the request names that the caller can read, ``{"id": "/subscriptions/{id}",
+"name", "type": "microsoft.resources/subscriptions", "subscriptionId", "tenantId",
+"properties": {"state": "Enabled"}}``; every named subscription is readable unless listed in
+``PUT /control/arm/resourcegraph {"unreadable": ["<subscription id>", ...]}`` (the caller has
+no Reader role there). Resource Graph answers only for what the caller may read, so an
+unreadable subscription is left out of both tables, silently, as in Azure.
+
+**Paging faults** (``PUT /control/arm/resourcegraph {"fault": ...}``, :data:`FAULTS`), on the
+Resources table only: ``repeat-token`` (a page hands back the token it was asked with),
+``empty-page-with-token``, ``truncated`` (``resultTruncated: "true"``, no token): what keyward
+must never take for a whole inventory.
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -51,6 +64,9 @@ API_VERSIONS = frozenset({"2021-03-01", "2022-10-01", "2024-04-01"})
 DEFAULT_TOP = 100
 MAX_TOP = 1000
 TABLES = ("Resources", "resources")
+#: The table of subscriptions (and resource groups, not served here).
+CONTAINER_TABLES = ("ResourceContainers", "resourcecontainers")
+SUBSCRIPTION_TYPE = "microsoft.resources/subscriptions"
 #: Gives every resource of one provider the emulator holds, as ARM's GET returns it.
 RowSource = Callable[[], Iterable[dict[str, Any]]]
 
@@ -66,6 +82,26 @@ class QueryError(ArmError):
 class GraphSettings:
     #: Answer 403 AuthorizationFailed to every query.
     refuse: bool = False
+    #: Subscriptions (lower case) the caller cannot read: left out of every answer.
+    unreadable: set[str] = field(default_factory=set)
+    #: A paging fault of the Resources table's answers (:data:`FAULTS`; "" : none).
+    fault: str = ""
+
+
+#: Paging faults a test can ask for (``PUT /control/arm/resourcegraph {"fault": ...}``):
+#: a page that hands back the token it was asked with (so the token repeats), an empty page
+#: that still carries a token, and ``resultTruncated: "true"`` with no token.
+FAULTS = ("", "repeat-token", "empty-page-with-token", "truncated")
+
+
+def _misbehave(fault: str, answer: dict[str, Any], token: object) -> None:
+    if fault == "repeat-token" and token and "$skipToken" in answer:
+        answer["$skipToken"] = str(token)
+    elif fault == "empty-page-with-token" and "$skipToken" in answer:
+        answer["data"], answer["count"] = [], 0
+    elif fault == "truncated":
+        answer.pop("$skipToken", None)
+        answer["resultTruncated"] = "true"
 
 
 @dataclass(frozen=True)
@@ -93,6 +129,8 @@ class Query:
     where: tuple[tuple[tuple[_Pred, ...], ...], ...] = ()
     project: tuple[tuple[str, tuple[str, ...]], ...] = ()
     order: tuple[tuple[str, ...], bool] | None = None
+    #: ``resources`` or ``resourcecontainers``.
+    table: str = "resources"
 
     def run(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         found = [r for r in rows if all(_any_all(clause, r) for clause in self.where)]
@@ -184,8 +222,8 @@ def parse(query: str) -> Query:
         QueryError: anything outside the subset.
     """
     stages = [s.strip() for s in _split(query.strip(), "|")]
-    if not stages or stages[0] not in TABLES:
-        raise QueryError("the query must start with the Resources table")
+    if not stages or stages[0] not in TABLES + CONTAINER_TABLES:
+        raise QueryError("the query must start with the Resources or ResourceContainers table")
     where: list[tuple[tuple[_Pred, ...], ...]] = []
     project: tuple[tuple[str, tuple[str, ...]], ...] = ()
     order: tuple[tuple[str, ...], bool] | None = None
@@ -210,7 +248,7 @@ def parse(query: str) -> Query:
             order = (tuple(match["path"].split(".")), match["dir"] == "desc")
         else:
             raise QueryError(f"unsupported operator: {head[:50]!r}")
-    return Query(tuple(where), project, order)
+    return Query(tuple(where), project, order, stages[0].lower())
 
 
 def _token(offset: int, query: str) -> str:
@@ -275,7 +313,11 @@ class ResourceGraphProvider:
             parsed = parse(query)
         except QueryError as error:
             return _invalid_query(error.message)
-        rows = [r for r in self.rows() if str(r["subscriptionId"]).lower() in subscriptions]
+        subscriptions -= self.settings.unreadable
+        if parsed.table == "resourcecontainers":
+            rows = [_subscription_row(s) for s in sorted(subscriptions)]
+        else:
+            rows = [r for r in self.rows() if str(r["subscriptionId"]).lower() in subscriptions]
         found = parsed.run(rows)
         token = options.get("$skipToken")
         start = _offset(str(token), query) if token else int(options.get("$skip") or 0)
@@ -289,10 +331,23 @@ class ResourceGraphProvider:
         }
         if start + len(page) < len(found):
             answer["$skipToken"] = _token(start + len(page), query)
+        if parsed.table == "resources":
+            _misbehave(self.settings.fault, answer, token)
         response = web.json_response(answer)
         response.headers["x-ms-user-quota-remaining"] = "14"
         response.headers["x-ms-user-quota-resets-after"] = "00:00:05"
         return response
+
+
+def _subscription_row(subscription: str) -> dict[str, Any]:
+    return {
+        "id": f"/subscriptions/{subscription}",
+        "name": subscription,
+        "type": SUBSCRIPTION_TYPE,
+        "subscriptionId": subscription,
+        "tenantId": "",
+        "properties": {"state": "Enabled"},
+    }
 
 
 def _invalid_query(what: str) -> web.Response:

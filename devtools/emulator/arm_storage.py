@@ -6,8 +6,17 @@ with ``keySource`` ``Microsoft.Keyvault`` and ``keyvaultproperties`` ``{keyvault
 keyversion}`` (all lower-case in ARM's JSON, unlike Cognitive Services'
 ``keyVaultProperties``), the identity that reaches the key (``encryption.identity
 .userAssignedIdentity``, else the system-assigned one), and its tags. An empty or absent
-``keyversion`` means the account follows the key's latest version (Azure picks a new version
-up within a day): such an account is never pinned.
+``keyversion`` means the account follows the key's latest version: Azure picks a new version
+up only within a day, and says which version the account uses now in
+``keyvaultproperties.currentVersionedKeyIdentifier`` (read-only, with
+``lastKeyRotationTimestamp``; see docs/emulator.md). The emulator answers it for pinned
+accounts (the pinned version) and for accounts that follow the latest: the version the
+account last "moved" to (:attr:`StorageAccount.current_version`), set when the account starts
+following the key (the key's newest version then, or the version it was pinned to) and moved
+only through the control route ``PUT /control/arm/storage/{name}/current-version`` (see
+``arm_inventory``): so a test can show an account still on the old version after a rotation,
+then moved. With no version known (the key is not in an emulated vault, or the control route
+cleared it) the field is left out, as ARM may.
 
 Served: GET / PUT / PATCH / DELETE of one account, listing by subscription and by resource
 group. PATCH (``StorageAccounts_Update``) is synchronous in Azure and here; PUT
@@ -24,6 +33,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -66,6 +76,10 @@ class StorageAccount:
     tags: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
     etag: str = field(default_factory=lambda: f'"{uuid.uuid4()}"')
+    #: The version an account that follows the latest uses now ("" : unknown, not reported).
+    current_version: str = ""
+    #: When it last moved to a version (``lastKeyRotationTimestamp``), epoch seconds.
+    moved_at: float = 0.0
 
     @property
     def arm_id(self) -> str:
@@ -104,10 +118,13 @@ class StorageAccountsProvider:
         kv = encryption.get("keyvaultproperties")
         if isinstance(kv, dict):
             kv = dict(kv)
-            if kv.get("keyversion"):
+            in_use = str(kv.get("keyversion") or "") or account.current_version
+            if in_use:
                 kv["currentVersionedKeyIdentifier"] = (
-                    f"{str(kv['keyvaulturi']).rstrip('/')}/keys/{kv['keyname']}/{kv['keyversion']}"
+                    f"{str(kv['keyvaulturi']).rstrip('/')}/keys/{kv['keyname']}/{in_use}"
                 )
+            if account.moved_at and not kv.get("keyversion"):
+                kv["lastKeyRotationTimestamp"] = iso(account.moved_at)
             encryption["keyvaultproperties"] = kv
         encryption.setdefault(
             "services",
@@ -197,9 +214,51 @@ class StorageAccountsProvider:
             account.tags = {str(k): str(v) for k, v in body["tags"].items()}
         elif full:
             account.tags = {}
+        self._follow(account, encryption)
         account.identity = identity
         account.encryption = encryption
         account.etag = f'"{uuid.uuid4()}"'
+
+    def _follow(self, account: StorageAccount, encryption: dict[str, Any]) -> None:
+        """Set which version an account that follows the latest uses after a write: on the
+        same key, the one it used before (it moves later, not at once; a PATCH of tags
+        changes nothing); on another key, that key's newest version now."""
+        new = encryption.get("keyvaultproperties")
+        if not isinstance(new, dict) or new.get("keyversion"):
+            account.current_version, account.moved_at = "", 0.0
+            return
+        old = account.encryption.get("keyvaultproperties")
+        if isinstance(old, dict) and _same_key(old, new):
+            if old.get("keyversion"):  # it was pinned: it uses that version until it moves
+                account.current_version = str(old["keyversion"]).lower()
+            return
+        account.current_version = self.newest_version(new)
+        account.moved_at = self.state.clock.now() if account.current_version else 0.0
+
+    def newest_version(self, kv: dict[str, Any]) -> str:
+        """The newest version of the key ``kv`` names (``keyvaultproperties``) in an
+        emulated vault ("" : none known)."""
+        try:
+            port = urlsplit(str(kv.get("keyvaulturi") or "")).port
+        except ValueError:
+            return ""
+        vault = self.state.vault_by_port(port) if port else None
+        key = None if vault is None else vault.keys.get(str(kv.get("keyname") or ""))
+        return key.current.version if key is not None and key.versions else ""
+
+    def move(self, account: StorageAccount, version: str | None = None) -> None:
+        """Azure Storage moving an account that follows the latest to ``version`` (``None``:
+        the key's newest version now; ``""``: unknown, the field is then left out).
+
+        Raises:
+            ArmError: the account is pinned (it moves only when re-pointed) or has no
+                Key Vault key.
+        """
+        kv = account.encryption.get("keyvaultproperties")
+        if not isinstance(kv, dict) or kv.get("keyversion"):
+            raise ArmError(409, "Conflict", f"{account.name} does not follow the latest version.")
+        account.current_version = self.newest_version(kv) if version is None else version
+        account.moved_at = self.state.clock.now() if account.current_version else 0.0
 
     async def account(self, call: Call) -> web.StreamResponse:
         method = call.request.method
@@ -316,3 +375,12 @@ def _checked_encryption(raw: Any, identity: dict[str, Any]) -> dict[str, Any]:
     if assigned:
         encryption["identity"] = {"userAssignedIdentity": assigned}
     return encryption
+
+
+def _same_key(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def ref(kv: dict[str, Any]) -> tuple[str, str]:
+        return str(kv.get("keyname", "")).lower(), str(kv.get("keyvaulturi", "")).rstrip(
+            "/"
+        ).lower()
+
+    return ref(old) == ref(new)

@@ -3,8 +3,15 @@
 A storage account's CMK is ``properties.encryption`` with ``keySource`` ``Microsoft.Keyvault``
 and ``keyvaultproperties`` ``{keyvaulturi, keyname, keyversion}`` (lower-case names, unlike
 Cognitive Services). An empty ``keyversion`` means the account follows the key's latest
-version: Azure Storage picks a new version up by itself (within a day), so such an account
-is never pinned, never re-pointed and never blocks retiring a version. The identity used for
+version: Azure Storage picks a new version up by itself, but only within a day, so such an
+account is never pinned and never re-pointed, yet until it has moved it still uses the older
+version. ARM says which version it uses now in ``keyvaultproperties
+.currentVersionedKeyIdentifier`` (the SDK's ``current_versioned_key_identifier``, read-only;
+beside ``lastKeyRotationTimestamp``): :func:`storage_from_arm` reads that version as
+``version_in_use``, which the retirement report counts like a pin (a blocker). When the field
+is missing or does not name a version of the account's key, ``version_in_use_unknown`` is set
+and the report blocks every older version of the key ("version in use unknown") rather than
+call one safe. The identity used for
 the key is ``encryption.identity.userAssignedIdentity`` (an ARM id) when set, else the
 system-assigned one.
 
@@ -20,14 +27,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.mgmt.storage.aio import StorageManagementClient
 
 from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
 from shared.adapters.arm_cognitive import KEYWARD_TAG_PREFIX, as_dict, resource_from_arm, text
-from shared.dependents import DependentResource, identity_from_arm
+from shared.dependents import DependentResource, identity_from_arm, normalize_vault_uri
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
 
 _LOG = logging.getLogger(__name__)
@@ -53,6 +62,31 @@ def parse_storage_id(resource_id: str) -> tuple[str, str, str]:
     return parts[1], parts[3], parts[7]
 
 
+def version_from_key_identifier(
+    identifier: str | None, key_vault_uri: str, key_name: str
+) -> str | None:
+    """The version in ``identifier`` (``https://vault/keys/{name}/{version}``) when it names a
+    version of ``key_name`` in the vault at ``key_vault_uri``; ``None`` otherwise (missing,
+    another key or vault, no version)."""
+    if not identifier:
+        return None
+    try:
+        parts = urlsplit(identifier.strip())
+    except ValueError:
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    vault = normalize_vault_uri(f"{parts.scheme}://{parts.netloc}")
+    if (
+        len(segments) != 3
+        or segments[0].lower() != "keys"
+        or segments[1].lower() != key_name.lower()
+        or vault != normalize_vault_uri(key_vault_uri)
+        or not segments[2].isalnum()
+    ):
+        return None
+    return segments[2].lower()
+
+
 def storage_from_arm(resource: Mapping[str, object]) -> DependentResource | None:
     """Map a storage account (ARM's REST JSON) to a ``DependentResource``; ``None`` when it
     is not a storage account or its key is not in Key Vault."""
@@ -66,15 +100,22 @@ def storage_from_arm(resource: Mapping[str, object]) -> DependentResource | None
     if not key_vault_uri or not key_name:
         return None
     assigned = text(as_dict(encryption.get("identity")).get("userAssignedIdentity"))
-    return resource_from_arm(
+    pinned = text(kv.get("keyversion"))
+    mapped = resource_from_arm(
         resource,
         key_vault_uri=key_vault_uri,
         key_name=key_name,
-        key_version=text(kv.get("keyversion")),
+        key_version=pinned,
         identity=identity_from_arm(
             as_dict(resource.get("identity")), None, user_assigned_resource_id=assigned
         ),
     )
+    if pinned:
+        return mapped
+    in_use = version_from_key_identifier(
+        text(kv.get("currentVersionedKeyIdentifier")), key_vault_uri, key_name
+    )
+    return replace(mapped, version_in_use=in_use, version_in_use_unknown=in_use is None)
 
 
 class ArmStorageInventory:

@@ -16,6 +16,21 @@ kind's pure mapper, the same one that maps an ARM GET). Where Resource Graph ref
 listing; the refusal is logged once, shown in ``mode``, and Resource Graph is asked again
 after :data:`RETRY_REFUSED_AFTER`.
 
+**A partial inventory never passes for a whole one** ("safe to disable" rests on it). Paging
+stops with a :class:`ServiceError` (not transient) when Resource Graph repeats a
+``$skipToken``, returns an empty page that still carries one, says ``resultTruncated: true``
+with no token to go on, or would take more than :data:`MAX_PAGES` pages. And Resource Graph
+answers only for what the caller may read: a watched subscription without Reader simply
+comes back empty. So every refresh also asks, in the same paged way, which of the watched
+subscriptions the caller can see (:func:`subscriptions_query`, one more request per 1000
+subscriptions). A watched subscription missing from that answer is logged and named by each
+watching kind's :attr:`GraphKindInventory.missing_subscriptions`; the retirement look-up
+(``DependentService.pinned_versions``) then raises :class:`AccessDeniedError` naming it, so
+"safe to disable" is never answered from an inventory that cannot see a watched subscription.
+Sweeps and key events go on judging what is visible (no flag is cleared because its resource
+is not listed). Per-subscription listing is not tried instead: it would only meet the same
+missing Reader role (403).
+
 The rows project what the kinds need: id, name, type, kind, location, sku, tags, ``identity``
 (principal and user-assigned identities with their client ids) and ``properties.encryption``
 (Cognitive Services' ``keyVaultProperties.identityClientId``, storage's
@@ -38,7 +53,7 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
 from shared.dependents import DependentInventory, DependentResource
-from shared.errors import AccessDeniedError
+from shared.errors import AccessDeniedError, ServiceError
 
 _LOG = logging.getLogger(__name__)
 #: Rows per page (Resource Graph's most) and subscriptions per request (its limit).
@@ -47,6 +62,11 @@ MAX_SUBSCRIPTIONS_PER_QUERY = 1000
 #: After a refusal, per-subscription listing is used this long before Resource Graph is
 #: asked again (access may be granted meanwhile).
 RETRY_REFUSED_AFTER = 3600.0
+#: Pages one query may take (1000 rows each): beyond this the inventory is called incomplete
+#: rather than followed for ever.
+MAX_PAGES = 500
+#: Error code of an inventory that Resource Graph answered only in part.
+INCOMPLETE = "InventoryIncomplete"
 MODE_RESOURCE_GRAPH = "resource_graph"
 MODE_FALLBACK = "per_subscription (Resource Graph refused)"
 #: Maps one resource (ARM's REST JSON shape) to a kind's ``DependentResource``, or ``None``.
@@ -67,6 +87,14 @@ def inventory_query(resource_types: Sequence[str]) -> str:
         " | project id, name, type, kind, location, subscriptionId, resourceGroup, sku, tags,"
         " identity, encryption = properties.encryption"
         " | order by id asc"
+    )
+
+
+def subscriptions_query() -> str:
+    """The subscriptions (of those the request names) the caller can read."""
+    return (
+        "ResourceContainers | where type =~ 'microsoft.resources/subscriptions'"
+        " | project subscriptionId"
     )
 
 
@@ -97,6 +125,8 @@ class ResourceGraphInventory:
         self._page_size = page_size
         self._clock = clock
         self._rows: list[dict[str, Any]] | None = None
+        #: Watched subscriptions Resource Graph did not show (the caller cannot read them).
+        self.unreadable: frozenset[str] = frozenset()
         self._fetched_at = 0.0
         self._refused_at: float | None = None
         self._lock: asyncio.Lock | None = None
@@ -133,6 +163,7 @@ class ResourceGraphInventory:
             except AccessDeniedError as error:
                 self._refused_at = now
                 self._rows = None
+                self.unreadable = frozenset()  # the fallback's listings answer for them
                 _LOG.warning(
                     "Resource Graph refused the inventory query (%s); listing each "
                     "subscription instead for the next %d s",
@@ -144,29 +175,67 @@ class ResourceGraphInventory:
             return self._rows
 
     async def _fetch(self) -> list[dict[str, Any]]:
-        client = self._arm.tenant(ResourceGraphClient)
         found: list[dict[str, Any]] = []
+        visible: set[str] = set()
         subs = self._subscriptions
         for start in range(0, len(subs), MAX_SUBSCRIPTIONS_PER_QUERY):
             chunk = list(subs[start : start + MAX_SUBSCRIPTIONS_PER_QUERY])
-            token: str | None = None
-            while True:
-                request = QueryRequest(
-                    subscriptions=chunk,
-                    query=self._query,
-                    options=QueryRequestOptions(
-                        top=self._page_size, skip_token=token, result_format="objectArray"
-                    ),
-                )
-                with translated("query Resource Graph"):
-                    answer = await client.resources(request)
-                self.requests += 1
-                data: list[Any] = answer.data if isinstance(answer.data, list) else []
-                found.extend(row for row in data if isinstance(row, dict))
-                token = answer.skip_token
-                if not token:
-                    break
+            for row in await self._query_all(chunk, subscriptions_query()):
+                visible.add(str(row.get("subscriptionId") or "").lower())
+            found.extend(await self._query_all(chunk, self._query))
+        self.unreadable = frozenset(s for s in subs if s not in visible)
+        if self.unreadable:
+            _LOG.warning(
+                "Resource Graph shows none of %d watched subscription(s) (no Reader role?): %s",
+                len(self.unreadable),
+                ", ".join(sorted(self.unreadable)),
+            )
         return found
+
+    async def _query_all(self, subscriptions: list[str], query: str) -> list[dict[str, Any]]:
+        """Every row of ``query`` over ``subscriptions``, page by page.
+
+        Raises:
+            ServiceError: Resource Graph failed, or answered only in part (a repeated or
+                dangling ``$skipToken``, ``resultTruncated`` with no token, more than
+                :data:`MAX_PAGES` pages): code :data:`INCOMPLETE`, not transient.
+        """
+        client = self._arm.tenant(ResourceGraphClient)
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            request = QueryRequest(
+                subscriptions=subscriptions,
+                query=query,
+                options=QueryRequestOptions(
+                    top=self._page_size, skip_token=token, result_format="objectArray"
+                ),
+            )
+            with translated("query Resource Graph"):
+                answer = await client.resources(request)
+            self.requests += 1
+            data: list[Any] = answer.data if isinstance(answer.data, list) else []
+            found.extend(row for row in data if isinstance(row, dict))
+            token = answer.skip_token or None
+            if token is None:
+                truncated = getattr(answer.result_truncated, "value", answer.result_truncated)
+                if str(truncated or "").lower() == "true":
+                    raise _incomplete("said its result is truncated and gave no $skipToken")
+                return found
+            if token in seen:
+                raise _incomplete("repeated a $skipToken")
+            if not data:
+                raise _incomplete("returned an empty page with a $skipToken")
+            seen.add(token)
+        raise _incomplete(f"had more than {MAX_PAGES} pages")
+
+
+def _incomplete(what: str) -> ServiceError:
+    return ServiceError(
+        f"Resource Graph {what}: the inventory is incomplete, nothing is judged from it",
+        code=INCOMPLETE,
+    )
 
 
 class GraphKindInventory:
@@ -192,8 +261,17 @@ class GraphKindInventory:
         """Forget the shared rows: the next listing (of any kind) queries afresh."""
         self._graph.invalidate()
 
+    @property
+    def missing_subscriptions(self) -> tuple[str, ...]:
+        """Subscriptions this kind watches that the last query could not see (the caller
+        has no Reader role there): the listing is incomplete while any is named."""
+        return tuple(sorted(self._graph.unreadable & self._subscriptions))
+
     async def list_accounts(self) -> Sequence[DependentResource]:
         """The kind's resources in its subscriptions (and groups), sorted by id.
+
+        Resources of a watched subscription Resource Graph does not show are missing from
+        it: see :attr:`missing_subscriptions`, which the retirement look-up refuses to pass.
 
         Raises:
             ServiceError: Resource Graph (or the fallback listing) failed.

@@ -181,4 +181,5 @@ def render_pinned(console: Console, version: str, pinned: Sequence[Mapping[str, 
     console.print(f"{version}: {len(pinned)} resources pinned to it:", highlight=False)
     for row in pinned:
         kind = "/".join(k for k in (row["kind"], row["resource_kind"]) if k) or "resource"
-        console.print(f"  - {kind} {row['name']}: {row['id']}", highlight=False, markup=False)
+        note = f" ({row['note']})" if row.get("note") else ""
+        console.print(f"  - {kind} {row['name']}: {row['id']}{note}", highlight=False, markup=False)

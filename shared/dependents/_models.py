@@ -77,6 +77,13 @@ class DependentResource:
         key_version: the pinned version, or ``None`` when the account follows the latest
             (a storage account's empty ``keyversion``): such a resource pins no version.
         tags: the owner's tags, read-only; keyward only ever adds ``keyward-cmk-status``.
+        version_in_use: for a resource that follows the latest version, the version its
+            service reports using now (a storage account's ``currentVersionedKeyIdentifier``:
+            Azure Storage moves to a new version only within a day, so after a rotation it
+            may still use the old one); ``None`` for a pinned resource or when not reported.
+        version_in_use_unknown: the resource follows the latest version but its service
+            did not say (or said unreadably) which version it uses: every older version may
+            still be in use, so none of them may be called safe to disable.
     """
 
     id: str
@@ -91,12 +98,16 @@ class DependentResource:
     key_version: str | None
     identity: AccountIdentity
     tags: Mapping[str, str] = field(default_factory=dict)
+    version_in_use: str | None = None
+    version_in_use_unknown: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_vault_uri", normalize_vault_uri(self.key_vault_uri))
         object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
         if self.key_version is not None:
             object.__setattr__(self, "key_version", self.key_version.strip().lower() or None)
+        if self.version_in_use is not None:
+            object.__setattr__(self, "version_in_use", self.version_in_use.strip().lower() or None)
 
     @property
     def key_ref(self) -> str:

@@ -75,7 +75,10 @@ from shared.rewrap._retired import (
     fold_key,
 )
 from shared.rewrap._retirement import (
+    EVERY_OLDER_VERSION,
     MAX_LISTED_NAMES,
+    NOTE_VERSION_IN_USE,
+    NOTE_VERSION_UNKNOWN,
     Blocker,
     BlockerKind,
     PinnedResource,
@@ -188,6 +191,9 @@ __all__ = [
     "verdict_from_counts",
     "RetirementReport",
     "PinnedResource",
+    "EVERY_OLDER_VERSION",
+    "NOTE_VERSION_IN_USE",
+    "NOTE_VERSION_UNKNOWN",
     "VersionRetirement",
     "Blocker",
     "BlockerKind",

@@ -26,6 +26,14 @@ from enum import StrEnum
 
 #: Names listed per blocker (immutable copies, jobs, resources); the count is always whole.
 MAX_LISTED_NAMES = 20
+#: The version key, in a version -> pinned resources look-up, of resources that may use ANY
+#: version of the key (they follow the latest and their service did not say which one they
+#: use now): the verdict lists them under every version but the newest enabled one.
+EVERY_OLDER_VERSION = "*"
+#: The note of such a resource (``PinnedResource.note``), shown as the blocker's reason.
+NOTE_VERSION_UNKNOWN = "follows the latest version; version in use unknown"
+#: The note of a resource that follows the latest version and reports using this one.
+NOTE_VERSION_IN_USE = "follows the latest version; uses this one now"
 
 
 class PinnedResource(str):
@@ -37,19 +45,30 @@ class PinnedResource(str):
             ids given to the CLI's ``--pinned``).
         resource_kind: the resource's own kind as ARM names it (``OpenAI``, ``StorageV2``).
         name: the resource's name (the id's last segment when not given).
+        note: why it counts when it is not pinned ("" for a pin): it follows the latest
+            version and still uses this one (:data:`NOTE_VERSION_IN_USE`), or which one it
+            uses is unknown (:data:`NOTE_VERSION_UNKNOWN`).
     """
 
     kind: str
     resource_kind: str
     name: str
+    note: str
 
     def __new__(
-        cls, resource_id: str, *, kind: str = "", resource_kind: str = "", name: str = ""
+        cls,
+        resource_id: str,
+        *,
+        kind: str = "",
+        resource_kind: str = "",
+        name: str = "",
+        note: str = "",
     ) -> PinnedResource:
         entry = super().__new__(cls, resource_id)
         entry.kind = kind
         entry.resource_kind = resource_kind
         entry.name = name or resource_id.rstrip("/").rsplit("/", 1)[-1]
+        entry.note = note
         return entry
 
     @classmethod
@@ -58,8 +77,11 @@ class PinnedResource(str):
         return entry if isinstance(entry, PinnedResource) else cls(entry)
 
     def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "resource_kind": self.resource_kind, "id": str(self),
-                "name": self.name}  # fmt: skip
+        row = {"kind": self.kind, "resource_kind": self.resource_kind, "id": str(self),
+               "name": self.name}  # fmt: skip
+        if self.note:
+            row["note"] = self.note
+        return row
 
 
 class BlockerKind(StrEnum):
@@ -186,7 +208,9 @@ class VersionRetirement:
         )
         if self.pinned:
             pinned = self.pinned
-            found.append(Blocker(BlockerKind.PINNED, len(pinned), "", pinned[:MAX_LISTED_NAMES]))
+            unknown = sum(1 for p in self.pinned_resources if p.note == NOTE_VERSION_UNKNOWN)
+            why = f"{unknown} {NOTE_VERSION_UNKNOWN}" if unknown else ""
+            found.append(Blocker(BlockerKind.PINNED, len(pinned), why, pinned[:MAX_LISTED_NAMES]))
         if self.jobs:
             jobs = self.jobs
             found.append(Blocker(BlockerKind.JOBS, len(jobs), "", jobs[:MAX_LISTED_NAMES]))

@@ -17,7 +17,12 @@ from shared.errors import KeyNotFoundError
 from shared.rewrap._job_state import JobState, JobStatus
 from shared.rewrap._ports import KeyVersionSource, KeyVersionView
 from shared.rewrap._retired import fold_key
-from shared.rewrap._retirement import MAX_LISTED_NAMES, RetirementReport, VersionRetirement
+from shared.rewrap._retirement import (
+    EVERY_OLDER_VERSION,
+    MAX_LISTED_NAMES,
+    RetirementReport,
+    VersionRetirement,
+)
 from shared.rewrap._superseded import answerable_at, superseded_at
 from shared.rewrap._target import normalize_key_ref
 from shared.stores import DekStore, VersionCount
@@ -164,6 +169,8 @@ async def verdict_from_counts(
             created[info.version.lower()] = info.created
             enabled[info.version.lower()] = info.enabled
     pinned_by = {v.lower(): tuple(r) for v, r in (pinned or {}).items()}
+    # Resources whose version in use is unknown block every version but the newest enabled.
+    anywhere = pinned_by.pop(EVERY_OLDER_VERSION, ())
     now = now or datetime.now(UTC)
     counted_from = counted_from or now
     blocking_jobs = unfinished_jobs(jobs, key_ref, newest, now)
@@ -178,7 +185,7 @@ async def verdict_from_counts(
             previous=tally.previous,
             unreadable=tally.unreadable,
             extra=tally.extra,
-            pinned=pinned_by.get(version, ()),
+            pinned=pinned_by.get(version, ()) + (anywhere if version != newest else ()),
             enabled=enabled.get(version),
             newest=version == newest,
             copies=tally.copies,

@@ -43,9 +43,14 @@ from shared.dependents import (
     rotation_follow_up,
     with_purge,
 )
-from shared.errors import ConflictError, KeywardError
+from shared.errors import AccessDeniedError, ConflictError, KeywardError
 from shared.events import AccessScope, FollowUpRotation
-from shared.rewrap import PinnedResource
+from shared.rewrap import (
+    EVERY_OLDER_VERSION,
+    NOTE_VERSION_IN_USE,
+    NOTE_VERSION_UNKNOWN,
+    PinnedResource,
+)
 from shared.services._dependent_effects import DependentSummary, EffectRunner, FlagJournal
 from shared.services._ports import FlagsPage
 
@@ -164,23 +169,51 @@ class DependentService:
         self, key_ref: str, *, fresh: bool = True
     ) -> Mapping[str, Sequence[str]]:
         """Version -> the resources pinned to it ("safe to disable" needs none), each its
-        ARM id carrying its kind and name (:class:`PinnedResource`) for the report. Resources
-        that follow the key's latest version are pinned to none.
+        ARM id carrying its kind and name (:class:`PinnedResource`) for the report.
+
+        A resource that follows the key's latest version is re-pointed never, but it is not
+        free of old versions: Azure Storage moves to a new one only within a day. It counts
+        under the version its service reports using (``version_in_use``, noted
+        :data:`NOTE_VERSION_IN_USE`); when that is unknown, under :data:`EVERY_OLDER_VERSION`
+        (the verdict lists it under every version but the newest enabled, noted
+        :data:`NOTE_VERSION_UNKNOWN`): never "safe" on a guess.
 
         Read from a fresh inventory (``fresh=False``: the caller just refreshed it): "safe to
         disable" is acted on irreversibly, so it never rests on a cached listing.
 
         Raises:
+            AccessDeniedError: the inventory cannot see a watched subscription (Resource
+                Graph shows only what keyward may read): its resources would be missing.
             ServiceError: the inventory could not be listed.
         """
         pinned: dict[str, list[str]] = {}
         index = await self.refresh() if fresh or self._index is None else self._index
+        missing = tuple(getattr(self._inventory, "missing_subscriptions", ()))
+        if missing:
+            raise AccessDeniedError(
+                f"the {self.kind.name} inventory cannot see watched subscription(s) "
+                f"{', '.join(missing)} (keyward has no Reader role there?): which versions "
+                "their resources use is unknown, so no version can be called safe",
+                status=403,
+                code="SubscriptionNotReadable",
+            )
         for account in index.for_key(key_ref):
             if account.key_version:
-                entry = PinnedResource(
-                    account.id, kind=self.kind.name, resource_kind=account.kind, name=account.name
-                )
-                pinned.setdefault(account.key_version, []).append(entry)
+                version, note = account.key_version, ""
+            elif account.version_in_use:
+                version, note = account.version_in_use, NOTE_VERSION_IN_USE
+            elif account.version_in_use_unknown:
+                version, note = EVERY_OLDER_VERSION, NOTE_VERSION_UNKNOWN
+            else:
+                continue
+            entry = PinnedResource(
+                account.id,
+                kind=self.kind.name,
+                resource_kind=account.kind,
+                name=account.name,
+                note=note,
+            )
+            pinned.setdefault(version, []).append(entry)
         return {version: tuple(ids) for version, ids in pinned.items()}
 
     async def close(self) -> None:

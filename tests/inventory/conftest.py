@@ -165,4 +165,6 @@ async def lab(
     made = InventoryLab(emulator, azurite, operator)
     yield made
     made.control.refuse_resource_graph(False)
+    made.control.unreadable_subscriptions([])
+    made.control.resource_graph_fault("")
     await made.close()

@@ -73,7 +73,7 @@ def test_the_subset_filters_like_kql(query: str, names: list[str]) -> None:
 @pytest.mark.parametrize(
     "query",
     [
-        "ResourceContainers | project id",
+        "ResourceChanges | project id",
         "Resources | summarize count() by type",
         "Resources | where name contains 'a'",
         "Resources | extend x = 1",
@@ -108,3 +108,17 @@ def test_a_projected_storage_row_maps_like_an_arm_get() -> None:
     assert (resource.key_name, resource.key_version) == ("cmk", None)  # follows the latest
     assert resource.identity.effective_principal_id == "p-1"
     assert resource.subscription_id == "s1"
+
+
+def test_resource_containers_is_a_table_of_the_subset() -> None:
+    query = parse(
+        "ResourceContainers | where type =~ 'microsoft.resources/subscriptions'"
+        " | project subscriptionId"
+    )
+    assert query.table == "resourcecontainers"
+    rows = [
+        {"type": "microsoft.resources/subscriptions", "subscriptionId": "s1"},
+        {"type": "microsoft.resources/subscriptions/resourcegroups", "subscriptionId": "s1"},
+    ]
+    assert query.run(rows) == [{"subscriptionId": "s1"}]
+    assert parse("Resources | project id").table == "resources"

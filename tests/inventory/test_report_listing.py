@@ -7,7 +7,13 @@ import io
 from rich.console import Console
 
 from shared.cli._retire import render_retirement
-from shared.rewrap import MAX_LISTED_NAMES, PinnedResource, RetirementReport
+from shared.rewrap import (
+    MAX_LISTED_NAMES,
+    NOTE_VERSION_IN_USE,
+    NOTE_VERSION_UNKNOWN,
+    PinnedResource,
+    RetirementReport,
+)
 from shared.rewrap._retirement import VersionRetirement
 from shared.services._render import retirement_json
 
@@ -53,3 +59,21 @@ def test_the_cli_prints_each_pinned_resource() -> None:
     text = out.getvalue()
     assert f"{OLD}: 1 resources pinned to it:" in text
     assert f"storage/StorageV2 stledger: {STORAGE_ID}" in text
+
+
+def test_a_resource_following_the_latest_shows_why_it_counts() -> None:
+    moving = PinnedResource(STORAGE_ID, kind="storage", resource_kind="StorageV2",
+                            note=NOTE_VERSION_IN_USE)  # fmt: skip
+    unknown = PinnedResource(f"{STORAGE_ID}2", kind="storage", note=NOTE_VERSION_UNKNOWN)
+    report = _report((moving, unknown))
+    (blocker,) = report.versions[0].blocker_list
+    assert blocker.describe() == f"2 resources pinned to it (1 {NOTE_VERSION_UNKNOWN})"
+    (version,) = retirement_json(report)["versions"]
+    assert [row["note"] for row in version["pinned_resources"]] == [
+        NOTE_VERSION_IN_USE,
+        NOTE_VERSION_UNKNOWN,
+    ]
+    out = io.StringIO()
+    render_retirement(Console(file=out, width=300), report)
+    assert f"stledger: {STORAGE_ID} ({NOTE_VERSION_IN_USE})" in out.getvalue()
+    assert f"stledger2: {STORAGE_ID}2 ({NOTE_VERSION_UNKNOWN})" in out.getvalue()

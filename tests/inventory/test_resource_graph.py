@@ -30,13 +30,14 @@ async def test_every_kind_in_every_subscription_from_one_query(lab: InventoryLab
     assert {k: len(i) for k, i in indexes.items()} == {"face": 3, "cognitive": 3, "storage": 3}
     assert {a.kind for a in indexes["cognitive"].accounts} == {"OpenAI"}
     assert {a.subscription_id for a in indexes["storage"].accounts} == set(lab.subscriptions)
-    assert lab.control.requests() == {"POST Microsoft.ResourceGraph/resources": 1}
+    # One query for the resources, one for the subscriptions the caller can read.
+    assert lab.control.requests() == {"POST Microsoft.ResourceGraph/resources": 2}
     # Cached: a key event's look-up within KEYWARD_INVENTORY_CACHE_SECONDS asks nothing.
     await dependents.services[0].refresh(fresh=False)
-    assert lab.control.inventory_requests() == 1
+    assert lab.control.inventory_requests() == 2
     # A sweep queries afresh, once for every kind.
     await dependents.sweep()
-    assert lab.control.requests()["POST Microsoft.ResourceGraph/resources"] == 2
+    assert lab.control.requests()["POST Microsoft.ResourceGraph/resources"] == 4
 
 
 async def test_pages_follow_the_skip_token(lab: InventoryLab) -> None:

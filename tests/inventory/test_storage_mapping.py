@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from shared.adapters.arm_cognitive import cognitive_from_arm
 from shared.adapters.arm_storage import storage_from_arm
 from shared.composition._dependents import COGNITIVE_KINDS, KINDS, STORAGE_RULES
@@ -89,3 +91,54 @@ def test_every_kind_has_its_own_rules_labels_and_partition() -> None:
         assert kind in COGNITIVE_KINDS, kind
     assert "Face" not in COGNITIVE_KINDS
     assert "face" not in COGNITIVE_KINDS
+
+
+def _following(identifier: object) -> dict[str, Any]:
+    body = copy.deepcopy(EXAMPLE)
+    kv = body["properties"]["encryption"]["keyvaultproperties"]
+    if identifier is None:
+        del kv["currentVersionedKeyIdentifier"]
+    else:
+        kv["currentVersionedKeyIdentifier"] = identifier
+    return body
+
+
+def test_following_the_latest_reads_the_version_in_use_from_arm() -> None:
+    resource = storage_from_arm(EXAMPLE)
+    assert resource is not None
+    assert resource.version_in_use == "0682afdd9c104f4285df20107e956cad"
+    assert not resource.version_in_use_unknown
+    pinned = copy.deepcopy(EXAMPLE)
+    pinned["properties"]["encryption"]["keyvaultproperties"]["keyversion"] = "abc123"
+    resource = storage_from_arm(pinned)
+    assert resource is not None
+    assert (resource.key_version, resource.version_in_use) == ("abc123", None)
+    assert not resource.version_in_use_unknown, "a pin is its own version in use"
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        None,  # missing
+        "",
+        "https://myvault8569.vault.azure.net/keys/wrappingKey",  # no version
+        "https://myvault8569.vault.azure.net/keys/otherKey/0682afdd9c104f4285df20107e956cad",
+        "https://elsewhere.vault.azure.net/keys/wrappingKey/0682afdd9c104f4285df20107e956cad",
+        "https://myvault8569.vault.azure.net/secrets/wrappingKey/0682afdd9c104f42",
+        "not a url at all",
+        42,
+    ],
+)
+def test_a_missing_or_unreadable_version_in_use_is_unknown(identifier: object) -> None:
+    resource = storage_from_arm(_following(identifier))
+    assert resource is not None
+    assert (resource.key_version, resource.version_in_use) == (None, None)
+    assert resource.version_in_use_unknown
+
+
+def test_the_identifier_may_spell_the_vault_with_its_port_and_another_case() -> None:
+    resource = storage_from_arm(
+        _following("https://MYVAULT8569.vault.azure.net:443/keys/WRAPPINGKEY/0682AFDD9C104F42")
+    )
+    assert resource is not None
+    assert resource.version_in_use == "0682afdd9c104f42"
