@@ -235,7 +235,7 @@ def render(results: dict[str, Any]) -> str:
         runs = results["runs"][mode]
         times = ", ".join(f"{r['seconds']:.2f}" for r in runs)
         label = {
-            "resource_graph": "Resource Graph (one paged query)",
+            "resource_graph": "Resource Graph (the resources query and the subscriptions check)",
             "per_subscription": "per-subscription listing (each kind, each subscription)",
         }[mode]
         rows.append(
