@@ -26,5 +26,7 @@ def test_inventory_smoke() -> None:
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| Resource", "| per-"))]
     assert len(rows) == 2
     graph, listing = (row.split(" | ") for row in rows)
-    assert (graph[1], listing[1]) == ("1", "9"), "one query against kinds x subscriptions"
+    assert (graph[1], listing[1]) == ("2", "9"), (
+        "the resources query and the subscriptions check against kinds x subscriptions"
+    )
     assert graph[4] == listing[4] == "8 / 8", "every resource found and judged in both modes"

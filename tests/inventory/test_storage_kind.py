@@ -5,7 +5,6 @@ watched resource pinned to a version, by kind, so a storage pin blocks "safe to 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 
 import pytest
 from azure.mgmt.storage import StorageManagementClient
@@ -14,6 +13,10 @@ from devtools.emulator.arm_client import management_client_kwargs
 from devtools.emulator.credential import EmulatorCredential
 from shared.rewrap import verdict_from_counts
 from shared.services._render import retirement_json
+
+# The late-writer wait off: the session's emulator clock may run ahead of this process's
+# (other tests move it), so even a zero wait could put a rotation "too recent".
+from tests.campaign._world import NO_LATE_WRITERS
 from tests.inventory.conftest import InventoryLab
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
@@ -88,7 +91,9 @@ async def test_the_report_lists_pinned_resources_of_every_kind_and_a_storage_pin
     dependents, _, _ = lab.build()
     await dependents.sweep()  # re-pointing is off: all stay pinned (flagged stale)
     pinned = await dependents.pinned_versions(lab.key_ref)
-    report = await verdict_from_counts({}, lab.key_ref, pinned=pinned, superseded_wait=timedelta(0))
+    report = await verdict_from_counts(
+        {}, lab.key_ref, pinned=pinned, superseded_wait=NO_LATE_WRITERS
+    )
     entry = report.entry(old)
     assert not entry.safe_to_disable
     listed = retirement_json(report)["versions"]
@@ -112,7 +117,7 @@ async def test_the_report_lists_pinned_resources_of_every_kind_and_a_storage_pin
         await service.refresh()
     report = await verdict_from_counts(
         {}, lab.key_ref, pinned=await dependents.pinned_versions(lab.key_ref),
-        superseded_wait=timedelta(0),
+        superseded_wait=NO_LATE_WRITERS,
     )  # fmt: skip
     assert set(report.entry(old).pinned) == {face["id"], speech["id"]}
     assert not report.entry(old).safe_to_disable

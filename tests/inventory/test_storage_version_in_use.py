@@ -6,8 +6,6 @@ azure-mgmt-storage, azure-keyvault-keys (the report's key versions) and Azurite.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from azure.mgmt.storage import StorageManagementClient
 
@@ -20,6 +18,10 @@ from shared.rewrap import (
     verdict_from_counts,
 )
 from shared.services._render import retirement_json
+
+# The late-writer wait off: the session's emulator clock may run ahead of this process's
+# (other tests move it), so even a zero wait could put a rotation "too recent".
+from tests.campaign._world import NO_LATE_WRITERS
 from tests.inventory.conftest import InventoryLab
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
@@ -54,7 +56,7 @@ async def test_an_account_following_the_latest_blocks_the_version_it_still_uses(
     async def report() -> RetirementReport:
         pinned = await dependents.pinned_versions(lab.key_ref)
         return await verdict_from_counts(
-            {}, lab.key_ref, keys=keys, pinned=pinned, superseded_wait=timedelta(0)
+            {}, lab.key_ref, keys=keys, pinned=pinned, superseded_wait=NO_LATE_WRITERS
         )
 
     kv = _key_vault_properties(lab, str(follows["name"]))
@@ -93,7 +95,7 @@ async def test_an_unknown_version_in_use_blocks_every_older_version(lab: Invento
     dependents, _, keys = lab.build(**STORAGE_ONLY)
     pinned = await dependents.pinned_versions(lab.key_ref)
     report = await verdict_from_counts(
-        {}, lab.key_ref, keys=keys, pinned=pinned, superseded_wait=timedelta(0)
+        {}, lab.key_ref, keys=keys, pinned=pinned, superseded_wait=NO_LATE_WRITERS
     )
     for version in (first, second):
         entry = report.entry(version)
