@@ -39,6 +39,7 @@ from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
 from shared.dependents import AccountIdentity, DependentResource, identity_from_arm
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
+from shared.events import parse_resource_id
 
 _LOG = logging.getLogger(__name__)
 #: Tags keyward owns on a customer's resource; every other tag belongs to the owner.
@@ -74,16 +75,10 @@ def parse_account_id(resource_id: str) -> tuple[str, str, str]:
     Raises:
         InvalidInputError: not a ``Microsoft.CognitiveServices/accounts`` id.
     """
-    parts = resource_id.strip("/").split("/")
-    if (
-        len(parts) != 8
-        or parts[0].lower() != "subscriptions"
-        or parts[2].lower() != "resourcegroups"
-        or parts[5].lower() != "microsoft.cognitiveservices"
-        or parts[6].lower() != "accounts"
-    ):
+    found = parse_resource_id(resource_id, "Microsoft.CognitiveServices", "accounts")
+    if found is None:
         raise InvalidInputError(f"not a Cognitive Services account id: {resource_id[:300]!r}")
-    return parts[1], parts[3], parts[7]
+    return found
 
 
 def cognitive_from_arm(

@@ -38,6 +38,7 @@ from shared.adapters.arm import ArmClients
 from shared.adapters.arm_cognitive import KEYWARD_TAG_PREFIX, as_dict, resource_from_arm, text
 from shared.dependents import DependentResource, identity_from_arm, normalize_vault_uri
 from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
+from shared.events import parse_resource_id
 
 _LOG = logging.getLogger(__name__)
 RESOURCE_TYPE = "Microsoft.Storage/storageAccounts"
@@ -50,16 +51,10 @@ def parse_storage_id(resource_id: str) -> tuple[str, str, str]:
     Raises:
         InvalidInputError: not a ``Microsoft.Storage/storageAccounts`` id.
     """
-    parts = resource_id.strip("/").split("/")
-    if (
-        len(parts) != 8
-        or parts[0].lower() != "subscriptions"
-        or parts[2].lower() != "resourcegroups"
-        or parts[5].lower() != "microsoft.storage"
-        or parts[6].lower() != "storageaccounts"
-    ):
+    found = parse_resource_id(resource_id, "Microsoft.Storage", "storageAccounts")
+    if found is None:
         raise InvalidInputError(f"not a storage account id: {resource_id[:300]!r}")
-    return parts[1], parts[3], parts[7]
+    return found
 
 
 def version_from_key_identifier(

@@ -5,6 +5,7 @@
 ``rejected_event_record`` keeps a redacted copy of what was refused. See ``docs/events.md``.
 """
 
+from shared.events._arm_ids import parse_resource_id
 from shared.events._binding import event_dict_from_binding
 from shared.events._dead_letter import (
     REJECTED_PREFIX,
@@ -64,6 +65,7 @@ from shared.events._types import (
 )
 
 __all__ = [
+    "parse_resource_id",
     "REJECTED_PREFIX",
     "REPLAYED_PREFIX",
     "DeadLetterBlob",

@@ -64,6 +64,26 @@ def _segments(value: str) -> list[str] | None:
     return parts
 
 
+def parse_resource_id(value: str, provider: str, resource_type: str) -> tuple[str, str, str] | None:
+    """(subscription, resource group, name) of a top-level resource of ``provider`` /
+    ``resource_type`` in a resource group (``/subscriptions/{s}/resourceGroups/{rg}/providers/
+    {provider}/{type}/{name}``; provider and type compare case-insensitively), else None.
+    Every key-dependent kind's ARM ids (Cognitive Services accounts, storage accounts) go
+    through here."""
+    parts = _segments(value)
+    if (
+        parts is None
+        or len(parts) != 8
+        or parts[0].lower() != "subscriptions"
+        or parts[2].lower() != "resourcegroups"
+        or parts[4].lower() != "providers"
+        or parts[5].lower() != provider.lower()
+        or parts[6].lower() != resource_type.lower()
+    ):
+        return None
+    return parts[1], parts[3], parts[7]
+
+
 def parse_scope(value: str) -> ScopeResource | None:
     """``/subscriptions/{guid}`` or ``/subscriptions/{guid}/resourceGroups/{rg}``, else None."""
     parts = _segments(value)
