@@ -3,7 +3,8 @@
 ``python -m bench control [options]`` runs (g), the flat control plane (``bench._cp_cli``).
 ``python -m bench hierarchy|reads|revocation [options]`` run issue 13's (h), (i), (j)
 (``bench._h_cli``). ``python -m bench inventory [options]``: issue 15's sweep at scale with
-Resource Graph beside per-subscription listing (``bench._inventory``).
+Resource Graph beside per-subscription listing (``bench._inventory``). ``python -m bench token
+[options]``: issue 14's admin token check per call (``bench._token``).
 
 With every scenario and neither ``--quick`` nor ``--smoke``, the figures are written to
 ``docs/benchmarks.md`` (``--output`` to write elsewhere, ``--no-write`` to skip). Raw results
@@ -148,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench._cp_cli import main as control_main
 
         return control_main(argv[1:])
+    if argv[:1] == ["token"]:  # issue 14: the admin API's token check
+        from bench._token import main as token_main
+
+        return token_main(argv[1:])
     if argv[:1] == ["inventory"]:  # issue 15: key-dependent inventory at scale
         from bench._inventory import main as inventory_main
 

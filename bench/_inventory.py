@@ -39,6 +39,7 @@ from typing import Any
 from azure.data.tables.aio import TableClient
 
 from bench._env import load_average, machine, utc_now
+from bench._report import write_section
 from bench._wire import ROOT
 from devtools.azurite import run_azurite
 from devtools.emulator.arm_client import cmk_encryption
@@ -287,19 +288,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str, doc: Path = DOC) -> None:
-    """Replace the inventory section in ``doc`` (appended under a heading the first time)."""
-    text = doc.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END + "\n", 1) if END + "\n" in rest else rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n## Issue 15: key-dependent inventory at scale\n\n"
-        text += section
-    doc.write_text(text)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench inventory", description=__doc__)
     parser.add_argument("--resources", type=int, default=240, help="resources (default 240)")
@@ -322,5 +310,7 @@ def main(argv: list[str]) -> int:
     (OUT / f"inventory-{stamp}.md").write_text(section)
     print(section)
     if args.write:
-        write_section(section)
+        write_section(
+            DOC, section, begin=BEGIN, end=END, heading="Issue 15: key-dependent inventory at scale"
+        )
     return 0

@@ -331,3 +331,16 @@ def write_doc(path: Path, block: str, skeleton: str) -> None:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     path.write_text(head + block.rstrip("\n") + tail)
+
+
+def write_section(path: Path, section: str, *, begin: str, end: str, heading: str) -> None:
+    """Replace the block between ``begin`` and ``end`` in ``path`` with ``section`` (which
+    carries both markers), or append it under ``heading`` the first time."""
+    text = path.read_text()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end + "\n", 1) if end + "\n" in rest else rest.split(end, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n" + section
+    path.write_text(text)
