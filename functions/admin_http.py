@@ -10,7 +10,8 @@ it is not asked for at all (docs/admin-auth.md says why not both). No token, or 
 ``401`` with ``WWW-Authenticate: Bearer``; a token without the role: ``403``; the check not
 configured: ``500 AdminAuthNotConfigured`` on every route (never open). Headers App Service
 Authentication would set (``X-MS-CLIENT-PRINCIPAL*``) are never read. Each mutating call
-passes the caller to the service, which records it (operation record, audit trail, log).
+passes the caller to the service, which records it (operation record, audit trail, log);
+one refused its role is audited as refused, with the caller its token proved.
 
 ``GET /api/status`` is one bounded page. ``POST /api/rewrap`` queues a rewrap (``202``).
 Whole-store work answers ``202`` with ``Location: /api/operations/<id>`` and runs in the
@@ -120,12 +121,13 @@ def _auth_refusal(error: AdminAuthError) -> func.HttpResponse:
 
 
 async def _admitted(
-    req: func.HttpRequest, access: Access
+    req: func.HttpRequest, access: Access, *, action: str | None = None
 ) -> tuple[AppContext, Caller] | func.HttpResponse:
-    """The context and the proven caller, or the refusal to answer (nothing else read)."""
+    """The context and the proven caller, or the refusal to answer (nothing else read). A
+    caller refused the role of a mutating ``action`` is audited (``_refused``)."""
     try:
         context = await context_for_current_loop()
-        caller = await context.admin_gate().authorize(req.headers.get("Authorization"), access)
+        caller = await context.admin_gate().authenticate(req.headers.get("Authorization"))
     except AdminAuthError as error:
         return _auth_refusal(error)
     except KeywardError as error:
@@ -138,18 +140,45 @@ async def _admitted(
             ATTR_CALLER_VIA: caller.via,
         }
     )
+    try:
+        require_access(caller, access)
+    except AdminAuthError as error:
+        return await _refused(context, caller, action, _named_key(req), error)
     return context, caller
 
 
-def _operator_unless_dry(caller: Caller, dry_run: bool) -> func.HttpResponse | None:
+def _named_key(req: func.HttpRequest) -> str:
+    """The key a refused call's body names, for its audit row ("" when it names none); the
+    body is only parsed."""
+    try:
+        body = req.get_json()
+    except ValueError:
+        return ""
+    key = body.get("key") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else ""
+
+
+async def _refused(
+    context: AppContext, caller: Caller, action: str | None, target: str, error: AdminAuthError
+) -> func.HttpResponse:
+    """The 403 for a caller without the role; a mutating ``action`` is audited first."""
+    if action is not None:
+        await context.admin().record_refused(action, caller, target, error.code)
+    return _auth_refusal(error)
+
+
+async def _operator_unless_dry(
+    context: AppContext, caller: Caller, dry_run: bool, action: str, target: str
+) -> func.HttpResponse | None:
     """The refusal when a call that is not a dry run comes from a caller without the operator
-    role (a dry run only reads: the reader admitted it already); ``None`` lets it through."""
+    role (a dry run only reads: the reader admitted it already), audited; ``None`` lets it
+    through."""
     if dry_run:
         return None
     try:
         require_access(caller, Access.OPERATE)
     except AdminAuthError as error:
-        return _auth_refusal(error)
+        return await _refused(context, caller, action, target, error)
     return None
 
 
@@ -216,7 +245,7 @@ async def admin_rewrap(req: func.HttpRequest) -> func.HttpResponse:
         return _error(400, "BadRequest", "'version' must be a string and 'dry_run' a boolean")
     if not isinstance(restart, bool) or (restart and dry_run):
         return _error(400, "BadRequest", "'restart' must be a boolean, and not with 'dry_run'")
-    refused = _operator_unless_dry(caller, dry_run)
+    refused = await _operator_unless_dry(context, caller, dry_run, "rewrap", body["key"])
     if refused is not None:
         return refused
     try:
@@ -256,7 +285,7 @@ async def admin_verdict(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="retire", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @_traced
 async def admin_retire(req: func.HttpRequest) -> func.HttpResponse:
-    admitted = await _admitted(req, Access.OPERATE)
+    admitted = await _admitted(req, Access.OPERATE, action="retire")
     if isinstance(admitted, func.HttpResponse):
         return admitted
     context, caller = admitted
@@ -287,7 +316,7 @@ def _store(body: dict[str, Any]) -> str | func.HttpResponse:
 @bp.route(route="migrate", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @_traced
 async def admin_migrate(req: func.HttpRequest) -> func.HttpResponse:
-    admitted = await _admitted(req, Access.OPERATE)
+    admitted = await _admitted(req, Access.OPERATE, action="migrate")
     if isinstance(admitted, func.HttpResponse):
         return admitted
     context, caller = admitted
@@ -313,7 +342,7 @@ async def admin_migrate(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="rotate-keks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @_traced
 async def admin_rotate_keks(req: func.HttpRequest) -> func.HttpResponse:
-    admitted = await _admitted(req, Access.OPERATE)
+    admitted = await _admitted(req, Access.OPERATE, action="rotate_keks")
     if isinstance(admitted, func.HttpResponse):
         return admitted
     context, caller = admitted
@@ -379,7 +408,9 @@ async def admin_replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     vault, dry_run = body.get("vault"), body.get("dry_run", False)
     if (vault is not None and not isinstance(vault, str)) or not isinstance(dry_run, bool):
         return _error(400, "BadRequest", "'vault' must be a string and 'dry_run' a boolean")
-    refused = _operator_unless_dry(caller, dry_run)
+    refused = await _operator_unless_dry(
+        context, caller, dry_run, "replay_dead_letters", vault or "*"
+    )
     if refused is not None:
         return refused
     try:

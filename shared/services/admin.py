@@ -211,6 +211,11 @@ class AdminService:
         await self._keys.versions(key_ref)
         return await self.operations.start(OperationKind.VERDICT, key_ref)
 
+    async def record_refused(self, action: str, caller: Caller, target: str, code: str) -> None:
+        """Audit a mutating call refused before it reached the service (the caller's token
+        lacked the role): who tried what is kept like any other refusal."""
+        await self.auditor.record(action, caller, target, REFUSED, detail=code)
+
     async def _audited(
         self,
         action: str,

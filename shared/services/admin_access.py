@@ -127,6 +127,16 @@ class AdminGate:
             UnauthenticatedError: no token, or one not accepted (401).
             ForbiddenError: a valid token without the role (403).
         """
+        return require(await self.authenticate(authorization), access)
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        """The caller its token proves, whatever its roles (the route decides; a refused
+        mutation is then audited with the caller it names).
+
+        Raises:
+            AdminAuthUnavailableError: not configured (500), or the keys unreadable (503).
+            UnauthenticatedError: no token, or one not accepted (401).
+        """
         if self._verifier is None:
             raise AdminAuthUnavailableError(
                 "AdminAuthNotConfigured",
@@ -135,4 +145,4 @@ class AdminGate:
                 status=500,
             )
         claims = await self._verifier.verify(bearer_token(authorization))
-        return require(caller_from_claims(claims), access)
+        return caller_from_claims(claims)

@@ -86,19 +86,30 @@ async def test_each_refusal_answers_its_status_challenge_and_json_code(stack: St
         assert (status, code) == (401, expected), headers
         assert challenge.startswith('Bearer realm="keyward", error="invalid_token"')
 
-    # A reader (or a token with no role) on an operator route: 403, nothing started.
+    # A reader (or a token with no role) on an operator route: 403, nothing started; who
+    # tried is audited (the token proved it), with the key the body named.
     for role, path in [("reader", "/api/retire"), ("reader", "/api/migrate"),
                        (None, "/api/retire"), ("reader", "/api/rotate-keks")]:  # fmt: skip
         reader = await asyncio.to_thread(mint, role)
         status, code, challenge = await refused(reader, path)
         assert (status, code) == (403, "MissingRole"), (role, path)
         assert 'error="insufficient_scope"' in challenge
-    reader = await asyncio.to_thread(mint, "reader")
+    reader_oid = str(uuid.uuid4())
+    reader = await asyncio.to_thread(mint, "reader", oid=reader_oid)
     status, body, _ = await _call(stack, "POST", "/api/rewrap", reader, {"key": key_ref})
     assert (status, body["error"]["code"]) == (403, "MissingRole")
     status, body, _ = await _call(stack, "POST", "/api/dead-letters/replay", reader, {})
     assert (status, body["error"]["code"]) == (403, "MissingRole")
-    assert await _audit_rows(key_ref) == []
+    rows = await _audit_rows(key_ref)
+    assert sorted((r["action"], r["outcome"], r["detail"]) for r in rows) == sorted(
+        [("retire", "refused", "MissingRole"), ("migrate", "refused", "MissingRole"),
+         ("retire", "refused", "MissingRole"), ("rotate_keks", "refused", "MissingRole"),
+         ("rewrap", "refused", "MissingRole")]
+    )  # fmt: skip
+    assert all(r["operation_id"] is None for r in rows)
+    mine = await _audit_rows(reader_oid)
+    assert [(r["action"], r["target"]) for r in mine] == [
+        ("replay_dead_letters", "*"), ("rewrap", key_ref)]  # fmt: skip
 
 
 async def _audit_rows(about: str) -> list[dict[str, Any]]:

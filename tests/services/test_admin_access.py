@@ -73,6 +73,9 @@ async def test_the_operator_role_implies_the_readers_and_not_the_other_way() -> 
     assert (caught.value.status, caught.value.code) == (403, "MissingRole")
     with pytest.raises(ForbiddenError):
         await nobody.authorize("Bearer t", Access.READ)
+    # Authentication alone names the caller whatever its roles: the route then refuses it
+    # (and audits a refused mutation with that caller).
+    assert (await nobody.authenticate("Bearer t")).roles == ("Something.Else",)
 
 
 async def test_not_configured_refuses_every_call_even_a_good_token() -> None:
@@ -81,6 +84,8 @@ async def test_not_configured_refuses_every_call_even_a_good_token() -> None:
     with pytest.raises(AdminAuthUnavailableError) as caught:
         await gate.authorize("Bearer t", Access.READ)
     assert (caught.value.status, caught.value.code) == (500, "AdminAuthNotConfigured")
+    with pytest.raises(AdminAuthUnavailableError):
+        await gate.authenticate("Bearer t")
     assert "KEYWARD_ADMIN_TENANT_ID" in str(caught.value)
 
 
