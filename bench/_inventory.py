@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shlex
 import statistics
 import sys
 import tempfile
@@ -38,9 +37,7 @@ from typing import Any
 
 from azure.data.tables.aio import TableClient
 
-from bench._env import load_average, machine, utc_now
-from bench._report import write_section
-from bench._wire import ROOT
+from bench._report import Section, report_figure
 from devtools.azurite import run_azurite
 from devtools.emulator.arm_client import cmk_encryption
 from devtools.emulator.arm_inventory_client import INVENTORY_ROUTES, InventoryControl, storage_cmk
@@ -53,10 +50,9 @@ from shared.composition._clients import arm_clients, keyvault_adapter
 from shared.composition._dependents import SharedClients, build_dependents
 from shared.settings import Settings
 
-OUT = ROOT / "bench" / "out"
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- bench:inventory:begin (python -m bench inventory --write) -->"
 END = "<!-- bench:inventory:end -->"
+SECTION = Section("inventory", BEGIN, END, "Issue 15: key-dependent inventory at scale")
 #: The mixed kinds, in seeding order (a quarter each).
 KINDS = ("Face", "OpenAI", "SpeechServices", "storage")
 CMK_PERMISSIONS = ["get", "wrapKey", "unwrapKey"]
@@ -294,23 +290,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode (default 3)")
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
-    meta = {
-        "command": " ".join([".venv/bin/python -m bench inventory", *map(shlex.quote, argv)]),
-        "started": utc_now(),
-        "machine": machine(),
-        "load_before": load_average(),
-    }
-    results = run(args.resources, args.repeats)
-    meta["load_after"] = load_average()
-    results["meta"] = meta
-    section = render(results)
-    OUT.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (OUT / f"inventory-{stamp}.json").write_text(json.dumps(results, indent=2))
-    (OUT / f"inventory-{stamp}.md").write_text(section)
-    print(section)
-    if args.write:
-        write_section(
-            DOC, section, begin=BEGIN, end=END, heading="Issue 15: key-dependent inventory at scale"
-        )
+    report_figure(
+        SECTION, argv, lambda: run(args.resources, args.repeats), render, write=args.write
+    )
     return 0

@@ -16,27 +16,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import shlex
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench._env import load_average, machine, utc_now
-from bench._report import write_section
-from bench._wire import ROOT
+from bench._report import Section, report_figure
 from devtools.emulator.client import EmulatorClient
 from devtools.emulator.entra import admin_settings, admin_token
 from devtools.emulator.process import start_emulator, stop_emulator
 from shared.adapters.entra_tokens import EntraTokenVerifier
 from shared.composition import OPERATOR_ROLE
 
-DOC = ROOT / "docs" / "benchmarks.md"
-OUT = ROOT / "bench" / "out"
 BEGIN = "<!-- bench:token:begin (python -m bench token --write) -->"
 END = "<!-- bench:token:end -->"
+SECTION = Section("token", BEGIN, END, "Issue 14: the admin API's token check")
 #: ``GET /api/status`` over HTTP before tokens, median ms ((g), docs/benchmarks.md).
 STATUS_BEFORE_TOKENS_MS = 8.9
 
@@ -108,21 +104,5 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
-    meta = {
-        "command": " ".join([".venv/bin/python -m bench token", *map(shlex.quote, argv)]),
-        "started": utc_now(),
-        "machine": machine(),
-        "load_before": load_average(),
-    }
-    results = run(args.calls, args.rounds)
-    meta["load_after"] = load_average()
-    results["meta"] = meta
-    section = render(results)
-    OUT.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (OUT / f"token-{stamp}.json").write_text(json.dumps(results, indent=2))
-    print(section)
-    if args.write:
-        heading = "Issue 14: the admin API's token check"
-        write_section(DOC, section, begin=BEGIN, end=END, heading=heading)
+    report_figure(SECTION, argv, partial(run, args.calls, args.rounds), render, write=args.write)
     return 0

@@ -35,10 +35,11 @@ from typing import Any
 from azure.mgmt.cognitiveservices.aio import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Encryption
 
+from shared.adapters._arm_listing import list_in_scope
 from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
 from shared.dependents import AccountIdentity, DependentResource, identity_from_arm
-from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
+from shared.errors import InvalidInputError, KeyNotFoundError
 from shared.events import parse_resource_id
 
 _LOG = logging.getLogger(__name__)
@@ -174,27 +175,15 @@ class ArmCognitiveInventory:
         Raises:
             ServiceError: ARM refused or failed a listing (``transient`` says whether to retry).
         """
-        found: dict[str, DependentResource] = {}
-        for subscription in self._subscriptions:
-            accounts = self._arm.get(CognitiveServicesManagementClient, subscription).accounts
-            pagers = (
-                [accounts.list_by_resource_group(g) for g in self._groups]
-                if self._groups
-                else [accounts.list()]
-            )
-            for pager in pagers:
-                try:
-                    with translated("list Cognitive Services accounts"):
-                        async for model in pager:
-                            raw = model.serialize(keep_readonly=True)
-                            account = cognitive_from_arm(raw, self._kinds)
-                            if account is not None:
-                                found[account.id.lower()] = account
-                except ServiceError as error:
-                    if error.status == 404:
-                        continue  # that resource group is not in this subscription
-                    raise
-        return [found[k] for k in sorted(found)]
+        return await list_in_scope(
+            lambda subscription: (
+                self._arm.get(CognitiveServicesManagementClient, subscription).accounts
+            ),
+            self._subscriptions,
+            self._groups,
+            "list Cognitive Services accounts",
+            lambda model: cognitive_from_arm(model.serialize(keep_readonly=True), self._kinds),
+        )
 
 
 class ArmCognitiveAccountWriter:

@@ -33,11 +33,12 @@ from urllib.parse import urlsplit
 
 from azure.mgmt.storage.aio import StorageManagementClient
 
+from shared.adapters._arm_listing import list_in_scope
 from shared.adapters._azure_errors import translated
 from shared.adapters.arm import ArmClients
 from shared.adapters.arm_cognitive import KEYWARD_TAG_PREFIX, as_dict, resource_from_arm, text
 from shared.dependents import DependentResource, identity_from_arm, normalize_vault_uri
-from shared.errors import InvalidInputError, KeyNotFoundError, ServiceError
+from shared.errors import InvalidInputError, KeyNotFoundError
 from shared.events import parse_resource_id
 
 _LOG = logging.getLogger(__name__)
@@ -129,26 +130,15 @@ class ArmStorageInventory:
         Raises:
             ServiceError: ARM refused or failed a listing.
         """
-        found: dict[str, DependentResource] = {}
-        for subscription in self._subscriptions:
-            accounts = self._arm.get(StorageManagementClient, subscription).storage_accounts
-            pagers = (
-                [accounts.list_by_resource_group(g) for g in self._groups]
-                if self._groups
-                else [accounts.list()]
-            )
-            for pager in pagers:
-                try:
-                    with translated("list storage accounts"):
-                        async for model in pager:
-                            account = storage_from_arm(model.as_dict())
-                            if account is not None:
-                                found[account.id.lower()] = account
-                except ServiceError as error:
-                    if error.status == 404:
-                        continue  # that resource group is not in this subscription
-                    raise
-        return [found[k] for k in sorted(found)]
+        return await list_in_scope(
+            lambda subscription: (
+                self._arm.get(StorageManagementClient, subscription).storage_accounts
+            ),
+            self._subscriptions,
+            self._groups,
+            "list storage accounts",
+            lambda model: storage_from_arm(model.as_dict()),
+        )
 
 
 class ArmStorageAccountWriter:
